@@ -1,0 +1,52 @@
+//! EC2: what the instance is.
+
+use crate::decide::InstanceFacts;
+use crate::error::Error;
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+
+/// None when EC2 does not know the instance (never existed here, or long gone).
+pub async fn describe_instance(
+    ec2: &aws_sdk_ec2::Client,
+    instance_id: &str,
+) -> Result<Option<InstanceFacts>, Error> {
+    let out = match ec2
+        .describe_instances()
+        .instance_ids(instance_id)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e)
+            if matches!(
+                e.code(),
+                Some("InvalidInstanceID.NotFound" | "InvalidInstanceID.Malformed")
+            ) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(Error::from_sdk("ec2:DescribeInstances", e)),
+    };
+    let found = out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .find(|i| i.instance_id() == Some(instance_id));
+    Ok(found.map(|i| InstanceFacts {
+        instance_id: instance_id.to_string(),
+        state: i
+            .state()
+            .and_then(|s| s.name())
+            .map_or("unknown", |n| n.as_str())
+            .to_string(),
+        instance_type: i.instance_type().map(|t| t.as_str().to_string()),
+        availability_zone: i
+            .placement()
+            .and_then(|p| p.availability_zone())
+            .map(str::to_string),
+        tags: i
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+            .collect(),
+    }))
+}

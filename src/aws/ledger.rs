@@ -1,0 +1,173 @@
+//! DynamoDB ledger: one head item per instance (`pk = instance#<id>`, `sk = head`),
+//! read consistently and written only on the condition that nobody wrote it since.
+
+use crate::error::Error;
+use crate::incident::{Head, Status};
+use crate::outcome::{Action, Verdict};
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+
+/// Closed and settled incidents are kept this long, then DynamoDB's TTL removes them.
+pub const RETENTION_SECONDS: i64 = 30 * 24 * 3600;
+
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn key(instance_id: &str) -> Item {
+    HashMap::from([
+        (
+            "pk".to_string(),
+            AttributeValue::S(format!("instance#{instance_id}")),
+        ),
+        ("sk".to_string(), AttributeValue::S("head".to_string())),
+    ])
+}
+
+impl Ledger {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Ledger {
+        Ledger {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub async fn read(&self, instance_id: &str) -> Result<Option<Head>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(instance_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("dynamodb:GetItem", e))?;
+        Ok(out.item().and_then(head_from_item))
+    }
+
+    /// Writes `head` if the stored version is still `head.version - 1` (or absent for the
+    /// first version). Returns false when another invocation wrote first.
+    pub async fn write(&self, head: &Head, now_secs: i64) -> Result<bool, Error> {
+        let mut item = item_from_head(head);
+        item.insert("expires_at".into(), n(now_secs + RETENTION_SECONDS));
+        item.insert(
+            "updated_at".into(),
+            AttributeValue::S(
+                chrono::DateTime::from_timestamp(now_secs, 0)
+                    .unwrap_or_default()
+                    .to_rfc3339(),
+            ),
+        );
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR version = :previous")
+            .expression_attribute_values(":previous", n(head.version - 1))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(Error::from_sdk("dynamodb:PutItem", e)),
+        }
+    }
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_string())
+}
+
+fn item_from_head(h: &Head) -> Item {
+    let mut item = key(&h.instance_id);
+    item.insert("instance_id".into(), s(&h.instance_id));
+    item.insert("incident".into(), s(&h.incident_id));
+    item.insert("status".into(), s(h.status.as_str()));
+    item.insert("opened_ms".into(), n(h.opened_ms));
+    if let Some(c) = h.closed_ms {
+        item.insert("closed_ms".into(), n(c));
+    }
+    item.insert(
+        "transitions".into(),
+        AttributeValue::L(h.transitions.iter().map(|t| s(t)).collect()),
+    );
+    item.insert("lease_until_ms".into(), n(h.lease_until_ms));
+    item.insert("version".into(), n(h.version));
+    item.insert("attempts".into(), n(h.attempts));
+    if let Some(a) = h.action {
+        item.insert("action".into(), s(a.as_str()));
+    }
+    if let Some(r) = h.result {
+        item.insert("result".into(), s(r.as_str()));
+    }
+    if let Some(r) = &h.reason {
+        item.insert("reason".into(), s(r));
+    }
+    if let Some(g) = &h.group {
+        item.insert("group".into(), s(g));
+    }
+    item
+}
+
+fn head_from_item(item: &Item) -> Option<Head> {
+    let get_s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+    let get_n = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+    };
+    Some(Head {
+        instance_id: get_s("instance_id")?,
+        incident_id: get_s("incident")?,
+        status: Status::parse(&get_s("status")?)?,
+        opened_ms: get_n("opened_ms")?,
+        closed_ms: get_n("closed_ms"),
+        transitions: item
+            .get("transitions")
+            .and_then(|v| v.as_l().ok())
+            .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+            .unwrap_or_default(),
+        lease_until_ms: get_n("lease_until_ms").unwrap_or(0),
+        version: get_n("version")?,
+        attempts: get_n("attempts").unwrap_or(1),
+        action: get_s("action").and_then(|a| Action::parse(&a)),
+        result: get_s("result").and_then(|r| Verdict::parse(&r)),
+        reason: get_s("reason"),
+        group: get_s("group"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_survives_the_round_trip_through_an_item() {
+        let h = Head {
+            instance_id: "i-0123456789abcdef0".into(),
+            incident_id: "i-0123456789abcdef0-20261123T031245Z".into(),
+            status: Status::Settled,
+            opened_ms: 1,
+            closed_ms: Some(2),
+            transitions: vec!["a@1".into(), "b@2".into()],
+            lease_until_ms: 0,
+            version: 3,
+            attempts: 2,
+            action: Some(Action::MarkUnhealthy),
+            result: Some(Verdict::Done),
+            reason: Some("marked".into()),
+            group: Some("web".into()),
+        };
+        assert_eq!(head_from_item(&item_from_head(&h)), Some(h));
+    }
+}

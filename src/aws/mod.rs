@@ -1,0 +1,44 @@
+//! The edges that talk to AWS: observe (reads) and act (writes), one file per service.
+
+pub mod autoscaling;
+pub mod ec2;
+pub mod ledger;
+
+use crate::decide::{Facts, GroupFacts};
+use crate::error::Error;
+
+/// Clients built once per container from one `SdkConfig`.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub ec2: aws_sdk_ec2::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub kms: aws_sdk_kms::Client,
+}
+
+impl Clients {
+    pub fn new(sdk: &aws_config::SdkConfig) -> Clients {
+        Clients {
+            ec2: aws_sdk_ec2::Client::new(sdk),
+            autoscaling: aws_sdk_autoscaling::Client::new(sdk),
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            kms: aws_sdk_kms::Client::new(sdk),
+        }
+    }
+}
+
+/// The instance, and its group with the group's tags. The two first reads run at once.
+pub async fn observe(clients: &Clients, instance_id: &str) -> Result<Facts, Error> {
+    let (instance, membership) = tokio::try_join!(
+        ec2::describe_instance(&clients.ec2, instance_id),
+        autoscaling::membership(&clients.autoscaling, instance_id),
+    )?;
+    let group = match membership {
+        Some(m) => {
+            let tags = autoscaling::group_tags(&clients.autoscaling, &m.name).await?;
+            Some(GroupFacts { tags, ..m })
+        }
+        None => None,
+    };
+    Ok(Facts { instance, group })
+}

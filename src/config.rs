@@ -1,0 +1,164 @@
+//! Start-up configuration from the environment (the contract in README "Configuration").
+//! Every bad value is an error naming its variable, found before the first poll.
+
+use base64::Engine;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+#[derive(Clone, PartialEq)]
+pub struct Config {
+    pub table: String,
+    pub region: String,
+    /// KMS ciphertext of the Slack webhook URL, already base64-decoded.
+    pub slack_webhook_ciphertext: Option<Vec<u8>>,
+    pub dry_run: bool,
+    pub function_name: String,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("table", &self.table)
+            .field("region", &self.region)
+            .field("slack_configured", &self.slack_webhook_ciphertext.is_some())
+            .field("dry_run", &self.dry_run)
+            .field("function_name", &self.function_name)
+            .finish()
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// `lookup` returns the variable's value, or None when unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |k: &str| {
+            lookup(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let err = |variable: &'static str, problem: &str| ConfigError {
+            variable,
+            problem: problem.to_string(),
+        };
+        let table = get("AUTOHEAL_TABLE")
+            .ok_or_else(|| err("AUTOHEAL_TABLE", "must name the DynamoDB ledger table"))?;
+        let region = get("AWS_REGION")
+            .or_else(|| get("AWS_DEFAULT_REGION"))
+            .ok_or_else(|| err("AWS_REGION", "must be set (Lambda sets it)"))?;
+        let dry_run = match get("AUTOHEAL_DRY_RUN")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("false") | Some("0") | Some("no") => false,
+            Some("true") | Some("1") | Some("yes") => true,
+            Some(other) => {
+                return Err(err(
+                    "AUTOHEAL_DRY_RUN",
+                    &format!("expected true or false, got {other:?}"),
+                ))
+            }
+        };
+        let function_name = get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
+        let slack_webhook_ciphertext = match get("SLACK_WEBHOOK_ENCRYPTED") {
+            None => None,
+            Some(b64) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(b64.as_bytes())
+                    .map_err(|e| err("SLACK_WEBHOOK_ENCRYPTED", &format!("not base64: {e}")))?;
+                if bytes.is_empty() {
+                    return Err(err("SLACK_WEBHOOK_ENCRYPTED", "decodes to nothing"));
+                }
+                if function_name.is_empty() {
+                    return Err(err(
+                        "AWS_LAMBDA_FUNCTION_NAME",
+                        "must be set: it is the KMS encryption context of SLACK_WEBHOOK_ENCRYPTED",
+                    ));
+                }
+                Some(bytes)
+            }
+        };
+        Ok(Config {
+            table,
+            region,
+            slack_webhook_ciphertext,
+            dry_run,
+            function_name,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+    const BASE: [(&str, &str); 2] = [("AUTOHEAL_TABLE", "t"), ("AWS_REGION", "us-east-1")];
+
+    #[test]
+    fn minimal_config_is_valid_and_acts() {
+        let c = cfg(&BASE).unwrap();
+        assert_eq!(c.table, "t");
+        assert!(!c.dry_run);
+        assert!(c.slack_webhook_ciphertext.is_none());
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+            (vec![("AWS_REGION", "us-east-1")], "AUTOHEAL_TABLE"),
+            (vec![("AUTOHEAL_TABLE", "  ")], "AUTOHEAL_TABLE"),
+            (vec![("AUTOHEAL_TABLE", "t")], "AWS_REGION"),
+            (
+                [&BASE[..], &[("AUTOHEAL_DRY_RUN", "maybe")]].concat(),
+                "AUTOHEAL_DRY_RUN",
+            ),
+            (
+                [&BASE[..], &[("SLACK_WEBHOOK_ENCRYPTED", "%%%")]].concat(),
+                "SLACK_WEBHOOK_ENCRYPTED",
+            ),
+            (
+                [&BASE[..], &[("SLACK_WEBHOOK_ENCRYPTED", "AAAA")]].concat(),
+                "AWS_LAMBDA_FUNCTION_NAME",
+            ),
+        ];
+        for (pairs, variable) in cases {
+            let e = cfg(&pairs).unwrap_err();
+            assert_eq!(e.variable, variable, "{pairs:?}");
+            assert!(e.to_string().starts_with(variable));
+        }
+    }
+
+    #[test]
+    fn dry_run_and_slack_parse() {
+        let c = cfg(&[
+            BASE[0],
+            BASE[1],
+            ("AUTOHEAL_DRY_RUN", "TRUE"),
+            ("SLACK_WEBHOOK_ENCRYPTED", "AQID"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "autoheal"),
+        ])
+        .unwrap();
+        assert!(c.dry_run);
+        assert_eq!(
+            c.slack_webhook_ciphertext.as_deref(),
+            Some(&[1u8, 2, 3][..])
+        );
+        assert!(!format!("{c:?}").contains("AQID"));
+    }
+}

@@ -1,0 +1,240 @@
+//! The judgement: `Policy x Signal x Facts -> Step`. Pure; every branch is in the table test.
+
+use crate::intake::{Metric, Signal};
+use crate::outcome::{Action, Verdict};
+use crate::policy::{policy_for, Mode};
+use std::collections::BTreeMap;
+
+/// What `observe` saw of the instance.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InstanceFacts {
+    pub instance_id: String,
+    /// EC2 state name: pending, running, stopping, stopped, shutting-down, terminated.
+    pub state: String,
+    pub instance_type: Option<String>,
+    pub availability_zone: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl InstanceFacts {
+    pub fn name(&self) -> Option<&str> {
+        self.tags.get("Name").map(String::as_str)
+    }
+}
+
+/// What `observe` saw of the instance's Auto Scaling group membership.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GroupFacts {
+    pub name: String,
+    /// `HEALTHY` or `UNHEALTHY`, as DescribeAutoScalingInstances writes it.
+    pub health: String,
+    /// InService, Pending, Standby, Terminating, ...
+    pub lifecycle: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Facts {
+    /// None: EC2 does not know the instance.
+    pub instance: Option<InstanceFacts>,
+    pub group: Option<GroupFacts>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// `SetInstanceHealth(Unhealthy, ShouldRespectGracePeriod=false)`.
+    MarkUnhealthy { group: String },
+    /// Call nothing; report this.
+    Report {
+        action: Action,
+        result: Verdict,
+        reason: String,
+    },
+}
+
+fn report(action: Action, result: Verdict, reason: impl Into<String>) -> Step {
+    Step::Report {
+        action,
+        result,
+        reason: reason.into(),
+    }
+}
+
+/// Decide what to do about an ALARM transition.
+pub fn decide(signal: &Signal, facts: &Facts, env_dry_run: bool) -> Step {
+    let Some(instance) = &facts.instance else {
+        return report(
+            Action::None,
+            Verdict::Ignored,
+            "instance not found in this account and region",
+        );
+    };
+    if matches!(instance.state.as_str(), "terminated" | "shutting-down") {
+        return report(
+            Action::None,
+            Verdict::Ignored,
+            format!("instance is {}", instance.state),
+        );
+    }
+    let policy = policy_for(
+        env_dry_run,
+        &instance.tags,
+        facts.group.as_ref().map(|g| &g.tags),
+    );
+    if policy.mode == Mode::Off {
+        return report(
+            Action::None,
+            Verdict::Ignored,
+            format!("opted out ({})", policy.source),
+        );
+    }
+    if signal.metric == Metric::StatusCheckFailedAttachedEbs {
+        return report(
+            Action::None,
+            Verdict::Held,
+            "attached EBS volume check failed: reported only, no automated action",
+        );
+    }
+    let Some(group) = &facts.group else {
+        return report(
+            Action::None,
+            Verdict::Held,
+            "standalone relaunch not available yet",
+        );
+    };
+    let lifecycle = group.lifecycle.as_str();
+    if lifecycle.starts_with("Terminat") {
+        return report(
+            Action::MarkUnhealthy,
+            Verdict::Duplicate,
+            format!("already {lifecycle} in group {}", group.name),
+        );
+    }
+    if group.health.eq_ignore_ascii_case("unhealthy") {
+        return report(
+            Action::MarkUnhealthy,
+            Verdict::Duplicate,
+            format!("already Unhealthy in group {}", group.name),
+        );
+    }
+    if !(lifecycle == "InService" || lifecycle.starts_with("Pending")) {
+        return report(
+            Action::None,
+            Verdict::Held,
+            format!(
+                "instance is {lifecycle} in group {}: Auto Scaling would not replace it",
+                group.name
+            ),
+        );
+    }
+    let would = format!("mark Unhealthy in group {}", group.name);
+    match policy.mode {
+        Mode::Act => Step::MarkUnhealthy {
+            group: group.name.clone(),
+        },
+        Mode::DryRun => report(
+            Action::MarkUnhealthy,
+            Verdict::DryRun,
+            format!("dry run ({}): would {would}", policy.source),
+        ),
+        Mode::Notify => report(
+            Action::None,
+            Verdict::Held,
+            format!("report only ({}): would {would}", policy.source),
+        ),
+        Mode::Off => unreachable!("handled above"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intake::AlarmState;
+
+    fn signal(metric: Metric) -> Signal {
+        Signal {
+            instance_id: "i-0123456789abcdef0".into(),
+            metric,
+            state: AlarmState::Alarm,
+            changed_at: chrono::DateTime::from_timestamp(1_795_403_565, 0).unwrap(),
+            alarm_name: "a".into(),
+            alarm_arn: None,
+            region: None,
+            account: None,
+            reason: String::new(),
+        }
+    }
+
+    fn instance(state: &str, tag: Option<&str>) -> Option<InstanceFacts> {
+        Some(InstanceFacts {
+            instance_id: "i-0123456789abcdef0".into(),
+            state: state.into(),
+            tags: tag
+                .map(|t| ("autoheal".to_string(), t.to_string()))
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        })
+    }
+
+    fn group(health: &str, lifecycle: &str, tag: Option<&str>) -> Option<GroupFacts> {
+        Some(GroupFacts {
+            name: "web".into(),
+            health: health.into(),
+            lifecycle: lifecycle.into(),
+            tags: tag
+                .map(|t| ("autoheal".to_string(), t.to_string()))
+                .into_iter()
+                .collect(),
+        })
+    }
+
+    #[test]
+    fn decision_table() {
+        use Metric::*;
+        let running = || instance("running", None);
+        let in_service = || group("HEALTHY", "InService", None);
+        // (metric, instance, group, env dry run, expected)
+        let table: Vec<(Metric, Option<InstanceFacts>, Option<GroupFacts>, bool, &str)> = vec![
+            (StatusCheckFailed, None, None, false, "none ignored: instance not found"),
+            (StatusCheckFailed, instance("terminated", None), in_service(), false, "none ignored: instance is terminated"),
+            (StatusCheckFailed, instance("shutting-down", None), None, false, "none ignored: instance is shutting-down"),
+            (StatusCheckFailed, instance("running", Some("off")), in_service(), false, "none ignored: opted out (tag autoheal=off on the instance)"),
+            (StatusCheckFailed, running(), group("HEALTHY", "InService", Some("off")), true, "none ignored: opted out (tag autoheal=off on the Auto Scaling group)"),
+            (StatusCheckFailedAttachedEbs, running(), in_service(), false, "none held: attached EBS"),
+            (StatusCheckFailed, running(), None, false, "none held: standalone relaunch not available yet"),
+            (StatusCheckFailedInstance, instance("stopped", None), None, false, "none held: standalone"),
+            (StatusCheckFailed, running(), group("HEALTHY", "Terminating:Wait", None), false, "mark_unhealthy duplicate: already Terminating:Wait in group web"),
+            (StatusCheckFailed, running(), group("UNHEALTHY", "InService", None), false, "mark_unhealthy duplicate: already Unhealthy in group web"),
+            (StatusCheckFailed, running(), group("HEALTHY", "Standby", None), false, "none held: instance is Standby in group web"),
+            (StatusCheckFailed, running(), group("HEALTHY", "Detaching", None), false, "none held: instance is Detaching"),
+            (StatusCheckFailed, running(), in_service(), false, "mark web"),
+            (StatusCheckFailedSystem, running(), group("HEALTHY", "Pending:Wait", None), false, "mark web"),
+            (StatusCheckFailedInstance, instance("stopped", None), in_service(), false, "mark web"),
+            (StatusCheckFailed, running(), in_service(), true, "mark_unhealthy dry_run: dry run (AUTOHEAL_DRY_RUN=true): would mark Unhealthy in group web"),
+            (StatusCheckFailed, running(), group("HEALTHY", "InService", Some("dry-run")), false, "mark_unhealthy dry_run: dry run (tag autoheal=dry-run on the Auto Scaling group)"),
+            (StatusCheckFailed, instance("running", Some("notify")), in_service(), false, "none held: report only (tag autoheal=notify on the instance): would mark Unhealthy in group web"),
+            (StatusCheckFailed, instance("running", Some("act")), group("HEALTHY", "InService", Some("notify")), false, "mark web"),
+        ];
+        for (metric, inst, grp, dry, expected) in table {
+            let facts = Facts {
+                instance: inst,
+                group: grp,
+            };
+            let got = match decide(&signal(metric), &facts, dry) {
+                Step::MarkUnhealthy { group } => format!("mark {group}"),
+                Step::Report {
+                    action,
+                    result,
+                    reason,
+                } => {
+                    format!("{} {}: {reason}", action.as_str(), result.as_str())
+                }
+            };
+            assert!(
+                got.starts_with(expected),
+                "{facts:?} dry={dry}: {got:?} != {expected:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! The pipeline for one invocation: intake -> ledger claim (with observe) -> decide -> act
+//! -> settle -> report. Records of one event are handled concurrently.
+
+use crate::aws::{self, autoscaling, ledger::Ledger, Clients};
+use crate::config::Config;
+use crate::decide::{decide, Facts, Step};
+use crate::error::Error;
+use crate::incident::{self, Head, Move};
+use crate::intake::{self, AlarmState, Intake, Signal};
+use crate::notify::message::{slack_payload, Report};
+use crate::notify::Notifier;
+use crate::outcome::{Action, Outcome, Response, Verdict};
+use crate::report;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// A claim outlives the invocation's deadline by this much, so no two invocations can both
+/// be inside a repair; after it, the next delivery resumes a repair that died.
+pub const LEASE_MARGIN_MS: i64 = 5_000;
+/// Conditional-write races lost in a row before giving up as a duplicate.
+const MAX_LEDGER_RACES: usize = 5;
+
+pub struct Deps {
+    pub clients: Clients,
+    pub ledger: Ledger,
+    pub notifier: Arc<Notifier>,
+    pub config: Config,
+}
+
+impl Deps {
+    pub fn new(clients: Clients, config: Config) -> Deps {
+        Deps {
+            ledger: Ledger::new(clients.dynamodb.clone(), config.table.clone()),
+            notifier: Arc::new(Notifier::new(clients.kms.clone(), &config)),
+            clients,
+            config,
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Handles one Lambda event. `Err` only when a retry of the whole invocation is safe and
+/// useful; every other problem is an outcome.
+pub async fn handle(deps: &Deps, event: &Value, deadline_ms: i64) -> Result<Response, Error> {
+    let intakes = intake::parse_value(event);
+    let results =
+        futures::future::join_all(intakes.into_iter().map(|i| process(deps, i, deadline_ms))).await;
+    let mut outcomes = Vec::with_capacity(results.len());
+    let mut retry = None;
+    for r in results {
+        match r {
+            Ok(o) => outcomes.push(o),
+            Err(e) => {
+                tracing::warn!(error = %e, "transient failure: the invocation will be retried");
+                retry.get_or_insert(e);
+            }
+        }
+    }
+    match retry {
+        Some(e) => Err(e),
+        None => Ok(Response { outcomes }),
+    }
+}
+
+async fn process(deps: &Deps, intake: Intake, deadline_ms: i64) -> Result<Outcome, Error> {
+    let outcome = match intake {
+        Intake::Ignored {
+            instance_id,
+            reason,
+        } => Outcome::new(instance_id, Action::None, Verdict::Ignored, reason),
+        Intake::Signal(s) => {
+            let id = Some(s.instance_id.clone());
+            match (&s.region, s.state) {
+                (Some(r), _) if *r != deps.config.region => Outcome::new(
+                    id,
+                    Action::None,
+                    Verdict::Ignored,
+                    format!(
+                        "alarm is in {r}; this function serves {}",
+                        deps.config.region
+                    ),
+                ),
+                (_, AlarmState::InsufficientData) => Outcome::new(
+                    id,
+                    Action::None,
+                    Verdict::Ignored,
+                    "INSUFFICIENT_DATA: missing data is not a failure",
+                ),
+                (_, AlarmState::Alarm) => heal(deps, &s, deadline_ms).await?,
+                (_, AlarmState::Ok) => recover(deps, &s).await?,
+            }
+        }
+    };
+    report::emit(&outcome);
+    Ok(outcome)
+}
+
+/// Reads the head and applies `rule` until a conditional write sticks or the rule says skip.
+async fn advance(
+    ledger: &Ledger,
+    instance_id: &str,
+    rule: impl Fn(Option<&Head>) -> Move,
+) -> Result<Move, Error> {
+    for _ in 0..MAX_LEDGER_RACES {
+        let current = ledger.read(instance_id).await?;
+        match rule(current.as_ref()) {
+            Move::Take(head) => {
+                if ledger.write(&head, now_ms() / 1000).await? {
+                    return Ok(Move::Take(head));
+                }
+            }
+            skip => return Ok(skip),
+        }
+    }
+    Ok(Move::Skip(Outcome::new(
+        Some(instance_id.to_string()),
+        Action::None,
+        Verdict::Duplicate,
+        "other invocations kept changing this incident; leaving it to them",
+    )))
+}
+
+async fn heal(deps: &Deps, s: &Signal, deadline_ms: i64) -> Result<Outcome, Error> {
+    let lease_until = deadline_ms.max(now_ms()) + LEASE_MARGIN_MS;
+    // Claim and observe at once: a lost claim wastes two reads, a won one saves a round trip.
+    let (claim, facts) = tokio::join!(
+        advance(&deps.ledger, &s.instance_id, |h| incident::claim_alarm(
+            h,
+            s,
+            now_ms(),
+            lease_until
+        )),
+        aws::observe(&deps.clients, &s.instance_id),
+    );
+    let head = match claim {
+        Ok(Move::Take(head)) => head,
+        Ok(Move::Skip(outcome)) => return Ok(outcome),
+        Err(e) if e.is_transient() => return Err(e),
+        Err(e) => {
+            let outcome = Outcome::new(
+                Some(s.instance_id.clone()),
+                Action::None,
+                Verdict::Failed,
+                format!("ledger unusable, nothing done: {e}"),
+            );
+            return Ok(notify(deps, s, facts.ok().as_ref(), outcome).await);
+        }
+    };
+    let facts = match facts {
+        Ok(f) => f,
+        Err(e) => return fail(deps, &head, s, None, Action::None, e).await,
+    };
+    let group = facts.group.as_ref().map(|g| g.name.clone());
+    let mut outcome = match decide(s, &facts, deps.config.dry_run) {
+        Step::MarkUnhealthy { group } => {
+            match autoscaling::mark_unhealthy(&deps.clients.autoscaling, &s.instance_id).await {
+                Ok(()) => Outcome::new(
+                    Some(s.instance_id.clone()),
+                    Action::MarkUnhealthy,
+                    Verdict::Done,
+                    format!("marked Unhealthy in group {group} (grace period not respected)"),
+                ),
+                Err(e) => {
+                    return fail(deps, &head, s, Some(&facts), Action::MarkUnhealthy, e).await
+                }
+            }
+        }
+        Step::Report {
+            action,
+            result,
+            reason,
+        } => Outcome::new(Some(s.instance_id.clone()), action, result, reason),
+    };
+    outcome.incident = Some(head.incident_id.clone());
+    outcome.group = group;
+    settle(deps, &head, &outcome).await;
+    Ok(notify(deps, s, Some(&facts), outcome).await)
+}
+
+/// A transient failure gives the lease back and asks for a retry; a permanent one is an
+/// outcome, settled and reported.
+async fn fail(
+    deps: &Deps,
+    head: &Head,
+    s: &Signal,
+    facts: Option<&Facts>,
+    action: Action,
+    e: Error,
+) -> Result<Outcome, Error> {
+    if e.is_transient() {
+        if let Err(le) = deps
+            .ledger
+            .write(&incident::release(head), now_ms() / 1000)
+            .await
+        {
+            tracing::warn!(error = %le, incident = %head.incident_id, "could not release the claim; it expires with its lease");
+        }
+        return Err(e);
+    }
+    let mut outcome = Outcome::new(
+        Some(s.instance_id.clone()),
+        action,
+        Verdict::Failed,
+        e.to_string(),
+    );
+    outcome.incident = Some(head.incident_id.clone());
+    outcome.group = facts.and_then(|f| f.group.as_ref()).map(|g| g.name.clone());
+    settle(deps, head, &outcome).await;
+    Ok(notify(deps, s, facts, outcome).await)
+}
+
+/// Records the outcome on the incident. The action is already done: a failed write is
+/// logged, not retried by failing the invocation (a retry would find the work done anyway).
+async fn settle(deps: &Deps, head: &Head, outcome: &Outcome) {
+    match deps
+        .ledger
+        .write(&incident::settle(head, outcome), now_ms() / 1000)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(incident = %head.incident_id, "incident changed while repairing (closed by an OK?)")
+        }
+        Err(e) => {
+            tracing::error!(error = %e, incident = %head.incident_id, "could not record the outcome in the ledger")
+        }
+    }
+}
+
+async fn recover(deps: &Deps, s: &Signal) -> Result<Outcome, Error> {
+    let head = match advance(&deps.ledger, &s.instance_id, |h| {
+        incident::close_on_ok(h, s)
+    })
+    .await
+    {
+        Ok(Move::Take(head)) => head,
+        Ok(Move::Skip(outcome)) => return Ok(outcome),
+        Err(e) if e.is_transient() => return Err(e),
+        Err(e) => {
+            return Ok(Outcome::new(
+                Some(s.instance_id.clone()),
+                Action::Verify,
+                Verdict::Failed,
+                format!("ledger unusable: {e}"),
+            ))
+        }
+    };
+    let mut outcome = Outcome::new(
+        Some(s.instance_id.clone()),
+        Action::Verify,
+        Verdict::Done,
+        format!(
+            "status check alarm returned to OK; incident closed after {}",
+            match (head.action, head.result) {
+                (Some(a), Some(r)) => format!("{} {}", a.as_str(), r.as_str()),
+                _ => "no action".to_string(),
+            }
+        ),
+    );
+    outcome.incident = Some(head.incident_id.clone());
+    outcome.group = head.group.clone();
+    // Only for the report: a failed read leaves the report shorter, nothing else.
+    let facts = aws::observe(&deps.clients, &s.instance_id).await.ok();
+    Ok(notify(deps, s, facts.as_ref(), outcome).await)
+}
+
+async fn notify(deps: &Deps, s: &Signal, facts: Option<&Facts>, mut outcome: Outcome) -> Outcome {
+    let region = s.region.as_deref().unwrap_or(&deps.config.region);
+    let payload = slack_payload(&Report {
+        signal: s,
+        facts,
+        outcome: &outcome,
+        region,
+    });
+    outcome.notification = Some(deps.notifier.send(&payload).await);
+    outcome
+}

@@ -1,0 +1,360 @@
+//! The incident record kept in the ledger, and the pure rules that move it on.
+//!
+//! One record per instance (its "head") holds the instance's current or last incident.
+//! Every change is a conditional write on `version`, so of two invocations that read the
+//! same head only one can move it; the other re-reads and sees what the first did.
+
+use crate::intake::Signal;
+use crate::outcome::{Action, Outcome, Verdict};
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Claimed by one invocation until `lease_until_ms`; after that anyone may resume it.
+    Repairing,
+    /// Decided and acted on; waits for the alarm to return to OK.
+    Settled,
+    /// The alarm returned to OK.
+    Closed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Repairing => "repairing",
+            Status::Settled => "settled",
+            Status::Closed => "closed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Status> {
+        Some(match s {
+            "repairing" => Status::Repairing,
+            "settled" => Status::Settled,
+            "closed" => Status::Closed,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Head {
+    pub instance_id: String,
+    pub incident_id: String,
+    pub status: Status,
+    /// State-change time of the ALARM that opened the incident.
+    pub opened_ms: i64,
+    pub closed_ms: Option<i64>,
+    /// Alarm transitions already taken into this incident.
+    pub transitions: Vec<String>,
+    pub lease_until_ms: i64,
+    pub version: i64,
+    /// How many times a repair was started (more than one: resumed after a failure).
+    pub attempts: i64,
+    pub action: Option<Action>,
+    pub result: Option<Verdict>,
+    pub reason: Option<String>,
+    pub group: Option<String>,
+}
+
+pub fn incident_id(instance_id: &str, opened: DateTime<Utc>) -> String {
+    format!("{instance_id}-{}", opened.format("%Y%m%dT%H%M%SZ"))
+}
+
+/// What an invocation may do, given the head it read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Move {
+    /// Write this head (conditionally on the version read), then go on.
+    Take(Head),
+    /// Do nothing more: someone else has it, it is already handled, or it is stale.
+    Skip(Outcome),
+}
+
+pub fn claim_alarm(
+    current: Option<&Head>,
+    signal: &Signal,
+    now_ms: i64,
+    lease_until_ms: i64,
+) -> Move {
+    let key = signal.transition_key();
+    let t = signal.changed_at.timestamp_millis();
+    let fresh = || Head {
+        instance_id: signal.instance_id.clone(),
+        incident_id: incident_id(&signal.instance_id, signal.changed_at),
+        status: Status::Repairing,
+        opened_ms: t,
+        closed_ms: None,
+        transitions: vec![key.clone()],
+        lease_until_ms,
+        version: current.map_or(1, |h| h.version + 1),
+        attempts: 1,
+        action: None,
+        result: None,
+        reason: None,
+        group: None,
+    };
+    let Some(head) = current else {
+        return Move::Take(fresh());
+    };
+    let skip = |reason: String| {
+        let mut o = Outcome::new(
+            Some(signal.instance_id.clone()),
+            head.action.unwrap_or(Action::None),
+            Verdict::Duplicate,
+            reason,
+        );
+        o.incident = Some(head.incident_id.clone());
+        o.group = head.group.clone();
+        Move::Skip(o)
+    };
+    let resume = || {
+        let mut next = head.clone();
+        if !next.transitions.contains(&key) {
+            next.transitions.push(key.clone());
+        }
+        next.status = Status::Repairing;
+        next.lease_until_ms = lease_until_ms;
+        next.version += 1;
+        next.attempts += 1;
+        Move::Take(next)
+    };
+    match head.status {
+        Status::Closed if t > head.closed_ms.unwrap_or(head.opened_ms) => Move::Take(fresh()),
+        Status::Closed => skip(format!(
+            "stale alarm: incident {} closed after this alarm changed state",
+            head.incident_id
+        )),
+        Status::Repairing if head.lease_until_ms > now_ms => skip(format!(
+            "incident {} is being repaired by another invocation",
+            head.incident_id
+        )),
+        // The last invocation failed or died before settling: pick up where it stopped.
+        Status::Repairing => resume(),
+        Status::Settled if head.transitions.contains(&key) => skip(format!(
+            "already handled: {} {}",
+            head.action.map_or("none", Action::as_str),
+            head.result.map_or("?", Verdict::as_str)
+        )),
+        // A new transition for an incident already settled: look at the world again.
+        Status::Settled => resume(),
+    }
+}
+
+pub fn close_on_ok(current: Option<&Head>, signal: &Signal) -> Move {
+    let t = signal.changed_at.timestamp_millis();
+    let ignored = |reason: String, incident: Option<&Head>| {
+        let mut o = Outcome::new(
+            Some(signal.instance_id.clone()),
+            Action::None,
+            Verdict::Ignored,
+            reason,
+        );
+        o.incident = incident.map(|h| h.incident_id.clone());
+        Move::Skip(o)
+    };
+    match current {
+        None => ignored("alarm returned to OK; no incident was open".into(), None),
+        Some(h) if h.status == Status::Closed => {
+            let mut o = Outcome::new(
+                Some(signal.instance_id.clone()),
+                Action::Verify,
+                Verdict::Duplicate,
+                format!("incident {} is already closed", h.incident_id),
+            );
+            o.incident = Some(h.incident_id.clone());
+            Move::Skip(o)
+        }
+        Some(h) if t < h.opened_ms => ignored(
+            format!(
+                "stale OK: older than the alarm that opened incident {}",
+                h.incident_id
+            ),
+            Some(h),
+        ),
+        Some(h) => {
+            let mut next = h.clone();
+            next.status = Status::Closed;
+            next.closed_ms = Some(t);
+            next.lease_until_ms = 0;
+            next.version += 1;
+            Move::Take(next)
+        }
+    }
+}
+
+/// The head after the repair step finished (whatever its verdict).
+pub fn settle(head: &Head, outcome: &Outcome) -> Head {
+    let mut next = head.clone();
+    next.status = Status::Settled;
+    next.lease_until_ms = 0;
+    next.version += 1;
+    next.action = Some(outcome.action);
+    next.result = Some(outcome.result);
+    next.reason = Some(outcome.reason.clone());
+    next.group = outcome.group.clone().or(next.group);
+    next
+}
+
+/// The head after a transient failure: still repairing, lease given back so that the retry
+/// of this invocation (or any later delivery) resumes at once.
+pub fn release(head: &Head) -> Head {
+    let mut next = head.clone();
+    next.lease_until_ms = 0;
+    next.version += 1;
+    next
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intake::{AlarmState, Metric};
+
+    const T0: i64 = 1_795_403_565_123;
+
+    fn signal(state: AlarmState, t_ms: i64) -> Signal {
+        Signal {
+            instance_id: "i-0123456789abcdef0".into(),
+            metric: Metric::StatusCheckFailed,
+            state,
+            changed_at: DateTime::from_timestamp_millis(t_ms).unwrap(),
+            alarm_name: "a".into(),
+            alarm_arn: None,
+            region: None,
+            account: None,
+            reason: String::new(),
+        }
+    }
+
+    fn head(status: Status, lease_until_ms: i64) -> Head {
+        let s = signal(AlarmState::Alarm, T0);
+        Head {
+            instance_id: s.instance_id.clone(),
+            incident_id: incident_id(&s.instance_id, s.changed_at),
+            status,
+            opened_ms: T0,
+            closed_ms: (status == Status::Closed).then_some(T0 + 60_000),
+            transitions: vec![s.transition_key()],
+            lease_until_ms,
+            version: 4,
+            attempts: 1,
+            action: Some(Action::MarkUnhealthy),
+            result: Some(Verdict::Done),
+            reason: None,
+            group: Some("g".into()),
+        }
+    }
+
+    fn verdict(c: &Move) -> String {
+        match c {
+            Move::Take(h) if h.attempts == 1 => format!("new v{}", h.version),
+            Move::Take(h) => format!("resume v{} attempt {}", h.version, h.attempts),
+            Move::Skip(o) => format!("skip {}: {}", o.result.as_str(), o.reason),
+        }
+    }
+
+    #[test]
+    fn claim_table() {
+        let now = T0 + 1_000;
+        let same = signal(AlarmState::Alarm, T0);
+        let later = signal(AlarmState::Alarm, T0 + 120_000);
+        let earlier = signal(AlarmState::Alarm, T0 - 120_000);
+        let table: Vec<(Option<Head>, &Signal, &str)> = vec![
+            (None, &same, "new v1"),
+            (Some(head(Status::Repairing, now + 30_000)), &same, "skip duplicate: incident i-0123456789abcdef0-20261123T031245Z is being repaired by another invocation"),
+            (Some(head(Status::Repairing, now + 30_000)), &later, "skip duplicate: incident i-0123456789abcdef0-20261123T031245Z is being repaired"),
+            (Some(head(Status::Repairing, now - 1)), &same, "resume v5 attempt 2"),
+            (Some(head(Status::Repairing, 0)), &later, "resume v5 attempt 2"),
+            (Some(head(Status::Settled, 0)), &same, "skip duplicate: already handled: mark_unhealthy done"),
+            (Some(head(Status::Settled, 0)), &later, "resume v5 attempt 2"),
+            (Some(head(Status::Closed, 0)), &later, "new v5"),
+            (Some(head(Status::Closed, 0)), &same, "skip duplicate: stale alarm"),
+            (Some(head(Status::Closed, 0)), &earlier, "skip duplicate: stale alarm"),
+        ];
+        for (current, s, expected) in table {
+            let got = verdict(&claim_alarm(current.as_ref(), s, now, now + 30_000));
+            assert!(
+                got.starts_with(expected),
+                "{current:?} / {s:?}: {got} != {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_taken_claim_records_the_transition_and_lease() {
+        let later = signal(AlarmState::Alarm, T0 + 120_000);
+        let Move::Take(h) = claim_alarm(Some(&head(Status::Settled, 0)), &later, T0, T0 + 9) else {
+            panic!()
+        };
+        assert_eq!(h.status, Status::Repairing);
+        assert_eq!(h.lease_until_ms, T0 + 9);
+        assert_eq!(h.transitions.len(), 2);
+        let Move::Take(fresh) = claim_alarm(Some(&head(Status::Closed, 0)), &later, T0, T0 + 9)
+        else {
+            panic!()
+        };
+        assert_eq!(fresh.incident_id, "i-0123456789abcdef0-20261123T031445Z");
+        assert_eq!(fresh.transitions, vec![later.transition_key()]);
+    }
+
+    #[test]
+    fn close_table() {
+        let ok = signal(AlarmState::Ok, T0 + 600_000);
+        let old_ok = signal(AlarmState::Ok, T0 - 1);
+        let table: Vec<(Option<Head>, &Signal, &str)> = vec![
+            (
+                None,
+                &ok,
+                "skip ignored: alarm returned to OK; no incident was open",
+            ),
+            (Some(head(Status::Settled, 0)), &ok, "close"),
+            (Some(head(Status::Repairing, T0 + 5_000)), &ok, "close"),
+            (
+                Some(head(Status::Settled, 0)),
+                &old_ok,
+                "skip ignored: stale OK",
+            ),
+            (
+                Some(head(Status::Closed, 0)),
+                &ok,
+                "skip duplicate: incident i-0123456789abcdef0-20261123T031245Z is already closed",
+            ),
+        ];
+        for (current, s, expected) in table {
+            let got = match close_on_ok(current.as_ref(), s) {
+                Move::Take(h) => {
+                    assert_eq!(
+                        (h.status, h.closed_ms, h.version),
+                        (Status::Closed, Some(T0 + 600_000), 5)
+                    );
+                    "close".to_string()
+                }
+                Move::Skip(o) => format!("skip {}: {}", o.result.as_str(), o.reason),
+            };
+            assert!(got.starts_with(expected), "{got} != {expected}");
+        }
+    }
+
+    #[test]
+    fn settle_and_release_bump_the_version_and_free_the_lease() {
+        let h = head(Status::Repairing, T0 + 30_000);
+        let mut o = Outcome::new(None, Action::MarkUnhealthy, Verdict::Done, "marked");
+        o.group = Some("web".into());
+        let s = settle(&h, &o);
+        assert_eq!(
+            (s.status, s.lease_until_ms, s.version),
+            (Status::Settled, 0, 5)
+        );
+        assert_eq!(
+            (s.action, s.result, s.group.as_deref()),
+            (
+                Some(Action::MarkUnhealthy),
+                Some(Verdict::Done),
+                Some("web")
+            )
+        );
+        let r = release(&h);
+        assert_eq!(
+            (r.status, r.lease_until_ms, r.version),
+            (Status::Repairing, 0, 5)
+        );
+    }
+}

@@ -1,0 +1,530 @@
+//! Event in: every accepted event shape becomes one `Signal` per alarm, or an `Ignored`
+//! with the reason. Pure: no AWS call, no panic, whatever the bytes.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+/// Larger payloads are refused unread. SNS messages are at most 256 KiB; an SNS event
+/// carrying one, escaped, stays well under this.
+pub const MAX_PAYLOAD_BYTES: usize = 512 * 1024;
+
+/// Key of the object that stands in for a payload that is not JSON (see `guard_payload`).
+const UNPARSEABLE_KEY: &str = "autoheal:unparseable";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Metric {
+    StatusCheckFailed,
+    StatusCheckFailedSystem,
+    StatusCheckFailedInstance,
+    StatusCheckFailedAttachedEbs,
+}
+
+impl Metric {
+    pub fn from_name(name: &str) -> Option<Metric> {
+        Some(match name {
+            "StatusCheckFailed" => Metric::StatusCheckFailed,
+            "StatusCheckFailed_System" => Metric::StatusCheckFailedSystem,
+            "StatusCheckFailed_Instance" => Metric::StatusCheckFailedInstance,
+            "StatusCheckFailed_AttachedEBS" => Metric::StatusCheckFailedAttachedEbs,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::StatusCheckFailed => "StatusCheckFailed",
+            Metric::StatusCheckFailedSystem => "StatusCheckFailed_System",
+            Metric::StatusCheckFailedInstance => "StatusCheckFailed_Instance",
+            Metric::StatusCheckFailedAttachedEbs => "StatusCheckFailed_AttachedEBS",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlarmState {
+    Alarm,
+    Ok,
+    InsufficientData,
+}
+
+/// One alarm transition about one instance, whatever shape it arrived in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signal {
+    pub instance_id: String,
+    pub metric: Metric,
+    pub state: AlarmState,
+    pub changed_at: DateTime<Utc>,
+    pub alarm_name: String,
+    pub alarm_arn: Option<String>,
+    /// From the alarm ARN, never from the display field `Region`.
+    pub region: Option<String>,
+    pub account: Option<String>,
+    pub reason: String,
+}
+
+impl Signal {
+    /// Identifies this transition: the same alarm changing state at the same time.
+    pub fn transition_key(&self) -> String {
+        format!("{}@{}", self.alarm_name, self.changed_at.timestamp_millis())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Intake {
+    Signal(Signal),
+    Ignored {
+        instance_id: Option<String>,
+        reason: String,
+    },
+}
+
+fn ignored(reason: impl Into<String>) -> Intake {
+    Intake::Ignored {
+        instance_id: None,
+        reason: reason.into(),
+    }
+}
+
+/// Why these bytes cannot be an event at all, if they cannot. The Lambda adapter swaps such
+/// a payload for a small JSON stand-in so that the runtime hands it to us instead of failing
+/// the invocation (which would make Lambda retry input that can never succeed).
+pub fn unparseable_reason(body: &[u8]) -> Option<String> {
+    if body.len() > MAX_PAYLOAD_BYTES {
+        return Some(format!(
+            "payload of {} bytes exceeds the {} byte limit",
+            body.len(),
+            MAX_PAYLOAD_BYTES
+        ));
+    }
+    let text = match std::str::from_utf8(body) {
+        Ok(t) => t,
+        Err(e) => return Some(format!("payload is not UTF-8 text ({e})")),
+    };
+    match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        Ok(_) => None,
+        Err(e) => Some(format!("payload is not JSON ({e})")),
+    }
+}
+
+/// The JSON stand-in for an unparseable payload.
+pub fn unparseable_stand_in(reason: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({ UNPARSEABLE_KEY: reason }))
+        .expect("a string map serializes")
+}
+
+/// Raw bytes to intakes: the whole path a payload takes, for tests and tools.
+pub fn parse(body: &[u8]) -> Vec<Intake> {
+    match unparseable_reason(body) {
+        Some(reason) => vec![ignored(reason)],
+        None => parse_value(&serde_json::from_slice(body).unwrap_or(Value::Null)),
+    }
+}
+
+/// A JSON event to intakes, one per SNS record or one for the whole event.
+pub fn parse_value(event: &Value) -> Vec<Intake> {
+    if let Some(reason) = event.get(UNPARSEABLE_KEY).and_then(Value::as_str) {
+        return vec![ignored(reason)];
+    }
+    if let Some(records) = event.get("Records") {
+        let Some(records) = records.as_array() else {
+            return vec![ignored("Records is not a list")];
+        };
+        if records.is_empty() {
+            return vec![ignored("event has no records")];
+        }
+        return records.iter().map(parse_record).collect();
+    }
+    if let Some(detail_type) = event.get("detail-type").and_then(Value::as_str) {
+        if detail_type == "CloudWatch Alarm State Change" {
+            let arn = event.pointer("/resources/0").and_then(Value::as_str);
+            let account = event.get("account").and_then(Value::as_str);
+            return vec![parse_alarm_v2(
+                &event["detail"],
+                arn,
+                account,
+                event.get("time"),
+            )];
+        }
+        return vec![ignored(format!(
+            "EventBridge events of type {detail_type:?} are not handled by this version"
+        ))];
+    }
+    if event.get("source").and_then(Value::as_str) == Some("aws.cloudwatch")
+        && event.get("alarmData").is_some()
+    {
+        let arn = event.get("alarmArn").and_then(Value::as_str);
+        let account = event.get("accountId").and_then(Value::as_str);
+        return vec![parse_alarm_v2(
+            &event["alarmData"],
+            arn,
+            account,
+            event.get("time"),
+        )];
+    }
+    vec![ignored(
+        "not an alarm event: no SNS Records, EventBridge detail-type or alarmData",
+    )]
+}
+
+fn parse_record(record: &Value) -> Intake {
+    let Some(sns) = record.get("Sns") else {
+        let source = record
+            .get("EventSource")
+            .or_else(|| record.get("eventSource"))
+            .and_then(Value::as_str)
+            .unwrap_or("unknown source");
+        return ignored(format!("record from {source} is not an SNS notification"));
+    };
+    let Some(message) = sns.get("Message").and_then(Value::as_str) else {
+        return ignored("SNS record has no Message string");
+    };
+    match serde_json::from_str::<Value>(message) {
+        Ok(alarm) if alarm.is_object() => parse_sns_alarm(&alarm),
+        Ok(_) => ignored("SNS Message is JSON but not an object"),
+        Err(e) => ignored(format!("SNS Message is not JSON ({e})")),
+    }
+}
+
+/// The classic alarm notification: `Trigger.Dimensions` is a list of `{name, value}`.
+fn parse_sns_alarm(alarm: &Value) -> Intake {
+    let trigger = &alarm["Trigger"];
+    let mut candidates: Vec<(String, Option<String>)> = Vec::new();
+    if let Some(name) = trigger.get("MetricName").and_then(Value::as_str) {
+        candidates.push((name.to_string(), instance_in_list(&trigger["Dimensions"])));
+    }
+    for m in trigger
+        .get("Metrics")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let metric = &m["MetricStat"]["Metric"];
+        if let Some(name) = metric.get("MetricName").and_then(Value::as_str) {
+            candidates.push((name.to_string(), instance_in_list(&metric["Dimensions"])));
+        }
+    }
+    let arn = alarm.get("AlarmArn").and_then(Value::as_str);
+    build(Parts {
+        alarm_name: alarm.get("AlarmName").and_then(Value::as_str),
+        arn,
+        account: alarm.get("AWSAccountId").and_then(Value::as_str),
+        state: alarm.get("NewStateValue").and_then(Value::as_str),
+        reason: alarm.get("NewStateReason").and_then(Value::as_str),
+        time: alarm.get("StateChangeTime").and_then(Value::as_str),
+        candidates,
+    })
+}
+
+/// EventBridge `detail` and the direct alarm action's `alarmData` share one shape:
+/// `configuration.metrics[].metricStat.metric.dimensions` is a map.
+fn parse_alarm_v2(
+    data: &Value,
+    arn: Option<&str>,
+    account: Option<&str>,
+    event_time: Option<&Value>,
+) -> Intake {
+    let mut candidates = Vec::new();
+    for m in data
+        .pointer("/configuration/metrics")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let metric = &m["metricStat"]["metric"];
+        if let Some(name) = metric.get("name").and_then(Value::as_str) {
+            let instance = metric
+                .pointer("/dimensions/InstanceId")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            candidates.push((name.to_string(), instance));
+        }
+    }
+    build(Parts {
+        alarm_name: data.get("alarmName").and_then(Value::as_str),
+        arn,
+        account,
+        state: data.pointer("/state/value").and_then(Value::as_str),
+        reason: data.pointer("/state/reason").and_then(Value::as_str),
+        time: data
+            .pointer("/state/timestamp")
+            .and_then(Value::as_str)
+            .or_else(|| event_time.and_then(Value::as_str)),
+        candidates,
+    })
+}
+
+fn instance_in_list(dimensions: &Value) -> Option<String> {
+    dimensions.as_array()?.iter().find_map(|d| {
+        let name = d.get("name").or_else(|| d.get("Name"))?.as_str()?;
+        let value = d.get("value").or_else(|| d.get("Value"))?.as_str()?;
+        (name == "InstanceId").then(|| value.to_string())
+    })
+}
+
+struct Parts<'a> {
+    alarm_name: Option<&'a str>,
+    arn: Option<&'a str>,
+    account: Option<&'a str>,
+    state: Option<&'a str>,
+    reason: Option<&'a str>,
+    time: Option<&'a str>,
+    /// (metric name, InstanceId dimension) for each metric the alarm watches.
+    candidates: Vec<(String, Option<String>)>,
+}
+
+fn build(p: Parts) -> Intake {
+    let status_checks: Vec<(Metric, Option<String>)> = p
+        .candidates
+        .iter()
+        .filter_map(|(name, instance)| Metric::from_name(name).map(|m| (m, instance.clone())))
+        .collect();
+    let Some((metric, instance)) = status_checks
+        .iter()
+        .find(|(_, i)| i.is_some())
+        .or_else(|| status_checks.first())
+        .cloned()
+    else {
+        let names: Vec<&str> = p.candidates.iter().map(|(n, _)| n.as_str()).collect();
+        return ignored(if names.is_empty() {
+            "alarm names no metric".to_string()
+        } else {
+            format!("metric {} is not an EC2 status check", names.join(", "))
+        });
+    };
+    let Some(instance_id) = instance else {
+        return ignored(format!(
+            "{} alarm has no InstanceId dimension",
+            metric.name()
+        ));
+    };
+    if !is_instance_id(&instance_id) {
+        return ignored(format!(
+            "InstanceId {instance_id:?} is not an EC2 instance id"
+        ));
+    }
+    let with_instance = |reason: String| Intake::Ignored {
+        instance_id: Some(instance_id.clone()),
+        reason,
+    };
+    let state = match p.state {
+        Some("ALARM") => AlarmState::Alarm,
+        Some("OK") => AlarmState::Ok,
+        Some("INSUFFICIENT_DATA") => AlarmState::InsufficientData,
+        other => return with_instance(format!("unknown alarm state {other:?}")),
+    };
+    let Some(changed_at) = p.time.and_then(parse_time) else {
+        return with_instance(format!(
+            "alarm state-change time {:?} is missing or unreadable",
+            p.time
+        ));
+    };
+    let Some(alarm_name) = p.alarm_name.filter(|n| !n.is_empty()) else {
+        return with_instance("alarm has no name".to_string());
+    };
+    let (region, arn_account) = p.arn.map(arn_region_account).unwrap_or((None, None));
+    Intake::Signal(Signal {
+        instance_id,
+        metric,
+        state,
+        changed_at,
+        alarm_name: alarm_name.to_string(),
+        alarm_arn: p.arn.map(str::to_string),
+        region,
+        account: arn_account.or_else(|| p.account.map(str::to_string)),
+        reason: p.reason.unwrap_or("").to_string(),
+    })
+}
+
+fn is_instance_id(s: &str) -> bool {
+    s.strip_prefix("i-").is_some_and(|hex| {
+        (8..=17).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
+/// CloudWatch writes `2026-11-23T03:12:45.123+0000`; EventBridge's `time` is RFC 3339.
+pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// `arn:aws:cloudwatch:REGION:ACCOUNT:alarm:NAME` -> (region, account).
+fn arn_region_account(arn: &str) -> (Option<String>, Option<String>) {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() < 6 || parts[0] != "arn" {
+        return (None, None);
+    }
+    let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    (nonempty(parts[3]), nonempty(parts[4]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IID: &str = "i-0123456789abcdef0";
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    fn only(intakes: Vec<Intake>) -> Intake {
+        assert_eq!(intakes.len(), 1, "{intakes:?}");
+        intakes.into_iter().next().unwrap()
+    }
+
+    fn signal(name: &str) -> Signal {
+        match only(parse(&fixture(name))) {
+            Intake::Signal(s) => s,
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+
+    fn ignored_reason(intake: Intake) -> String {
+        match intake {
+            Intake::Ignored { reason, .. } => reason,
+            other => panic!("expected ignored, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_acted_on_fixture_gives_its_signal() {
+        // (fixture, metric, state, region)
+        let table = [
+            (
+                "sns-alarm.json",
+                Metric::StatusCheckFailed,
+                AlarmState::Alarm,
+            ),
+            ("sns-ok.json", Metric::StatusCheckFailed, AlarmState::Ok),
+            (
+                "sns-insufficient-data.json",
+                Metric::StatusCheckFailed,
+                AlarmState::InsufficientData,
+            ),
+            (
+                "sns-metric-math.json",
+                Metric::StatusCheckFailedSystem,
+                AlarmState::Alarm,
+            ),
+            (
+                "sns-attached-ebs.json",
+                Metric::StatusCheckFailedAttachedEbs,
+                AlarmState::Alarm,
+            ),
+            (
+                "eventbridge-alarm.json",
+                Metric::StatusCheckFailedInstance,
+                AlarmState::Alarm,
+            ),
+            (
+                "alarm-action.json",
+                Metric::StatusCheckFailed,
+                AlarmState::Alarm,
+            ),
+        ];
+        for (name, metric, state) in table {
+            let s = signal(name);
+            assert_eq!((s.metric, s.state), (metric, state), "{name}");
+            assert_eq!(s.instance_id, IID, "{name}");
+            assert_eq!(s.region.as_deref(), Some("us-east-1"), "{name}");
+            assert_eq!(s.account.as_deref(), Some("123456789012"), "{name}");
+            assert!(s.alarm_name.starts_with("autoheal-"), "{name}");
+            assert!(!s.reason.is_empty(), "{name}");
+        }
+        assert_eq!(
+            signal("sns-alarm.json").changed_at.timestamp_millis(),
+            1_795_403_565_123
+        );
+    }
+
+    #[test]
+    fn every_record_of_an_sns_event_is_handled() {
+        let intakes = parse(&fixture("sns-two-records.json"));
+        let ids: Vec<_> = intakes
+            .iter()
+            .map(|i| match i {
+                Intake::Signal(s) => s.instance_id.as_str(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(ids, [IID, "i-0fedcba9876543210"]);
+    }
+
+    #[test]
+    fn every_bad_input_is_ignored_with_its_reason() {
+        let big = vec![b'x'; 1024 * 1024];
+        let table: Vec<(Vec<u8>, &str)> = vec![
+            (fixture("sns-other-metric.json"), "CPUUtilization is not an EC2 status check"),
+            (fixture("sns-no-instance-dimension.json"), "no InstanceId dimension"),
+            (fixture("sns-message-not-json.json"), "SNS Message is not JSON"),
+            (fixture("not-an-alarm.json"), "aws:s3 is not an SNS notification"),
+            (b"hello".to_vec(), "payload is not JSON"),
+            (vec![0xff, 0xfe, 0x00, 0x80], "not UTF-8"),
+            (big, "exceeds the 524288 byte limit"),
+            (b"".to_vec(), "payload is not JSON"),
+            (b"[]".to_vec(), "not an alarm event"),
+            (b"null".to_vec(), "not an alarm event"),
+            (br#"{"Records": 5}"#.to_vec(), "Records is not a list"),
+            (br#"{"Records": []}"#.to_vec(), "no records"),
+            (br#"{"Records": [{"Sns": {}}]}"#.to_vec(), "no Message string"),
+            (br#"{"Records": [{"Sns": {"Message": "[1]"}}]}"#.to_vec(), "not an object"),
+            (br#"{"detail-type": "EC2 AMI State Change", "detail": {}}"#.to_vec(), "not handled by this version"),
+            (
+                br#"{"Records":[{"Sns":{"Message":"{\"AlarmName\":\"a\",\"NewStateValue\":\"ALARM\",\"StateChangeTime\":\"2026-11-23T03:12:45.123+0000\",\"Trigger\":{\"MetricName\":\"StatusCheckFailed\",\"Dimensions\":[{\"name\":\"InstanceId\",\"value\":\"i-zz; drop\"}]}}"}}]}"#.to_vec(),
+                "is not an EC2 instance id",
+            ),
+            (
+                br#"{"Records":[{"Sns":{"Message":"{\"AlarmName\":\"a\",\"NewStateValue\":\"ALARM\",\"StateChangeTime\":\"yesterday\",\"Trigger\":{\"MetricName\":\"StatusCheckFailed\",\"Dimensions\":[{\"name\":\"InstanceId\",\"value\":\"i-0123456789abcdef0\"}]}}"}}]}"#.to_vec(),
+                "state-change time",
+            ),
+            (
+                br#"{"Records":[{"Sns":{"Message":"{\"AlarmName\":\"a\",\"NewStateValue\":\"MAYBE\",\"StateChangeTime\":\"2026-11-23T03:12:45.123+0000\",\"Trigger\":{\"MetricName\":\"StatusCheckFailed\",\"Dimensions\":[{\"name\":\"InstanceId\",\"value\":\"i-0123456789abcdef0\"}]}}"}}]}"#.to_vec(),
+                "unknown alarm state",
+            ),
+        ];
+        for (bytes, expected) in table {
+            let reason = ignored_reason(only(parse(&bytes)));
+            assert!(
+                reason.contains(expected),
+                "{reason:?} should contain {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_stand_in_round_trips_the_reason() {
+        let reason = unparseable_reason(b"{nope").unwrap();
+        let stand_in = unparseable_stand_in(&reason);
+        assert!(unparseable_reason(&stand_in).is_none());
+        assert_eq!(ignored_reason(only(parse(&stand_in))), reason);
+    }
+
+    #[test]
+    fn region_comes_from_the_arn_not_the_display_name() {
+        assert_eq!(
+            arn_region_account("arn:aws:cloudwatch:eu-west-3:111122223333:alarm:a:b"),
+            (Some("eu-west-3".into()), Some("111122223333".into()))
+        );
+        assert_eq!(arn_region_account("nonsense"), (None, None));
+    }
+
+    #[test]
+    fn times_in_both_formats() {
+        let a = parse_time("2026-11-23T03:12:45.123+0000").unwrap();
+        let b = parse_time("2026-11-23T03:12:45.123Z").unwrap();
+        assert_eq!(a, b);
+        assert!(parse_time("23/11/2026").is_none());
+    }
+
+    #[test]
+    fn same_transition_same_key_and_new_time_new_key() {
+        let a = signal("sns-alarm.json");
+        let mut b = a.clone();
+        assert_eq!(a.transition_key(), b.transition_key());
+        b.changed_at += chrono::Duration::seconds(60);
+        assert_ne!(a.transition_key(), b.transition_key());
+    }
+}

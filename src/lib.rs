@@ -1,0 +1,33 @@
+//! autoheal: heals EC2 instances whose status checks fail.
+//!
+//! Data flows event in -> decision -> action -> report:
+//! `intake` (event shapes -> Signal), `incident` + `aws::ledger` (claim, once only),
+//! `aws` observe, `decide` (pure judgement, with `policy`), `aws` act, `notify` + `report`.
+//! `heal` runs that pipeline; `lambda` and `main` are the Lambda edge.
+
+pub mod aws;
+pub mod config;
+pub mod decide;
+pub mod error;
+pub mod heal;
+pub mod incident;
+pub mod intake;
+pub mod lambda;
+pub mod notify;
+pub mod outcome;
+pub mod policy;
+pub mod report;
+
+impl From<error::Error> for lambda_runtime::Diagnostic {
+    fn from(e: error::Error) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: if e.is_transient() {
+                "Retryable"
+            } else {
+                "Permanent"
+            }
+            .into(),
+            error_message: e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The invocation result (contract): one outcome per record/event.
+
+use serde::Serialize;
+
+macro_rules! wire_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+        pub enum $name { $(#[serde(rename = $wire)] $variant),+ }
+        impl $name {
+            pub fn as_str(self) -> &'static str { match self { $($name::$variant => $wire),+ } }
+            pub fn parse(s: &str) -> Option<$name> { match s { $($wire => Some($name::$variant),)+ _ => None } }
+        }
+    };
+}
+
+wire_enum!(
+    /// What autoheal did or would do.
+    Action {
+        MarkUnhealthy => "mark_unhealthy",
+        CreateImage => "create_image",
+        LaunchReplacement => "launch_replacement",
+        Reboot => "reboot",
+        StopStart => "stop_start",
+        Verify => "verify",
+        None => "none",
+    }
+);
+
+wire_enum!(
+    /// How it went.
+    Verdict {
+        Done => "done",
+        InProgress => "in_progress",
+        Duplicate => "duplicate",
+        Ignored => "ignored",
+        Held => "held",
+        DryRun => "dry_run",
+        Failed => "failed",
+    }
+);
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    pub instance_id: Option<String>,
+    pub action: Action,
+    pub result: Verdict,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Where the report went: `slack`, `log` (no webhook configured), `failed: ...`, or
+    /// absent when nothing was worth reporting (bad input, a duplicate delivery).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notification: Option<String>,
+}
+
+impl Outcome {
+    pub fn new(
+        instance_id: Option<String>,
+        action: Action,
+        result: Verdict,
+        reason: impl Into<String>,
+    ) -> Outcome {
+        Outcome {
+            instance_id,
+            action,
+            result,
+            reason: reason.into(),
+            incident: None,
+            group: None,
+            notification: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Response {
+    pub outcomes: Vec<Outcome>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_round_trip_and_serialize_as_the_contract_says() {
+        for a in [
+            Action::MarkUnhealthy,
+            Action::StopStart,
+            Action::None,
+            Action::Verify,
+        ] {
+            assert_eq!(Action::parse(a.as_str()), Some(a));
+            assert_eq!(serde_json::to_value(a).unwrap(), a.as_str());
+        }
+        for v in [
+            Verdict::Done,
+            Verdict::DryRun,
+            Verdict::InProgress,
+            Verdict::Failed,
+        ] {
+            assert_eq!(Verdict::parse(v.as_str()), Some(v));
+        }
+        let o = Outcome::new(None, Action::None, Verdict::Ignored, "why");
+        assert_eq!(
+            serde_json::to_value(&o).unwrap(),
+            serde_json::json!({"instance_id": null, "action": "none", "result": "ignored", "reason": "why"})
+        );
+    }
+}
