@@ -1,0 +1,647 @@
+//! Real parts for the integration tests: the moto server (started by `make test`, reached
+//! through a recording fault proxy), a Slack receiver, and a world builder.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use aws_sdk_autoscaling::types::{LaunchTemplateSpecification, Tag as AsgTag};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub const PLACEHOLDER: &str = "i-0123456789abcdef0";
+pub const PLACEHOLDER_2: &str = "i-0fedcba9876543210";
+pub const FIXTURE_TIME: &str = "2026-11-23T03:12:45.123+0000";
+pub const FUNCTION_NAME: &str = "autoheal";
+
+pub fn moto_endpoint() -> String {
+    std::env::var("AUTOHEAL_TEST_MOTO")
+        .expect("AUTOHEAL_TEST_MOTO is not set: run the integration tests with `make test`, which starts the moto server")
+}
+
+/// A name no other test (or earlier run against the same server) uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+// ---------------------------------------------------------------- HTTP servers
+
+pub type Reply = Response<Full<Bytes>>;
+
+pub fn reply(status: u16, body: impl Into<Bytes>) -> Reply {
+    Response::builder()
+        .status(status)
+        .body(Full::new(body.into()))
+        .unwrap()
+}
+
+/// Serves `handler` on a fresh loopback port until the test's runtime ends.
+pub async fn serve<F, Fut>(handler: F) -> SocketAddr
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Reply> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| {
+                    let handler = handler.clone();
+                    async move { Ok::<_, Infallible>(handler(req).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+// ---------------------------------------------------------------- fault proxy
+
+#[derive(Clone, Copy, Debug)]
+pub enum Fault {
+    Throttle,
+    ServerError,
+}
+
+struct Rule {
+    action: String,
+    remaining: usize,
+    fault: Fault,
+}
+
+/// Sits between the code and moto: records every AWS action and answers chosen actions
+/// with throttling or 5xx, as AWS would, so the SDK's retries and our error handling are real.
+#[derive(Clone, Default)]
+pub struct Proxy {
+    rules: Arc<Mutex<Vec<Rule>>>,
+    seen: Arc<Mutex<Vec<String>>>,
+    pub endpoint: String,
+}
+
+impl Proxy {
+    pub async fn start() -> Proxy {
+        let upstream = moto_endpoint();
+        let mut proxy = Proxy::default();
+        let me = proxy.clone();
+        let http = reqwest::Client::new();
+        let addr = serve(move |req: Request<Incoming>| {
+            let me = me.clone();
+            let http = http.clone();
+            let upstream = upstream.clone();
+            async move { me.forward(req, &http, &upstream).await }
+        })
+        .await;
+        proxy.endpoint = format!("http://{addr}");
+        proxy
+    }
+
+    /// Fail the next `times` calls of `action` (usize::MAX: all of them).
+    pub fn fail(&self, action: &str, times: usize, fault: Fault) {
+        self.rules.lock().unwrap().push(Rule {
+            action: action.into(),
+            remaining: times,
+            fault,
+        });
+    }
+
+    pub fn heal_all(&self) {
+        self.rules.lock().unwrap().clear();
+    }
+
+    pub fn calls(&self, action: &str) -> usize {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| *a == action)
+            .count()
+    }
+
+    pub fn all_calls(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    pub fn forget(&self) {
+        self.seen.lock().unwrap().clear();
+    }
+
+    async fn forward(
+        &self,
+        req: Request<Incoming>,
+        http: &reqwest::Client,
+        upstream: &str,
+    ) -> Reply {
+        let (parts, body) = req.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let target = parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok());
+        let json_protocol = target.is_some();
+        let action = match target {
+            Some(t) => t.rsplit('.').next().unwrap_or(t).to_string(),
+            None => String::from_utf8_lossy(&body)
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("Action="))
+                .unwrap_or("?")
+                .to_string(),
+        };
+        self.seen.lock().unwrap().push(action.clone());
+        let fault = {
+            let mut rules = self.rules.lock().unwrap();
+            rules
+                .iter_mut()
+                .find(|r| r.action == action && r.remaining > 0)
+                .map(|r| {
+                    r.remaining = r.remaining.saturating_sub(1);
+                    r.fault
+                })
+        };
+        if let Some(fault) = fault {
+            let (status, code) = match fault {
+                Fault::Throttle => (
+                    400,
+                    if json_protocol {
+                        "ThrottlingException"
+                    } else {
+                        "Throttling"
+                    },
+                ),
+                Fault::ServerError => (
+                    500,
+                    if json_protocol {
+                        "InternalServerError"
+                    } else {
+                        "InternalFailure"
+                    },
+                ),
+            };
+            let body = if json_protocol {
+                format!(r#"{{"__type":"{code}","message":"injected by the test proxy"}}"#)
+            } else {
+                format!("<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>injected by the test proxy</Message></Error><RequestId>test</RequestId></ErrorResponse>")
+            };
+            return reply(status, body);
+        }
+        let mut upstream_req =
+            http.request(parts.method.clone(), format!("{upstream}{}", parts.uri));
+        for (k, v) in parts.headers.iter() {
+            if k != "host" && k != "content-length" {
+                upstream_req = upstream_req.header(k, v);
+            }
+        }
+        match upstream_req.body(body).send().await {
+            Ok(resp) => {
+                let mut out = Response::builder().status(resp.status().as_u16());
+                for (k, v) in resp.headers().iter() {
+                    if k != "content-length" && k != "transfer-encoding" && k != "connection" {
+                        out = out.header(k, v);
+                    }
+                }
+                out.body(Full::new(resp.bytes().await.unwrap_or_default()))
+                    .unwrap()
+            }
+            Err(e) => reply(502, format!("proxy: {e}")),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- Slack receiver
+
+/// A local Slack webhook: records every POST body, answers from a script of statuses
+/// (then 200), each optionally with a Retry-After.
+#[derive(Clone, Default)]
+pub struct Slack {
+    pub received: Arc<Mutex<Vec<serde_json::Value>>>,
+    script: Arc<Mutex<VecDeque<(u16, Option<&'static str>)>>>,
+    always: Arc<Mutex<Option<u16>>>,
+    pub url: String,
+}
+
+impl Slack {
+    pub async fn start() -> Slack {
+        let mut slack = Slack::default();
+        let me = slack.clone();
+        let addr = serve(move |req: Request<Incoming>| {
+            let me = me.clone();
+            async move {
+                let body = req
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                me.received
+                    .lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null));
+                let next = me.script.lock().unwrap().pop_front();
+                let always = *me.always.lock().unwrap();
+                match (next, always) {
+                    (Some((status, retry_after)), _) => {
+                        let mut r = Response::builder().status(status);
+                        if let Some(ra) = retry_after {
+                            r = r.header("retry-after", ra);
+                        }
+                        r.body(Full::new(Bytes::from_static(b"scripted"))).unwrap()
+                    }
+                    (None, Some(status)) => reply(status, "always"),
+                    (None, None) => reply(200, "ok"),
+                }
+            }
+        })
+        .await;
+        slack.url = format!("http://{addr}/services/T000/B000/XXXXSECRETXXXX");
+        slack
+    }
+
+    pub fn then(&self, status: u16, retry_after: Option<&'static str>) {
+        self.script.lock().unwrap().push_back((status, retry_after));
+    }
+
+    pub fn always(&self, status: u16) {
+        *self.always.lock().unwrap() = Some(status);
+    }
+
+    pub fn texts(&self) -> Vec<String> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|v| v["text"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------- AWS world
+
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .load()
+        .await
+}
+
+pub struct World {
+    pub sdk: aws_config::SdkConfig,
+    pub ec2: aws_sdk_ec2::Client,
+    pub asg: aws_sdk_autoscaling::Client,
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub kms: aws_sdk_kms::Client,
+    pub table: String,
+    pub group: String,
+    pub members: Vec<String>,
+    pub standalone: Vec<String>,
+    /// base64 KMS ciphertext of the Slack URL, under the function's encryption context.
+    pub webhook_ciphertext: String,
+}
+
+pub struct WorldSpec {
+    pub group_size: usize,
+    pub standalone: usize,
+    pub group_tags: Vec<(&'static str, &'static str)>,
+    /// Encryption context function name used to encrypt the webhook.
+    pub encrypt_for: &'static str,
+}
+
+impl Default for WorldSpec {
+    fn default() -> Self {
+        WorldSpec {
+            group_size: 2,
+            standalone: 1,
+            group_tags: vec![],
+            encrypt_for: FUNCTION_NAME,
+        }
+    }
+}
+
+impl World {
+    /// Builds directly against moto (not through the proxy), so setup calls are not counted.
+    pub async fn build(spec: WorldSpec, slack_url: &str) -> World {
+        let sdk = sdk_config(&moto_endpoint()).await;
+        let ec2 = aws_sdk_ec2::Client::new(&sdk);
+        let asg = aws_sdk_autoscaling::Client::new(&sdk);
+        let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+        let kms = aws_sdk_kms::Client::new(&sdk);
+
+        let table = unique("ledger");
+        ddb.create_table()
+            .table_name(&table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("pk")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("sk")
+                    .key_type(KeyType::Range)
+                    .build()
+                    .unwrap(),
+            )
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("pk")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("sk")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+
+        let image = ec2
+            .describe_images()
+            .owners("amazon")
+            .send()
+            .await
+            .unwrap()
+            .images()[0]
+            .image_id()
+            .unwrap()
+            .to_string();
+        let template = unique("lt");
+        ec2.create_launch_template()
+            .launch_template_name(&template)
+            .launch_template_data(
+                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                    .image_id(&image)
+                    .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let group = unique("web");
+        let mut create = asg
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(&group)
+            .launch_template(
+                LaunchTemplateSpecification::builder()
+                    .launch_template_name(&template)
+                    .version("$Latest")
+                    .build(),
+            )
+            .min_size(0)
+            .max_size(spec.group_size.max(1) as i32)
+            .desired_capacity(spec.group_size as i32)
+            .health_check_grace_period(0)
+            .availability_zones("us-east-1a");
+        for (k, v) in &spec.group_tags {
+            create = create.tags(
+                AsgTag::builder()
+                    .key(*k)
+                    .value(*v)
+                    .resource_id(&group)
+                    .resource_type("auto-scaling-group")
+                    .propagate_at_launch(false)
+                    .build(),
+            );
+        }
+        create.send().await.unwrap();
+        let members: Vec<String> = asg
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(&group)
+            .send()
+            .await
+            .unwrap()
+            .auto_scaling_groups()[0]
+            .instances()
+            .iter()
+            .map(|i| i.instance_id().unwrap().to_string())
+            .collect();
+        assert_eq!(members.len(), spec.group_size);
+
+        let mut standalone = vec![];
+        if spec.standalone > 0 {
+            let out = ec2
+                .run_instances()
+                .image_id(&image)
+                .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                .min_count(spec.standalone as i32)
+                .max_count(spec.standalone as i32)
+                .send()
+                .await
+                .unwrap();
+            standalone = out
+                .instances()
+                .iter()
+                .map(|i| i.instance_id().unwrap().to_string())
+                .collect();
+        }
+
+        let key = kms
+            .create_key()
+            .send()
+            .await
+            .unwrap()
+            .key_metadata()
+            .unwrap()
+            .key_id()
+            .to_string();
+        let blob = kms
+            .encrypt()
+            .key_id(&key)
+            .plaintext(aws_sdk_kms::primitives::Blob::new(slack_url.as_bytes()))
+            .encryption_context("LambdaFunctionName", spec.encrypt_for)
+            .send()
+            .await
+            .unwrap();
+        let webhook_ciphertext = base64::engine::general_purpose::STANDARD
+            .encode(blob.ciphertext_blob().unwrap().as_ref());
+
+        World {
+            sdk,
+            ec2,
+            asg,
+            ddb,
+            kms,
+            table,
+            group,
+            members,
+            standalone,
+            webhook_ciphertext,
+        }
+    }
+
+    /// The environment the function would run with (contract variables).
+    pub fn env(&self, extra: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut env: HashMap<String, String> = [
+            ("AUTOHEAL_TABLE", self.table.as_str()),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_LAMBDA_FUNCTION_NAME", FUNCTION_NAME),
+            ("SLACK_WEBHOOK_ENCRYPTED", self.webhook_ciphertext.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in extra {
+            if v.is_empty() {
+                env.remove(*k);
+            } else {
+                env.insert(k.to_string(), v.to_string());
+            }
+        }
+        env
+    }
+
+    /// The function's dependencies, with AWS reached through `proxy`.
+    pub async fn deps(&self, proxy: &Proxy, extra_env: &[(&str, &str)]) -> autoheal::heal::Deps {
+        let env = self.env(extra_env);
+        let config = autoheal::config::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+        let sdk = sdk_config(&proxy.endpoint).await;
+        autoheal::heal::Deps::new(autoheal::aws::Clients::new(&sdk), config)
+    }
+
+    pub async fn health(&self, instance_id: &str) -> String {
+        self.asg
+            .describe_auto_scaling_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await
+            .unwrap()
+            .auto_scaling_instances()
+            .first()
+            .and_then(|i| i.health_status())
+            .unwrap_or("none")
+            // AWS documents HEALTHY/UNHEALTHY; moto answers Healthy/Unhealthy.
+            .to_ascii_uppercase()
+    }
+
+    /// The ledger head of an instance, as stored.
+    pub async fn head(&self, instance_id: &str) -> Option<HashMap<String, String>> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("instance#{instance_id}")),
+            )
+            .key(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S("head".into()),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        out.item().map(|item| {
+            item.iter()
+                .map(|(k, v)| {
+                    let text = v
+                        .as_s()
+                        .cloned()
+                        .or_else(|_| v.as_n().cloned())
+                        .unwrap_or_else(|_| format!("{v:?}"));
+                    (k.clone(), text)
+                })
+                .collect()
+        })
+    }
+
+    pub async fn tag_instance(&self, instance_id: &str, key: &str, value: &str) {
+        self.ec2
+            .create_tags()
+            .resources(instance_id)
+            .tags(
+                aws_sdk_ec2::types::Tag::builder()
+                    .key(key)
+                    .value(value)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+// ---------------------------------------------------------------- events
+
+/// A fixture from `events/`, with the placeholder instance ids replaced.
+pub fn event(name: &str, ids: &[&str]) -> Vec<u8> {
+    let mut text =
+        std::fs::read_to_string(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    if let Some(id) = ids.first() {
+        text = text.replace(PLACEHOLDER, id);
+    }
+    if let Some(id) = ids.get(1) {
+        text = text.replace(PLACEHOLDER_2, id);
+    }
+    text.into_bytes()
+}
+
+/// The same fixture as a new alarm transition at `time` (same format as the fixture's).
+pub fn at_time(bytes: Vec<u8>, time: &str) -> Vec<u8> {
+    String::from_utf8(bytes)
+        .unwrap()
+        .replace(FIXTURE_TIME, time)
+        .into_bytes()
+}
+
+pub fn deadline() -> i64 {
+    chrono::Utc::now().timestamp_millis() + 30_000
+}
+
+/// Runs an event (raw bytes, as Lambda would deliver them) through the handler.
+pub async fn invoke(
+    deps: &autoheal::heal::Deps,
+    bytes: &[u8],
+) -> Result<autoheal::outcome::Response, autoheal::error::Error> {
+    let payload = match autoheal::intake::unparseable_reason(bytes) {
+        Some(reason) => {
+            serde_json::from_slice(&autoheal::intake::unparseable_stand_in(&reason)).unwrap()
+        }
+        None => serde_json::from_slice(bytes).unwrap(),
+    };
+    autoheal::heal::handle(deps, &payload, deadline()).await
+}
+
+pub fn summary(r: &autoheal::outcome::Response) -> Vec<String> {
+    r.outcomes
+        .iter()
+        .map(|o| format!("{} {}: {}", o.action.as_str(), o.result.as_str(), o.reason))
+        .collect()
+}
