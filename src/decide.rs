@@ -195,7 +195,14 @@ mod tests {
         let running = || instance("running", None);
         let in_service = || group("HEALTHY", "InService", None);
         // (metric, instance, group, env dry run, expected)
-        let table: Vec<(Metric, Option<InstanceFacts>, Option<GroupFacts>, bool, &str)> = vec![
+        type Row = (
+            Metric,
+            Option<InstanceFacts>,
+            Option<GroupFacts>,
+            bool,
+            &'static str,
+        );
+        let table: Vec<Row> = vec![
             (StatusCheckFailed, None, None, false, "none ignored: instance not found"),
             (StatusCheckFailed, instance("terminated", None), in_service(), false, "none ignored: instance is terminated"),
             (StatusCheckFailed, instance("shutting-down", None), None, false, "none ignored: instance is shutting-down"),

@@ -236,12 +236,15 @@ impl Proxy {
 
 // ---------------------------------------------------------------- Slack receiver
 
+/// A status to answer, with an optional Retry-After.
+type Scripted = (u16, Option<&'static str>);
+
 /// A local Slack webhook: records every POST body, answers from a script of statuses
 /// (then 200), each optionally with a Retry-After.
 #[derive(Clone, Default)]
 pub struct Slack {
     pub received: Arc<Mutex<Vec<serde_json::Value>>>,
-    script: Arc<Mutex<VecDeque<(u16, Option<&'static str>)>>>,
+    script: Arc<Mutex<VecDeque<Scripted>>>,
     always: Arc<Mutex<Option<u16>>>,
     pub url: String,
 }

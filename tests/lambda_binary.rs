@@ -1,0 +1,237 @@
+//! The built binary, run the way AWS runs it: a Lambda Runtime API server in the test hands
+//! it events from `events/` and collects its answers.
+
+mod common;
+
+use common::*;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::Request;
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::sync::{mpsc, oneshot};
+
+/// (request id, event body) waiting to be handed out.
+type Queued = (String, Vec<u8>);
+/// (`response` or `error`, the body the binary posted).
+type Answer = (String, serde_json::Value);
+
+/// A minimal Runtime API: `next` long-polls a queue; `response`/`error` complete the
+/// invocation that was handed out.
+#[derive(Clone)]
+struct RuntimeApi {
+    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Queued>>>,
+    waiting: Arc<Mutex<HashMap<String, oneshot::Sender<Answer>>>>,
+    sender: mpsc::Sender<Queued>,
+    addr: String,
+}
+
+impl RuntimeApi {
+    async fn start() -> RuntimeApi {
+        let (sender, receiver) = mpsc::channel(16);
+        let mut api = RuntimeApi {
+            queue: Arc::new(tokio::sync::Mutex::new(receiver)),
+            waiting: Arc::default(),
+            sender,
+            addr: String::new(),
+        };
+        let me = api.clone();
+        let addr = serve(move |req: Request<Incoming>| {
+            let me = me.clone();
+            async move { me.route(req).await }
+        })
+        .await;
+        api.addr = addr.to_string();
+        api
+    }
+
+    async fn route(&self, req: Request<Incoming>) -> Reply {
+        let path = req.uri().path().to_string();
+        if path == "/2018-06-01/runtime/invocation/next" {
+            let Some((id, body)) = self.queue.lock().await.recv().await else {
+                return reply(500, "closed");
+            };
+            let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
+            return hyper::Response::builder()
+                .status(200)
+                .header("lambda-runtime-aws-request-id", &id)
+                .header("lambda-runtime-deadline-ms", deadline.to_string())
+                .header(
+                    "lambda-runtime-invoked-function-arn",
+                    "arn:aws:lambda:us-east-1:123456789012:function:autoheal",
+                )
+                .header(
+                    "lambda-runtime-trace-id",
+                    "Root=1-00000000-000000000000000000000000",
+                )
+                .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+                .unwrap();
+        }
+        let parts: Vec<&str> = path
+            .trim_start_matches("/2018-06-01/runtime/invocation/")
+            .split('/')
+            .collect();
+        let body = req.into_body().collect().await.unwrap().to_bytes();
+        if let [id, kind @ ("response" | "error")] = parts[..] {
+            if let Some(tx) = self.waiting.lock().unwrap().remove(id) {
+                let _ = tx.send((
+                    kind.to_string(),
+                    serde_json::from_slice(&body).unwrap_or_default(),
+                ));
+            }
+            return reply(202, "");
+        }
+        reply(404, "unknown path")
+    }
+
+    async fn invoke(&self, body: Vec<u8>) -> Answer {
+        let id = unique("req");
+        let (tx, rx) = oneshot::channel();
+        self.waiting.lock().unwrap().insert(id.clone(), tx);
+        self.sender.send((id, body)).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(60), rx)
+            .await
+            .expect("the binary answers within 60 s")
+            .unwrap()
+    }
+}
+
+fn binary(env: &HashMap<String, String>, runtime_api: &str) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_autoheal"));
+    cmd.env_clear()
+        .envs(env)
+        .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_built_binary_heals_through_the_runtime_api() {
+    let slack = Slack::start().await;
+    let world = World::build(WorldSpec::default(), &slack.url).await;
+    let api = RuntimeApi::start().await;
+    let mut env = world.env(&[]);
+    env.insert("AWS_ENDPOINT_URL".into(), moto_endpoint());
+    let mut child = binary(&env, &api.addr).spawn().unwrap();
+    let id = world.members[0].clone();
+
+    let (kind, body) = api.invoke(event("sns-alarm.json", &[&id])).await;
+    assert_eq!(kind, "response", "{body}");
+    let o = &body["outcomes"][0];
+    assert_eq!(
+        (o["action"].as_str(), o["result"].as_str()),
+        (Some("mark_unhealthy"), Some("done")),
+        "{body}"
+    );
+    assert_eq!(o["instance_id"], id.as_str());
+    assert_eq!(o["notification"], "slack");
+
+    // The same delivery again, and input that is not even JSON: answered, never an error.
+    let (kind, body) = api.invoke(event("sns-alarm.json", &[&id])).await;
+    assert_eq!(
+        (kind.as_str(), body["outcomes"][0]["result"].as_str()),
+        ("response", Some("duplicate"))
+    );
+    let (kind, body) = api.invoke(b"\xff\xfe garbage".to_vec()).await;
+    assert_eq!(kind, "response", "{body}");
+    assert_eq!(body["outcomes"][0]["result"], "ignored");
+    assert!(body["outcomes"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("not UTF-8"));
+
+    assert_eq!(world.health(&id).await, "UNHEALTHY");
+    assert_eq!(slack.texts().len(), 1);
+
+    child.start_kill().unwrap();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .await
+        .unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .await
+        .unwrap();
+    let logs = format!("{out}{err}");
+    // One JSON log line and one EMF line per outcome; never the webhook URL.
+    assert!(
+        !logs.contains("XXXXSECRETXXXX"),
+        "the webhook URL leaked into the logs"
+    );
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let outcome_logs = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "outcome")
+        .count();
+    let emf = lines
+        .iter()
+        .filter(|l| l["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "autoheal")
+        .count();
+    assert_eq!((outcome_logs, emf), (3, 3), "{out}");
+    let done = lines
+        .iter()
+        .find(|l| l["fields"]["result"] == "done")
+        .expect("a log line for the repair");
+    assert_eq!(done["fields"]["instance_id"], id.as_str());
+    assert_eq!(done["fields"]["action"], "mark_unhealthy");
+    assert!(done["fields"]["incident"]
+        .as_str()
+        .unwrap()
+        .starts_with(&id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configuration_stops_the_binary_naming_the_variable() {
+    let api = RuntimeApi::start().await;
+    let base: HashMap<String, String> = [
+        ("AUTOHEAL_TABLE", "t"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_LAMBDA_FUNCTION_NAME", "autoheal"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let cases: Vec<(&str, Option<&str>)> = vec![
+        ("AUTOHEAL_TABLE", None),
+        ("AUTOHEAL_DRY_RUN", Some("perhaps")),
+        ("SLACK_WEBHOOK_ENCRYPTED", Some("not base64!")),
+    ];
+    for (variable, value) in cases {
+        let mut env = base.clone();
+        match value {
+            Some(v) => env.insert(variable.to_string(), v.to_string()),
+            None => env.remove(variable),
+        };
+        let out = tokio::time::timeout(Duration::from_secs(20), binary(&env, &api.addr).output())
+            .await
+            .expect("exits at once")
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{variable}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("bad configuration") && text.contains(variable),
+            "{variable}: {text}"
+        );
+    }
+}
