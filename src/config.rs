@@ -18,6 +18,49 @@ pub struct Config {
     pub slack_webhook_ciphertext: Option<Vec<u8>>,
     pub dry_run: bool,
     pub function_name: String,
+    /// How long a relaunched copy has to pass both status checks.
+    pub verify_timeout_ms: i64,
+    /// Terminate (rather than stop and keep) an instance once its copy took over.
+    pub terminate_replaced: bool,
+}
+
+pub const DEFAULT_VERIFY_TIMEOUT_SECONDS: i64 = 15 * 60;
+
+fn flag(variable: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
+    match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false") | Some("0") | Some("no") => Ok(false),
+        Some("true") | Some("1") | Some("yes") => Ok(true),
+        Some(other) => Err(ConfigError {
+            variable,
+            problem: format!("expected true or false, got {other:?}"),
+        }),
+    }
+}
+
+/// Seconds, or a number with a unit: `900`, `900s`, `15m`, `1h`.
+fn duration_seconds(
+    variable: &'static str,
+    value: Option<String>,
+    default: i64,
+) -> Result<i64, ConfigError> {
+    let Some(v) = value else { return Ok(default) };
+    let (digits, unit) = match v.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => v.split_at(i),
+        None => (v.as_str(), "s"),
+    };
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => 0,
+    };
+    match digits.parse::<i64>() {
+        Ok(n) if n > 0 && scale > 0 => Ok(n * scale),
+        _ => Err(ConfigError {
+            variable,
+            problem: format!("expected a positive duration like 900, 15m or 1h, got {v:?}"),
+        }),
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -28,6 +71,8 @@ impl std::fmt::Debug for Config {
             .field("slack_configured", &self.slack_webhook_ciphertext.is_some())
             .field("dry_run", &self.dry_run)
             .field("function_name", &self.function_name)
+            .field("verify_timeout_ms", &self.verify_timeout_ms)
+            .field("terminate_replaced", &self.terminate_replaced)
             .finish()
     }
 }
@@ -53,20 +98,17 @@ impl Config {
         let region = get("AWS_REGION")
             .or_else(|| get("AWS_DEFAULT_REGION"))
             .ok_or_else(|| err("AWS_REGION", "must be set (Lambda sets it)"))?;
-        let dry_run = match get("AUTOHEAL_DRY_RUN")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("false") | Some("0") | Some("no") => false,
-            Some("true") | Some("1") | Some("yes") => true,
-            Some(other) => {
-                return Err(err(
-                    "AUTOHEAL_DRY_RUN",
-                    &format!("expected true or false, got {other:?}"),
-                ))
-            }
-        };
+        let dry_run = flag("AUTOHEAL_DRY_RUN", get("AUTOHEAL_DRY_RUN"))?;
+        let terminate_replaced = flag(
+            "AUTOHEAL_TERMINATE_REPLACED",
+            get("AUTOHEAL_TERMINATE_REPLACED"),
+        )?;
+        let verify_timeout_ms = 1000
+            * duration_seconds(
+                "AUTOHEAL_VERIFY_TIMEOUT",
+                get("AUTOHEAL_VERIFY_TIMEOUT"),
+                DEFAULT_VERIFY_TIMEOUT_SECONDS,
+            )?;
         let function_name = get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
         let slack_webhook_ciphertext = match get("SLACK_WEBHOOK_ENCRYPTED") {
             None => None,
@@ -92,6 +134,8 @@ impl Config {
             slack_webhook_ciphertext,
             dry_run,
             function_name,
+            verify_timeout_ms,
+            terminate_replaced,
         })
     }
 }
@@ -115,7 +159,22 @@ mod tests {
         let c = cfg(&BASE).unwrap();
         assert_eq!(c.table, "t");
         assert!(!c.dry_run);
+        assert!(!c.terminate_replaced);
+        assert_eq!(c.verify_timeout_ms, 900_000);
         assert!(c.slack_webhook_ciphertext.is_none());
+    }
+
+    #[test]
+    fn durations_take_units() {
+        for (v, ms) in [
+            ("120", 120_000),
+            ("90s", 90_000),
+            ("20m", 1_200_000),
+            ("1h", 3_600_000),
+        ] {
+            let c = cfg(&[BASE[0], BASE[1], ("AUTOHEAL_VERIFY_TIMEOUT", v)]).unwrap();
+            assert_eq!(c.verify_timeout_ms, ms, "{v}");
+        }
     }
 
     #[test]
@@ -135,6 +194,22 @@ mod tests {
             (
                 [&BASE[..], &[("SLACK_WEBHOOK_ENCRYPTED", "AAAA")]].concat(),
                 "AWS_LAMBDA_FUNCTION_NAME",
+            ),
+            (
+                [&BASE[..], &[("AUTOHEAL_TERMINATE_REPLACED", "sure")]].concat(),
+                "AUTOHEAL_TERMINATE_REPLACED",
+            ),
+            (
+                [&BASE[..], &[("AUTOHEAL_VERIFY_TIMEOUT", "soon")]].concat(),
+                "AUTOHEAL_VERIFY_TIMEOUT",
+            ),
+            (
+                [&BASE[..], &[("AUTOHEAL_VERIFY_TIMEOUT", "0")]].concat(),
+                "AUTOHEAL_VERIFY_TIMEOUT",
+            ),
+            (
+                [&BASE[..], &[("AUTOHEAL_VERIFY_TIMEOUT", "10d")]].concat(),
+                "AUTOHEAL_VERIFY_TIMEOUT",
             ),
         ];
         for (pairs, variable) in cases {

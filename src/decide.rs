@@ -13,8 +13,13 @@ pub struct InstanceFacts {
     pub state: String,
     pub instance_type: Option<String>,
     pub availability_zone: Option<String>,
+    /// `ebs` or `instance-store`.
+    pub root_device_type: Option<String>,
     pub tags: BTreeMap<String, String>,
 }
+
+/// Tag autoheal puts on an instance it replaced, naming the copy.
+pub const REPLACED_BY_TAG: &str = "autoheal:replaced-by";
 
 impl InstanceFacts {
     pub fn name(&self) -> Option<&str> {
@@ -44,6 +49,8 @@ pub struct Facts {
 pub enum Step {
     /// `SetInstanceHealth(Unhealthy, ShouldRespectGracePeriod=false)`.
     MarkUnhealthy { group: String },
+    /// Image the standalone instance without reboot and launch a copy (src/relaunch).
+    Relaunch,
     /// Call nothing; report this.
     Report {
         action: Action,
@@ -96,11 +103,7 @@ pub fn decide(signal: &Signal, facts: &Facts, env_dry_run: bool) -> Step {
         );
     }
     let Some(group) = &facts.group else {
-        return report(
-            Action::None,
-            Verdict::Held,
-            "standalone relaunch not available yet",
-        );
+        return decide_standalone(instance, policy.mode, &policy.source);
     };
     let lifecycle = group.lifecycle.as_str();
     if lifecycle.starts_with("Terminat") {
@@ -146,6 +149,38 @@ pub fn decide(signal: &Signal, facts: &Facts, env_dry_run: bool) -> Step {
     }
 }
 
+fn decide_standalone(instance: &InstanceFacts, mode: Mode, source: &str) -> Step {
+    if let Some(copy) = instance.tags.get(REPLACED_BY_TAG) {
+        return report(
+            Action::LaunchReplacement,
+            Verdict::Duplicate,
+            format!("already replaced by {copy}"),
+        );
+    }
+    if instance.root_device_type.as_deref() == Some("instance-store") {
+        return report(
+            Action::None,
+            Verdict::Held,
+            "instance-store root device cannot be imaged: needs a person (see the runbook)",
+        );
+    }
+    let would = "image it without reboot and launch a copy with the same environment";
+    match mode {
+        Mode::Act => Step::Relaunch,
+        Mode::DryRun => report(
+            Action::CreateImage,
+            Verdict::DryRun,
+            format!("dry run ({source}): would {would}"),
+        ),
+        Mode::Notify => report(
+            Action::None,
+            Verdict::Held,
+            format!("report only ({source}): would {would}"),
+        ),
+        Mode::Off => unreachable!("handled by the caller"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +210,21 @@ mod tests {
                 .collect(),
             ..Default::default()
         })
+    }
+
+    fn replaced() -> Option<InstanceFacts> {
+        let mut i = instance("running", None);
+        i.as_mut()
+            .unwrap()
+            .tags
+            .insert(REPLACED_BY_TAG.into(), "i-0copy".into());
+        i
+    }
+
+    fn instance_store() -> Option<InstanceFacts> {
+        let mut i = instance("running", None);
+        i.as_mut().unwrap().root_device_type = Some("instance-store".into());
+        i
     }
 
     fn group(health: &str, lifecycle: &str, tag: Option<&str>) -> Option<GroupFacts> {
@@ -209,8 +259,13 @@ mod tests {
             (StatusCheckFailed, instance("running", Some("off")), in_service(), false, "none ignored: opted out (tag autoheal=off on the instance)"),
             (StatusCheckFailed, running(), group("HEALTHY", "InService", Some("off")), true, "none ignored: opted out (tag autoheal=off on the Auto Scaling group)"),
             (StatusCheckFailedAttachedEbs, running(), in_service(), false, "none held: attached EBS"),
-            (StatusCheckFailed, running(), None, false, "none held: standalone relaunch not available yet"),
-            (StatusCheckFailedInstance, instance("stopped", None), None, false, "none held: standalone"),
+            (StatusCheckFailed, running(), None, false, "relaunch"),
+            (StatusCheckFailedInstance, instance("stopped", None), None, false, "relaunch"),
+            (StatusCheckFailed, running(), None, true, "create_image dry_run: dry run (AUTOHEAL_DRY_RUN=true): would image it without reboot"),
+            (StatusCheckFailed, instance("running", Some("notify")), None, false, "none held: report only (tag autoheal=notify on the instance): would image"),
+            (StatusCheckFailed, instance("running", Some("off")), None, false, "none ignored: opted out"),
+            (StatusCheckFailed, replaced(), None, false, "launch_replacement duplicate: already replaced by i-0copy"),
+            (StatusCheckFailed, instance_store(), None, false, "none held: instance-store root device cannot be imaged"),
             (StatusCheckFailed, running(), group("HEALTHY", "Terminating:Wait", None), false, "mark_unhealthy duplicate: already Terminating:Wait in group web"),
             (StatusCheckFailed, running(), group("UNHEALTHY", "InService", None), false, "mark_unhealthy duplicate: already Unhealthy in group web"),
             (StatusCheckFailed, running(), group("HEALTHY", "Standby", None), false, "none held: instance is Standby in group web"),
@@ -230,6 +285,7 @@ mod tests {
             };
             let got = match decide(&signal(metric), &facts, dry) {
                 Step::MarkUnhealthy { group } => format!("mark {group}"),
+                Step::Relaunch => "relaunch".to_string(),
                 Step::Report {
                     action,
                     result,

@@ -10,6 +10,7 @@ use crate::intake::{self, AlarmState, Intake, Signal};
 use crate::notify::message::{slack_payload, Report};
 use crate::notify::Notifier;
 use crate::outcome::{Action, Outcome, Response, Verdict};
+use crate::relaunch;
 use crate::report;
 use serde_json::Value;
 use std::sync::Arc;
@@ -52,7 +53,7 @@ pub async fn handle(deps: &Deps, event: &Value, deadline_ms: i64) -> Result<Resp
     let mut retry = None;
     for r in results {
         match r {
-            Ok(o) => outcomes.push(o),
+            Ok(o) => outcomes.extend(o),
             Err(e) => {
                 tracing::warn!(error = %e, "transient failure: the invocation will be retried");
                 retry.get_or_insert(e);
@@ -65,8 +66,13 @@ pub async fn handle(deps: &Deps, event: &Value, deadline_ms: i64) -> Result<Resp
     }
 }
 
-async fn process(deps: &Deps, intake: Intake, deadline_ms: i64) -> Result<Outcome, Error> {
+async fn process(deps: &Deps, intake: Intake, deadline_ms: i64) -> Result<Vec<Outcome>, Error> {
     let outcome = match intake {
+        Intake::Advance { trigger } => {
+            let outcomes = advance_relaunches(deps, &trigger, deadline_ms).await?;
+            outcomes.iter().for_each(report::emit);
+            return Ok(outcomes);
+        }
         Intake::Ignored {
             instance_id,
             reason,
@@ -95,7 +101,7 @@ async fn process(deps: &Deps, intake: Intake, deadline_ms: i64) -> Result<Outcom
         }
     };
     report::emit(&outcome);
-    Ok(outcome)
+    Ok(vec![outcome])
 }
 
 /// Reads the head and applies `rule` until a conditional write sticks or the rule says skip.
@@ -153,8 +159,12 @@ async fn heal(deps: &Deps, s: &Signal, deadline_ms: i64) -> Result<Outcome, Erro
         Ok(f) => f,
         Err(e) => return fail(deps, &head, s, None, Action::None, e).await,
     };
+    if relaunch::is_relaunch(&head.progress) {
+        return relaunch_flow(deps, head, deadline_ms).await;
+    }
     let group = facts.group.as_ref().map(|g| g.name.clone());
     let mut outcome = match decide(s, &facts, deps.config.dry_run) {
+        Step::Relaunch => return relaunch_flow(deps, head, deadline_ms).await,
         Step::MarkUnhealthy { group } => {
             match autoscaling::mark_unhealthy(&deps.clients.autoscaling, &s.instance_id).await {
                 Ok(()) => Outcome::new(
@@ -200,12 +210,13 @@ async fn fail(
         }
         return Err(e);
     }
-    let mut outcome = Outcome::new(
-        Some(s.instance_id.clone()),
-        action,
-        Verdict::Failed,
-        e.to_string(),
-    );
+    let reason = match action {
+        Action::CreateImage | Action::LaunchReplacement | Action::Verify => {
+            format!("{e}. {}", relaunch::RUNBOOK)
+        }
+        _ => e.to_string(),
+    };
+    let mut outcome = Outcome::new(Some(s.instance_id.clone()), action, Verdict::Failed, reason);
     outcome.incident = Some(head.incident_id.clone());
     outcome.group = facts.and_then(|f| f.group.as_ref()).map(|g| g.name.clone());
     settle(deps, head, &outcome).await;
@@ -267,7 +278,82 @@ async fn recover(deps: &Deps, s: &Signal) -> Result<Outcome, Error> {
     Ok(notify(deps, s, facts.as_ref(), outcome).await)
 }
 
-async fn notify(deps: &Deps, s: &Signal, facts: Option<&Facts>, mut outcome: Outcome) -> Outcome {
+/// Runs (or resumes) the relaunch of a standalone instance on a claimed head.
+async fn relaunch_flow(deps: &Deps, mut head: Head, deadline_ms: i64) -> Result<Outcome, Error> {
+    let signal = head.opening_signal();
+    let now_secs = now_ms() / 1000;
+    if let Err(e) = deps
+        .ledger
+        .set_open(&head.instance_id, true, now_secs)
+        .await
+    {
+        return fail(deps, &head, &signal, None, Action::CreateImage, e).await;
+    }
+    let result = relaunch::advance(deps, &mut head, deadline_ms).await;
+    let outcome = match result {
+        Ok(outcome) if head.progress.is_finished() => {
+            settle(deps, &head, &outcome).await;
+            notify(deps, &signal, None, outcome).await
+        }
+        Ok(outcome) if outcome.result == Verdict::Duplicate => return Ok(outcome),
+        Ok(outcome) => {
+            // Waiting on the world: give the lease back so that the next trigger continues.
+            if let Err(e) = deps.ledger.write(&incident::release(&head), now_secs).await {
+                tracing::warn!(error = %e, incident = %head.incident_id, "could not release the claim; it expires with its lease");
+            }
+            return Ok(outcome);
+        }
+        Err((action, e)) => fail(deps, &head, &signal, None, action, e).await?,
+    };
+    if let Err(e) = deps
+        .ledger
+        .set_open(&head.instance_id, false, now_secs)
+        .await
+    {
+        tracing::warn!(error = %e, incident = %head.incident_id, "could not remove the finished relaunch from the open index");
+    }
+    Ok(outcome)
+}
+
+/// The tick, an AMI or instance state change: move every relaunch in progress on.
+async fn advance_relaunches(
+    deps: &Deps,
+    trigger: &str,
+    deadline_ms: i64,
+) -> Result<Vec<Outcome>, Error> {
+    let open = deps.ledger.open_relaunches().await?;
+    let mut outcomes = vec![];
+    for instance_id in open {
+        let lease_until = deadline_ms.max(now_ms()) + LEASE_MARGIN_MS;
+        match advance(&deps.ledger, &instance_id, |h| {
+            incident::claim_waiting(h, now_ms(), lease_until)
+        })
+        .await?
+        {
+            Move::Take(head) => outcomes.push(relaunch_flow(deps, head, deadline_ms).await?),
+            Move::Skip(o) => outcomes.push(o),
+        }
+        if deadline_ms - now_ms() < relaunch::STOP_MARGIN_MS {
+            break;
+        }
+    }
+    if outcomes.is_empty() {
+        outcomes.push(Outcome::new(
+            None,
+            Action::None,
+            Verdict::Ignored,
+            format!("{trigger}: no relaunch in progress"),
+        ));
+    }
+    Ok(outcomes)
+}
+
+pub(crate) async fn notify(
+    deps: &Deps,
+    s: &Signal,
+    facts: Option<&Facts>,
+    mut outcome: Outcome,
+) -> Outcome {
     let region = s.region.as_deref().unwrap_or(&deps.config.region);
     let payload = slack_payload(&Report {
         signal: s,

@@ -4,13 +4,16 @@
 //! Every change is a conditional write on `version`, so of two invocations that read the
 //! same head only one can move it; the other re-reads and sees what the first did.
 
-use crate::intake::Signal;
+use crate::intake::{AlarmState, Metric, Signal};
 use crate::outcome::{Action, Outcome, Verdict};
+use crate::relaunch::plan::Progress;
 use chrono::{DateTime, Utc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// Claimed by one invocation until `lease_until_ms`; after that anyone may resume it.
+    /// A multi-step repair waiting on the world (an image, a launch) is `Repairing` with
+    /// its lease given back.
     Repairing,
     /// Decided and acted on; waits for the alarm to return to OK.
     Settled,
@@ -54,6 +57,53 @@ pub struct Head {
     pub result: Option<Verdict>,
     pub reason: Option<String>,
     pub group: Option<String>,
+    /// The alarm that opened the incident, so that any later trigger can report on it.
+    pub alarm: AlarmContext,
+    /// Steps of a standalone relaunch; empty for other repairs.
+    pub progress: Progress,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AlarmContext {
+    pub alarm_name: String,
+    pub metric: String,
+    pub reason: String,
+    pub account: Option<String>,
+    pub region: Option<String>,
+}
+
+impl AlarmContext {
+    pub fn of(signal: &Signal) -> AlarmContext {
+        AlarmContext {
+            alarm_name: signal.alarm_name.clone(),
+            metric: signal.metric.name().to_string(),
+            reason: signal.reason.clone(),
+            account: signal.account.clone(),
+            region: signal.region.clone(),
+        }
+    }
+}
+
+impl Head {
+    /// The opening alarm again, for reports made by later triggers (a tick, an AMI event).
+    pub fn opening_signal(&self) -> Signal {
+        Signal {
+            instance_id: self.instance_id.clone(),
+            metric: Metric::from_name(&self.alarm.metric).unwrap_or(Metric::StatusCheckFailed),
+            state: AlarmState::Alarm,
+            changed_at: DateTime::from_timestamp_millis(self.opened_ms).unwrap_or_default(),
+            alarm_name: self.alarm.alarm_name.clone(),
+            alarm_arn: None,
+            region: self.alarm.region.clone(),
+            account: self.alarm.account.clone(),
+            reason: self.alarm.reason.clone(),
+        }
+    }
+
+    /// Waiting for the world with nobody holding it: a trigger may pick it up.
+    pub fn is_waiting(&self, now_ms: i64) -> bool {
+        self.status == Status::Repairing && self.lease_until_ms <= now_ms
+    }
 }
 
 pub fn incident_id(instance_id: &str, opened: DateTime<Utc>) -> String {
@@ -61,6 +111,8 @@ pub fn incident_id(instance_id: &str, opened: DateTime<Utc>) -> String {
 }
 
 /// What an invocation may do, given the head it read.
+// A Move lives for one ledger round trip; boxing the head would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Move {
     /// Write this head (conditionally on the version read), then go on.
@@ -91,6 +143,8 @@ pub fn claim_alarm(
         result: None,
         reason: None,
         group: None,
+        alarm: AlarmContext::of(signal),
+        progress: Progress::default(),
     };
     let Some(head) = current else {
         return Move::Take(fresh());
@@ -181,6 +235,37 @@ pub fn close_on_ok(current: Option<&Head>, signal: &Signal) -> Move {
     }
 }
 
+/// A trigger without an alarm (the tick, an AMI or instance state change) takes a repair
+/// that waits on the world and nobody holds.
+pub fn claim_waiting(current: Option<&Head>, now_ms: i64, lease_until_ms: i64) -> Move {
+    match current {
+        Some(h) if h.is_waiting(now_ms) => {
+            let mut next = h.clone();
+            next.lease_until_ms = lease_until_ms;
+            next.version += 1;
+            next.attempts += 1;
+            Move::Take(next)
+        }
+        other => {
+            let mut o = Outcome::new(
+                other.map(|h| h.instance_id.clone()),
+                Action::None,
+                Verdict::Duplicate,
+                "no relaunch waiting here (finished, or held by another invocation)",
+            );
+            o.incident = other.map(|h| h.incident_id.clone());
+            Move::Skip(o)
+        }
+    }
+}
+
+/// The head with its lease kept, after a step of a multi-step repair.
+pub fn record_step(head: &Head) -> Head {
+    let mut next = head.clone();
+    next.version += 1;
+    next
+}
+
 /// The head after the repair step finished (whatever its verdict).
 pub fn settle(head: &Head, outcome: &Outcome) -> Head {
     let mut next = head.clone();
@@ -240,6 +325,8 @@ mod tests {
             result: Some(Verdict::Done),
             reason: None,
             group: Some("g".into()),
+            alarm: AlarmContext::of(&s),
+            progress: Progress::default(),
         }
     }
 

@@ -9,6 +9,13 @@ use serde_json::Value;
 /// carrying one, escaped, stays well under this.
 pub const MAX_PAYLOAD_BYTES: usize = 512 * 1024;
 
+/// EventBridge events that move relaunches on (they carry no alarm).
+pub const ADVANCING_EVENTS: &[&str] = &[
+    "EC2 AMI State Change",
+    "EC2 Instance State-change Notification",
+    "Scheduled Event",
+];
+
 /// Key of the object that stands in for a payload that is not JSON (see `guard_payload`).
 const UNPARSEABLE_KEY: &str = "autoheal:unparseable";
 
@@ -73,6 +80,11 @@ impl Signal {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Intake {
     Signal(Signal),
+    /// Not an alarm but a reason to look at relaunches in progress: an AMI or instance
+    /// state change, or the scheduled tick.
+    Advance {
+        trigger: String,
+    },
     Ignored {
         instance_id: Option<String>,
         reason: String,
@@ -145,6 +157,11 @@ pub fn parse_value(event: &Value) -> Vec<Intake> {
                 account,
                 event.get("time"),
             )];
+        }
+        if ADVANCING_EVENTS.contains(&detail_type) {
+            return vec![Intake::Advance {
+                trigger: detail_type.to_string(),
+            }];
         }
         return vec![ignored(format!(
             "EventBridge events of type {detail_type:?} are not handled by this version"
@@ -471,7 +488,7 @@ mod tests {
             (br#"{"Records": []}"#.to_vec(), "no records"),
             (br#"{"Records": [{"Sns": {}}]}"#.to_vec(), "no Message string"),
             (br#"{"Records": [{"Sns": {"Message": "[1]"}}]}"#.to_vec(), "not an object"),
-            (br#"{"detail-type": "EC2 AMI State Change", "detail": {}}"#.to_vec(), "not handled by this version"),
+            (br#"{"detail-type": "AWS API Call via CloudTrail", "detail": {}}"#.to_vec(), "not handled by this version"),
             (
                 br#"{"Records":[{"Sns":{"Message":"{\"AlarmName\":\"a\",\"NewStateValue\":\"ALARM\",\"StateChangeTime\":\"2026-11-23T03:12:45.123+0000\",\"Trigger\":{\"MetricName\":\"StatusCheckFailed\",\"Dimensions\":[{\"name\":\"InstanceId\",\"value\":\"i-zz; drop\"}]}}"}}]}"#.to_vec(),
                 "is not an EC2 instance id",
@@ -491,6 +508,22 @@ mod tests {
                 reason.contains(expected),
                 "{reason:?} should contain {expected:?}"
             );
+        }
+    }
+
+    #[test]
+    fn ami_instance_and_schedule_events_advance_relaunches() {
+        for name in [
+            "eventbridge-ami-state.json",
+            "eventbridge-instance-state.json",
+            "scheduled-tick.json",
+        ] {
+            match only(parse(&fixture(name))) {
+                Intake::Advance { trigger } => {
+                    assert!(ADVANCING_EVENTS.contains(&trigger.as_str()))
+                }
+                other => panic!("{name}: {other:?}"),
+            }
         }
     }
 

@@ -16,6 +16,7 @@ pub mod lambda;
 pub mod notify;
 pub mod outcome;
 pub mod policy;
+pub mod relaunch;
 pub mod report;
 
 impl From<error::Error> for lambda_runtime::Diagnostic {

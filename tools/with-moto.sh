@@ -3,10 +3,10 @@
 # AUTOHEAL_TEST_MOTO; stops the server afterwards whatever happens.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-moto="$here/.venv/bin/moto_server"
+moto=("$here/.venv/bin/python" "$here/tools/moto_server.py")
 port=$("$here/.venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 log=$(mktemp -t moto.XXXXXX.log)
-"$moto" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+"${moto[@]}" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 1 100); do

@@ -43,6 +43,7 @@ pub async fn describe_instance(
             .placement()
             .and_then(|p| p.availability_zone())
             .map(str::to_string),
+        root_device_type: i.root_device_type().map(|t| t.as_str().to_string()),
         tags: i
             .tags()
             .iter()

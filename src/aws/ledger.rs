@@ -1,9 +1,11 @@
 //! DynamoDB ledger: one head item per instance (`pk = instance#<id>`, `sk = head`),
-//! read consistently and written only on the condition that nobody wrote it since.
+//! read consistently and written only on the condition that nobody wrote it since; and an
+//! index of relaunches in progress (`pk = open`, `sk = instance#<id>`) for the tick.
 
 use crate::error::Error;
-use crate::incident::{Head, Status};
+use crate::incident::{AlarmContext, Head, Status};
 use crate::outcome::{Action, Verdict};
+use crate::relaunch::plan::{Phase, Progress};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -48,6 +50,69 @@ impl Ledger {
             .await
             .map_err(|e| Error::from_sdk("dynamodb:GetItem", e))?;
         Ok(out.item().and_then(head_from_item))
+    }
+
+    /// Lists the instances whose relaunch is in progress (the tick advances them).
+    pub async fn open_relaunches(&self) -> Result<Vec<String>, Error> {
+        let mut ids = vec![];
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :open")
+                .expression_attribute_values(":open", s("open"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| Error::from_sdk("dynamodb:Query", e))?;
+            ids.extend(out.items().iter().filter_map(|i| {
+                i.get("sk")?
+                    .as_s()
+                    .ok()?
+                    .strip_prefix("instance#")
+                    .map(str::to_string)
+            }));
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(ids),
+            }
+        }
+    }
+
+    /// Marks (`open = true`) or unmarks a relaunch in progress. Idempotent.
+    pub async fn set_open(
+        &self,
+        instance_id: &str,
+        open: bool,
+        now_secs: i64,
+    ) -> Result<(), Error> {
+        let key = HashMap::from([
+            ("pk".to_string(), s("open")),
+            ("sk".to_string(), s(&format!("instance#{instance_id}"))),
+        ]);
+        if open {
+            let mut item = key;
+            item.insert("expires_at".into(), n(now_secs + RETENTION_SECONDS));
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(|e| Error::from_sdk("dynamodb:PutItem", e))?;
+        } else {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .send()
+                .await
+                .map_err(|e| Error::from_sdk("dynamodb:DeleteItem", e))?;
+        }
+        Ok(())
     }
 
     /// Writes `head` if the stored version is still `head.version - 1` (or absent for the
@@ -116,6 +181,33 @@ fn item_from_head(h: &Head) -> Item {
     if let Some(g) = &h.group {
         item.insert("group".into(), s(g));
     }
+    item.insert("alarm_name".into(), s(&h.alarm.alarm_name));
+    item.insert("metric".into(), s(&h.alarm.metric));
+    item.insert("alarm_reason".into(), s(&h.alarm.reason));
+    if let Some(a) = &h.alarm.account {
+        item.insert("account".into(), s(a));
+    }
+    if let Some(r) = &h.alarm.region {
+        item.insert("region".into(), s(r));
+    }
+    let p = &h.progress;
+    if let Some(phase) = p.phase {
+        item.insert("step".into(), s(phase.as_str()));
+    }
+    if let Some(i) = &p.image_id {
+        item.insert("image_id".into(), s(i));
+    }
+    if let Some(i) = &p.replacement_id {
+        item.insert("replacement_id".into(), s(i));
+    }
+    if !p.marks.is_empty() {
+        let marks = p
+            .marks
+            .iter()
+            .map(|(ph, t)| s(&format!("{}@{t}", ph.as_str())))
+            .collect();
+        item.insert("step_times".into(), AttributeValue::L(marks));
+    }
     item
 }
 
@@ -144,6 +236,30 @@ fn head_from_item(item: &Item) -> Option<Head> {
         result: get_s("result").and_then(|r| Verdict::parse(&r)),
         reason: get_s("reason"),
         group: get_s("group"),
+        alarm: AlarmContext {
+            alarm_name: get_s("alarm_name").unwrap_or_default(),
+            metric: get_s("metric").unwrap_or_default(),
+            reason: get_s("alarm_reason").unwrap_or_default(),
+            account: get_s("account"),
+            region: get_s("region"),
+        },
+        progress: Progress {
+            phase: get_s("step").and_then(|p| Phase::parse(&p)),
+            image_id: get_s("image_id"),
+            replacement_id: get_s("replacement_id"),
+            marks: item
+                .get("step_times")
+                .and_then(|v| v.as_l().ok())
+                .map(|l| {
+                    l.iter()
+                        .filter_map(|v| {
+                            let (phase, t) = v.as_s().ok()?.split_once('@')?;
+                            Some((Phase::parse(phase)?, t.parse().ok()?))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        },
     })
 }
 
@@ -167,6 +283,19 @@ mod tests {
             result: Some(Verdict::Done),
             reason: Some("marked".into()),
             group: Some("web".into()),
+            alarm: AlarmContext {
+                alarm_name: "a".into(),
+                metric: "StatusCheckFailed".into(),
+                reason: "r".into(),
+                account: Some("1".into()),
+                region: None,
+            },
+            progress: Progress {
+                phase: Some(Phase::Launching),
+                image_id: Some("ami-1".into()),
+                replacement_id: None,
+                marks: vec![(Phase::Imaging, 5), (Phase::Launching, 9)],
+            },
         };
         assert_eq!(head_from_item(&item_from_head(&h)), Some(h));
     }

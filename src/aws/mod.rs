@@ -2,7 +2,10 @@
 
 pub mod autoscaling;
 pub mod ec2;
+pub mod image;
+pub mod launch;
 pub mod ledger;
+pub mod takeover;
 
 use crate::decide::{Facts, GroupFacts};
 use crate::error::Error;

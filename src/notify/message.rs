@@ -209,6 +209,7 @@ mod tests {
                 state: "running".into(),
                 instance_type: Some("m5.large".into()),
                 availability_zone: Some("us-east-1a".into()),
+                root_device_type: Some("ebs".into()),
                 tags: [("Name".to_string(), "web-3".to_string())].into(),
             }),
             group: Some(GroupFacts {

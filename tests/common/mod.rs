@@ -85,12 +85,16 @@ where
 pub enum Fault {
     Throttle,
     ServerError,
+    /// Answer success without doing it (an impaired instance that never stops), with this body.
+    Swallow(&'static str),
 }
 
 struct Rule {
     action: String,
     remaining: usize,
     fault: Fault,
+    /// Only once this action has been seen.
+    after: Option<String>,
 }
 
 /// Sits between the code and moto: records every AWS action and answers chosen actions
@@ -99,6 +103,7 @@ struct Rule {
 pub struct Proxy {
     rules: Arc<Mutex<Vec<Rule>>>,
     seen: Arc<Mutex<Vec<String>>>,
+    bodies: Arc<Mutex<Vec<(String, String)>>>,
     pub endpoint: String,
 }
 
@@ -125,7 +130,29 @@ impl Proxy {
             action: action.into(),
             remaining: times,
             fault,
+            after: None,
         });
+    }
+
+    /// Like `fail`, but only for calls made after `earlier` was seen.
+    pub fn fail_after(&self, earlier: &str, action: &str, times: usize, fault: Fault) {
+        self.rules.lock().unwrap().push(Rule {
+            action: action.into(),
+            remaining: times,
+            fault,
+            after: Some(earlier.into()),
+        });
+    }
+
+    /// The request bodies of every call of `action`, as sent.
+    pub fn bodies(&self, action: &str) -> Vec<String> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(a, _)| a == action)
+            .map(|(_, b)| b.clone())
+            .collect()
     }
 
     pub fn heal_all(&self) {
@@ -174,12 +201,18 @@ impl Proxy {
                 .unwrap_or("?")
                 .to_string(),
         };
+        let seen_before = self.seen.lock().unwrap().clone();
         self.seen.lock().unwrap().push(action.clone());
+        self.bodies
+            .lock()
+            .unwrap()
+            .push((action.clone(), String::from_utf8_lossy(&body).into_owned()));
         let fault = {
             let mut rules = self.rules.lock().unwrap();
+            let armed = |r: &Rule| r.after.as_ref().is_none_or(|a| seen_before.contains(a));
             rules
                 .iter_mut()
-                .find(|r| r.action == action && r.remaining > 0)
+                .find(|r| r.action == action && r.remaining > 0 && armed(r))
                 .map(|r| {
                     r.remaining = r.remaining.saturating_sub(1);
                     r.fault
@@ -187,6 +220,7 @@ impl Proxy {
         };
         if let Some(fault) = fault {
             let (status, code) = match fault {
+                Fault::Swallow(body) => return reply(200, body),
                 Fault::Throttle => (
                     400,
                     if json_protocol {
@@ -204,8 +238,17 @@ impl Proxy {
                     },
                 ),
             };
+            // EC2 (query version 2016-11-15) has its own error shape and throttling code.
+            let ec2 = String::from_utf8_lossy(&body).contains("Version=2016-11-15");
             let body = if json_protocol {
                 format!(r#"{{"__type":"{code}","message":"injected by the test proxy"}}"#)
+            } else if ec2 {
+                let code = if code == "Throttling" {
+                    "RequestLimitExceeded"
+                } else {
+                    code
+                };
+                format!("<Response><Errors><Error><Code>{code}</Code><Message>injected by the test proxy</Message></Error></Errors><RequestID>test</RequestID></Response>")
             } else {
                 format!("<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>injected by the test proxy</Message></Error><RequestId>test</RequestId></ErrorResponse>")
             };

@@ -1,0 +1,335 @@
+//! The relaunch of a standalone instance as a sequence of phases, and the pure rule that
+//! says what to do next from what was recorded and what the world shows now.
+//!
+//! detected -> imaging -> launching -> taking_over -> verifying -> recovered | failed
+//!
+//! Every action is either idempotent or findable afterwards (the image by its
+//! deterministic name, the copy by its `autoheal:incident` tag and `ClientToken`), so a
+//! phase interrupted between its AWS call and its ledger write is adopted, never repeated.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    Imaging,
+    Launching,
+    TakingOver,
+    Verifying,
+    Recovered,
+    Failed,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Imaging => "imaging",
+            Phase::Launching => "launching",
+            Phase::TakingOver => "taking_over",
+            Phase::Verifying => "verifying",
+            Phase::Recovered => "recovered",
+            Phase::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Phase> {
+        [
+            Phase::Imaging,
+            Phase::Launching,
+            Phase::TakingOver,
+            Phase::Verifying,
+            Phase::Recovered,
+            Phase::Failed,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}
+
+/// What the ledger remembers of a relaunch.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Progress {
+    /// None: detected, nothing done yet.
+    pub phase: Option<Phase>,
+    pub image_id: Option<String>,
+    pub replacement_id: Option<String>,
+    /// When each phase began (ms since the epoch), in order.
+    pub marks: Vec<(Phase, i64)>,
+}
+
+impl Progress {
+    pub fn enter(&mut self, phase: Phase, now_ms: i64) {
+        if self.phase != Some(phase) {
+            self.phase = Some(phase);
+            self.marks.push((phase, now_ms));
+        }
+    }
+
+    pub fn began(&self, phase: Phase) -> Option<i64> {
+        self.marks
+            .iter()
+            .find(|(p, _)| *p == phase)
+            .map(|(_, t)| *t)
+    }
+
+    pub fn is_finished(&self) -> bool {
+        matches!(self.phase, Some(Phase::Recovered | Phase::Failed))
+    }
+
+    /// "imaging 40s, launching 12s, ..." — how long each phase took.
+    pub fn timings(&self, end_ms: i64) -> String {
+        let mut parts = vec![];
+        for (i, (phase, start)) in self.marks.iter().enumerate() {
+            if matches!(phase, Phase::Recovered | Phase::Failed) {
+                continue;
+            }
+            let end = self.marks.get(i + 1).map_or(end_ms, |(_, t)| *t);
+            parts.push(format!("{} {}", phase.as_str(), human(end - start)));
+        }
+        parts.join(", ")
+    }
+}
+
+pub fn human(ms: i64) -> String {
+    let s = (ms.max(0) + 500) / 1000;
+    if s < 60 {
+        format!("{s}s")
+    } else {
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+/// What the engine saw just now, for the current phase.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Seen {
+    /// (image id, state) of the recorded image, or of one found by the deterministic name.
+    pub image: Option<(String, String)>,
+    /// (instance id, state) of the recorded copy, or of one found by the incident tag.
+    pub replacement: Option<(String, String)>,
+    /// The copy's instance and system status checks are both `ok`.
+    pub checks_ok: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next {
+    CreateImage,
+    /// The image exists (found by name after an interrupted step): record it.
+    AdoptImage(String),
+    WaitForImage,
+    Launch,
+    /// The copy exists (found by tag after an interrupted step): record it.
+    AdoptReplacement(String),
+    WaitForReplacement,
+    TakeOver,
+    WaitForChecks,
+    Recovered,
+    Fail(String),
+}
+
+pub fn next(progress: &Progress, seen: &Seen, now_ms: i64, verify_timeout_ms: i64) -> Next {
+    match progress.phase {
+        None | Some(Phase::Imaging) => match &seen.image {
+            None if progress.image_id.is_some() => {
+                Next::Fail("the image autoheal took has disappeared".into())
+            }
+            None => Next::CreateImage,
+            Some((id, _)) if progress.image_id.as_deref() != Some(id) => {
+                Next::AdoptImage(id.clone())
+            }
+            Some((_, state)) => match state.as_str() {
+                "available" => match &seen.replacement {
+                    Some((id, _)) => Next::AdoptReplacement(id.clone()),
+                    None => Next::Launch,
+                },
+                "pending" => Next::WaitForImage,
+                other => Next::Fail(format!("the image is {other}")),
+            },
+        },
+        Some(Phase::Launching) => match &seen.replacement {
+            None => Next::Launch,
+            Some((id, _)) if progress.replacement_id.as_deref() != Some(id) => {
+                Next::AdoptReplacement(id.clone())
+            }
+            Some((_, state)) => match state.as_str() {
+                "running" => Next::TakeOver,
+                "pending" => Next::WaitForReplacement,
+                other => Next::Fail(format!("the copy is {other}")),
+            },
+        },
+        Some(Phase::TakingOver) => Next::TakeOver,
+        Some(Phase::Verifying) => {
+            if seen.checks_ok {
+                Next::Recovered
+            } else if now_ms - progress.began(Phase::Verifying).unwrap_or(now_ms)
+                > verify_timeout_ms
+            {
+                Next::Fail(format!(
+                    "the copy's status checks were not both ok within {}",
+                    human(verify_timeout_ms)
+                ))
+            } else {
+                Next::WaitForChecks
+            }
+        }
+        Some(Phase::Recovered) => Next::Recovered,
+        Some(Phase::Failed) => Next::Fail("already failed".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress(phase: Option<Phase>, image: Option<&str>, copy: Option<&str>) -> Progress {
+        let mut p = Progress {
+            image_id: image.map(str::to_string),
+            replacement_id: copy.map(str::to_string),
+            ..Default::default()
+        };
+        for (i, ph) in [
+            Phase::Imaging,
+            Phase::Launching,
+            Phase::TakingOver,
+            Phase::Verifying,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if phase.is_some_and(|target| ph <= target) {
+                p.enter(ph, 1_000 * i as i64);
+            }
+        }
+        p.phase = phase;
+        p
+    }
+
+    fn seen(image: Option<(&str, &str)>, copy: Option<(&str, &str)>, ok: bool) -> Seen {
+        Seen {
+            image: image.map(|(a, b)| (a.into(), b.into())),
+            replacement: copy.map(|(a, b)| (a.into(), b.into())),
+            checks_ok: ok,
+        }
+    }
+
+    #[test]
+    fn next_table() {
+        use Phase::*;
+        let timeout = 900_000;
+        let table: Vec<(Progress, Seen, i64, Next)> = vec![
+            (
+                progress(None, None, None),
+                seen(None, None, false),
+                0,
+                Next::CreateImage,
+            ),
+            // Crash after CreateImage, before the ledger write: adopt the image found by name.
+            (
+                progress(None, None, None),
+                seen(Some(("ami-1", "pending")), None, false),
+                0,
+                Next::AdoptImage("ami-1".into()),
+            ),
+            (
+                progress(Some(Imaging), Some("ami-1"), None),
+                seen(Some(("ami-1", "pending")), None, false),
+                0,
+                Next::WaitForImage,
+            ),
+            (
+                progress(Some(Imaging), Some("ami-1"), None),
+                seen(Some(("ami-1", "available")), None, false),
+                0,
+                Next::Launch,
+            ),
+            (
+                progress(Some(Imaging), Some("ami-1"), None),
+                seen(Some(("ami-1", "failed")), None, false),
+                0,
+                Next::Fail("the image is failed".into()),
+            ),
+            (
+                progress(Some(Imaging), Some("ami-1"), None),
+                seen(None, None, false),
+                0,
+                Next::Fail("the image autoheal took has disappeared".into()),
+            ),
+            // Crash after RunInstances, before the ledger write: adopt the copy found by tag.
+            (
+                progress(Some(Imaging), Some("ami-1"), None),
+                seen(
+                    Some(("ami-1", "available")),
+                    Some(("i-2", "pending")),
+                    false,
+                ),
+                0,
+                Next::AdoptReplacement("i-2".into()),
+            ),
+            (
+                progress(Some(Launching), Some("ami-1"), None),
+                seen(None, None, false),
+                0,
+                Next::Launch,
+            ),
+            (
+                progress(Some(Launching), Some("ami-1"), Some("i-2")),
+                seen(None, Some(("i-2", "pending")), false),
+                0,
+                Next::WaitForReplacement,
+            ),
+            (
+                progress(Some(Launching), Some("ami-1"), Some("i-2")),
+                seen(None, Some(("i-2", "running")), false),
+                0,
+                Next::TakeOver,
+            ),
+            (
+                progress(Some(Launching), Some("ami-1"), Some("i-2")),
+                seen(None, Some(("i-2", "terminated")), false),
+                0,
+                Next::Fail("the copy is terminated".into()),
+            ),
+            (
+                progress(Some(TakingOver), Some("ami-1"), Some("i-2")),
+                seen(None, None, false),
+                0,
+                Next::TakeOver,
+            ),
+            (
+                progress(Some(Verifying), Some("ami-1"), Some("i-2")),
+                seen(None, None, true),
+                5_000,
+                Next::Recovered,
+            ),
+            (
+                progress(Some(Verifying), Some("ami-1"), Some("i-2")),
+                seen(None, None, false),
+                5_000,
+                Next::WaitForChecks,
+            ),
+            (
+                progress(Some(Verifying), Some("ami-1"), Some("i-2")),
+                seen(None, None, false),
+                3_000 + timeout + 1,
+                Next::Fail("the copy's status checks were not both ok within 15m00s".into()),
+            ),
+        ];
+        for (p, s, now, expected) in table {
+            assert_eq!(next(&p, &s, now, timeout), expected, "{p:?} {s:?}");
+        }
+    }
+
+    #[test]
+    fn timings_say_how_long_each_phase_took() {
+        let mut p = Progress::default();
+        p.enter(Phase::Imaging, 0);
+        p.enter(Phase::Imaging, 5);
+        p.enter(Phase::Launching, 40_000);
+        p.enter(Phase::TakingOver, 52_000);
+        p.enter(Phase::Verifying, 53_000);
+        p.enter(Phase::Recovered, 233_000);
+        assert_eq!(
+            p.timings(233_000),
+            "imaging 40s, launching 12s, taking_over 1s, verifying 3m00s"
+        );
+        assert_eq!(p.began(Phase::Launching), Some(40_000));
+        assert!(p.is_finished());
+        assert_eq!(Phase::parse("taking_over"), Some(Phase::TakingOver));
+    }
+}

@@ -1,0 +1,566 @@
+//! Standalone instances: image without reboot, relaunch with the same environment, take
+//! over, verify — against moto through the recording fault proxy.
+
+mod common;
+
+use autoheal::outcome::Verdict;
+use aws_sdk_ec2::types::{
+    Filter, HttpTokensState, IamInstanceProfileSpecification, InstanceMetadataOptionsRequest,
+    InstanceType, ResourceType, Tag, TagSpecification,
+};
+use base64::Engine;
+use common::*;
+
+const USER_DATA: &str = "#!/bin/bash\necho started > /var/log/app\n";
+const STOP_SWALLOWED: &str = r#"<StopInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>x</requestId><instancesSet/></StopInstancesResponse>"#;
+
+struct Lone {
+    id: String,
+    subnet: String,
+    groups: Vec<String>,
+    profile_arn: String,
+    key: String,
+    public_ip: String,
+}
+
+/// A standalone instance with everything a real one carries: subnet, two security groups,
+/// an instance profile, a key pair, user data, IMDSv2 required, tags and an Elastic IP.
+async fn lone_instance(w: &World) -> Lone {
+    let ec2 = &w.ec2;
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.7.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .vpc()
+        .unwrap()
+        .vpc_id()
+        .unwrap()
+        .to_string();
+    let subnet = ec2
+        .create_subnet()
+        .vpc_id(&vpc)
+        .cidr_block("10.7.1.0/24")
+        .availability_zone("us-east-1b")
+        .send()
+        .await
+        .unwrap()
+        .subnet()
+        .unwrap()
+        .subnet_id()
+        .unwrap()
+        .to_string();
+    let mut groups = vec![];
+    for name in ["db", "monitoring"] {
+        let g = ec2
+            .create_security_group()
+            .group_name(unique(name))
+            .description(name)
+            .vpc_id(&vpc)
+            .send()
+            .await
+            .unwrap();
+        groups.push(g.group_id().unwrap().to_string());
+    }
+    let key = unique("key");
+    ec2.create_key_pair().key_name(&key).send().await.unwrap();
+    let iam = aws_sdk_iam::Client::new(&w.sdk);
+    let role = unique("role");
+    iam.create_role()
+        .role_name(&role)
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let profile = unique("profile");
+    let profile_arn = iam
+        .create_instance_profile()
+        .instance_profile_name(&profile)
+        .send()
+        .await
+        .unwrap()
+        .instance_profile()
+        .unwrap()
+        .arn()
+        .to_string();
+    iam.add_role_to_instance_profile()
+        .instance_profile_name(&profile)
+        .role_name(&role)
+        .send()
+        .await
+        .unwrap();
+    let image = ec2
+        .describe_images()
+        .owners("amazon")
+        .send()
+        .await
+        .unwrap()
+        .images()[0]
+        .image_id()
+        .unwrap()
+        .to_string();
+    let tags = |rt: ResourceType| {
+        TagSpecification::builder()
+            .resource_type(rt)
+            .tags(Tag::builder().key("Name").value("db-2").build())
+            .tags(Tag::builder().key("team").value("data").build())
+            .build()
+    };
+    let id = ec2
+        .run_instances()
+        .image_id(image)
+        .instance_type(InstanceType::M5Large)
+        .min_count(1)
+        .max_count(1)
+        .subnet_id(&subnet)
+        .set_security_group_ids(Some(groups.clone()))
+        .key_name(&key)
+        .iam_instance_profile(
+            IamInstanceProfileSpecification::builder()
+                .arn(&profile_arn)
+                .build(),
+        )
+        .user_data(base64::engine::general_purpose::STANDARD.encode(USER_DATA))
+        .metadata_options(
+            InstanceMetadataOptionsRequest::builder()
+                .http_tokens(HttpTokensState::Required)
+                .http_put_response_hop_limit(2)
+                .build(),
+        )
+        .disable_api_termination(true)
+        .tag_specifications(tags(ResourceType::Instance))
+        .send()
+        .await
+        .unwrap()
+        .instances()[0]
+        .instance_id()
+        .unwrap()
+        .to_string();
+    // moto ignores DisableApiTermination at launch; set it the other way AWS allows.
+    ec2.modify_instance_attribute()
+        .instance_id(&id)
+        .disable_api_termination(
+            aws_sdk_ec2::types::AttributeBooleanValue::builder()
+                .value(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let eip = ec2
+        .allocate_address()
+        .domain(aws_sdk_ec2::types::DomainType::Vpc)
+        .send()
+        .await
+        .unwrap();
+    ec2.associate_address()
+        .allocation_id(eip.allocation_id().unwrap())
+        .instance_id(&id)
+        .send()
+        .await
+        .unwrap();
+    Lone {
+        id,
+        subnet,
+        groups,
+        profile_arn,
+        key,
+        public_ip: eip.public_ip().unwrap().to_string(),
+    }
+}
+
+async fn setup() -> (World, Proxy, Slack, Lone) {
+    let slack = Slack::start().await;
+    let proxy = Proxy::start().await;
+    let w = World::build(
+        WorldSpec {
+            group_size: 0,
+            standalone: 0,
+            ..Default::default()
+        },
+        &slack.url,
+    )
+    .await;
+    let lone = lone_instance(&w).await;
+    (w, proxy, slack, lone)
+}
+
+/// Images and copies autoheal made for this source instance.
+async fn made_for(w: &World, source: &str) -> (Vec<String>, Vec<aws_sdk_ec2::types::Instance>) {
+    let by_source = Filter::builder()
+        .name("tag:autoheal:source-instance")
+        .values(source)
+        .build();
+    let images = w
+        .ec2
+        .describe_images()
+        .owners("self")
+        .filters(by_source.clone())
+        .send()
+        .await
+        .unwrap()
+        .images()
+        .iter()
+        .map(|i| i.image_id().unwrap().to_string())
+        .collect();
+    let copies = w
+        .ec2
+        .describe_instances()
+        .filters(by_source)
+        .send()
+        .await
+        .unwrap()
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances().to_vec())
+        .collect();
+    (images, copies)
+}
+
+async fn attribute(
+    w: &World,
+    id: &str,
+    name: aws_sdk_ec2::types::InstanceAttributeName,
+) -> aws_sdk_ec2::operation::describe_instance_attribute::DescribeInstanceAttributeOutput {
+    w.ec2
+        .describe_instance_attribute()
+        .instance_id(id)
+        .attribute(name)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn state(w: &World, id: &str) -> String {
+    w.ec2
+        .describe_instances()
+        .instance_ids(id)
+        .send()
+        .await
+        .unwrap()
+        .reservations()[0]
+        .instances()[0]
+        .state()
+        .unwrap()
+        .name()
+        .unwrap()
+        .as_str()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_impaired_standalone_instance_is_imaged_without_reboot_and_relaunched_with_its_environment(
+) {
+    let (w, proxy, slack, lone) = setup().await;
+    let deps = w.deps(&proxy, &[]).await;
+    let r = invoke(&deps, &event("sns-alarm.json", &[&lone.id]))
+        .await
+        .unwrap();
+    let o = &r.outcomes[0];
+    assert_eq!(
+        (o.action.as_str(), o.result),
+        ("verify", Verdict::Done),
+        "{o:?}"
+    );
+    assert!(o.reason.starts_with("recovered: copy i-"), "{}", o.reason);
+    assert!(o.reason.contains(&lone.public_ip), "{}", o.reason);
+
+    // One image, taken with NoReboot, tagged (image and snapshots) with the incident.
+    let (images, copies) = made_for(&w, &lone.id).await;
+    assert_eq!(images.len(), 1);
+    let create = proxy.bodies("CreateImage");
+    assert_eq!(create.len(), 1);
+    assert!(create[0].contains("NoReboot=true"), "{}", create[0]);
+    assert!(create[0].contains("ResourceType=snapshot"), "{}", create[0]);
+    assert!(
+        create[0].contains(&format!("Name=autoheal-{}", o.incident.as_deref().unwrap())),
+        "{}",
+        create[0]
+    );
+
+    // One copy, with every carried setting equal.
+    assert_eq!(copies.len(), 1);
+    let copy = &copies[0];
+    let copy_id = copy.instance_id().unwrap();
+    assert_eq!(copy.instance_type(), Some(&InstanceType::M5Large));
+    assert_eq!(copy.subnet_id(), Some(lone.subnet.as_str()));
+    let mut groups: Vec<&str> = copy
+        .security_groups()
+        .iter()
+        .map(|g| g.group_id().unwrap())
+        .collect();
+    groups.sort();
+    let mut expected: Vec<&str> = lone.groups.iter().map(String::as_str).collect();
+    expected.sort();
+    assert_eq!(groups, expected);
+    assert_eq!(
+        copy.iam_instance_profile().and_then(|p| p.arn()),
+        Some(lone.profile_arn.as_str())
+    );
+    assert_eq!(copy.key_name(), Some(lone.key.as_str()));
+    assert_eq!(copy.image_id(), Some(images[0].as_str()));
+    let meta = copy.metadata_options().unwrap();
+    assert_eq!(meta.http_tokens(), Some(&HttpTokensState::Required));
+    assert_eq!(meta.http_put_response_hop_limit(), Some(2));
+    let user_data = attribute(
+        &w,
+        copy_id,
+        aws_sdk_ec2::types::InstanceAttributeName::UserData,
+    )
+    .await;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(user_data.user_data().unwrap().value().unwrap())
+        .unwrap();
+    assert_eq!(String::from_utf8(decoded).unwrap(), USER_DATA);
+    // moto drops DisableApiTermination at launch: assert the request instead.
+    let run = &proxy.bodies("RunInstances")[0];
+    assert!(run.contains("DisableApiTermination=true"), "{run}");
+    let tags: std::collections::BTreeMap<&str, &str> = copy
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap(), t.value().unwrap()))
+        .collect();
+    assert_eq!(tags.get("Name"), Some(&"db-2"));
+    assert_eq!(tags.get("team"), Some(&"data"));
+    assert_eq!(
+        tags.get("autoheal:incident").copied(),
+        o.incident.as_deref()
+    );
+    assert_eq!(
+        tags.get("autoheal:source-instance"),
+        Some(&lone.id.as_str())
+    );
+    assert!(proxy.bodies("RunInstances")[0]
+        .contains(&format!("ClientToken={}", o.incident.as_deref().unwrap())));
+
+    // The Elastic IP is on the copy; the old instance is stopped, tagged and kept.
+    let addr = w
+        .ec2
+        .describe_addresses()
+        .public_ips(&lone.public_ip)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(addr.addresses()[0].instance_id(), Some(copy_id));
+    assert!(matches!(
+        state(&w, &lone.id).await.as_str(),
+        "stopped" | "stopping"
+    ));
+    let old = w
+        .ec2
+        .describe_instances()
+        .instance_ids(&lone.id)
+        .send()
+        .await
+        .unwrap();
+    let old_tags = old.reservations()[0].instances()[0].tags();
+    assert!(old_tags
+        .iter()
+        .any(|t| t.key() == Some("autoheal:replaced-by") && t.value() == Some(copy_id)));
+    assert_eq!(proxy.calls("TerminateInstances"), 0);
+
+    // The ledger is at recovered; nothing is left open for the tick.
+    let head = w.head(&lone.id).await.unwrap();
+    assert_eq!(
+        (
+            head["status"].as_str(),
+            head["step"].as_str(),
+            head["result"].as_str()
+        ),
+        ("settled", "recovered", "done")
+    );
+    assert_eq!(head["replacement_id"], copy_id);
+    let tick = invoke(&deps, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(&tick),
+        vec!["none ignored: Scheduled Event: no relaunch in progress"]
+    );
+
+    // Slack: a message when it started, one per step, one at the end.
+    let texts = slack.texts();
+    assert!(texts.len() >= 2, "{texts:#?}");
+    assert!(
+        texts[0].contains("step imaging: imaging without reboot"),
+        "{}",
+        texts[0]
+    );
+    assert!(
+        texts.last().unwrap().contains("recovered: copy"),
+        "{}",
+        texts.last().unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn duplicate_and_concurrent_alarms_make_one_image_and_one_copy() {
+    let (w, proxy, _slack, lone) = setup().await;
+    let alarm = event("sns-alarm.json", &[&lone.id]);
+    let mut containers = vec![];
+    for _ in 0..6 {
+        containers.push(w.deps(&proxy, &[]).await);
+    }
+    let results = futures::future::join_all(containers.iter().map(|d| invoke(d, &alarm))).await;
+    let done = results
+        .iter()
+        .filter(|r| r.as_ref().unwrap().outcomes[0].result == Verdict::Done)
+        .count();
+    assert_eq!(done, 1, "{results:?}");
+    let again = invoke(&containers[0], &alarm).await.unwrap();
+    assert_eq!(again.outcomes[0].result, Verdict::Duplicate);
+    let (images, copies) = made_for(&w, &lone.id).await;
+    assert_eq!((images.len(), copies.len()), (1, 1));
+    assert_eq!(
+        (proxy.calls("CreateImage"), proxy.calls("RunInstances")),
+        (1, 1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_the_ami_event_the_tick_finishes_the_job() {
+    let (w, proxy, slack, lone) = setup().await;
+    let deps = w.deps(&proxy, &[]).await;
+    // The alarm's invocation has barely any time: it images, records it and stops.
+    let payload: serde_json::Value =
+        serde_json::from_slice(&event("sns-alarm.json", &[&lone.id])).unwrap();
+    let short = chrono::Utc::now().timestamp_millis() + 1_000;
+    let r = autoheal::heal::handle(&deps, &payload, short)
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.outcomes[0].action.as_str(), r.outcomes[0].result),
+        ("create_image", Verdict::InProgress),
+        "{r:?}"
+    );
+    assert_eq!(w.head(&lone.id).await.unwrap()["step"], "imaging");
+    // No AMI event arrives; the scheduled tick alone completes the relaunch.
+    let r = invoke(&deps, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
+    assert_eq!(r.outcomes.len(), 1);
+    assert_eq!(
+        (r.outcomes[0].instance_id.as_deref(), r.outcomes[0].result),
+        (Some(lone.id.as_str()), Verdict::Done),
+        "{r:?}"
+    );
+    let (images, copies) = made_for(&w, &lone.id).await;
+    assert_eq!((images.len(), copies.len()), (1, 1));
+    assert!(slack.texts().last().unwrap().contains("recovered"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crash_after_create_image_is_resumed_by_adopting_the_image() {
+    let (w, proxy, _slack, lone) = setup().await;
+    let deps = w.deps(&proxy, &[]).await;
+    let alarm = event("sns-alarm.json", &[&lone.id]);
+    // Every ledger write after CreateImage fails, as if the process died right after it: the
+    // image exists, the ledger does not know, and the claim holds until its lease ends.
+    proxy.fail_after("CreateImage", "PutItem", 2, Fault::ServerError);
+    let mut stingy = w.deps(&proxy, &[]).await;
+    stingy.clients.dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk_config(&proxy.endpoint).await)
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    stingy.ledger =
+        autoheal::aws::ledger::Ledger::new(stingy.clients.dynamodb.clone(), w.table.clone());
+    let payload: serde_json::Value = serde_json::from_slice(&alarm).unwrap();
+    let short = chrono::Utc::now().timestamp_millis() + 1_000;
+    let err = autoheal::heal::handle(&stingy, &payload, short)
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    tokio::time::sleep(std::time::Duration::from_millis(
+        1_000 + autoheal::heal::LEASE_MARGIN_MS as u64,
+    ))
+    .await;
+    let head = w.head(&lone.id).await.unwrap();
+    assert!(
+        !head.contains_key("image_id"),
+        "the ledger must not know the image: {head:?}"
+    );
+    // The retry finds the image by its name and adopts it; no second image is taken.
+    let r = invoke(&deps, &alarm).await.unwrap();
+    assert_eq!(r.outcomes[0].result, Verdict::Done, "{r:?}");
+    assert_eq!(proxy.calls("CreateImage"), 1);
+    let (images, copies) = made_for(&w, &lone.id).await;
+    assert_eq!((images.len(), copies.len()), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn throttled_run_instances_is_retried_and_a_stop_that_never_takes_does_not_block_the_takeover(
+) {
+    let (w, proxy, _slack, lone) = setup().await;
+    let deps = w.deps(&proxy, &[]).await;
+    proxy.fail("RunInstances", 2, Fault::Throttle);
+    proxy.fail("StopInstances", usize::MAX, Fault::Swallow(STOP_SWALLOWED));
+    let r = invoke(&deps, &event("sns-alarm.json", &[&lone.id]))
+        .await
+        .unwrap();
+    assert_eq!(r.outcomes[0].result, Verdict::Done, "{r:?}");
+    assert_eq!(proxy.calls("RunInstances"), 3);
+    let (_, copies) = made_for(&w, &lone.id).await;
+    assert_eq!(copies.len(), 1);
+    // The impaired instance still "runs" (its stop never took), yet the copy has its address.
+    assert_eq!(state(&w, &lone.id).await, "running");
+    let addr = w
+        .ec2
+        .describe_addresses()
+        .public_ips(&lone.public_ip)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(addr.addresses()[0].instance_id(), copies[0].instance_id());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refusals_are_outcomes_with_reasons() {
+    let (w, proxy, slack, lone) = setup().await;
+    let deps = w
+        .deps(&proxy, &[("AUTOHEAL_TERMINATE_REPLACED", "true")])
+        .await;
+    // Already replaced once: not again.
+    w.tag_instance(&lone.id, "autoheal:replaced-by", "i-0123456789abcdef0")
+        .await;
+    let r = invoke(&deps, &event("sns-alarm.json", &[&lone.id]))
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(&r),
+        vec!["launch_replacement duplicate: already replaced by i-0123456789abcdef0"]
+    );
+    assert_eq!(proxy.calls("CreateImage"), 0);
+    assert_eq!(slack.texts().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn terminate_replaced_terminates_the_old_instance() {
+    let (w, proxy, _slack, lone) = setup().await;
+    let deps = w
+        .deps(&proxy, &[("AUTOHEAL_TERMINATE_REPLACED", "true")])
+        .await;
+    // autoheal never lifts termination protection; this instance is not protected.
+    w.ec2
+        .modify_instance_attribute()
+        .instance_id(&lone.id)
+        .disable_api_termination(
+            aws_sdk_ec2::types::AttributeBooleanValue::builder()
+                .value(false)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let r = invoke(&deps, &event("sns-alarm.json", &[&lone.id]))
+        .await
+        .unwrap();
+    assert_eq!(r.outcomes[0].result, Verdict::Done, "{r:?}");
+    assert!(r.outcomes[0].reason.contains("old instance terminated"));
+    assert_eq!(proxy.calls("TerminateInstances"), 1);
+    assert!(matches!(
+        state(&w, &lone.id).await.as_str(),
+        "terminated" | "shutting-down"
+    ));
+}
