@@ -69,7 +69,10 @@ pub async fn handle(deps: &Deps, event: &Value, deadline_ms: i64) -> Result<Resp
 async fn process(deps: &Deps, intake: Intake, deadline_ms: i64) -> Result<Vec<Outcome>, Error> {
     let outcome = match intake {
         Intake::Advance { trigger } => {
-            let outcomes = advance_relaunches(deps, &trigger, deadline_ms).await?;
+            let mut outcomes = advance_relaunches(deps, &trigger, deadline_ms).await?;
+            if trigger == "Scheduled Event" {
+                outcomes.push(backups(deps, deadline_ms).await?);
+            }
             outcomes.iter().for_each(report::emit);
             return Ok(outcomes);
         }
@@ -311,6 +314,26 @@ async fn relaunch_flow(deps: &Deps, mut head: Head, deadline_ms: i64) -> Result<
         .await
     {
         tracing::warn!(error = %e, incident = %head.incident_id, "could not remove the finished relaunch from the open index");
+    }
+    Ok(outcome)
+}
+
+/// The tick's periodic backups: one summary outcome; reported to Slack only when
+/// something went wrong (not every minute).
+async fn backups(deps: &Deps, deadline_ms: i64) -> Result<Outcome, Error> {
+    let summary = crate::backup::run(&deps.clients.ec2, now_ms(), deadline_ms).await?;
+    let result = if summary.problems.is_empty() {
+        Verdict::Done
+    } else {
+        Verdict::Failed
+    };
+    let mut outcome = Outcome::new(None, Action::CreateImage, result, summary.text());
+    if !summary.problems.is_empty() {
+        let payload = crate::notify::message::summary_payload(&format!(
+            ":warning: autoheal {}",
+            summary.text()
+        ));
+        outcome.notification = Some(deps.notifier.send(&payload).await);
     }
     Ok(outcome)
 }

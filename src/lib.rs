@@ -6,6 +6,7 @@
 //! `heal` runs that pipeline; `lambda` and `main` are the Lambda edge.
 
 pub mod aws;
+pub mod backup;
 pub mod config;
 pub mod decide;
 pub mod error;

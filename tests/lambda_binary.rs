@@ -121,7 +121,10 @@ async fn the_built_binary_heals_through_the_runtime_api() {
     let world = World::build(WorldSpec::default(), &slack.url).await;
     let api = RuntimeApi::start().await;
     let mut env = world.env(&[]);
-    env.insert("AWS_ENDPOINT_URL".into(), moto_endpoint());
+    env.insert(
+        "AWS_ENDPOINT_URL".into(),
+        world.setup_proxy.endpoint.clone(),
+    );
     let mut child = binary(&env, &api.addr).spawn().unwrap();
     let id = world.members[0].clone();
 

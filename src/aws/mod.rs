@@ -1,6 +1,7 @@
 //! The edges that talk to AWS: observe (reads) and act (writes), one file per service.
 
 pub mod autoscaling;
+pub mod backup;
 pub mod ec2;
 pub mod image;
 pub mod launch;

@@ -184,6 +184,14 @@ pub fn slack_payload(r: &Report) -> Value {
     })
 }
 
+/// A message about many instances at once (a summary), text only.
+pub fn summary_payload(text: &str) -> Value {
+    json!({
+        "text": text,
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

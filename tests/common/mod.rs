@@ -29,6 +29,19 @@ pub fn moto_endpoint() -> String {
         .expect("AUTOHEAL_TEST_MOTO is not set: run the integration tests with `make test`, which starts the moto server")
 }
 
+/// A fresh 12-digit moto account id.
+pub fn new_account() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let mixed = (nanos as u64)
+        ^ ((std::process::id() as u64) << 20)
+        ^ (N.fetch_add(1, Ordering::SeqCst) as u64 * 7_919);
+    format!("{:012}", mixed % 1_000_000_000_000)
+}
+
 /// A name no other test (or earlier run against the same server) uses.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -104,6 +117,9 @@ pub struct Proxy {
     rules: Arc<Mutex<Vec<Rule>>>,
     seen: Arc<Mutex<Vec<String>>>,
     bodies: Arc<Mutex<Vec<(String, String)>>>,
+    /// moto account the requests go to (`x-moto-account-id`): each world has its own, so
+    /// tests running at once never see each other's instances, images or tables.
+    account: Arc<Mutex<Option<String>>>,
     pub endpoint: String,
 }
 
@@ -122,6 +138,17 @@ impl Proxy {
         .await;
         proxy.endpoint = format!("http://{addr}");
         proxy
+    }
+
+    /// A proxy that sends everything to `account`.
+    pub async fn for_account(account: &str) -> Proxy {
+        let proxy = Proxy::start().await;
+        proxy.bind(account);
+        proxy
+    }
+
+    pub fn bind(&self, account: &str) {
+        *self.account.lock().unwrap() = Some(account.to_string());
     }
 
     /// Fail the next `times` calls of `action` (usize::MAX: all of them).
@@ -261,6 +288,9 @@ impl Proxy {
                 upstream_req = upstream_req.header(k, v);
             }
         }
+        if let Some(account) = self.account.lock().unwrap().clone() {
+            upstream_req = upstream_req.header("x-moto-account-id", account);
+        }
         match upstream_req.body(body).send().await {
             Ok(resp) => {
                 let mut out = Response::builder().status(resp.status().as_u16());
@@ -361,6 +391,10 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
 }
 
 pub struct World {
+    /// The moto account this world lives in, alone.
+    pub account: String,
+    /// Setup and assertions go through this (unrecorded) proxy into the account.
+    pub setup_proxy: Proxy,
     pub sdk: aws_config::SdkConfig,
     pub ec2: aws_sdk_ec2::Client,
     pub asg: aws_sdk_autoscaling::Client,
@@ -396,7 +430,9 @@ impl Default for WorldSpec {
 impl World {
     /// Builds directly against moto (not through the proxy), so setup calls are not counted.
     pub async fn build(spec: WorldSpec, slack_url: &str) -> World {
-        let sdk = sdk_config(&moto_endpoint()).await;
+        let account = new_account();
+        let setup_proxy = Proxy::for_account(&account).await;
+        let sdk = sdk_config(&setup_proxy.endpoint).await;
         let ec2 = aws_sdk_ec2::Client::new(&sdk);
         let asg = aws_sdk_autoscaling::Client::new(&sdk);
         let ddb = aws_sdk_dynamodb::Client::new(&sdk);
@@ -539,6 +575,8 @@ impl World {
             .encode(blob.ciphertext_blob().unwrap().as_ref());
 
         World {
+            account,
+            setup_proxy,
             sdk,
             ec2,
             asg,
@@ -575,6 +613,7 @@ impl World {
 
     /// The function's dependencies, with AWS reached through `proxy`.
     pub async fn deps(&self, proxy: &Proxy, extra_env: &[(&str, &str)]) -> autoheal::heal::Deps {
+        proxy.bind(&self.account);
         let env = self.env(extra_env);
         let config = autoheal::config::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
         let sdk = sdk_config(&proxy.endpoint).await;

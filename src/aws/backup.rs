@@ -1,0 +1,149 @@
+//! EC2 reads and writes for periodic backup images (planned in `crate::backup`).
+
+use super::image::tag_spec;
+use crate::backup::{Backup, Tagged, BACKUP_OF_TAG, BACKUP_TAG, KEEP_TAG};
+use crate::error::Error;
+use crate::relaunch::spec::SOURCE_TAG;
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_sdk_ec2::types::{Filter, ResourceType};
+
+/// Every running or stopped instance tagged for backups, all pages.
+pub async fn tagged_instances(ec2: &aws_sdk_ec2::Client) -> Result<Vec<Tagged>, Error> {
+    let mut pages = ec2
+        .describe_instances()
+        .filters(Filter::builder().name("tag-key").values(BACKUP_TAG).build())
+        .filters(
+            Filter::builder()
+                .name("instance-state-name")
+                .values("running")
+                .values("stopped")
+                .build(),
+        )
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    let mut tagged = vec![];
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::from_sdk("ec2:DescribeInstances", e))?;
+        for i in page.reservations().iter().flat_map(|r| r.instances()) {
+            let tag = |k: &str| {
+                i.tags()
+                    .iter()
+                    .find(|t| t.key() == Some(k))
+                    .and_then(|t| t.value())
+                    .map(str::to_string)
+            };
+            if let (Some(id), Some(every)) = (i.instance_id(), tag(BACKUP_TAG)) {
+                tagged.push(Tagged {
+                    instance_id: id.to_string(),
+                    backup_tag: every,
+                    keep_tag: tag(KEEP_TAG),
+                });
+            }
+        }
+    }
+    Ok(tagged)
+}
+
+/// Every backup image of this account, all pages.
+pub async fn backups(ec2: &aws_sdk_ec2::Client) -> Result<Vec<Backup>, Error> {
+    let mut pages = ec2
+        .describe_images()
+        .owners("self")
+        .filters(
+            Filter::builder()
+                .name("tag-key")
+                .values(BACKUP_OF_TAG)
+                .build(),
+        )
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    let mut backups = vec![];
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::from_sdk("ec2:DescribeImages", e))?;
+        for i in page.images() {
+            let source = i
+                .tags()
+                .iter()
+                .find(|t| t.key() == Some(BACKUP_OF_TAG))
+                .and_then(|t| t.value());
+            if let (Some(id), Some(source)) = (i.image_id(), source) {
+                backups.push(Backup {
+                    image_id: id.to_string(),
+                    source: source.to_string(),
+                    created_ms: i
+                        .creation_date()
+                        .and_then(crate::intake::parse_time)
+                        .map_or(0, |t| t.timestamp_millis()),
+                    state: i.state().map_or("pending", |s| s.as_str()).to_string(),
+                    snapshots: i
+                        .block_device_mappings()
+                        .iter()
+                        .filter_map(|m| m.ebs()?.snapshot_id())
+                        .map(str::to_string)
+                        .collect(),
+                });
+            }
+        }
+    }
+    Ok(backups)
+}
+
+/// Images the instance without reboot. A name already taken (a second tick in the same
+/// minute) means the backup exists: Ok(None).
+pub async fn create(
+    ec2: &aws_sdk_ec2::Client,
+    instance_id: &str,
+    name: &str,
+) -> Result<Option<String>, Error> {
+    let tags = vec![
+        (BACKUP_OF_TAG.to_string(), instance_id.to_string()),
+        (SOURCE_TAG.to_string(), instance_id.to_string()),
+    ];
+    match ec2
+        .create_image()
+        .instance_id(instance_id)
+        .name(name)
+        .description(format!(
+            "autoheal: periodic backup of {instance_id}, taken without reboot"
+        ))
+        .no_reboot(true)
+        .tag_specifications(tag_spec(ResourceType::Image, &tags))
+        .tag_specifications(tag_spec(ResourceType::Snapshot, &tags))
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.image_id().map(str::to_string)),
+        Err(e) if e.code() == Some("InvalidAMIName.Duplicate") => Ok(None),
+        Err(e) => Err(Error::from_sdk("ec2:CreateImage", e)),
+    }
+}
+
+/// Deregisters the image, then deletes its snapshots (which deregistering keeps).
+/// Returns the number of snapshots deleted.
+pub async fn retire(ec2: &aws_sdk_ec2::Client, backup: &Backup) -> Result<usize, Error> {
+    match ec2
+        .deregister_image()
+        .image_id(&backup.image_id)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e)
+            if matches!(
+                e.code(),
+                Some("InvalidAMIID.NotFound" | "InvalidAMIID.Unavailable")
+            ) => {}
+        Err(e) => return Err(Error::from_sdk("ec2:DeregisterImage", e)),
+    }
+    let mut deleted = 0;
+    for snapshot in &backup.snapshots {
+        match ec2.delete_snapshot().snapshot_id(snapshot).send().await {
+            Ok(_) => deleted += 1,
+            Err(e) if e.code() == Some("InvalidSnapshot.NotFound") => {}
+            Err(e) => return Err(Error::from_sdk("ec2:DeleteSnapshot", e)),
+        }
+    }
+    Ok(deleted)
+}
