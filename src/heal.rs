@@ -108,19 +108,28 @@ async fn process(deps: &Deps, intake: Intake, deadline_ms: i64) -> Result<Vec<Ou
 }
 
 /// Reads the head and applies `rule` until a conditional write sticks or the rule says skip.
+/// `optimistic`: first try the write as if there were no head yet, saving the read in the
+/// common case of a first delivery (a lost race costs one failed conditional write).
 async fn advance(
     ledger: &Ledger,
     instance_id: &str,
+    optimistic: bool,
     rule: impl Fn(Option<&Head>) -> Move,
 ) -> Result<Move, Error> {
-    for _ in 0..MAX_LEDGER_RACES {
-        let current = ledger.read(instance_id).await?;
+    for attempt in 0..MAX_LEDGER_RACES {
+        let current = if optimistic && attempt == 0 {
+            None
+        } else {
+            ledger.read(instance_id).await?
+        };
         match rule(current.as_ref()) {
             Move::Take(head) => {
                 if ledger.write(&head, now_ms() / 1000).await? {
                     return Ok(Move::Take(head));
                 }
             }
+            // The guess that there was no head led nowhere: read it.
+            Move::Skip(_) if optimistic && attempt == 0 => {}
             skip => return Ok(skip),
         }
     }
@@ -136,12 +145,9 @@ async fn heal(deps: &Deps, s: &Signal, deadline_ms: i64) -> Result<Outcome, Erro
     let lease_until = deadline_ms.max(now_ms()) + LEASE_MARGIN_MS;
     // Claim and observe at once: a lost claim wastes two reads, a won one saves a round trip.
     let (claim, facts) = tokio::join!(
-        advance(&deps.ledger, &s.instance_id, |h| incident::claim_alarm(
-            h,
-            s,
-            now_ms(),
-            lease_until
-        )),
+        advance(&deps.ledger, &s.instance_id, true, |h| {
+            incident::claim_alarm(h, s, now_ms(), lease_until)
+        }),
         aws::observe(&deps.clients, &s.instance_id),
     );
     let head = match claim {
@@ -189,8 +195,16 @@ async fn heal(deps: &Deps, s: &Signal, deadline_ms: i64) -> Result<Outcome, Erro
     };
     outcome.incident = Some(head.incident_id.clone());
     outcome.group = group;
-    settle(deps, &head, &outcome).await;
-    Ok(notify(deps, s, Some(&facts), outcome).await)
+    if (outcome.action, outcome.result) == (Action::MarkUnhealthy, Verdict::Duplicate) {
+        // Auto Scaling already has it (Unhealthy or terminating): not news for people.
+        settle(deps, &head, &outcome).await;
+        return Ok(outcome);
+    }
+    let (_, outcome) = tokio::join!(
+        settle(deps, &head, &outcome),
+        notify(deps, s, Some(&facts), outcome.clone())
+    );
+    Ok(outcome)
 }
 
 /// A transient failure gives the lease back and asks for a retry; a permanent one is an
@@ -245,7 +259,7 @@ async fn settle(deps: &Deps, head: &Head, outcome: &Outcome) {
 }
 
 async fn recover(deps: &Deps, s: &Signal) -> Result<Outcome, Error> {
-    let head = match advance(&deps.ledger, &s.instance_id, |h| {
+    let head = match advance(&deps.ledger, &s.instance_id, false, |h| {
         incident::close_on_ok(h, s)
     })
     .await
@@ -295,8 +309,11 @@ async fn relaunch_flow(deps: &Deps, mut head: Head, deadline_ms: i64) -> Result<
     let result = relaunch::advance(deps, &mut head, deadline_ms).await;
     let outcome = match result {
         Ok(outcome) if head.progress.is_finished() => {
-            settle(deps, &head, &outcome).await;
-            notify(deps, &signal, None, outcome).await
+            let (_, outcome) = tokio::join!(
+                settle(deps, &head, &outcome),
+                notify(deps, &signal, None, outcome.clone())
+            );
+            outcome
         }
         Ok(outcome) if outcome.result == Verdict::Duplicate => return Ok(outcome),
         Ok(outcome) => {
@@ -348,7 +365,7 @@ async fn advance_relaunches(
     let mut outcomes = vec![];
     for instance_id in open {
         let lease_until = deadline_ms.max(now_ms()) + LEASE_MARGIN_MS;
-        match advance(&deps.ledger, &instance_id, |h| {
+        match advance(&deps.ledger, &instance_id, false, |h| {
             incident::claim_waiting(h, now_ms(), lease_until)
         })
         .await?

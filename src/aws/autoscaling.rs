@@ -2,6 +2,7 @@
 
 use crate::decide::GroupFacts;
 use crate::error::Error;
+use aws_sdk_autoscaling::types::Filter;
 use std::collections::BTreeMap;
 
 /// The group the instance belongs to, without the group's tags; None when in no group.
@@ -31,16 +32,27 @@ pub async fn group_tags(
     asg: &aws_sdk_autoscaling::Client,
     group: &str,
 ) -> Result<BTreeMap<String, String>, Error> {
+    // Only the tag autoheal reads, not the whole group (which lists every instance).
     let out = asg
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(group)
+        .describe_tags()
+        .filters(
+            Filter::builder()
+                .name("auto-scaling-group")
+                .values(group)
+                .build(),
+        )
+        .filters(
+            Filter::builder()
+                .name("key")
+                .values(crate::policy::MODE_TAG)
+                .build(),
+        )
         .send()
         .await
-        .map_err(|e| Error::from_sdk("autoscaling:DescribeAutoScalingGroups", e))?;
+        .map_err(|e| Error::from_sdk("autoscaling:DescribeTags", e))?;
     Ok(out
-        .auto_scaling_groups()
+        .tags()
         .iter()
-        .flat_map(|g| g.tags())
         .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
         .collect())
 }
