@@ -35,7 +35,8 @@ demo: $(VENV)/.installed build-debug
 ## Release build figures: size, cold start, warm latency vs a boto3 baseline, peak RSS.
 bench: $(VENV)/.installed
 	cargo build --release --bin autoheal
-	$(PY) tools/bench.py --binary $(RELEASE_BIN)
+	-$(PY) tools/bench.py --binary $(RELEASE_BIN)
+	tools/with-moto.sh cargo test --test backup -- --ignored --nocapture bench_
 
 ## The Lambda package (Graviton): needs `pip install cargo-lambda` (zig comes with it).
 build:
