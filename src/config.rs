@@ -22,9 +22,12 @@ pub struct Config {
     pub verify_timeout_ms: i64,
     /// Terminate (rather than stop and keep) an instance once its copy took over.
     pub terminate_replaced: bool,
+    /// A backup older than this is not relaunched from (`autoheal:relaunch-from`).
+    pub backup_max_age_ms: i64,
 }
 
 pub const DEFAULT_VERIFY_TIMEOUT_SECONDS: i64 = 15 * 60;
+pub const DEFAULT_BACKUP_MAX_AGE_SECONDS: i64 = 24 * 3600;
 
 fn flag(variable: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
     match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
@@ -73,6 +76,7 @@ impl std::fmt::Debug for Config {
             .field("function_name", &self.function_name)
             .field("verify_timeout_ms", &self.verify_timeout_ms)
             .field("terminate_replaced", &self.terminate_replaced)
+            .field("backup_max_age_ms", &self.backup_max_age_ms)
             .finish()
     }
 }
@@ -109,6 +113,12 @@ impl Config {
                 get("AUTOHEAL_VERIFY_TIMEOUT"),
                 DEFAULT_VERIFY_TIMEOUT_SECONDS,
             )?;
+        let backup_max_age_ms = 1000
+            * duration_seconds(
+                "AUTOHEAL_BACKUP_MAX_AGE",
+                get("AUTOHEAL_BACKUP_MAX_AGE"),
+                DEFAULT_BACKUP_MAX_AGE_SECONDS,
+            )?;
         let function_name = get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
         let slack_webhook_ciphertext = match get("SLACK_WEBHOOK_ENCRYPTED") {
             None => None,
@@ -136,6 +146,7 @@ impl Config {
             function_name,
             verify_timeout_ms,
             terminate_replaced,
+            backup_max_age_ms,
         })
     }
 }

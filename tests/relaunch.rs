@@ -568,3 +568,84 @@ async fn terminate_replaced_terminates_the_old_instance() {
         "terminated" | "shutting-down"
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn latest_backup_policy_relaunches_from_the_backup_without_imaging() {
+    let (w, proxy, _slack, lone) = setup().await;
+    w.tag_instance(&lone.id, "autoheal:backup", "24").await;
+    w.tag_instance(&lone.id, "autoheal:relaunch-from", "latest-backup")
+        .await;
+    let deps = w.deps(&proxy, &[]).await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let taken = autoheal::backup::run(&deps.clients.ec2, now, now + 60_000)
+        .await
+        .unwrap();
+    assert_eq!(taken.imaged, 1, "{taken:?}");
+    let backup_id = w
+        .ec2
+        .describe_images()
+        .owners("self")
+        .filters(
+            Filter::builder()
+                .name("tag:autoheal:backup-of")
+                .values(&lone.id)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .images()[0]
+        .image_id()
+        .unwrap()
+        .to_string();
+    proxy.forget();
+
+    let r = invoke(&deps, &event("sns-alarm.json", &[&lone.id]))
+        .await
+        .unwrap();
+    assert_eq!(r.outcomes[0].result, Verdict::Done, "{r:?}");
+    assert!(
+        r.outcomes[0]
+            .reason
+            .contains(&format!("relaunched from backup {backup_id}")),
+        "{}",
+        r.outcomes[0].reason
+    );
+    assert_eq!(
+        proxy.calls("CreateImage"),
+        0,
+        "no image taken at failure time"
+    );
+    let copies = w
+        .ec2
+        .describe_instances()
+        .filters(
+            Filter::builder()
+                .name("tag:autoheal:source-instance")
+                .values(&lone.id)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let copy = &copies.reservations()[0].instances()[0];
+    assert_eq!(copy.image_id(), Some(backup_id.as_str()));
+
+    // Too old a backup is not used: a fresh image is taken instead.
+    let (w, proxy, _slack, lone) = setup().await;
+    w.tag_instance(&lone.id, "autoheal:relaunch-from", "latest-backup")
+        .await;
+    let deps = w.deps(&proxy, &[("AUTOHEAL_BACKUP_MAX_AGE", "1s")]).await;
+    let now = chrono::Utc::now().timestamp_millis();
+    w.tag_instance(&lone.id, "autoheal:backup", "24").await;
+    autoheal::backup::run(&deps.clients.ec2, now, now + 60_000)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    proxy.forget();
+    let r = invoke(&deps, &event("sns-alarm.json", &[&lone.id]))
+        .await
+        .unwrap();
+    assert_eq!(r.outcomes[0].result, Verdict::Done, "{r:?}");
+    assert_eq!(proxy.calls("CreateImage"), 1);
+}

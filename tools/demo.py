@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """`make demo`: run the real autoheal binary against a local AWS world and show what it does.
 
-A moto server plays AWS (a 3-instance Auto Scaling group, a KMS key, the DynamoDB ledger),
-a small HTTP server plays Slack, and this script plays the Lambda service: it serves the
-Runtime API the binary polls, and hands it the sample events from events/ one by one.
+A moto server plays AWS (a 3-instance Auto Scaling group, one standalone instance with an
+Elastic IP, a KMS key, the DynamoDB ledger), a small HTTP server plays Slack, and this script
+plays the Lambda service: it serves the Runtime API the binary polls, and hands it the
+sample events from events/ one by one. It exits non-zero when the binary stops answering or
+the standalone relaunch does not leave the world as expected.
 
     .venv/bin/python tools/demo.py --binary target/debug/autoheal
 """
@@ -21,6 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import rig  # noqa: E402
 
 GROUP = "autoheal-demo"
+STANDALONE = "db-1"
+# The relaunch runs within one invocation (polling every 5 s, up to the 30 s deadline the rig
+# gives the binary): wait a little longer than that for its answer.
+RELAUNCH_WAIT = 40.0
 
 
 def health_table(world: rig.World, labels: dict[str, str]) -> None:
@@ -37,6 +43,133 @@ def show_logs(fn: rig.Function, everything: bool, indent: str) -> None:
     for line in fn.new_log_lines():
         if everything or rig.log_level(line) in ("WARN", "WARNING", "ERROR"):
             rig.log(f"{indent}log: {rig.format_log_line(line)}")
+
+
+def tag(resource: dict | None, key: str) -> str | None:
+    for t in (resource or {}).get("Tags") or []:
+        if t.get("Key") == key:
+            return t.get("Value")
+    return None
+
+
+def who(iid: str | None, labels: dict[str, str]) -> str:
+    return "-" if iid is None else (f"{iid} ({labels[iid]})" if iid in labels else iid)
+
+
+def describe_standalone(world: rig.World, iid: str, indent: str = "    ") -> None:
+    """The settings a relaunch must carry over, as EC2 reports them."""
+    inst = world.instance(iid) or {}
+    sgs = ", ".join(g["GroupId"] for g in inst.get("SecurityGroups") or [])
+    rig.log(f"{indent}{iid}  Name={tag(inst, 'Name')}  {inst.get('State', {}).get('Name')}  "
+            f"{inst.get('InstanceType')}  subnet {inst.get('SubnetId')}")
+    rig.log(f"{indent}security groups {sgs}  key {inst.get('KeyName')}  "
+            f"HttpTokens={inst.get('MetadataOptions', {}).get('HttpTokens')}  "
+            f"Elastic IP {inst.get('PublicIpAddress')}")
+
+
+def run_step(n: int, name: str, what: str, event: bytes, runtime, fn, slack, labels, args,
+             timeout: float | None = None) -> list[dict] | None:
+    """Hand one event to the binary and print its answer, Slack messages and log lines.
+    Returns the outcomes ([] for an error answer or an unparsable one), None when no answer came."""
+    seen = slack.count()
+    kind, body, secs = runtime.invoke(event, timeout=timeout or args.timeout, proc=fn.proc)
+    rig.log(f"{n}. {name} — {what}")
+    outcomes: list[dict] | None = []
+    if kind == "response":
+        parsed, why = rig.parse_outcomes(body)
+        if parsed is None:
+            rig.log(f"   answered in {secs * 1000:.0f} ms, but {why}")
+        else:
+            outcomes = parsed
+            rig.log(f"   answered in {secs * 1000:.0f} ms, {len(parsed)} outcome(s):")
+            for o in parsed:
+                rig.log("     " + rig.format_outcome(o, labels))
+    elif kind == "error":
+        rig.log(f"   ERROR answer after {secs * 1000:.0f} ms (Lambda would retry): "
+                f"{body.decode('utf-8', 'replace')[:500]}")
+    else:
+        rig.log(f"   NO ANSWER ({kind}): {body.decode('utf-8', 'replace')[:500]}")
+        outcomes = None
+    for text in slack.texts()[seen:]:
+        rig.log("   slack: " + textwrap.shorten(" ".join(text.split()), 160))
+    show_logs(fn, args.logs, "   ")
+    return outcomes
+
+
+def show_relaunch(world: rig.World, lone: dict, labels: dict[str, str], dry_run: bool) -> list[str]:
+    """What the relaunch left in the world; returns what the demo expected and did not find."""
+    problems: list[str] = []
+    sid = lone["id"]
+
+    def check(ok: bool, what: str) -> str:
+        if not ok:
+            problems.append(what)
+        return "" if ok else "   <-- UNEXPECTED: " + what
+
+    images = world.own_images_tagged("autoheal:source-instance", sid)
+    rig.log(f"   image autoheal took of S (DescribeImages Owners=self, tag autoheal:source-instance={sid}):")
+    for im in images:
+        rig.log(f"     {im['ImageId']}  name {im.get('Name')}  {im.get('State')}")
+    if dry_run:
+        rig.log("     (none: a dry run images and launches nothing, so there is nothing more to show)"
+                if not images else "     " + check(False, "a dry run took an image").strip())
+        return problems
+    if len(images) != 1:
+        rig.log("     " + check(False, f"expected one image of S, found {len(images)}").strip())
+
+    copies = world.instances_tagged("autoheal:source-instance", sid)
+    copy = copies[0] if len(copies) == 1 else None
+    rig.log(f"   the copy (DescribeInstances tag autoheal:source-instance={sid}):")
+    if copy is None:
+        rig.log("     " + check(False, f"expected one copy of S, found {len(copies)}").strip())
+        for c in copies:
+            rig.log(f"     {c['InstanceId']}  {c['State']['Name']}")
+    else:
+        cid = copy["InstanceId"]
+        labels[cid] = "S copy"
+        src = world.instance(sid) or {}
+        sgs = sorted(g["GroupId"] for g in copy.get("SecurityGroups") or [])
+        tokens = copy.get("MetadataOptions", {}).get("HttpTokens")
+        rig.log(f"     id               {cid}  ({copy['State']['Name']})")
+        rig.log(f"     instance type    {copy.get('InstanceType')}"
+                + check(copy.get("InstanceType") == src.get("InstanceType"),
+                        f"copy's type is not S's {src.get('InstanceType')}"))
+        rig.log(f"     subnet           {copy.get('SubnetId')}"
+                + check(copy.get("SubnetId") == world.subnet_id, f"copy not in subnet {world.subnet_id}"))
+        rig.log(f"     security groups  {', '.join(sgs)}"
+                + check(sgs == sorted(lone["groups"]), f"copy's security groups are not {lone['groups']}"))
+        rig.log(f"     key pair         {copy.get('KeyName')}"
+                + check(copy.get("KeyName") == lone["key"], f"copy's key pair is not {lone['key']}"))
+        rig.log(f"     HttpTokens       {tokens}  (IMDSv2 {'required' if tokens == 'required' else 'optional'})"
+                + check(tokens == "required", "copy does not require IMDSv2"))
+        rig.log(f"     Name tag         {tag(copy, 'Name')}"
+                + check(tag(copy, "Name") == STANDALONE, f"copy's Name tag is not {STANDALONE}"))
+        ud = world.ec2.describe_instance_attribute(InstanceId=cid, Attribute="userData")
+        ud_src = world.ec2.describe_instance_attribute(InstanceId=sid, Attribute="userData")
+        ud, ud_src = ud.get("UserData", {}).get("Value"), ud_src.get("UserData", {}).get("Value")
+        same_ud = ud_src is not None and ud == ud_src
+        rig.log(f"     user data        {'same as S' if same_ud else 'differs from S'}"
+                + check(same_ud, "copy's user data is not S's"))
+        rig.log(f"     incident tag     {tag(copy, 'autoheal:incident')}")
+
+    rig.log("   the Elastic IP (DescribeAddresses):")
+    eip = next((a for a in world.addresses() if a.get("AllocationId") == lone["allocation_id"]), None)
+    if eip is None:
+        rig.log("     " + check(False, f"Elastic IP {lone['public_ip']} is gone").strip())
+    else:
+        on = eip.get("InstanceId")
+        rig.log(f"     {eip['PublicIp']} ({eip['AllocationId']}) -> {who(on, labels)}"
+                + check(copy is not None and on == copy["InstanceId"], "the Elastic IP is not on the copy"))
+
+    old = world.instance(sid) or {}
+    state = old.get("State", {}).get("Name")
+    replaced_by = tag(old, "autoheal:replaced-by")
+    rig.log("   the old instance S (kept for forensics):")
+    rig.log(f"     {sid}  state {state}"
+            + check(state in ("stopping", "stopped"), "S is not stopped"))
+    rig.log(f"     tag autoheal:replaced-by = {replaced_by}"
+            + check(copy is not None and replaced_by == copy["InstanceId"], "S is not tagged as replaced by the copy"))
+    return problems
 
 
 def main() -> int:
@@ -59,7 +192,9 @@ def main() -> int:
         rig.log(f"  binary: {binary}")
         world = r.start_moto()
         a, b, c = world.group(GROUP, 3)
-        labels = {a: "A", b: "B", c: "C"}
+        group_labels = {a: "A", b: "B", c: "C"}
+        lone = world.standalone(STANDALONE)
+        labels = {**group_labels, lone["id"]: "S"}
         table = world.ledger_table()
         slack = r.start_slack()
         webhook = None if args.no_slack else world.encrypt_webhook(slack.url)
@@ -68,8 +203,10 @@ def main() -> int:
         rig.log(f"  table:  {table}   webhook: {'KMS-encrypted' if webhook else 'unset (log only)'}"
                 f"{'   DRY RUN' if args.dry_run else ''}")
         rig.log()
-        rig.log(f"Auto Scaling group {GROUP!r} before:")
-        health_table(world, labels)
+        rig.log(f"Auto Scaling group {GROUP!r} before (A, B, C):")
+        health_table(world, group_labels)
+        rig.log(f"Standalone instance {STANDALONE!r} (S), in no Auto Scaling group, before:")
+        describe_standalone(world, lone["id"])
         rig.log()
 
         fn = r.function(binary, rig.lambda_env(runtime.address, world.endpoint, table, webhook, args.dry_run))
@@ -114,30 +251,52 @@ def main() -> int:
 
         failed = False
         for n, (name, what, event) in enumerate(steps, 1):
-            seen = slack.count()
-            kind, body, secs = runtime.invoke(event, timeout=args.timeout, proc=fn.proc)
-            rig.log(f"{n}. {name} — {what}")
-            if kind == "response":
-                outcomes, why = rig.parse_outcomes(body)
-                if outcomes is None:
-                    rig.log(f"   answered in {secs * 1000:.0f} ms, but {why}")
-                else:
-                    rig.log(f"   answered in {secs * 1000:.0f} ms, {len(outcomes)} outcome(s):")
-                    for o in outcomes:
-                        rig.log("     " + rig.format_outcome(o, labels))
-            elif kind == "error":
-                rig.log(f"   ERROR answer after {secs * 1000:.0f} ms (Lambda would retry): "
-                        f"{body.decode('utf-8', 'replace')[:500]}")
-            else:
-                rig.log(f"   NO ANSWER ({kind}): {body.decode('utf-8', 'replace')[:500]}")
-                failed = True
-            new_slack = slack.texts()[seen:]
-            for text in new_slack:
-                rig.log("   slack: " + textwrap.shorten(" ".join(text.split()), 160))
-            show_logs(fn, args.logs, "   ")
+            outcomes = run_step(n, name, what, event, runtime, fn, slack, labels, args)
             rig.log()
-            if failed:
+            if outcomes is None:
+                failed = True
                 break
+
+        problems: list[str] = []
+        if not failed:
+            sid = lone["id"]
+            rig.log(f"Standalone relaunch: S ({STANDALONE}) is in no Auto Scaling group, so autoheal images it")
+            rig.log("(without reboot), launches a copy from the image with S's settings, moves the Elastic IP")
+            rig.log("to the copy, stops S and verifies the copy's status checks.")
+            rig.log()
+            n = len(steps) + 1
+            alarm_s = rig.prepare_event(rig.load_event("sns-alarm.json", events_dir),
+                                        {rig.FIXTURE_INSTANCE_A: sid}, times.next(4000))
+            outcomes = run_step(n, "sns-alarm.json", "StatusCheckFailed ALARM for S (standalone)", alarm_s,
+                                runtime, fn, slack, labels, args, timeout=max(args.timeout, RELAUNCH_WAIT))
+            if outcomes is None:
+                failed = True
+            else:
+                mine = [o for o in outcomes if o.get("instance_id") == sid]
+                want = ("create_image", "dry_run") if args.dry_run else ("verify", "done")
+                if not any((o.get("action"), o.get("result")) == want for o in mine):
+                    problems.append(f"S's alarm did not end in {want[0]} -> {want[1]}")
+                    rig.log(f"   <-- UNEXPECTED: expected {want[0]} -> {want[1]} for S")
+                problems += show_relaunch(world, lone, labels, args.dry_run)
+                rig.log()
+
+        if not failed:
+            n = len(steps) + 2
+            tick = rig.load_event("scheduled-tick.json", events_dir).encode()
+            outcomes = run_step(n, "scheduled-tick.json",
+                                "the 1-minute schedule: advance relaunches in progress, take periodic backups",
+                                tick, runtime, fn, slack, labels, args)
+            if outcomes is None:
+                failed = True
+            else:
+                reasons = [str(o.get("reason", "")) for o in outcomes]
+                if not any("no relaunch in progress" in r for r in reasons):
+                    problems.append("the tick did not report 'no relaunch in progress'")
+                    rig.log("   <-- UNEXPECTED: expected 'no relaunch in progress' (S's relaunch is finished)")
+                if not any(r.startswith("backups:") for r in reasons):
+                    problems.append("the tick gave no backups summary")
+                    rig.log("   <-- UNEXPECTED: expected a 'backups: ...' summary")
+            rig.log()
 
         if failed:
             rig.log("The binary stopped answering. Last lines of its log:")
@@ -146,7 +305,7 @@ def main() -> int:
             return 1
 
         rig.log(f"Auto Scaling group {GROUP!r} after:")
-        health_table(world, labels)
+        health_table(world, group_labels)
         rig.log()
         items = world.ledger_items()
         rig.log(f"Ledger table {table!r}: {len(items)} item(s)")
@@ -167,6 +326,12 @@ def main() -> int:
         fn.stop()
     rig.log()
     rig.log("Done; moto, the Runtime API, the Slack receiver and the binary are stopped.")
+    if problems:
+        rig.log()
+        rig.log(f"DEMO FAILED: {len(problems)} expectation(s) not met:")
+        for p in problems:
+            rig.log(f"  - {p}")
+        return 1
     return 0
 
 

@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import datetime as _dt
 import http.server
+import importlib.util
 import json
 import os
 import queue
@@ -147,7 +148,14 @@ class QuietServer(http.server.ThreadingHTTPServer):
 # --------------------------------------------------------------------------- moto
 
 class MotoServer:
-    """`moto_server -H 127.0.0.1 -p PORT` as a child process; logs to a file."""
+    """`tools/moto_server.py -H 127.0.0.1 -p PORT` as a child process; logs to a file.
+
+    The project's wrapper, not plain `moto_server`: it fills moto's gap for snapshot
+    `TagSpecifications` in CreateImage (plain moto raises NotImplementedError there,
+    and autoheal's standalone relaunch and backups use them). Same as `make test`.
+    """
+
+    WRAPPER = ROOT / "tools" / "moto_server.py"
 
     def __init__(self, workdir: Path, port: int | None = None):
         self.port = port or free_port()
@@ -155,25 +163,25 @@ class MotoServer:
         self.log_path = workdir / "moto.log"
         self.proc: subprocess.Popen | None = None
 
-    @staticmethod
-    def executable() -> str:
-        beside = Path(sys.executable).parent / "moto_server"
-        if beside.exists():
-            return str(beside)
-        found = shutil.which("moto_server")
-        if not found:
+    @classmethod
+    def command(cls) -> list[str]:
+        """argv up to (not including) the server's own arguments: this Python + the wrapper."""
+        if importlib.util.find_spec("moto") is None or importlib.util.find_spec("moto.server") is None:
             raise RuntimeError(
-                "moto_server not found: install tools/requirements.txt into the venv "
-                "(python3 -m venv .venv && .venv/bin/pip install -r tools/requirements.txt)"
+                f"moto is not installed for {sys.executable}: install tools/requirements.txt into "
+                "the venv (python3 -m venv .venv && .venv/bin/pip install -r tools/requirements.txt) "
+                "and run this with .venv/bin/python"
             )
-        return found
+        if not cls.WRAPPER.is_file():
+            raise RuntimeError(f"moto wrapper not found: {cls.WRAPPER}")
+        return [sys.executable, str(cls.WRAPPER)]
 
     def start(self, timeout: float = 30.0) -> None:
         logf = open(self.log_path, "wb")
         env = dict(os.environ, MOTO_RECORDER_FILEPATH=str(self.recording_path))
         env.pop("MOTO_ENABLE_RECORDING", None)  # recording only on request: it slows every call
         self.proc = subprocess.Popen(
-            [self.executable(), "-H", "127.0.0.1", "-p", str(self.port)],
+            [*self.command(), "-H", "127.0.0.1", "-p", str(self.port)],
             stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, env=env,
             preexec_fn=_die_with_parent,
         )
@@ -181,7 +189,9 @@ class MotoServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"moto_server exited with {self.proc.returncode}; see {self.log_path}")
+                tail = self.log_path.read_text("utf-8", "replace").splitlines()[-5:]
+                raise RuntimeError(f"moto server ({self.WRAPPER.name}) exited with {self.proc.returncode}; "
+                                   f"see {self.log_path}" + "".join("\n  " + t for t in tail))
             try:
                 with urllib.request.urlopen(self.endpoint + "/moto-api/", timeout=1) as r:
                     if r.status == 200:
@@ -189,7 +199,8 @@ class MotoServer:
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.05)
-        raise RuntimeError(f"moto_server did not answer within {timeout:.0f} s; see {self.log_path}")
+        raise RuntimeError(f"moto server ({self.WRAPPER.name}) did not answer within {timeout:.0f} s; "
+                           f"see {self.log_path}")
 
     def stop(self) -> None:
         stop_process(self.proc)
@@ -261,13 +272,15 @@ class World:
         self.asg = client("autoscaling", endpoint)
         self.kms = client("kms", endpoint)
         self.ddb = client("dynamodb", endpoint)
+        self.vpc_id: str | None = None
         self.subnet_id: str | None = None
+        self.ami: str | None = None
         self.template_id: str | None = None
         self.table: str | None = None
         self.key_id: str | None = None
 
     def network(self) -> None:
-        vpc = self.ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+        vpc = self.vpc_id = self.ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
         self.subnet_id = self.ec2.create_subnet(
             VpcId=vpc, CidrBlock="10.42.0.0/18", AvailabilityZone=f"{REGION}a"
         )["Subnet"]["SubnetId"]
@@ -277,7 +290,7 @@ class World:
         # Prefer a plain HVM/EBS image so nothing downstream trips on odd mappings.
         images.sort(key=lambda i: (i.get("VirtualizationType") != "hvm",
                                    i.get("RootDeviceType") != "ebs", i["ImageId"]))
-        ami = images[0]["ImageId"]
+        ami = self.ami = images[0]["ImageId"]
         self.template_id = self.ec2.create_launch_template(
             LaunchTemplateName="autoheal-rig",
             LaunchTemplateData={"ImageId": ami, "InstanceType": "t3.micro"},
@@ -307,6 +320,59 @@ class World:
         if len(ids) != size:
             raise RuntimeError(f"group {name}: expected {size} instances, moto made {len(ids)}")
         return ids
+
+    def standalone(self, name: str, user_data: str = "#!/bin/sh\necho hello from {name}\n",
+                   instance_type: str = "t3.small") -> dict[str, object]:
+        """One instance in no Auto Scaling group, as an operator would run a database: in the
+        rig's subnet, two security groups, a key pair, user data, IMDSv2 required, tag Name,
+        and an Elastic IP. Returns {"id", "groups", "key", "public_ip", "allocation_id"}."""
+        if self.template_id is None:
+            self.network()
+        suffix = uuid.uuid4().hex[:6]
+        groups = [
+            self.ec2.create_security_group(
+                GroupName=f"{name}-{role}-{suffix}", Description=f"{name} {role}", VpcId=self.vpc_id,
+            )["GroupId"]
+            for role in ("app", "monitoring")
+        ]
+        key = f"{name}-key-{suffix}"
+        self.ec2.create_key_pair(KeyName=key)
+        iid = self.ec2.run_instances(
+            ImageId=self.ami, InstanceType=instance_type, MinCount=1, MaxCount=1,
+            SubnetId=self.subnet_id, SecurityGroupIds=groups, KeyName=key,
+            UserData=user_data.format(name=name),
+            MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
+            TagSpecifications=[{"ResourceType": "instance",
+                                "Tags": [{"Key": "Name", "Value": name}]}],
+        )["Instances"][0]["InstanceId"]
+        eip = self.ec2.allocate_address(Domain="vpc")
+        self.ec2.associate_address(AllocationId=eip["AllocationId"], InstanceId=iid)
+        return {"id": iid, "groups": groups, "key": key,
+                "public_ip": eip["PublicIp"], "allocation_id": eip["AllocationId"]}
+
+    def instance(self, instance_id: str) -> dict | None:
+        """DescribeInstances of one id, or None if EC2 does not know it."""
+        try:
+            res = self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        except self.ec2.exceptions.ClientError:
+            return None
+        return next((i for r in res for i in r["Instances"]), None)
+
+    def instances_tagged(self, key: str, value: str) -> list[dict]:
+        """Every instance carrying tag key=value (any state)."""
+        out: list[dict] = []
+        for page in self.ec2.get_paginator("describe_instances").paginate(
+                Filters=[{"Name": f"tag:{key}", "Values": [value]}]):
+            out.extend(i for r in page["Reservations"] for i in r["Instances"])
+        return out
+
+    def own_images_tagged(self, key: str, value: str) -> list[dict]:
+        """Images owned by this account carrying tag key=value."""
+        return self.ec2.describe_images(
+            Owners=["self"], Filters=[{"Name": f"tag:{key}", "Values": [value]}])["Images"]
+
+    def addresses(self) -> list[dict]:
+        return self.ec2.describe_addresses()["Addresses"]
 
     def health(self, group: str) -> dict[str, str]:
         """instance id -> HealthStatus as Auto Scaling reports it, for one group."""

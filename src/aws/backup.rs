@@ -90,6 +90,37 @@ pub async fn backups(ec2: &aws_sdk_ec2::Client) -> Result<Vec<Backup>, Error> {
     Ok(backups)
 }
 
+/// (image id, creation ms) of the newest available backup of one instance.
+pub async fn newest_available(
+    ec2: &aws_sdk_ec2::Client,
+    instance_id: &str,
+) -> Result<Option<(String, i64)>, Error> {
+    let out = ec2
+        .describe_images()
+        .owners("self")
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{BACKUP_OF_TAG}"))
+                .values(instance_id)
+                .build(),
+        )
+        .filters(Filter::builder().name("state").values("available").build())
+        .send()
+        .await
+        .map_err(|e| Error::from_sdk("ec2:DescribeImages", e))?;
+    Ok(out
+        .images()
+        .iter()
+        .filter_map(|i| {
+            let created = i
+                .creation_date()
+                .and_then(crate::intake::parse_time)?
+                .timestamp_millis();
+            Some((i.image_id()?.to_string(), created))
+        })
+        .max_by_key(|(_, created)| *created))
+}
+
 /// Images the instance without reboot. A name already taken (a second tick in the same
 /// minute) means the backup exists: Ok(None).
 pub async fn create(

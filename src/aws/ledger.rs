@@ -200,6 +200,9 @@ fn item_from_head(h: &Head) -> Item {
     if let Some(i) = &p.replacement_id {
         item.insert("replacement_id".into(), s(i));
     }
+    if p.from_backup {
+        item.insert("from_backup".into(), AttributeValue::Bool(true));
+    }
     if !p.marks.is_empty() {
         let marks = p
             .marks
@@ -247,6 +250,11 @@ fn head_from_item(item: &Item) -> Option<Head> {
             phase: get_s("step").and_then(|p| Phase::parse(&p)),
             image_id: get_s("image_id"),
             replacement_id: get_s("replacement_id"),
+            from_backup: item
+                .get("from_backup")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(false),
             marks: item
                 .get("step_times")
                 .and_then(|v| v.as_l().ok())
@@ -294,6 +302,7 @@ mod tests {
                 phase: Some(Phase::Launching),
                 image_id: Some("ami-1".into()),
                 replacement_id: None,
+                from_backup: true,
                 marks: vec![(Phase::Imaging, 5), (Phase::Launching, 9)],
             },
         };

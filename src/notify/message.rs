@@ -27,8 +27,11 @@ fn emoji(o: &Outcome) -> &'static str {
     }
 }
 
-fn title(o: &Outcome) -> String {
+fn title(o: &Outcome, s: &Signal) -> String {
     match (o.action, o.result) {
+        (Action::Verify, Verdict::Done) if s.state != crate::intake::AlarmState::Ok => {
+            "recovered: replaced by a verified copy".into()
+        }
         (Action::MarkUnhealthy, Verdict::Done) => {
             "marked Unhealthy; Auto Scaling will replace it".into()
         }
@@ -36,6 +39,7 @@ fn title(o: &Outcome) -> String {
         (_, Verdict::Failed) => format!("repair failed ({})", o.action.as_str()),
         (_, Verdict::DryRun) => format!("dry run, nothing changed ({})", o.action.as_str()),
         (_, Verdict::Held) => "needs a person: no automated action".into(),
+        (_, Verdict::InProgress) => format!("repair in progress ({})", o.action.as_str()),
         (action, result) => format!("{} {}", action.as_str(), result.as_str()),
     }
 }
@@ -97,7 +101,7 @@ pub fn fallback_text(r: &Report) -> String {
         emoji(o),
         s.instance_id,
         name,
-        title(o),
+        title(o, s),
         o.reason,
         s.alarm_name,
         s.metric.name(),
@@ -174,7 +178,7 @@ pub fn slack_payload(r: &Report) -> Value {
         "text": fallback_text(r),
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "emoji": true,
-                "text": format!("{} {} {}", emoji(o), s.instance_id, title(o))}},
+                "text": format!("{} {} {}", emoji(o), s.instance_id, title(o, s))}},
             {"type": "section", "text": {"type": "mrkdwn", "text": format!("*Why:* {}", o.reason)}},
             {"type": "section", "fields": &fields[..8]},
             {"type": "section", "fields": &fields[8..]},
@@ -287,7 +291,13 @@ mod tests {
                 Action::Verify,
                 Verdict::Done,
                 ":large_green_circle:",
-                "recovered",
+                "recovered: replaced by a verified copy",
+            ),
+            (
+                Action::CreateImage,
+                Verdict::InProgress,
+                ":hourglass_flowing_sand:",
+                "repair in progress (create_image)",
             ),
             (
                 Action::None,
@@ -322,5 +332,18 @@ mod tests {
                 "{text}"
             );
         }
+        let mut ok = alarm();
+        ok.state = crate::intake::AlarmState::Ok;
+        let o = Outcome::new(None, Action::Verify, Verdict::Done, "r");
+        let text = fallback_text(&Report {
+            signal: &ok,
+            facts: None,
+            outcome: &o,
+            region: "eu-west-1",
+        });
+        assert!(
+            text.contains("recovered: status check alarm back to OK"),
+            "{text}"
+        );
     }
 }

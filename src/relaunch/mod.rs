@@ -45,6 +45,23 @@ fn outcome(head: &Head, action: Action, result: Verdict, reason: String) -> Outc
     o
 }
 
+/// The newest backup to relaunch from, if the instance asks for that and one is young enough.
+async fn young_backup(deps: &Deps, instance_id: &str) -> Result<Option<String>, Error> {
+    let ec2 = &deps.clients.ec2;
+    let wants_backup = crate::aws::ec2::describe_instance(ec2, instance_id)
+        .await?
+        .and_then(|i| i.tags.get(spec::RELAUNCH_FROM_TAG).cloned())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("latest-backup"));
+    if !wants_backup {
+        return Ok(None);
+    }
+    let newest = crate::aws::backup::newest_available(ec2, instance_id).await?;
+    let now = now_ms();
+    Ok(newest
+        .filter(|(_, created_ms)| now - created_ms <= deps.config.backup_max_age_ms)
+        .map(|(id, _)| id))
+}
+
 async fn look(deps: &Deps, head: &Head) -> Result<Seen, Error> {
     let ec2 = &deps.clients.ec2;
     let p = &head.progress;
@@ -57,6 +74,9 @@ async fn look(deps: &Deps, head: &Head) -> Result<Seen, Error> {
             };
             if seen.image.as_ref().is_some_and(|(_, s)| s == "available") {
                 seen.replacement = launch::find_copy(ec2, &head.incident_id).await?;
+            }
+            if seen.image.is_none() && p.image_id.is_none() {
+                seen.backup = young_backup(deps, &head.instance_id).await?;
             }
         }
         Some(Phase::Launching) => {
@@ -123,6 +143,12 @@ async fn advance_steps(
                 )
                 .await?;
                 head.progress.image_id = Some(id);
+                head.progress.enter(Phase::Imaging, now);
+            }
+            Next::UseBackup(id) => {
+                tracing::info!(incident = %head.incident_id, image = %id, "relaunching from the latest backup");
+                head.progress.image_id = Some(id);
+                head.progress.from_backup = true;
                 head.progress.enter(Phase::Imaging, now);
             }
             Next::AdoptImage(id) => {
@@ -261,6 +287,12 @@ fn recovered_reason(head: &Head, notes: &Notes, deps: &Deps, now: i64) -> String
         human(now - head.opened_ms),
         head.progress.timings(now)
     );
+    if head.progress.from_backup {
+        reason.push_str(&format!(
+            "; relaunched from backup {} (data written since it was taken is not on the copy)",
+            head.progress.image_id.as_deref().unwrap_or("?")
+        ));
+    }
     if !notes.moved.is_empty() {
         reason.push_str(&format!("; Elastic IPs moved: {}", notes.moved.join(", ")));
     }
@@ -283,6 +315,10 @@ async fn report_step(deps: &Deps, head: &Head) {
         return;
     };
     let detail = match phase {
+        Phase::Imaging if head.progress.from_backup => format!(
+            "relaunching from the latest backup {} (data written since it was taken is not in it)",
+            head.progress.image_id.as_deref().unwrap_or("?")
+        ),
         Phase::Imaging => format!(
             "imaging without reboot as {} ({})",
             head.progress.image_id.as_deref().unwrap_or("?"),

@@ -50,6 +50,8 @@ pub struct Progress {
     pub phase: Option<Phase>,
     pub image_id: Option<String>,
     pub replacement_id: Option<String>,
+    /// The image is a periodic backup, not one taken at failure time.
+    pub from_backup: bool,
     /// When each phase began (ms since the epoch), in order.
     pub marks: Vec<(Phase, i64)>,
 }
@@ -105,11 +107,17 @@ pub struct Seen {
     pub replacement: Option<(String, String)>,
     /// The copy's instance and system status checks are both `ok`.
     pub checks_ok: bool,
+    /// A young enough backup image to relaunch from, when the instance asks for that
+    /// (`autoheal:relaunch-from=latest-backup`) and nothing was imaged yet.
+    pub backup: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Next {
     CreateImage,
+    /// Relaunch from this periodic backup instead of imaging now (faster; loses the data
+    /// written since the backup).
+    UseBackup(String),
     /// The image exists (found by name after an interrupted step): record it.
     AdoptImage(String),
     WaitForImage,
@@ -129,7 +137,10 @@ pub fn next(progress: &Progress, seen: &Seen, now_ms: i64, verify_timeout_ms: i6
             None if progress.image_id.is_some() => {
                 Next::Fail("the image autoheal took has disappeared".into())
             }
-            None => Next::CreateImage,
+            None => match &seen.backup {
+                Some(backup) => Next::UseBackup(backup.clone()),
+                None => Next::CreateImage,
+            },
             Some((id, _)) if progress.image_id.as_deref() != Some(id) => {
                 Next::AdoptImage(id.clone())
             }
@@ -205,6 +216,7 @@ mod tests {
             image: image.map(|(a, b)| (a.into(), b.into())),
             replacement: copy.map(|(a, b)| (a.into(), b.into())),
             checks_ok: ok,
+            backup: None,
         }
     }
 
@@ -218,6 +230,25 @@ mod tests {
                 seen(None, None, false),
                 0,
                 Next::CreateImage,
+            ),
+            (
+                progress(None, None, None),
+                Seen {
+                    backup: Some("ami-b".into()),
+                    ..seen(None, None, false)
+                },
+                0,
+                Next::UseBackup("ami-b".into()),
+            ),
+            // An image by the incident's name wins over a backup (an interrupted try).
+            (
+                progress(None, None, None),
+                Seen {
+                    backup: Some("ami-b".into()),
+                    ..seen(Some(("ami-1", "pending")), None, false)
+                },
+                0,
+                Next::AdoptImage("ami-1".into()),
             ),
             // Crash after CreateImage, before the ledger write: adopt the image found by name.
             (

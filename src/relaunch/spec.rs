@@ -38,6 +38,9 @@ pub struct Metadata {
 }
 
 pub const INCIDENT_TAG: &str = "autoheal:incident";
+/// `fresh` (default): image the instance now. `latest-backup`: relaunch from its newest
+/// periodic backup if young enough (`AUTOHEAL_BACKUP_MAX_AGE`), else image it now.
+pub const RELAUNCH_FROM_TAG: &str = "autoheal:relaunch-from";
 pub const SOURCE_TAG: &str = "autoheal:source-instance";
 
 /// Every tag of the source but AWS-reserved ones (`aws:` cannot be set) and autoheal's own
