@@ -4,43 +4,11 @@
 mod common;
 
 use autoheal::backup;
-use aws_sdk_ec2::types::{Filter, InstanceType, ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::Filter;
 use common::*;
 use std::time::Instant;
 
 const HOUR: i64 = 3_600_000;
-
-async fn instances(w: &World, count: i32, tags: &[(&str, &str)]) -> Vec<String> {
-    let image = w
-        .ec2
-        .describe_images()
-        .owners("amazon")
-        .send()
-        .await
-        .unwrap()
-        .images()[0]
-        .image_id()
-        .unwrap()
-        .to_string();
-    let mut spec = TagSpecification::builder().resource_type(ResourceType::Instance);
-    for (k, v) in tags {
-        spec = spec.tags(Tag::builder().key(*k).value(*v).build());
-    }
-    w.ec2
-        .run_instances()
-        .image_id(image)
-        .instance_type(InstanceType::T3Micro)
-        .min_count(count)
-        .max_count(count)
-        .tag_specifications(spec.build())
-        .send()
-        .await
-        .unwrap()
-        .instances()
-        .iter()
-        .map(|i| i.instance_id().unwrap().to_string())
-        .collect()
-}
 
 async fn backups_of(w: &World, id: &str) -> Vec<aws_sdk_ec2::types::Image> {
     w.ec2
@@ -61,25 +29,15 @@ async fn backups_of(w: &World, id: &str) -> Vec<aws_sdk_ec2::types::Image> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn backups_are_taken_when_due_and_old_ones_deleted_with_their_snapshots() {
-    let slack = Slack::start().await;
-    let proxy = Proxy::start().await;
-    let w = World::build(
-        WorldSpec {
-            group_size: 0,
-            standalone: 0,
-            ..Default::default()
-        },
-        &slack.url,
-    )
-    .await;
-    let a = instances(
-        &w,
-        1,
-        &[("autoheal:backup", "1"), ("autoheal:backup-keep", "2")],
-    )
-    .await
-    .remove(0);
-    let untagged = instances(&w, 1, &[("team", "web")]).await.remove(0);
+    let (w, proxy, _slack) = setup(WorldSpec::empty()).await;
+    let a = w
+        .launch(
+            1,
+            &[("autoheal:backup", "1"), ("autoheal:backup-keep", "2")],
+        )
+        .await
+        .remove(0);
+    let untagged = w.launch(1, &[("team", "web")]).await.remove(0);
     let deps = w.deps(&proxy, &[]).await;
     let ec2 = &deps.clients.ec2;
     let t0 = chrono::Utc::now().timestamp_millis();
@@ -154,20 +112,8 @@ async fn backups_are_taken_when_due_and_old_ones_deleted_with_their_snapshots() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn unreadable_backup_tags_are_reported_not_guessed() {
-    let slack = Slack::start().await;
-    let proxy = Proxy::start().await;
-    let w = World::build(
-        WorldSpec {
-            group_size: 0,
-            standalone: 0,
-            ..Default::default()
-        },
-        &slack.url,
-    )
-    .await;
-    let bad = instances(&w, 1, &[("autoheal:backup", "daily")])
-        .await
-        .remove(0);
+    let (w, proxy, slack) = setup(WorldSpec::empty()).await;
+    let bad = w.launch(1, &[("autoheal:backup", "daily")]).await.remove(0);
     let deps = w.deps(&proxy, &[]).await;
     let r = invoke(&deps, &event("scheduled-tick.json", &[]))
         .await
@@ -188,17 +134,8 @@ async fn unreadable_backup_tags_are_reported_not_guessed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "benchmark: make bench"]
 async fn bench_one_tick_backs_up_1000_instances() {
-    let slack = Slack::start().await;
-    let w = World::build(
-        WorldSpec {
-            group_size: 0,
-            standalone: 0,
-            ..Default::default()
-        },
-        &slack.url,
-    )
-    .await;
-    let ids = instances(&w, 1000, &[("autoheal:backup", "24")]).await;
+    let (w, _proxy, _slack) = setup(WorldSpec::empty()).await;
+    let ids = w.launch(1000, &[("autoheal:backup", "24")]).await;
     let ec2 = aws_sdk_ec2::Client::new(&w.sdk);
     let now = chrono::Utc::now().timestamp_millis();
     let started = Instant::now();

@@ -9,13 +9,6 @@ use std::time::Instant;
 
 const LATER: &str = "2026-11-23T03:40:00.000+0000";
 
-async fn setup(spec: WorldSpec) -> (World, Proxy, Slack) {
-    let slack = Slack::start().await;
-    let proxy = Proxy::start().await;
-    let world = World::build(spec, &slack.url).await;
-    (world, proxy, slack)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_fixture_gets_its_outcome_and_the_world_shows_it() {
     let (w, proxy, slack) = setup(WorldSpec {

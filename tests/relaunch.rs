@@ -90,16 +90,7 @@ async fn lone_instance(w: &World) -> Lone {
         .send()
         .await
         .unwrap();
-    let image = ec2
-        .describe_images()
-        .owners("amazon")
-        .send()
-        .await
-        .unwrap()
-        .images()[0]
-        .image_id()
-        .unwrap()
-        .to_string();
+    let image = w.base_image().await;
     let tags = |rt: ResourceType| {
         TagSpecification::builder()
             .resource_type(rt)
@@ -170,18 +161,8 @@ async fn lone_instance(w: &World) -> Lone {
     }
 }
 
-async fn setup() -> (World, Proxy, Slack, Lone) {
-    let slack = Slack::start().await;
-    let proxy = Proxy::start().await;
-    let w = World::build(
-        WorldSpec {
-            group_size: 0,
-            standalone: 0,
-            ..Default::default()
-        },
-        &slack.url,
-    )
-    .await;
+async fn setup_lone() -> (World, Proxy, Slack, Lone) {
+    let (w, proxy, slack) = setup(WorldSpec::empty()).await;
     let lone = lone_instance(&w).await;
     (w, proxy, slack, lone)
 }
@@ -252,7 +233,7 @@ async fn state(w: &World, id: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_impaired_standalone_instance_is_imaged_without_reboot_and_relaunched_with_its_environment(
 ) {
-    let (w, proxy, slack, lone) = setup().await;
+    let (w, proxy, slack, lone) = setup_lone().await;
     let deps = w.deps(&proxy, &[]).await;
     let r = invoke(&deps, &event("sns-alarm.json", &[&lone.id]))
         .await
@@ -396,7 +377,7 @@ async fn an_impaired_standalone_instance_is_imaged_without_reboot_and_relaunched
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn duplicate_and_concurrent_alarms_make_one_image_and_one_copy() {
-    let (w, proxy, _slack, lone) = setup().await;
+    let (w, proxy, _slack, lone) = setup_lone().await;
     let alarm = event("sns-alarm.json", &[&lone.id]);
     let mut containers = vec![];
     for _ in 0..6 {
@@ -420,7 +401,7 @@ async fn duplicate_and_concurrent_alarms_make_one_image_and_one_copy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn without_the_ami_event_the_tick_finishes_the_job() {
-    let (w, proxy, slack, lone) = setup().await;
+    let (w, proxy, slack, lone) = setup_lone().await;
     let deps = w.deps(&proxy, &[]).await;
     // The alarm's invocation has barely any time: it images, records it and stops.
     let payload: serde_json::Value =
@@ -456,7 +437,7 @@ async fn without_the_ami_event_the_tick_finishes_the_job() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_crash_after_create_image_is_resumed_by_adopting_the_image() {
-    let (w, proxy, _slack, lone) = setup().await;
+    let (w, proxy, _slack, lone) = setup_lone().await;
     let deps = w.deps(&proxy, &[]).await;
     let alarm = event("sns-alarm.json", &[&lone.id]);
     // Every ledger write after CreateImage fails, as if the process died right after it: the
@@ -496,7 +477,7 @@ async fn a_crash_after_create_image_is_resumed_by_adopting_the_image() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn throttled_run_instances_is_retried_and_a_stop_that_never_takes_does_not_block_the_takeover(
 ) {
-    let (w, proxy, _slack, lone) = setup().await;
+    let (w, proxy, _slack, lone) = setup_lone().await;
     let deps = w.deps(&proxy, &[]).await;
     proxy.fail("RunInstances", 2, Fault::Throttle);
     proxy.fail("StopInstances", usize::MAX, Fault::Swallow(STOP_SWALLOWED));
@@ -521,7 +502,7 @@ async fn throttled_run_instances_is_retried_and_a_stop_that_never_takes_does_not
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn refusals_are_outcomes_with_reasons() {
-    let (w, proxy, slack, lone) = setup().await;
+    let (w, proxy, slack, lone) = setup_lone().await;
     let deps = w
         .deps(&proxy, &[("AUTOHEAL_TERMINATE_REPLACED", "true")])
         .await;
@@ -541,7 +522,7 @@ async fn refusals_are_outcomes_with_reasons() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn terminate_replaced_terminates_the_old_instance() {
-    let (w, proxy, _slack, lone) = setup().await;
+    let (w, proxy, _slack, lone) = setup_lone().await;
     let deps = w
         .deps(&proxy, &[("AUTOHEAL_TERMINATE_REPLACED", "true")])
         .await;
@@ -571,7 +552,7 @@ async fn terminate_replaced_terminates_the_old_instance() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn latest_backup_policy_relaunches_from_the_backup_without_imaging() {
-    let (w, proxy, _slack, lone) = setup().await;
+    let (w, proxy, _slack, lone) = setup_lone().await;
     w.tag_instance(&lone.id, "autoheal:backup", "24").await;
     w.tag_instance(&lone.id, "autoheal:relaunch-from", "latest-backup")
         .await;
@@ -632,7 +613,7 @@ async fn latest_backup_policy_relaunches_from_the_backup_without_imaging() {
     assert_eq!(copy.image_id(), Some(backup_id.as_str()));
 
     // Too old a backup is not used: a fresh image is taken instead.
-    let (w, proxy, _slack, lone) = setup().await;
+    let (w, proxy, _slack, lone) = setup_lone().await;
     w.tag_instance(&lone.id, "autoheal:relaunch-from", "latest-backup")
         .await;
     let deps = w.deps(&proxy, &[("AUTOHEAL_BACKUP_MAX_AGE", "1s")]).await;

@@ -45,6 +45,16 @@ fn outcome(head: &Head, action: Action, result: Verdict, reason: String) -> Outc
     o
 }
 
+fn in_progress(head: &Head, why: &str) -> Outcome {
+    let phase = head.progress.phase.map_or("detected", Phase::as_str);
+    outcome(
+        head,
+        action_of(head.progress.phase),
+        Verdict::InProgress,
+        format!("{phase}: {why}"),
+    )
+}
+
 /// The newest backup to relaunch from, if the instance asks for that and one is young enough.
 async fn young_backup(deps: &Deps, instance_id: &str) -> Result<Option<String>, Error> {
     let ec2 = &deps.clients.ec2;
@@ -198,16 +208,7 @@ async fn advance_steps(
                     Next::WaitForReplacement => "the copy to run",
                     _ => "the copy's status checks",
                 };
-                let reason = format!(
-                    "{}: waiting for {what}",
-                    head.progress.phase.map_or("detected", Phase::as_str)
-                );
-                return Ok(outcome(
-                    head,
-                    action_of(head.progress.phase),
-                    Verdict::InProgress,
-                    reason,
-                ));
+                return Ok(in_progress(head, &format!("waiting for {what}")));
             }
             Next::Recovered => {
                 head.progress.enter(Phase::Recovered, now);
@@ -245,16 +246,7 @@ async fn advance_steps(
             report_step(deps, head).await;
         }
         if deadline_ms - now_ms() < STOP_MARGIN_MS {
-            let reason = format!(
-                "{}: continues at the next trigger",
-                head.progress.phase.map_or("detected", Phase::as_str)
-            );
-            return Ok(outcome(
-                head,
-                action_of(head.progress.phase),
-                Verdict::InProgress,
-                reason,
-            ));
+            return Ok(in_progress(head, "continues at the next trigger"));
         }
     }
 }

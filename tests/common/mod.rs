@@ -416,6 +416,25 @@ pub struct WorldSpec {
     pub encrypt_for: &'static str,
 }
 
+impl WorldSpec {
+    /// No group, no instance: the test adds what it needs.
+    pub fn empty() -> WorldSpec {
+        WorldSpec {
+            group_size: 0,
+            standalone: 0,
+            ..Default::default()
+        }
+    }
+}
+
+/// A world, a recording proxy for the function's calls, and a Slack receiver.
+pub async fn setup(spec: WorldSpec) -> (World, Proxy, Slack) {
+    let slack = Slack::start().await;
+    let proxy = Proxy::start().await;
+    let world = World::build(spec, &slack.url).await;
+    (world, proxy, slack)
+}
+
 impl Default for WorldSpec {
     fn default() -> Self {
         WorldSpec {
@@ -588,6 +607,43 @@ impl World {
             standalone,
             webhook_ciphertext,
         }
+    }
+
+    /// An image moto ships, to launch instances from.
+    pub async fn base_image(&self) -> String {
+        self.ec2
+            .describe_images()
+            .owners("amazon")
+            .send()
+            .await
+            .unwrap()
+            .images()[0]
+            .image_id()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Launches `count` standalone t3.micro instances with these tags.
+    pub async fn launch(&self, count: i32, tags: &[(&str, &str)]) -> Vec<String> {
+        let mut spec = aws_sdk_ec2::types::TagSpecification::builder()
+            .resource_type(aws_sdk_ec2::types::ResourceType::Instance);
+        for (k, v) in tags {
+            spec = spec.tags(aws_sdk_ec2::types::Tag::builder().key(*k).value(*v).build());
+        }
+        self.ec2
+            .run_instances()
+            .image_id(self.base_image().await)
+            .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+            .min_count(count)
+            .max_count(count)
+            .tag_specifications(spec.build())
+            .send()
+            .await
+            .unwrap()
+            .instances()
+            .iter()
+            .map(|i| i.instance_id().unwrap().to_string())
+            .collect()
     }
 
     /// The environment the function would run with (contract variables).
