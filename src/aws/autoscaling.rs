@@ -3,7 +3,7 @@
 use crate::decide::GroupFacts;
 use crate::error::Error;
 use aws_sdk_autoscaling::types::Filter;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The group the instance belongs to, without the group's tags; None when in no group.
 pub async fn membership(
@@ -28,33 +28,33 @@ pub async fn membership(
         }))
 }
 
-pub async fn group_tags(
+/// The `autoheal` tag of every group that has one (few do), by group name. Asked without
+/// knowing the instance's group, so it runs alongside the other reads instead of after them.
+pub async fn mode_tags(
     asg: &aws_sdk_autoscaling::Client,
-    group: &str,
-) -> Result<BTreeMap<String, String>, Error> {
-    // Only the tag autoheal reads, not the whole group (which lists every instance).
-    let out = asg
+) -> Result<HashMap<String, String>, Error> {
+    let mut pages = asg
         .describe_tags()
-        .filters(
-            Filter::builder()
-                .name("auto-scaling-group")
-                .values(group)
-                .build(),
-        )
         .filters(
             Filter::builder()
                 .name("key")
                 .values(crate::policy::MODE_TAG)
                 .build(),
         )
-        .send()
-        .await
-        .map_err(|e| Error::from_sdk("autoscaling:DescribeTags", e))?;
-    Ok(out
-        .tags()
-        .iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
-        .collect())
+        .into_paginator()
+        .send();
+    let mut tags = HashMap::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::from_sdk("autoscaling:DescribeTags", e))?;
+        for t in page.tags() {
+            if let (Some(group), Some(key)) = (t.resource_id(), t.key()) {
+                if key == crate::policy::MODE_TAG {
+                    tags.insert(group.to_string(), t.value().unwrap_or("").to_string());
+                }
+            }
+        }
+    }
+    Ok(tags)
 }
 
 /// Auto Scaling then terminates and replaces the instance at once (grace period ignored).

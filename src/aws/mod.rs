@@ -31,18 +31,20 @@ impl Clients {
     }
 }
 
-/// The instance, and its group with the group's tags. The two first reads run at once.
+/// The instance, and its group with the group's `autoheal` tag: three reads at once.
 pub async fn observe(clients: &Clients, instance_id: &str) -> Result<Facts, Error> {
-    let (instance, membership) = tokio::try_join!(
+    let (instance, membership, mode_tags) = tokio::try_join!(
         ec2::describe_instance(&clients.ec2, instance_id),
         autoscaling::membership(&clients.autoscaling, instance_id),
+        autoscaling::mode_tags(&clients.autoscaling),
     )?;
-    let group = match membership {
-        Some(m) => {
-            let tags = autoscaling::group_tags(&clients.autoscaling, &m.name).await?;
-            Some(GroupFacts { tags, ..m })
-        }
-        None => None,
-    };
+    let group = membership.map(|m| {
+        let tags = mode_tags
+            .get(&m.name)
+            .map(|v| (crate::policy::MODE_TAG.to_string(), v.clone()))
+            .into_iter()
+            .collect();
+        GroupFacts { tags, ..m }
+    });
     Ok(Facts { instance, group })
 }
