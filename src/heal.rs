@@ -173,6 +173,16 @@ async fn heal(deps: &Deps, s: &Signal, deadline_ms: i64) -> Result<Outcome, Erro
     }
     let group = facts.group.as_ref().map(|g| g.name.clone());
     let mut outcome = match decide(s, &facts, deps.config.dry_run) {
+        // One relaunch per incident: a new alarm after it ended goes to people.
+        Step::Relaunch if head.progress.is_finished() => Outcome::new(
+            Some(s.instance_id.clone()),
+            Action::LaunchReplacement,
+            Verdict::Held,
+            format!(
+                "this incident's relaunch already ended ({}); not retried automatically: see docs/RUNBOOK.md",
+                head.progress.phase.map_or("?", relaunch::plan::Phase::as_str)
+            ),
+        ),
         Step::Relaunch => return relaunch_flow(deps, head, deadline_ms).await,
         Step::MarkUnhealthy { group } => {
             match autoscaling::mark_unhealthy(&deps.clients.autoscaling, &s.instance_id).await {

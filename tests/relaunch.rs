@@ -630,3 +630,33 @@ async fn latest_backup_policy_relaunches_from_the_backup_without_imaging() {
     assert_eq!(r.outcomes[0].result, Verdict::Done, "{r:?}");
     assert_eq!(proxy.calls("CreateImage"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_later_alarm_after_the_relaunch_is_not_a_second_relaunch() {
+    let (w, proxy, slack, lone) = setup_lone().await;
+    let deps = w.deps(&proxy, &[]).await;
+    let r = invoke(&deps, &event("sns-alarm.json", &[&lone.id]))
+        .await
+        .unwrap();
+    assert_eq!(r.outcomes[0].result, Verdict::Done);
+    let reports = slack.texts().len();
+    // Another metric's alarm on the same (replaced) instance, a little later.
+    let system = at_time(
+        event("sns-metric-math.json", &[&lone.id]),
+        "2026-11-23T03:14:00.000+0000",
+    );
+    let r = invoke(&deps, &system).await.unwrap();
+    assert!(
+        summary(&r)[0].starts_with("launch_replacement duplicate: already replaced by i-"),
+        "{r:?}"
+    );
+    assert_eq!(
+        (proxy.calls("CreateImage"), proxy.calls("RunInstances")),
+        (1, 1)
+    );
+    assert_eq!(
+        slack.texts().len(),
+        reports + 1,
+        "one report of the refusal"
+    );
+}

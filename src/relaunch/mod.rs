@@ -336,7 +336,7 @@ async fn report_step(deps: &Deps, head: &Head) {
     crate::heal::notify(deps, &head.opening_signal(), None, o).await;
 }
 
-/// A relaunch is resumed by whoever claims its head next.
+/// A relaunch under way is resumed by whoever claims its head next.
 pub fn is_relaunch(progress: &Progress) -> bool {
-    progress.phase.is_some()
+    progress.phase.is_some() && !progress.is_finished()
 }
