@@ -660,3 +660,55 @@ async fn a_later_alarm_after_the_relaunch_is_not_a_second_relaunch() {
         "one report of the refusal"
     );
 }
+
+const STATUS_IMPAIRED: &str = r#"<DescribeInstanceStatusResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>x</requestId><instanceStatusSet><item><instanceId>i-0000000000000000a</instanceId><availabilityZone>us-east-1b</availabilityZone><instanceState><code>16</code><name>running</name></instanceState><systemStatus><status>ok</status><details><item><name>reachability</name><status>passed</status></item></details></systemStatus><instanceStatus><status>impaired</status><details><item><name>reachability</name><status>failed</status></item></details></instanceStatus></item></instanceStatusSet></DescribeInstanceStatusResponse>"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_copy_that_never_passes_its_checks_fails_with_the_runbook() {
+    let (w, proxy, slack, lone) = setup_lone().await;
+    // moto reports every running instance ok; here the copy's instance check stays impaired.
+    proxy.fail(
+        "DescribeInstanceStatus",
+        usize::MAX,
+        Fault::Swallow(STATUS_IMPAIRED),
+    );
+    let deps = w.deps(&proxy, &[("AUTOHEAL_VERIFY_TIMEOUT", "1s")]).await;
+    let r = invoke(&deps, &event("sns-alarm.json", &[&lone.id]))
+        .await
+        .unwrap();
+    let o = &r.outcomes[0];
+    assert_eq!(
+        (o.action.as_str(), o.result),
+        ("verify", Verdict::Failed),
+        "{o:?}"
+    );
+    assert!(
+        o.reason
+            .starts_with("the copy's status checks were not both ok within 1s"),
+        "{}",
+        o.reason
+    );
+    assert!(
+        o.reason.contains("Manual recovery (docs/RUNBOOK.md)"),
+        "{}",
+        o.reason
+    );
+    let head = w.head(&lone.id).await.unwrap();
+    assert_eq!(
+        (head["status"].as_str(), head["step"].as_str()),
+        ("settled", "failed")
+    );
+    assert!(slack
+        .texts()
+        .last()
+        .unwrap()
+        .contains("repair failed (verify)"));
+    // Nothing is left open for the tick.
+    let tick = invoke(&deps, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(&tick)[0],
+        "none ignored: Scheduled Event: no relaunch in progress"
+    );
+}
