@@ -12,6 +12,7 @@ use crate::notify::Notifier;
 use crate::outcome::{Action, Outcome, Response, Verdict};
 use crate::relaunch;
 use crate::report;
+use crate::tick;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -39,7 +40,7 @@ impl Deps {
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
@@ -69,9 +70,9 @@ pub async fn handle(deps: &Deps, event: &Value, deadline_ms: i64) -> Result<Resp
 async fn process(deps: &Deps, intake: Intake, deadline_ms: i64) -> Result<Vec<Outcome>, Error> {
     let outcome = match intake {
         Intake::Advance { trigger } => {
-            let mut outcomes = advance_relaunches(deps, &trigger, deadline_ms).await?;
+            let mut outcomes = tick::advance_relaunches(deps, &trigger, deadline_ms).await?;
             if trigger == "Scheduled Event" {
-                outcomes.push(backups(deps, deadline_ms).await?);
+                outcomes.push(tick::backups(deps, deadline_ms).await?);
             }
             outcomes.iter().for_each(report::emit);
             return Ok(outcomes);
@@ -110,7 +111,7 @@ async fn process(deps: &Deps, intake: Intake, deadline_ms: i64) -> Result<Vec<Ou
 /// Reads the head and applies `rule` until a conditional write sticks or the rule says skip.
 /// `optimistic`: first try the write as if there were no head yet, saving the read in the
 /// common case of a first delivery (a lost race costs one failed conditional write).
-async fn advance(
+pub(crate) async fn advance(
     ledger: &Ledger,
     instance_id: &str,
     optimistic: bool,
@@ -169,7 +170,7 @@ async fn heal(deps: &Deps, s: &Signal, deadline_ms: i64) -> Result<Outcome, Erro
         Err(e) => return fail(deps, &head, s, None, Action::None, e).await,
     };
     if relaunch::is_relaunch(&head.progress) {
-        return relaunch_flow(deps, head, deadline_ms).await;
+        return relaunch::run(deps, head, deadline_ms).await;
     }
     let group = facts.group.as_ref().map(|g| g.name.clone());
     let mut outcome = match decide(s, &facts, deps.config.dry_run) {
@@ -183,7 +184,7 @@ async fn heal(deps: &Deps, s: &Signal, deadline_ms: i64) -> Result<Outcome, Erro
                 head.progress.phase.map_or("?", relaunch::plan::Phase::as_str)
             ),
         ),
-        Step::Relaunch => return relaunch_flow(deps, head, deadline_ms).await,
+        Step::Relaunch => return relaunch::run(deps, head, deadline_ms).await,
         Step::MarkUnhealthy { group } => {
             match autoscaling::mark_unhealthy(&deps.clients.autoscaling, &s.instance_id).await {
                 Ok(()) => Outcome::new(
@@ -219,7 +220,7 @@ async fn heal(deps: &Deps, s: &Signal, deadline_ms: i64) -> Result<Outcome, Erro
 
 /// A transient failure gives the lease back and asks for a retry; a permanent one is an
 /// outcome, settled and reported.
-async fn fail(
+pub(crate) async fn fail(
     deps: &Deps,
     head: &Head,
     s: &Signal,
@@ -252,7 +253,7 @@ async fn fail(
 
 /// Records the outcome on the incident. The action is already done: a failed write is
 /// logged, not retried by failing the invocation (a retry would find the work done anyway).
-async fn settle(deps: &Deps, head: &Head, outcome: &Outcome) {
+pub(crate) async fn settle(deps: &Deps, head: &Head, outcome: &Outcome) {
     match deps
         .ledger
         .write(&incident::settle(head, outcome), now_ms() / 1000)
@@ -303,99 +304,6 @@ async fn recover(deps: &Deps, s: &Signal) -> Result<Outcome, Error> {
     // Only for the report: a failed read leaves the report shorter, nothing else.
     let facts = aws::observe(&deps.clients, &s.instance_id).await.ok();
     Ok(notify(deps, s, facts.as_ref(), outcome).await)
-}
-
-/// Runs (or resumes) the relaunch of a standalone instance on a claimed head.
-async fn relaunch_flow(deps: &Deps, mut head: Head, deadline_ms: i64) -> Result<Outcome, Error> {
-    let signal = head.opening_signal();
-    let now_secs = now_ms() / 1000;
-    if let Err(e) = deps
-        .ledger
-        .set_open(&head.instance_id, true, now_secs)
-        .await
-    {
-        return fail(deps, &head, &signal, None, Action::CreateImage, e).await;
-    }
-    let result = relaunch::advance(deps, &mut head, deadline_ms).await;
-    let outcome = match result {
-        Ok(outcome) if head.progress.is_finished() => {
-            let (_, outcome) = tokio::join!(
-                settle(deps, &head, &outcome),
-                notify(deps, &signal, None, outcome.clone())
-            );
-            outcome
-        }
-        Ok(outcome) if outcome.result == Verdict::Duplicate => return Ok(outcome),
-        Ok(outcome) => {
-            // Waiting on the world: give the lease back so that the next trigger continues.
-            if let Err(e) = deps.ledger.write(&incident::release(&head), now_secs).await {
-                tracing::warn!(error = %e, incident = %head.incident_id, "could not release the claim; it expires with its lease");
-            }
-            return Ok(outcome);
-        }
-        Err((action, e)) => fail(deps, &head, &signal, None, action, e).await?,
-    };
-    if let Err(e) = deps
-        .ledger
-        .set_open(&head.instance_id, false, now_secs)
-        .await
-    {
-        tracing::warn!(error = %e, incident = %head.incident_id, "could not remove the finished relaunch from the open index");
-    }
-    Ok(outcome)
-}
-
-/// The tick's periodic backups: one summary outcome; reported to Slack only when
-/// something went wrong (not every minute).
-async fn backups(deps: &Deps, deadline_ms: i64) -> Result<Outcome, Error> {
-    let summary = crate::backup::run(&deps.clients.ec2, now_ms(), deadline_ms).await?;
-    let result = if summary.problems.is_empty() {
-        Verdict::Done
-    } else {
-        Verdict::Failed
-    };
-    let mut outcome = Outcome::new(None, Action::CreateImage, result, summary.text());
-    if !summary.problems.is_empty() {
-        let payload = crate::notify::message::summary_payload(&format!(
-            ":warning: autoheal {}",
-            summary.text()
-        ));
-        outcome.notification = Some(deps.notifier.send(&payload).await);
-    }
-    Ok(outcome)
-}
-
-/// The tick, an AMI or instance state change: move every relaunch in progress on.
-async fn advance_relaunches(
-    deps: &Deps,
-    trigger: &str,
-    deadline_ms: i64,
-) -> Result<Vec<Outcome>, Error> {
-    let open = deps.ledger.open_relaunches().await?;
-    let mut outcomes = vec![];
-    for instance_id in open {
-        let lease_until = deadline_ms.max(now_ms()) + LEASE_MARGIN_MS;
-        match advance(&deps.ledger, &instance_id, false, |h| {
-            incident::claim_waiting(h, now_ms(), lease_until)
-        })
-        .await?
-        {
-            Move::Take(head) => outcomes.push(relaunch_flow(deps, head, deadline_ms).await?),
-            Move::Skip(o) => outcomes.push(o),
-        }
-        if deadline_ms - now_ms() < relaunch::STOP_MARGIN_MS {
-            break;
-        }
-    }
-    if outcomes.is_empty() {
-        outcomes.push(Outcome::new(
-            None,
-            Action::None,
-            Verdict::Ignored,
-            format!("{trigger}: no relaunch in progress"),
-        ));
-    }
-    Ok(outcomes)
 }
 
 pub(crate) async fn notify(

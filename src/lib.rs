@@ -2,8 +2,10 @@
 //!
 //! Data flows event in -> decision -> action -> report:
 //! `intake` (event shapes -> Signal), `incident` + `aws::ledger` (claim, once only),
-//! `aws` observe, `decide` (pure judgement, with `policy`), `aws` act, `notify` + `report`.
-//! `heal` runs that pipeline; `lambda` and `main` are the Lambda edge.
+//! `aws` observe, `decide` (pure judgement, with `policy`), `aws` act (Auto Scaling, or a
+//! standalone `relaunch`), `notify` + `report`. `heal` runs that pipeline for alarms; `tick`
+//! for triggers without an alarm (advancing relaunches, `backup`s); `lambda` and `main` are
+//! the Lambda edge.
 
 pub mod aws;
 pub mod backup;
@@ -19,6 +21,7 @@ pub mod outcome;
 pub mod policy;
 pub mod relaunch;
 pub mod report;
+pub mod tick;
 
 impl From<error::Error> for lambda_runtime::Diagnostic {
     fn from(e: error::Error) -> Self {

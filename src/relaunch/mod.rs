@@ -336,6 +336,47 @@ async fn report_step(deps: &Deps, head: &Head) {
     crate::heal::notify(deps, &head.opening_signal(), None, o).await;
 }
 
+/// Runs (or resumes) the relaunch of a standalone instance on a claimed head: records it
+/// as open, advances it, then settles and reports it, or gives the claim back to wait.
+pub async fn run(deps: &Deps, mut head: Head, deadline_ms: i64) -> Result<Outcome, Error> {
+    let signal = head.opening_signal();
+    let now_secs = now_ms() / 1000;
+    if let Err(e) = deps
+        .ledger
+        .set_open(&head.instance_id, true, now_secs)
+        .await
+    {
+        return crate::heal::fail(deps, &head, &signal, None, Action::CreateImage, e).await;
+    }
+    let result = advance(deps, &mut head, deadline_ms).await;
+    let outcome = match result {
+        Ok(outcome) if head.progress.is_finished() => {
+            let (_, outcome) = tokio::join!(
+                crate::heal::settle(deps, &head, &outcome),
+                crate::heal::notify(deps, &signal, None, outcome.clone())
+            );
+            outcome
+        }
+        Ok(outcome) if outcome.result == Verdict::Duplicate => return Ok(outcome),
+        Ok(outcome) => {
+            // Waiting on the world: give the lease back so that the next trigger continues.
+            if let Err(e) = deps.ledger.write(&incident::release(&head), now_secs).await {
+                tracing::warn!(error = %e, incident = %head.incident_id, "could not release the claim; it expires with its lease");
+            }
+            return Ok(outcome);
+        }
+        Err((action, e)) => crate::heal::fail(deps, &head, &signal, None, action, e).await?,
+    };
+    if let Err(e) = deps
+        .ledger
+        .set_open(&head.instance_id, false, now_secs)
+        .await
+    {
+        tracing::warn!(error = %e, incident = %head.incident_id, "could not remove the finished relaunch from the open index");
+    }
+    Ok(outcome)
+}
+
 /// A relaunch under way is resumed by whoever claims its head next.
 pub fn is_relaunch(progress: &Progress) -> bool {
     progress.phase.is_some() && !progress.is_finished()
