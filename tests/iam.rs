@@ -28,9 +28,18 @@ fn pascal(snake: &str) -> String {
         .collect()
 }
 
+/// The operator's CLI runs with the operator's credentials, not the function's role.
+const NOT_THE_FUNCTION: &[&str] = &["admin", "bin"];
+
 fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .is_some_and(|n| NOT_THE_FUNCTION.contains(&n.to_str().unwrap_or("")))
+        {
+            continue;
+        }
         if path.is_dir() {
             rust_files(&path, out);
         } else if path.extension().is_some_and(|e| e == "rs") {

@@ -1,0 +1,313 @@
+//! The AWS side of autoheal-admin: whole-fleet reads (every page) and the alarm writes.
+//! Runs with the operator's credentials, not the function's role (see the README for the
+//! permissions it needs).
+
+use crate::error::Error;
+use aws_sdk_cloudwatch::types::{
+    AlarmType, ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag,
+};
+use aws_sdk_ec2::types::{Filter, InstanceType};
+use futures::{stream, StreamExt, TryStreamExt};
+use std::collections::{BTreeMap, HashMap};
+
+use super::alarms::{AlarmShape, AlarmSpec};
+use super::audit::{Event, Instance};
+
+/// At most this many writes at once; the SDK retries what is throttled.
+const CONCURRENCY: usize = 16;
+
+/// Reports progress on long runs (to stderr in the CLI).
+pub type Progress<'a> = &'a (dyn Fn(String) + Sync);
+
+/// Every instance of the region that is not terminated, all pages.
+pub async fn instances(
+    ec2: &aws_sdk_ec2::Client,
+    progress: Progress<'_>,
+) -> Result<Vec<Instance>, Error> {
+    let mut pages = ec2
+        .describe_instances()
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    let mut out = vec![];
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::from_sdk("ec2:DescribeInstances", e))?;
+        for i in page.reservations().iter().flat_map(|r| r.instances()) {
+            let Some(id) = i.instance_id() else { continue };
+            let tags: BTreeMap<String, String> = i
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+                .collect();
+            out.push(Instance {
+                instance_id: id.to_string(),
+                state: i
+                    .state()
+                    .and_then(|s| s.name())
+                    .map_or("unknown", |n| n.as_str())
+                    .to_string(),
+                instance_type: i.instance_type().map_or("", |t| t.as_str()).to_string(),
+                image_id: i.image_id().unwrap_or("").to_string(),
+                virtualization: i
+                    .virtualization_type()
+                    .map_or("", |v| v.as_str())
+                    .to_string(),
+                kernel_id: i.kernel_id().map(str::to_string),
+                root_device_type: i.root_device_type().map_or("", |t| t.as_str()).to_string(),
+                tags,
+            });
+        }
+        progress(format!("instances: {} read", out.len()));
+    }
+    Ok(out)
+}
+
+/// Every metric alarm of the region (whose name starts with `prefix`), all pages.
+pub async fn alarms(
+    cw: &aws_sdk_cloudwatch::Client,
+    prefix: Option<&str>,
+    progress: Progress<'_>,
+) -> Result<Vec<MetricAlarm>, Error> {
+    let mut pages = cw
+        .describe_alarms()
+        .set_alarm_name_prefix(prefix.map(str::to_string))
+        .alarm_types(AlarmType::MetricAlarm)
+        .max_records(100)
+        .into_paginator()
+        .send();
+    let mut out = vec![];
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::from_sdk("cloudwatch:DescribeAlarms", e))?;
+        out.extend(page.metric_alarms().iter().cloned());
+        if out.len() % 1000 == 0 {
+            progress(format!("alarms: {} read", out.len()));
+        }
+    }
+    Ok(out)
+}
+
+/// The comparable settings of an alarm as CloudWatch holds it.
+pub fn shape_of(a: &MetricAlarm) -> AlarmShape {
+    AlarmShape {
+        namespace: a.namespace().unwrap_or("").to_string(),
+        metric: a.metric_name().unwrap_or("").to_string(),
+        statistic: a.statistic().map_or("", |s| s.as_str()).to_string(),
+        dimensions: a
+            .dimensions()
+            .iter()
+            .map(|d| {
+                (
+                    d.name().unwrap_or("").to_string(),
+                    d.value().unwrap_or("").to_string(),
+                )
+            })
+            .collect(),
+        period: a.period().unwrap_or(0),
+        evaluation_periods: a.evaluation_periods().unwrap_or(0),
+        datapoints_to_alarm: a.datapoints_to_alarm().or(a.evaluation_periods()).unwrap_or(0),
+        threshold: a.threshold().unwrap_or(f64::NAN),
+        comparison: a.comparison_operator().map_or("", |c| c.as_str()).to_string(),
+        treat_missing_data: a.treat_missing_data().unwrap_or("missing").to_string(),
+        actions_enabled: a.actions_enabled().unwrap_or(true),
+        alarm_actions: a.alarm_actions().to_vec(),
+        ok_actions: a.ok_actions().to_vec(),
+    }
+}
+
+/// Instance ids whose status checks some alarm watches: a `StatusCheckFailed*` metric with
+/// an `InstanceId` dimension, alone or inside a metric-math alarm.
+pub fn watched_instances(alarms: &[MetricAlarm]) -> std::collections::HashSet<String> {
+    let mut watched = std::collections::HashSet::new();
+    let mut add = |metric: Option<&str>, dims: &[Dimension]| {
+        if metric.is_some_and(|m| m.starts_with("StatusCheckFailed")) {
+            for d in dims {
+                if d.name() == Some("InstanceId") {
+                    if let Some(v) = d.value() {
+                        watched.insert(v.to_string());
+                    }
+                }
+            }
+        }
+    };
+    for a in alarms {
+        add(a.metric_name(), a.dimensions());
+        for q in a.metrics() {
+            if let Some(m) = q.metric_stat().and_then(|s| s.metric()) {
+                add(m.metric_name(), m.dimensions());
+            }
+        }
+    }
+    watched
+}
+
+/// Creates or overwrites the alarm (PutMetricAlarm replaces every setting).
+pub async fn put_alarm(cw: &aws_sdk_cloudwatch::Client, spec: &AlarmSpec) -> Result<(), Error> {
+    let s = &spec.shape;
+    let mut req = cw
+        .put_metric_alarm()
+        .alarm_name(&spec.name)
+        .alarm_description(&spec.description)
+        .namespace(&s.namespace)
+        .metric_name(&s.metric)
+        .statistic(Statistic::from(s.statistic.as_str()))
+        .period(s.period)
+        .evaluation_periods(s.evaluation_periods)
+        .datapoints_to_alarm(s.datapoints_to_alarm)
+        .threshold(s.threshold)
+        .comparison_operator(ComparisonOperator::from(s.comparison.as_str()))
+        .treat_missing_data(&s.treat_missing_data)
+        .actions_enabled(s.actions_enabled)
+        .set_alarm_actions(Some(s.alarm_actions.clone()))
+        .set_ok_actions(Some(s.ok_actions.clone()))
+        .tags(
+            Tag::builder()
+                .key(super::alarms::MANAGED_TAG)
+                .value("alarms-sync")
+                .build(),
+        );
+    for (name, value) in &s.dimensions {
+        req = req.dimensions(Dimension::builder().name(name).value(value).build());
+    }
+    req.send()
+        .await
+        .map_err(|e| Error::from_sdk("cloudwatch:PutMetricAlarm", e))?;
+    Ok(())
+}
+
+/// Writes every spec, `CONCURRENCY` at a time.
+pub async fn put_alarms(
+    cw: &aws_sdk_cloudwatch::Client,
+    specs: &[&AlarmSpec],
+    progress: Progress<'_>,
+) -> Result<(), Error> {
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    stream::iter(specs.iter().map(|s| put_alarm(cw, s)))
+        .buffer_unordered(CONCURRENCY)
+        .map_ok(|()| {
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if n % 500 == 0 {
+                progress(format!("alarms: {n}/{} written", specs.len()));
+            }
+        })
+        .try_collect::<()>()
+        .await
+}
+
+/// Deletes alarms by name, 100 per call (the API's limit).
+pub async fn delete_alarms(cw: &aws_sdk_cloudwatch::Client, names: &[String]) -> Result<(), Error> {
+    for chunk in names.chunks(100) {
+        cw.delete_alarms()
+            .set_alarm_names(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("cloudwatch:DeleteAlarms", e))?;
+    }
+    Ok(())
+}
+
+/// Fails with a plain message when the topic does not exist (or cannot be read).
+pub async fn check_topic(sns: &aws_sdk_sns::Client, topic_arn: &str) -> Result<(), Error> {
+    sns.get_topic_attributes()
+        .topic_arn(topic_arn)
+        .send()
+        .await
+        .map_err(|e| Error::from_sdk("sns:GetTopicAttributes", e))?;
+    Ok(())
+}
+
+/// Device names the image maps to instance-store (ephemeral) volumes, by image id. Images
+/// no longer existing are absent. Asked with a filter, which never fails on a missing id.
+pub async fn ephemeral_mappings(
+    ec2: &aws_sdk_ec2::Client,
+    image_ids: &[String],
+) -> Result<HashMap<String, Vec<String>>, Error> {
+    let chunks: Vec<Vec<String>> = image_ids.chunks(100).map(<[String]>::to_vec).collect();
+    let pages: Vec<_> = stream::iter(chunks.into_iter().map(|chunk| async move {
+        ec2.describe_images()
+            .filters(Filter::builder().name("image-id").set_values(Some(chunk)).build())
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("ec2:DescribeImages", e))
+    }))
+    .buffer_unordered(4)
+    .try_collect()
+    .await?;
+    let mut out = HashMap::new();
+    for page in pages {
+        for image in page.images() {
+            let Some(id) = image.image_id() else { continue };
+            let ephemeral = image
+                .block_device_mappings()
+                .iter()
+                .filter(|m| m.virtual_name().is_some_and(|v| v.starts_with("ephemeral")))
+                .map(|m| {
+                    format!(
+                        "{} on {}",
+                        m.virtual_name().unwrap_or(""),
+                        m.device_name().unwrap_or("?")
+                    )
+                })
+                .collect();
+            out.insert(id.to_string(), ephemeral);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether each instance type has instance-store volumes (`false`: EBS-only).
+pub async fn instance_storage(
+    ec2: &aws_sdk_ec2::Client,
+    types: &[String],
+) -> Result<HashMap<String, bool>, Error> {
+    let mut out = HashMap::new();
+    for chunk in types.chunks(100) {
+        let mut pages = ec2
+            .describe_instance_types()
+            .set_instance_types(Some(
+                chunk.iter().map(|t| InstanceType::from(t.as_str())).collect(),
+            ))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| Error::from_sdk("ec2:DescribeInstanceTypes", e))?;
+            for t in page.instance_types() {
+                if let Some(name) = t.instance_type() {
+                    out.insert(
+                        name.as_str().to_string(),
+                        t.instance_storage_supported().unwrap_or(false),
+                    );
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Scheduled events (reboots, retirements, maintenance) by instance id, all pages.
+pub async fn scheduled_events(
+    ec2: &aws_sdk_ec2::Client,
+) -> Result<HashMap<String, Vec<Event>>, Error> {
+    let mut pages = ec2
+        .describe_instance_status()
+        .include_all_instances(true)
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    let mut out: HashMap<String, Vec<Event>> = HashMap::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::from_sdk("ec2:DescribeInstanceStatus", e))?;
+        for s in page.instance_statuses() {
+            let (Some(id), events) = (s.instance_id(), s.events()) else {
+                continue;
+            };
+            for e in events {
+                out.entry(id.to_string()).or_default().push(Event {
+                    code: e.code().map_or("", |c| c.as_str()).to_string(),
+                    description: e.description().unwrap_or("").to_string(),
+                    not_before: e.not_before().map(|t| t.to_string()),
+                });
+            }
+        }
+    }
+    Ok(out)
+}

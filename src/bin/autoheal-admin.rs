@@ -1,0 +1,242 @@
+//! autoheal-admin: the operator's CLI. Wiring only; the work is in `autoheal::admin`.
+//! Exit status: 0 done, 1 `audit` found something at or above `--fail-on`, 2 error.
+
+use autoheal::admin::{self, alarms, audit, fleet, webhook};
+use autoheal::aws::{autoscaling, backup};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::ProvideCredentials;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "autoheal-admin",
+    version,
+    about = "Operate autoheal: encrypt the Slack webhook, provision status-check alarms, audit the fleet",
+    after_help = "Credentials and region come from the usual AWS sources (AWS_PROFILE, AWS_ACCESS_KEY_ID, ~/.aws, AWS_REGION). Exit status: 0 done, 1 audit findings at or above --fail-on, 2 error."
+)]
+struct Cli {
+    /// AWS region [default: AWS_REGION or the profile's region]
+    #[arg(long, global = true)]
+    region: Option<String>,
+    /// No progress lines on stderr
+    #[arg(long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Encrypt the Slack webhook URL for the SlackWebhookEncrypted parameter. The URL is
+    /// read from stdin (never from the command line, which shell history and ps keep);
+    /// prints the base64 ciphertext.
+    EncryptWebhook {
+        /// KMS key id, ARN or alias (alias/...)
+        #[arg(long)]
+        key: String,
+        /// The function's name: the encryption context it decrypts with
+        #[arg(long, default_value = "autoheal")]
+        function_name: String,
+    },
+    /// Status-check alarms
+    Alarms {
+        #[command(subcommand)]
+        command: AlarmsCommand,
+    },
+    /// Find the instances that will hurt when they fail, or that autoheal cannot help:
+    /// no status-check alarm, reboot risk (paravirtual, kernel aki-44992845), EC2 recovery
+    /// blocked by ephemeral mappings, instance-store roots, stale backups, opted out,
+    /// scheduled events
+    Audit {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Exit 1 when a finding is at least this severe: info, warning, critical, never
+        #[arg(long, default_value = "critical")]
+        fail_on: audit::FailOn,
+    },
+}
+
+#[derive(Subcommand)]
+enum AlarmsCommand {
+    /// Create or correct one StatusCheckFailed alarm (60 s, 2 of 2, missing data as-is)
+    /// per selected running instance, sending ALARM and OK to the topic; delete those of
+    /// terminated instances. Idempotent; prints the diff.
+    Sync {
+        /// The autoheal SNS topic (the stack's TopicArn output)
+        #[arg(long)]
+        topic_arn: String,
+        /// Only instances with this tag (KEY=VALUE); repeat to require several
+        #[arg(long = "tag", value_parser = alarms::parse_selector)]
+        tags: Vec<(String, String)>,
+        /// Print the diff, change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("autoheal-admin: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn sdk(region: Option<String>) -> Result<SdkConfig, String> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(r) = region {
+        loader = loader.region(Region::new(r));
+    }
+    let sdk = loader.load().await;
+    if sdk.region().is_none() {
+        return Err("no AWS region: pass --region or set AWS_REGION".into());
+    }
+    let provider = sdk
+        .credentials_provider()
+        .ok_or("no AWS credentials provider configured")?;
+    provider.provide_credentials().await.map_err(|e| {
+        format!("no AWS credentials ({e}): set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+    })?;
+    Ok(sdk)
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, String> {
+    let quiet = cli.quiet;
+    let progress = move |line: String| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    };
+    match cli.command {
+        Command::EncryptWebhook { key, function_name } => {
+            if std::io::stdin().is_terminal() {
+                eprintln!("Paste the Slack webhook URL, then Enter and Ctrl-D:");
+            }
+            let mut input = String::new();
+            std::io::stdin()
+                .read_to_string(&mut input)
+                .map_err(|e| format!("cannot read stdin: {e}"))?;
+            let url = webhook::read_url(&input)?;
+            let sdk = sdk(cli.region).await?;
+            let kms = aws_sdk_kms::Client::new(&sdk);
+            let ciphertext = webhook::encrypt(&kms, &key, &function_name, &url)
+                .await
+                .map_err(|e| admin::explain(&e))?;
+            println!("{ciphertext}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Alarms {
+            command:
+                AlarmsCommand::Sync {
+                    topic_arn,
+                    tags,
+                    dry_run,
+                },
+        } => {
+            let sdk = sdk(cli.region).await?;
+            let (ec2, cw) = (
+                aws_sdk_ec2::Client::new(&sdk),
+                aws_sdk_cloudwatch::Client::new(&sdk),
+            );
+            let fail = |e: autoheal::error::Error| admin::explain(&e);
+            fleet::check_topic(&aws_sdk_sns::Client::new(&sdk), &topic_arn)
+                .await
+                .map_err(|e| format!("topic {topic_arn}: {}", admin::explain(&e)))?;
+            let (instances, existing) = tokio::try_join!(
+                fleet::instances(&ec2, &progress),
+                fleet::alarms(&cw, Some(alarms::PREFIX), &progress),
+            )
+            .map_err(fail)?;
+            let existing: BTreeMap<_, _> = existing
+                .iter()
+                .filter_map(|a| Some((a.alarm_name()?.to_string(), fleet::shape_of(a))))
+                .collect();
+            let plan = alarms::plan(&instances, &existing, &topic_arn, &tags);
+            if !dry_run {
+                let (mut puts, mut deletes) = (vec![], vec![]);
+                for change in &plan.changes {
+                    match change {
+                        alarms::Change::Create(s) | alarms::Change::Update(s, _) => puts.push(s),
+                        alarms::Change::Delete { name, .. } => deletes.push(name.clone()),
+                    }
+                }
+                let partial = |e| format!("{} (stopped part-way; running the command again finishes the job)", fail(e));
+                fleet::put_alarms(&cw, &puts, &progress).await.map_err(partial)?;
+                fleet::delete_alarms(&cw, &deletes).await.map_err(partial)?;
+            }
+            print!("{}", alarms::render(&plan, dry_run));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { format, fail_on } => {
+            let sdk = sdk(cli.region).await?;
+            let (ec2, cw, asg) = (
+                aws_sdk_ec2::Client::new(&sdk),
+                aws_sdk_cloudwatch::Client::new(&sdk),
+                aws_sdk_autoscaling::Client::new(&sdk),
+            );
+            let fail = |e: autoheal::error::Error| admin::explain(&e);
+            let (instances, all_alarms, backups, events, group_modes) = tokio::try_join!(
+                fleet::instances(&ec2, &progress),
+                fleet::alarms(&cw, None, &progress),
+                backup::backups(&ec2),
+                fleet::scheduled_events(&ec2),
+                autoscaling::mode_tags(&asg),
+            )
+            .map_err(fail)?;
+            let distinct = |f: fn(&audit::Instance) -> &str| {
+                let mut v: Vec<String> = instances
+                    .iter()
+                    .map(|i| f(i).to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                v.sort();
+                v.dedup();
+                v
+            };
+            let (images, types) = (distinct(|i| &i.image_id), distinct(|i| &i.instance_type));
+            let (image_ephemeral, type_has_instance_store) = tokio::try_join!(
+                fleet::ephemeral_mappings(&ec2, &images),
+                fleet::instance_storage(&ec2, &types),
+            )
+            .map_err(fail)?;
+            let inventory = audit::Inventory {
+                watched: fleet::watched_instances(&all_alarms),
+                instances,
+                image_ephemeral,
+                type_has_instance_store,
+                backups,
+                events,
+                group_modes,
+                now_ms: chrono::Utc::now().timestamp_millis(),
+            };
+            let findings = audit::findings(&inventory);
+            let scanned = inventory
+                .instances
+                .iter()
+                .filter(|i| !matches!(i.state.as_str(), "terminated" | "shutting-down"))
+                .count();
+            match format {
+                Format::Table => print!("{}", audit::render_table(&findings, scanned)),
+                Format::Json => println!("{}", audit::render_json(&findings, scanned)),
+            }
+            Ok(if fail_on.fails(&findings) {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
