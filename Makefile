@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= target
 DEBUG_BIN   := $(CARGO_TARGET_DIR)/debug/autoheal
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/autoheal
 
-.PHONY: test demo bench lint build build-debug clean
+.PHONY: test demo bench lint build build-debug deploy invoke clean
 
 ## Python side: the moto AWS emulator (and boto3 for the demo/bench rig), pinned.
 $(VENV)/.installed: tools/requirements.txt
@@ -38,10 +38,32 @@ bench: $(VENV)/.installed
 	-$(PY) tools/bench.py --binary $(RELEASE_BIN)
 	tools/with-moto.sh cargo test --test backup -- --ignored --nocapture bench_
 
-## The Lambda package (Graviton): needs `pip install cargo-lambda` (zig comes with it).
-build:
-	cargo lambda build --release --arm64 --bin autoheal
+## Packaging and deploying: cargo-lambda (with zig) and the SAM CLI, pinned, in their own venv.
+DEPLOY_VENV := .venv-deploy
+DEPLOY_PATH := $(abspath $(DEPLOY_VENV))/bin:$(PATH)
+$(DEPLOY_VENV)/.installed: tools/requirements-deploy.txt
+	python3 -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-deploy.txt
+	touch $@
+
+## The Lambda package for Graviton (target/lambda/autoheal/bootstrap).
+build: $(DEPLOY_VENV)/.installed
+	PATH="$(DEPLOY_PATH)" cargo lambda build --release --arm64 --bin autoheal
+
+## sam build + sam deploy: guided the first time (answers saved in samconfig.toml), then
+## the same deploy again. SAM's Rust build method is still behind --beta-features.
+deploy: $(DEPLOY_VENV)/.installed
+	PATH="$(DEPLOY_PATH)" sam build --beta-features
+	if [ -f samconfig.toml ]; then PATH="$(DEPLOY_PATH)" sam deploy; \
+	else PATH="$(DEPLOY_PATH)" sam deploy --guided --capabilities CAPABILITY_IAM; fi
+
+## One event through the function on this machine (cargo lambda watch + invoke), in dry run
+## unless AUTOHEAL_DRY_RUN=false, against the AWS your environment points at (AWS_PROFILE,
+## or AWS_ENDPOINT_URL for an emulator). Needs AUTOHEAL_TABLE. EVENT=events/<file>.json.
+EVENT ?= events/sns-alarm.json
+invoke: $(DEPLOY_VENV)/.installed
+	PATH="$(DEPLOY_PATH)" tools/invoke.sh $(EVENT)
 
 clean:
 	cargo clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(DEPLOY_VENV)
