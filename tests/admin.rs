@@ -104,7 +104,12 @@ async fn put_alarm(world: &World, name: &str, instance_id: &str, period: i32, to
         .namespace("AWS/EC2")
         .metric_name("StatusCheckFailed")
         .statistic(Statistic::Maximum)
-        .dimensions(Dimension::builder().name("InstanceId").value(instance_id).build())
+        .dimensions(
+            Dimension::builder()
+                .name("InstanceId")
+                .value(instance_id)
+                .build(),
+        )
         .period(period)
         .evaluation_periods(2)
         .datapoints_to_alarm(2)
@@ -148,7 +153,13 @@ async fn encrypt_webhook_round_trips_under_the_functions_context() {
     let url = "https://hooks.slack.com/services/T000/B000/secret";
     let run = admin(
         &world,
-        &["encrypt-webhook", "--key", &key, "--function-name", "autoheal-prod"],
+        &[
+            "encrypt-webhook",
+            "--key",
+            &key,
+            "--function-name",
+            "autoheal-prod",
+        ],
         &format!("{url}\n"),
     )
     .await;
@@ -181,8 +192,16 @@ async fn encrypt_webhook_round_trips_under_the_functions_context() {
 
     // Refusals: each exits 2 with a reason and prints no ciphertext.
     for (args, stdin, says) in [
-        (vec!["encrypt-webhook", "--key", key.as_str()], "", "no URL on stdin"),
-        (vec!["encrypt-webhook", "--key", key.as_str()], "http://plain.example/x", "https://"),
+        (
+            vec!["encrypt-webhook", "--key", key.as_str()],
+            "",
+            "no URL on stdin",
+        ),
+        (
+            vec!["encrypt-webhook", "--key", key.as_str()],
+            "http://plain.example/x",
+            "https://",
+        ),
         (
             vec!["encrypt-webhook", "--key", "alias/no-such-key"],
             url,
@@ -213,13 +232,23 @@ async fn alarms_sync_creates_corrects_and_deletes_idempotently() {
     // Somebody else's alarm on the same metric: never touched.
     put_alarm(&world, "hand-made", &ids[0], 300, &topic).await;
 
-    let dry = admin(&world, &["alarms", "sync", "--topic-arn", &topic, "--dry-run"], "").await;
+    let dry = admin(
+        &world,
+        &["alarms", "sync", "--topic-arn", &topic, "--dry-run"],
+        "",
+    )
+    .await;
     assert_eq!(dry.code, 0, "{}", dry.stderr);
     for id in &ids {
-        assert!(dry.stdout.contains(&format!("+ {}", managed(id))), "{}", dry.stdout);
+        assert!(
+            dry.stdout.contains(&format!("+ {}", managed(id))),
+            "{}",
+            dry.stdout
+        );
     }
     assert!(
-        dry.stdout.contains(&format!("- {}  (instance terminated)", managed(&gone))),
+        dry.stdout
+            .contains(&format!("- {}  (instance terminated)", managed(&gone))),
         "{}",
         dry.stdout
     );
@@ -235,7 +264,8 @@ async fn alarms_sync_creates_corrects_and_deletes_idempotently() {
     let run = admin(&world, &["alarms", "sync", "--topic-arn", &topic], "").await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
-        run.stdout.ends_with("3 created, 0 updated, 1 deleted, 0 unchanged\n"),
+        run.stdout
+            .ends_with("3 created, 0 updated, 1 deleted, 0 unchanged\n"),
         "{}",
         run.stdout
     );
@@ -254,8 +284,8 @@ async fn alarms_sync_creates_corrects_and_deletes_idempotently() {
         assert_eq!(a.datapoints_to_alarm(), Some(2));
         assert_eq!(a.threshold(), Some(1.0));
         assert_eq!(a.treat_missing_data(), Some("missing"));
-        assert_eq!(a.alarm_actions(), [topic.clone()]);
-        assert_eq!(a.ok_actions(), [topic.clone()]);
+        assert_eq!(a.alarm_actions(), std::slice::from_ref(&topic));
+        assert_eq!(a.ok_actions(), std::slice::from_ref(&topic));
         assert_eq!(a.dimensions()[0].value(), Some(id.as_str()));
     }
     assert_eq!(now["hand-made"].period(), Some(300), "not ours: untouched");
@@ -277,8 +307,13 @@ async fn alarms_sync_creates_corrects_and_deletes_idempotently() {
         "{}",
         fix.stdout
     );
-    assert!(fix.stdout.ends_with("0 created, 1 updated, 0 deleted, 2 unchanged\n"));
-    assert_eq!(alarms(&world, &managed(&ids[1])).await[&managed(&ids[1])].period(), Some(60));
+    assert!(fix
+        .stdout
+        .ends_with("0 created, 1 updated, 0 deleted, 2 unchanged\n"));
+    assert_eq!(
+        alarms(&world, &managed(&ids[1])).await[&managed(&ids[1])].period(),
+        Some(60)
+    );
 
     // A tag selector only looks at the instances it selects.
     let b = world.launch(1, &[("team", "b")]).await.remove(0);
@@ -294,18 +329,34 @@ async fn alarms_sync_creates_corrects_and_deletes_idempotently() {
         "{}",
         only_a.stdout
     );
-    assert!(only_a.stdout.ends_with("1 created, 0 updated, 0 deleted, 3 unchanged\n"));
+    assert!(only_a
+        .stdout
+        .ends_with("1 created, 0 updated, 0 deleted, 3 unchanged\n"));
 
     // Clear refusals.
     let no_topic = admin(
         &world,
-        &["alarms", "sync", "--topic-arn", "arn:aws:sns:us-east-1:123456789012:nope"],
+        &[
+            "alarms",
+            "sync",
+            "--topic-arn",
+            "arn:aws:sns:us-east-1:123456789012:nope",
+        ],
         "",
     )
     .await;
     assert_eq!(no_topic.code, 2);
-    assert!(no_topic.stderr.contains("no such SNS topic"), "{}", no_topic.stderr);
-    let bad_tag = admin(&world, &["alarms", "sync", "--topic-arn", &topic, "--tag", "team"], "").await;
+    assert!(
+        no_topic.stderr.contains("no such SNS topic"),
+        "{}",
+        no_topic.stderr
+    );
+    let bad_tag = admin(
+        &world,
+        &["alarms", "sync", "--topic-arn", &topic, "--tag", "team"],
+        "",
+    )
+    .await;
     assert_eq!(bad_tag.code, 2);
     assert!(bad_tag.stderr.contains("KEY=VALUE"), "{}", bad_tag.stderr);
 }
@@ -318,7 +369,10 @@ async fn audit_finds_what_will_hurt() {
     put_alarm(&world, "by-hand", &watched, 60, &topic).await;
     let unwatched = world.launch(1, &[("Name", "unwatched")]).await.remove(0);
     let off = world.launch(1, &[("autoheal", "off")]).await.remove(0);
-    let backed = world.launch(1, &[("autoheal:backup", "24")]).await.remove(0);
+    let backed = world
+        .launch(1, &[("autoheal:backup", "24")])
+        .await
+        .remove(0);
     let paravirtual = {
         let image = world
             .ec2
@@ -351,7 +405,11 @@ async fn audit_finds_what_will_hurt() {
     terminate(&world, &dead).await;
 
     let run = admin(&world, &["audit", "--format", "json", "--quiet"], "").await;
-    assert_eq!(run.code, 1, "a critical finding fails by default: {}", run.stderr);
+    assert_eq!(
+        run.code, 1,
+        "a critical finding fails by default: {}",
+        run.stderr
+    );
     assert!(run.stderr.is_empty(), "--quiet: {}", run.stderr);
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(report["scanned"], 5, "the terminated one is not audited");
@@ -380,16 +438,32 @@ async fn audit_finds_what_will_hurt() {
     .collect();
     assert_eq!(found, want);
     assert_eq!(report["counts"]["critical"], 1);
-    assert_eq!(report["findings"][0]["kind"], "reboot-risk", "most severe first");
+    assert_eq!(
+        report["findings"][0]["kind"], "reboot-risk",
+        "most severe first"
+    );
 
     // After alarms sync, only what alarms cannot fix remains; the table says it in rows.
-    let sync = admin(&world, &["alarms", "sync", "--topic-arn", &topic, "--quiet"], "").await;
+    let sync = admin(
+        &world,
+        &["alarms", "sync", "--topic-arn", &topic, "--quiet"],
+        "",
+    )
+    .await;
     assert_eq!(sync.code, 0, "{}", sync.stderr);
     let table = admin(&world, &["audit", "--fail-on", "never"], "").await;
     assert_eq!(table.code, 0, "{}", table.stderr);
-    assert!(table.stderr.contains("instances: 6 read"), "progress: {}", table.stderr);
+    assert!(
+        table.stderr.contains("instances: 6 read"),
+        "progress: {}",
+        table.stderr
+    );
     let lines: Vec<&str> = table.stdout.lines().collect();
-    assert!(lines[0].starts_with("SEVERITY  FINDING"), "{}", table.stdout);
+    assert!(
+        lines[0].starts_with("SEVERITY  FINDING"),
+        "{}",
+        table.stdout
+    );
     assert!(lines[1].starts_with("critical  reboot-risk") && lines[1].contains(&paravirtual));
     assert!(!table.stdout.contains("no-alarm"), "{}", table.stdout);
     assert_eq!(
@@ -400,14 +474,22 @@ async fn audit_finds_what_will_hurt() {
     assert_eq!(warn.code, 1);
     let bad = admin(&world, &["audit", "--fail-on", "high"], "").await;
     assert_eq!(bad.code, 2);
-    assert!(bad.stderr.contains("use info, warning, critical or never"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("use info, warning, critical or never"),
+        "{}",
+        bad.stderr
+    );
 }
 
 #[tokio::test]
 async fn missing_credentials_or_region_are_said_plainly() {
     let no_creds = admin_with_env(&["audit"], "", &[("AWS_REGION", "us-east-1")]).await;
     assert_eq!(no_creds.code, 2);
-    assert!(no_creds.stderr.contains("no AWS credentials"), "{}", no_creds.stderr);
+    assert!(
+        no_creds.stderr.contains("no AWS credentials"),
+        "{}",
+        no_creds.stderr
+    );
     let no_region = admin_with_env(
         &["audit"],
         "",
@@ -415,7 +497,11 @@ async fn missing_credentials_or_region_are_said_plainly() {
     )
     .await;
     assert_eq!(no_region.code, 2);
-    assert!(no_region.stderr.contains("no AWS region"), "{}", no_region.stderr);
+    assert!(
+        no_region.stderr.contains("no AWS region"),
+        "{}",
+        no_region.stderr
+    );
     let help = admin_with_env(&["--help"], "", &[]).await;
     assert_eq!(help.code, 0);
     for command in ["encrypt-webhook", "alarms", "audit"] {
@@ -443,13 +529,40 @@ async fn bench_admin_5000_instances() {
             (t.elapsed(), run)
         }
     };
-    let sync_args = vec!["alarms".into(), "sync".into(), "--topic-arn".into(), topic.clone(), "--quiet".into()];
+    let sync_args = vec![
+        "alarms".into(),
+        "sync".into(),
+        "--topic-arn".into(),
+        topic.clone(),
+        "--quiet".into(),
+    ];
     let (first, run) = timed(sync_args.clone()).await;
-    assert!(run.stdout.ends_with("5000 created, 0 updated, 0 deleted, 0 unchanged\n"), "{} {}", run.stdout.len(), run.stderr);
+    assert!(
+        run.stdout
+            .ends_with("5000 created, 0 updated, 0 deleted, 0 unchanged\n"),
+        "{} {}",
+        run.stdout.len(),
+        run.stderr
+    );
     let (second, run) = timed(sync_args).await;
-    assert_eq!(run.stdout, "0 created, 0 updated, 0 deleted, 5000 unchanged\n", "{}", run.stderr);
-    let (audit, run) = timed(vec!["audit".into(), "--quiet".into(), "--fail-on".into(), "never".into()]).await;
-    assert!(run.stdout.ends_with("5000 instances scanned: 0 critical, 0 warning, 0 info\n"), "{}", run.stderr);
+    assert_eq!(
+        run.stdout, "0 created, 0 updated, 0 deleted, 5000 unchanged\n",
+        "{}",
+        run.stderr
+    );
+    let (audit, run) = timed(vec![
+        "audit".into(),
+        "--quiet".into(),
+        "--fail-on".into(),
+        "never".into(),
+    ])
+    .await;
+    assert!(
+        run.stdout
+            .ends_with("5000 instances scanned: 0 critical, 0 warning, 0 info\n"),
+        "{}",
+        run.stderr
+    );
     println!(
         "BENCH admin 5,000 instances: alarms sync (create all) {:.1} s; alarms sync (no change) {:.1} s; audit {:.1} s",
         first.as_secs_f64(),

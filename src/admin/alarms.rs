@@ -41,7 +41,10 @@ pub enum Change {
     Create(AlarmSpec),
     /// What differs, as `field: old -> new`.
     Update(AlarmSpec, Vec<String>),
-    Delete { name: String, why: String },
+    Delete {
+        name: String,
+        why: String,
+    },
 }
 
 #[derive(Debug, Default, PartialEq)]
@@ -280,7 +283,11 @@ mod tests {
         assert!(s.description.contains("i-1 (web)"));
         let shape = s.shape;
         assert_eq!(
-            (shape.period, shape.evaluation_periods, shape.datapoints_to_alarm),
+            (
+                shape.period,
+                shape.evaluation_periods,
+                shape.datapoints_to_alarm
+            ),
             (60, 2, 2)
         );
         assert_eq!(shape.treat_missing_data, "missing");
@@ -300,7 +307,16 @@ mod tests {
         slow.period = 300;
         let elsewhere = spec_for(&inst("i-moved", "running", &[]), "arn:old").shape;
         let any = good.clone();
-        let cases: Vec<(&str, Vec<Instance>, BTreeMap<String, AlarmShape>, Vec<(String, String)>, Vec<&str>, usize)> = vec![
+        // (what, instances, existing alarms, selectors, changes, unchanged)
+        type Case<'a> = (
+            &'a str,
+            Vec<Instance>,
+            BTreeMap<String, AlarmShape>,
+            Vec<(String, String)>,
+            Vec<&'a str>,
+            usize,
+        );
+        let cases: Vec<Case> = vec![
             ("new running instance gets an alarm",
              vec![inst("i-new", "running", &[])], existing(&[]), vec![],
              vec!["create i-new"], 0),
@@ -368,8 +384,14 @@ mod tests {
             &[],
         );
         let text = render(&plan, true);
-        assert!(text.contains("+ autoheal-StatusCheckFailed-i-new"), "{text}");
-        assert!(text.contains("- autoheal-StatusCheckFailed-i-gone  (instance no longer exists)"), "{text}");
+        assert!(
+            text.contains("+ autoheal-StatusCheckFailed-i-new"),
+            "{text}"
+        );
+        assert!(
+            text.contains("- autoheal-StatusCheckFailed-i-gone  (instance no longer exists)"),
+            "{text}"
+        );
         assert!(text.ends_with("1 would be created, 0 would be updated, 1 would be deleted, 0 unchanged (dry run: nothing changed)\n"), "{text}");
         assert!(render(&plan, false).ends_with("1 created, 0 updated, 1 deleted, 0 unchanged\n"));
     }

@@ -115,7 +115,8 @@ pub fn findings(inv: &Inventory) -> Vec<Finding> {
                 detail,
             })
         };
-        if matches!(i.state.as_str(), "running" | "pending") && !inv.watched.contains(&i.instance_id)
+        if matches!(i.state.as_str(), "running" | "pending")
+            && !inv.watched.contains(&i.instance_id)
         {
             add(
                 Severity::Warning,
@@ -138,7 +139,11 @@ pub fn findings(inv: &Inventory) -> Vec<Finding> {
             );
         }
         if inv.type_has_instance_store.get(&i.instance_type) == Some(&false) {
-            if let Some(mappings) = inv.image_ephemeral.get(&i.image_id).filter(|m| !m.is_empty()) {
+            if let Some(mappings) = inv
+                .image_ephemeral
+                .get(&i.image_id)
+                .filter(|m| !m.is_empty())
+            {
                 add(
                     Severity::Warning,
                     "recovery-blocked",
@@ -172,9 +177,21 @@ pub fn findings(inv: &Inventory) -> Vec<Finding> {
         });
         let policy = policy_for(false, &i.tags, group_tags.as_ref());
         match policy.mode {
-            Mode::Off => add(Severity::Info, "opted-out", format!("{}: never repaired", policy.source)),
-            Mode::Notify => add(Severity::Info, "opted-out", format!("{}: reported, never repaired", policy.source)),
-            Mode::DryRun => add(Severity::Info, "opted-out", format!("{}: dry run only", policy.source)),
+            Mode::Off => add(
+                Severity::Info,
+                "opted-out",
+                format!("{}: never repaired", policy.source),
+            ),
+            Mode::Notify => add(
+                Severity::Info,
+                "opted-out",
+                format!("{}: reported, never repaired", policy.source),
+            ),
+            Mode::DryRun => add(
+                Severity::Info,
+                "opted-out",
+                format!("{}: dry run only", policy.source),
+            ),
             Mode::Act => {}
         }
         for e in inv.events.get(&i.instance_id).into_iter().flatten() {
@@ -222,7 +239,9 @@ fn stale_backup(inv: &Inventory, instance_id: &str, hours_tag: &str) -> Option<S
         .max();
     let limit_ms = hours * 3_600_000.0;
     match newest {
-        None => Some(format!("asks for a backup every {hours_tag} h; none is available")),
+        None => Some(format!(
+            "asks for a backup every {hours_tag} h; none is available"
+        )),
         Some(t) if (inv.now_ms - t) as f64 > limit_ms => Some(format!(
             "asks for a backup every {hours_tag} h; the newest is {:.1} h old",
             (inv.now_ms - t) as f64 / 3_600_000.0
@@ -232,10 +251,11 @@ fn stale_backup(inv: &Inventory, instance_id: &str, hours_tag: &str) -> Option<S
 }
 
 pub fn counts(findings: &[Finding]) -> BTreeMap<&'static str, usize> {
-    let mut c: BTreeMap<&'static str, usize> = [Severity::Critical, Severity::Warning, Severity::Info]
-        .iter()
-        .map(|s| (s.as_str(), 0))
-        .collect();
+    let mut c: BTreeMap<&'static str, usize> =
+        [Severity::Critical, Severity::Warning, Severity::Info]
+            .iter()
+            .map(|s| (s.as_str(), 0))
+            .collect();
     for f in findings {
         *c.entry(f.severity.as_str()).or_default() += 1;
     }
@@ -342,7 +362,11 @@ mod tests {
         let mut inv = Inventory {
             watched: [i.instance_id.clone()].into(),
             image_ephemeral: [("ami-1".to_string(), vec![])].into(),
-            type_has_instance_store: [("m5.large".to_string(), false), ("m5d.large".to_string(), true)].into(),
+            type_has_instance_store: [
+                ("m5.large".to_string(), false),
+                ("m5d.large".to_string(), true),
+            ]
+            .into(),
             now_ms: NOW,
             instances: vec![i],
             ..Inventory::default()
@@ -362,36 +386,153 @@ mod tests {
     fn findings_table() {
         use Severity::*;
         let ephemeral = |inv: &mut Inventory| {
-            inv.image_ephemeral.insert("ami-1".into(), vec!["ephemeral0 on /dev/sdb".into()]);
+            inv.image_ephemeral
+                .insert("ami-1".into(), vec!["ephemeral0 on /dev/sdb".into()]);
         };
         let event = |code: &str, description: &str| {
             let (code, description) = (code.to_string(), description.to_string());
             move |inv: &mut Inventory| {
-                inv.events.insert("i-1".into(), vec![Event { code, description, not_before: Some("2026-12-01T00:00:00Z".into()) }]);
+                inv.events.insert(
+                    "i-1".into(),
+                    vec![Event {
+                        code,
+                        description,
+                        not_before: Some("2026-12-01T00:00:00Z".into()),
+                    }],
+                );
             }
         };
         let cases: Vec<(&str, Vec<(Severity, &str)>)> = vec![
-            ("healthy, watched instance: nothing", kinds(&audit(inst("i-1"), |_| {}))),
-            ("unwatched running instance", kinds(&audit(inst("i-1"), |inv| inv.watched.clear()))),
-            ("unwatched stopped instance: no checks to alarm on", kinds(&audit(with(inst("i-1"), |i| i.state = "stopped".into()), |inv| inv.watched.clear()))),
-            ("terminated instances are not audited", kinds(&audit(with(inst("i-1"), |i| i.state = "terminated".into()), |inv| inv.watched.clear()))),
-            ("paravirtual", kinds(&audit(with(inst("i-1"), |i| i.virtualization = "paravirtual".into()), |_| {}))),
-            ("risky kernel", kinds(&audit(with(inst("i-1"), |i| i.kernel_id = Some(RISKY_KERNEL.into())), |_| {}))),
-            ("other kernel", kinds(&audit(with(inst("i-1"), |i| i.kernel_id = Some("aki-00000000".into())), |_| {}))),
-            ("EBS-only type, image maps ephemeral", kinds(&audit(inst("i-1"), ephemeral))),
-            ("instance-store type, image maps ephemeral: fine", kinds(&audit(with(inst("i-1"), |i| i.instance_type = "m5d.large".into()), ephemeral))),
-            ("unknown type: no claim", kinds(&audit(with(inst("i-1"), |i| i.instance_type = "x9.huge".into()), ephemeral))),
-            ("instance-store root", kinds(&audit(with(inst("i-1"), |i| i.root_device_type = "instance-store".into()), |_| {}))),
-            ("backup fresh", kinds(&audit(tagged(inst("i-1"), BACKUP_TAG, "24"), |inv| inv.backups = vec![backup("i-1", 3, "available")]))),
-            ("backup stale", kinds(&audit(tagged(inst("i-1"), BACKUP_TAG, "24"), |inv| inv.backups = vec![backup("i-1", 30, "available"), backup("i-1", 1, "failed")]))),
-            ("backup missing (another instance's does not count)", kinds(&audit(tagged(inst("i-1"), BACKUP_TAG, "24"), |inv| inv.backups = vec![backup("i-2", 1, "available")]))),
-            ("backup tag unreadable", kinds(&audit(tagged(inst("i-1"), BACKUP_TAG, "daily"), |_| {}))),
-            ("opted out on the instance", kinds(&audit(tagged(inst("i-1"), "autoheal", "off"), |_| {}))),
-            ("report-only on the group", kinds(&audit(tagged(inst("i-1"), GROUP_TAG, "g"), |inv| { inv.group_modes.insert("g".into(), "notify".into()); }))),
-            ("group without the tag: acts", kinds(&audit(tagged(inst("i-1"), GROUP_TAG, "g"), |_| {}))),
-            ("retirement scheduled", kinds(&audit(inst("i-1"), event("instance-retirement", "The instance is running on degraded hardware")))),
-            ("reboot scheduled", kinds(&audit(inst("i-1"), event("system-reboot", "scheduled reboot")))),
-            ("completed event ignored", kinds(&audit(inst("i-1"), event("system-reboot", "[Completed] scheduled reboot")))),
+            (
+                "healthy, watched instance: nothing",
+                kinds(&audit(inst("i-1"), |_| {})),
+            ),
+            (
+                "unwatched running instance",
+                kinds(&audit(inst("i-1"), |inv| inv.watched.clear())),
+            ),
+            (
+                "unwatched stopped instance: no checks to alarm on",
+                kinds(&audit(
+                    with(inst("i-1"), |i| i.state = "stopped".into()),
+                    |inv| inv.watched.clear(),
+                )),
+            ),
+            (
+                "terminated instances are not audited",
+                kinds(&audit(
+                    with(inst("i-1"), |i| i.state = "terminated".into()),
+                    |inv| inv.watched.clear(),
+                )),
+            ),
+            (
+                "paravirtual",
+                kinds(&audit(
+                    with(inst("i-1"), |i| i.virtualization = "paravirtual".into()),
+                    |_| {},
+                )),
+            ),
+            (
+                "risky kernel",
+                kinds(&audit(
+                    with(inst("i-1"), |i| i.kernel_id = Some(RISKY_KERNEL.into())),
+                    |_| {},
+                )),
+            ),
+            (
+                "other kernel",
+                kinds(&audit(
+                    with(inst("i-1"), |i| i.kernel_id = Some("aki-00000000".into())),
+                    |_| {},
+                )),
+            ),
+            (
+                "EBS-only type, image maps ephemeral",
+                kinds(&audit(inst("i-1"), ephemeral)),
+            ),
+            (
+                "instance-store type, image maps ephemeral: fine",
+                kinds(&audit(
+                    with(inst("i-1"), |i| i.instance_type = "m5d.large".into()),
+                    ephemeral,
+                )),
+            ),
+            (
+                "unknown type: no claim",
+                kinds(&audit(
+                    with(inst("i-1"), |i| i.instance_type = "x9.huge".into()),
+                    ephemeral,
+                )),
+            ),
+            (
+                "instance-store root",
+                kinds(&audit(
+                    with(inst("i-1"), |i| {
+                        i.root_device_type = "instance-store".into()
+                    }),
+                    |_| {},
+                )),
+            ),
+            (
+                "backup fresh",
+                kinds(&audit(tagged(inst("i-1"), BACKUP_TAG, "24"), |inv| {
+                    inv.backups = vec![backup("i-1", 3, "available")]
+                })),
+            ),
+            (
+                "backup stale",
+                kinds(&audit(tagged(inst("i-1"), BACKUP_TAG, "24"), |inv| {
+                    inv.backups = vec![backup("i-1", 30, "available"), backup("i-1", 1, "failed")]
+                })),
+            ),
+            (
+                "backup missing (another instance's does not count)",
+                kinds(&audit(tagged(inst("i-1"), BACKUP_TAG, "24"), |inv| {
+                    inv.backups = vec![backup("i-2", 1, "available")]
+                })),
+            ),
+            (
+                "backup tag unreadable",
+                kinds(&audit(tagged(inst("i-1"), BACKUP_TAG, "daily"), |_| {})),
+            ),
+            (
+                "opted out on the instance",
+                kinds(&audit(tagged(inst("i-1"), "autoheal", "off"), |_| {})),
+            ),
+            (
+                "report-only on the group",
+                kinds(&audit(tagged(inst("i-1"), GROUP_TAG, "g"), |inv| {
+                    inv.group_modes.insert("g".into(), "notify".into());
+                })),
+            ),
+            (
+                "group without the tag: acts",
+                kinds(&audit(tagged(inst("i-1"), GROUP_TAG, "g"), |_| {})),
+            ),
+            (
+                "retirement scheduled",
+                kinds(&audit(
+                    inst("i-1"),
+                    event(
+                        "instance-retirement",
+                        "The instance is running on degraded hardware",
+                    ),
+                )),
+            ),
+            (
+                "reboot scheduled",
+                kinds(&audit(
+                    inst("i-1"),
+                    event("system-reboot", "scheduled reboot"),
+                )),
+            ),
+            (
+                "completed event ignored",
+                kinds(&audit(
+                    inst("i-1"),
+                    event("system-reboot", "[Completed] scheduled reboot"),
+                )),
+            ),
         ];
         let want: Vec<Vec<(Severity, &str)>> = vec![
             vec![],
@@ -427,15 +568,31 @@ mod tests {
         let stale = audit(tagged(inst("i-1"), BACKUP_TAG, "24"), |inv| {
             inv.backups = vec![backup("i-1", 30, "available")]
         });
-        assert_eq!(stale[0].2, "asks for a backup every 24 h; the newest is 30.0 h old");
+        assert_eq!(
+            stale[0].2,
+            "asks for a backup every 24 h; the newest is 30.0 h old"
+        );
         let group = audit(tagged(inst("i-1"), GROUP_TAG, "g"), |inv| {
             inv.group_modes.insert("g".into(), "off".into());
         });
-        assert_eq!(group[0].2, "tag autoheal=off on the Auto Scaling group: never repaired");
+        assert_eq!(
+            group[0].2,
+            "tag autoheal=off on the Auto Scaling group: never repaired"
+        );
         let ev = audit(inst("i-1"), |inv| {
-            inv.events.insert("i-1".into(), vec![Event { code: "instance-retirement".into(), description: "degraded".into(), not_before: Some("2026-12-01T00:00:00Z".into()) }]);
+            inv.events.insert(
+                "i-1".into(),
+                vec![Event {
+                    code: "instance-retirement".into(),
+                    description: "degraded".into(),
+                    not_before: Some("2026-12-01T00:00:00Z".into()),
+                }],
+            );
         });
-        assert_eq!(ev[0].2, "instance-retirement not before 2026-12-01T00:00:00Z: degraded");
+        assert_eq!(
+            ev[0].2,
+            "instance-retirement not before 2026-12-01T00:00:00Z: degraded"
+        );
     }
 
     #[test]
@@ -449,7 +606,10 @@ mod tests {
             ..Inventory::default()
         };
         let f = findings(&inv);
-        let order: Vec<_> = f.iter().map(|f| (f.severity, f.instance_id.as_str())).collect();
+        let order: Vec<_> = f
+            .iter()
+            .map(|f| (f.severity, f.instance_id.as_str()))
+            .collect();
         assert_eq!(
             order,
             vec![
@@ -481,7 +641,10 @@ mod tests {
             table,
             "SEVERITY  FINDING      INSTANCE  NAME  DETAIL\ncritical  reboot-risk  i-1       db    paravirtual\n7 instances scanned: 1 critical, 0 warning, 0 info\n"
         );
-        assert_eq!(render_table(&[], 3), "3 instances scanned: 0 critical, 0 warning, 0 info\n");
+        assert_eq!(
+            render_table(&[], 3),
+            "3 instances scanned: 0 critical, 0 warning, 0 info\n"
+        );
         let json: serde_json::Value = serde_json::from_str(&render_json(&f, 7)).unwrap();
         assert_eq!(json["scanned"], 7);
         assert_eq!(json["counts"]["critical"], 1);

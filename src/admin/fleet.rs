@@ -104,9 +104,15 @@ pub fn shape_of(a: &MetricAlarm) -> AlarmShape {
             .collect(),
         period: a.period().unwrap_or(0),
         evaluation_periods: a.evaluation_periods().unwrap_or(0),
-        datapoints_to_alarm: a.datapoints_to_alarm().or(a.evaluation_periods()).unwrap_or(0),
+        datapoints_to_alarm: a
+            .datapoints_to_alarm()
+            .or(a.evaluation_periods())
+            .unwrap_or(0),
         threshold: a.threshold().unwrap_or(f64::NAN),
-        comparison: a.comparison_operator().map_or("", |c| c.as_str()).to_string(),
+        comparison: a
+            .comparison_operator()
+            .map_or("", |c| c.as_str())
+            .to_string(),
         treat_missing_data: a.treat_missing_data().unwrap_or("missing").to_string(),
         actions_enabled: a.actions_enabled().unwrap_or(true),
         alarm_actions: a.alarm_actions().to_vec(),
@@ -224,7 +230,12 @@ pub async fn ephemeral_mappings(
     let chunks: Vec<Vec<String>> = image_ids.chunks(100).map(<[String]>::to_vec).collect();
     let pages: Vec<_> = stream::iter(chunks.into_iter().map(|chunk| async move {
         ec2.describe_images()
-            .filters(Filter::builder().name("image-id").set_values(Some(chunk)).build())
+            .filters(
+                Filter::builder()
+                    .name("image-id")
+                    .set_values(Some(chunk))
+                    .build(),
+            )
             .send()
             .await
             .map_err(|e| Error::from_sdk("ec2:DescribeImages", e))
@@ -264,7 +275,10 @@ pub async fn instance_storage(
         let mut pages = ec2
             .describe_instance_types()
             .set_instance_types(Some(
-                chunk.iter().map(|t| InstanceType::from(t.as_str())).collect(),
+                chunk
+                    .iter()
+                    .map(|t| InstanceType::from(t.as_str()))
+                    .collect(),
             ))
             .into_paginator()
             .send();

@@ -34,7 +34,10 @@ pub async fn encrypt(
         .send()
         .await
         .map_err(|e| Error::from_sdk("kms:Encrypt", e))?;
-    let blob = out.ciphertext_blob().map(|b| b.as_ref()).unwrap_or_default();
+    let blob = out
+        .ciphertext_blob()
+        .map(|b| b.as_ref())
+        .unwrap_or_default();
     Ok(base64::engine::general_purpose::STANDARD.encode(blob))
 }
 

@@ -173,8 +173,15 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                         alarms::Change::Delete { name, .. } => deletes.push(name.clone()),
                     }
                 }
-                let partial = |e| format!("{} (stopped part-way; running the command again finishes the job)", fail(e));
-                fleet::put_alarms(&cw, &puts, &progress).await.map_err(partial)?;
+                let partial = |e| {
+                    format!(
+                        "{} (stopped part-way; running the command again finishes the job)",
+                        fail(e)
+                    )
+                };
+                fleet::put_alarms(&cw, &puts, &progress)
+                    .await
+                    .map_err(partial)?;
                 fleet::delete_alarms(&cw, &deletes).await.map_err(partial)?;
             }
             print!("{}", alarms::render(&plan, dry_run));
