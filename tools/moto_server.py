@@ -1,4 +1,5 @@
-"""moto_server with one gap filled: CreateImage's snapshot TagSpecifications.
+"""moto_server with two gaps filled: CreateImage's snapshot TagSpecifications, and
+CloudWatch over the RPC v2 CBOR protocol (see tools/cbor_shim.py).
 
 moto 5.2 raises NotImplementedError for `TagSpecifications` of resource type `snapshot`
 in CreateImage, which AWS supports and autoheal uses (the image's snapshots carry the
@@ -6,10 +7,15 @@ incident tags). This wrapper tags the snapshot moto creates for the image instea
 runs the normal server. Nothing else is changed. Usage: same arguments as moto_server.
 """
 
+import os
 import sys
 
-from moto.ec2.models.amis import AmiBackend
-from moto.server import main
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import moto.server  # noqa: E402
+from moto.ec2.models.amis import AmiBackend  # noqa: E402
+
+import cbor_shim  # noqa: E402
 
 _create_image = AmiBackend.create_image
 
@@ -31,5 +37,13 @@ def create_image(self, instance_id, name, description, tag_specifications):
 
 AmiBackend.create_image = create_image
 
+
+class Dispatcher(moto.server.DomainDispatcherApplication):
+    def __call__(self, environ, start_response):
+        return cbor_shim.wrap(super().__call__)(environ, start_response)
+
+
+moto.server.DomainDispatcherApplication = Dispatcher
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    moto.server.main(sys.argv[1:])

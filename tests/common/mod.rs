@@ -636,7 +636,7 @@ impl World {
             .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
             .min_count(count)
             .max_count(count)
-            .tag_specifications(spec.build())
+            .set_tag_specifications((!tags.is_empty()).then(|| vec![spec.build()]))
             .send()
             .await
             .unwrap()
