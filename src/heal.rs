@@ -5,6 +5,7 @@ use crate::aws::{self, autoscaling, ledger::Ledger, Clients};
 use crate::config::Config;
 use crate::decide::{decide, Facts, Step};
 use crate::error::Error;
+use crate::history;
 use crate::incident::{self, Head, Move};
 use crate::intake::{self, AlarmState, Intake, Signal};
 use crate::notify::message::{slack_payload, Report};
@@ -75,6 +76,7 @@ async fn process(deps: &Deps, intake: Intake, deadline_ms: i64) -> Result<Vec<Ou
                 outcomes.push(tick::backups(deps, deadline_ms).await?);
             }
             outcomes.iter().for_each(report::emit);
+            record(deps, &outcomes).await;
             return Ok(outcomes);
         }
         Intake::Ignored {
@@ -99,13 +101,40 @@ async fn process(deps: &Deps, intake: Intake, deadline_ms: i64) -> Result<Vec<Ou
                     Verdict::Ignored,
                     "INSUFFICIENT_DATA: missing data is not a failure",
                 ),
-                (_, AlarmState::Alarm) => heal(deps, &s, deadline_ms).await?,
-                (_, AlarmState::Ok) => recover(deps, &s).await?,
+                (_, state) => {
+                    let mut outcome = if state == AlarmState::Alarm {
+                        heal(deps, &s, deadline_ms).await?
+                    } else {
+                        recover(deps, &s).await?
+                    };
+                    outcome
+                        .inputs
+                        .get_or_insert_with(|| history::inputs(&s, None, deps.config.dry_run));
+                    report::emit(&outcome);
+                    record(deps, std::slice::from_ref(&outcome)).await;
+                    return Ok(vec![outcome]);
+                }
             }
         }
     };
+    // Bad or foreign input: the log has it; no AWS call is made for it.
     report::emit(&outcome);
     Ok(vec![outcome])
+}
+
+/// The audit trail: one record per decision about an instance. A failed write is logged;
+/// the decision stands.
+async fn record(deps: &Deps, outcomes: &[Outcome]) {
+    let now = now_ms();
+    let writes = outcomes
+        .iter()
+        .filter_map(|o| history::record(o, now))
+        .map(|r| async move {
+            if let Err(e) = deps.ledger.record(&r, now / 1000).await {
+                tracing::warn!(error = %e, instance_id = %r.instance_id, "could not record the decision in the audit trail");
+            }
+        });
+    futures::future::join_all(writes).await;
 }
 
 /// Reads the head and applies `rule` until a conditional write sticks or the rule says skip.
@@ -206,6 +235,7 @@ async fn heal(deps: &Deps, s: &Signal, deadline_ms: i64) -> Result<Outcome, Erro
     };
     outcome.incident = Some(head.incident_id.clone());
     outcome.group = group;
+    outcome.inputs = Some(history::inputs(s, Some(&facts), deps.config.dry_run));
     if (outcome.action, outcome.result) == (Action::MarkUnhealthy, Verdict::Duplicate) {
         // Auto Scaling already has it (Unhealthy or terminating): not news for people.
         settle(deps, &head, &outcome).await;

@@ -55,6 +55,16 @@ pub enum AlarmState {
     InsufficientData,
 }
 
+impl AlarmState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmState::Alarm => "ALARM",
+            AlarmState::Ok => "OK",
+            AlarmState::InsufficientData => "INSUFFICIENT_DATA",
+        }
+    }
+}
+
 /// One alarm transition about one instance, whatever shape it arrived in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Signal {

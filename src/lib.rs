@@ -14,6 +14,7 @@ pub mod config;
 pub mod decide;
 pub mod error;
 pub mod heal;
+pub mod history;
 pub mod incident;
 pub mod intake;
 pub mod lambda;

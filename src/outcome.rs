@@ -54,6 +54,10 @@ pub struct Outcome {
     /// absent when nothing was worth reporting (bad input, a duplicate delivery).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notification: Option<String>,
+    /// What the decision was made from (alarm, instance, group, policy), for the audit
+    /// trail in the ledger; not part of the invocation result.
+    #[serde(skip)]
+    pub inputs: Option<String>,
 }
 
 impl Outcome {
@@ -71,6 +75,7 @@ impl Outcome {
             incident: None,
             group: None,
             notification: None,
+            inputs: None,
         }
     }
 }

@@ -482,6 +482,119 @@ async fn audit_finds_what_will_hurt() {
 }
 
 #[tokio::test]
+async fn history_shows_every_decision_with_its_reason_and_inputs() {
+    let (world, proxy, _slack) = setup(WorldSpec::default()).await;
+    let member = world.members[0].clone();
+    let dry = world.deps(&proxy, &[("AUTOHEAL_DRY_RUN", "true")]).await;
+    let alarm = event("sns-alarm.json", &[&member]);
+    invoke(&dry, &alarm).await.unwrap();
+    invoke(&dry, &alarm).await.unwrap(); // the same delivery again
+    let live = world.deps(&proxy, &[]).await;
+    invoke(&live, &event("sns-alarm.json", &["i-00000000000000bad"]))
+        .await
+        .unwrap();
+    invoke(&live, &event("sns-message-not-json.json", &[]))
+        .await
+        .unwrap();
+
+    let table = admin(&world, &["history", "--table", &world.table], "").await;
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    let text = &table.stdout;
+    assert!(text.contains(&format!("{member}  mark_unhealthy dry_run  dry run (AUTOHEAL_DRY_RUN=true): would mark Unhealthy in group {}", world.group)), "{text}");
+    assert!(
+        text.contains(&format!(
+            "group {} InService Healthy; mode dryrun (AUTOHEAL_DRY_RUN=true)",
+            world.group
+        )),
+        "the inputs of the decision: {text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{member}  mark_unhealthy duplicate  already handled"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "i-00000000000000bad  none ignored  instance not found in this account and region"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("3 decisions\n"),
+        "bad input is not an instance decision: {text}"
+    );
+
+    let json = admin(
+        &world,
+        &[
+            "history",
+            "--table",
+            &world.table,
+            "--instance",
+            &member,
+            "--format",
+            "json",
+        ],
+        "",
+    )
+    .await;
+    let records: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let results: Vec<&str> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        results,
+        vec!["dry_run", "duplicate"],
+        "oldest first, this instance only"
+    );
+    let inputs = records[0]["inputs"].as_str().unwrap();
+    assert!(
+        inputs.starts_with(&format!(
+            "alarm \"autoheal-StatusCheckFailed-{member}\" StatusCheckFailed ALARM at 2026-11-23T03:12:45.123Z; instance running t3.micro"
+        )),
+        "{inputs}"
+    );
+    assert_eq!(records[0]["incident"], records[1]["incident"]);
+
+    let later = admin(
+        &world,
+        &[
+            "history",
+            "--table",
+            &world.table,
+            "--since",
+            "2099-01-01T00:00:00Z",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(later.stdout, "0 decisions\n");
+    let bad = admin(
+        &world,
+        &["history", "--table", &world.table, "--since", "yesterday"],
+        "",
+    )
+    .await;
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("use e.g. 90m, 24h, 7d"),
+        "{}",
+        bad.stderr
+    );
+    let missing = admin(&world, &["history", "--table", "no-such-table"], "").await;
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("no such DynamoDB table"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[tokio::test]
 async fn missing_credentials_or_region_are_said_plainly() {
     let no_creds = admin_with_env(&["audit"], "", &[("AWS_REGION", "us-east-1")]).await;
     assert_eq!(no_creds.code, 2);
@@ -520,13 +633,25 @@ async fn bench_admin_5000_instances() {
     for _ in 0..5 {
         world.launch(1000, &[("fleet", "bench")]).await;
     }
+    // CPU seconds of this process's waited-for children (the CLI), from /proc/self/stat.
+    let children_cpu = || {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        // After the command name: state is field 3; cutime and cstime are fields 16 and 17.
+        (fields[13].parse::<f64>().unwrap() + fields[14].parse::<f64>().unwrap()) / 100.0
+    };
     let timed = |args: Vec<String>| {
         let world = &world;
         async move {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let t = Instant::now();
+            let (t, cpu) = (Instant::now(), children_cpu());
             let run = admin(world, &args, "").await;
-            (t.elapsed(), run)
+            ((t.elapsed(), children_cpu() - cpu), run)
         }
     };
     let sync_args = vec![
@@ -563,10 +688,13 @@ async fn bench_admin_5000_instances() {
         "{}",
         run.stderr
     );
+    let show = |(wall, cpu): (std::time::Duration, f64)| {
+        format!("{:.1} s wall, {cpu:.2} s CPU", wall.as_secs_f64())
+    };
     println!(
-        "BENCH admin 5,000 instances: alarms sync (create all) {:.1} s; alarms sync (no change) {:.1} s; audit {:.1} s",
-        first.as_secs_f64(),
-        second.as_secs_f64(),
-        audit.as_secs_f64()
+        "BENCH admin 5,000 instances: alarms sync (create all) {}; alarms sync (no change) {}; audit {}",
+        show(first),
+        show(second),
+        show(audit)
     );
 }

@@ -15,6 +15,7 @@ pub fn explain(e: &Error) -> String {
     let hint = match e.code() {
         Some("NotFoundException") => Some("no such KMS key in this account and region"),
         Some("NotFound") => Some("no such SNS topic in this account and region"),
+        Some("ResourceNotFoundException") => Some("no such DynamoDB table in this account and region"),
         Some("AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation") => {
             Some("the credentials in use are not allowed to do this (see the README for the permissions autoheal-admin needs)")
         }

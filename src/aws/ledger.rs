@@ -1,6 +1,7 @@
 //! DynamoDB ledger: one head item per instance (`pk = instance#<id>`, `sk = head`),
 //! read consistently and written only on the condition that nobody wrote it since; and an
-//! index of relaunches in progress (`pk = open`, `sk = instance#<id>`) for the tick.
+//! index of relaunches in progress (`pk = open`, `sk = instance#<id>`) for the tick. The
+//! audit trail lives in the same table (`aws::history`).
 
 use crate::error::Error;
 use crate::incident::{AlarmContext, Head, Status};
@@ -15,11 +16,11 @@ pub const RETENTION_SECONDS: i64 = 30 * 24 * 3600;
 
 #[derive(Clone, Debug)]
 pub struct Ledger {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
+    pub(super) client: aws_sdk_dynamodb::Client,
+    pub(super) table: String,
 }
 
-type Item = HashMap<String, AttributeValue>;
+pub(super) type Item = HashMap<String, AttributeValue>;
 
 fn key(instance_id: &str) -> Item {
     HashMap::from([
@@ -145,11 +146,11 @@ impl Ledger {
     }
 }
 
-fn n(v: i64) -> AttributeValue {
+pub(super) fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn s(v: &str) -> AttributeValue {
+pub(super) fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())
 }
 

@@ -3,6 +3,7 @@
 pub mod autoscaling;
 pub mod backup;
 pub mod ec2;
+pub mod history;
 pub mod image;
 pub mod launch;
 pub mod ledger;

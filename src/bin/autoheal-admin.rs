@@ -2,7 +2,8 @@
 //! Exit status: 0 done, 1 `audit` found something at or above `--fail-on`, 2 error.
 
 use autoheal::admin::{self, alarms, audit, fleet, webhook};
-use autoheal::aws::{autoscaling, backup};
+use autoheal::aws::{autoscaling, backup, ledger::Ledger};
+use autoheal::history;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -56,6 +57,21 @@ enum Command {
         /// Exit 1 when a finding is at least this severe: info, warning, critical, never
         #[arg(long, default_value = "critical")]
         fail_on: audit::FailOn,
+    },
+    /// The audit trail: every decision the function made about an instance (repairs,
+    /// holds, ignores, duplicates, dry runs) with its reason and inputs, oldest first
+    History {
+        /// The ledger table (the stack's LedgerTable output)
+        #[arg(long, env = "AUTOHEAL_TABLE")]
+        table: String,
+        /// Only this instance
+        #[arg(long)]
+        instance: Option<String>,
+        /// From this long ago (90m, 24h, 7d) or this time (RFC 3339)
+        #[arg(long, default_value = "24h")]
+        since: String,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
     },
 }
 
@@ -244,6 +260,29 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::History {
+            table,
+            instance,
+            since,
+            format,
+        } => {
+            let now = chrono::Utc::now().timestamp_millis();
+            let since = history::parse_since(&since, now)?;
+            let sdk = sdk(cli.region).await?;
+            let ledger = Ledger::new(aws_sdk_dynamodb::Client::new(&sdk), &table);
+            let records = ledger
+                .history(since, now, instance.as_deref())
+                .await
+                .map_err(|e| format!("table {table}: {}", admin::explain(&e)))?;
+            match format {
+                Format::Table => print!("{}", history::render_table(&records)),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string(&records).map_err(|e| e.to_string())?
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -1,0 +1,104 @@
+//! The audit trail's reads and writes (records and keys in `crate::history`).
+
+use super::ledger::{n, s, Item, Ledger, RETENTION_SECONDS};
+use crate::error::Error;
+use crate::history::{partition_of, partitions, sort_key, Record};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+impl Ledger {
+    /// Keeps one decision; overwriting the same key (same instant, instance and incident)
+    /// is harmless.
+    pub async fn record(&self, r: &Record, now_secs: i64) -> Result<(), Error> {
+        let mut item: Item = [
+            ("pk", s(&partition_of(r))),
+            ("sk", s(&sort_key(r))),
+            ("at", s(&r.at)),
+            ("instance_id", s(&r.instance_id)),
+            ("action", s(&r.action)),
+            ("result", s(&r.result)),
+            ("reason", s(&r.reason)),
+            ("expires_at", n(now_secs + RETENTION_SECONDS)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        for (k, v) in [
+            ("incident", &r.incident),
+            ("group", &r.group),
+            ("inputs", &r.inputs),
+            ("notification", &r.notification),
+        ] {
+            if let Some(v) = v {
+                item.insert(k.into(), s(v));
+            }
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("dynamodb:PutItem", e))?;
+        Ok(())
+    }
+
+    /// Decisions since `since_ms` (of one instance, if given), oldest first, all pages.
+    pub async fn history(
+        &self,
+        since_ms: i64,
+        now_ms: i64,
+        instance_id: Option<&str>,
+    ) -> Result<Vec<Record>, Error> {
+        let since = chrono::DateTime::from_timestamp_millis(since_ms)
+            .unwrap_or_default()
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string();
+        let mut records = vec![];
+        for pk in partitions(since_ms, now_ms) {
+            let mut start: Option<Item> = None;
+            loop {
+                let mut q = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk AND sk >= :since")
+                    .expression_attribute_values(":pk", s(&pk))
+                    .expression_attribute_values(":since", s(&since))
+                    .set_exclusive_start_key(start.take());
+                if let Some(id) = instance_id {
+                    q = q
+                        .filter_expression("instance_id = :id")
+                        .expression_attribute_values(":id", s(id));
+                }
+                let out = q
+                    .send()
+                    .await
+                    .map_err(|e| Error::from_sdk("dynamodb:Query", e))?;
+                records.extend(out.items().iter().filter_map(record_from_item));
+                match out.last_evaluated_key() {
+                    Some(k) if !k.is_empty() => start = Some(k.clone()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(records)
+    }
+}
+
+fn record_from_item(item: &Item) -> Option<Record> {
+    let get = |k: &str| match item.get(k) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    };
+    Some(Record {
+        at: get("at")?,
+        instance_id: get("instance_id")?,
+        action: get("action")?,
+        result: get("result")?,
+        reason: get("reason").unwrap_or_default(),
+        incident: get("incident"),
+        group: get("group"),
+        inputs: get("inputs"),
+        notification: get("notification"),
+    })
+}
