@@ -32,11 +32,12 @@ build-debug:
 demo: $(VENV)/.installed build-debug
 	$(PY) tools/demo.py --binary $(DEBUG_BIN)
 
-## Release build figures: size, cold start, warm latency vs a boto3 baseline, peak RSS.
+## Release build figures: size, cold start, warm latency vs a boto3 baseline, peak RSS; then
+## a 1,000-instance backup tick, and autoheal-admin on 5,000 instances.
 bench: $(VENV)/.installed
 	cargo build --release --bin autoheal
 	-$(PY) tools/bench.py --binary $(RELEASE_BIN)
-	tools/with-moto.sh cargo test --test backup -- --ignored --nocapture bench_
+	tools/with-moto.sh cargo test --test backup --test admin -- --ignored --nocapture bench_
 
 ## Packaging and deploying: cargo-lambda (with zig) and the SAM CLI, pinned, in their own venv.
 DEPLOY_VENV := .venv-deploy
