@@ -24,6 +24,27 @@ pub struct Config {
     pub terminate_replaced: bool,
     /// A backup older than this is not relaunched from (`autoheal:relaunch-from`).
     pub backup_max_age_ms: i64,
+    /// How long after the alarm's state change to wait before acting.
+    pub grace: Grace,
+}
+
+/// `AUTOHEAL_GRACE_SECONDS`: unset -> 0 for Auto Scaling members (a replacement is cheap)
+/// and 120 s for standalone instances (a relaunch is not); a duration -> both; `off` -> 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grace {
+    pub group_member_ms: i64,
+    pub standalone_ms: i64,
+}
+
+pub const DEFAULT_STANDALONE_GRACE_SECONDS: i64 = 120;
+
+impl Default for Grace {
+    fn default() -> Grace {
+        Grace {
+            group_member_ms: 0,
+            standalone_ms: DEFAULT_STANDALONE_GRACE_SECONDS * 1000,
+        }
+    }
 }
 
 pub const DEFAULT_VERIFY_TIMEOUT_SECONDS: i64 = 15 * 60;
@@ -77,6 +98,7 @@ impl std::fmt::Debug for Config {
             .field("verify_timeout_ms", &self.verify_timeout_ms)
             .field("terminate_replaced", &self.terminate_replaced)
             .field("backup_max_age_ms", &self.backup_max_age_ms)
+            .field("grace", &self.grace)
             .finish()
     }
 }
@@ -119,6 +141,20 @@ impl Config {
                 get("AUTOHEAL_BACKUP_MAX_AGE"),
                 DEFAULT_BACKUP_MAX_AGE_SECONDS,
             )?;
+        let grace = match get("AUTOHEAL_GRACE_SECONDS") {
+            None => Grace::default(),
+            Some(v) if v.eq_ignore_ascii_case("off") || v == "0" => Grace {
+                group_member_ms: 0,
+                standalone_ms: 0,
+            },
+            Some(v) => {
+                let ms = 1000 * duration_seconds("AUTOHEAL_GRACE_SECONDS", Some(v), 0)?;
+                Grace {
+                    group_member_ms: ms,
+                    standalone_ms: ms,
+                }
+            }
+        };
         let function_name = get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
         let slack_webhook_ciphertext = match get("SLACK_WEBHOOK_ENCRYPTED") {
             None => None,
@@ -147,6 +183,7 @@ impl Config {
             verify_timeout_ms,
             terminate_replaced,
             backup_max_age_ms,
+            grace,
         })
     }
 }
@@ -228,6 +265,23 @@ mod tests {
             assert_eq!(e.variable, variable, "{pairs:?}");
             assert!(e.to_string().starts_with(variable));
         }
+    }
+
+    #[test]
+    fn grace_defaults_per_kind_one_value_for_both_or_off() {
+        let grace = |v: Option<&str>| {
+            let mut pairs = BASE.to_vec();
+            pairs.extend(v.map(|v| ("AUTOHEAL_GRACE_SECONDS", v)));
+            let g = cfg(&pairs).unwrap().grace;
+            (g.group_member_ms, g.standalone_ms)
+        };
+        assert_eq!(grace(None), (0, 120_000));
+        assert_eq!(grace(Some("300")), (300_000, 300_000));
+        assert_eq!(grace(Some("2m")), (120_000, 120_000));
+        assert_eq!(grace(Some("off")), (0, 0));
+        assert_eq!(grace(Some("0")), (0, 0));
+        let e = cfg(&[BASE[0], BASE[1], ("AUTOHEAL_GRACE_SECONDS", "soon")]).unwrap_err();
+        assert_eq!(e.variable, "AUTOHEAL_GRACE_SECONDS");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The judgement: `Policy x Signal x Facts -> Step`. Pure; every branch is in the table test.
 
+use crate::config::Grace;
 use crate::intake::{Metric, Signal};
 use crate::outcome::{Action, Verdict};
 use crate::policy::{policy_for, Mode};
@@ -181,10 +182,92 @@ fn decide_standalone(instance: &InstanceFacts, mode: Mode, source: &str) -> Step
     }
 }
 
+/// Grace (CONTEXT §002: the failed node came back by itself minutes later): an action
+/// waits until the grace after the alarm's state change — measured on that time, not on
+/// when the event arrived. Returns when to act and why it waits; None: act now.
+pub fn grace_hold(
+    step: &Step,
+    signal: &Signal,
+    grace: Grace,
+    now_ms: i64,
+) -> Option<(i64, String)> {
+    let (wait_ms, whom) = match step {
+        Step::MarkUnhealthy { .. } => (grace.group_member_ms, "Auto Scaling members"),
+        Step::Relaunch => (grace.standalone_ms, "standalone instances"),
+        Step::Report { .. } => return None,
+    };
+    let until = signal.changed_at.timestamp_millis() + wait_ms;
+    (now_ms < until).then(|| {
+        let at = chrono::DateTime::from_timestamp_millis(until).unwrap_or_default();
+        (
+            until,
+            format!(
+                "grace period: waiting until {} ({} s after the alarm, for {whom}) in case it recovers by itself; then acts if the alarm has not cleared",
+                at.format("%H:%M:%SZ"),
+                wait_ms / 1000
+            ),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::intake::AlarmState;
+
+    #[test]
+    fn grace_table() {
+        let s = signal(Metric::StatusCheckFailed);
+        let t = s.changed_at.timestamp_millis();
+        let g = Grace {
+            group_member_ms: 30_000,
+            standalone_ms: 120_000,
+        };
+        let mark = Step::MarkUnhealthy { group: "g".into() };
+        let nothing = report(Action::None, Verdict::Ignored, "x");
+        let held =
+            |step: &Step, now: i64, g: Grace| grace_hold(step, &s, g, now).map(|(u, _)| u - t);
+        // (what, step, now - alarm time, grace, held until (relative))
+        let cases: Vec<(&str, &Step, i64, Grace, Option<i64>)> = vec![
+            ("member, inside its grace", &mark, 10_000, g, Some(30_000)),
+            ("member, grace over", &mark, 30_000, g, None),
+            (
+                "standalone, inside its grace",
+                &Step::Relaunch,
+                60_000,
+                g,
+                Some(120_000),
+            ),
+            ("standalone, grace over", &Step::Relaunch, 121_000, g, None),
+            (
+                "a late delivery is measured on the alarm time",
+                &Step::Relaunch,
+                600_000,
+                g,
+                None,
+            ),
+            (
+                "grace off",
+                &Step::Relaunch,
+                0,
+                Grace {
+                    group_member_ms: 0,
+                    standalone_ms: 0,
+                },
+                None,
+            ),
+            ("nothing to do, nothing to wait for", &nothing, 0, g, None),
+        ];
+        for (what, step, after, g, want) in cases {
+            assert_eq!(held(step, t + after, g), want, "{what}");
+        }
+        let (_, why) = grace_hold(&Step::Relaunch, &s, g, t).unwrap();
+        assert!(why.starts_with("grace period: waiting until "), "{why}");
+        assert!(
+            why.contains("120 s after the alarm, for standalone instances"),
+            "{why}"
+        );
+    }
 
     fn signal(metric: Metric) -> Signal {
         Signal {

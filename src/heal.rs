@@ -3,7 +3,7 @@
 
 use crate::aws::{self, autoscaling, ledger::Ledger, Clients};
 use crate::config::Config;
-use crate::decide::{decide, Facts, Step};
+use crate::decide::{decide, grace_hold, Facts, Step};
 use crate::error::Error;
 use crate::history;
 use crate::incident::{self, Head, Move};
@@ -71,7 +71,7 @@ pub async fn handle(deps: &Deps, event: &Value, deadline_ms: i64) -> Result<Resp
 async fn process(deps: &Deps, intake: Intake, deadline_ms: i64) -> Result<Vec<Outcome>, Error> {
     let outcome = match intake {
         Intake::Advance { trigger } => {
-            let mut outcomes = tick::advance_relaunches(deps, &trigger, deadline_ms).await?;
+            let mut outcomes = tick::advance_open(deps, &trigger, deadline_ms).await?;
             if trigger == "Scheduled Event" {
                 outcomes.push(tick::backups(deps, deadline_ms).await?);
             }
@@ -194,6 +194,18 @@ async fn heal(deps: &Deps, s: &Signal, deadline_ms: i64) -> Result<Outcome, Erro
             return Ok(notify(deps, s, facts.ok().as_ref(), outcome).await);
         }
     };
+    act(deps, s, head, facts, deadline_ms).await
+}
+
+/// On a claimed incident: decide from what was observed, wait out the grace period, act,
+/// settle, report.
+async fn act(
+    deps: &Deps,
+    s: &Signal,
+    head: Head,
+    facts: Result<Facts, Error>,
+    deadline_ms: i64,
+) -> Result<Outcome, Error> {
     let facts = match facts {
         Ok(f) => f,
         Err(e) => return fail(deps, &head, s, None, Action::None, e).await,
@@ -202,9 +214,16 @@ async fn heal(deps: &Deps, s: &Signal, deadline_ms: i64) -> Result<Outcome, Erro
         return relaunch::run(deps, head, deadline_ms).await;
     }
     let group = facts.group.as_ref().map(|g| g.name.clone());
-    let mut outcome = match decide(s, &facts, deps.config.dry_run) {
+    let step = decide(s, &facts, deps.config.dry_run);
+    let finished_relaunch = step == Step::Relaunch && head.progress.is_finished();
+    if !finished_relaunch {
+        if let Some((until, why)) = grace_hold(&step, s, deps.config.grace, now_ms()) {
+            return hold(deps, head, s, &facts, until, why).await;
+        }
+    }
+    let mut outcome = match step {
         // One relaunch per incident: a new alarm after it ended goes to people.
-        Step::Relaunch if head.progress.is_finished() => Outcome::new(
+        Step::Relaunch if finished_relaunch => Outcome::new(
             Some(s.instance_id.clone()),
             Action::LaunchReplacement,
             Verdict::Held,
@@ -245,6 +264,80 @@ async fn heal(deps: &Deps, s: &Signal, deadline_ms: i64) -> Result<Outcome, Erro
         settle(deps, &head, &outcome),
         notify(deps, s, Some(&facts), outcome.clone())
     );
+    Ok(outcome)
+}
+
+/// Holds the incident in its grace period: given back (no lease) with the time to look
+/// again, and listed in the open index, so that the tick acts after it unless an OK came.
+async fn hold(
+    deps: &Deps,
+    head: Head,
+    s: &Signal,
+    facts: &Facts,
+    until_ms: i64,
+    why: String,
+) -> Result<Outcome, Error> {
+    let now_secs = now_ms() / 1000;
+    // Listed first: a hold the tick cannot find would wait for the next alarm.
+    if let Err(e) = deps
+        .ledger
+        .set_open(&head.instance_id, true, now_secs)
+        .await
+    {
+        return fail(deps, &head, s, Some(facts), Action::None, e).await;
+    }
+    let mut held = head.clone();
+    held.hold_until_ms = Some(until_ms);
+    held.lease_until_ms = 0;
+    held.version += 1;
+    held.result = Some(Verdict::Held);
+    held.reason = Some(why.clone());
+    match deps.ledger.write(&held, now_secs).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let mut o = Outcome::new(
+                Some(s.instance_id.clone()),
+                Action::None,
+                Verdict::Duplicate,
+                "incident changed while deciding (closed by an OK?)",
+            );
+            o.incident = Some(head.incident_id.clone());
+            return Ok(o);
+        }
+        Err(e) => return fail(deps, &head, s, Some(facts), Action::None, e).await,
+    }
+    let mut outcome = Outcome::new(
+        Some(s.instance_id.clone()),
+        Action::None,
+        Verdict::Held,
+        why,
+    );
+    outcome.incident = Some(head.incident_id.clone());
+    outcome.group = facts.group.as_ref().map(|g| g.name.clone());
+    outcome.inputs = Some(history::inputs(s, Some(facts), deps.config.dry_run));
+    Ok(notify(deps, s, Some(facts), outcome).await)
+}
+
+/// The tick, after a grace period ran out with no OK: look at the world again and act.
+pub(crate) async fn resume_held(
+    deps: &Deps,
+    head: Head,
+    deadline_ms: i64,
+) -> Result<Outcome, Error> {
+    let s = head.opening_signal();
+    let instance_id = head.instance_id.clone();
+    let facts = aws::observe(&deps.clients, &instance_id).await;
+    let outcome = act(deps, &s, head, facts, deadline_ms).await?;
+    // A relaunch that started keeps its place in the index until it ends.
+    if outcome.result != Verdict::InProgress {
+        if let Err(e) = deps
+            .ledger
+            .set_open(&instance_id, false, now_ms() / 1000)
+            .await
+        {
+            tracing::warn!(error = %e, instance_id = %instance_id, "could not remove a settled hold from the open index");
+        }
+    }
     Ok(outcome)
 }
 
@@ -317,17 +410,32 @@ async fn recover(deps: &Deps, s: &Signal) -> Result<Outcome, Error> {
             ))
         }
     };
-    let mut outcome = Outcome::new(
-        Some(s.instance_id.clone()),
-        Action::Verify,
-        Verdict::Done,
+    let in_grace = head.hold_until_ms.is_some() && head.action.is_none();
+    let reason = if in_grace {
+        // The tick would otherwise look at it every minute until the TTL.
+        if let Err(e) = deps
+            .ledger
+            .set_open(&head.instance_id, false, now_ms() / 1000)
+            .await
+        {
+            tracing::warn!(error = %e, incident = %head.incident_id, "could not remove the closed hold from the open index");
+        }
+        "recovered by itself: the alarm returned to OK during the grace period; nothing was done"
+            .to_string()
+    } else {
         format!(
             "status check alarm returned to OK; incident closed after {}",
             match (head.action, head.result) {
                 (Some(a), Some(r)) => format!("{} {}", a.as_str(), r.as_str()),
                 _ => "no action".to_string(),
             }
-        ),
+        )
+    };
+    let mut outcome = Outcome::new(
+        Some(s.instance_id.clone()),
+        Action::Verify,
+        Verdict::Done,
+        reason,
     );
     outcome.incident = Some(head.incident_id.clone());
     outcome.group = head.group.clone();

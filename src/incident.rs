@@ -61,6 +61,9 @@ pub struct Head {
     pub alarm: AlarmContext,
     /// Steps of a standalone relaunch; empty for other repairs.
     pub progress: Progress,
+    /// Held in its grace period until then (alarm time + grace): only the tick takes it,
+    /// and only after this; an OK before it closes the incident as recovered by itself.
+    pub hold_until_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -102,7 +105,9 @@ impl Head {
 
     /// Waiting for the world with nobody holding it: a trigger may pick it up.
     pub fn is_waiting(&self, now_ms: i64) -> bool {
-        self.status == Status::Repairing && self.lease_until_ms <= now_ms
+        self.status == Status::Repairing
+            && self.lease_until_ms <= now_ms
+            && self.hold_until_ms.is_none_or(|t| t <= now_ms)
     }
 }
 
@@ -145,6 +150,7 @@ pub fn claim_alarm(
         group: None,
         alarm: AlarmContext::of(signal),
         progress: Progress::default(),
+        hold_until_ms: None,
     };
     let Some(head) = current else {
         return Move::Take(fresh());
@@ -181,6 +187,15 @@ pub fn claim_alarm(
             "incident {} is being repaired by another invocation",
             head.incident_id
         )),
+        Status::Repairing
+            if head.transitions.contains(&key)
+                && head.hold_until_ms.is_some_and(|t| t > now_ms) =>
+        {
+            skip(format!(
+                "incident {} is held in its grace period; acts after it if still failing",
+                head.incident_id
+            ))
+        }
         // The last invocation failed or died before settling: pick up where it stopped.
         Status::Repairing => resume(),
         Status::Settled if head.transitions.contains(&key) => skip(format!(
@@ -327,6 +342,7 @@ mod tests {
             group: Some("g".into()),
             alarm: AlarmContext::of(&s),
             progress: Progress::default(),
+            hold_until_ms: None,
         }
     }
 

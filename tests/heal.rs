@@ -30,9 +30,9 @@ async fn every_fixture_gets_its_outcome_and_the_world_shows_it() {
         ("alarm-action.json", vec![&m[4]], vec!["mark_unhealthy done"]),
         ("sns-attached-ebs.json", vec![&m[5]], vec!["none held: attached EBS volume check failed"]),
         ("sns-ok.json", vec![&m[0]], vec!["verify done: status check alarm returned to OK; incident closed after mark_unhealthy done"]),
-        ("eventbridge-ami-state.json", vec![], vec!["none ignored: EC2 AMI State Change: no relaunch in progress"]),
-        ("eventbridge-instance-state.json", vec![], vec!["none ignored: EC2 Instance State-change Notification: no relaunch in progress"]),
-        ("scheduled-tick.json", vec![], vec!["none ignored: Scheduled Event: no relaunch in progress", "create_image done: backups: "]),
+        ("eventbridge-ami-state.json", vec![], vec!["none ignored: EC2 AMI State Change: no repair waiting"]),
+        ("eventbridge-instance-state.json", vec![], vec!["none ignored: EC2 Instance State-change Notification: no repair waiting"]),
+        ("scheduled-tick.json", vec![], vec!["none ignored: Scheduled Event: no repair waiting", "create_image done: backups: "]),
     ];
     for (name, ids, expected) in &cases {
         let r = invoke(&deps, &event(name, ids)).await.unwrap();

@@ -357,7 +357,7 @@ async fn an_impaired_standalone_instance_is_imaged_without_reboot_and_relaunched
         .unwrap();
     assert_eq!(
         summary(&tick)[0],
-        "none ignored: Scheduled Event: no relaunch in progress"
+        "none ignored: Scheduled Event: no repair waiting"
     );
 
     // Slack: a message when it started, one per step, one at the end.
@@ -709,6 +709,6 @@ async fn a_copy_that_never_passes_its_checks_fails_with_the_runbook() {
         .unwrap();
     assert_eq!(
         summary(&tick)[0],
-        "none ignored: Scheduled Event: no relaunch in progress"
+        "none ignored: Scheduled Event: no repair waiting"
     );
 }

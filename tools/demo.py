@@ -13,6 +13,7 @@ the standalone relaunch does not leave the world as expected.
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import json
 import sys
 import textwrap
@@ -265,8 +266,15 @@ def main() -> int:
             rig.log("to the copy, stops S and verifies the copy's status checks.")
             rig.log()
             n = len(steps) + 1
+            # A standalone relaunch waits out a grace period (AUTOHEAL_GRACE_SECONDS, 120 s for
+            # standalone instances) measured from the alarm's state change: S's alarm is sent
+            # as having changed 150 s ago, so the grace is over and the relaunch starts now.
+            rig.log("S's alarm changed state 150 s ago: past its 120 s grace period, so autoheal acts.")
+            rig.log()
+            past = _dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(seconds=150)
             alarm_s = rig.prepare_event(rig.load_event("sns-alarm.json", events_dir),
-                                        {rig.FIXTURE_INSTANCE_A: sid}, times.next(4000))
+                                        {rig.FIXTURE_INSTANCE_A: sid},
+                                        past.strftime("%Y-%m-%dT%H:%M:%S.000+0000"))
             outcomes = run_step(n, "sns-alarm.json", "StatusCheckFailed ALARM for S (standalone)", alarm_s,
                                 runtime, fn, slack, labels, args, timeout=max(args.timeout, RELAUNCH_WAIT))
             if outcomes is None:
@@ -284,15 +292,15 @@ def main() -> int:
             n = len(steps) + 2
             tick = rig.load_event("scheduled-tick.json", events_dir).encode()
             outcomes = run_step(n, "scheduled-tick.json",
-                                "the 1-minute schedule: advance relaunches in progress, take periodic backups",
+                                "the 1-minute schedule: advance open incidents, take periodic backups",
                                 tick, runtime, fn, slack, labels, args)
             if outcomes is None:
                 failed = True
             else:
                 reasons = [str(o.get("reason", "")) for o in outcomes]
-                if not any("no relaunch in progress" in r for r in reasons):
-                    problems.append("the tick did not report 'no relaunch in progress'")
-                    rig.log("   <-- UNEXPECTED: expected 'no relaunch in progress' (S's relaunch is finished)")
+                if not any("no repair waiting" in r for r in reasons):
+                    problems.append("the tick did not report 'no repair waiting'")
+                    rig.log("   <-- UNEXPECTED: expected 'no repair waiting' (S's relaunch is finished)")
                 if not any(r.startswith("backups:") for r in reasons):
                     problems.append("the tick gave no backups summary")
                     rig.log("   <-- UNEXPECTED: expected a 'backups: ...' summary")

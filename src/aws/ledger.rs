@@ -1,6 +1,6 @@
 //! DynamoDB ledger: one head item per instance (`pk = instance#<id>`, `sk = head`),
 //! read consistently and written only on the condition that nobody wrote it since; and an
-//! index of relaunches in progress (`pk = open`, `sk = instance#<id>`) for the tick. The
+//! index of open incidents (`pk = open`, `sk = instance#<id>`) for the tick. The
 //! audit trail lives in the same table (`aws::history`).
 
 use crate::error::Error;
@@ -53,8 +53,9 @@ impl Ledger {
         Ok(out.item().and_then(head_from_item))
     }
 
-    /// Lists the instances whose relaunch is in progress (the tick advances them).
-    pub async fn open_relaunches(&self) -> Result<Vec<String>, Error> {
+    /// Lists the instances with an open incident: a relaunch in progress, or a hold in its
+    /// grace period (the tick advances them).
+    pub async fn open_incidents(&self) -> Result<Vec<String>, Error> {
         let mut ids = vec![];
         let mut start: Option<Item> = None;
         loop {
@@ -83,7 +84,7 @@ impl Ledger {
         }
     }
 
-    /// Marks (`open = true`) or unmarks a relaunch in progress. Idempotent.
+    /// Lists (`open = true`) or unlists an open incident. Idempotent.
     pub async fn set_open(
         &self,
         instance_id: &str,
@@ -191,6 +192,9 @@ fn item_from_head(h: &Head) -> Item {
     if let Some(r) = &h.alarm.region {
         item.insert("region".into(), s(r));
     }
+    if let Some(t) = h.hold_until_ms {
+        item.insert("hold_until_ms".into(), n(t));
+    }
     let p = &h.progress;
     if let Some(phase) = p.phase {
         item.insert("step".into(), s(phase.as_str()));
@@ -269,6 +273,7 @@ fn head_from_item(item: &Item) -> Option<Head> {
                 })
                 .unwrap_or_default(),
         },
+        hold_until_ms: get_n("hold_until_ms"),
     })
 }
 
@@ -306,6 +311,7 @@ mod tests {
                 from_backup: true,
                 marks: vec![(Phase::Imaging, 5), (Phase::Launching, 9)],
             },
+            hold_until_ms: Some(7),
         };
         assert_eq!(head_from_item(&item_from_head(&h)), Some(h));
     }
