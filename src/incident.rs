@@ -266,7 +266,7 @@ pub fn claim_waiting(current: Option<&Head>, now_ms: i64, lease_until_ms: i64) -
                 other.map(|h| h.instance_id.clone()),
                 Action::None,
                 Verdict::Duplicate,
-                "no relaunch waiting here (finished, or held by another invocation)",
+                "nothing waiting here (finished, held by another invocation, or still in its grace period)",
             );
             o.incident = other.map(|h| h.incident_id.clone());
             Move::Skip(o)

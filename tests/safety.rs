@@ -1,0 +1,157 @@
+//! Safety policy against moto: the grace period. An instance that recovers by itself within
+//! it is left alone; one that does not is repaired by the tick once it is over.
+
+mod common;
+
+use common::*;
+
+/// The alarm fixture, as if it changed state `ago_ms` before now.
+fn fresh(name: &str, id: &str, ago_ms: i64) -> Vec<u8> {
+    // The OK fixture's own time, for the fixture that has one of its own.
+    const OK_TIME: &str = "2026-11-23T03:25:02.000+0000";
+    let t = chrono::Utc::now() - chrono::Duration::milliseconds(ago_ms);
+    let now = t.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string();
+    let text = String::from_utf8(at_time(event(name, &[id]), &now)).unwrap();
+    text.replace(OK_TIME, &now).into_bytes()
+}
+
+async fn open_index(world: &World) -> Vec<String> {
+    let out = world
+        .ddb
+        .query()
+        .table_name(&world.table)
+        .key_condition_expression("pk = :open")
+        .expression_attribute_values(
+            ":open",
+            aws_sdk_dynamodb::types::AttributeValue::S("open".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.items()
+        .iter()
+        .map(|i| i["sk"].as_s().unwrap().clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_ok_during_the_grace_period_closes_the_incident_as_recovered_by_itself() {
+    let (world, proxy, slack) = setup(WorldSpec::default()).await;
+    let id = world.standalone[0].clone();
+    // Default grace: 120 s for standalone instances.
+    let deps = world.deps(&proxy, &[]).await;
+    let alarm = fresh("sns-alarm.json", &id, 5_000);
+
+    let r = invoke(&deps, &alarm).await.unwrap();
+    let held = &r.outcomes[0];
+    assert_eq!(
+        (held.action.as_str(), held.result.as_str()),
+        ("none", "held")
+    );
+    assert!(
+        held.reason.starts_with("grace period: waiting until ")
+            && held
+                .reason
+                .contains("(120 s after the alarm, for standalone instances)"),
+        "{}",
+        held.reason
+    );
+    assert_eq!(slack.texts().len(), 1, "the hold is reported once");
+    assert!(
+        slack.texts()[0].contains("grace period"),
+        "{:?}",
+        slack.texts()
+    );
+    assert_eq!(open_index(&world).await, vec![format!("instance#{id}")]);
+
+    // The same delivery again, and the tick inside the grace: nothing happens, nobody is told.
+    let again = invoke(&deps, &alarm).await.unwrap();
+    assert_eq!(again.outcomes[0].result.as_str(), "duplicate");
+    assert!(again.outcomes[0]
+        .reason
+        .contains("held in its grace period"));
+    let tick = invoke(&deps, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
+    assert!(
+        summary(&tick)
+            .iter()
+            .any(|l| l.contains("still in its grace period")),
+        "{:?}",
+        summary(&tick)
+    );
+    assert_eq!(slack.texts().len(), 1);
+
+    // The alarm clears by itself.
+    let ok = invoke(&deps, &fresh("sns-ok.json", &id, 1_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(&ok),
+        vec!["verify done: recovered by itself: the alarm returned to OK during the grace period; nothing was done"]
+    );
+    assert_eq!(slack.texts().len(), 2);
+    assert!(open_index(&world).await.is_empty());
+    assert_eq!(world.head(&id).await.unwrap()["status"], "closed");
+
+    // Nothing was ever done to the instance.
+    let tick = invoke(&deps, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(&tick)[0],
+        "none ignored: Scheduled Event: no repair waiting"
+    );
+    for action in [
+        "CreateImage",
+        "RunInstances",
+        "StopInstances",
+        "RebootInstances",
+    ] {
+        assert_eq!(proxy.calls(action), 0, "{action}");
+    }
+}
+
+#[tokio::test]
+async fn a_member_still_failing_after_its_grace_is_repaired_by_the_tick() {
+    let (world, proxy, slack) = setup(WorldSpec::default()).await;
+    let member = world.members[0].clone();
+    let deps = world.deps(&proxy, &[("AUTOHEAL_GRACE_SECONDS", "3")]).await;
+
+    let r = invoke(&deps, &fresh("sns-alarm.json", &member, 0))
+        .await
+        .unwrap();
+    assert_eq!(r.outcomes[0].result.as_str(), "held");
+    assert!(r.outcomes[0]
+        .reason
+        .contains("(3 s after the alarm, for Auto Scaling members)"));
+    assert_eq!(proxy.calls("SetInstanceHealth"), 0);
+    assert_eq!(world.health(&member).await, "HEALTHY");
+
+    tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
+    let tick = invoke(&deps, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(&tick)[0],
+        format!(
+            "mark_unhealthy done: marked Unhealthy in group {} (grace period not respected)",
+            world.group
+        )
+    );
+    assert_eq!(proxy.calls("SetInstanceHealth"), 1);
+    assert_eq!(world.health(&member).await, "UNHEALTHY");
+    assert!(
+        open_index(&world).await.is_empty(),
+        "settled: off the tick's list"
+    );
+    assert_eq!(world.head(&member).await.unwrap()["status"], "settled");
+    assert_eq!(slack.texts().len(), 2, "held, then repaired");
+
+    // Another alarm now: Auto Scaling already has the instance.
+    let late = invoke(&deps, &fresh("sns-alarm.json", &member, 0))
+        .await
+        .unwrap();
+    assert_eq!(late.outcomes[0].result.as_str(), "duplicate");
+    assert_eq!(proxy.calls("SetInstanceHealth"), 1);
+}
