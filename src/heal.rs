@@ -239,7 +239,7 @@ async fn act(
                     Some(s.instance_id.clone()),
                     Action::MarkUnhealthy,
                     Verdict::Done,
-                    format!("marked Unhealthy in group {group} (grace period not respected)"),
+                    format!("marked Unhealthy in group {group} (Auto Scaling's health check grace period skipped)"),
                 ),
                 Err(e) => {
                     return fail(deps, &head, s, Some(&facts), Action::MarkUnhealthy, e).await

@@ -135,7 +135,7 @@ async fn a_member_still_failing_after_its_grace_is_repaired_by_the_tick() {
     assert_eq!(
         summary(&tick)[0],
         format!(
-            "mark_unhealthy done: marked Unhealthy in group {} (grace period not respected)",
+            "mark_unhealthy done: marked Unhealthy in group {} (Auto Scaling's health check grace period skipped)",
             world.group
         )
     );
