@@ -140,16 +140,7 @@ async fn terminate(world: &World, id: &str) {
 #[tokio::test]
 async fn encrypt_webhook_round_trips_under_the_functions_context() {
     let world = empty_world().await;
-    let key = world
-        .kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_string();
+    let key = world.webhook_key.clone();
     let url = "https://hooks.slack.com/services/T000/B000/secret";
     let run = admin(
         &world,

@@ -106,58 +106,29 @@ fn selected(instance: &Instance, selectors: &[(String, String)]) -> bool {
 }
 
 fn differences(old: &AlarmShape, new: &AlarmShape) -> Vec<String> {
-    let mut out = vec![];
-    let mut cmp = |field: &str, a: String, b: String| {
-        if a != b {
-            out.push(format!("{field}: {a} -> {b}"));
-        }
-    };
-    cmp("namespace", old.namespace.clone(), new.namespace.clone());
-    cmp("metric", old.metric.clone(), new.metric.clone());
-    cmp("statistic", old.statistic.clone(), new.statistic.clone());
-    cmp(
-        "dimensions",
-        format!("{:?}", old.dimensions),
-        format!("{:?}", new.dimensions),
-    );
-    cmp("period", old.period.to_string(), new.period.to_string());
-    cmp(
-        "evaluation periods",
-        old.evaluation_periods.to_string(),
-        new.evaluation_periods.to_string(),
-    );
-    cmp(
-        "datapoints to alarm",
-        old.datapoints_to_alarm.to_string(),
-        new.datapoints_to_alarm.to_string(),
-    );
-    cmp(
-        "threshold",
-        old.threshold.to_string(),
-        new.threshold.to_string(),
-    );
-    cmp("comparison", old.comparison.clone(), new.comparison.clone());
-    cmp(
-        "missing data",
-        old.treat_missing_data.clone(),
-        new.treat_missing_data.clone(),
-    );
-    cmp(
-        "actions enabled",
-        old.actions_enabled.to_string(),
-        new.actions_enabled.to_string(),
-    );
-    cmp(
-        "alarm actions",
-        format!("{:?}", old.alarm_actions),
-        format!("{:?}", new.alarm_actions),
-    );
-    cmp(
-        "OK actions",
-        format!("{:?}", old.ok_actions),
-        format!("{:?}", new.ok_actions),
-    );
-    out
+    type Field = (&'static str, fn(&AlarmShape) -> String);
+    let fields: [Field; 13] = [
+        ("namespace", |a| a.namespace.clone()),
+        ("metric", |a| a.metric.clone()),
+        ("statistic", |a| a.statistic.clone()),
+        ("dimensions", |a| format!("{:?}", a.dimensions)),
+        ("period", |a| a.period.to_string()),
+        ("evaluation periods", |a| a.evaluation_periods.to_string()),
+        ("datapoints to alarm", |a| a.datapoints_to_alarm.to_string()),
+        ("threshold", |a| a.threshold.to_string()),
+        ("comparison", |a| a.comparison.clone()),
+        ("missing data", |a| a.treat_missing_data.clone()),
+        ("actions enabled", |a| a.actions_enabled.to_string()),
+        ("alarm actions", |a| format!("{:?}", a.alarm_actions)),
+        ("OK actions", |a| format!("{:?}", a.ok_actions)),
+    ];
+    fields
+        .iter()
+        .filter_map(|(name, get)| {
+            let (a, b) = (get(old), get(new));
+            (a != b).then(|| format!("{name}: {a} -> {b}"))
+        })
+        .collect()
 }
 
 /// `instances`: every instance of the region (any state); `existing`: the managed alarms by

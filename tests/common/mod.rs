@@ -406,6 +406,8 @@ pub struct World {
     pub standalone: Vec<String>,
     /// base64 KMS ciphertext of the Slack URL, under the function's encryption context.
     pub webhook_ciphertext: String,
+    /// The KMS key it is encrypted with.
+    pub webhook_key: String,
 }
 
 pub struct WorldSpec {
@@ -606,6 +608,7 @@ impl World {
             members,
             standalone,
             webhook_ciphertext,
+            webhook_key: key,
         }
     }
 
