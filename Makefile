@@ -14,9 +14,11 @@ $(VENV)/.installed: tools/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
 	touch $@
 
-## All tests: unit tables, then integration tests against a fresh moto server.
+## All tests: unit tables, then integration tests against a fresh moto server; the
+## template through cfn-lint (warnings fail too).
 test: $(VENV)/.installed
 	tools/with-moto.sh cargo test --all-targets
+	$(VENV)/bin/cfn-lint template.yaml
 
 ## Format, clippy (warnings are errors), CloudFormation lint.
 lint: $(VENV)/.installed
