@@ -183,20 +183,16 @@ fn decide_standalone(instance: &InstanceFacts, mode: Mode, source: &str) -> Step
 }
 
 /// Grace (CONTEXT §002: the failed node came back by itself minutes later): an action
-/// waits until the grace after the alarm's state change — measured on that time, not on
-/// when the event arrived. Returns when to act and why it waits; None: act now.
-pub fn grace_hold(
-    step: &Step,
-    signal: &Signal,
-    grace: Grace,
-    now_ms: i64,
-) -> Option<(i64, String)> {
+/// waits until the grace after the state change of the alarm that opened the incident
+/// (`alarm_ms`) — measured on that time, not on when the event arrived, and not restarted
+/// by later alarms of the same incident. Returns when to act and why it waits; None: now.
+pub fn grace_hold(step: &Step, alarm_ms: i64, grace: Grace, now_ms: i64) -> Option<(i64, String)> {
     let (wait_ms, whom) = match step {
         Step::MarkUnhealthy { .. } => (grace.group_member_ms, "Auto Scaling members"),
         Step::Relaunch => (grace.standalone_ms, "standalone instances"),
         Step::Report { .. } => return None,
     };
-    let until = signal.changed_at.timestamp_millis() + wait_ms;
+    let until = alarm_ms + wait_ms;
     (now_ms < until).then(|| {
         let at = chrono::DateTime::from_timestamp_millis(until).unwrap_or_default();
         (
@@ -226,7 +222,7 @@ mod tests {
         let mark = Step::MarkUnhealthy { group: "g".into() };
         let nothing = report(Action::None, Verdict::Ignored, "x");
         let held =
-            |step: &Step, now: i64, g: Grace| grace_hold(step, &s, g, now).map(|(u, _)| u - t);
+            |step: &Step, now: i64, g: Grace| grace_hold(step, t, g, now).map(|(u, _)| u - t);
         // (what, step, now - alarm time, grace, held until (relative))
         let cases: Vec<(&str, &Step, i64, Grace, Option<i64>)> = vec![
             ("member, inside its grace", &mark, 10_000, g, Some(30_000)),
@@ -261,7 +257,7 @@ mod tests {
         for (what, step, after, g, want) in cases {
             assert_eq!(held(step, t + after, g), want, "{what}");
         }
-        let (_, why) = grace_hold(&Step::Relaunch, &s, g, t).unwrap();
+        let (_, why) = grace_hold(&Step::Relaunch, t, g, t).unwrap();
         assert!(why.starts_with("grace period: waiting until "), "{why}");
         assert!(
             why.contains("120 s after the alarm, for standalone instances"),

@@ -217,7 +217,7 @@ async fn act(
     let step = decide(s, &facts, deps.config.dry_run);
     let finished_relaunch = step == Step::Relaunch && head.progress.is_finished();
     if !finished_relaunch {
-        if let Some((until, why)) = grace_hold(&step, s, deps.config.grace, now_ms()) {
+        if let Some((until, why)) = grace_hold(&step, head.opened_ms, deps.config.grace, now_ms()) {
             return hold(deps, head, s, &facts, until, why).await;
         }
     }

@@ -128,7 +128,20 @@ async fn a_member_still_failing_after_its_grace_is_repaired_by_the_tick() {
     assert_eq!(proxy.calls("SetInstanceHealth"), 0);
     assert_eq!(world.health(&member).await, "HEALTHY");
 
-    tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
+    // A second alarm of the same incident (another metric) a second later does not
+    // restart the grace: it is measured from the alarm that opened the incident.
+    tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+    let second = invoke(&deps, &fresh("sns-metric-math.json", &member, 0))
+        .await
+        .unwrap();
+    let until = |reason: &str| reason.split(" (").next().unwrap().to_string();
+    assert_eq!(second.outcomes[0].result.as_str(), "held");
+    assert_eq!(
+        until(&second.outcomes[0].reason),
+        until(&r.outcomes[0].reason)
+    );
+
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
     let tick = invoke(&deps, &event("scheduled-tick.json", &[]))
         .await
         .unwrap();
@@ -146,7 +159,11 @@ async fn a_member_still_failing_after_its_grace_is_repaired_by_the_tick() {
         "settled: off the tick's list"
     );
     assert_eq!(world.head(&member).await.unwrap()["status"], "settled");
-    assert_eq!(slack.texts().len(), 2, "held, then repaired");
+    assert_eq!(
+        slack.texts().len(),
+        3,
+        "held, held again (a new alarm), then repaired"
+    );
 
     // Another alarm now: Auto Scaling already has the instance.
     let late = invoke(&deps, &fresh("sns-alarm.json", &member, 0))
