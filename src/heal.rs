@@ -410,7 +410,9 @@ async fn recover(deps: &Deps, s: &Signal) -> Result<Outcome, Error> {
             ))
         }
     };
-    let in_grace = head.hold_until_ms.is_some() && head.action.is_none();
+    // Held in its grace and never acted on (no action, no relaunch step).
+    let in_grace =
+        head.hold_until_ms.is_some() && head.action.is_none() && head.progress.phase.is_none();
     let reason = if in_grace {
         // The tick would otherwise look at it every minute until the TTL.
         if let Err(e) = deps

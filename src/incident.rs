@@ -371,6 +371,10 @@ mod tests {
             (Some(head(Status::Closed, 0)), &later, "new v5"),
             (Some(head(Status::Closed, 0)), &same, "skip duplicate: stale alarm"),
             (Some(head(Status::Closed, 0)), &earlier, "skip duplicate: stale alarm"),
+            // Held in its grace: the same alarm again is a duplicate, a new one looks again.
+            (Some(held(now + 60_000)), &same, "skip duplicate: incident i-0123456789abcdef0-20261123T031245Z is held in its grace period"),
+            (Some(held(now + 60_000)), &later, "resume v5 attempt 2"),
+            (Some(held(now - 1)), &same, "resume v5 attempt 2"),
         ];
         for (current, s, expected) in table {
             let got = verdict(&claim_alarm(current.as_ref(), s, now, now + 30_000));
@@ -379,6 +383,24 @@ mod tests {
                 "{current:?} / {s:?}: {got} != {expected}"
             );
         }
+    }
+
+    fn held(until_ms: i64) -> Head {
+        Head {
+            hold_until_ms: Some(until_ms),
+            action: None,
+            result: Some(Verdict::Held),
+            ..head(Status::Repairing, 0)
+        }
+    }
+
+    #[test]
+    fn the_tick_takes_a_hold_only_after_its_grace() {
+        let now = T0 + 1_000;
+        let waiting = |h: &Head| verdict(&claim_waiting(Some(h), now, now + 30_000));
+        assert!(waiting(&held(now + 1)).starts_with("skip duplicate: nothing waiting here"));
+        assert_eq!(waiting(&held(now)), "resume v5 attempt 2");
+        assert!(!held(now + 1).is_waiting(now) && held(now).is_waiting(now));
     }
 
     #[test]
