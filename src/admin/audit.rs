@@ -100,12 +100,16 @@ pub struct Inventory {
 
 const GROUP_TAG: &str = "aws:autoscaling:groupName";
 
+/// The instances an audit looks at: all but the terminated (and terminating) ones.
+pub fn audited(inv: &Inventory) -> impl Iterator<Item = &Instance> {
+    inv.instances
+        .iter()
+        .filter(|i| !matches!(i.state.as_str(), "terminated" | "shutting-down"))
+}
+
 pub fn findings(inv: &Inventory) -> Vec<Finding> {
     let mut out = vec![];
-    for i in &inv.instances {
-        if matches!(i.state.as_str(), "terminated" | "shutting-down") {
-            continue;
-        }
+    for i in audited(inv) {
         let mut add = |severity, kind, detail: String| {
             out.push(Finding {
                 severity,

@@ -246,11 +246,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 now_ms: chrono::Utc::now().timestamp_millis(),
             };
             let findings = audit::findings(&inventory);
-            let scanned = inventory
-                .instances
-                .iter()
-                .filter(|i| !matches!(i.state.as_str(), "terminated" | "shutting-down"))
-                .count();
+            let scanned = audit::audited(&inventory).count();
             match format {
                 Format::Table => print!("{}", audit::render_table(&findings, scanned)),
                 Format::Json => println!("{}", audit::render_json(&findings, scanned)),
