@@ -26,7 +26,11 @@ pub struct Config {
     pub backup_max_age_ms: i64,
     /// How long after the alarm's state change to wait before acting.
     pub grace: Grace,
+    /// A copy autoheal launched is not relaunched again within this (0: no limit).
+    pub lineage_window_ms: i64,
 }
+
+pub const DEFAULT_LINEAGE_WINDOW_SECONDS: i64 = 24 * 3600;
 
 /// `AUTOHEAL_GRACE_SECONDS`: unset -> 0 for Auto Scaling members (a replacement is cheap)
 /// and 120 s for standalone instances (a relaunch is not); a duration -> both; `off` -> 0.
@@ -99,6 +103,7 @@ impl std::fmt::Debug for Config {
             .field("terminate_replaced", &self.terminate_replaced)
             .field("backup_max_age_ms", &self.backup_max_age_ms)
             .field("grace", &self.grace)
+            .field("lineage_window_ms", &self.lineage_window_ms)
             .finish()
     }
 }
@@ -155,6 +160,16 @@ impl Config {
                 }
             }
         };
+        let lineage_window_ms = match get("AUTOHEAL_LINEAGE_WINDOW") {
+            Some(v) if v.eq_ignore_ascii_case("off") => 0,
+            v => {
+                1000 * duration_seconds(
+                    "AUTOHEAL_LINEAGE_WINDOW",
+                    v,
+                    DEFAULT_LINEAGE_WINDOW_SECONDS,
+                )?
+            }
+        };
         let function_name = get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
         let slack_webhook_ciphertext = match get("SLACK_WEBHOOK_ENCRYPTED") {
             None => None,
@@ -184,6 +199,7 @@ impl Config {
             terminate_replaced,
             backup_max_age_ms,
             grace,
+            lineage_window_ms,
         })
     }
 }
@@ -282,6 +298,22 @@ mod tests {
         assert_eq!(grace(Some("0")), (0, 0));
         let e = cfg(&[BASE[0], BASE[1], ("AUTOHEAL_GRACE_SECONDS", "soon")]).unwrap_err();
         assert_eq!(e.variable, "AUTOHEAL_GRACE_SECONDS");
+    }
+
+    #[test]
+    fn lineage_window_defaults_to_a_day_and_turns_off() {
+        let window = |v: Option<&str>| {
+            let mut pairs = BASE.to_vec();
+            pairs.extend(v.map(|v| ("AUTOHEAL_LINEAGE_WINDOW", v)));
+            cfg(&pairs).map(|c| c.lineage_window_ms)
+        };
+        assert_eq!(window(None), Ok(86_400_000));
+        assert_eq!(window(Some("6h")), Ok(21_600_000));
+        assert_eq!(window(Some("off")), Ok(0));
+        assert_eq!(
+            window(Some("never")).unwrap_err().variable,
+            "AUTOHEAL_LINEAGE_WINDOW"
+        );
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub struct InstanceFacts {
     /// `ebs` or `instance-store`.
     pub root_device_type: Option<String>,
     pub tags: BTreeMap<String, String>,
+    /// When EC2 launched it (epoch ms).
+    pub launch_ms: Option<i64>,
 }
 
 /// Tag autoheal puts on an instance it replaced, naming the copy.
@@ -182,6 +184,32 @@ fn decide_standalone(instance: &InstanceFacts, mode: Mode, source: &str) -> Step
     }
 }
 
+/// One relaunch per lineage per window: an instance that is itself autoheal's copy of
+/// another (tag `autoheal:source-instance`), launched less than `window_ms` ago, is not
+/// relaunched again: a copy failing again soon is not a broken host, and goes to people.
+/// `window_ms` 0: off. Other steps pass through.
+pub fn limit_lineage(step: Step, instance: &InstanceFacts, window_ms: i64, now_ms: i64) -> Step {
+    let (Step::Relaunch, Some(source), Some(launched)) = (
+        &step,
+        instance.tags.get(crate::relaunch::spec::SOURCE_TAG),
+        instance.launch_ms,
+    ) else {
+        return step;
+    };
+    if window_ms <= 0 || now_ms - launched >= window_ms {
+        return step;
+    }
+    report(
+        Action::LaunchReplacement,
+        Verdict::Held,
+        format!(
+            "relaunch budget: this instance is autoheal's copy of {source}, launched {} min ago; a copy failing again within {} h is not relaunched again — it needs a person (docs/RUNBOOK.md)",
+            (now_ms - launched) / 60_000,
+            window_ms / 3_600_000
+        ),
+    )
+}
+
 /// Grace (CONTEXT §002: the failed node came back by itself minutes later): an action
 /// waits until the grace after the state change of the alarm that opened the incident
 /// (`alarm_ms`) — measured on that time, not on when the event arrived, and not restarted
@@ -210,6 +238,90 @@ pub fn grace_hold(step: &Step, alarm_ms: i64, grace: Grace, now_ms: i64) -> Opti
 mod tests {
     use super::*;
     use crate::intake::AlarmState;
+
+    #[test]
+    fn lineage_table() {
+        const H: i64 = 3_600_000;
+        let now = 100 * H;
+        let copy = |launched_h_ago: Option<i64>, source: bool| InstanceFacts {
+            tags: source
+                .then(|| {
+                    (
+                        crate::relaunch::spec::SOURCE_TAG.to_string(),
+                        "i-old".to_string(),
+                    )
+                })
+                .into_iter()
+                .collect(),
+            launch_ms: launched_h_ago.map(|h| now - h * H),
+            ..Default::default()
+        };
+        let held = |s: &Step| {
+            matches!(
+                s,
+                Step::Report {
+                    result: Verdict::Held,
+                    ..
+                }
+            )
+        };
+        // (what, instance, window, step, held)
+        let cases: Vec<(&str, InstanceFacts, i64, Step, bool)> = vec![
+            (
+                "a copy failing 2 h after its launch",
+                copy(Some(2), true),
+                24 * H,
+                Step::Relaunch,
+                true,
+            ),
+            (
+                "a copy failing 25 h after",
+                copy(Some(25), true),
+                24 * H,
+                Step::Relaunch,
+                false,
+            ),
+            (
+                "not a copy",
+                copy(Some(2), false),
+                24 * H,
+                Step::Relaunch,
+                false,
+            ),
+            (
+                "launch time unknown",
+                copy(None, true),
+                24 * H,
+                Step::Relaunch,
+                false,
+            ),
+            ("budget off", copy(Some(2), true), 0, Step::Relaunch, false),
+            (
+                "a group member is not relaunched anyway",
+                copy(Some(2), true),
+                24 * H,
+                Step::MarkUnhealthy { group: "g".into() },
+                false,
+            ),
+        ];
+        for (what, instance, window, step, want) in cases {
+            assert_eq!(
+                held(&limit_lineage(step, &instance, window, now)),
+                want,
+                "{what}"
+            );
+        }
+        let Step::Report { action, reason, .. } =
+            limit_lineage(Step::Relaunch, &copy(Some(2), true), 24 * H, now)
+        else {
+            panic!()
+        };
+        assert_eq!(action, Action::LaunchReplacement);
+        assert!(
+            reason.contains("copy of i-old, launched 120 min ago"),
+            "{reason}"
+        );
+    }
 
     #[test]
     fn grace_table() {

@@ -3,7 +3,7 @@
 
 use crate::aws::{self, autoscaling, ledger::Ledger, Clients};
 use crate::config::Config;
-use crate::decide::{decide, grace_hold, Facts, Step};
+use crate::decide::{decide, grace_hold, limit_lineage, Facts, Step};
 use crate::error::Error;
 use crate::history;
 use crate::incident::{self, Head, Move};
@@ -215,6 +215,10 @@ async fn act(
     }
     let group = facts.group.as_ref().map(|g| g.name.clone());
     let step = decide(s, &facts, deps.config.dry_run);
+    let step = match &facts.instance {
+        Some(i) => limit_lineage(step, i, deps.config.lineage_window_ms, now_ms()),
+        None => step,
+    };
     let finished_relaunch = step == Step::Relaunch && head.progress.is_finished();
     if !finished_relaunch {
         if let Some((until, why)) = grace_hold(&step, head.opened_ms, deps.config.grace, now_ms()) {

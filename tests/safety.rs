@@ -172,3 +172,44 @@ async fn a_member_still_failing_after_its_grace_is_repaired_by_the_tick() {
     assert_eq!(late.outcomes[0].result.as_str(), "duplicate");
     assert_eq!(proxy.calls("SetInstanceHealth"), 1);
 }
+
+#[tokio::test]
+async fn a_copy_failing_again_within_a_day_goes_to_people() {
+    let (world, proxy, slack) = setup(WorldSpec::empty()).await;
+    // An instance autoheal launched a moment ago as the copy of another.
+    let copy = world
+        .launch(1, &[("autoheal:source-instance", "i-0aaaaaaaaaaaaaaaa")])
+        .await
+        .remove(0);
+    let deps = world.deps(&proxy, &[]).await;
+    // The fixture's alarm time is long past: no grace to wait for.
+    let r = invoke(&deps, &event("sns-alarm.json", &[&copy]))
+        .await
+        .unwrap();
+    let o = &r.outcomes[0];
+    assert_eq!(
+        (o.action.as_str(), o.result.as_str()),
+        ("launch_replacement", "held")
+    );
+    assert!(
+        o.reason.starts_with("relaunch budget: this instance is autoheal's copy of i-0aaaaaaaaaaaaaaaa, launched 0 min ago"),
+        "{}",
+        o.reason
+    );
+    assert_eq!(proxy.calls("CreateImage"), 0);
+    assert_eq!(proxy.calls("RunInstances"), 0);
+    assert_eq!(slack.texts().len(), 1, "people are told");
+
+    // With the budget off, the same alarm on another copy is relaunched.
+    let other = world
+        .launch(1, &[("autoheal:source-instance", "i-0bbbbbbbbbbbbbbbb")])
+        .await
+        .remove(0);
+    let unlimited = world
+        .deps(&proxy, &[("AUTOHEAL_LINEAGE_WINDOW", "off")])
+        .await;
+    invoke(&unlimited, &event("sns-alarm.json", &[&other]))
+        .await
+        .unwrap();
+    assert_eq!(proxy.calls("CreateImage"), 1);
+}

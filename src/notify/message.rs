@@ -223,6 +223,7 @@ mod tests {
                 availability_zone: Some("us-east-1a".into()),
                 root_device_type: Some("ebs".into()),
                 tags: [("Name".to_string(), "web-3".to_string())].into(),
+                launch_ms: None,
             }),
             group: Some(GroupFacts {
                 name: "web asg".into(),
