@@ -2,13 +2,14 @@
 //! Runs with the operator's credentials, not the function's role (see the README for the
 //! permissions it needs).
 
+use crate::aws::ec2::{state_name, tag_map};
 use crate::error::Error;
 use aws_sdk_cloudwatch::types::{
     AlarmType, ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag,
 };
 use aws_sdk_ec2::types::{Filter, InstanceType};
 use futures::{stream, StreamExt, TryStreamExt};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use super::alarms::{AlarmShape, AlarmSpec};
 use super::audit::{Event, Instance};
@@ -34,18 +35,9 @@ pub async fn instances(
         let page = page.map_err(|e| Error::from_sdk("ec2:DescribeInstances", e))?;
         for i in page.reservations().iter().flat_map(|r| r.instances()) {
             let Some(id) = i.instance_id() else { continue };
-            let tags: BTreeMap<String, String> = i
-                .tags()
-                .iter()
-                .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
-                .collect();
             out.push(Instance {
                 instance_id: id.to_string(),
-                state: i
-                    .state()
-                    .and_then(|s| s.name())
-                    .map_or("unknown", |n| n.as_str())
-                    .to_string(),
+                state: state_name(i),
                 instance_type: i.instance_type().map_or("", |t| t.as_str()).to_string(),
                 image_id: i.image_id().unwrap_or("").to_string(),
                 virtualization: i
@@ -54,7 +46,7 @@ pub async fn instances(
                     .to_string(),
                 kernel_id: i.kernel_id().map(str::to_string),
                 root_device_type: i.root_device_type().map_or("", |t| t.as_str()).to_string(),
-                tags,
+                tags: tag_map(i.tags()),
             });
         }
         progress(format!("instances: {} read", out.len()));

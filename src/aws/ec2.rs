@@ -33,11 +33,7 @@ pub async fn describe_instance(
         .find(|i| i.instance_id() == Some(instance_id));
     Ok(found.map(|i| InstanceFacts {
         instance_id: instance_id.to_string(),
-        state: i
-            .state()
-            .and_then(|s| s.name())
-            .map_or("unknown", |n| n.as_str())
-            .to_string(),
+        state: state_name(i),
         instance_type: i.instance_type().map(|t| t.as_str().to_string()),
         availability_zone: i
             .placement()
@@ -45,10 +41,21 @@ pub async fn describe_instance(
             .map(str::to_string),
         root_device_type: i.root_device_type().map(|t| t.as_str().to_string()),
         launch_ms: i.launch_time().and_then(|t| t.to_millis().ok()),
-        tags: i
-            .tags()
-            .iter()
-            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
-            .collect(),
+        tags: tag_map(i.tags()),
     }))
+}
+
+/// The instance's state name (`running`, `stopped`, ...), `unknown` when absent.
+pub fn state_name(i: &aws_sdk_ec2::types::Instance) -> String {
+    i.state()
+        .and_then(|s| s.name())
+        .map_or("unknown", |n| n.as_str())
+        .to_string()
+}
+
+/// EC2 tags as key -> value (a tag without a value: empty).
+pub fn tag_map(tags: &[aws_sdk_ec2::types::Tag]) -> std::collections::BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+        .collect()
 }
