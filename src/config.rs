@@ -28,6 +28,8 @@ pub struct Config {
     pub grace: Grace,
     /// A copy autoheal launched is not relaunched again within this (0: no limit).
     pub lineage_window_ms: i64,
+    /// One member of an `autoheal:cluster` under repair at a time.
+    pub quorum_guard: bool,
 }
 
 pub const DEFAULT_LINEAGE_WINDOW_SECONDS: i64 = 24 * 3600;
@@ -104,6 +106,7 @@ impl std::fmt::Debug for Config {
             .field("backup_max_age_ms", &self.backup_max_age_ms)
             .field("grace", &self.grace)
             .field("lineage_window_ms", &self.lineage_window_ms)
+            .field("quorum_guard", &self.quorum_guard)
             .finish()
     }
 }
@@ -170,6 +173,17 @@ impl Config {
                 )?
             }
         };
+        let quorum_guard = match get("AUTOHEAL_QUORUM_GUARD").map(|v| v.to_ascii_lowercase()) {
+            None => true,
+            Some(v) if v == "on" || v == "true" => true,
+            Some(v) if v == "off" || v == "false" => false,
+            Some(v) => {
+                return Err(err(
+                    "AUTOHEAL_QUORUM_GUARD",
+                    &format!("expected on or off, got {v:?}"),
+                ))
+            }
+        };
         let function_name = get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
         let slack_webhook_ciphertext = match get("SLACK_WEBHOOK_ENCRYPTED") {
             None => None,
@@ -200,6 +214,7 @@ impl Config {
             backup_max_age_ms,
             grace,
             lineage_window_ms,
+            quorum_guard,
         })
     }
 }
@@ -298,6 +313,22 @@ mod tests {
         assert_eq!(grace(Some("0")), (0, 0));
         let e = cfg(&[BASE[0], BASE[1], ("AUTOHEAL_GRACE_SECONDS", "soon")]).unwrap_err();
         assert_eq!(e.variable, "AUTOHEAL_GRACE_SECONDS");
+    }
+
+    #[test]
+    fn quorum_guard_is_on_unless_off() {
+        let guard = |v: Option<&str>| {
+            let mut pairs = BASE.to_vec();
+            pairs.extend(v.map(|v| ("AUTOHEAL_QUORUM_GUARD", v)));
+            cfg(&pairs).map(|c| c.quorum_guard)
+        };
+        assert_eq!(guard(None), Ok(true));
+        assert_eq!(guard(Some("OFF")), Ok(false));
+        assert_eq!(guard(Some("on")), Ok(true));
+        assert_eq!(
+            guard(Some("maybe")).unwrap_err().variable,
+            "AUTOHEAL_QUORUM_GUARD"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use crate::aws::{self, autoscaling, ledger::Ledger, Clients};
 use crate::config::Config;
 use crate::decide::{decide, grace_hold, limit_lineage, Facts, Step};
 use crate::error::Error;
+use crate::guard::{self, Admission};
 use crate::history;
 use crate::incident::{self, Head, Move};
 use crate::intake::{self, AlarmState, Intake, Signal};
@@ -224,6 +225,16 @@ async fn act(
         if let Some((until, why)) = grace_hold(&step, head.opened_ms, deps.config.grace, now_ms()) {
             return hold(deps, head, s, &facts, until, why).await;
         }
+        let cluster = facts.instance.as_ref().and_then(guard::cluster_of);
+        let acting = matches!(step, Step::MarkUnhealthy { .. } | Step::Relaunch);
+        if let (Some(cluster), true, true) = (cluster, acting, deps.config.quorum_guard) {
+            match admit_to_cluster(deps, cluster, &head).await {
+                Ok(None) => {}
+                // Looked at again by the next tick.
+                Ok(Some(why)) => return hold(deps, head, s, &facts, now_ms(), why).await,
+                Err(e) => return fail(deps, &head, s, Some(&facts), Action::None, e).await,
+            }
+        }
     }
     let mut outcome = match step {
         // One relaunch per incident: a new alarm after it ended goes to people.
@@ -271,8 +282,51 @@ async fn act(
     Ok(outcome)
 }
 
-/// Holds the incident in its grace period: given back (no lease) with the time to look
-/// again, and listed in the open index, so that the tick acts after it unless an OK came.
+/// The quorum guard: admits this member to repair, or says why it waits. None: admitted.
+async fn admit_to_cluster(
+    deps: &Deps,
+    cluster: &str,
+    head: &Head,
+) -> Result<Option<String>, Error> {
+    for _ in 0..MAX_LEDGER_RACES {
+        let (members, version) = deps.ledger.read_scope(cluster).await?;
+        let others: Vec<&(String, String)> = members
+            .iter()
+            .filter(|(id, _)| *id != head.instance_id)
+            .collect();
+        let heads =
+            futures::future::try_join_all(others.iter().map(|(id, _)| deps.ledger.read(id)))
+                .await?;
+        let now = now_ms();
+        let live: Vec<(String, String)> = others
+            .iter()
+            .zip(&heads)
+            .filter(|((_, incident), h)| {
+                guard::still_under_repair(h.as_ref(), incident, now, deps.config.verify_timeout_ms)
+            })
+            .map(|(member, _)| (*member).clone())
+            .collect();
+        match guard::admit(cluster, (&head.instance_id, &head.incident_id), &live) {
+            Admission::Hold(why) => return Ok(Some(why)),
+            Admission::Admit(list) => {
+                if deps
+                    .ledger
+                    .write_scope(cluster, &list, version, now / 1000)
+                    .await?
+                {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+    Ok(Some(format!(
+        "quorum guard: cluster {cluster} kept changing under other invocations; looking again in a minute"
+    )))
+}
+
+/// Holds the incident — in its grace period, or behind the quorum guard: given back (no
+/// lease) with the time to look again, and listed in the open index, so that the tick
+/// acts after it unless an OK came. Reported once per reason, not every minute.
 async fn hold(
     deps: &Deps,
     head: Head,
@@ -290,6 +344,7 @@ async fn hold(
     {
         return fail(deps, &head, s, Some(facts), Action::None, e).await;
     }
+    let repeat = head.result == Some(Verdict::Held) && head.reason.as_deref() == Some(why.as_str());
     let mut held = head.clone();
     held.hold_until_ms = Some(until_ms);
     held.lease_until_ms = 0;
@@ -319,6 +374,9 @@ async fn hold(
     outcome.incident = Some(head.incident_id.clone());
     outcome.group = facts.group.as_ref().map(|g| g.name.clone());
     outcome.inputs = Some(history::inputs(s, Some(facts), deps.config.dry_run));
+    if repeat {
+        return Ok(outcome);
+    }
     Ok(notify(deps, s, Some(facts), outcome).await)
 }
 
@@ -329,20 +387,9 @@ pub(crate) async fn resume_held(
     deadline_ms: i64,
 ) -> Result<Outcome, Error> {
     let s = head.opening_signal();
-    let instance_id = head.instance_id.clone();
-    let facts = aws::observe(&deps.clients, &instance_id).await;
-    let outcome = act(deps, &s, head, facts, deadline_ms).await?;
-    // A relaunch that started keeps its place in the index until it ends.
-    if outcome.result != Verdict::InProgress {
-        if let Err(e) = deps
-            .ledger
-            .set_open(&instance_id, false, now_ms() / 1000)
-            .await
-        {
-            tracing::warn!(error = %e, instance_id = %instance_id, "could not remove a settled hold from the open index");
-        }
-    }
-    Ok(outcome)
+    let facts = aws::observe(&deps.clients, &head.instance_id).await;
+    // Settling takes it off the tick's list; a relaunch keeps it there until it ends.
+    act(deps, &s, head, facts, deadline_ms).await
 }
 
 /// A transient failure gives the lease back and asks for a retry; a permanent one is an
@@ -381,6 +428,16 @@ pub(crate) async fn fail(
 /// Records the outcome on the incident. The action is already done: a failed write is
 /// logged, not retried by failing the invocation (a retry would find the work done anyway).
 pub(crate) async fn settle(deps: &Deps, head: &Head, outcome: &Outcome) {
+    if head.hold_until_ms.is_some() {
+        // It was held (grace, quorum guard): settled now, nothing left for the tick.
+        if let Err(e) = deps
+            .ledger
+            .set_open(&head.instance_id, false, now_ms() / 1000)
+            .await
+        {
+            tracing::warn!(error = %e, incident = %head.incident_id, "could not remove a settled hold from the open index");
+        }
+    }
     match deps
         .ledger
         .write(&incident::settle(head, outcome), now_ms() / 1000)

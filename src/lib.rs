@@ -13,6 +13,7 @@ pub mod backup;
 pub mod config;
 pub mod decide;
 pub mod error;
+pub mod guard;
 pub mod heal;
 pub mod history;
 pub mod incident;

@@ -7,6 +7,7 @@ pub mod history;
 pub mod image;
 pub mod launch;
 pub mod ledger;
+pub mod scope;
 pub mod takeover;
 
 use crate::decide::{Facts, GroupFacts};

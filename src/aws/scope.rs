@@ -1,0 +1,87 @@
+//! The quorum guard's scope items (`pk = scope#cluster:<name>`, `sk = head`): the members
+//! admitted to repair, changed only on the version read, like incident heads.
+
+use super::ledger::{n, s, Item, Ledger, RETENTION_SECONDS};
+use crate::error::Error;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+fn key(cluster: &str) -> Item {
+    [
+        ("pk".to_string(), s(&format!("scope#cluster:{cluster}"))),
+        ("sk".to_string(), s("head")),
+    ]
+    .into()
+}
+
+impl Ledger {
+    /// The members admitted (instance, incident) and the item's version (0: no item).
+    pub async fn read_scope(&self, cluster: &str) -> Result<(Vec<(String, String)>, i64), Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(cluster)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("dynamodb:GetItem", e))?;
+        let Some(item) = out.item() else {
+            return Ok((vec![], 0));
+        };
+        let members = item
+            .get("members")
+            .and_then(|v| v.as_l().ok())
+            .map(|l| {
+                l.iter()
+                    .filter_map(|v| {
+                        let (id, incident) = v.as_s().ok()?.split_once('@')?;
+                        Some((id.to_string(), incident.to_string()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let version = item
+            .get("version")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        Ok((members, version))
+    }
+
+    /// Writes the members if nobody changed the item since `version` was read.
+    pub async fn write_scope(
+        &self,
+        cluster: &str,
+        members: &[(String, String)],
+        version: i64,
+        now_secs: i64,
+    ) -> Result<bool, Error> {
+        let mut item = key(cluster);
+        item.insert(
+            "members".into(),
+            AttributeValue::L(
+                members
+                    .iter()
+                    .map(|(i, inc)| s(&format!("{i}@{inc}")))
+                    .collect(),
+            ),
+        );
+        item.insert("version".into(), n(version + 1));
+        item.insert("expires_at".into(), n(now_secs + RETENTION_SECONDS));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR version = :read")
+            .expression_attribute_values(":read", n(version))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(Error::from_sdk("dynamodb:PutItem", e)),
+        }
+    }
+}
