@@ -28,9 +28,13 @@ pub struct Config {
     pub grace: Grace,
     /// A copy autoheal launched is not relaunched again within this (0: no limit).
     pub lineage_window_ms: i64,
-    /// One member of an `autoheal:cluster` under repair at a time.
+    /// One member of an `autoheal:cluster`, or of a group of ≤ 3, under repair at a time.
     pub quorum_guard: bool,
+    /// At most this percent of a larger group under repair at once (None: no limit).
+    pub max_inflight_percent: Option<u32>,
 }
+
+pub const DEFAULT_MAX_INFLIGHT_PERCENT: u32 = 10;
 
 pub const DEFAULT_LINEAGE_WINDOW_SECONDS: i64 = 24 * 3600;
 
@@ -107,6 +111,7 @@ impl std::fmt::Debug for Config {
             .field("grace", &self.grace)
             .field("lineage_window_ms", &self.lineage_window_ms)
             .field("quorum_guard", &self.quorum_guard)
+            .field("max_inflight_percent", &self.max_inflight_percent)
             .finish()
     }
 }
@@ -184,6 +189,19 @@ impl Config {
                 ))
             }
         };
+        let max_inflight_percent = match get("AUTOHEAL_MAX_INFLIGHT_PERCENT") {
+            None => Some(DEFAULT_MAX_INFLIGHT_PERCENT),
+            Some(v) if v.eq_ignore_ascii_case("off") => None,
+            Some(v) => match v.trim_end_matches('%').parse::<u32>() {
+                Ok(p) if (1..=100).contains(&p) => Some(p),
+                _ => {
+                    return Err(err(
+                        "AUTOHEAL_MAX_INFLIGHT_PERCENT",
+                        &format!("expected a percentage from 1 to 100, or off, got {v:?}"),
+                    ))
+                }
+            },
+        };
         let function_name = get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
         let slack_webhook_ciphertext = match get("SLACK_WEBHOOK_ENCRYPTED") {
             None => None,
@@ -215,6 +233,7 @@ impl Config {
             grace,
             lineage_window_ms,
             quorum_guard,
+            max_inflight_percent,
         })
     }
 }
@@ -329,6 +348,20 @@ mod tests {
             guard(Some("maybe")).unwrap_err().variable,
             "AUTOHEAL_QUORUM_GUARD"
         );
+        let inflight = |v: &str| {
+            cfg(&[BASE[0], BASE[1], ("AUTOHEAL_MAX_INFLIGHT_PERCENT", v)])
+                .map(|c| c.max_inflight_percent)
+        };
+        assert_eq!(cfg(&BASE).unwrap().max_inflight_percent, Some(10));
+        assert_eq!(inflight("25"), Ok(Some(25)));
+        assert_eq!(inflight("25%"), Ok(Some(25)));
+        assert_eq!(inflight("off"), Ok(None));
+        for bad in ["0", "101", "lots"] {
+            assert_eq!(
+                inflight(bad).unwrap_err().variable,
+                "AUTOHEAL_MAX_INFLIGHT_PERCENT"
+            );
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! The quorum guard, pure: instances sharing an `autoheal:cluster` tag never have more than
-//! one member under repair at a time (CONTEXT §002: an operator took a 3-node cluster down
-//! repairing one node). The members admitted are kept in the cluster's scope item in the
-//! ledger (`aws::scope`); whether each is still under repair is read from its own head, so
+//! The repair guards, pure. A scope's members under repair are capped: instances sharing
+//! an `autoheal:cluster` tag, and Auto Scaling groups of desired capacity ≤ 3, one at a
+//! time (the quorum guard; CONTEXT §002: an operator took a 3-node cluster down repairing
+//! one node); larger groups at most `AUTOHEAL_MAX_INFLIGHT_PERCENT` of their desired
+//! capacity (at least 1). The members admitted are kept in the scope's item in the ledger
+//! (`aws::scope`); whether each is still under repair is read from its own head, so
 //! nothing has to remember to release it.
 
 use crate::decide::InstanceFacts;
@@ -10,6 +12,9 @@ use crate::outcome::{Action, Verdict};
 use crate::relaunch::plan::Phase;
 
 pub const CLUSTER_TAG: &str = "autoheal:cluster";
+
+/// Groups this small (desired capacity) are repaired one member at a time.
+pub const SMALL_GROUP: i32 = 3;
 
 /// The cluster an instance belongs to, if tagged.
 pub fn cluster_of(instance: &InstanceFacts) -> Option<&str> {
@@ -20,12 +25,60 @@ pub fn cluster_of(instance: &InstanceFacts) -> Option<&str> {
         .filter(|c| !c.is_empty())
 }
 
+/// Where a cap applies, and how many may be under repair there at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scope {
+    /// Ledger key part: `cluster:<name>` or `group:<name>`.
+    pub key: String,
+    /// For people: `cluster db`, `group web`.
+    pub label: String,
+    pub limit: usize,
+    /// The rule, for the report.
+    pub rule: String,
+}
+
+/// The guards that apply (`quorum`: `AUTOHEAL_QUORUM_GUARD`; `inflight_percent`:
+/// `AUTOHEAL_MAX_INFLIGHT_PERCENT`, None = off). `group`: name and desired capacity.
+pub fn scope_for(
+    instance: &InstanceFacts,
+    group: Option<(&str, i32)>,
+    quorum: bool,
+    inflight_percent: Option<u32>,
+) -> Option<Scope> {
+    if let Some(cluster) = cluster_of(instance).filter(|_| quorum) {
+        return Some(Scope {
+            key: format!("cluster:{cluster}"),
+            label: format!("cluster {cluster}"),
+            limit: 1,
+            rule: "quorum guard: one member of a cluster at a time".into(),
+        });
+    }
+    let (name, desired) = group?;
+    let (key, label) = (format!("group:{name}"), format!("group {name}"));
+    if quorum && desired <= SMALL_GROUP {
+        return Some(Scope {
+            key,
+            label,
+            limit: 1,
+            rule: format!("quorum guard: one member at a time in a group of {desired}"),
+        });
+    }
+    let percent = inflight_percent?;
+    let limit = ((desired.max(0) as u64 * percent as u64) / 100).max(1) as usize;
+    Some(Scope {
+        key,
+        label,
+        limit,
+        rule: format!("in-flight budget: {percent}% of {desired} = {limit} at a time"),
+    })
+}
+
 /// Whether the member admitted with `incident_id` is still under repair, from its head.
 /// Released: its incident ended (a later one replaced it, or the alarm returned to OK), or
 /// its copy was verified. A relaunch that failed stays under repair: people decide, and
-/// the guard keeps automation off the rest of the cluster until that incident closes. A
-/// member marked Unhealthy counts until `settle_window_ms` after it was marked — the time
-/// its group needs to replace it (autoheal does not watch the replacement).
+/// the guard keeps automation off the rest of the scope until that incident closes. A
+/// member marked Unhealthy counts until `settle_window_ms` after its alarm — the time its
+/// group needs to replace it (autoheal does not watch the replacement).
 pub fn still_under_repair(
     head: Option<&Head>,
     incident_id: &str,
@@ -53,19 +106,20 @@ pub enum Admission {
     Hold(String),
 }
 
-/// `live`: the members still under repair. At most one at a time.
-pub fn admit(cluster: &str, me: (&str, &str), live: &[(String, String)]) -> Admission {
-    let others: Vec<&str> = live
-        .iter()
-        .filter(|(id, _)| id != me.0)
-        .map(|(id, _)| id.as_str())
-        .collect();
-    if others.is_empty() {
-        Admission::Admit(vec![(me.0.to_string(), me.1.to_string())])
+/// `live`: the scope's members still under repair.
+pub fn admit(scope: &Scope, me: (&str, &str), live: &[(String, String)]) -> Admission {
+    let others: Vec<&(String, String)> = live.iter().filter(|(id, _)| id != me.0).collect();
+    if others.len() < scope.limit {
+        let mut list: Vec<(String, String)> = others.into_iter().cloned().collect();
+        list.push((me.0.to_string(), me.1.to_string()));
+        Admission::Admit(list)
     } else {
+        let ids: Vec<&str> = others.iter().map(|(id, _)| id.as_str()).collect();
         Admission::Hold(format!(
-            "quorum guard: cluster {cluster} already has {} under repair; this member waits until that repair is verified (checked every minute)",
-            others.join(", ")
+            "{}: {} already has {} under repair; this member waits until a repair there is verified (checked every minute)",
+            scope.rule,
+            scope.label,
+            ids.join(", ")
         ))
     }
 }
@@ -176,37 +230,121 @@ mod tests {
     }
 
     #[test]
-    fn one_member_at_a_time() {
-        let live = |ids: &[&str]| -> Vec<(String, String)> {
-            ids.iter()
-                .map(|i| (i.to_string(), format!("inc-{i}")))
-                .collect()
-        };
-        assert_eq!(
-            admit("db", ("i-2", "inc-i-2"), &live(&[])),
-            Admission::Admit(live(&["i-2"]))
-        );
-        assert_eq!(
-            admit("db", ("i-2", "inc-i-2"), &live(&["i-2"])),
-            Admission::Admit(live(&["i-2"])),
-            "a resumed repair is already in"
-        );
-        let Admission::Hold(why) = admit("db", ("i-2", "inc-i-2"), &live(&["i-1"])) else {
-            panic!()
-        };
-        assert!(
-            why.starts_with("quorum guard: cluster db already has i-1 under repair"),
-            "{why}"
-        );
-        let tags = |v: Option<&str>| InstanceFacts {
-            tags: v
+    fn scope_table() {
+        let tagged = |cluster: Option<&str>| InstanceFacts {
+            tags: cluster
                 .map(|v| (CLUSTER_TAG.to_string(), v.to_string()))
                 .into_iter()
                 .collect(),
             ..Default::default()
         };
-        assert_eq!(cluster_of(&tags(Some("db"))), Some("db"));
-        assert_eq!(cluster_of(&tags(Some(" "))), None);
-        assert_eq!(cluster_of(&tags(None)), None);
+        let limit = |i: &InstanceFacts, g: Option<(&str, i32)>, q: bool, p: Option<u32>| {
+            scope_for(i, g, q, p).map(|s| (s.key, s.limit))
+        };
+        let db = tagged(Some("db"));
+        let plain = tagged(None);
+        // (what, got: scope key and limit, want)
+        type Case<'a> = (&'a str, Option<(String, usize)>, Option<(&'a str, usize)>);
+        let cases: Vec<Case> = vec![
+            (
+                "cluster",
+                limit(&db, None, true, Some(10)),
+                Some(("cluster:db", 1)),
+            ),
+            (
+                "cluster wins over its group",
+                limit(&db, Some(("web", 40)), true, Some(10)),
+                Some(("cluster:db", 1)),
+            ),
+            (
+                "quorum off: the group's budget",
+                limit(&db, Some(("web", 40)), false, Some(10)),
+                Some(("group:web", 4)),
+            ),
+            (
+                "blank cluster tag",
+                limit(&tagged(Some(" ")), None, true, Some(10)),
+                None,
+            ),
+            (
+                "standalone, untagged",
+                limit(&plain, None, true, Some(10)),
+                None,
+            ),
+            (
+                "group of 3",
+                limit(&plain, Some(("web", 3)), true, Some(10)),
+                Some(("group:web", 1)),
+            ),
+            (
+                "group of 40 at 10%",
+                limit(&plain, Some(("web", 40)), true, Some(10)),
+                Some(("group:web", 4)),
+            ),
+            (
+                "group of 5 at 10%: at least 1",
+                limit(&plain, Some(("web", 5)), true, Some(10)),
+                Some(("group:web", 1)),
+            ),
+            (
+                "group of 200 at 25%",
+                limit(&plain, Some(("web", 200)), true, Some(25)),
+                Some(("group:web", 50)),
+            ),
+            (
+                "budget off",
+                limit(&plain, Some(("web", 40)), true, None),
+                None,
+            ),
+            (
+                "all off",
+                limit(&plain, Some(("web", 3)), false, None),
+                None,
+            ),
+            (
+                "quorum off, small group: budget",
+                limit(&plain, Some(("web", 3)), false, Some(10)),
+                Some(("group:web", 1)),
+            ),
+        ];
+        for (what, got, want) in cases {
+            assert_eq!(got, want.map(|(k, l)| (k.to_string(), l)), "{what}");
+        }
+    }
+
+    #[test]
+    fn admission_up_to_the_limit() {
+        let live = |ids: &[&str]| -> Vec<(String, String)> {
+            ids.iter()
+                .map(|i| (i.to_string(), format!("inc-{i}")))
+                .collect()
+        };
+        let scope = |limit| Scope {
+            key: "cluster:db".into(),
+            label: "cluster db".into(),
+            limit,
+            rule: "quorum guard: one member of a cluster at a time".into(),
+        };
+        assert_eq!(
+            admit(&scope(1), ("i-2", "inc-i-2"), &live(&[])),
+            Admission::Admit(live(&["i-2"]))
+        );
+        assert_eq!(
+            admit(&scope(1), ("i-2", "inc-i-2"), &live(&["i-2"])),
+            Admission::Admit(live(&["i-2"])),
+            "a resumed repair is already in"
+        );
+        let Admission::Hold(why) = admit(&scope(1), ("i-2", "inc-i-2"), &live(&["i-1"])) else {
+            panic!()
+        };
+        assert_eq!(why, "quorum guard: one member of a cluster at a time: cluster db already has i-1 under repair; this member waits until a repair there is verified (checked every minute)");
+        assert_eq!(
+            admit(&scope(2), ("i-3", "inc-i-3"), &live(&["i-1"])),
+            Admission::Admit(live(&["i-1", "i-3"]))
+        );
+        assert!(matches!(
+            admit(&scope(2), ("i-3", "inc-i-3"), &live(&["i-1", "i-2"])),
+            Admission::Hold(_)
+        ));
     }
 }

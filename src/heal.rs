@@ -225,10 +225,13 @@ async fn act(
         if let Some((until, why)) = grace_hold(&step, head.opened_ms, deps.config.grace, now_ms()) {
             return hold(deps, head, s, &facts, until, why).await;
         }
-        let cluster = facts.instance.as_ref().and_then(guard::cluster_of);
-        let acting = matches!(step, Step::MarkUnhealthy { .. } | Step::Relaunch);
-        if let (Some(cluster), true, true) = (cluster, acting, deps.config.quorum_guard) {
-            match admit_to_cluster(deps, cluster, &head).await {
+        if matches!(step, Step::MarkUnhealthy { .. } | Step::Relaunch) {
+            let admitted = match guard_scope(deps, &facts).await {
+                Ok(None) => Ok(None),
+                Ok(Some(scope)) => admit(deps, &scope, &head).await,
+                Err(e) => Err(e),
+            };
+            match admitted {
                 Ok(None) => {}
                 // Looked at again by the next tick.
                 Ok(Some(why)) => return hold(deps, head, s, &facts, now_ms(), why).await,
@@ -282,14 +285,28 @@ async fn act(
     Ok(outcome)
 }
 
-/// The quorum guard: admits this member to repair, or says why it waits. None: admitted.
-async fn admit_to_cluster(
-    deps: &Deps,
-    cluster: &str,
-    head: &Head,
-) -> Result<Option<String>, Error> {
+/// The guard scope of the instance about to be repaired; a group's desired capacity is
+/// read only when a group guard is on.
+async fn guard_scope(deps: &Deps, facts: &Facts) -> Result<Option<guard::Scope>, Error> {
+    let Some(instance) = &facts.instance else {
+        return Ok(None);
+    };
+    let (quorum, percent) = (deps.config.quorum_guard, deps.config.max_inflight_percent);
+    let group = match &facts.group {
+        Some(g) if guard::cluster_of(instance).is_none() && (quorum || percent.is_some()) => {
+            autoscaling::desired_capacity(&deps.clients.autoscaling, &g.name)
+                .await?
+                .map(|desired| (g.name.as_str(), desired))
+        }
+        _ => None,
+    };
+    Ok(guard::scope_for(instance, group, quorum, percent))
+}
+
+/// Admits this member to repair in its scope, or says why it waits. None: admitted.
+async fn admit(deps: &Deps, scope: &guard::Scope, head: &Head) -> Result<Option<String>, Error> {
     for _ in 0..MAX_LEDGER_RACES {
-        let (members, version) = deps.ledger.read_scope(cluster).await?;
+        let (members, version) = deps.ledger.read_scope(&scope.key).await?;
         let others: Vec<&(String, String)> = members
             .iter()
             .filter(|(id, _)| *id != head.instance_id)
@@ -306,12 +323,12 @@ async fn admit_to_cluster(
             })
             .map(|(member, _)| (*member).clone())
             .collect();
-        match guard::admit(cluster, (&head.instance_id, &head.incident_id), &live) {
+        match guard::admit(scope, (&head.instance_id, &head.incident_id), &live) {
             Admission::Hold(why) => return Ok(Some(why)),
             Admission::Admit(list) => {
                 if deps
                     .ledger
-                    .write_scope(cluster, &list, version, now / 1000)
+                    .write_scope(&scope.key, &list, version, now / 1000)
                     .await?
                 {
                     return Ok(None);
@@ -320,11 +337,12 @@ async fn admit_to_cluster(
         }
     }
     Ok(Some(format!(
-        "quorum guard: cluster {cluster} kept changing under other invocations; looking again in a minute"
+        "{}: {} kept changing under other invocations; looking again in a minute",
+        scope.rule, scope.label
     )))
 }
 
-/// Holds the incident — in its grace period, or behind the quorum guard: given back (no
+/// Holds the incident — in its grace period, or behind a repair guard: given back (no
 /// lease) with the time to look again, and listed in the open index, so that the tick
 /// acts after it unless an OK came. Reported once per reason, not every minute.
 async fn hold(

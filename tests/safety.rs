@@ -240,7 +240,7 @@ async fn a_cluster_repairs_one_member_at_a_time() {
     assert_eq!(waiting.result.as_str(), "held");
     assert!(
         waiting.reason.starts_with(&format!(
-            "quorum guard: cluster db already has {repairing} under repair"
+            "quorum guard: one member of a cluster at a time: cluster db already has {repairing} under repair"
         )),
         "{}",
         waiting.reason
@@ -291,4 +291,84 @@ async fn a_cluster_repairs_one_member_at_a_time() {
     let third = invoke(&off, &event("sns-alarm.json", &[&ids[2]])).await;
     assert!(third.is_err(), "admitted and left open like the first");
     assert_eq!(proxy.calls("CreateImage"), 3);
+}
+
+#[tokio::test]
+async fn a_small_group_repairs_one_member_at_a_time_and_the_next_after_the_window() {
+    let (world, proxy, slack) = setup(WorldSpec {
+        group_size: 3,
+        standalone: 0,
+        ..WorldSpec::default()
+    })
+    .await;
+    // A replacement is taken as done 3 s after the alarm (AUTOHEAL_VERIFY_TIMEOUT).
+    let deps = world
+        .deps(&proxy, &[("AUTOHEAL_VERIFY_TIMEOUT", "3")])
+        .await;
+    let (a, b) = (
+        fresh("sns-alarm.json", &world.members[0], 0),
+        fresh("sns-alarm.json", &world.members[1], 0),
+    );
+    let (ra, rb) = tokio::join!(invoke(&deps, &a), invoke(&deps, &b));
+    let mut results: Vec<String> = [ra.unwrap(), rb.unwrap()]
+        .iter()
+        .map(|r| summary(r)[0].clone())
+        .collect();
+    results.sort();
+    assert!(results[0].starts_with("mark_unhealthy done"), "{results:?}");
+    assert!(
+        results[1].starts_with("none held: quorum guard: one member at a time in a group of 3"),
+        "{results:?}"
+    );
+    assert_eq!(proxy.calls("SetInstanceHealth"), 1);
+
+    tokio::time::sleep(std::time::Duration::from_millis(3_200)).await;
+    let tick = invoke(&deps, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
+    assert!(
+        summary(&tick)[0].starts_with("mark_unhealthy done"),
+        "{:?}",
+        summary(&tick)
+    );
+    assert_eq!(proxy.calls("SetInstanceHealth"), 2);
+    assert!(open_index(&world).await.is_empty());
+    assert_eq!(slack.texts().len(), 3, "marked, held, marked");
+}
+
+#[tokio::test]
+async fn a_larger_group_has_at_most_its_in_flight_budget_under_repair() {
+    let (world, proxy, _slack) = setup(WorldSpec {
+        group_size: 10,
+        standalone: 0,
+        ..WorldSpec::default()
+    })
+    .await;
+    let deps = world
+        .deps(&proxy, &[("AUTOHEAL_MAX_INFLIGHT_PERCENT", "20")])
+        .await;
+    let alarms: Vec<Vec<u8>> = world.members[..5]
+        .iter()
+        .map(|id| fresh("sns-alarm.json", id, 0))
+        .collect();
+    let results = futures::future::join_all(alarms.iter().map(|a| invoke(&deps, a))).await;
+    let mut held = 0;
+    for r in results {
+        let line = summary(&r.unwrap())[0].clone();
+        if line.starts_with("none held: in-flight budget: 20% of 10 = 2 at a time: group ") {
+            held += 1;
+        } else {
+            assert!(line.starts_with("mark_unhealthy done"), "{line}");
+        }
+    }
+    assert_eq!((proxy.calls("SetInstanceHealth"), held), (2, 3));
+
+    // With the budget off, the rest go at once.
+    let unlimited = world
+        .deps(&proxy, &[("AUTOHEAL_MAX_INFLIGHT_PERCENT", "off")])
+        .await;
+    invoke(&unlimited, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
+    assert_eq!(proxy.calls("SetInstanceHealth"), 5);
 }

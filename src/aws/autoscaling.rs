@@ -28,6 +28,24 @@ pub async fn membership(
         }))
 }
 
+/// The group's desired capacity (None: no such group), for the repair guards.
+pub async fn desired_capacity(
+    asg: &aws_sdk_autoscaling::Client,
+    group: &str,
+) -> Result<Option<i32>, Error> {
+    let out = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(group)
+        .send()
+        .await
+        .map_err(|e| Error::from_sdk("autoscaling:DescribeAutoScalingGroups", e))?;
+    Ok(out
+        .auto_scaling_groups()
+        .iter()
+        .find(|g| g.auto_scaling_group_name() == Some(group))
+        .and_then(|g| g.desired_capacity()))
+}
+
 /// The `autoheal` tag of every group that has one (few do), by group name. Asked without
 /// knowing the instance's group, so it runs alongside the other reads instead of after them.
 pub async fn mode_tags(

@@ -1,14 +1,15 @@
-//! The quorum guard's scope items (`pk = scope#cluster:<name>`, `sk = head`): the members
-//! admitted to repair, changed only on the version read, like incident heads.
+//! The guards' scope items (`pk = scope#cluster:<name>` or `scope#group:<name>`,
+//! `sk = head`): the members admitted to repair, changed only on the version read, like
+//! incident heads.
 
 use super::ledger::{n, s, Item, Ledger, RETENTION_SECONDS};
 use crate::error::Error;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-fn key(cluster: &str) -> Item {
+fn key(scope: &str) -> Item {
     [
-        ("pk".to_string(), s(&format!("scope#cluster:{cluster}"))),
+        ("pk".to_string(), s(&format!("scope#{scope}"))),
         ("sk".to_string(), s("head")),
     ]
     .into()
@@ -16,12 +17,12 @@ fn key(cluster: &str) -> Item {
 
 impl Ledger {
     /// The members admitted (instance, incident) and the item's version (0: no item).
-    pub async fn read_scope(&self, cluster: &str) -> Result<(Vec<(String, String)>, i64), Error> {
+    pub async fn read_scope(&self, scope: &str) -> Result<(Vec<(String, String)>, i64), Error> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(cluster)))
+            .set_key(Some(key(scope)))
             .consistent_read(true)
             .send()
             .await
@@ -52,12 +53,12 @@ impl Ledger {
     /// Writes the members if nobody changed the item since `version` was read.
     pub async fn write_scope(
         &self,
-        cluster: &str,
+        scope: &str,
         members: &[(String, String)],
         version: i64,
         now_secs: i64,
     ) -> Result<bool, Error> {
-        let mut item = key(cluster);
+        let mut item = key(scope);
         item.insert(
             "members".into(),
             AttributeValue::L(

@@ -38,6 +38,14 @@ fn title(o: &Outcome, s: &Signal) -> String {
         (Action::Verify, Verdict::Done) => "recovered: status check alarm back to OK".into(),
         (_, Verdict::Failed) => format!("repair failed ({})", o.action.as_str()),
         (_, Verdict::DryRun) => format!("dry run, nothing changed ({})", o.action.as_str()),
+        // Held back by the grace period or a repair guard: it proceeds by itself later.
+        (_, Verdict::Held)
+            if ["grace period", "quorum guard", "in-flight budget"]
+                .iter()
+                .any(|p| o.reason.starts_with(p)) =>
+        {
+            "waiting: repair held back for now, proceeds by itself".into()
+        }
         (_, Verdict::Held) => "needs a person: no automated action".into(),
         (_, Verdict::InProgress) => format!("repair in progress ({})", o.action.as_str()),
         (action, result) => format!("{} {}", action.as_str(), result.as_str()),
@@ -332,6 +340,20 @@ mod tests {
                 text.starts_with(emoji) && text.contains(words) && text.contains("in eu-west-1"),
                 "{text}"
             );
+        }
+        for reason in [
+            "grace period: waiting until 03:14:45Z",
+            "quorum guard: one member of a cluster at a time: ...",
+            "in-flight budget: 10% of 40 = 4 at a time: ...",
+        ] {
+            let o = Outcome::new(None, Action::None, Verdict::Held, reason);
+            let text = fallback_text(&Report {
+                signal: &s,
+                facts: None,
+                outcome: &o,
+                region: "eu-west-1",
+            });
+            assert!(text.contains("waiting: repair held back for now"), "{text}");
         }
         let mut ok = alarm();
         ok.state = crate::intake::AlarmState::Ok;
