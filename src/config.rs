@@ -32,7 +32,11 @@ pub struct Config {
     pub quorum_guard: bool,
     /// At most this percent of a larger group under repair at once (None: no limit).
     pub max_inflight_percent: Option<u32>,
+    /// At most this many new repairs per 10 minutes of alarm time (None: no limit).
+    pub account_max_repairs: Option<u32>,
 }
+
+pub const DEFAULT_ACCOUNT_MAX_REPAIRS: u32 = 5;
 
 pub const DEFAULT_MAX_INFLIGHT_PERCENT: u32 = 10;
 
@@ -112,6 +116,7 @@ impl std::fmt::Debug for Config {
             .field("lineage_window_ms", &self.lineage_window_ms)
             .field("quorum_guard", &self.quorum_guard)
             .field("max_inflight_percent", &self.max_inflight_percent)
+            .field("account_max_repairs", &self.account_max_repairs)
             .finish()
     }
 }
@@ -202,6 +207,19 @@ impl Config {
                 }
             },
         };
+        let account_max_repairs = match get("AUTOHEAL_ACCOUNT_MAX_REPAIRS") {
+            None => Some(DEFAULT_ACCOUNT_MAX_REPAIRS),
+            Some(v) if v.eq_ignore_ascii_case("off") => None,
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if n > 0 => Some(n),
+                _ => {
+                    return Err(err(
+                        "AUTOHEAL_ACCOUNT_MAX_REPAIRS",
+                        &format!("expected a positive count, or off, got {v:?}"),
+                    ))
+                }
+            },
+        };
         let function_name = get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
         let slack_webhook_ciphertext = match get("SLACK_WEBHOOK_ENCRYPTED") {
             None => None,
@@ -234,6 +252,7 @@ impl Config {
             lineage_window_ms,
             quorum_guard,
             max_inflight_percent,
+            account_max_repairs,
         })
     }
 }
@@ -356,6 +375,17 @@ mod tests {
         assert_eq!(inflight("25"), Ok(Some(25)));
         assert_eq!(inflight("25%"), Ok(Some(25)));
         assert_eq!(inflight("off"), Ok(None));
+        let account = |v: &str| {
+            cfg(&[BASE[0], BASE[1], ("AUTOHEAL_ACCOUNT_MAX_REPAIRS", v)])
+                .map(|c| c.account_max_repairs)
+        };
+        assert_eq!(cfg(&BASE).unwrap().account_max_repairs, Some(5));
+        assert_eq!(account("20"), Ok(Some(20)));
+        assert_eq!(account("off"), Ok(None));
+        assert_eq!(
+            account("0").unwrap_err().variable,
+            "AUTOHEAL_ACCOUNT_MAX_REPAIRS"
+        );
         for bad in ["0", "101", "lots"] {
             assert_eq!(
                 inflight(bad).unwrap_err().variable,

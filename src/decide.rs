@@ -220,6 +220,9 @@ pub fn grace_hold(step: &Step, alarm_ms: i64, grace: Grace, now_ms: i64) -> Opti
         Step::Relaunch => (grace.standalone_ms, "standalone instances"),
         Step::Report { .. } => return None,
     };
+    if wait_ms <= 0 {
+        return None;
+    }
     let until = alarm_ms + wait_ms;
     (now_ms < until).then(|| {
         let at = chrono::DateTime::from_timestamp_millis(until).unwrap_or_default();
@@ -358,6 +361,16 @@ mod tests {
                 "grace off",
                 &Step::Relaunch,
                 0,
+                Grace {
+                    group_member_ms: 0,
+                    standalone_ms: 0,
+                },
+                None,
+            ),
+            (
+                "grace off, alarm time ahead of our clock",
+                &Step::Relaunch,
+                -5_000,
                 Grace {
                     group_member_ms: 0,
                     standalone_ms: 0,

@@ -28,13 +28,51 @@ pub fn cluster_of(instance: &InstanceFacts) -> Option<&str> {
 /// Where a cap applies, and how many may be under repair there at once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scope {
-    /// Ledger key part: `cluster:<name>` or `group:<name>`.
+    /// Ledger key part: `cluster:<name>`, `group:<name>` or `account`.
     pub key: String,
-    /// For people: `cluster db`, `group web`.
+    /// For people: `cluster db`, `group web`, `this account`.
     pub label: String,
     pub limit: usize,
     /// The rule, for the report.
     pub rule: String,
+    /// Counting repairs *started* within this window of alarm times (the account budget)
+    /// rather than repairs still under way.
+    pub window_ms: Option<i64>,
+}
+
+/// The account budget's window: new repairs per 10 minutes of alarm time.
+pub const ACCOUNT_WINDOW_MS: i64 = 600_000;
+
+/// `AUTOHEAL_ACCOUNT_MAX_REPAIRS` (None: off).
+pub fn account_scope(max_repairs: Option<u32>) -> Option<Scope> {
+    max_repairs.map(|n| Scope {
+        key: "account".into(),
+        label: "this account".into(),
+        limit: n as usize,
+        rule: format!("account budget: {n} new repairs per 10 minutes"),
+        window_ms: Some(ACCOUNT_WINDOW_MS),
+    })
+}
+
+/// Held (grace, a guard) and never acted on: not a repair under way.
+pub fn is_held(h: &Head) -> bool {
+    h.status == Status::Repairing
+        && h.result == Some(Verdict::Held)
+        && h.action.is_none()
+        && h.progress.phase.is_none()
+}
+
+/// For the account budget: the admitted member's repair started within `window_ms` of
+/// `alarm_ms` (the alarm asking now), measured on alarm times.
+pub fn started_within(
+    head: Option<&Head>,
+    incident_id: &str,
+    alarm_ms: i64,
+    window_ms: i64,
+) -> bool {
+    head.is_some_and(|h| {
+        h.incident_id == incident_id && !is_held(h) && (alarm_ms - h.opened_ms).abs() < window_ms
+    })
 }
 
 /// The guards that apply (`quorum`: `AUTOHEAL_QUORUM_GUARD`; `inflight_percent`:
@@ -51,6 +89,7 @@ pub fn scope_for(
             label: format!("cluster {cluster}"),
             limit: 1,
             rule: "quorum guard: one member of a cluster at a time".into(),
+            window_ms: None,
         });
     }
     let (name, desired) = group?;
@@ -61,6 +100,7 @@ pub fn scope_for(
             label,
             limit: 1,
             rule: format!("quorum guard: one member at a time in a group of {desired}"),
+            window_ms: None,
         });
     }
     let percent = inflight_percent?;
@@ -70,6 +110,7 @@ pub fn scope_for(
         label,
         limit,
         rule: format!("in-flight budget: {percent}% of {desired} = {limit} at a time"),
+        window_ms: None,
     })
 }
 
@@ -86,7 +127,7 @@ pub fn still_under_repair(
     settle_window_ms: i64,
 ) -> bool {
     let Some(h) = head else { return false };
-    if h.incident_id != incident_id || h.status == Status::Closed {
+    if h.incident_id != incident_id || h.status == Status::Closed || is_held(h) {
         return false;
     }
     if h.progress.phase == Some(Phase::Recovered) {
@@ -219,6 +260,16 @@ mod tests {
                 T + WINDOW,
                 true,
             ),
+            (
+                "held (grace, another guard): nothing under way",
+                Some(Head {
+                    result: Some(Verdict::Held),
+                    ..head(Repairing, None, None)
+                }),
+                "inc-1",
+                T,
+                false,
+            ),
         ];
         for (what, h, incident, now, want) in cases {
             assert_eq!(
@@ -313,6 +364,34 @@ mod tests {
     }
 
     #[test]
+    fn the_account_budget_counts_repairs_started_within_ten_minutes_of_alarm_time() {
+        let scope = account_scope(Some(5)).unwrap();
+        assert_eq!((scope.key.as_str(), scope.limit), ("account", 5));
+        assert_eq!(scope.rule, "account budget: 5 new repairs per 10 minutes");
+        assert!(account_scope(None).is_none());
+        let started = head(Status::Settled, Some(Action::MarkUnhealthy), None);
+        let w = ACCOUNT_WINDOW_MS;
+        assert!(started_within(Some(&started), "inc-1", T + w - 1, w));
+        assert!(
+            !started_within(Some(&started), "inc-1", T + w, w),
+            "older than the window"
+        );
+        assert!(
+            !started_within(Some(&started), "inc-0", T, w),
+            "another incident"
+        );
+        assert!(!started_within(None, "inc-1", T, w));
+        let held = Head {
+            result: Some(Verdict::Held),
+            ..head(Status::Repairing, None, None)
+        };
+        assert!(
+            !started_within(Some(&held), "inc-1", T, w),
+            "held: not started"
+        );
+    }
+
+    #[test]
     fn admission_up_to_the_limit() {
         let live = |ids: &[&str]| -> Vec<(String, String)> {
             ids.iter()
@@ -324,6 +403,7 @@ mod tests {
             label: "cluster db".into(),
             limit,
             rule: "quorum guard: one member of a cluster at a time".into(),
+            window_ms: None,
         };
         assert_eq!(
             admit(&scope(1), ("i-2", "inc-i-2"), &live(&[])),

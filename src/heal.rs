@@ -226,12 +226,7 @@ async fn act(
             return hold(deps, head, s, &facts, until, why).await;
         }
         if matches!(step, Step::MarkUnhealthy { .. } | Step::Relaunch) {
-            let admitted = match guard_scope(deps, &facts).await {
-                Ok(None) => Ok(None),
-                Ok(Some(scope)) => admit(deps, &scope, &head).await,
-                Err(e) => Err(e),
-            };
-            match admitted {
+            match admit_everywhere(deps, &facts, &head).await {
                 Ok(None) => {}
                 // Looked at again by the next tick.
                 Ok(Some(why)) => return hold(deps, head, s, &facts, now_ms(), why).await,
@@ -303,7 +298,26 @@ async fn guard_scope(deps: &Deps, facts: &Facts) -> Result<Option<guard::Scope>,
     Ok(guard::scope_for(instance, group, quorum, percent))
 }
 
-/// Admits this member to repair in its scope, or says why it waits. None: admitted.
+/// Admits this repair in its scope (cluster or group), then in the account budget. None:
+/// admitted everywhere; otherwise why it waits.
+async fn admit_everywhere(
+    deps: &Deps,
+    facts: &Facts,
+    head: &Head,
+) -> Result<Option<String>, Error> {
+    let scopes = [
+        guard_scope(deps, facts).await?,
+        guard::account_scope(deps.config.account_max_repairs),
+    ];
+    for scope in scopes.iter().flatten() {
+        if let Some(why) = admit(deps, scope, head).await? {
+            return Ok(Some(why));
+        }
+    }
+    Ok(None)
+}
+
+/// Admits this member to repair in `scope`, or says why it waits. None: admitted.
 async fn admit(deps: &Deps, scope: &guard::Scope, head: &Head) -> Result<Option<String>, Error> {
     for _ in 0..MAX_LEDGER_RACES {
         let (members, version) = deps.ledger.read_scope(&scope.key).await?;
@@ -318,8 +332,14 @@ async fn admit(deps: &Deps, scope: &guard::Scope, head: &Head) -> Result<Option<
         let live: Vec<(String, String)> = others
             .iter()
             .zip(&heads)
-            .filter(|((_, incident), h)| {
-                guard::still_under_repair(h.as_ref(), incident, now, deps.config.verify_timeout_ms)
+            .filter(|((_, incident), h)| match scope.window_ms {
+                Some(window) => guard::started_within(h.as_ref(), incident, head.opened_ms, window),
+                None => guard::still_under_repair(
+                    h.as_ref(),
+                    incident,
+                    now,
+                    deps.config.verify_timeout_ms,
+                ),
             })
             .map(|(member, _)| (*member).clone())
             .collect();

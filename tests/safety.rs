@@ -372,3 +372,47 @@ async fn a_larger_group_has_at_most_its_in_flight_budget_under_repair() {
         .unwrap();
     assert_eq!(proxy.calls("SetInstanceHealth"), 5);
 }
+
+#[tokio::test]
+async fn the_account_starts_at_most_its_budget_of_new_repairs_per_ten_minutes() {
+    let (world, proxy, _slack) = setup(WorldSpec {
+        group_size: 0,
+        standalone: 3,
+        ..WorldSpec::default()
+    })
+    .await;
+    let deps = world
+        .deps(
+            &proxy,
+            &[
+                ("AUTOHEAL_GRACE_SECONDS", "off"),
+                ("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "2"),
+            ],
+        )
+        .await;
+    let mut lines = vec![];
+    for id in &world.standalone {
+        let r = invoke(&deps, &fresh("sns-alarm.json", id, 660_000))
+            .await
+            .unwrap();
+        lines.push(summary(&r)[0].clone());
+    }
+    assert_eq!(proxy.calls("CreateImage"), 2, "{lines:?}");
+    assert!(
+        lines[2].starts_with(
+            "none held: account budget: 2 new repairs per 10 minutes: this account already has "
+        ),
+        "{lines:?}"
+    );
+    // The first alarms were 11 minutes ago: an alarm now is outside their window.
+    let later = world.launch(1, &[]).await.remove(0);
+    let r = invoke(&deps, &fresh("sns-alarm.json", &later, 0))
+        .await
+        .unwrap();
+    assert!(
+        !summary(&r)[0].contains("account budget"),
+        "{:?}",
+        summary(&r)
+    );
+    assert_eq!(proxy.calls("CreateImage"), 3, "{:?}", summary(&r));
+}

@@ -214,8 +214,10 @@ def main() -> int:
             def env_for(runtime):
                 env = rig.lambda_env(runtime.address, world.endpoint, table, webhook)
                 # Every alarm must be repaired to be measured: the repair guards (which would
-                # hold all but one member of a small group, 10% of a large one) are off.
-                env.update({"AUTOHEAL_QUORUM_GUARD": "off", "AUTOHEAL_MAX_INFLIGHT_PERCENT": "off"})
+                # hold all but one member of a small group, 10% of a large one, and all but
+                # 5 new repairs per 10 minutes) are off.
+                env.update({"AUTOHEAL_QUORUM_GUARD": "off", "AUTOHEAL_MAX_INFLIGHT_PERCENT": "off",
+                            "AUTOHEAL_ACCOUNT_MAX_REPAIRS": "off"})
                 return env
 
             rust = [str(binary)]
