@@ -130,13 +130,19 @@ impl Ledger {
                     .to_rfc3339(),
             ),
         );
+        self.put_if_version(item, head.version - 1).await
+    }
+
+    /// Puts `item` if the stored item's `version` is still `previous` (or there is none).
+    /// False: another invocation wrote first.
+    pub(super) async fn put_if_version(&self, item: Item, previous: i64) -> Result<bool, Error> {
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk) OR version = :previous")
-            .expression_attribute_values(":previous", n(head.version - 1))
+            .expression_attribute_values(":previous", n(previous))
             .send()
             .await;
         match result {

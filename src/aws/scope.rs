@@ -4,7 +4,6 @@
 
 use super::ledger::{n, s, Item, Ledger, RETENTION_SECONDS};
 use crate::error::Error;
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 fn key(scope: &str) -> Item {
@@ -70,19 +69,6 @@ impl Ledger {
         );
         item.insert("version".into(), n(version + 1));
         item.insert("expires_at".into(), n(now_secs + RETENTION_SECONDS));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR version = :read")
-            .expression_attribute_values(":read", n(version))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(Error::from_sdk("dynamodb:PutItem", e)),
-        }
+        self.put_if_version(item, version).await
     }
 }
