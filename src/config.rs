@@ -64,13 +64,38 @@ impl Default for Grace {
 pub const DEFAULT_VERIFY_TIMEOUT_SECONDS: i64 = 15 * 60;
 pub const DEFAULT_BACKUP_MAX_AGE_SECONDS: i64 = 24 * 3600;
 
-fn flag(variable: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
+fn flag(variable: &'static str, value: Option<String>, default: bool) -> Result<bool, ConfigError> {
     match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("false") | Some("0") | Some("no") => Ok(false),
-        Some("true") | Some("1") | Some("yes") => Ok(true),
+        None => Ok(default),
+        Some("false") | Some("0") | Some("no") | Some("off") => Ok(false),
+        Some("true") | Some("1") | Some("yes") | Some("on") => Ok(true),
         Some(other) => Err(ConfigError {
             variable,
-            problem: format!("expected true or false, got {other:?}"),
+            problem: format!("expected true or false (on or off), got {other:?}"),
+        }),
+    }
+}
+
+/// A limit that `off` disables: unset -> `default`, `off` -> None, else `parse`.
+fn unless_off<T>(
+    value: Option<String>,
+    default: T,
+    parse: impl FnOnce(String) -> Result<T, ConfigError>,
+) -> Result<Option<T>, ConfigError> {
+    match value {
+        None => Ok(Some(default)),
+        Some(v) if v.eq_ignore_ascii_case("off") => Ok(None),
+        Some(v) => parse(v).map(Some),
+    }
+}
+
+/// A whole number from 1 to `max`.
+fn count(variable: &'static str, v: &str, max: u32) -> Result<u32, ConfigError> {
+    match v.parse::<u32>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError {
+            variable,
+            problem: format!("expected a whole number from 1 to {max}, or off, got {v:?}"),
         }),
     }
 }
@@ -142,10 +167,11 @@ impl Config {
         let region = get("AWS_REGION")
             .or_else(|| get("AWS_DEFAULT_REGION"))
             .ok_or_else(|| err("AWS_REGION", "must be set (Lambda sets it)"))?;
-        let dry_run = flag("AUTOHEAL_DRY_RUN", get("AUTOHEAL_DRY_RUN"))?;
+        let dry_run = flag("AUTOHEAL_DRY_RUN", get("AUTOHEAL_DRY_RUN"), false)?;
         let terminate_replaced = flag(
             "AUTOHEAL_TERMINATE_REPLACED",
             get("AUTOHEAL_TERMINATE_REPLACED"),
+            false,
         )?;
         let verify_timeout_ms = 1000
             * duration_seconds(
@@ -159,67 +185,45 @@ impl Config {
                 get("AUTOHEAL_BACKUP_MAX_AGE"),
                 DEFAULT_BACKUP_MAX_AGE_SECONDS,
             )?;
+        let seconds =
+            |variable| move |v: String| duration_seconds(variable, Some(v), 0).map(|s| s * 1000);
         let grace = match get("AUTOHEAL_GRACE_SECONDS") {
             None => Grace::default(),
-            Some(v) if v.eq_ignore_ascii_case("off") || v == "0" => Grace {
-                group_member_ms: 0,
-                standalone_ms: 0,
-            },
             Some(v) => {
-                let ms = 1000 * duration_seconds("AUTOHEAL_GRACE_SECONDS", Some(v), 0)?;
+                // One value for both kinds; `0` means none, as `off` does.
+                let ms = match v.as_str() {
+                    "0" => 0,
+                    _ => unless_off(Some(v), 0, seconds("AUTOHEAL_GRACE_SECONDS"))?.unwrap_or(0),
+                };
                 Grace {
                     group_member_ms: ms,
                     standalone_ms: ms,
                 }
             }
         };
-        let lineage_window_ms = match get("AUTOHEAL_LINEAGE_WINDOW") {
-            Some(v) if v.eq_ignore_ascii_case("off") => 0,
-            v => {
-                1000 * duration_seconds(
-                    "AUTOHEAL_LINEAGE_WINDOW",
-                    v,
-                    DEFAULT_LINEAGE_WINDOW_SECONDS,
-                )?
-            }
-        };
-        let quorum_guard = match get("AUTOHEAL_QUORUM_GUARD").map(|v| v.to_ascii_lowercase()) {
-            None => true,
-            Some(v) if v == "on" || v == "true" => true,
-            Some(v) if v == "off" || v == "false" => false,
-            Some(v) => {
-                return Err(err(
-                    "AUTOHEAL_QUORUM_GUARD",
-                    &format!("expected on or off, got {v:?}"),
-                ))
-            }
-        };
-        let max_inflight_percent = match get("AUTOHEAL_MAX_INFLIGHT_PERCENT") {
-            None => Some(DEFAULT_MAX_INFLIGHT_PERCENT),
-            Some(v) if v.eq_ignore_ascii_case("off") => None,
-            Some(v) => match v.trim_end_matches('%').parse::<u32>() {
-                Ok(p) if (1..=100).contains(&p) => Some(p),
-                _ => {
-                    return Err(err(
-                        "AUTOHEAL_MAX_INFLIGHT_PERCENT",
-                        &format!("expected a percentage from 1 to 100, or off, got {v:?}"),
-                    ))
-                }
+        let lineage_window_ms = unless_off(
+            get("AUTOHEAL_LINEAGE_WINDOW"),
+            DEFAULT_LINEAGE_WINDOW_SECONDS * 1000,
+            seconds("AUTOHEAL_LINEAGE_WINDOW"),
+        )?
+        .unwrap_or(0);
+        let quorum_guard = flag("AUTOHEAL_QUORUM_GUARD", get("AUTOHEAL_QUORUM_GUARD"), true)?;
+        let max_inflight_percent = unless_off(
+            get("AUTOHEAL_MAX_INFLIGHT_PERCENT"),
+            DEFAULT_MAX_INFLIGHT_PERCENT,
+            |v| {
+                count(
+                    "AUTOHEAL_MAX_INFLIGHT_PERCENT",
+                    v.trim_end_matches('%'),
+                    100,
+                )
             },
-        };
-        let account_max_repairs = match get("AUTOHEAL_ACCOUNT_MAX_REPAIRS") {
-            None => Some(DEFAULT_ACCOUNT_MAX_REPAIRS),
-            Some(v) if v.eq_ignore_ascii_case("off") => None,
-            Some(v) => match v.parse::<u32>() {
-                Ok(n) if n > 0 => Some(n),
-                _ => {
-                    return Err(err(
-                        "AUTOHEAL_ACCOUNT_MAX_REPAIRS",
-                        &format!("expected a positive count, or off, got {v:?}"),
-                    ))
-                }
-            },
-        };
+        )?;
+        let account_max_repairs = unless_off(
+            get("AUTOHEAL_ACCOUNT_MAX_REPAIRS"),
+            DEFAULT_ACCOUNT_MAX_REPAIRS,
+            |v| count("AUTOHEAL_ACCOUNT_MAX_REPAIRS", &v, u32::MAX),
+        )?;
         let function_name = get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
         let slack_webhook_ciphertext = match get("SLACK_WEBHOOK_ENCRYPTED") {
             None => None,

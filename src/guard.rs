@@ -54,14 +54,6 @@ pub fn account_scope(max_repairs: Option<u32>) -> Option<Scope> {
     })
 }
 
-/// Held (grace, a guard) and never acted on: not a repair under way.
-pub fn is_held(h: &Head) -> bool {
-    h.status == Status::Repairing
-        && h.result == Some(Verdict::Held)
-        && h.action.is_none()
-        && h.progress.phase.is_none()
-}
-
 /// For the account budget: the admitted member's repair started within `window_ms` of
 /// `alarm_ms` (the alarm asking now), measured on alarm times.
 pub fn started_within(
@@ -71,8 +63,18 @@ pub fn started_within(
     window_ms: i64,
 ) -> bool {
     head.is_some_and(|h| {
-        h.incident_id == incident_id && !is_held(h) && (alarm_ms - h.opened_ms).abs() < window_ms
+        h.incident_id == incident_id && !h.is_held() && (alarm_ms - h.opened_ms).abs() < window_ms
     })
+}
+
+/// Whether `scope_for` needs the group's desired capacity (one more read) to decide.
+pub fn needs_group_size(
+    instance: &InstanceFacts,
+    quorum: bool,
+    inflight_percent: Option<u32>,
+) -> bool {
+    let cluster_scope = quorum && cluster_of(instance).is_some();
+    !cluster_scope && (quorum || inflight_percent.is_some())
 }
 
 /// The guards that apply (`quorum`: `AUTOHEAL_QUORUM_GUARD`; `inflight_percent`:
@@ -127,7 +129,7 @@ pub fn still_under_repair(
     settle_window_ms: i64,
 ) -> bool {
     let Some(h) = head else { return false };
-    if h.incident_id != incident_id || h.status == Status::Closed || is_held(h) {
+    if h.incident_id != incident_id || h.status == Status::Closed || h.is_held() {
         return false;
     }
     if h.progress.phase == Some(Phase::Recovered) {
@@ -264,6 +266,7 @@ mod tests {
                 "held (grace, another guard): nothing under way",
                 Some(Head {
                     result: Some(Verdict::Held),
+                    hold_until_ms: Some(T),
                     ..head(Repairing, None, None)
                 }),
                 "inc-1",
@@ -361,6 +364,17 @@ mod tests {
         for (what, got, want) in cases {
             assert_eq!(got, want.map(|(k, l)| (k.to_string(), l)), "{what}");
         }
+        // The group's size is read only when a group rule can apply.
+        assert!(
+            !needs_group_size(&db, true, Some(10)),
+            "the cluster rule wins"
+        );
+        assert!(
+            needs_group_size(&db, false, Some(10)),
+            "quorum off: the group's budget"
+        );
+        assert!(needs_group_size(&plain, true, None));
+        assert!(!needs_group_size(&plain, false, None), "all off");
     }
 
     #[test]
@@ -383,6 +397,7 @@ mod tests {
         assert!(!started_within(None, "inc-1", T, w));
         let held = Head {
             result: Some(Verdict::Held),
+            hold_until_ms: Some(T),
             ..head(Status::Repairing, None, None)
         };
         assert!(

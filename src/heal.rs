@@ -288,7 +288,7 @@ async fn guard_scope(deps: &Deps, facts: &Facts) -> Result<Option<guard::Scope>,
     };
     let (quorum, percent) = (deps.config.quorum_guard, deps.config.max_inflight_percent);
     let group = match &facts.group {
-        Some(g) if guard::cluster_of(instance).is_none() && (quorum || percent.is_some()) => {
+        Some(g) if guard::needs_group_size(instance, quorum, percent) => {
             autoscaling::desired_capacity(&deps.clients.autoscaling, &g.name)
                 .await?
                 .map(|desired| (g.name.as_str(), desired))
@@ -374,13 +374,16 @@ async fn hold(
     why: String,
 ) -> Result<Outcome, Error> {
     let now_secs = now_ms() / 1000;
-    // Listed first: a hold the tick cannot find would wait for the next alarm.
-    if let Err(e) = deps
-        .ledger
-        .set_open(&head.instance_id, true, now_secs)
-        .await
-    {
-        return fail(deps, &head, s, Some(facts), Action::None, e).await;
+    // Listed first: a hold the tick cannot find would wait for the next alarm. A head held
+    // before is listed already (settling unlists it and clears its hold).
+    if head.hold_until_ms.is_none() {
+        if let Err(e) = deps
+            .ledger
+            .set_open(&head.instance_id, true, now_secs)
+            .await
+        {
+            return fail(deps, &head, s, Some(facts), Action::None, e).await;
+        }
     }
     let repeat = head.result == Some(Verdict::Held) && head.reason.as_deref() == Some(why.as_str());
     let mut held = head.clone();
@@ -412,6 +415,7 @@ async fn hold(
     outcome.incident = Some(head.incident_id.clone());
     outcome.group = facts.group.as_ref().map(|g| g.name.clone());
     outcome.inputs = Some(history::inputs(s, Some(facts), deps.config.dry_run));
+    outcome.resumes = true;
     if repeat {
         return Ok(outcome);
     }
@@ -428,6 +432,18 @@ pub(crate) async fn resume_held(
     let facts = aws::observe(&deps.clients, &head.instance_id).await;
     // Settling takes it off the tick's list; a relaunch keeps it there until it ends.
     act(deps, &s, head, facts, deadline_ms).await
+}
+
+/// Takes the incident off the tick's list; a failure is logged (the tick removes entries
+/// whose incident ended anyway).
+pub(crate) async fn unlist(deps: &Deps, head: &Head) {
+    if let Err(e) = deps
+        .ledger
+        .set_open(&head.instance_id, false, now_ms() / 1000)
+        .await
+    {
+        tracing::warn!(error = %e, incident = %head.incident_id, "could not remove the incident from the open index");
+    }
 }
 
 /// A transient failure gives the lease back and asks for a retry; a permanent one is an
@@ -466,15 +482,10 @@ pub(crate) async fn fail(
 /// Records the outcome on the incident. The action is already done: a failed write is
 /// logged, not retried by failing the invocation (a retry would find the work done anyway).
 pub(crate) async fn settle(deps: &Deps, head: &Head, outcome: &Outcome) {
-    if head.hold_until_ms.is_some() {
-        // It was held (grace, quorum guard): settled now, nothing left for the tick.
-        if let Err(e) = deps
-            .ledger
-            .set_open(&head.instance_id, false, now_ms() / 1000)
-            .await
-        {
-            tracing::warn!(error = %e, incident = %head.incident_id, "could not remove a settled hold from the open index");
-        }
+    // It was held (grace, a guard): settled now, nothing left for the tick. A relaunch
+    // keeps its own place in the index (`relaunch::run`).
+    if head.hold_until_ms.is_some() && head.progress.phase.is_none() {
+        unlist(deps, head).await;
     }
     match deps
         .ledger
@@ -509,18 +520,9 @@ async fn recover(deps: &Deps, s: &Signal) -> Result<Outcome, Error> {
             ))
         }
     };
-    // Held in its grace and never acted on (no action, no relaunch step).
-    let in_grace =
-        head.hold_until_ms.is_some() && head.action.is_none() && head.progress.phase.is_none();
-    let reason = if in_grace {
-        // The tick would otherwise look at it every minute until the TTL.
-        if let Err(e) = deps
-            .ledger
-            .set_open(&head.instance_id, false, now_ms() / 1000)
-            .await
-        {
-            tracing::warn!(error = %e, incident = %head.incident_id, "could not remove the closed hold from the open index");
-        }
+    let reason = if head.is_held() {
+        // Off the tick's list now rather than at its next run.
+        unlist(deps, &head).await;
         "recovered by itself: the alarm returned to OK during the grace period; nothing was done"
             .to_string()
     } else {

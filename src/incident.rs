@@ -103,6 +103,14 @@ impl Head {
         }
     }
 
+    /// Held back (grace period, a repair guard) and never acted on.
+    pub fn is_held(&self) -> bool {
+        self.hold_until_ms.is_some()
+            && self.result == Some(Verdict::Held)
+            && self.action.is_none()
+            && self.progress.phase.is_none()
+    }
+
     /// Waiting for the world with nobody holding it: a trigger may pick it up.
     pub fn is_waiting(&self, now_ms: i64) -> bool {
         self.status == Status::Repairing
@@ -291,6 +299,8 @@ pub fn settle(head: &Head, outcome: &Outcome) -> Head {
     next.result = Some(outcome.result);
     next.reason = Some(outcome.reason.clone());
     next.group = outcome.group.clone().or(next.group);
+    // No longer held: off the tick's list (`heal::settle`).
+    next.hold_until_ms = None;
     next
 }
 

@@ -58,6 +58,10 @@ pub struct Outcome {
     /// trail in the ledger; not part of the invocation result.
     #[serde(skip)]
     pub inputs: Option<String>,
+    /// A hold that proceeds by itself later (grace period, a repair guard): the tick looks
+    /// again. Not part of the invocation result.
+    #[serde(skip)]
+    pub resumes: bool,
 }
 
 impl Outcome {
@@ -76,6 +80,7 @@ impl Outcome {
             group: None,
             notification: None,
             inputs: None,
+            resumes: false,
         }
     }
 }

@@ -38,12 +38,7 @@ fn title(o: &Outcome, s: &Signal) -> String {
         (Action::Verify, Verdict::Done) => "recovered: status check alarm back to OK".into(),
         (_, Verdict::Failed) => format!("repair failed ({})", o.action.as_str()),
         (_, Verdict::DryRun) => format!("dry run, nothing changed ({})", o.action.as_str()),
-        // Held back by the grace period or a repair guard: it proceeds by itself later.
-        (_, Verdict::Held)
-            if ["grace period", "quorum guard", "in-flight budget"]
-                .iter()
-                .any(|p| o.reason.starts_with(p)) =>
-        {
+        (_, Verdict::Held) if o.resumes => {
             "waiting: repair held back for now, proceeds by itself".into()
         }
         (_, Verdict::Held) => "needs a person: no automated action".into(),
@@ -346,7 +341,8 @@ mod tests {
             "quorum guard: one member of a cluster at a time: ...",
             "in-flight budget: 10% of 40 = 4 at a time: ...",
         ] {
-            let o = Outcome::new(None, Action::None, Verdict::Held, reason);
+            let mut o = Outcome::new(None, Action::None, Verdict::Held, reason);
+            o.resumes = true;
             let text = fallback_text(&Report {
                 signal: &s,
                 facts: None,

@@ -367,13 +367,7 @@ pub async fn run(deps: &Deps, mut head: Head, deadline_ms: i64) -> Result<Outcom
         }
         Err((action, e)) => crate::heal::fail(deps, &head, &signal, None, action, e).await?,
     };
-    if let Err(e) = deps
-        .ledger
-        .set_open(&head.instance_id, false, now_secs)
-        .await
-    {
-        tracing::warn!(error = %e, incident = %head.incident_id, "could not remove the finished relaunch from the open index");
-    }
+    crate::heal::unlist(deps, &head).await;
     Ok(outcome)
 }
 
