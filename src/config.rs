@@ -34,6 +34,8 @@ pub struct Config {
     pub max_inflight_percent: Option<u32>,
     /// At most this many new repairs per 10 minutes of alarm time (None: no limit).
     pub account_max_repairs: Option<u32>,
+    /// The correlated-failure breaker (None: off).
+    pub breaker: Option<crate::breaker::Settings>,
 }
 
 pub const DEFAULT_ACCOUNT_MAX_REPAIRS: u32 = 5;
@@ -224,6 +226,38 @@ impl Config {
             DEFAULT_ACCOUNT_MAX_REPAIRS,
             |v| count("AUTOHEAL_ACCOUNT_MAX_REPAIRS", &v, u32::MAX),
         )?;
+        let breaker = {
+            use crate::breaker::*;
+            let window = unless_off(
+                get("AUTOHEAL_BREAKER_WINDOW_SECONDS"),
+                DEFAULT_WINDOW_SECONDS * 1000,
+                seconds("AUTOHEAL_BREAKER_WINDOW_SECONDS"),
+            )?;
+            let above = unless_off(get("AUTOHEAL_BREAKER_COUNT"), DEFAULT_COUNT, |v| {
+                count("AUTOHEAL_BREAKER_COUNT", &v, u32::MAX)
+            })?;
+            let percent = unless_off(get("AUTOHEAL_BREAKER_PERCENT"), DEFAULT_PERCENT, |v| {
+                count("AUTOHEAL_BREAKER_PERCENT", v.trim_end_matches('%'), 100)
+            })?;
+            // `off`: resumes as soon as the count is back at the threshold.
+            let cooldown_ms = unless_off(
+                get("AUTOHEAL_BREAKER_COOLDOWN_SECONDS"),
+                DEFAULT_COOLDOWN_SECONDS * 1000,
+                seconds("AUTOHEAL_BREAKER_COOLDOWN_SECONDS"),
+            )?
+            .unwrap_or(0);
+            match (window, above, percent) {
+                (Some(window_ms), above, percent) if above.is_some() || percent.is_some() => {
+                    Some(Settings {
+                        window_ms,
+                        count: above,
+                        percent,
+                        cooldown_ms,
+                    })
+                }
+                _ => None,
+            }
+        };
         let function_name = get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
         let slack_webhook_ciphertext = match get("SLACK_WEBHOOK_ENCRYPTED") {
             None => None,
@@ -257,6 +291,7 @@ impl Config {
             quorum_guard,
             max_inflight_percent,
             account_max_repairs,
+            breaker,
         })
     }
 }
@@ -395,6 +430,62 @@ mod tests {
                 inflight(bad).unwrap_err().variable,
                 "AUTOHEAL_MAX_INFLIGHT_PERCENT"
             );
+        }
+    }
+
+    #[test]
+    fn breaker_defaults_and_each_part_turns_off() {
+        use crate::breaker::Settings;
+        let breaker = |pairs: &[(&'static str, &'static str)]| {
+            let mut all = BASE.to_vec();
+            all.extend_from_slice(pairs);
+            cfg(&all).map(|c| c.breaker)
+        };
+        let default = Settings {
+            window_ms: 600_000,
+            count: Some(3),
+            percent: Some(20),
+            cooldown_ms: 600_000,
+        };
+        assert_eq!(breaker(&[]), Ok(Some(default)));
+        assert_eq!(
+            breaker(&[
+                ("AUTOHEAL_BREAKER_WINDOW_SECONDS", "5m"),
+                ("AUTOHEAL_BREAKER_COUNT", "off"),
+                ("AUTOHEAL_BREAKER_PERCENT", "30%"),
+                ("AUTOHEAL_BREAKER_COOLDOWN_SECONDS", "120"),
+            ]),
+            Ok(Some(Settings {
+                window_ms: 300_000,
+                count: None,
+                percent: Some(30),
+                cooldown_ms: 120_000,
+            }))
+        );
+        assert_eq!(
+            breaker(&[("AUTOHEAL_BREAKER_WINDOW_SECONDS", "off")]),
+            Ok(None)
+        );
+        assert_eq!(
+            breaker(&[
+                ("AUTOHEAL_BREAKER_COUNT", "off"),
+                ("AUTOHEAL_BREAKER_PERCENT", "off")
+            ]),
+            Ok(None),
+            "no threshold left: off"
+        );
+        assert_eq!(
+            breaker(&[("AUTOHEAL_BREAKER_COOLDOWN_SECONDS", "off")])
+                .map(|b| b.unwrap().cooldown_ms),
+            Ok(0)
+        );
+        for (variable, bad) in [
+            ("AUTOHEAL_BREAKER_COUNT", "0"),
+            ("AUTOHEAL_BREAKER_PERCENT", "120"),
+            ("AUTOHEAL_BREAKER_WINDOW_SECONDS", "soon"),
+            ("AUTOHEAL_BREAKER_COOLDOWN_SECONDS", "soon"),
+        ] {
+            assert_eq!(breaker(&[(variable, bad)]).unwrap_err().variable, variable);
         }
     }
 

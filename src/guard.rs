@@ -43,6 +43,17 @@ pub struct Scope {
 /// The account budget's window: new repairs per 10 minutes of alarm time.
 pub const ACCOUNT_WINDOW_MS: i64 = 600_000;
 
+/// Holds in one scope are reported once per this period, not one by one.
+pub const HOLD_REPORT_PERIOD_MS: i64 = 600_000;
+
+/// Added to the one reported hold of a scope's period.
+pub fn summary_note(scope: &Scope) -> String {
+    format!(
+        "Other holds in {} in the next 10 minutes are not reported one by one (`autoheal-admin history` lists them)",
+        scope.label
+    )
+}
+
 /// `AUTOHEAL_ACCOUNT_MAX_REPAIRS` (None: off).
 pub fn account_scope(max_repairs: Option<u32>) -> Option<Scope> {
     max_repairs.map(|n| Scope {
@@ -149,9 +160,13 @@ pub enum Admission {
     Hold(String),
 }
 
-/// `live`: the scope's members still under repair.
+/// `live`: the scope's members still under repair. An entry of this instance with another
+/// incident is another repair (a late invocation of an older incident must not drop it).
 pub fn admit(scope: &Scope, me: (&str, &str), live: &[(String, String)]) -> Admission {
-    let others: Vec<&(String, String)> = live.iter().filter(|(id, _)| id != me.0).collect();
+    let others: Vec<&(String, String)> = live
+        .iter()
+        .filter(|(id, inc)| (id.as_str(), inc.as_str()) != me)
+        .collect();
     if others.len() < scope.limit {
         let mut list: Vec<(String, String)> = others.into_iter().cloned().collect();
         list.push((me.0.to_string(), me.1.to_string()));
@@ -429,6 +444,13 @@ mod tests {
             Admission::Admit(live(&["i-2"])),
             "a resumed repair is already in"
         );
+        assert!(
+            matches!(
+                admit(&scope(1), ("i-2", "inc-old"), &live(&["i-2"])),
+                Admission::Hold(_)
+            ),
+            "a late invocation of an older incident does not displace the current repair"
+        );
         let Admission::Hold(why) = admit(&scope(1), ("i-2", "inc-i-2"), &live(&["i-1"])) else {
             panic!()
         };
@@ -441,5 +463,161 @@ mod tests {
             admit(&scope(2), ("i-3", "inc-i-3"), &live(&["i-1", "i-2"])),
             Admission::Hold(_)
         ));
+    }
+
+    /// Property: for random interleavings of alarms, OKs, ticks, verifications and the
+    /// two halves of concurrent admissions (read the scope item and heads; write the scope
+    /// item on the version read), the members actually under repair never exceed the
+    /// scope's limit.
+    #[test]
+    fn random_interleavings_never_exceed_the_guard() {
+        struct Task {
+            member: usize,
+            incident: String,
+            /// Some: read done, the list to write and the version it was read at.
+            read: Option<(Vec<(String, String)>, i64)>,
+        }
+        fn repairing(h: &Head) -> bool {
+            h.status == Status::Repairing && h.progress.phase == Some(Phase::Launching)
+        }
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut admitted_total = 0;
+        for (members, limit) in [(3usize, 1usize), (6, 2), (10, 1)] {
+            let scope = Scope {
+                key: "cluster:db".into(),
+                label: "cluster db".into(),
+                limit,
+                rule: "quorum guard".into(),
+                window_ms: None,
+            };
+            for _run in 0..500 {
+                let ids: Vec<String> = (0..members).map(|m| format!("i-{m}")).collect();
+                let mut heads: Vec<Option<Head>> = vec![None; members];
+                let mut item: (Vec<(String, String)>, i64) = (vec![], 0);
+                let mut tasks: Vec<Task> = vec![];
+                let mut serial = 0;
+                for _event in 0..80 {
+                    match next(6) {
+                        // An alarm opens an incident unless one is open.
+                        0 => {
+                            let m = next(members);
+                            let open = heads[m]
+                                .as_ref()
+                                .is_some_and(|h| h.status == Status::Repairing);
+                            if !open {
+                                serial += 1;
+                                let mut h = head(Status::Repairing, None, None);
+                                h.instance_id = ids[m].clone();
+                                h.incident_id = format!("inc-{serial}");
+                                tasks.push(Task {
+                                    member: m,
+                                    incident: h.incident_id.clone(),
+                                    read: None,
+                                });
+                                heads[m] = Some(h);
+                            }
+                        }
+                        // OK: the incident closes.
+                        1 => {
+                            if let Some(h) = heads[next(members)].as_mut() {
+                                h.status = Status::Closed;
+                            }
+                        }
+                        // A repair under way is verified.
+                        2 => {
+                            if let Some(h) = heads[next(members)].as_mut().filter(|h| repairing(h))
+                            {
+                                h.status = Status::Settled;
+                                h.progress.phase = Some(Phase::Recovered);
+                            }
+                        }
+                        // The tick takes every held incident on again.
+                        3 => {
+                            for (m, h) in heads.iter().enumerate() {
+                                let Some(h) = h
+                                    .as_ref()
+                                    .filter(|h| h.is_held() && h.status == Status::Repairing)
+                                else {
+                                    continue;
+                                };
+                                if !tasks.iter().any(|t| t.member == m) {
+                                    tasks.push(Task {
+                                        member: m,
+                                        incident: h.incident_id.clone(),
+                                        read: None,
+                                    });
+                                }
+                            }
+                        }
+                        // One half-step of one admission in flight.
+                        _ if !tasks.is_empty() => {
+                            let k = next(tasks.len());
+                            let task = &mut tasks[k];
+                            let (me, inc) = (ids[task.member].clone(), task.incident.clone());
+                            match task.read.take() {
+                                None => {
+                                    let live: Vec<(String, String)> = item
+                                        .0
+                                        .iter()
+                                        .filter(|(id, i)| {
+                                            let m: usize = id[2..].parse().unwrap();
+                                            still_under_repair(heads[m].as_ref(), i, T, WINDOW)
+                                        })
+                                        .cloned()
+                                        .collect();
+                                    match admit(&scope, (&me, &inc), &live) {
+                                        Admission::Admit(list) => task.read = Some((list, item.1)),
+                                        Admission::Hold(_) => {
+                                            let m = task.member;
+                                            tasks.remove(k);
+                                            if let Some(h) = heads[m].as_mut().filter(|h| {
+                                                h.incident_id == inc
+                                                    && h.status == Status::Repairing
+                                            }) {
+                                                h.result = Some(Verdict::Held);
+                                                h.hold_until_ms = Some(T);
+                                            }
+                                        }
+                                    }
+                                }
+                                Some((list, version)) if version == item.1 => {
+                                    item = (list, version + 1);
+                                    let m = task.member;
+                                    tasks.remove(k);
+                                    // The repair starts on the incident it was admitted for,
+                                    // unless an OK closed it meanwhile.
+                                    if let Some(h) = heads[m].as_mut().filter(|h| {
+                                        h.incident_id == inc && h.status == Status::Repairing
+                                    }) {
+                                        h.result = None;
+                                        h.hold_until_ms = None;
+                                        h.progress.phase = Some(Phase::Launching);
+                                        admitted_total += 1;
+                                    }
+                                }
+                                // Lost the race: read again.
+                                Some(_) => {}
+                            }
+                        }
+                        _ => {}
+                    }
+                    let under_repair = heads.iter().flatten().filter(|h| repairing(h)).count();
+                    assert!(
+                        under_repair <= limit,
+                        "{under_repair} under repair in a scope of limit {limit}: {heads:#?}"
+                    );
+                }
+            }
+        }
+        assert!(
+            admitted_total > 1000,
+            "the runs did repair: {admitted_total}"
+        );
     }
 }

@@ -99,6 +99,11 @@ pub enum Intake {
         instance_id: Option<String>,
         reason: String,
     },
+    /// An operator closes a breaker (`{"autoheal": "resume", "scope": "group:web"}`).
+    Resume {
+        /// `group:<name>` or `cluster:<name>`.
+        scope: String,
+    },
 }
 
 fn ignored(reason: impl Into<String>) -> Intake {
@@ -148,6 +153,9 @@ pub fn parse_value(event: &Value) -> Vec<Intake> {
     if let Some(reason) = event.get(UNPARSEABLE_KEY).and_then(Value::as_str) {
         return vec![ignored(reason)];
     }
+    if let Some(command) = event.get("autoheal") {
+        return vec![parse_command(command, event.get("scope"))];
+    }
     if let Some(records) = event.get("Records") {
         let Some(records) = records.as_array() else {
             return vec![ignored("Records is not a list")];
@@ -192,6 +200,24 @@ pub fn parse_value(event: &Value) -> Vec<Intake> {
     vec![ignored(
         "not an alarm event: no SNS Records, EventBridge detail-type or alarmData",
     )]
+}
+
+/// An operator's command, invoked directly: only `resume` (a breaker) so far.
+fn parse_command(command: &Value, scope: Option<&Value>) -> Intake {
+    if command.as_str() != Some("resume") {
+        return ignored(format!(
+            "unknown autoheal command {command}: the only one is \"resume\""
+        ));
+    }
+    let scope = scope.and_then(Value::as_str).unwrap_or_default().trim();
+    match scope.split_once(':') {
+        Some(("group" | "cluster", name)) if !name.trim().is_empty() => Intake::Resume {
+            scope: scope.to_string(),
+        },
+        _ => ignored(format!(
+            "resume needs a scope \"group:<name>\" or \"cluster:<name>\", got {scope:?}"
+        )),
+    }
 }
 
 fn parse_record(record: &Value) -> Intake {
@@ -569,5 +595,47 @@ mod tests {
         assert_eq!(a.transition_key(), b.transition_key());
         b.changed_at += chrono::Duration::seconds(60);
         assert_ne!(a.transition_key(), b.transition_key());
+    }
+
+    #[test]
+    fn resume_commands() {
+        let parse = |v: Value| parse_value(&v).remove(0);
+        assert_eq!(
+            parse(serde_json::json!({"autoheal": "resume", "scope": "group:web"})),
+            Intake::Resume {
+                scope: "group:web".into()
+            }
+        );
+        assert_eq!(
+            parse(serde_json::json!({"autoheal": "resume", "scope": " cluster:db "})),
+            Intake::Resume {
+                scope: "cluster:db".into()
+            }
+        );
+        for (bad, why) in [
+            (
+                serde_json::json!({"autoheal": "resume"}),
+                "resume needs a scope",
+            ),
+            (
+                serde_json::json!({"autoheal": "resume", "scope": "account"}),
+                "resume needs a scope",
+            ),
+            (
+                serde_json::json!({"autoheal": "resume", "scope": "group:"}),
+                "resume needs a scope",
+            ),
+            (
+                serde_json::json!({"autoheal": "reboot", "scope": "group:web"}),
+                "unknown autoheal command \"reboot\"",
+            ),
+        ] {
+            match parse(bad.clone()) {
+                Intake::Ignored { reason, .. } => {
+                    assert!(reason.starts_with(why), "{bad}: {reason}")
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
     }
 }

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod aws;
 pub mod backup;
+pub mod breaker;
 pub mod config;
 pub mod decide;
 pub mod error;

@@ -45,6 +45,41 @@ pub async fn describe_instance(
     }))
 }
 
+/// How many instances (pending, running, stopping or stopped) carry `autoheal:cluster=<name>`.
+pub async fn cluster_size(ec2: &aws_sdk_ec2::Client, cluster: &str) -> Result<usize, Error> {
+    use aws_sdk_ec2::types::Filter;
+    let mut pages = ec2
+        .describe_instances()
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{}", crate::guard::CLUSTER_TAG))
+                .values(cluster)
+                .build(),
+        )
+        .filters(
+            Filter::builder()
+                .name("instance-state-name")
+                .set_values(Some(
+                    ["pending", "running", "stopping", "stopped"]
+                        .map(String::from)
+                        .to_vec(),
+                ))
+                .build(),
+        )
+        .into_paginator()
+        .send();
+    let mut n = 0;
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::from_sdk("ec2:DescribeInstances", e))?;
+        n += page
+            .reservations()
+            .iter()
+            .map(|r| r.instances().len())
+            .sum::<usize>();
+    }
+    Ok(n)
+}
+
 /// The instance's state name (`running`, `stopped`, ...), `unknown` when absent.
 pub fn state_name(i: &aws_sdk_ec2::types::Instance) -> String {
     i.state()

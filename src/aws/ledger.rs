@@ -136,13 +136,28 @@ impl Ledger {
     /// Puts `item` if the stored item's `version` is still `previous` (or there is none).
     /// False: another invocation wrote first.
     pub(super) async fn put_if_version(&self, item: Item, previous: i64) -> Result<bool, Error> {
+        self.put_if(
+            item,
+            "attribute_not_exists(pk) OR version = :previous",
+            (":previous", n(previous)),
+        )
+        .await
+    }
+
+    /// Puts `item` if `condition` (with one value) holds. False: it did not.
+    pub(super) async fn put_if(
+        &self,
+        item: Item,
+        condition: &str,
+        (name, value): (&str, AttributeValue),
+    ) -> Result<bool, Error> {
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR version = :previous")
-            .expression_attribute_values(":previous", n(previous))
+            .condition_expression(condition)
+            .expression_attribute_values(name, value)
             .send()
             .await;
         match result {

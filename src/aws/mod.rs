@@ -2,6 +2,7 @@
 
 pub mod autoscaling;
 pub mod backup;
+pub mod breaker;
 pub mod ec2;
 pub mod history;
 pub mod image;

@@ -71,4 +71,30 @@ impl Ledger {
         item.insert("expires_at".into(), n(now_secs + RETENTION_SECONDS));
         self.put_if_version(item, version).await
     }
+
+    /// Claims the one summary message of `key` until `until_ms`: true for exactly one
+    /// caller per period.
+    pub async fn claim_summary(
+        &self,
+        key: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, Error> {
+        let item: Item = [
+            ("pk".to_string(), s(&format!("summary#{key}"))),
+            ("sk".to_string(), s("head")),
+            ("until_ms".to_string(), n(until_ms)),
+            (
+                "expires_at".to_string(),
+                n(until_ms / 1000 + RETENTION_SECONDS),
+            ),
+        ]
+        .into();
+        self.put_if(
+            item,
+            "attribute_not_exists(pk) OR until_ms <= :now",
+            (":now", n(now_ms)),
+        )
+        .await
+    }
 }

@@ -18,6 +18,8 @@ use crate::tick;
 use serde_json::Value;
 use std::sync::Arc;
 
+mod breaker;
+
 /// A claim outlives the invocation's deadline by this much, so no two invocations can both
 /// be inside a repair; after it, the next delivery resumes a repair that died.
 pub const LEASE_MARGIN_MS: i64 = 5_000;
@@ -79,6 +81,11 @@ async fn process(deps: &Deps, intake: Intake, deadline_ms: i64) -> Result<Vec<Ou
             outcomes.iter().for_each(report::emit);
             record(deps, &outcomes).await;
             return Ok(outcomes);
+        }
+        Intake::Resume { scope } => {
+            let outcome = breaker::resume(deps, &scope).await?;
+            report::emit(&outcome);
+            return Ok(vec![outcome]);
         }
         Intake::Ignored {
             instance_id,
@@ -222,14 +229,26 @@ async fn act(
     };
     let finished_relaunch = step == Step::Relaunch && head.progress.is_finished();
     if !finished_relaunch {
-        if let Some((until, why)) = grace_hold(&step, head.opened_ms, deps.config.grace, now_ms()) {
-            return hold(deps, head, s, &facts, until, why).await;
+        let repairs = matches!(step, Step::MarkUnhealthy { .. } | Step::Relaunch);
+        // Every alarm is counted, whatever its step; only repairs are stopped.
+        match breaker::check(deps, &facts, &head).await {
+            Ok(Some(open)) if repairs => {
+                let told = Telling::Summarised(open.summary);
+                return hold(deps, head, s, &facts, now_ms(), open.why, told).await;
+            }
+            Ok(_) => {}
+            Err(e) => return fail(deps, &head, s, Some(&facts), Action::None, e).await,
         }
-        if matches!(step, Step::MarkUnhealthy { .. } | Step::Relaunch) {
+        if let Some((until, why)) = grace_hold(&step, head.opened_ms, deps.config.grace, now_ms()) {
+            return hold(deps, head, s, &facts, until, why, Telling::Report).await;
+        }
+        if repairs {
             match admit_everywhere(deps, &facts, &head).await {
                 Ok(None) => {}
                 // Looked at again by the next tick.
-                Ok(Some(why)) => return hold(deps, head, s, &facts, now_ms(), why).await,
+                Ok(Some((why, told))) => {
+                    return hold(deps, head, s, &facts, now_ms(), why, told).await
+                }
                 Err(e) => return fail(deps, &head, s, Some(&facts), Action::None, e).await,
             }
         }
@@ -299,20 +318,34 @@ async fn guard_scope(deps: &Deps, facts: &Facts) -> Result<Option<guard::Scope>,
 }
 
 /// Admits this repair in its scope (cluster or group), then in the account budget. None:
-/// admitted everywhere; otherwise why it waits.
+/// admitted everywhere; otherwise why it waits, and how people hear of it: the holds of
+/// one scope are told once per `HOLD_REPORT_PERIOD_MS`, not one by one.
 async fn admit_everywhere(
     deps: &Deps,
     facts: &Facts,
     head: &Head,
-) -> Result<Option<String>, Error> {
+) -> Result<Option<(String, Telling)>, Error> {
     let scopes = [
         guard_scope(deps, facts).await?,
         guard::account_scope(deps.config.account_max_repairs),
     ];
     for scope in scopes.iter().flatten() {
-        if let Some(why) = admit(deps, scope, head).await? {
-            return Ok(Some(why));
-        }
+        let Some(why) = admit(deps, scope, head).await? else {
+            continue;
+        };
+        let now = now_ms();
+        let first = deps
+            .ledger
+            .claim_summary(&scope.key, now, now + guard::HOLD_REPORT_PERIOD_MS)
+            .await?;
+        return Ok(Some(if first {
+            (
+                format!("{why}. {}", guard::summary_note(scope)),
+                Telling::Report,
+            )
+        } else {
+            (why, Telling::Summarised(None))
+        }));
     }
     Ok(None)
 }
@@ -323,7 +356,7 @@ async fn admit(deps: &Deps, scope: &guard::Scope, head: &Head) -> Result<Option<
         let (members, version) = deps.ledger.read_scope(&scope.key).await?;
         let others: Vec<&(String, String)> = members
             .iter()
-            .filter(|(id, _)| *id != head.instance_id)
+            .filter(|(id, inc)| (id, inc) != (&head.instance_id, &head.incident_id))
             .collect();
         let heads =
             futures::future::try_join_all(others.iter().map(|(id, _)| deps.ledger.read(id)))
@@ -362,9 +395,18 @@ async fn admit(deps: &Deps, scope: &guard::Scope, head: &Head) -> Result<Option<
     )))
 }
 
-/// Holds the incident — in its grace period, or behind a repair guard: given back (no
-/// lease) with the time to look again, and listed in the open index, so that the tick
-/// acts after it unless an OK came. Reported once per reason, not every minute.
+/// How people hear of a hold.
+pub(crate) enum Telling {
+    /// A message about this instance (once per reason).
+    Report,
+    /// Covered by one summary for many instances; `Some`: this invocation sent it, and
+    /// where it went.
+    Summarised(Option<String>),
+}
+
+/// Holds the incident — in its grace period, behind a repair guard or the breaker: given
+/// back (no lease) with the time to look again, and listed in the open index, so that the
+/// tick acts after it unless an OK came. Reported once per reason, not every minute.
 async fn hold(
     deps: &Deps,
     head: Head,
@@ -372,6 +414,7 @@ async fn hold(
     facts: &Facts,
     until_ms: i64,
     why: String,
+    told: Telling,
 ) -> Result<Outcome, Error> {
     let now_secs = now_ms() / 1000;
     // Listed first: a hold the tick cannot find would wait for the next alarm. A head held
@@ -416,10 +459,14 @@ async fn hold(
     outcome.group = facts.group.as_ref().map(|g| g.name.clone());
     outcome.inputs = Some(history::inputs(s, Some(facts), deps.config.dry_run));
     outcome.resumes = true;
-    if repeat {
-        return Ok(outcome);
+    match told {
+        Telling::Summarised(summary) => {
+            outcome.notification = summary;
+            Ok(outcome)
+        }
+        Telling::Report if repeat => Ok(outcome),
+        Telling::Report => Ok(notify(deps, s, Some(facts), outcome).await),
     }
-    Ok(notify(deps, s, Some(facts), outcome).await)
 }
 
 /// The tick, after a grace period ran out with no OK: look at the world again and act.
@@ -520,6 +567,11 @@ async fn recover(deps: &Deps, s: &Signal) -> Result<Outcome, Error> {
             ))
         }
     };
+    let summarised = head.is_held()
+        && head
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with(crate::breaker::HOLD_PREFIX));
     let reason = if head.is_held() {
         // Off the tick's list now rather than at its next run.
         unlist(deps, &head).await;
@@ -542,6 +594,10 @@ async fn recover(deps: &Deps, s: &Signal) -> Result<Outcome, Error> {
     );
     outcome.incident = Some(head.incident_id.clone());
     outcome.group = head.group.clone();
+    if summarised {
+        // Held behind an open breaker: its summary stands for it; the audit trail has it.
+        return Ok(outcome);
+    }
     // Only for the report: a failed read leaves the report shorter, nothing else.
     let facts = aws::observe(&deps.clients, &s.instance_id).await.ok();
     Ok(notify(deps, s, facts.as_ref(), outcome).await)

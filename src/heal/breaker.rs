@@ -1,0 +1,163 @@
+//! The correlated-failure breaker at the edges: count this alarm in its scope, read the
+//! breaker, trip or close it (one message each, sent by the one invocation whose
+//! conditional write made the change), and the operator's resume event.
+
+use super::{now_ms, Deps, MAX_LEDGER_RACES};
+use crate::aws;
+use crate::breaker::{self, Assessment, State};
+use crate::decide::Facts;
+use crate::error::Error;
+use crate::incident::Head;
+use crate::notify::message::summary_payload;
+use crate::outcome::{Action, Outcome, Verdict};
+
+/// The breaker is open in this incident's scope: hold, with why, and where the one summary
+/// went if this invocation sent it.
+pub struct Open {
+    pub why: String,
+    pub summary: Option<String>,
+}
+
+/// Counts the incident's alarm (the first time it is looked at) and says whether the
+/// breaker of its scope is open. Closing it after the cool-down happens here too.
+pub async fn check(deps: &Deps, facts: &Facts, head: &Head) -> Result<Option<Open>, Error> {
+    let (Some(settings), Some(instance)) = (deps.config.breaker, &facts.instance) else {
+        return Ok(None);
+    };
+    let group = facts.group.as_ref().map(|g| g.name.as_str());
+    let Some((key, label)) = breaker::scope_of(instance, group) else {
+        return Ok(None);
+    };
+    // A held incident looked at again by the tick was counted when it was opened.
+    let note = async {
+        if head.hold_until_ms.is_none() {
+            deps.ledger
+                .note_alarm(&key, &head.instance_id, head.opened_ms, now_ms() / 1000)
+                .await?;
+        }
+        Ok::<(), Error>(())
+    };
+    let (noted, size) = tokio::join!(note, scope_size(deps, &key, settings.percent.is_some()));
+    noted?;
+    let size = size?;
+    for _ in 0..MAX_LEDGER_RACES {
+        let (alarms, state) = deps.ledger.read_breaker(&key).await?;
+        let now = now_ms();
+        match breaker::assess(&settings, size, &alarms, &state, now) {
+            Assessment::Closed => return Ok(None),
+            Assessment::Open(why) => return Ok(Some(Open { why, summary: None })),
+            Assessment::Opens {
+                instances,
+                threshold,
+            } => {
+                let tripped = State {
+                    open_since_ms: Some(now),
+                    cleared_ms: state.cleared_ms,
+                    version: state.version + 1,
+                };
+                if deps
+                    .ledger
+                    .write_breaker(&key, &tripped, now / 1000)
+                    .await?
+                {
+                    let text = breaker::opened_text(&label, &instances, &threshold, &settings);
+                    let summary = deps.notifier.send(&summary_payload(&text)).await;
+                    tracing::warn!(scope = %key, members = instances.len(), "breaker open");
+                    let why = format!(
+                        "{}: {} members of {label} alarmed within the window (threshold {threshold}); automated repair stopped there, one summary sent",
+                        breaker::HOLD_PREFIX,
+                        instances.len()
+                    );
+                    return Ok(Some(Open {
+                        why,
+                        summary: Some(summary),
+                    }));
+                }
+            }
+            Assessment::Closes => {
+                if close(deps, &key, &alarms, &state, "cool-down over").await? {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+    Ok(Some(Open {
+        why: format!(
+            "{}? {label}'s breaker kept changing under other invocations; looking again in a minute",
+            breaker::HOLD_PREFIX
+        ),
+        summary: None,
+    }))
+}
+
+/// The size a percent threshold is taken of: a group's desired capacity, or how many
+/// instances carry the cluster tag. Read only when a percent is set.
+async fn scope_size(deps: &Deps, key: &str, wanted: bool) -> Result<Option<usize>, Error> {
+    if !wanted {
+        return Ok(None);
+    }
+    match key.split_once(':') {
+        Some(("group", name)) => Ok(aws::autoscaling::desired_capacity(
+            &deps.clients.autoscaling,
+            name,
+        )
+        .await?
+        .map(|d| d.max(0) as usize)),
+        Some(("cluster", name)) => Ok(Some(aws::ec2::cluster_size(&deps.clients.ec2, name).await?)),
+        _ => Ok(None),
+    }
+}
+
+/// Closes the breaker, forgetting the alarms so far; the winner of the write tells people.
+async fn close(
+    deps: &Deps,
+    key: &str,
+    alarms: &[(String, i64)],
+    state: &State,
+    by: &str,
+) -> Result<bool, Error> {
+    let now = now_ms();
+    let latest = alarms.iter().map(|(_, t)| *t).max().unwrap_or(0);
+    let closed = State {
+        open_since_ms: None,
+        cleared_ms: latest.max(now).max(state.cleared_ms),
+        version: state.version + 1,
+    };
+    if !deps.ledger.write_breaker(key, &closed, now / 1000).await? {
+        return Ok(false);
+    }
+    let text = breaker::closed_text(&breaker::label(key), by);
+    let delivery = deps.notifier.send(&summary_payload(&text)).await;
+    tracing::warn!(scope = %key, by, notification = %delivery, "breaker closed");
+    Ok(true)
+}
+
+/// The operator's resume event: closes the scope's breaker now.
+pub async fn resume(deps: &Deps, key: &str) -> Result<Outcome, Error> {
+    let label = breaker::label(key);
+    for _ in 0..MAX_LEDGER_RACES {
+        let (alarms, state) = deps.ledger.read_breaker(key).await?;
+        if state.open_since_ms.is_none() {
+            return Ok(Outcome::new(
+                None,
+                Action::None,
+                Verdict::Ignored,
+                format!("resume: the breaker for {label} is not open"),
+            ));
+        }
+        if close(deps, key, &alarms, &state, "resumed by an operator").await? {
+            return Ok(Outcome::new(
+                None,
+                Action::None,
+                Verdict::Done,
+                format!(
+                    "breaker for {label} closed by a resume event; members still alarming are looked at by the next tick"
+                ),
+            ));
+        }
+    }
+    Err(Error::Transient {
+        op: "resume",
+        detail: format!("the breaker for {label} kept changing; try the resume again"),
+    })
+}
