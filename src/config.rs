@@ -36,6 +36,8 @@ pub struct Config {
     pub account_max_repairs: Option<u32>,
     /// The correlated-failure breaker (None: off).
     pub breaker: Option<crate::breaker::Settings>,
+    /// The escalation ladders of standalone instances.
+    pub ladders: crate::ladder::Ladders,
 }
 
 pub const DEFAULT_ACCOUNT_MAX_REPAIRS: u32 = 5;
@@ -258,6 +260,20 @@ impl Config {
                 _ => None,
             }
         };
+        let ladder = |variable: &'static str, default: Vec<crate::ladder::Rung>| match get(variable)
+        {
+            None => Ok(default),
+            Some(v) => crate::ladder::parse_ladder(&v).map_err(|e| err(variable, &e)),
+        };
+        let defaults = crate::ladder::Ladders::default();
+        let ladders = crate::ladder::Ladders {
+            system: ladder("AUTOHEAL_SYSTEM_LADDER", defaults.system)?,
+            instance: ladder("AUTOHEAL_INSTANCE_LADDER", defaults.instance)?,
+            timeout_ms: match get("AUTOHEAL_RUNG_TIMEOUT") {
+                None => None,
+                v => Some(1000 * duration_seconds("AUTOHEAL_RUNG_TIMEOUT", v, 0)?),
+            },
+        };
         let function_name = get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
         let slack_webhook_ciphertext = match get("SLACK_WEBHOOK_ENCRYPTED") {
             None => None,
@@ -292,6 +308,7 @@ impl Config {
             max_inflight_percent,
             account_max_repairs,
             breaker,
+            ladders,
         })
     }
 }
@@ -486,6 +503,36 @@ mod tests {
             ("AUTOHEAL_BREAKER_COOLDOWN_SECONDS", "soon"),
         ] {
             assert_eq!(breaker(&[(variable, bad)]).unwrap_err().variable, variable);
+        }
+    }
+
+    #[test]
+    fn ladders_default_parse_and_refuse_unknown_rungs() {
+        use crate::ladder::{Ladders, Rung};
+        let ladders = |pairs: &[(&'static str, &'static str)]| {
+            let mut all = BASE.to_vec();
+            all.extend_from_slice(pairs);
+            cfg(&all).map(|c| c.ladders)
+        };
+        assert_eq!(ladders(&[]), Ok(Ladders::default()));
+        assert_eq!(
+            ladders(&[
+                ("AUTOHEAL_SYSTEM_LADDER", "stop-start,relaunch"),
+                ("AUTOHEAL_INSTANCE_LADDER", "relaunch"),
+                ("AUTOHEAL_RUNG_TIMEOUT", "3m"),
+            ]),
+            Ok(Ladders {
+                system: vec![Rung::StopStart, Rung::Relaunch],
+                instance: vec![Rung::Relaunch],
+                timeout_ms: Some(180_000),
+            })
+        );
+        for (variable, bad) in [
+            ("AUTOHEAL_SYSTEM_LADDER", "reboot,pray"),
+            ("AUTOHEAL_INSTANCE_LADDER", ","),
+            ("AUTOHEAL_RUNG_TIMEOUT", "soon"),
+        ] {
+            assert_eq!(ladders(&[(variable, bad)]).unwrap_err().variable, variable);
         }
     }
 

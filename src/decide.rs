@@ -19,6 +19,28 @@ pub struct InstanceFacts {
     pub tags: BTreeMap<String, String>,
     /// When EC2 launched it (epoch ms).
     pub launch_ms: Option<i64>,
+    /// `MaintenanceOptions.AutoRecovery`: `default` or `disabled`.
+    pub auto_recovery: Option<String>,
+    /// `hvm` or `paravirtual`.
+    pub virtualization: Option<String>,
+    pub kernel_id: Option<String>,
+}
+
+/// PV-GRUB 1.03 (64-bit): instances booting it may never come back from a reboot
+/// (CONTEXT §001).
+pub const RISKY_KERNEL: &str = "aki-44992845";
+
+impl InstanceFacts {
+    /// Why a reboot or stop/start may never bring it back, if so (CONTEXT §001).
+    pub fn reboot_risk(&self) -> Option<&'static str> {
+        if self.kernel_id.as_deref() == Some(RISKY_KERNEL) {
+            Some("kernel aki-44992845 may not come back from a reboot")
+        } else if self.virtualization.as_deref() == Some("paravirtual") {
+            Some("a paravirtual instance may not come back from a reboot")
+        } else {
+            None
+        }
+    }
 }
 
 /// Tag autoheal puts on an instance it replaced, naming the copy.

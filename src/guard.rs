@@ -212,6 +212,7 @@ mod tests {
                 ..Progress::default()
             },
             hold_until_ms: None,
+            rungs: vec![],
         }
     }
 

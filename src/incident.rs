@@ -64,6 +64,8 @@ pub struct Head {
     /// Held in its grace period until then (alarm time + grace): only the tick takes it,
     /// and only after this; an OK before it closes the incident as recovered by itself.
     pub hold_until_ms: Option<i64>,
+    /// The escalation ladder's rungs begun so far (standalone instances).
+    pub rungs: Vec<crate::ladder::Mark>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -159,6 +161,7 @@ pub fn claim_alarm(
         alarm: AlarmContext::of(signal),
         progress: Progress::default(),
         hold_until_ms: None,
+        rungs: vec![],
     };
     let Some(head) = current else {
         return Move::Take(fresh());
@@ -200,7 +203,7 @@ pub fn claim_alarm(
                 && head.hold_until_ms.is_some_and(|t| t > now_ms) =>
         {
             skip(format!(
-                "incident {} is held in its grace period; acts after it if still failing",
+                "incident {} is held in its grace period (or waits on a rung of its ladder); acts after it if still failing",
                 head.incident_id
             ))
         }
@@ -353,6 +356,7 @@ mod tests {
             alarm: AlarmContext::of(&s),
             progress: Progress::default(),
             hold_until_ms: None,
+            rungs: vec![],
         }
     }
 

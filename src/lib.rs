@@ -19,6 +19,7 @@ pub mod heal;
 pub mod history;
 pub mod incident;
 pub mod intake;
+pub mod ladder;
 pub mod lambda;
 pub mod notify;
 pub mod outcome;

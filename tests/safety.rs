@@ -590,3 +590,157 @@ async fn an_operator_resumes_an_open_breaker() {
     );
     assert_eq!(proxy.calls("SetInstanceHealth"), 1);
 }
+
+/// The alarm fixture for the `StatusCheckFailed_Instance` metric.
+fn instance_check(id: &str, ago_ms: i64) -> Vec<u8> {
+    let text = String::from_utf8(fresh("sns-alarm.json", id, ago_ms)).unwrap();
+    let metric = r#"MetricName\": \"StatusCheckFailed\""#;
+    assert!(text.contains(metric));
+    text.replace(metric, r#"MetricName\": \"StatusCheckFailed_Instance\""#)
+        .into_bytes()
+}
+
+#[tokio::test]
+async fn an_instance_check_failure_climbs_the_ladder_reboot_then_relaunch() {
+    let (world, proxy, slack) = setup(WorldSpec {
+        group_size: 0,
+        standalone: 2,
+        ..WorldSpec::default()
+    })
+    .await;
+    // The default instance-check ladder (reboot, relaunch), a 3 s rung timeout, no grace.
+    let deps = world
+        .deps(
+            &proxy,
+            &[
+                ("AUTOHEAL_GRACE_SECONDS", "off"),
+                ("AUTOHEAL_INSTANCE_LADDER", ""),
+                ("AUTOHEAL_RUNG_TIMEOUT", "3"),
+            ],
+        )
+        .await;
+    let (stuck, healed) = (world.standalone[0].clone(), world.standalone[1].clone());
+
+    // Rung 1: reboot, reported, listed for the tick; nothing imaged.
+    let r = invoke(&deps, &instance_check(&stuck, 0)).await.unwrap();
+    let line = summary(&r)[0].clone();
+    assert!(
+        line.starts_with("reboot in_progress: reboot (rung 1): rebooted; the next rung if the alarm has not cleared by "),
+        "{line}"
+    );
+    assert_eq!(proxy.calls("RebootInstances"), 1);
+    assert_eq!(proxy.calls("CreateImage"), 0);
+    assert!(proxy.bodies("RebootInstances")[0].contains(&stuck));
+    assert_eq!(
+        world.head(&stuck).await.unwrap()["rungs"]
+            .matches("reboot@")
+            .count(),
+        1
+    );
+
+    // A tick inside the rung's timeout does nothing.
+    invoke(&deps, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
+    assert_eq!(
+        (proxy.calls("RebootInstances"), proxy.calls("CreateImage")),
+        (1, 0)
+    );
+
+    // The other instance is rebooted too, and its alarm clears: recovered after reboot.
+    invoke(&deps, &instance_check(&healed, 0)).await.unwrap();
+    let ok = invoke(&deps, &fresh("sns-ok.json", &healed, 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(&ok),
+        vec!["verify done: recovered after reboot: the status check alarm returned to OK; incident closed"]
+    );
+
+    // The reboot did not help the first: after the timeout the tick relaunches it.
+    tokio::time::sleep(std::time::Duration::from_millis(3_200)).await;
+    let tick = invoke(&deps, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
+    assert!(
+        summary(&tick)
+            .iter()
+            .any(|l| l.starts_with("verify done: recovered: copy i-")),
+        "{:?}",
+        summary(&tick)
+    );
+    assert_eq!(proxy.calls("CreateImage"), 1);
+    assert_eq!(proxy.calls("RebootInstances"), 2, "no second reboot");
+    let head = world.head(&stuck).await.unwrap();
+    assert_eq!(head["step"], "recovered");
+    assert!(
+        head["rungs"].contains("reboot@") && head["rungs"].contains("relaunch@"),
+        "{head:?}"
+    );
+    let texts = slack.texts();
+    assert!(texts.iter().any(|t| t.contains("rebooted")), "{texts:#?}");
+    assert!(open_index(&world).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_system_check_ladder_stops_and_starts_then_ends_with_people() {
+    let (world, proxy, _slack) = setup(WorldSpec {
+        group_size: 0,
+        standalone: 1,
+        ..WorldSpec::default()
+    })
+    .await;
+    // The default system ladder, through the tag: ec2-recovery (t3 is recovered by EC2),
+    // stop-start; no relaunch on this one.
+    let id = world.standalone[0].clone();
+    world
+        .tag_instance(&id, "autoheal:ladder", "ec2-recovery,stop-start")
+        .await;
+    let deps = world
+        .deps(
+            &proxy,
+            &[
+                ("AUTOHEAL_GRACE_SECONDS", "off"),
+                ("AUTOHEAL_RUNG_TIMEOUT", "2"),
+            ],
+        )
+        .await;
+    let tick = || async {
+        invoke(&deps, &event("scheduled-tick.json", &[]))
+            .await
+            .unwrap()
+    };
+    let r = invoke(&deps, &fresh("sns-alarm.json", &id, 0))
+        .await
+        .unwrap();
+    assert!(
+        summary(&r)[0].starts_with("none in_progress: ec2-recovery (rung 1): EC2's automatic recovery applies: waiting for it"),
+        "{:?}",
+        summary(&r)
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+    let stop = tick().await;
+    assert!(
+        summary(&stop)[0].starts_with("stop_start in_progress: stop-start (rung 2): stopping it"),
+        "{:?}",
+        summary(&stop)
+    );
+    assert_eq!(proxy.calls("StopInstances"), 1);
+    // moto stops at once: the next tick starts it again.
+    let start = tick().await;
+    assert!(
+        summary(&start)[0]
+            .starts_with("stop_start in_progress: stop-start (rung 2): stopped, started again"),
+        "{:?}",
+        summary(&start)
+    );
+    assert_eq!(proxy.calls("StartInstances"), 1);
+    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+    let people = tick().await;
+    assert_eq!(
+        summary(&people)[0],
+        "none held: still failing after ec2-recovery, stop-start: needs a person (see docs/RUNBOOK.md)"
+    );
+    assert_eq!(proxy.calls("CreateImage"), 0);
+    assert!(open_index(&world).await.is_empty());
+}

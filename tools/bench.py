@@ -217,7 +217,8 @@ def main() -> int:
                 # hold all but one member of a small group, 10% of a large one, and all but
                 # 5 new repairs per 10 minutes) are off.
                 env.update({"AUTOHEAL_QUORUM_GUARD": "off", "AUTOHEAL_MAX_INFLIGHT_PERCENT": "off",
-                            "AUTOHEAL_ACCOUNT_MAX_REPAIRS": "off", "AUTOHEAL_BREAKER_WINDOW_SECONDS": "off"})
+                            "AUTOHEAL_ACCOUNT_MAX_REPAIRS": "off", "AUTOHEAL_BREAKER_WINDOW_SECONDS": "off",
+                            "AUTOHEAL_SYSTEM_LADDER": "relaunch"})
                 return env
 
             rust = [str(binary)]

@@ -210,7 +210,12 @@ def main() -> int:
         describe_standalone(world, lone["id"])
         rig.log()
 
-        fn = r.function(binary, rig.lambda_env(runtime.address, world.endpoint, table, webhook, args.dry_run))
+        env = rig.lambda_env(runtime.address, world.endpoint, table, webhook, args.dry_run)
+        # S's alarm is the combined StatusCheckFailed metric: its default ladder waits 10 min
+        # for EC2's own recovery and 10 min after a stop/start before relaunching. The demo
+        # climbs straight to the relaunch (tests/safety.rs climbs the others).
+        env["AUTOHEAL_SYSTEM_LADDER"] = "relaunch"
+        fn = r.function(binary, env)
         spawned = fn.start()
         rig.log("Started the binary; waiting for it to poll the Runtime API ...")
         deadline = time.monotonic() + args.timeout
@@ -272,6 +277,8 @@ def main() -> int:
             # standalone instances) measured from the alarm's state change: S's alarm is sent
             # as having changed 150 s ago, so the grace is over and the relaunch starts now.
             rig.log("S's alarm changed state 150 s ago: past its 120 s grace period, so autoheal acts.")
+            rig.log("(The demo runs with AUTOHEAL_SYSTEM_LADDER=relaunch: by default a system-check failure")
+            rig.log("first waits for EC2's own recovery, then tries a stop/start, then relaunches.)")
             rig.log()
             past = _dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(seconds=150)
             alarm_s = rig.prepare_event(rig.load_event("sns-alarm.json", events_dir),

@@ -79,7 +79,7 @@ pub struct Finding {
 }
 
 /// The kernel of §001: instances on it may not come back from a reboot.
-pub const RISKY_KERNEL: &str = "aki-44992845";
+pub use crate::decide::RISKY_KERNEL;
 
 /// Everything the findings are computed from.
 #[derive(Debug, Default)]

@@ -41,6 +41,12 @@ pub async fn describe_instance(
             .map(str::to_string),
         root_device_type: i.root_device_type().map(|t| t.as_str().to_string()),
         launch_ms: i.launch_time().and_then(|t| t.to_millis().ok()),
+        auto_recovery: i
+            .maintenance_options()
+            .and_then(|m| m.auto_recovery())
+            .map(|a| a.as_str().to_string()),
+        virtualization: i.virtualization_type().map(|v| v.as_str().to_string()),
+        kernel_id: i.kernel_id().map(str::to_string),
         tags: tag_map(i.tags()),
     }))
 }
@@ -78,6 +84,67 @@ pub async fn cluster_size(ec2: &aws_sdk_ec2::Client, cluster: &str) -> Result<us
             .sum::<usize>();
     }
     Ok(n)
+}
+
+/// Whether the system and the instance status checks are `ok` (reachability passed).
+pub async fn status_checks(
+    ec2: &aws_sdk_ec2::Client,
+    instance_id: &str,
+) -> Result<(bool, bool), Error> {
+    use aws_sdk_ec2::types::{InstanceStatusSummary, StatusName, SummaryStatus};
+    let out = ec2
+        .describe_instance_status()
+        .instance_ids(instance_id)
+        .include_all_instances(true)
+        .send()
+        .await
+        .map_err(|e| Error::from_sdk("ec2:DescribeInstanceStatus", e))?;
+    let ok = |s: Option<&InstanceStatusSummary>| {
+        s.is_some_and(|s| {
+            s.status() == Some(&SummaryStatus::Ok)
+                && s.details().iter().all(|d| {
+                    d.name() != Some(&StatusName::Reachability)
+                        || d.status().is_some_and(|v| v.as_str() == "passed")
+                })
+        })
+    };
+    Ok(out.instance_statuses().first().map_or((false, false), |s| {
+        (ok(s.system_status()), ok(s.instance_status()))
+    }))
+}
+
+/// A rung of the ladder: `RebootInstances`, `StopInstances` or `StartInstances`.
+pub async fn power(ec2: &aws_sdk_ec2::Client, instance_id: &str, what: Power) -> Result<(), Error> {
+    match what {
+        Power::Reboot => ec2
+            .reboot_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::from_sdk("ec2:RebootInstances", e)),
+        Power::Stop => ec2
+            .stop_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::from_sdk("ec2:StopInstances", e)),
+        Power::Start => ec2
+            .start_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::from_sdk("ec2:StartInstances", e)),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Power {
+    Reboot,
+    Stop,
+    Start,
 }
 
 /// The instance's state name (`running`, `stopped`, ...), `unknown` when absent.

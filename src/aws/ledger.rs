@@ -216,6 +216,14 @@ fn item_from_head(h: &Head) -> Item {
     if let Some(t) = h.hold_until_ms {
         item.insert("hold_until_ms".into(), n(t));
     }
+    if !h.rungs.is_empty() {
+        let rungs = h
+            .rungs
+            .iter()
+            .map(|(r, t)| s(&format!("{}@{t}", r.as_str())))
+            .collect();
+        item.insert("rungs".into(), AttributeValue::L(rungs));
+    }
     let p = &h.progress;
     if let Some(phase) = p.phase {
         item.insert("step".into(), s(phase.as_str()));
@@ -272,6 +280,18 @@ fn head_from_item(item: &Item) -> Option<Head> {
             account: get_s("account"),
             region: get_s("region"),
         },
+        rungs: item
+            .get("rungs")
+            .and_then(|v| v.as_l().ok())
+            .map(|l| {
+                l.iter()
+                    .filter_map(|v| {
+                        let (rung, t) = v.as_s().ok()?.split_once('@')?;
+                        Some((crate::ladder::Rung::parse(rung)?, t.parse().ok()?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
         progress: Progress {
             phase: get_s("step").and_then(|p| Phase::parse(&p)),
             image_id: get_s("image_id"),
@@ -333,6 +353,10 @@ mod tests {
                 marks: vec![(Phase::Imaging, 5), (Phase::Launching, 9)],
             },
             hold_until_ms: Some(7),
+            rungs: vec![
+                (crate::ladder::Rung::Reboot, 3),
+                (crate::ladder::Rung::Relaunch, 11),
+            ],
         };
         assert_eq!(head_from_item(&item_from_head(&h)), Some(h));
     }

@@ -2,7 +2,7 @@
 
 use crate::decide::REPLACED_BY_TAG;
 use crate::error::Error;
-use aws_sdk_ec2::types::{Filter, StatusName, SummaryStatus, Tag};
+use aws_sdk_ec2::types::{Filter, Tag};
 
 /// Moves every Elastic IP of `from` to `to`; returns the public IPs moved. Idempotent:
 /// once moved, `from` has none left.
@@ -68,24 +68,6 @@ pub async fn retire(
 
 /// Both status checks of the instance are `ok`.
 pub async fn checks_ok(ec2: &aws_sdk_ec2::Client, instance_id: &str) -> Result<bool, Error> {
-    let out = ec2
-        .describe_instance_status()
-        .instance_ids(instance_id)
-        .include_all_instances(true)
-        .send()
-        .await
-        .map_err(|e| Error::from_sdk("ec2:DescribeInstanceStatus", e))?;
-    let ok = |s: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
-        s.is_some_and(|s| {
-            s.status() == Some(&SummaryStatus::Ok)
-                && s.details().iter().all(|d| {
-                    d.name() != Some(&StatusName::Reachability)
-                        || d.status().is_some_and(|v| v.as_str() == "passed")
-                })
-        })
-    };
-    Ok(out
-        .instance_statuses()
-        .first()
-        .is_some_and(|s| ok(s.instance_status()) && ok(s.system_status())))
+    let (system, instance) = super::ec2::status_checks(ec2, instance_id).await?;
+    Ok(system && instance)
 }

@@ -9,6 +9,7 @@ use crate::guard::{self, Admission};
 use crate::history;
 use crate::incident::{self, Head, Move};
 use crate::intake::{self, AlarmState, Intake, Signal};
+use crate::ladder::Next;
 use crate::notify::message::{slack_payload, Report};
 use crate::notify::Notifier;
 use crate::outcome::{Action, Outcome, Response, Verdict};
@@ -19,6 +20,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 mod breaker;
+mod ladder;
 
 /// A claim outlives the invocation's deadline by this much, so no two invocations can both
 /// be inside a repair; after it, the next delivery resumes a repair that died.
@@ -228,7 +230,29 @@ async fn act(
         None => step,
     };
     let finished_relaunch = step == Step::Relaunch && head.progress.is_finished();
-    if !finished_relaunch {
+    // A standalone instance climbs its escalation ladder: which rung now.
+    let climb = match (&step, &facts.instance) {
+        (Step::Relaunch, Some(i)) if !finished_relaunch => {
+            match ladder::plan(deps, s, &head, i).await {
+                Ok(next) => Some(next),
+                Err(e) => return fail(deps, &head, s, Some(&facts), Action::None, e).await,
+            }
+        }
+        _ => None,
+    };
+    let step = match &climb {
+        Some(Next::Wait { rung, until_ms }) => {
+            return ladder::wait(deps, head, *rung, *until_ms).await
+        }
+        Some(Next::People(why)) => Step::Report {
+            action: Action::None,
+            result: Verdict::Held,
+            reason: why.clone(),
+        },
+        _ => step,
+    };
+    // The guards and the grace stand before the first rung; later rungs are the same repair.
+    if !finished_relaunch && head.rungs.is_empty() {
         let repairs = matches!(step, Step::MarkUnhealthy { .. } | Step::Relaunch);
         // Every alarm is counted, whatever its step; only repairs are stopped.
         match breaker::check(deps, &facts, &head).await {
@@ -252,6 +276,20 @@ async fn act(
                 Err(e) => return fail(deps, &head, s, Some(&facts), Action::None, e).await,
             }
         }
+    }
+    let mut head = head;
+    match climb {
+        Some(Next::Start {
+            rung: crate::ladder::Rung::Relaunch,
+            ..
+        }) => {
+            head.rungs.push((crate::ladder::Rung::Relaunch, now_ms()));
+            return relaunch::run(deps, head, deadline_ms).await;
+        }
+        Some(next @ (Next::Start { .. } | Next::StartAgain)) => {
+            return ladder::climb(deps, head, s, &facts, next).await
+        }
+        _ => {}
     }
     let mut outcome = match step {
         // One relaunch per incident: a new alarm after it ended goes to people.
@@ -577,6 +615,13 @@ async fn recover(deps: &Deps, s: &Signal) -> Result<Outcome, Error> {
         unlist(deps, &head).await;
         "recovered by itself: the alarm returned to OK during the grace period; nothing was done"
             .to_string()
+    } else if let (Some((rung, _)), None) = (head.rungs.last(), head.progress.phase) {
+        // Off the tick's list now: nothing left to climb.
+        unlist(deps, &head).await;
+        format!(
+            "recovered after {}: the status check alarm returned to OK; incident closed",
+            rung.as_str()
+        )
     } else {
         format!(
             "status check alarm returned to OK; incident closed after {}",

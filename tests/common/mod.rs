@@ -656,6 +656,10 @@ impl World {
             ("AWS_REGION", "us-east-1"),
             ("AWS_LAMBDA_FUNCTION_NAME", FUNCTION_NAME),
             ("SLACK_WEBHOOK_ENCRYPTED", self.webhook_ciphertext.as_str()),
+            // A standalone instance is relaunched at once (its ladder's first rung); the
+            // ladder tests set the ladders they climb.
+            ("AUTOHEAL_SYSTEM_LADDER", "relaunch"),
+            ("AUTOHEAL_INSTANCE_LADDER", "relaunch"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
