@@ -295,12 +295,7 @@ async fn a_cluster_repairs_one_member_at_a_time() {
 
 #[tokio::test]
 async fn a_small_group_repairs_one_member_at_a_time_and_the_next_after_the_window() {
-    let (world, proxy, slack) = setup(WorldSpec {
-        group_size: 3,
-        standalone: 0,
-        ..WorldSpec::default()
-    })
-    .await;
+    let (world, proxy, slack) = setup(WorldSpec::sized(3, 0)).await;
     // A replacement is taken as done 3 s after the alarm (AUTOHEAL_VERIFY_TIMEOUT).
     let deps = world
         .deps(&proxy, &[("AUTOHEAL_VERIFY_TIMEOUT", "3")])
@@ -338,12 +333,7 @@ async fn a_small_group_repairs_one_member_at_a_time_and_the_next_after_the_windo
 
 #[tokio::test]
 async fn a_larger_group_has_at_most_its_in_flight_budget_under_repair() {
-    let (world, proxy, _slack) = setup(WorldSpec {
-        group_size: 10,
-        standalone: 0,
-        ..WorldSpec::default()
-    })
-    .await;
+    let (world, proxy, _slack) = setup(WorldSpec::sized(10, 0)).await;
     // The breaker (3 of 10) would stop the fifth: not what this test is about.
     let deps = world
         .deps(
@@ -388,12 +378,7 @@ async fn a_larger_group_has_at_most_its_in_flight_budget_under_repair() {
 
 #[tokio::test]
 async fn the_account_starts_at_most_its_budget_of_new_repairs_per_ten_minutes() {
-    let (world, proxy, _slack) = setup(WorldSpec {
-        group_size: 0,
-        standalone: 3,
-        ..WorldSpec::default()
-    })
-    .await;
+    let (world, proxy, _slack) = setup(WorldSpec::sized(0, 3)).await;
     let deps = world
         .deps(
             &proxy,
@@ -432,12 +417,7 @@ async fn the_account_starts_at_most_its_budget_of_new_repairs_per_ten_minutes() 
 
 #[tokio::test]
 async fn a_correlated_failure_trips_the_breaker_once_and_repairs_resume_after_the_cool_down() {
-    let (world, proxy, slack) = setup(WorldSpec {
-        group_size: 200,
-        standalone: 0,
-        ..WorldSpec::default()
-    })
-    .await;
+    let (world, proxy, slack) = setup(WorldSpec::sized(200, 0)).await;
     // Window 10 s of alarm time, cool-down 60 s; other knobs at their defaults
     // (in-flight 10% = 20, account 5 per 10 minutes, 3 / 20% breaker threshold).
     let env = [
@@ -535,12 +515,7 @@ async fn a_correlated_failure_trips_the_breaker_once_and_repairs_resume_after_th
 
 #[tokio::test]
 async fn an_operator_resumes_an_open_breaker() {
-    let (world, proxy, slack) = setup(WorldSpec {
-        group_size: 10,
-        standalone: 0,
-        ..WorldSpec::default()
-    })
-    .await;
+    let (world, proxy, slack) = setup(WorldSpec::sized(10, 0)).await;
     let deps = world
         .deps(&proxy, &[("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "off")])
         .await;
@@ -602,12 +577,7 @@ fn instance_check(id: &str, ago_ms: i64) -> Vec<u8> {
 
 #[tokio::test]
 async fn an_instance_check_failure_climbs_the_ladder_reboot_then_relaunch() {
-    let (world, proxy, slack) = setup(WorldSpec {
-        group_size: 0,
-        standalone: 2,
-        ..WorldSpec::default()
-    })
-    .await;
+    let (world, proxy, slack) = setup(WorldSpec::sized(0, 2)).await;
     // The default instance-check ladder (reboot, relaunch), a 3 s rung timeout, no grace.
     let deps = world
         .deps(
@@ -684,12 +654,7 @@ async fn an_instance_check_failure_climbs_the_ladder_reboot_then_relaunch() {
 
 #[tokio::test]
 async fn a_system_check_ladder_stops_and_starts_then_ends_with_people() {
-    let (world, proxy, _slack) = setup(WorldSpec {
-        group_size: 0,
-        standalone: 1,
-        ..WorldSpec::default()
-    })
-    .await;
+    let (world, proxy, _slack) = setup(WorldSpec::sized(0, 1)).await;
     // The default system ladder, through the tag: ec2-recovery (t3 is recovered by EC2),
     // stop-start; no relaunch on this one.
     let id = world.standalone[0].clone();

@@ -50,44 +50,30 @@ impl Ledger {
     /// The members' latest alarm times and the breaker's state.
     pub async fn read_breaker(&self, scope: &str) -> Result<(Vec<(String, i64)>, State), Error> {
         let (mut alarms, mut state) = (vec![], State::default());
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", pk(scope))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| Error::from_sdk("dynamodb:Query", e))?;
-            for item in out.items() {
-                let sk = item.get("sk").and_then(|v| v.as_s().ok());
-                match sk.map(String::as_str) {
-                    Some("state") => {
-                        state = State {
-                            open_since_ms: number(item, "open_since_ms"),
-                            cleared_ms: number(item, "cleared_ms").unwrap_or(0),
-                            version: number(item, "version").unwrap_or(0),
-                        }
+        for item in self.partition(&format!("breaker#{scope}")).await? {
+            match item
+                .get("sk")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+            {
+                Some("state") => {
+                    state = State {
+                        open_since_ms: number(&item, "open_since_ms"),
+                        cleared_ms: number(&item, "cleared_ms").unwrap_or(0),
+                        version: number(&item, "version").unwrap_or(0),
                     }
-                    Some(sk) => {
-                        if let (Some(id), Some(t)) =
-                            (sk.strip_prefix("alarm#"), number(item, "alarm_ms"))
-                        {
-                            alarms.push((id.to_string(), t));
-                        }
-                    }
-                    None => {}
                 }
-            }
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok((alarms, state)),
+                Some(sk) => {
+                    if let (Some(id), Some(t)) =
+                        (sk.strip_prefix("alarm#"), number(&item, "alarm_ms"))
+                    {
+                        alarms.push((id.to_string(), t));
+                    }
+                }
+                None => {}
             }
         }
+        Ok((alarms, state))
     }
 
     /// Writes `state` if nobody changed it since `state.version - 1` was read.

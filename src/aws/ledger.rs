@@ -56,30 +56,39 @@ impl Ledger {
     /// Lists the instances with an open incident: a relaunch in progress, or a hold in its
     /// grace period (the tick advances them).
     pub async fn open_incidents(&self) -> Result<Vec<String>, Error> {
-        let mut ids = vec![];
+        let items = self.partition("open").await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| {
+                i.get("sk")?
+                    .as_s()
+                    .ok()?
+                    .strip_prefix("instance#")
+                    .map(str::to_string)
+            })
+            .collect())
+    }
+
+    /// Every item of the partition `pk`, read consistently, page after page.
+    pub(super) async fn partition(&self, pk: &str) -> Result<Vec<Item>, Error> {
+        let mut items = vec![];
         let mut start: Option<Item> = None;
         loop {
             let out = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :open")
-                .expression_attribute_values(":open", s("open"))
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk))
                 .consistent_read(true)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| Error::from_sdk("dynamodb:Query", e))?;
-            ids.extend(out.items().iter().filter_map(|i| {
-                i.get("sk")?
-                    .as_s()
-                    .ok()?
-                    .strip_prefix("instance#")
-                    .map(str::to_string)
-            }));
+            items.extend(out.items().iter().cloned());
             match out.last_evaluated_key() {
                 Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok(ids),
+                _ => return Ok(items),
             }
         }
     }

@@ -419,6 +419,15 @@ pub struct WorldSpec {
 }
 
 impl WorldSpec {
+    /// A group of `group_size` members and `standalone` instances, defaults otherwise.
+    pub fn sized(group_size: usize, standalone: usize) -> WorldSpec {
+        WorldSpec {
+            group_size,
+            standalone,
+            ..Default::default()
+        }
+    }
+
     /// No group, no instance: the test adds what it needs.
     pub fn empty() -> WorldSpec {
         WorldSpec {
