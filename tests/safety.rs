@@ -1,38 +1,11 @@
-//! Safety policy against moto: the grace period. An instance that recovers by itself within
-//! it is left alone; one that does not is repaired by the tick once it is over.
+//! Safety policy against moto: the grace period (an instance that recovers by itself within
+//! it is left alone; one that does not is repaired by the tick once it is over), the
+//! lineage budget, the repair guards and the escalation ladders. The breaker is in
+//! `tests/breaker.rs` (its 200-instance test runs alone).
 
 mod common;
 
 use common::*;
-
-/// The alarm fixture, as if it changed state `ago_ms` before now.
-fn fresh(name: &str, id: &str, ago_ms: i64) -> Vec<u8> {
-    // The OK fixture's own time, for the fixture that has one of its own.
-    const OK_TIME: &str = "2026-11-23T03:25:02.000+0000";
-    let t = chrono::Utc::now() - chrono::Duration::milliseconds(ago_ms);
-    let now = t.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string();
-    let text = String::from_utf8(at_time(event(name, &[id]), &now)).unwrap();
-    text.replace(OK_TIME, &now).into_bytes()
-}
-
-async fn open_index(world: &World) -> Vec<String> {
-    let out = world
-        .ddb
-        .query()
-        .table_name(&world.table)
-        .key_condition_expression("pk = :open")
-        .expression_attribute_values(
-            ":open",
-            aws_sdk_dynamodb::types::AttributeValue::S("open".into()),
-        )
-        .send()
-        .await
-        .unwrap();
-    out.items()
-        .iter()
-        .map(|i| i["sk"].as_s().unwrap().clone())
-        .collect()
-}
 
 #[tokio::test]
 async fn an_ok_during_the_grace_period_closes_the_incident_as_recovered_by_itself() {
@@ -231,10 +204,16 @@ async fn a_cluster_repairs_one_member_at_a_time() {
     );
     let (a, b) = tokio::join!(invoke(&deps, &alarm_a), invoke(&deps, &alarm_b));
     assert_eq!(proxy.calls("CreateImage"), 1, "one member under repair");
-    let (repairing, held) = match (a, b) {
-        (Err(_), Ok(r)) => (&ids[0], r),
-        (Ok(r), Err(_)) => (&ids[1], r),
-        other => panic!("one repair (left open, retried) and one hold: {other:?}"),
+    // The repair is left open: an error (retried), or, on a loaded machine where the
+    // invocation's time runs out before verifying, `in_progress`.
+    let is_hold = |r: &Result<autoheal::outcome::Response, _>| {
+        r.as_ref()
+            .is_ok_and(|r| r.outcomes[0].result.as_str() == "held")
+    };
+    let (repairing, held) = match (is_hold(&a), is_hold(&b)) {
+        (false, true) => (&ids[0], b.unwrap()),
+        (true, false) => (&ids[1], a.unwrap()),
+        _ => panic!("one repair left open and one hold: {a:?} {b:?}"),
     };
     let waiting = &held.outcomes[0];
     assert_eq!(waiting.result.as_str(), "held");
@@ -289,7 +268,10 @@ async fn a_cluster_repairs_one_member_at_a_time() {
         .await;
     proxy.fail("DescribeInstanceStatus", usize::MAX, Fault::ServerError);
     let third = invoke(&off, &event("sns-alarm.json", &[&ids[2]])).await;
-    assert!(third.is_err(), "admitted and left open like the first");
+    assert!(
+        !is_hold(&third),
+        "admitted and left open like the first: {third:?}"
+    );
     assert_eq!(proxy.calls("CreateImage"), 3);
 }
 
@@ -413,157 +395,6 @@ async fn the_account_starts_at_most_its_budget_of_new_repairs_per_ten_minutes() 
         summary(&r)
     );
     assert_eq!(proxy.calls("CreateImage"), 3, "{:?}", summary(&r));
-}
-
-#[tokio::test]
-async fn a_correlated_failure_trips_the_breaker_once_and_repairs_resume_after_the_cool_down() {
-    let (world, proxy, slack) = setup(WorldSpec::sized(200, 0)).await;
-    // Window 10 s of alarm time, cool-down 60 s; other knobs at their defaults
-    // (in-flight 10% = 20, account 5 per 10 minutes, 3 / 20% breaker threshold).
-    let env = [
-        ("AUTOHEAL_BREAKER_WINDOW_SECONDS", "10"),
-        ("AUTOHEAL_BREAKER_COOLDOWN_SECONDS", "60"),
-    ];
-    let deps = world.deps(&proxy, &env).await;
-    // 200 members alarm within a minute (stamped 5 s ago to now, 25 ms apart), delivered
-    // all at once.
-    let started = std::time::Instant::now();
-    let alarms: Vec<Vec<u8>> = world
-        .members
-        .iter()
-        .enumerate()
-        .map(|(i, id)| fresh("sns-alarm.json", id, 5_000 - i as i64 * 25))
-        .collect();
-    let results = futures::future::join_all(alarms.iter().map(|a| invoke(&deps, a))).await;
-    let mut lines = vec![];
-    for r in results {
-        lines.extend(summary(&r.unwrap()));
-    }
-    let marked = proxy.calls("SetInstanceHealth");
-    assert!(
-        marked <= 5,
-        "at most the account budget of repairs started: {marked}"
-    );
-    let breaker_held = lines
-        .iter()
-        .filter(|l| l.starts_with("none held: breaker open"))
-        .count();
-    let mut kinds: std::collections::BTreeMap<String, usize> = Default::default();
-    for l in &lines {
-        *kinds
-            .entry(l.split(':').take(2).collect::<Vec<_>>().join(":"))
-            .or_default() += 1;
-    }
-    assert!(
-        breaker_held >= 100,
-        "{breaker_held} held by the breaker: {kinds:#?}"
-    );
-    let texts = slack.texts();
-    let opened: Vec<&String> = texts
-        .iter()
-        .filter(|t| t.contains("autoheal breaker open for group"))
-        .collect();
-    assert_eq!(opened.len(), 1, "exactly one summary: {texts:#?}");
-    assert!(
-        opened[0].contains("(threshold max(3, 20% of 200) = 40)"),
-        "{}",
-        opened[0]
-    );
-    // Everything else told: the members marked, and at most one summary per guard.
-    let per_instance = texts.len() - 1;
-    assert!(
-        per_instance <= marked + 2,
-        "{per_instance} other messages for {marked} repairs: {texts:#?}"
-    );
-    eprintln!(
-        "200 alarms handled in {:?}; {} Slack messages",
-        started.elapsed(),
-        texts.len()
-    );
-
-    // The alarms left the 10 s window by now; the breaker stays open for the 60 s
-    // cool-down from when it tripped (within the burst), then the tick closes it.
-    tokio::time::sleep(std::time::Duration::from_millis(60_500)).await;
-    let no_account_budget = world
-        .deps(
-            &proxy,
-            &[env[0], env[1], ("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "off")],
-        )
-        .await;
-    invoke(&no_account_budget, &event("scheduled-tick.json", &[]))
-        .await
-        .unwrap();
-    let texts = slack.texts();
-    let closed = texts
-        .iter()
-        .filter(|t| t.contains("autoheal breaker closed for group"))
-        .count();
-    assert_eq!(closed, 1, "{texts:#?}");
-    let now_marked = proxy.calls("SetInstanceHealth");
-    assert!(
-        now_marked > marked && now_marked <= 20,
-        "resumed within the in-flight budget of 20: {marked} -> {now_marked}"
-    );
-    assert_eq!(
-        texts
-            .iter()
-            .filter(|t| t.contains("autoheal breaker open"))
-            .count(),
-        1
-    );
-}
-
-#[tokio::test]
-async fn an_operator_resumes_an_open_breaker() {
-    let (world, proxy, slack) = setup(WorldSpec::sized(10, 0)).await;
-    let deps = world
-        .deps(&proxy, &[("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "off")])
-        .await;
-    let group = world.group.clone();
-    // Four of ten, one after the other: the fourth trips it (threshold max(3, 2) = 3).
-    let mut lines = vec![];
-    for id in &world.members[..4] {
-        let r = invoke(&deps, &fresh("sns-alarm.json", id, 0))
-            .await
-            .unwrap();
-        lines.push(summary(&r)[0].clone());
-    }
-    assert!(lines[3].starts_with("none held: breaker open"), "{lines:?}");
-    let scope = format!("group:{group}");
-    let resume = serde_json::json!({"autoheal": "resume", "scope": scope}).to_string();
-    let r = invoke(&deps, resume.as_bytes()).await.unwrap();
-    assert_eq!(
-        summary(&r),
-        vec![format!("none done: breaker for group {group} closed by a resume event; members still alarming are looked at by the next tick")]
-    );
-    let again = invoke(&deps, resume.as_bytes()).await.unwrap();
-    assert_eq!(
-        summary(&again),
-        vec![format!(
-            "none ignored: resume: the breaker for group {group} is not open"
-        )]
-    );
-    let texts = slack.texts();
-    assert!(texts.iter().any(|t| t.contains(&format!(
-        "breaker closed for group {group}* (resumed by an operator)"
-    ))));
-    // The tick looks at the held members again: now only the in-flight budget (10% of 10 =
-    // 1 at a time, the first member marked) holds them.
-    let tick = invoke(&deps, &event("scheduled-tick.json", &[]))
-        .await
-        .unwrap();
-    let lines: Vec<String> = summary(&tick)
-        .into_iter()
-        .filter(|l| l.starts_with("none held"))
-        .collect();
-    assert_eq!(lines.len(), 3, "{lines:#?}");
-    assert!(
-        lines
-            .iter()
-            .all(|l| l.starts_with("none held: in-flight budget: 10% of 10 = 1 at a time")),
-        "{lines:?}"
-    );
-    assert_eq!(proxy.calls("SetInstanceHealth"), 1);
 }
 
 /// The alarm fixture for the `StatusCheckFailed_Instance` metric.

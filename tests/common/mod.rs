@@ -802,3 +802,32 @@ pub fn summary(r: &autoheal::outcome::Response) -> Vec<String> {
         .map(|o| format!("{} {}: {}", o.action.as_str(), o.result.as_str(), o.reason))
         .collect()
 }
+
+/// The alarm fixture, as if it changed state `ago_ms` before now.
+pub fn fresh(name: &str, id: &str, ago_ms: i64) -> Vec<u8> {
+    // The OK fixture's own time, for the fixture that has one of its own.
+    const OK_TIME: &str = "2026-11-23T03:25:02.000+0000";
+    let t = chrono::Utc::now() - chrono::Duration::milliseconds(ago_ms);
+    let now = t.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string();
+    let text = String::from_utf8(at_time(event(name, &[id]), &now)).unwrap();
+    text.replace(OK_TIME, &now).into_bytes()
+}
+
+pub async fn open_index(world: &World) -> Vec<String> {
+    let out = world
+        .ddb
+        .query()
+        .table_name(&world.table)
+        .key_condition_expression("pk = :open")
+        .expression_attribute_values(
+            ":open",
+            aws_sdk_dynamodb::types::AttributeValue::S("open".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.items()
+        .iter()
+        .map(|i| i["sk"].as_s().unwrap().clone())
+        .collect()
+}

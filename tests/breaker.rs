@@ -1,0 +1,157 @@
+//! The correlated-failure breaker against moto, in a test binary of its own: its
+//! 200-instance burst loads the emulator, and other tests' timing should not depend on it.
+
+mod common;
+
+use common::*;
+
+#[tokio::test]
+async fn a_correlated_failure_trips_the_breaker_once_and_repairs_resume_after_the_cool_down() {
+    let (world, proxy, slack) = setup(WorldSpec::sized(200, 0)).await;
+    // Window 10 s of alarm time, cool-down 60 s; other knobs at their defaults
+    // (in-flight 10% = 20, account 5 per 10 minutes, 3 / 20% breaker threshold).
+    let env = [
+        ("AUTOHEAL_BREAKER_WINDOW_SECONDS", "10"),
+        ("AUTOHEAL_BREAKER_COOLDOWN_SECONDS", "60"),
+    ];
+    let deps = world.deps(&proxy, &env).await;
+    // 200 members alarm within a minute (stamped 5 s ago to now, 25 ms apart), delivered
+    // all at once.
+    let started = std::time::Instant::now();
+    let alarms: Vec<Vec<u8>> = world
+        .members
+        .iter()
+        .enumerate()
+        .map(|(i, id)| fresh("sns-alarm.json", id, 5_000 - i as i64 * 25))
+        .collect();
+    let results = futures::future::join_all(alarms.iter().map(|a| invoke(&deps, a))).await;
+    let mut lines = vec![];
+    for r in results {
+        lines.extend(summary(&r.unwrap()));
+    }
+    let marked = proxy.calls("SetInstanceHealth");
+    assert!(
+        marked <= 5,
+        "at most the account budget of repairs started: {marked}"
+    );
+    let breaker_held = lines
+        .iter()
+        .filter(|l| l.starts_with("none held: breaker open"))
+        .count();
+    let mut kinds: std::collections::BTreeMap<String, usize> = Default::default();
+    for l in &lines {
+        *kinds
+            .entry(l.split(':').take(2).collect::<Vec<_>>().join(":"))
+            .or_default() += 1;
+    }
+    assert!(
+        breaker_held >= 100,
+        "{breaker_held} held by the breaker: {kinds:#?}"
+    );
+    let texts = slack.texts();
+    let opened: Vec<&String> = texts
+        .iter()
+        .filter(|t| t.contains("autoheal breaker open for group"))
+        .collect();
+    assert_eq!(opened.len(), 1, "exactly one summary: {texts:#?}");
+    assert!(
+        opened[0].contains("(threshold max(3, 20% of 200) = 40)"),
+        "{}",
+        opened[0]
+    );
+    // Everything else told: the members marked, and at most one summary per guard.
+    let per_instance = texts.len() - 1;
+    assert!(
+        per_instance <= marked + 2,
+        "{per_instance} other messages for {marked} repairs: {texts:#?}"
+    );
+    eprintln!(
+        "200 alarms handled in {:?}; {} Slack messages",
+        started.elapsed(),
+        texts.len()
+    );
+
+    // The alarms left the 10 s window by now; the breaker stays open for the 60 s
+    // cool-down from when it tripped (within the burst), then the tick closes it.
+    tokio::time::sleep(std::time::Duration::from_millis(60_500)).await;
+    let no_account_budget = world
+        .deps(
+            &proxy,
+            &[env[0], env[1], ("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "off")],
+        )
+        .await;
+    invoke(&no_account_budget, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
+    let texts = slack.texts();
+    let closed = texts
+        .iter()
+        .filter(|t| t.contains("autoheal breaker closed for group"))
+        .count();
+    assert_eq!(closed, 1, "{texts:#?}");
+    let now_marked = proxy.calls("SetInstanceHealth");
+    assert!(
+        now_marked > marked && now_marked <= 20,
+        "resumed within the in-flight budget of 20: {marked} -> {now_marked}"
+    );
+    assert_eq!(
+        texts
+            .iter()
+            .filter(|t| t.contains("autoheal breaker open"))
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_operator_resumes_an_open_breaker() {
+    let (world, proxy, slack) = setup(WorldSpec::sized(10, 0)).await;
+    let deps = world
+        .deps(&proxy, &[("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "off")])
+        .await;
+    let group = world.group.clone();
+    // Four of ten, one after the other: the fourth trips it (threshold max(3, 2) = 3).
+    let mut lines = vec![];
+    for id in &world.members[..4] {
+        let r = invoke(&deps, &fresh("sns-alarm.json", id, 0))
+            .await
+            .unwrap();
+        lines.push(summary(&r)[0].clone());
+    }
+    assert!(lines[3].starts_with("none held: breaker open"), "{lines:?}");
+    let scope = format!("group:{group}");
+    let resume = serde_json::json!({"autoheal": "resume", "scope": scope}).to_string();
+    let r = invoke(&deps, resume.as_bytes()).await.unwrap();
+    assert_eq!(
+        summary(&r),
+        vec![format!("none done: breaker for group {group} closed by a resume event; members still alarming are looked at by the next tick")]
+    );
+    let again = invoke(&deps, resume.as_bytes()).await.unwrap();
+    assert_eq!(
+        summary(&again),
+        vec![format!(
+            "none ignored: resume: the breaker for group {group} is not open"
+        )]
+    );
+    let texts = slack.texts();
+    assert!(texts.iter().any(|t| t.contains(&format!(
+        "breaker closed for group {group}* (resumed by an operator)"
+    ))));
+    // The tick looks at the held members again: now only the in-flight budget (10% of 10 =
+    // 1 at a time, the first member marked) holds them.
+    let tick = invoke(&deps, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
+    let lines: Vec<String> = summary(&tick)
+        .into_iter()
+        .filter(|l| l.starts_with("none held"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("none held: in-flight budget: 10% of 10 = 1 at a time")),
+        "{lines:?}"
+    );
+    assert_eq!(proxy.calls("SetInstanceHealth"), 1);
+}
