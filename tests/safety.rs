@@ -185,6 +185,40 @@ async fn a_copy_failing_again_within_a_day_goes_to_people() {
         .await
         .unwrap();
     assert_eq!(proxy.calls("CreateImage"), 1);
+
+    // On the instance-check ladder a fresh copy is still rebooted; only the relaunch after
+    // it is refused.
+    let third = world
+        .launch(1, &[("autoheal:source-instance", "i-0cccccccccccccccc")])
+        .await
+        .remove(0);
+    let ladder = world
+        .deps(
+            &proxy,
+            &[
+                ("AUTOHEAL_INSTANCE_LADDER", ""),
+                ("AUTOHEAL_RUNG_TIMEOUT", "1"),
+                ("AUTOHEAL_GRACE_SECONDS", "off"),
+            ],
+        )
+        .await;
+    let r = invoke(&ladder, &instance_check(&third, 0)).await.unwrap();
+    assert!(
+        summary(&r)[0].starts_with("reboot in_progress"),
+        "{:?}",
+        summary(&r)
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let tick = invoke(&ladder, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
+    assert!(
+        summary(&tick)[0].starts_with("launch_replacement held: relaunch budget: this instance is autoheal's copy of i-0cccccccccccccccc"),
+        "{:?}",
+        summary(&tick)
+    );
+    assert_eq!(proxy.calls("CreateImage"), 1, "no image of the fresh copy");
+    assert!(open_index(&world).await.is_empty());
 }
 
 #[tokio::test]

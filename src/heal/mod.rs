@@ -225,20 +225,30 @@ async fn act(
     }
     let group = facts.group.as_ref().map(|g| g.name.clone());
     let step = decide(s, &facts, deps.config.dry_run);
-    let step = match &facts.instance {
-        Some(i) => limit_lineage(step, i, deps.config.lineage_window_ms, now_ms()),
-        None => step,
-    };
     let finished_relaunch = step == Step::Relaunch && head.progress.is_finished();
-    // A standalone instance climbs its escalation ladder: which rung now.
-    let climb = match (&step, &facts.instance) {
+    // A standalone instance climbs its escalation ladder: which rung now. One relaunch per
+    // lineage: only the relaunch rung is refused to a fresh copy; a reboot may still help.
+    let (step, climb) = match (&step, &facts.instance) {
         (Step::Relaunch, Some(i)) if !finished_relaunch => {
             match ladder::plan(deps, s, &head, i).await {
-                Ok(next) => Some(next),
+                Ok(Next::Start {
+                    rung: crate::ladder::Rung::Relaunch,
+                    skipped,
+                }) => match limit_lineage(step, i, deps.config.lineage_window_ms, now_ms()) {
+                    Step::Relaunch => (
+                        Step::Relaunch,
+                        Some(Next::Start {
+                            rung: crate::ladder::Rung::Relaunch,
+                            skipped,
+                        }),
+                    ),
+                    refused => (refused, None),
+                },
+                Ok(next) => (step, Some(next)),
                 Err(e) => return fail(deps, &head, s, Some(&facts), Action::None, e).await,
             }
         }
-        _ => None,
+        _ => (step, None),
     };
     let step = match &climb {
         Some(Next::Wait { rung, until_ms }) => {
