@@ -106,25 +106,23 @@ pub fn needs_status(metric: Metric, tags: &BTreeMap<String, String>, ladders: &L
         && ladders.system != ladders.instance
 }
 
-/// The ladder for this failure, and where it came from. `only_instance_impaired`: the
-/// instance's status shows the instance check impaired and the system check not.
+/// The ladder for this failure. `only_instance_impaired`: the instance's status shows the
+/// instance check impaired and the system check not.
 pub fn choose(
     metric: Metric,
     only_instance_impaired: bool,
     tags: &BTreeMap<String, String>,
     ladders: &Ladders,
-) -> Result<(Vec<Rung>, String), String> {
+) -> Result<Vec<Rung>, String> {
     if let Some(text) = tags.get(LADDER_TAG) {
-        return parse_ladder(text)
-            .map(|l| (l, format!("tag {LADDER_TAG}")))
-            .map_err(|e| format!("tag {LADDER_TAG}={text:?}: {e}"));
+        return parse_ladder(text).map_err(|e| format!("tag {LADDER_TAG}={text:?}: {e}"));
     }
     let instance = metric == Metric::StatusCheckFailedInstance
         || (metric == Metric::StatusCheckFailed && only_instance_impaired);
     Ok(if instance {
-        (ladders.instance.clone(), "instance-check ladder".into())
+        ladders.instance.clone()
     } else {
-        (ladders.system.clone(), "system-check ladder".into())
+        ladders.system.clone()
     })
 }
 
@@ -327,9 +325,7 @@ mod tests {
         ];
         for (what, metric, only, tags, want) in cases {
             assert_eq!(
-                choose(metric, only, tags, &l)
-                    .map(|(l, _)| l)
-                    .map_err(|_| ()),
+                choose(metric, only, tags, &l).map_err(|_| ()),
                 want,
                 "{what}"
             );

@@ -32,7 +32,7 @@ pub async fn plan(
     Ok(
         match ladder::choose(metric, only_instance, &instance.tags, ladders) {
             Err(why) => Next::People(format!("{why}: needs a person (see docs/RUNBOOK.md)")),
-            Ok((rungs, _)) => ladder::next(&rungs, &head.rungs, instance, ladders, now_ms()),
+            Ok(rungs) => ladder::next(&rungs, &head.rungs, instance, ladders, now_ms()),
         },
     )
 }
