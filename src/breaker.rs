@@ -57,6 +57,28 @@ pub struct State {
     pub version: i64,
 }
 
+impl State {
+    /// Tripped now (`now_ms`, the clock).
+    pub fn tripped(&self, now_ms: i64) -> State {
+        State {
+            open_since_ms: Some(now_ms),
+            cleared_ms: self.cleared_ms,
+            version: self.version + 1,
+        }
+    }
+
+    /// Closed now, forgetting every alarm so far (`alarms`), even one stamped ahead of the
+    /// clock.
+    pub fn closed(&self, alarms: &[(String, i64)], now_ms: i64) -> State {
+        let latest = alarms.iter().map(|(_, t)| *t).max().unwrap_or(0);
+        State {
+            open_since_ms: None,
+            cleared_ms: latest.max(now_ms).max(self.cleared_ms),
+            version: self.version + 1,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Assessment {
     /// Nothing to stop.
@@ -388,6 +410,36 @@ mod tests {
             };
             assert_eq!(got, want, "{what}");
         }
+    }
+
+    #[test]
+    fn tripping_and_closing_move_the_state_on() {
+        let state = State {
+            open_since_ms: None,
+            cleared_ms: 5,
+            version: 3,
+        };
+        let open = state.tripped(T);
+        assert_eq!(
+            (open.open_since_ms, open.cleared_ms, open.version),
+            (Some(T), 5, 4)
+        );
+        let ahead = alarms(&[T - MIN, T + MIN]);
+        let closed = open.closed(&ahead, T);
+        assert_eq!(
+            (closed.open_since_ms, closed.cleared_ms, closed.version),
+            (None, T + MIN, 5)
+        );
+        assert_eq!(
+            open.closed(&[], T).cleared_ms,
+            T,
+            "nothing noted: forget up to now"
+        );
+        assert_eq!(
+            assess(&settings(), Some(10), &ahead, &closed, T + 2 * MIN),
+            Assessment::Closed,
+            "the alarms that tripped it are forgotten"
+        );
     }
 
     #[test]

@@ -93,6 +93,21 @@ fn unless_off<T>(
     }
 }
 
+/// A percentage from 1 to 100 (`25` or `25%`).
+fn percent(variable: &'static str, v: &str) -> Result<u32, ConfigError> {
+    count(variable, v.trim_end_matches('%'), 100)
+}
+
+/// A duration in ms that `off` turns to 0 (unset: `default_seconds`).
+fn duration_or_off(
+    variable: &'static str,
+    value: Option<String>,
+    default_seconds: i64,
+) -> Result<i64, ConfigError> {
+    let ms = |v: String| duration_seconds(variable, Some(v), 0).map(|s| s * 1000);
+    Ok(unless_off(value, default_seconds * 1000, ms)?.unwrap_or(0))
+}
+
 /// A whole number from 1 to `max`.
 fn count(variable: &'static str, v: &str, max: u32) -> Result<u32, ConfigError> {
     match v.parse::<u32>() {
@@ -189,15 +204,13 @@ impl Config {
                 get("AUTOHEAL_BACKUP_MAX_AGE"),
                 DEFAULT_BACKUP_MAX_AGE_SECONDS,
             )?;
-        let seconds =
-            |variable| move |v: String| duration_seconds(variable, Some(v), 0).map(|s| s * 1000);
         let grace = match get("AUTOHEAL_GRACE_SECONDS") {
             None => Grace::default(),
             Some(v) => {
                 // One value for both kinds; `0` means none, as `off` does.
                 let ms = match v.as_str() {
                     "0" => 0,
-                    _ => unless_off(Some(v), 0, seconds("AUTOHEAL_GRACE_SECONDS"))?.unwrap_or(0),
+                    _ => duration_or_off("AUTOHEAL_GRACE_SECONDS", Some(v), 0)?,
                 };
                 Grace {
                     group_member_ms: ms,
@@ -205,23 +218,16 @@ impl Config {
                 }
             }
         };
-        let lineage_window_ms = unless_off(
+        let lineage_window_ms = duration_or_off(
+            "AUTOHEAL_LINEAGE_WINDOW",
             get("AUTOHEAL_LINEAGE_WINDOW"),
-            DEFAULT_LINEAGE_WINDOW_SECONDS * 1000,
-            seconds("AUTOHEAL_LINEAGE_WINDOW"),
-        )?
-        .unwrap_or(0);
+            DEFAULT_LINEAGE_WINDOW_SECONDS,
+        )?;
         let quorum_guard = flag("AUTOHEAL_QUORUM_GUARD", get("AUTOHEAL_QUORUM_GUARD"), true)?;
         let max_inflight_percent = unless_off(
             get("AUTOHEAL_MAX_INFLIGHT_PERCENT"),
             DEFAULT_MAX_INFLIGHT_PERCENT,
-            |v| {
-                count(
-                    "AUTOHEAL_MAX_INFLIGHT_PERCENT",
-                    v.trim_end_matches('%'),
-                    100,
-                )
-            },
+            |v| percent("AUTOHEAL_MAX_INFLIGHT_PERCENT", &v),
         )?;
         let account_max_repairs = unless_off(
             get("AUTOHEAL_ACCOUNT_MAX_REPAIRS"),
@@ -233,27 +239,29 @@ impl Config {
             let window = unless_off(
                 get("AUTOHEAL_BREAKER_WINDOW_SECONDS"),
                 DEFAULT_WINDOW_SECONDS * 1000,
-                seconds("AUTOHEAL_BREAKER_WINDOW_SECONDS"),
+                |v| {
+                    duration_seconds("AUTOHEAL_BREAKER_WINDOW_SECONDS", Some(v), 0)
+                        .map(|s| s * 1000)
+                },
             )?;
             let above = unless_off(get("AUTOHEAL_BREAKER_COUNT"), DEFAULT_COUNT, |v| {
                 count("AUTOHEAL_BREAKER_COUNT", &v, u32::MAX)
             })?;
-            let percent = unless_off(get("AUTOHEAL_BREAKER_PERCENT"), DEFAULT_PERCENT, |v| {
-                count("AUTOHEAL_BREAKER_PERCENT", v.trim_end_matches('%'), 100)
+            let by_percent = unless_off(get("AUTOHEAL_BREAKER_PERCENT"), DEFAULT_PERCENT, |v| {
+                percent("AUTOHEAL_BREAKER_PERCENT", &v)
             })?;
             // `off`: resumes as soon as the count is back at the threshold.
-            let cooldown_ms = unless_off(
+            let cooldown_ms = duration_or_off(
+                "AUTOHEAL_BREAKER_COOLDOWN_SECONDS",
                 get("AUTOHEAL_BREAKER_COOLDOWN_SECONDS"),
-                DEFAULT_COOLDOWN_SECONDS * 1000,
-                seconds("AUTOHEAL_BREAKER_COOLDOWN_SECONDS"),
-            )?
-            .unwrap_or(0);
-            match (window, above, percent) {
-                (Some(window_ms), above, percent) if above.is_some() || percent.is_some() => {
+                DEFAULT_COOLDOWN_SECONDS,
+            )?;
+            match (window, above, by_percent) {
+                (Some(window_ms), above, by_percent) if above.is_some() || by_percent.is_some() => {
                     Some(Settings {
                         window_ms,
                         count: above,
-                        percent,
+                        percent: by_percent,
                         cooldown_ms,
                     })
                 }

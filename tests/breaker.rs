@@ -74,6 +74,7 @@ async fn a_correlated_failure_trips_the_breaker_once_and_repairs_resume_after_th
     // The alarms left the 10 s window by now; the breaker stays open for the 60 s
     // cool-down from when it tripped (within the burst), then the tick closes it.
     tokio::time::sleep(std::time::Duration::from_millis(60_500)).await;
+    let told_before = slack.texts().len();
     let no_account_budget = world
         .deps(
             &proxy,
@@ -93,6 +94,15 @@ async fn a_correlated_failure_trips_the_breaker_once_and_repairs_resume_after_th
     assert!(
         now_marked > marked && now_marked <= 20,
         "resumed within the in-flight budget of 20: {marked} -> {now_marked}"
+    );
+    // The members the in-flight budget holds now are summarised, not told one by one:
+    // the closing message, one report per repair, one hold summary.
+    let told = texts.len() - told_before;
+    assert!(
+        told <= 1 + (now_marked - marked) + 1,
+        "{told} messages for {} repairs: {:#?}",
+        now_marked - marked,
+        &texts[told_before..]
     );
     assert_eq!(
         texts
@@ -119,6 +129,8 @@ async fn an_operator_resumes_an_open_breaker() {
         lines.push(summary(&r)[0].clone());
     }
     assert!(lines[3].starts_with("none held: breaker open"), "{lines:?}");
+    // The breaker's percent and the in-flight budget share one read of the group's size.
+    assert_eq!(proxy.calls("DescribeAutoScalingGroups"), 4);
     let scope = format!("group:{group}");
     let resume = serde_json::json!({"autoheal": "resume", "scope": scope}).to_string();
     let r = invoke(&deps, resume.as_bytes()).await.unwrap();

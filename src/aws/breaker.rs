@@ -10,8 +10,8 @@ use crate::error::Error;
 /// Alarm items outlive any window and cool-down worth having.
 const ALARM_RETENTION_SECONDS: i64 = 24 * 3600;
 
-fn pk(scope: &str) -> aws_sdk_dynamodb::types::AttributeValue {
-    s(&format!("breaker#{scope}"))
+fn pk(scope: &str) -> String {
+    format!("breaker#{scope}")
 }
 
 fn number(item: &Item, name: &str) -> Option<i64> {
@@ -28,7 +28,7 @@ impl Ledger {
         now_secs: i64,
     ) -> Result<(), Error> {
         let item: Item = [
-            ("pk".to_string(), pk(scope)),
+            ("pk".to_string(), s(&pk(scope))),
             ("sk".to_string(), s(&format!("alarm#{instance}"))),
             ("alarm_ms".to_string(), n(alarm_ms)),
             (
@@ -50,7 +50,7 @@ impl Ledger {
     /// The members' latest alarm times and the breaker's state.
     pub async fn read_breaker(&self, scope: &str) -> Result<(Vec<(String, i64)>, State), Error> {
         let (mut alarms, mut state) = (vec![], State::default());
-        for item in self.partition(&format!("breaker#{scope}")).await? {
+        for item in self.partition(&pk(scope)).await? {
             match item
                 .get("sk")
                 .and_then(|v| v.as_s().ok())
@@ -84,7 +84,7 @@ impl Ledger {
         now_secs: i64,
     ) -> Result<bool, Error> {
         let mut item: Item = [
-            ("pk".to_string(), pk(scope)),
+            ("pk".to_string(), s(&pk(scope))),
             ("sk".to_string(), s("state")),
             ("cleared_ms".to_string(), n(state.cleared_ms)),
             ("version".to_string(), n(state.version)),

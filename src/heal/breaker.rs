@@ -2,7 +2,7 @@
 //! breaker, trip or close it (one message each, sent by the one invocation whose
 //! conditional write made the change), and the operator's resume event.
 
-use super::{now_ms, Deps, MAX_LEDGER_RACES};
+use super::{desired_capacity, now_ms, Deps, MAX_LEDGER_RACES};
 use crate::aws;
 use crate::breaker::{self, Assessment, State};
 use crate::decide::Facts;
@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::incident::Head;
 use crate::notify::message::summary_payload;
 use crate::outcome::{Action, Outcome, Verdict};
+use tokio::sync::OnceCell;
 
 /// The breaker is open in this incident's scope: hold, with why, and where the one summary
 /// went if this invocation sent it.
@@ -20,7 +21,13 @@ pub struct Open {
 
 /// Counts the incident's alarm (the first time it is looked at) and says whether the
 /// breaker of its scope is open. Closing it after the cool-down happens here too.
-pub async fn check(deps: &Deps, facts: &Facts, head: &Head) -> Result<Option<Open>, Error> {
+/// `desired`: the group's desired capacity, shared with the guards.
+pub async fn check(
+    deps: &Deps,
+    facts: &Facts,
+    head: &Head,
+    desired: &OnceCell<Option<i32>>,
+) -> Result<Option<Open>, Error> {
     let (Some(settings), Some(instance)) = (deps.config.breaker, &facts.instance) else {
         return Ok(None);
     };
@@ -28,7 +35,8 @@ pub async fn check(deps: &Deps, facts: &Facts, head: &Head) -> Result<Option<Ope
     let Some((key, label)) = breaker::scope_of(instance, group) else {
         return Ok(None);
     };
-    // A held incident looked at again by the tick was counted when it was opened.
+    // A held incident looked at again by the tick was counted when it was opened. The size a
+    // percent is taken of: the group's desired capacity, or the instances with the tag.
     let note = async {
         if head.hold_until_ms.is_none() {
             deps.ledger
@@ -37,7 +45,19 @@ pub async fn check(deps: &Deps, facts: &Facts, head: &Head) -> Result<Option<Ope
         }
         Ok::<(), Error>(())
     };
-    let (noted, size) = tokio::join!(note, scope_size(deps, &key, settings.percent.is_some()));
+    let size = async {
+        match key.split_once(':') {
+            _ if settings.percent.is_none() => Ok(None),
+            Some(("group", name)) => Ok(desired_capacity(deps, name, desired)
+                .await?
+                .map(|d| d.max(0) as usize)),
+            Some(("cluster", name)) => {
+                Ok(Some(aws::ec2::cluster_size(&deps.clients.ec2, name).await?))
+            }
+            _ => Ok(None),
+        }
+    };
+    let (noted, size) = tokio::join!(note, size);
     noted?;
     let size = size?;
     for _ in 0..MAX_LEDGER_RACES {
@@ -50,14 +70,9 @@ pub async fn check(deps: &Deps, facts: &Facts, head: &Head) -> Result<Option<Ope
                 instances,
                 threshold,
             } => {
-                let tripped = State {
-                    open_since_ms: Some(now),
-                    cleared_ms: state.cleared_ms,
-                    version: state.version + 1,
-                };
                 if deps
                     .ledger
-                    .write_breaker(&key, &tripped, now / 1000)
+                    .write_breaker(&key, &state.tripped(now), now / 1000)
                     .await?
                 {
                     let text = breaker::opened_text(&label, &instances, &threshold, &settings);
@@ -90,24 +105,6 @@ pub async fn check(deps: &Deps, facts: &Facts, head: &Head) -> Result<Option<Ope
     }))
 }
 
-/// The size a percent threshold is taken of: a group's desired capacity, or how many
-/// instances carry the cluster tag. Read only when a percent is set.
-async fn scope_size(deps: &Deps, key: &str, wanted: bool) -> Result<Option<usize>, Error> {
-    if !wanted {
-        return Ok(None);
-    }
-    match key.split_once(':') {
-        Some(("group", name)) => Ok(aws::autoscaling::desired_capacity(
-            &deps.clients.autoscaling,
-            name,
-        )
-        .await?
-        .map(|d| d.max(0) as usize)),
-        Some(("cluster", name)) => Ok(Some(aws::ec2::cluster_size(&deps.clients.ec2, name).await?)),
-        _ => Ok(None),
-    }
-}
-
 /// Closes the breaker, forgetting the alarms so far; the winner of the write tells people.
 async fn close(
     deps: &Deps,
@@ -117,12 +114,7 @@ async fn close(
     by: &str,
 ) -> Result<bool, Error> {
     let now = now_ms();
-    let latest = alarms.iter().map(|(_, t)| *t).max().unwrap_or(0);
-    let closed = State {
-        open_since_ms: None,
-        cleared_ms: latest.max(now).max(state.cleared_ms),
-        version: state.version + 1,
-    };
+    let closed = state.closed(alarms, now);
     if !deps.ledger.write_breaker(key, &closed, now / 1000).await? {
         return Ok(false);
     }

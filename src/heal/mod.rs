@@ -9,7 +9,7 @@ use crate::guard::{self, Admission};
 use crate::history;
 use crate::incident::{self, Head, Move};
 use crate::intake::{self, AlarmState, Intake, Signal};
-use crate::ladder::Next;
+use crate::ladder::{Next, Rung};
 use crate::notify::message::{slack_payload, Report};
 use crate::notify::Notifier;
 use crate::outcome::{Action, Outcome, Response, Verdict};
@@ -18,6 +18,7 @@ use crate::report;
 use crate::tick;
 use serde_json::Value;
 use std::sync::Arc;
+use tokio::sync::OnceCell;
 
 mod breaker;
 mod ladder;
@@ -226,46 +227,43 @@ async fn act(
     let group = facts.group.as_ref().map(|g| g.name.clone());
     let step = decide(s, &facts, deps.config.dry_run);
     let finished_relaunch = step == Step::Relaunch && head.progress.is_finished();
-    // A standalone instance climbs its escalation ladder: which rung now. One relaunch per
-    // lineage: only the relaunch rung is refused to a fresh copy; a reboot may still help.
-    let (step, climb) = match (&step, &facts.instance) {
+    // A standalone instance climbs its escalation ladder: which rung now.
+    let climb = match (&step, &facts.instance) {
         (Step::Relaunch, Some(i)) if !finished_relaunch => {
             match ladder::plan(deps, s, &head, i).await {
-                Ok(Next::Start {
-                    rung: crate::ladder::Rung::Relaunch,
-                    skipped,
-                }) => match limit_lineage(step, i, deps.config.lineage_window_ms, now_ms()) {
-                    Step::Relaunch => (
-                        Step::Relaunch,
-                        Some(Next::Start {
-                            rung: crate::ladder::Rung::Relaunch,
-                            skipped,
-                        }),
-                    ),
-                    refused => (refused, None),
-                },
-                Ok(next) => (step, Some(next)),
+                Ok(next) => Some(next),
                 Err(e) => return fail(deps, &head, s, Some(&facts), Action::None, e).await,
             }
         }
-        _ => (step, None),
+        _ => None,
     };
-    let step = match &climb {
-        Some(Next::Wait { rung, until_ms }) => {
+    let step = match (&climb, &facts.instance) {
+        (Some(Next::Wait { rung, until_ms }), _) => {
             return ladder::wait(deps, head, *rung, *until_ms).await
         }
-        Some(Next::People(why)) => Step::Report {
+        (Some(Next::People(why)), _) => Step::Report {
             action: Action::None,
             result: Verdict::Held,
             reason: why.clone(),
         },
+        // One relaunch per lineage: only the relaunch rung is refused to a fresh copy; a
+        // reboot may still have helped it.
+        (
+            Some(Next::Start {
+                rung: Rung::Relaunch,
+                ..
+            }),
+            Some(i),
+        ) => limit_lineage(step, i, deps.config.lineage_window_ms, now_ms()),
         _ => step,
     };
+    // The breaker and the guards may both need the group's size: read once.
+    let desired = OnceCell::new();
     // The guards and the grace stand before the first rung; later rungs are the same repair.
     if !finished_relaunch && head.rungs.is_empty() {
         let repairs = matches!(step, Step::MarkUnhealthy { .. } | Step::Relaunch);
         // Every alarm is counted, whatever its step; only repairs are stopped.
-        match breaker::check(deps, &facts, &head).await {
+        match breaker::check(deps, &facts, &head, &desired).await {
             Ok(Some(open)) if repairs => {
                 let told = Telling::Summarised(open.summary);
                 return hold(deps, head, s, &facts, now_ms(), open.why, told).await;
@@ -277,7 +275,7 @@ async fn act(
             return hold(deps, head, s, &facts, until, why, Telling::Report).await;
         }
         if repairs {
-            match admit_everywhere(deps, &facts, &head).await {
+            match admit_everywhere(deps, &facts, &head, &desired).await {
                 Ok(None) => {}
                 // Looked at again by the next tick.
                 Ok(Some((why, told))) => {
@@ -290,12 +288,17 @@ async fn act(
     let mut head = head;
     match climb {
         Some(Next::Start {
-            rung: crate::ladder::Rung::Relaunch,
+            rung: Rung::Relaunch,
             ..
-        }) => {
-            head.rungs.push((crate::ladder::Rung::Relaunch, now_ms()));
+        }) if step == Step::Relaunch => {
+            head.rungs.push((Rung::Relaunch, now_ms()));
             return relaunch::run(deps, head, deadline_ms).await;
         }
+        // Refused by the lineage budget: reported below.
+        Some(Next::Start {
+            rung: Rung::Relaunch,
+            ..
+        }) => {}
         Some(next @ (Next::Start { .. } | Next::StartAgain)) => {
             return ladder::climb(deps, head, s, &facts, next).await
         }
@@ -349,20 +352,35 @@ async fn act(
 
 /// The guard scope of the instance about to be repaired; a group's desired capacity is
 /// read only when a group guard is on.
-async fn guard_scope(deps: &Deps, facts: &Facts) -> Result<Option<guard::Scope>, Error> {
+async fn guard_scope(
+    deps: &Deps,
+    facts: &Facts,
+    desired: &OnceCell<Option<i32>>,
+) -> Result<Option<guard::Scope>, Error> {
     let Some(instance) = &facts.instance else {
         return Ok(None);
     };
     let (quorum, percent) = (deps.config.quorum_guard, deps.config.max_inflight_percent);
     let group = match &facts.group {
         Some(g) if guard::needs_group_size(instance, quorum, percent) => {
-            autoscaling::desired_capacity(&deps.clients.autoscaling, &g.name)
+            desired_capacity(deps, &g.name, desired)
                 .await?
-                .map(|desired| (g.name.as_str(), desired))
+                .map(|d| (g.name.as_str(), d))
         }
         _ => None,
     };
     Ok(guard::scope_for(instance, group, quorum, percent))
+}
+
+/// The group's desired capacity, read at most once per decision (`once`).
+async fn desired_capacity(
+    deps: &Deps,
+    group: &str,
+    once: &OnceCell<Option<i32>>,
+) -> Result<Option<i32>, Error> {
+    once.get_or_try_init(|| autoscaling::desired_capacity(&deps.clients.autoscaling, group))
+        .await
+        .copied()
 }
 
 /// Admits this repair in its scope (cluster or group), then in the account budget. None:
@@ -372,9 +390,10 @@ async fn admit_everywhere(
     deps: &Deps,
     facts: &Facts,
     head: &Head,
+    desired: &OnceCell<Option<i32>>,
 ) -> Result<Option<(String, Telling)>, Error> {
     let scopes = [
-        guard_scope(deps, facts).await?,
+        guard_scope(deps, facts, desired).await?,
         guard::account_scope(deps.config.account_max_repairs),
     ];
     for scope in scopes.iter().flatten() {
