@@ -1,10 +1,13 @@
-"""moto_server with two gaps filled: CreateImage's snapshot TagSpecifications, and
-CloudWatch over the RPC v2 CBOR protocol (see tools/cbor_shim.py).
+"""moto_server with gaps filled: CreateImage's snapshot TagSpecifications, CloudWatch over
+the RPC v2 CBOR protocol (see tools/cbor_shim.py), and a control API under /_autoheal/ that
+lets tests impair status checks, hold stops in `stopping` and images in `pending` (see
+tools/moto_world.py and docs/emulator.md).
 
 moto 5.2 raises NotImplementedError for `TagSpecifications` of resource type `snapshot`
 in CreateImage, which AWS supports and autoheal uses (the image's snapshots carry the
 incident tags). This wrapper tags the snapshot moto creates for the image instead, then
-runs the normal server. Nothing else is changed. Usage: same arguments as moto_server.
+runs the normal server. Nothing else is changed unless a test asks for it through
+/_autoheal/. Usage: same arguments as moto_server.
 """
 
 import os
@@ -16,6 +19,7 @@ import moto.server  # noqa: E402
 from moto.ec2.models.amis import AmiBackend  # noqa: E402
 
 import cbor_shim  # noqa: E402
+import moto_world  # noqa: E402
 
 _create_image = AmiBackend.create_image
 
@@ -36,11 +40,12 @@ def create_image(self, instance_id, name, description, tag_specifications):
 
 
 AmiBackend.create_image = create_image
+moto_world.install()  # after the snapshot-tags patch, which it wraps
 
 
 class Dispatcher(moto.server.DomainDispatcherApplication):
     def __call__(self, environ, start_response):
-        return cbor_shim.wrap(super().__call__)(environ, start_response)
+        return moto_world.wrap(cbor_shim.wrap(super().__call__))(environ, start_response)
 
 
 moto.server.DomainDispatcherApplication = Dispatcher

@@ -1,0 +1,428 @@
+"""A control API for the moto server, so tests can make the world fail the way AWS does.
+
+moto reports every running instance's status checks `ok`, stops instances at once and makes
+images `available` at once. This module patches moto's EC2 models so that, on request,
+an instance's status checks are impaired (or any other status), a stop stays in `stopping`,
+and images made by CreateImage stay `pending` (or end `failed`). The requests come from
+tests as `POST /_autoheal/<endpoint>` with a JSON body, to the same host:port as moto;
+`wrap(app)` is the WSGI middleware that answers them. See docs/emulator.md.
+
+State is kept here, in module-level dicts guarded by one lock, keyed by instance id or
+image id (moto's ids are random and unique across its accounts and regions, so no account
+or region is needed). `POST /moto-api/reset` clears it along with moto's own state.
+"""
+
+import copy
+import datetime
+import json
+import threading
+import time
+
+from moto.ec2.exceptions import EC2ClientError
+from moto.ec2.models import ec2_backends
+from moto.ec2.models.amis import AmiBackend
+from moto.ec2.models.instances import Instance, StateReason
+
+PREFIX = "/_autoheal/"
+STATUSES = ("ok", "impaired", "insufficient-data", "initializing")
+# DescribeInstanceStatus's `reachability` detail for each overall status, as AWS reports it.
+REACHABILITY = {
+    "ok": "passed",
+    "impaired": "failed",
+    "insufficient-data": "insufficient-data",
+    "initializing": "initializing",
+}
+RUNNING, STOPPING = 16, 64
+
+_lock = threading.RLock()
+# instance id -> {"system"|"instance": (status, since)}; a kind absent = moto's default.
+_status = {}
+# instance ids whose stops do not complete.
+_stuck = set()
+# instance id -> seconds an image made from it stays pending (None: until released).
+_pending = {}
+# image id -> (Ami, unix time it becomes available), for images held with pending_seconds.
+_due = {}
+
+
+class HttpError(Exception):
+    def __init__(self, status, message, **extra):
+        super().__init__(message)
+        self.status, self.body = status, {"error": message, **extra}
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+# --- finding moto's objects, in any account and region ------------------------------------
+
+
+def _backends():
+    for account in list(dict.values(ec2_backends)):
+        yield from list(dict.values(account))
+
+
+def _find_instance(instance_id):
+    for backend in _backends():
+        for reservation in list(backend.reservations.values()):
+            for instance in list(reservation.instances):
+                if instance.id == instance_id:
+                    return instance
+    raise HttpError(404, f"no instance {instance_id} in any moto account or region")
+
+
+def _find_image(image_id):
+    for backend in _backends():
+        ami = backend.amis.get(image_id)
+        if ami is not None:
+            return ami
+    raise HttpError(404, f"no image {image_id} in any moto account or region")
+
+
+def _images_of(instance_id):
+    return [
+        ami
+        for backend in _backends()
+        for ami in list(backend.amis.values())
+        if ami.instance_id == instance_id
+    ]
+
+
+# --- patches of moto's models -------------------------------------------------------------
+
+
+def _status_property(kind, original):
+    def getter(self):
+        with _lock:
+            override = _status.get(self.id, {}).get(kind)
+        if override is None or self.state_code != RUNNING:
+            return original.fget(self)
+        status, since = override
+        detail = {"Name": "reachability", "Status": REACHABILITY[status]}
+        if status == "impaired":
+            detail["ImpairedSince"] = since
+        return {"Status": status, "Details": [detail]}
+
+    return property(getter)
+
+
+_STATUS_FILTERS = {
+    "system-status.status": ("system_status", "Status"),
+    "instance-status.status": ("instance_status", "Status"),
+    "system-status.reachability": ("system_status", "Reachability"),
+    "instance-status.reachability": ("instance_status", "Reachability"),
+}
+
+
+def _status_value(instance, attribute, field):
+    status = getattr(instance, attribute)
+    if field == "Status":
+        return status["Status"]
+    details = status.get("Details") or []
+    return details[0]["Status"] if details else None
+
+
+def _applies(original):
+    # moto's Instance.applies (DescribeInstanceStatus's filters) knows only
+    # instance-state-name and instance-state-code; AWS also filters on the checks.
+    def applies(self, filters):
+        if not original(self, filters):
+            return False
+        for f in filters or []:
+            if f["name"] in _STATUS_FILTERS:
+                attribute, field = _STATUS_FILTERS[f["name"]]
+                if _status_value(self, attribute, field) not in f["values"]:
+                    return False
+        return True
+
+    return applies
+
+
+def _stop(original):
+    def stop(self):
+        with _lock:
+            stuck = self.id in _stuck
+        if not stuck:
+            return original(self)
+        previous = copy.copy(self._state)
+        self._state.name, self._state.code = "stopping", STOPPING
+        self._reason = f"User initiated ({_now().strftime('%Y-%m-%d %H:%M:%S UTC')})"
+        self.state_reason = StateReason(
+            "Client.UserInitiatedShutdown: User initiated shutdown",
+            "Client.UserInitiatedShutdown",
+        )
+        return previous
+
+    return stop
+
+
+def _start(original):
+    def start(self):
+        if self._state.code == STOPPING:
+            raise EC2ClientError(
+                "IncorrectInstanceState",
+                f"The instance '{self.id}' is not in a state from which it can be started.",
+            )
+        return original(self)
+
+    return start
+
+
+def _reboot(original):
+    # moto's reboot sets any instance `running`; a stopping instance stays stopping.
+    def reboot(self):
+        if self._state.code == STOPPING:
+            return None
+        return original(self)
+
+    return reboot
+
+
+def _hold(ami, state="pending"):
+    ami.state = state
+    snapshot = getattr(ami, "ebs_snapshot", None)
+    if snapshot is not None:
+        snapshot.status = {"pending": "pending", "available": "completed"}.get(
+            state, "error"
+        )
+    if state == "failed":
+        ami.state_reason = {
+            "Code": "Server.InternalError",
+            "Message": "Image creation failed (emulated)",
+        }
+
+
+def _create_image(original):
+    def create_image(self, instance_id, name, description, tag_specifications):
+        ami = original(self, instance_id, name, description, tag_specifications)
+        with _lock:
+            if instance_id in _pending:
+                _hold(ami, "pending")
+                seconds = _pending[instance_id]
+                if seconds is not None:
+                    _due[ami.id] = (ami, time.time() + seconds)
+        return ami
+
+    return create_image
+
+
+def settle():
+    """Makes images whose pending_seconds have passed `available`; run before each request."""
+    with _lock:
+        if not _due:
+            return
+        now = time.time()
+        for image_id, (ami, due) in list(_due.items()):
+            if due <= now:
+                if ami.state == "pending":
+                    _hold(ami, "available")
+                del _due[image_id]
+
+
+_installed = False
+
+
+def install():
+    """Patches moto's EC2 models; wraps whatever CreateImage is at the time. Idempotent."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    Instance.system_status = _status_property("system", Instance.system_status)
+    Instance.instance_status = _status_property("instance", Instance.instance_status)
+    Instance.applies = _applies(Instance.applies)
+    Instance.stop = _stop(Instance.stop)
+    Instance.start = _start(Instance.start)
+    Instance.reboot = _reboot(Instance.reboot)
+    AmiBackend.create_image = _create_image(AmiBackend.create_image)
+
+
+_original_stop = Instance.stop  # moto's own, before install(): finish-stop completes with it
+
+
+# --- the control endpoints ----------------------------------------------------------------
+
+
+def _required(body, key):
+    value = body.get(key)
+    if not isinstance(value, str) or not value:
+        raise HttpError(400, f"`{key}` (a string) is required")
+    return value
+
+
+def _flag(body, key):
+    value = body.get(key)
+    if not isinstance(value, bool):
+        raise HttpError(400, f"`{key}` (true or false) is required")
+    return value
+
+
+def _describe_status(instance_id):
+    with _lock:
+        kinds = _status.get(instance_id, {})
+        return {
+            "instance_id": instance_id,
+            "system": kinds["system"][0] if "system" in kinds else None,
+            "instance": kinds["instance"][0] if "instance" in kinds else None,
+        }
+
+
+def status(body):
+    instance_id = _required(body, "instance_id")
+    changes = {k: body[k] for k in ("system", "instance") if k in body}
+    if not changes:
+        raise HttpError(400, "give `system` and/or `instance`")
+    for kind, value in changes.items():
+        if value is not None and value not in STATUSES:
+            raise HttpError(400, f"`{kind}` must be one of {list(STATUSES)} or null")
+    _find_instance(instance_id)
+    with _lock:
+        kinds = _status.setdefault(instance_id, {})
+        for kind, value in changes.items():
+            if value is None:
+                kinds.pop(kind, None)
+            elif kinds.get(kind, (None,))[0] != value:
+                kinds[kind] = (value, _now())
+        if not kinds:
+            del _status[instance_id]
+    return _describe_status(instance_id)
+
+
+def stuck_stop(body):
+    instance_id = _required(body, "instance_id")
+    stuck = _flag(body, "stuck")
+    instance = _find_instance(instance_id)
+    with _lock:
+        (_stuck.add if stuck else _stuck.discard)(instance_id)
+    return {"instance_id": instance_id, "stuck": stuck, "state": instance.state}
+
+
+def finish_stop(body):
+    instance_id = _required(body, "instance_id")
+    instance = _find_instance(instance_id)
+    if instance.state_code != STOPPING:
+        raise HttpError(409, f"{instance_id} is not stopping", state=instance.state)
+    _original_stop(instance)
+    return {"instance_id": instance_id, "previous_state": "stopping", "state": instance.state}
+
+
+def pending_images(body):
+    instance_id = _required(body, "instance_id")
+    seconds = body.get("pending_seconds")
+    if seconds is not None and (
+        isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0
+    ):
+        raise HttpError(400, "`pending_seconds` must be a number >= 0")
+    pending = body.get("pending", seconds is not None)
+    if not isinstance(pending, bool):
+        raise HttpError(400, "`pending` (true or false) is required")
+    if not pending and seconds is not None:
+        raise HttpError(400, "`pending_seconds` needs `pending` true")
+    _find_instance(instance_id)
+    with _lock:
+        if pending:
+            _pending[instance_id] = seconds
+        else:
+            _pending.pop(instance_id, None)
+    return {"instance_id": instance_id, "pending": pending, "pending_seconds": seconds}
+
+
+def release_image(body):
+    fail = body.get("fail", False)
+    if not isinstance(fail, bool):
+        raise HttpError(400, "`fail` must be true or false")
+    if "image_id" in body:
+        ami = _find_image(_required(body, "image_id"))
+        if ami.state != "pending":
+            if fail or ami.state != "available":
+                raise HttpError(409, f"{ami.id} is not pending", state=ami.state)
+        amis = [ami]
+    elif "instance_id" in body:
+        amis = _images_of(_required(body, "instance_id"))
+    else:
+        raise HttpError(400, "give `image_id` or `instance_id`")
+    released = []
+    with _lock:
+        for ami in amis:
+            if ami.state == "pending":
+                _hold(ami, "failed" if fail else "available")
+                _due.pop(ami.id, None)
+            released.append({"image_id": ami.id, "state": ami.state})
+    return {"images": released}
+
+
+def reset(_body=None):
+    """Forgets every override. Objects already mid-way (a stopping instance, a pending
+    image) are left as they are; finish-stop and release-image still work on them."""
+    with _lock:
+        _status.clear()
+        _stuck.clear()
+        _pending.clear()
+    return {"reset": True}
+
+
+def _forget_all():
+    reset()
+    with _lock:
+        _due.clear()
+
+
+ENDPOINTS = {
+    "status": status,
+    "stuck-stop": stuck_stop,
+    "finish-stop": finish_stop,
+    "pending-images": pending_images,
+    "release-image": release_image,
+    "reset": reset,
+}
+
+
+def _answer(start_response, code, body):
+    data = json.dumps(body, default=str).encode()
+    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+              409: "Conflict", 500: "Internal Server Error"}[code]
+    start_response(
+        f"{code} {reason}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
+    )
+    return [data]
+
+
+def _control(environ, start_response):
+    name = environ.get("PATH_INFO", "")[len(PREFIX) :].strip("/")
+    handler = ENDPOINTS.get(name)
+    if handler is None:
+        return _answer(start_response, 404, {"error": f"no endpoint {name!r}",
+                                             "endpoints": sorted(ENDPOINTS)})
+    if environ.get("REQUEST_METHOD") != "POST":
+        return _answer(start_response, 405, {"error": "use POST"})
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except ValueError as e:
+            raise HttpError(400, f"body is not JSON: {e}")
+        if not isinstance(body, dict):
+            raise HttpError(400, "body must be a JSON object")
+        return _answer(start_response, 200, handler(body))
+    except HttpError as e:
+        return _answer(start_response, e.status, e.body)
+    except Exception as e:  # noqa: BLE001 - a test helper wants the message, not a hang
+        return _answer(start_response, 500, {"error": f"{type(e).__name__}: {e}"})
+
+
+def wrap(app):
+    """WSGI middleware: answers /_autoheal/*, passes everything else on to `app`."""
+
+    def middleware(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(PREFIX):
+            return _control(environ, start_response)
+        settle()
+        if path.rstrip("/") == "/moto-api/reset":
+            _forget_all()
+        return app(environ, start_response)
+
+    return middleware
