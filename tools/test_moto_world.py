@@ -1,0 +1,438 @@
+"""Tests of the moto wrapper's control API (tools/moto_world.py), checked through boto3.
+
+Starts tools/moto_server.py on a free loopback port and drives it with plain HTTP POSTs to
+/_autoheal/* and boto3 calls. Run: .venv/bin/python -m unittest tools/test_moto_world.py -v
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+import boto3
+import botocore.exceptions
+import cbor2
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+AMI = "ami-12c6146b"  # one of moto's stock images
+OTHER_ACCOUNT = "111122223333"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class World(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        port = free_port()
+        cls.endpoint = f"http://127.0.0.1:{port}"
+        cls.log = open(os.devnull, "w")
+        cls.server = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "moto_server.py"), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=cls.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{cls.endpoint}/moto-api/", timeout=1).read()
+                break
+            except OSError:
+                if cls.server.poll() is not None or time.time() > deadline:
+                    cls.tearDownClass()
+                    raise RuntimeError("moto_server did not start")
+                time.sleep(0.1)
+        cls.ec2 = cls.client("ec2")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.terminate()
+        try:
+            cls.server.wait(10)
+        except subprocess.TimeoutExpired:
+            cls.server.kill()
+            cls.server.wait()
+        cls.log.close()
+
+    @classmethod
+    def client(cls, service, account=None):
+        c = boto3.client(
+            service,
+            endpoint_url=cls.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        if account:
+            def header(request, **_):
+                request.headers["x-moto-account-id"] = account
+
+            c.meta.events.register("before-sign", header)
+        return c
+
+    def control(self, name, body=None, method="POST"):
+        """(HTTP status, JSON body) of a control request."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            f"{self.endpoint}/_autoheal/{name}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    def ok(self, name, body=None):
+        status, answer = self.control(name, body)
+        self.assertEqual(status, 200, answer)
+        return answer
+
+    def setUp(self):
+        self.ok("reset")
+
+    def launch(self, ec2=None, count=1):
+        ec2 = ec2 or self.ec2
+        r = ec2.run_instances(ImageId=AMI, MinCount=count, MaxCount=count)
+        return [i["InstanceId"] for i in r["Instances"]]
+
+    def statuses(self, ec2=None, **kwargs):
+        ec2 = ec2 or self.ec2
+        return {
+            s["InstanceId"]: s for s in ec2.describe_instance_status(**kwargs)["InstanceStatuses"]
+        }
+
+    def state(self, instance_id, ec2=None):
+        ec2 = ec2 or self.ec2
+        r = ec2.describe_instances(InstanceIds=[instance_id])
+        return r["Reservations"][0]["Instances"][0]["State"]["Name"]
+
+    def image(self, image_id):
+        return self.ec2.describe_images(ImageIds=[image_id])["Images"][0]
+
+    def snapshot_state(self, image):
+        snap = image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+        return self.ec2.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]["State"]
+
+    # --- status checks -------------------------------------------------------------------
+
+    def test_impaired_system_status_with_include_all_instances(self):
+        sick, well = self.launch(count=2)
+        answer = self.ok("status", {"instance_id": sick, "system": "impaired", "instance": None})
+        self.assertEqual(answer, {"instance_id": sick, "system": "impaired", "instance": None})
+        seen = self.statuses(InstanceIds=[sick, well], IncludeAllInstances=True)
+        system = seen[sick]["SystemStatus"]
+        self.assertEqual(system["Status"], "impaired")
+        self.assertEqual(system["Details"][0]["Name"], "reachability")
+        self.assertEqual(system["Details"][0]["Status"], "failed")
+        self.assertIn("ImpairedSince", system["Details"][0])
+        self.assertEqual(seen[sick]["InstanceStatus"]["Status"], "ok")
+        self.assertEqual(seen[sick]["InstanceStatus"]["Details"][0]["Status"], "passed")
+        self.assertEqual(seen[well]["SystemStatus"]["Status"], "ok")
+        # Without IncludeAllInstances too (the instance is running).
+        self.assertEqual(self.statuses(InstanceIds=[sick])[sick]["SystemStatus"]["Status"], "impaired")
+
+    def test_each_status_and_its_reachability(self):
+        (iid,) = self.launch()
+        for status, reach in [
+            ("impaired", "failed"),
+            ("ok", "passed"),
+            ("insufficient-data", "insufficient-data"),
+            ("initializing", "initializing"),
+        ]:
+            self.ok("status", {"instance_id": iid, "system": status, "instance": status})
+            seen = self.statuses(InstanceIds=[iid], IncludeAllInstances=True)[iid]
+            for kind in ("SystemStatus", "InstanceStatus"):
+                self.assertEqual(seen[kind]["Status"], status)
+                self.assertEqual(seen[kind]["Details"][0]["Status"], reach)
+                self.assertEqual("ImpairedSince" in seen[kind]["Details"][0], status == "impaired")
+
+    def test_null_returns_to_moto_default(self):
+        (iid,) = self.launch()
+        self.ok("status", {"instance_id": iid, "system": "impaired", "instance": "impaired"})
+        self.ok("status", {"instance_id": iid, "instance": None})  # `system` absent: unchanged
+        seen = self.statuses(InstanceIds=[iid])[iid]
+        self.assertEqual(seen["SystemStatus"]["Status"], "impaired")
+        self.assertEqual(seen["InstanceStatus"]["Status"], "ok")
+        self.ok("status", {"instance_id": iid, "system": None, "instance": None})
+        self.assertEqual(self.statuses(InstanceIds=[iid])[iid]["SystemStatus"]["Status"], "ok")
+
+    def test_status_filters(self):
+        sick, well, broken = self.launch(count=3)
+        self.ok("status", {"instance_id": sick, "system": "impaired", "instance": None})
+        self.ok("status", {"instance_id": broken, "system": None, "instance": "impaired"})
+
+        def ids(name, *values, **kwargs):
+            found = self.statuses(Filters=[{"Name": name, "Values": list(values)}], **kwargs)
+            return set(found) & {sick, well, broken}
+
+        self.assertEqual(ids("system-status.status", "impaired"), {sick})
+        self.assertEqual(ids("system-status.status", "impaired", IncludeAllInstances=True), {sick})
+        self.assertEqual(ids("system-status.status", "ok"), {well, broken})
+        self.assertEqual(ids("instance-status.status", "impaired"), {broken})
+        self.assertEqual(ids("instance-status.status", "impaired", "ok"), {sick, well, broken})
+        self.assertEqual(ids("system-status.reachability", "failed"), {sick})
+        self.assertEqual(ids("instance-status.reachability", "passed"), {sick, well})
+        both = self.statuses(
+            Filters=[
+                {"Name": "system-status.status", "Values": ["ok"]},
+                {"Name": "instance-status.status", "Values": ["ok"]},
+            ]
+        )
+        self.assertEqual(set(both) & {sick, well, broken}, {well})
+
+    def test_stopped_instance_is_not_applicable(self):
+        (iid,) = self.launch()
+        self.ok("status", {"instance_id": iid, "system": "impaired", "instance": "impaired"})
+        self.ec2.stop_instances(InstanceIds=[iid])
+        seen = self.statuses(InstanceIds=[iid], IncludeAllInstances=True)[iid]
+        self.assertEqual(seen["SystemStatus"]["Status"], "not-applicable")
+        self.assertNotIn(iid, self.statuses(InstanceIds=[iid]))
+        self.assertEqual(
+            set(self.statuses(Filters=[{"Name": "system-status.status", "Values": ["impaired"]}],
+                              IncludeAllInstances=True)) & {iid},
+            set(),
+        )
+        # The override outlives the stop: running again, the instance is impaired again.
+        self.ec2.start_instances(InstanceIds=[iid])
+        self.assertEqual(self.statuses(InstanceIds=[iid])[iid]["SystemStatus"]["Status"], "impaired")
+
+    # --- stuck stops -----------------------------------------------------------------------
+
+    def test_stuck_stop_with_force_until_finish_stop(self):
+        (iid,) = self.launch()
+        self.assertEqual(
+            self.ok("stuck-stop", {"instance_id": iid, "stuck": True}),
+            {"instance_id": iid, "stuck": True, "state": "running"},
+        )
+        for _ in range(2):
+            r = self.ec2.stop_instances(InstanceIds=[iid], Force=True)["StoppingInstances"][0]
+            self.assertEqual(r["CurrentState"], {"Code": 64, "Name": "stopping"})
+            self.assertEqual(self.state(iid), "stopping")
+        self.assertEqual(r["PreviousState"], {"Code": 64, "Name": "stopping"})  # the second stop
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.ec2.start_instances(InstanceIds=[iid])
+        self.assertEqual(e.exception.response["Error"]["Code"], "IncorrectInstanceState")
+        self.ec2.reboot_instances(InstanceIds=[iid])
+        self.assertEqual(self.state(iid), "stopping")
+        self.assertNotIn(iid, self.statuses(InstanceIds=[iid]))
+        self.assertEqual(
+            self.ok("finish-stop", {"instance_id": iid}),
+            {"instance_id": iid, "previous_state": "stopping", "state": "stopped"},
+        )
+        self.assertEqual(self.state(iid), "stopped")
+        status, answer = self.control("finish-stop", {"instance_id": iid})
+        self.assertEqual((status, answer["state"]), (409, "stopped"))
+
+    def test_first_stop_answers_running_to_stopping(self):
+        (iid,) = self.launch()
+        self.ok("stuck-stop", {"instance_id": iid, "stuck": True})
+        r = self.ec2.stop_instances(InstanceIds=[iid])["StoppingInstances"][0]
+        self.assertEqual(r["PreviousState"], {"Code": 16, "Name": "running"})
+        self.assertEqual(r["CurrentState"], {"Code": 64, "Name": "stopping"})
+
+    def test_unsticking_needs_another_stop(self):
+        (iid,) = self.launch()
+        self.ok("stuck-stop", {"instance_id": iid, "stuck": True})
+        self.ec2.stop_instances(InstanceIds=[iid])
+        self.ok("stuck-stop", {"instance_id": iid, "stuck": False})
+        self.assertEqual(self.state(iid), "stopping")
+        self.ec2.stop_instances(InstanceIds=[iid], Force=True)
+        self.assertEqual(self.state(iid), "stopped")
+        self.ec2.start_instances(InstanceIds=[iid])
+        self.assertEqual(self.state(iid), "running")
+
+    def test_other_instances_stop_normally(self):
+        stuck, free = self.launch(count=2)
+        self.ok("stuck-stop", {"instance_id": stuck, "stuck": True})
+        self.ec2.stop_instances(InstanceIds=[stuck, free])
+        self.assertEqual((self.state(stuck), self.state(free)), ("stopping", "stopped"))
+        self.ec2.terminate_instances(InstanceIds=[stuck])  # AWS allows terminating a stopping one
+        self.assertEqual(self.state(stuck), "terminated")
+
+    # --- pending images -------------------------------------------------------------------
+
+    def test_pending_image_until_released(self):
+        (iid,) = self.launch()
+        self.assertEqual(
+            self.ok("pending-images", {"instance_id": iid, "pending": True}),
+            {"instance_id": iid, "pending": True, "pending_seconds": None},
+        )
+        image_id = self.ec2.create_image(
+            InstanceId=iid,
+            Name="autoheal-test",
+            TagSpecifications=[
+                {"ResourceType": "image", "Tags": [{"Key": "k", "Value": "image"}]},
+                {"ResourceType": "snapshot", "Tags": [{"Key": "k", "Value": "snapshot"}]},
+            ],
+        )["ImageId"]
+        image = self.image(image_id)
+        self.assertEqual(image["State"], "pending")
+        self.assertEqual(self.snapshot_state(image), "pending")
+        pending = self.ec2.describe_images(Filters=[{"Name": "state", "Values": ["pending"]}])
+        self.assertIn(image_id, [i["ImageId"] for i in pending["Images"]])
+        # The snapshot tags (the wrapper's older patch) still land.
+        snap = image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+        tags = self.ec2.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]["Tags"]
+        self.assertEqual(tags, [{"Key": "k", "Value": "snapshot"}])
+        time.sleep(0.2)
+        self.assertEqual(self.image(image_id)["State"], "pending")
+        self.assertEqual(
+            self.ok("release-image", {"image_id": image_id}),
+            {"images": [{"image_id": image_id, "state": "available"}]},
+        )
+        image = self.image(image_id)
+        self.assertEqual(image["State"], "available")
+        self.assertEqual(self.snapshot_state(image), "completed")
+        # Releasing again is harmless; failing an available image is refused.
+        self.ok("release-image", {"image_id": image_id})
+        status, answer = self.control("release-image", {"image_id": image_id, "fail": True})
+        self.assertEqual((status, answer["state"]), (409, "available"))
+
+    def test_release_by_instance_with_fail(self):
+        (iid,) = self.launch()
+        self.ok("pending-images", {"instance_id": iid, "pending": True})
+        images = [self.ec2.create_image(InstanceId=iid, Name=f"img-{n}")["ImageId"] for n in range(2)]
+        self.assertEqual([self.image(i)["State"] for i in images], ["pending", "pending"])
+        answer = self.ok("release-image", {"instance_id": iid, "fail": True})
+        self.assertEqual(
+            sorted(answer["images"], key=lambda i: i["image_id"]),
+            sorted([{"image_id": i, "state": "failed"} for i in images], key=lambda i: i["image_id"]),
+        )
+        for image_id in images:
+            image = self.image(image_id)
+            self.assertEqual(image["State"], "failed")
+            self.assertIn("Code", image["StateReason"])
+            self.assertEqual(self.snapshot_state(image), "error")
+
+    def test_pending_false_stops_holding_new_images(self):
+        (iid,) = self.launch()
+        self.ok("pending-images", {"instance_id": iid, "pending": True})
+        held = self.ec2.create_image(InstanceId=iid, Name="held")["ImageId"]
+        self.ok("pending-images", {"instance_id": iid, "pending": False})
+        free = self.ec2.create_image(InstanceId=iid, Name="free")["ImageId"]
+        self.assertEqual((self.image(held)["State"], self.image(free)["State"]), ("pending", "available"))
+        self.ok("release-image", {"instance_id": iid})
+        self.assertEqual(self.image(held)["State"], "available")
+
+    def test_pending_seconds(self):
+        (iid,) = self.launch()
+        self.assertEqual(
+            self.ok("pending-images", {"instance_id": iid, "pending_seconds": 1}),
+            {"instance_id": iid, "pending": True, "pending_seconds": 1},
+        )
+        image_id = self.ec2.create_image(InstanceId=iid, Name="timed")["ImageId"]
+        self.assertEqual(self.image(image_id)["State"], "pending")
+        deadline = time.time() + 5
+        while self.image(image_id)["State"] == "pending" and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(self.image(image_id)["State"], "available")
+        self.assertGreater(time.time(), deadline - 5 + 0.9)
+
+    def test_other_instances_images_are_available(self):
+        held, free = self.launch(count=2)
+        self.ok("pending-images", {"instance_id": held, "pending": True})
+        image_id = self.ec2.create_image(InstanceId=free, Name="free")["ImageId"]
+        self.assertEqual(self.image(image_id)["State"], "available")
+
+    # --- reset, accounts, errors, older behaviour ---------------------------------------------
+
+    def test_reset_clears_overrides(self):
+        (iid,) = self.launch()
+        self.ok("status", {"instance_id": iid, "system": "impaired", "instance": "impaired"})
+        self.ok("stuck-stop", {"instance_id": iid, "stuck": True})
+        self.ok("pending-images", {"instance_id": iid, "pending": True})
+        held = self.ec2.create_image(InstanceId=iid, Name="held")["ImageId"]
+        self.assertEqual(self.ok("reset"), {"reset": True})
+        seen = self.statuses(InstanceIds=[iid])[iid]
+        self.assertEqual((seen["SystemStatus"]["Status"], seen["InstanceStatus"]["Status"]), ("ok", "ok"))
+        self.assertEqual(self.image(self.ec2.create_image(InstanceId=iid, Name="new")["ImageId"])["State"], "available")
+        # What was already under way stays so, and can still be finished.
+        self.assertEqual(self.image(held)["State"], "pending")
+        self.ok("release-image", {"image_id": held})
+        self.assertEqual(self.image(held)["State"], "available")
+        self.ec2.stop_instances(InstanceIds=[iid])
+        self.assertEqual(self.state(iid), "stopped")
+
+    def test_override_in_another_account(self):
+        ec2 = self.client("ec2", account=OTHER_ACCOUNT)
+        (iid,) = self.launch(ec2)
+        owner = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["OwnerId"]
+        self.assertEqual(owner, OTHER_ACCOUNT)
+        with self.assertRaises(botocore.exceptions.ClientError):
+            self.ec2.describe_instances(InstanceIds=[iid])  # not in the default account
+        self.ok("status", {"instance_id": iid, "system": "impaired", "instance": None})
+        seen = self.statuses(ec2, InstanceIds=[iid], IncludeAllInstances=True)[iid]
+        self.assertEqual(seen["SystemStatus"]["Status"], "impaired")
+        found = self.statuses(ec2, Filters=[{"Name": "system-status.status", "Values": ["impaired"]}])
+        self.assertIn(iid, found)
+        self.ok("stuck-stop", {"instance_id": iid, "stuck": True})
+        ec2.stop_instances(InstanceIds=[iid], Force=True)
+        self.assertEqual(self.state(iid, ec2), "stopping")
+        self.ok("finish-stop", {"instance_id": iid})
+        self.assertEqual(self.state(iid, ec2), "stopped")
+        self.ok("pending-images", {"instance_id": iid, "pending": True})
+        image_id = ec2.create_image(InstanceId=iid, Name="other")["ImageId"]
+        self.assertEqual(ec2.describe_images(ImageIds=[image_id])["Images"][0]["State"], "pending")
+        self.ok("release-image", {"image_id": image_id})
+        self.assertEqual(ec2.describe_images(ImageIds=[image_id])["Images"][0]["State"], "available")
+
+    def test_bad_requests(self):
+        (iid,) = self.launch()
+        cases = [
+            ("status", {"instance_id": iid, "system": "sick"}, 400),
+            ("status", {"instance_id": iid}, 400),
+            ("status", {"system": "impaired"}, 400),
+            ("status", {"instance_id": "i-00000000000000000", "system": "impaired"}, 404),
+            ("stuck-stop", {"instance_id": iid, "stuck": "yes"}, 400),
+            ("finish-stop", {"instance_id": iid}, 409),
+            ("pending-images", {"instance_id": iid, "pending_seconds": -1}, 400),
+            ("release-image", {}, 400),
+            ("release-image", {"image_id": "ami-00000000000000000"}, 404),
+            ("no-such-endpoint", {}, 404),
+        ]
+        for name, body, expected in cases:
+            status, answer = self.control(name, body)
+            self.assertEqual(status, expected, (name, body, answer))
+            self.assertIn("error", answer)
+        status, _ = self.control("reset", method="GET")
+        self.assertEqual(status, 405)
+
+    def test_cbor_cloudwatch_still_answers(self):
+        req = urllib.request.Request(
+            f"{self.endpoint}/service/GraniteServiceVersion20100801/operation/ListMetrics",
+            data=cbor2.dumps({}),
+            method="POST",
+            headers={"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor",
+                     "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/monitoring/aws4_request, SignedHeaders=host, Signature=0"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as r:
+            self.assertEqual(r.headers["Content-Type"], "application/cbor")
+            self.assertIn("Metrics", cbor2.loads(r.read()))
+
+    def test_zz_control_after_moto_reset(self):
+        # Runs last (moto's reset wipes every test's instances).
+        (iid,) = self.launch()
+        self.ok("status", {"instance_id": iid, "system": "impaired"})
+        urllib.request.urlopen(
+            urllib.request.Request(f"{self.endpoint}/moto-api/reset", data=b"", method="POST")
+        ).read()
+        status, _ = self.control("status", {"instance_id": iid, "system": "impaired"})
+        self.assertEqual(status, 404)  # gone with moto's state
+        (iid,) = self.launch()
+        self.assertEqual(self.statuses(InstanceIds=[iid])[iid]["SystemStatus"]["Status"], "ok")
+        self.ok("status", {"instance_id": iid, "system": "impaired"})
+        self.assertEqual(self.statuses(InstanceIds=[iid])[iid]["SystemStatus"]["Status"], "impaired")
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
