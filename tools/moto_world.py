@@ -352,14 +352,23 @@ def release_image(body):
     return {"images": released}
 
 
-def reset(_body=None):
-    """Forgets every override. Objects already mid-way (a stopping instance, a pending
-    image) are left as they are; finish-stop and release-image still work on them."""
+def reset(body=None):
+    """Forgets every override, or with `instance_id` only that instance's. Objects already
+    mid-way (a stopping instance, a pending image) are left as they are; finish-stop and
+    release-image still work on them."""
+    instance_id = (body or {}).get("instance_id")
+    if instance_id is not None and (not isinstance(instance_id, str) or not instance_id):
+        raise HttpError(400, "`instance_id` must be a string")
     with _lock:
-        _status.clear()
-        _stuck.clear()
-        _pending.clear()
-    return {"reset": True}
+        if instance_id is None:
+            _status.clear()
+            _stuck.clear()
+            _pending.clear()
+            return {"reset": True}
+        _status.pop(instance_id, None)
+        _stuck.discard(instance_id)
+        _pending.pop(instance_id, None)
+    return {"reset": True, "instance_id": instance_id}
 
 
 def _forget_all():

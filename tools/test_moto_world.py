@@ -364,6 +364,21 @@ class World(unittest.TestCase):
         self.ec2.stop_instances(InstanceIds=[iid])
         self.assertEqual(self.state(iid), "stopped")
 
+    def test_reset_of_one_instance(self):
+        mine, theirs = self.launch(count=2)
+        for iid in (mine, theirs):
+            self.ok("status", {"instance_id": iid, "system": "impaired"})
+            self.ok("stuck-stop", {"instance_id": iid, "stuck": True})
+            self.ok("pending-images", {"instance_id": iid, "pending": True})
+        self.assertEqual(self.ok("reset", {"instance_id": mine}), {"reset": True, "instance_id": mine})
+        seen = self.statuses(InstanceIds=[mine, theirs])
+        self.assertEqual((seen[mine]["SystemStatus"]["Status"], seen[theirs]["SystemStatus"]["Status"]),
+                         ("ok", "impaired"))
+        images = [self.ec2.create_image(InstanceId=i, Name="after")["ImageId"] for i in (mine, theirs)]
+        self.assertEqual([self.image(i)["State"] for i in images], ["available", "pending"])
+        self.ec2.stop_instances(InstanceIds=[mine, theirs])
+        self.assertEqual((self.state(mine), self.state(theirs)), ("stopped", "stopping"))
+
     def test_override_in_another_account(self):
         ec2 = self.client("ec2", account=OTHER_ACCOUNT)
         (iid,) = self.launch(ec2)
