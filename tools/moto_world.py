@@ -220,6 +220,7 @@ def settle():
                 del _due[image_id]
 
 
+_original_stop = Instance.stop  # moto's own, before install(): finish-stop completes with it
 _installed = False
 
 
@@ -236,9 +237,6 @@ def install():
     Instance.start = _start(Instance.start)
     Instance.reboot = _reboot(Instance.reboot)
     AmiBackend.create_image = _create_image(AmiBackend.create_image)
-
-
-_original_stop = Instance.stop  # moto's own, before install(): finish-stop completes with it
 
 
 # --- the control endpoints ----------------------------------------------------------------
