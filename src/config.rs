@@ -38,7 +38,11 @@ pub struct Config {
     pub breaker: Option<crate::breaker::Settings>,
     /// The escalation ladders of standalone instances.
     pub ladders: crate::ladder::Ladders,
+    /// How long an alarm EC2 does not confirm is looked at again before it goes to people.
+    pub confirm_window_ms: i64,
 }
+
+pub const DEFAULT_CONFIRM_WINDOW_SECONDS: i64 = 600;
 
 pub const DEFAULT_ACCOUNT_MAX_REPAIRS: u32 = 5;
 
@@ -218,6 +222,13 @@ impl Config {
                 }
             }
         };
+        // No `off`: acting on an alarm that EC2 does not confirm is never allowed.
+        let confirm_window_ms = 1000
+            * duration_seconds(
+                "AUTOHEAL_CONFIRM_WINDOW",
+                get("AUTOHEAL_CONFIRM_WINDOW"),
+                DEFAULT_CONFIRM_WINDOW_SECONDS,
+            )?;
         let lineage_window_ms = duration_or_off(
             "AUTOHEAL_LINEAGE_WINDOW",
             get("AUTOHEAL_LINEAGE_WINDOW"),
@@ -317,6 +328,7 @@ impl Config {
             account_max_repairs,
             breaker,
             ladders,
+            confirm_window_ms,
         })
     }
 }
@@ -342,6 +354,7 @@ mod tests {
         assert!(!c.dry_run);
         assert!(!c.terminate_replaced);
         assert_eq!(c.verify_timeout_ms, 900_000);
+        assert_eq!(c.confirm_window_ms, 600_000);
         assert!(c.slack_webhook_ciphertext.is_none());
     }
 
@@ -391,6 +404,10 @@ mod tests {
             (
                 [&BASE[..], &[("AUTOHEAL_VERIFY_TIMEOUT", "10d")]].concat(),
                 "AUTOHEAL_VERIFY_TIMEOUT",
+            ),
+            (
+                [&BASE[..], &[("AUTOHEAL_CONFIRM_WINDOW", "off")]].concat(),
+                "AUTOHEAL_CONFIRM_WINDOW",
             ),
         ];
         for (pairs, variable) in cases {

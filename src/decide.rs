@@ -27,11 +27,11 @@ pub struct InstanceFacts {
 }
 
 /// PV-GRUB 1.03 (64-bit): instances booting it may never come back from a reboot
-/// (CONTEXT §001).
+/// (they boot PV-GRUB, which an AWS maintenance reboot left unbootable in the field).
 pub const RISKY_KERNEL: &str = "aki-44992845";
 
 impl InstanceFacts {
-    /// Why a reboot or stop/start may never bring it back, if so (CONTEXT §001).
+    /// Why a reboot or stop/start may never bring it back, if so.
     pub fn reboot_risk(&self) -> Option<&'static str> {
         if self.kernel_id.as_deref() == Some(RISKY_KERNEL) {
             Some("kernel aki-44992845 may not come back from a reboot")
@@ -68,6 +68,8 @@ pub struct Facts {
     /// None: EC2 does not know the instance.
     pub instance: Option<InstanceFacts>,
     pub group: Option<GroupFacts>,
+    /// The status checks as EC2 reports them now: what confirms an alarm.
+    pub checks: crate::trust::Checks,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -232,7 +234,7 @@ pub fn limit_lineage(step: Step, instance: &InstanceFacts, window_ms: i64, now_m
     )
 }
 
-/// Grace (CONTEXT §002: the failed node came back by itself minutes later): an action
+/// Grace (a failed node often comes back by itself minutes later): an action
 /// waits until the grace after the state change of the alarm that opened the incident
 /// (`alarm_ms`) — measured on that time, not on when the event arrived, and not restarted
 /// by later alarms of the same incident. Returns when to act and why it waits; None: now.
@@ -508,6 +510,7 @@ mod tests {
             let facts = Facts {
                 instance: inst,
                 group: grp,
+                ..Default::default()
             };
             let got = match decide(&signal(metric), &facts, dry) {
                 Step::MarkUnhealthy { group } => format!("mark {group}"),

@@ -1,6 +1,6 @@
 //! The repair guards, pure. A scope's members under repair are capped: instances sharing
 //! an `autoheal:cluster` tag, and Auto Scaling groups of desired capacity ≤ 3, one at a
-//! time (the quorum guard; CONTEXT §002: an operator took a 3-node cluster down repairing
+//! time (the quorum guard: an operator once took a 3-node cluster down repairing
 //! one node); larger groups at most `AUTOHEAL_MAX_INFLIGHT_PERCENT` of their desired
 //! capacity (at least 1). The members admitted are kept in the scope's item in the ledger
 //! (`aws::scope`); whether each is still under repair is read from its own head, so
@@ -197,6 +197,7 @@ mod tests {
             incident_id: "inc-1".into(),
             status,
             opened_ms: T,
+            alarm_ms: T,
             closed_ms: None,
             transitions: vec![],
             lease_until_ms: 0,
@@ -213,6 +214,7 @@ mod tests {
             },
             hold_until_ms: None,
             rungs: vec![],
+            hold_kind: None,
         }
     }
 

@@ -100,6 +100,7 @@ pub fn inputs(signal: &Signal, facts: Option<&Facts>, env_dry_run: bool) -> Stri
             let policy = policy_for(env_dry_run, &i.tags, facts.group.as_ref().map(|g| &g.tags));
             let mode = format!("{:?}", policy.mode).to_lowercase();
             out += &format!("; mode {mode} ({})", policy.source);
+            out += &format!("; {}", facts.checks.said());
         }
     }
     out

@@ -44,8 +44,11 @@ pub struct Head {
     pub instance_id: String,
     pub incident_id: String,
     pub status: Status,
-    /// State-change time of the ALARM that opened the incident.
+    /// When the incident opened, as autoheal measures windows from it: the opening alarm's
+    /// state-change time when plausible, else when it was received (`trust::alarm_clock`).
     pub opened_ms: i64,
+    /// The opening alarm's own state-change time, as the event said (what identifies it).
+    pub alarm_ms: i64,
     pub closed_ms: Option<i64>,
     /// Alarm transitions already taken into this incident.
     pub transitions: Vec<String>,
@@ -66,6 +69,42 @@ pub struct Head {
     pub hold_until_ms: Option<i64>,
     /// The escalation ladder's rungs begun so far (standalone instances).
     pub rungs: Vec<crate::ladder::Mark>,
+    /// Why it is held, when it is (`hold_until_ms`).
+    pub hold_kind: Option<HoldKind>,
+}
+
+/// Why an incident waits before acting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldKind {
+    /// In case it recovers by itself.
+    Grace,
+    /// EC2 does not (yet) report the failure the alarm is about.
+    Confirm,
+    /// A repair guard (quorum, in-flight, account budget).
+    Guard,
+    /// Behind an open correlated-failure breaker: its one summary stands for it.
+    Breaker,
+}
+
+impl HoldKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldKind::Grace => "grace",
+            HoldKind::Confirm => "confirm",
+            HoldKind::Guard => "guard",
+            HoldKind::Breaker => "breaker",
+        }
+    }
+    pub fn parse(s: &str) -> Option<HoldKind> {
+        [
+            HoldKind::Grace,
+            HoldKind::Confirm,
+            HoldKind::Guard,
+            HoldKind::Breaker,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -96,7 +135,7 @@ impl Head {
             instance_id: self.instance_id.clone(),
             metric: Metric::from_name(&self.alarm.metric).unwrap_or(Metric::StatusCheckFailed),
             state: AlarmState::Alarm,
-            changed_at: DateTime::from_timestamp_millis(self.opened_ms).unwrap_or_default(),
+            changed_at: DateTime::from_timestamp_millis(self.alarm_ms).unwrap_or_default(),
             alarm_name: self.alarm.alarm_name.clone(),
             alarm_arn: None,
             region: self.alarm.region.clone(),
@@ -148,7 +187,8 @@ pub fn claim_alarm(
         instance_id: signal.instance_id.clone(),
         incident_id: incident_id(&signal.instance_id, signal.changed_at),
         status: Status::Repairing,
-        opened_ms: t,
+        opened_ms: crate::trust::alarm_clock(t, now_ms).0,
+        alarm_ms: t,
         closed_ms: None,
         transitions: vec![key.clone()],
         lease_until_ms,
@@ -162,6 +202,7 @@ pub fn claim_alarm(
         progress: Progress::default(),
         hold_until_ms: None,
         rungs: vec![],
+        hold_kind: None,
     };
     let Some(head) = current else {
         return Move::Take(fresh());
@@ -189,7 +230,12 @@ pub fn claim_alarm(
         Move::Take(next)
     };
     match head.status {
-        Status::Closed if t > head.closed_ms.unwrap_or(head.opened_ms) => Move::Take(fresh()),
+        // The same transition again (whatever time it claims): the incident it opened ended.
+        Status::Closed if head.transitions.contains(&key) => skip(format!(
+            "stale alarm: incident {} closed after this alarm changed state",
+            head.incident_id
+        )),
+        Status::Closed if t > head.closed_ms.unwrap_or(head.alarm_ms) => Move::Take(fresh()),
         Status::Closed => skip(format!(
             "stale alarm: incident {} closed after this alarm changed state",
             head.incident_id
@@ -203,8 +249,9 @@ pub fn claim_alarm(
                 && head.hold_until_ms.is_some_and(|t| t > now_ms) =>
         {
             skip(format!(
-                "incident {} is held in its grace period (or waits on a rung of its ladder); acts after it if still failing",
-                head.incident_id
+                "incident {} is held ({}); looked at again by the tick",
+                head.incident_id,
+                head.hold_kind.map_or("a rung of its ladder under way", HoldKind::as_str)
             ))
         }
         // The last invocation failed or died before settling: pick up where it stopped.
@@ -243,7 +290,7 @@ pub fn close_on_ok(current: Option<&Head>, signal: &Signal) -> Move {
             o.incident = Some(h.incident_id.clone());
             Move::Skip(o)
         }
-        Some(h) if t < h.opened_ms => ignored(
+        Some(h) if t < h.alarm_ms => ignored(
             format!(
                 "stale OK: older than the alarm that opened incident {}",
                 h.incident_id
@@ -304,6 +351,24 @@ pub fn settle(head: &Head, outcome: &Outcome) -> Head {
     next.group = outcome.group.clone().or(next.group);
     // No longer held: off the tick's list (`heal::settle`).
     next.hold_until_ms = None;
+    next.hold_kind = None;
+    next
+}
+
+/// The head closed without an OK alarm: EC2 never confirmed it within its window, or
+/// reports the instance healthy again after a rung.
+/// Closed as of the latest alarm transition it took in, so a repeat of those is stale and
+/// a later transition opens a new incident.
+pub fn close_without_ok(head: &Head, outcome: &Outcome) -> Head {
+    let mut next = settle(head, outcome);
+    next.status = Status::Closed;
+    let latest = head
+        .transitions
+        .iter()
+        .filter_map(|k| k.rsplit_once('@')?.1.parse::<i64>().ok())
+        .max()
+        .unwrap_or(head.alarm_ms);
+    next.closed_ms = Some(latest.max(head.alarm_ms));
     next
 }
 
@@ -344,6 +409,7 @@ mod tests {
             incident_id: incident_id(&s.instance_id, s.changed_at),
             status,
             opened_ms: T0,
+            alarm_ms: T0,
             closed_ms: (status == Status::Closed).then_some(T0 + 60_000),
             transitions: vec![s.transition_key()],
             lease_until_ms,
@@ -357,6 +423,7 @@ mod tests {
             progress: Progress::default(),
             hold_until_ms: None,
             rungs: vec![],
+            hold_kind: None,
         }
     }
 

@@ -9,11 +9,14 @@ use serde_json::Value;
 /// carrying one, escaped, stays well under this.
 pub const MAX_PAYLOAD_BYTES: usize = 512 * 1024;
 
+/// The schedule's tick (EventBridge `detail-type`).
+pub const SCHEDULED_EVENT: &str = "Scheduled Event";
+
 /// EventBridge events that move relaunches on (they carry no alarm).
 pub const ADVANCING_EVENTS: &[&str] = &[
     "EC2 AMI State Change",
     "EC2 Instance State-change Notification",
-    "Scheduled Event",
+    SCHEDULED_EVENT,
 ];
 
 /// Key of the object that stands in for a payload that is not JSON (see `guard_payload`).

@@ -140,7 +140,7 @@ pub fn not_applicable(rung: Rung, instance: &InstanceFacts) -> Option<String> {
     let ebs = instance.root_device_type.as_deref() != Some("instance-store");
     match rung {
         Rung::Reboot | Rung::StopStart if instance.reboot_risk().is_some() => Some(format!(
-            "{}: {} (CONTEXT §001)",
+            "{}: {}",
             rung.as_str(),
             instance.reboot_risk().unwrap_or_default()
         )),
@@ -375,7 +375,7 @@ mod tests {
             for rung in [Rung::Reboot, Rung::StopStart] {
                 let why = not_applicable(rung, risky).unwrap();
                 assert!(
-                    why.ends_with("may not come back from a reboot (CONTEXT §001)"),
+                    why.ends_with("may not come back from a reboot"),
                     "{why}"
                 );
             }

@@ -11,6 +11,7 @@ pub mod admin;
 pub mod aws;
 pub mod backup;
 pub mod breaker;
+pub mod clock;
 pub mod config;
 pub mod decide;
 pub mod error;
@@ -27,6 +28,7 @@ pub mod policy;
 pub mod relaunch;
 pub mod report;
 pub mod tick;
+pub mod trust;
 
 impl From<error::Error> for lambda_runtime::Diagnostic {
     fn from(e: error::Error) -> Self {

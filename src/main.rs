@@ -1,6 +1,7 @@
 //! Wiring only: logging, configuration, clients, the runtime loop.
 
 use autoheal::aws::Clients;
+use autoheal::clock::Clock;
 use autoheal::config::Config;
 use autoheal::heal::{self, Deps};
 use autoheal::lambda::PayloadGuard;
@@ -25,7 +26,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .region(aws_config::Region::new(config.region.clone()))
         .load()
         .await;
-    let deps = Arc::new(Deps::new(Clients::new(&sdk), config));
+    let deps = Arc::new(Deps::new(Clients::new(&sdk), config, Clock::system()));
     if let Notifier::LogOnly = deps.notifier.as_ref() {
         tracing::warn!("SLACK_WEBHOOK_ENCRYPTED is not set: reports go to the log only");
     }

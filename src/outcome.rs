@@ -54,6 +54,16 @@ pub struct Outcome {
     /// absent when nothing was worth reporting (bad input, a duplicate delivery).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notification: Option<String>,
+    /// The alarm's own state-change time (RFC 3339), as the event said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alarm_time: Option<String>,
+    /// When autoheal received the event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received_time: Option<String>,
+    /// false: the alarm's time was implausible (late, redriven, ahead of our clock), so the
+    /// grace, budgets and breaker measured from `received_time` instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alarm_time_trusted: Option<bool>,
     /// What the decision was made from (alarm, instance, group, policy), for the audit
     /// trail in the ledger; not part of the invocation result.
     #[serde(skip)]
@@ -79,6 +89,9 @@ impl Outcome {
             incident: None,
             group: None,
             notification: None,
+            alarm_time: None,
+            received_time: None,
+            alarm_time_trusted: None,
             inputs: None,
             resumes: false,
         }

@@ -14,15 +14,16 @@ async fn a_correlated_failure_trips_the_breaker_once_and_repairs_resume_after_th
         ("AUTOHEAL_BREAKER_WINDOW_SECONDS", "10"),
         ("AUTOHEAL_BREAKER_COOLDOWN_SECONDS", "60"),
     ];
-    let deps = world.deps(&proxy, &env).await;
-    // 200 members alarm within a minute (stamped 5 s ago to now, 25 ms apart), delivered
-    // all at once.
+    let clock = autoheal::clock::Clock::manual(chrono::Utc::now().timestamp_millis());
+    let deps = world.deps_on(&proxy, &env, &clock).await;
+    // 200 members alarm within 5 s (stamped 5 s ago to now, 25 ms apart), delivered all
+    // at once. How they interleave is up to the machine: only invariants are asserted.
     let started = std::time::Instant::now();
     let alarms: Vec<Vec<u8>> = world
         .members
         .iter()
         .enumerate()
-        .map(|(i, id)| fresh("sns-alarm.json", id, 5_000 - i as i64 * 25))
+        .map(|(i, id)| alarm_at(&deps, "sns-alarm.json", id, 5_000 - i as i64 * 25))
         .collect();
     let results = futures::future::join_all(alarms.iter().map(|a| invoke(&deps, a))).await;
     let mut lines = vec![];
@@ -59,11 +60,20 @@ async fn a_correlated_failure_trips_the_breaker_once_and_repairs_resume_after_th
         "{}",
         opened[0]
     );
-    // Everything else told: the members marked, and at most one summary per guard.
-    let per_instance = texts.len() - 1;
+    // Everything else told is a repair or a hold summary, at most one per guard scope
+    // (the group's in-flight budget, the account's): no member's hold on its own.
+    let (repairs, others): (Vec<&String>, Vec<&String>) = texts
+        .iter()
+        .filter(|t| !t.contains("autoheal breaker open for group"))
+        .partition(|t| t.contains("marked Unhealthy"));
+    assert_eq!(repairs.len(), marked, "one report per repair: {texts:#?}");
+    let summaries = others
+        .iter()
+        .filter(|t| t.contains("are not reported one by one"))
+        .count();
     assert!(
-        per_instance <= marked + 2,
-        "{per_instance} other messages for {marked} repairs: {texts:#?}"
+        summaries == others.len() && summaries <= 2,
+        "only hold summaries, one per scope: {others:#?}"
     );
     eprintln!(
         "200 alarms handled in {:?}; {} Slack messages",
@@ -71,14 +81,15 @@ async fn a_correlated_failure_trips_the_breaker_once_and_repairs_resume_after_th
         texts.len()
     );
 
-    // The alarms left the 10 s window by now; the breaker stays open for the 60 s
-    // cool-down from when it tripped (within the burst), then the tick closes it.
-    tokio::time::sleep(std::time::Duration::from_millis(60_500)).await;
+    // The alarms leave the 10 s window; the breaker stays open for the 60 s cool-down
+    // from when it tripped (within the burst), then the tick closes it.
+    clock.advance(60_500);
     let told_before = slack.texts().len();
     let no_account_budget = world
-        .deps(
+        .deps_on(
             &proxy,
             &[env[0], env[1], ("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "off")],
+            &clock,
         )
         .await;
     invoke(&no_account_budget, &event("scheduled-tick.json", &[]))
@@ -123,7 +134,7 @@ async fn an_operator_resumes_an_open_breaker() {
     // Four of ten, one after the other: the fourth trips it (threshold max(3, 2) = 3).
     let mut lines = vec![];
     for id in &world.members[..4] {
-        let r = invoke(&deps, &fresh("sns-alarm.json", id, 0))
+        let r = invoke(&deps, &alarm_at(&deps, "sns-alarm.json", id, 0))
             .await
             .unwrap();
         lines.push(summary(&r)[0].clone());

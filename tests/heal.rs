@@ -364,7 +364,7 @@ async fn a_repair_whose_invocation_died_is_resumed_after_its_lease() {
     let autoheal::intake::Intake::Signal(signal) = autoheal::intake::parse(&alarm).remove(0) else {
         panic!("the fixture is an alarm")
     };
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = deps.now_ms();
     let autoheal::incident::Move::Take(claim) =
         autoheal::incident::claim_alarm(None, &signal, now, now + 1_500)
     else {
@@ -382,7 +382,7 @@ async fn a_repair_whose_invocation_died_is_resumed_after_its_lease() {
     assert_eq!(w.health(id).await, "HEALTHY");
 
     // After it, the next delivery (Lambda's retry of the dead invocation) resumes the repair.
-    tokio::time::sleep(std::time::Duration::from_millis(1_600)).await;
+    deps.clock.advance(1_600);
     let r = invoke(&deps, &alarm).await.unwrap();
     assert_eq!(r.outcomes[0].result, Verdict::Done, "{r:?}");
     assert_eq!(

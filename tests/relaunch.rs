@@ -151,6 +151,8 @@ async fn lone_instance(w: &World) -> Lone {
         .send()
         .await
         .unwrap();
+    // EC2 reports it impaired: what confirms an alarm about it.
+    w.checks(&id, Some("impaired"), Some("impaired")).await;
     Lone {
         id,
         subnet,
@@ -406,7 +408,7 @@ async fn without_the_ami_event_the_tick_finishes_the_job() {
     // The alarm's invocation has barely any time: it images, records it and stops.
     let payload: serde_json::Value =
         serde_json::from_slice(&event("sns-alarm.json", &[&lone.id])).unwrap();
-    let short = chrono::Utc::now().timestamp_millis() + 1_000;
+    let short = deps.now_ms() + 1_000;
     let r = autoheal::heal::handle(&deps, &payload, short)
         .await
         .unwrap();
@@ -443,7 +445,7 @@ async fn a_crash_after_create_image_is_resumed_by_adopting_the_image() {
     // Every ledger write after CreateImage fails, as if the process died right after it: the
     // image exists, the ledger does not know, and the claim holds until its lease ends.
     proxy.fail_after("CreateImage", "PutItem", 2, Fault::ServerError);
-    let mut stingy = w.deps(&proxy, &[]).await;
+    let mut stingy = w.deps_on(&proxy, &[], &deps.clock).await;
     stingy.clients.dynamodb = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&sdk_config(&proxy.endpoint).await)
             .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
@@ -452,15 +454,12 @@ async fn a_crash_after_create_image_is_resumed_by_adopting_the_image() {
     stingy.ledger =
         autoheal::aws::ledger::Ledger::new(stingy.clients.dynamodb.clone(), w.table.clone());
     let payload: serde_json::Value = serde_json::from_slice(&alarm).unwrap();
-    let short = chrono::Utc::now().timestamp_millis() + 1_000;
+    let short = stingy.now_ms() + 1_000;
     let err = autoheal::heal::handle(&stingy, &payload, short)
         .await
         .unwrap_err();
     assert!(err.is_transient(), "{err}");
-    tokio::time::sleep(std::time::Duration::from_millis(
-        1_000 + autoheal::heal::LEASE_MARGIN_MS as u64,
-    ))
-    .await;
+    deps.clock.advance(1_000 + autoheal::heal::LEASE_MARGIN_MS);
     let head = w.head(&lone.id).await.unwrap();
     assert!(
         !head.contains_key("image_id"),
@@ -557,8 +556,8 @@ async fn latest_backup_policy_relaunches_from_the_backup_without_imaging() {
     w.tag_instance(&lone.id, "autoheal:relaunch-from", "latest-backup")
         .await;
     let deps = w.deps(&proxy, &[]).await;
-    let now = chrono::Utc::now().timestamp_millis();
-    let taken = autoheal::backup::run(&deps.clients.ec2, now, now + 60_000)
+    let now = deps.now_ms();
+    let taken = autoheal::backup::run(&deps.clients.ec2, &deps.clock, &[], false, now + 60_000)
         .await
         .unwrap();
     assert_eq!(taken.imaged, 1, "{taken:?}");
@@ -617,12 +616,12 @@ async fn latest_backup_policy_relaunches_from_the_backup_without_imaging() {
     w.tag_instance(&lone.id, "autoheal:relaunch-from", "latest-backup")
         .await;
     let deps = w.deps(&proxy, &[("AUTOHEAL_BACKUP_MAX_AGE", "1s")]).await;
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = deps.now_ms();
     w.tag_instance(&lone.id, "autoheal:backup", "24").await;
-    autoheal::backup::run(&deps.clients.ec2, now, now + 60_000)
+    autoheal::backup::run(&deps.clients.ec2, &deps.clock, &[], false, now + 60_000)
         .await
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    deps.clock.advance(1_500);
     proxy.forget();
     let r = invoke(&deps, &event("sns-alarm.json", &[&lone.id]))
         .await

@@ -12,8 +12,8 @@ async fn an_ok_during_the_grace_period_closes_the_incident_as_recovered_by_itsel
     let (world, proxy, slack) = setup(WorldSpec::default()).await;
     let id = world.standalone[0].clone();
     // Default grace: 120 s for standalone instances.
-    let deps = world.deps(&proxy, &[]).await;
-    let alarm = fresh("sns-alarm.json", &id, 5_000);
+    let deps = world.deps(&proxy, &[("AUTOHEAL_GRACE_SECONDS", "")]).await;
+    let alarm = alarm_at(&deps, "sns-alarm.json", &id, 5_000);
 
     let r = invoke(&deps, &alarm).await.unwrap();
     let held = &r.outcomes[0];
@@ -56,7 +56,7 @@ async fn an_ok_during_the_grace_period_closes_the_incident_as_recovered_by_itsel
     assert_eq!(slack.texts().len(), 1);
 
     // The alarm clears by itself.
-    let ok = invoke(&deps, &fresh("sns-ok.json", &id, 1_000))
+    let ok = invoke(&deps, &alarm_at(&deps, "sns-ok.json", &id, 1_000))
         .await
         .unwrap();
     assert_eq!(
@@ -91,7 +91,7 @@ async fn a_member_still_failing_after_its_grace_is_repaired_by_the_tick() {
     let member = world.members[0].clone();
     let deps = world.deps(&proxy, &[("AUTOHEAL_GRACE_SECONDS", "3")]).await;
 
-    let r = invoke(&deps, &fresh("sns-alarm.json", &member, 0))
+    let r = invoke(&deps, &alarm_at(&deps, "sns-alarm.json", &member, 0))
         .await
         .unwrap();
     assert_eq!(r.outcomes[0].result.as_str(), "held");
@@ -103,8 +103,8 @@ async fn a_member_still_failing_after_its_grace_is_repaired_by_the_tick() {
 
     // A second alarm of the same incident (another metric) a second later does not
     // restart the grace: it is measured from the alarm that opened the incident.
-    tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
-    let second = invoke(&deps, &fresh("sns-metric-math.json", &member, 0))
+    deps.clock.advance(1_000);
+    let second = invoke(&deps, &alarm_at(&deps, "sns-metric-math.json", &member, 0))
         .await
         .unwrap();
     let until = |reason: &str| reason.split(" (").next().unwrap().to_string();
@@ -114,7 +114,7 @@ async fn a_member_still_failing_after_its_grace_is_repaired_by_the_tick() {
         until(&r.outcomes[0].reason)
     );
 
-    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    deps.clock.advance(2_500);
     let tick = invoke(&deps, &event("scheduled-tick.json", &[]))
         .await
         .unwrap();
@@ -139,7 +139,7 @@ async fn a_member_still_failing_after_its_grace_is_repaired_by_the_tick() {
     );
 
     // Another alarm now: Auto Scaling already has the instance.
-    let late = invoke(&deps, &fresh("sns-alarm.json", &member, 0))
+    let late = invoke(&deps, &alarm_at(&deps, "sns-alarm.json", &member, 0))
         .await
         .unwrap();
     assert_eq!(late.outcomes[0].result.as_str(), "duplicate");
@@ -202,13 +202,15 @@ async fn a_copy_failing_again_within_a_day_goes_to_people() {
             ],
         )
         .await;
-    let r = invoke(&ladder, &instance_check(&third, 0)).await.unwrap();
+    let r = invoke(&ladder, &instance_check(&ladder, &third, 0))
+        .await
+        .unwrap();
     assert!(
         summary(&r)[0].starts_with("reboot in_progress"),
         "{:?}",
         summary(&r)
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    ladder.clock.advance(1_200);
     let tick = invoke(&ladder, &event("scheduled-tick.json", &[]))
         .await
         .unwrap();
@@ -317,8 +319,8 @@ async fn a_small_group_repairs_one_member_at_a_time_and_the_next_after_the_windo
         .deps(&proxy, &[("AUTOHEAL_VERIFY_TIMEOUT", "3")])
         .await;
     let (a, b) = (
-        fresh("sns-alarm.json", &world.members[0], 0),
-        fresh("sns-alarm.json", &world.members[1], 0),
+        alarm_at(&deps, "sns-alarm.json", &world.members[0], 0),
+        alarm_at(&deps, "sns-alarm.json", &world.members[1], 0),
     );
     let (ra, rb) = tokio::join!(invoke(&deps, &a), invoke(&deps, &b));
     let mut results: Vec<String> = [ra.unwrap(), rb.unwrap()]
@@ -333,7 +335,7 @@ async fn a_small_group_repairs_one_member_at_a_time_and_the_next_after_the_windo
     );
     assert_eq!(proxy.calls("SetInstanceHealth"), 1);
 
-    tokio::time::sleep(std::time::Duration::from_millis(3_200)).await;
+    deps.clock.advance(3_200);
     let tick = invoke(&deps, &event("scheduled-tick.json", &[]))
         .await
         .unwrap();
@@ -362,7 +364,7 @@ async fn a_larger_group_has_at_most_its_in_flight_budget_under_repair() {
         .await;
     let alarms: Vec<Vec<u8>> = world.members[..5]
         .iter()
-        .map(|id| fresh("sns-alarm.json", id, 0))
+        .map(|id| alarm_at(&deps, "sns-alarm.json", id, 0))
         .collect();
     let results = futures::future::join_all(alarms.iter().map(|a| invoke(&deps, a))).await;
     let mut held = 0;
@@ -406,7 +408,7 @@ async fn the_account_starts_at_most_its_budget_of_new_repairs_per_ten_minutes() 
         .await;
     let mut lines = vec![];
     for id in &world.standalone {
-        let r = invoke(&deps, &fresh("sns-alarm.json", id, 660_000))
+        let r = invoke(&deps, &alarm_at(&deps, "sns-alarm.json", id, 660_000))
             .await
             .unwrap();
         lines.push(summary(&r)[0].clone());
@@ -420,7 +422,7 @@ async fn the_account_starts_at_most_its_budget_of_new_repairs_per_ten_minutes() 
     );
     // The first alarms were 11 minutes ago: an alarm now is outside their window.
     let later = world.launch(1, &[]).await.remove(0);
-    let r = invoke(&deps, &fresh("sns-alarm.json", &later, 0))
+    let r = invoke(&deps, &alarm_at(&deps, "sns-alarm.json", &later, 0))
         .await
         .unwrap();
     assert!(
@@ -432,8 +434,8 @@ async fn the_account_starts_at_most_its_budget_of_new_repairs_per_ten_minutes() 
 }
 
 /// The alarm fixture for the `StatusCheckFailed_Instance` metric.
-fn instance_check(id: &str, ago_ms: i64) -> Vec<u8> {
-    let text = String::from_utf8(fresh("sns-alarm.json", id, ago_ms)).unwrap();
+fn instance_check(deps: &autoheal::heal::Deps, id: &str, ago_ms: i64) -> Vec<u8> {
+    let text = String::from_utf8(alarm_at(deps, "sns-alarm.json", id, ago_ms)).unwrap();
     let metric = r#"MetricName\": \"StatusCheckFailed\""#;
     assert!(text.contains(metric));
     text.replace(metric, r#"MetricName\": \"StatusCheckFailed_Instance\""#)
@@ -457,7 +459,7 @@ async fn an_instance_check_failure_climbs_the_ladder_reboot_then_relaunch() {
     let (stuck, healed) = (world.standalone[0].clone(), world.standalone[1].clone());
 
     // Rung 1: reboot, reported, listed for the tick; nothing imaged.
-    let r = invoke(&deps, &instance_check(&stuck, 0)).await.unwrap();
+    let r = invoke(&deps, &instance_check(&deps, &stuck, 0)).await.unwrap();
     let line = summary(&r)[0].clone();
     assert!(
         line.starts_with("reboot in_progress: reboot (rung 1): rebooted; the next rung if the alarm has not cleared by "),
@@ -483,8 +485,8 @@ async fn an_instance_check_failure_climbs_the_ladder_reboot_then_relaunch() {
     );
 
     // The other instance is rebooted too, and its alarm clears: recovered after reboot.
-    invoke(&deps, &instance_check(&healed, 0)).await.unwrap();
-    let ok = invoke(&deps, &fresh("sns-ok.json", &healed, 0))
+    invoke(&deps, &instance_check(&deps, &healed, 0)).await.unwrap();
+    let ok = invoke(&deps, &alarm_at(&deps, "sns-ok.json", &healed, 0))
         .await
         .unwrap();
     assert_eq!(
@@ -493,7 +495,7 @@ async fn an_instance_check_failure_climbs_the_ladder_reboot_then_relaunch() {
     );
 
     // The reboot did not help the first: after the timeout the tick relaunches it.
-    tokio::time::sleep(std::time::Duration::from_millis(3_200)).await;
+    deps.clock.advance(3_200);
     let tick = invoke(&deps, &event("scheduled-tick.json", &[]))
         .await
         .unwrap();
@@ -540,7 +542,7 @@ async fn a_system_check_ladder_stops_and_starts_then_ends_with_people() {
             .await
             .unwrap()
     };
-    let r = invoke(&deps, &fresh("sns-alarm.json", &id, 0))
+    let r = invoke(&deps, &alarm_at(&deps, "sns-alarm.json", &id, 0))
         .await
         .unwrap();
     assert!(
@@ -548,7 +550,7 @@ async fn a_system_check_ladder_stops_and_starts_then_ends_with_people() {
         "{:?}",
         summary(&r)
     );
-    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+    deps.clock.advance(2_200);
     let stop = tick().await;
     assert!(
         summary(&stop)[0].starts_with("stop_start in_progress: stop-start (rung 2): stopping it"),
@@ -565,7 +567,7 @@ async fn a_system_check_ladder_stops_and_starts_then_ends_with_people() {
         summary(&start)
     );
     assert_eq!(proxy.calls("StartInstances"), 1);
-    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+    deps.clock.advance(2_200);
     let people = tick().await;
     assert_eq!(
         summary(&people)[0],

@@ -25,9 +25,6 @@ import rig  # noqa: E402
 
 GROUP = "autoheal-demo"
 STANDALONE = "db-1"
-# The relaunch runs within one invocation (polling every 5 s, up to the 30 s deadline the rig
-# gives the binary): wait a little longer than that for its answer.
-RELAUNCH_WAIT = 40.0
 
 
 def health_table(world: rig.World, labels: dict[str, str]) -> None:
@@ -195,6 +192,14 @@ def main() -> int:
         a, b, c = world.group(GROUP, 3)
         group_labels = {a: "A", b: "B", c: "C"}
         lone = world.standalone(STANDALONE)
+        # The emulator plays the failure: EC2 reports A's and B's status checks impaired
+        # (C stays healthy); S's system check is impaired, S never finishes stopping, and an
+        # image of S stays pending until the demo lets it finish.
+        world.impair(a)
+        world.impair(b)
+        world.impair(lone["id"], system="impaired", instance="ok")
+        world.control("stuck-stop", instance_id=lone["id"], stuck=True)
+        world.control("pending-images", instance_id=lone["id"], pending=True)
         labels = {**group_labels, lone["id"]: "S"}
         table = world.ledger_table()
         slack = r.start_slack()
@@ -211,10 +216,11 @@ def main() -> int:
         rig.log()
 
         env = rig.lambda_env(runtime.address, world.endpoint, table, webhook, args.dry_run)
-        # S's alarm is the combined StatusCheckFailed metric: its default ladder waits 10 min
-        # for EC2's own recovery and 10 min after a stop/start before relaunching. The demo
-        # climbs straight to the relaunch (tests/safety.rs climbs the others).
-        env["AUTOHEAL_SYSTEM_LADDER"] = "relaunch"
+        # S's alarm is the combined StatusCheckFailed metric with the system check impaired:
+        # the system ladder. The demo skips waiting for EC2's own recovery and gives each rung
+        # 3 s instead of 10 min, so the climb fits in a few seconds.
+        env["AUTOHEAL_SYSTEM_LADDER"] = "stop-start,relaunch"
+        env["AUTOHEAL_RUNG_TIMEOUT"] = "3"
         fn = r.function(binary, env)
         spawned = fn.start()
         rig.log("Started the binary; waiting for it to poll the Runtime API ...")
@@ -241,8 +247,9 @@ def main() -> int:
             ("sns-alarm.json", "SNS-wrapped StatusCheckFailed ALARM for A", first_alarm),
             ("sns-alarm.json", "the very same delivery again (SNS delivers at least once)", first_alarm),
             ("sns-two-records.json",
-             "one SNS event with two alarms: B and C — held by the quorum guard (a group of 3 "
-             "repairs one member at a time; A is being replaced)",
+             "one SNS event with two alarms: B — held by the quorum guard (a group of 3 repairs "
+             "one member at a time; A is being replaced) — and C, which EC2 reports healthy: "
+             "not acted on the alarm alone",
              rig.prepare_event(rig.load_event("sns-two-records.json", events_dir),
                                {rig.FIXTURE_INSTANCE_A: b, rig.FIXTURE_INSTANCE_B: c}, times.next())),
             ("sns-ok.json", "A's alarm returns to OK (later)",
@@ -266,39 +273,55 @@ def main() -> int:
                 break
 
         problems: list[str] = []
+        sid = lone["id"]
+        n = len(steps)
         if not failed:
-            sid = lone["id"]
-            rig.log(f"Standalone relaunch: S ({STANDALONE}) is in no Auto Scaling group, so autoheal images it")
-            rig.log("(without reboot), launches a copy from the image with S's settings, moves the Elastic IP")
-            rig.log("to the copy, stops S and verifies the copy's status checks.")
+            rig.log(f"Standalone instance S ({STANDALONE}) is in no Auto Scaling group: EC2 reports its system")
+            rig.log("check impaired, so it climbs its ladder — stop and start it on a new host (S never")
+            rig.log("finishes stopping: the impaired instance of the field report), then image it without")
+            rig.log("reboot, launch a copy with S's settings, move the Elastic IP to it, stop S and verify")
+            rig.log("the copy's status checks. The 1-minute tick moves each step on; here it is sent by hand.")
             rig.log()
             n = len(steps) + 1
-            # A standalone relaunch waits out a grace period (AUTOHEAL_GRACE_SECONDS, 120 s for
-            # standalone instances) measured from the alarm's state change: S's alarm is sent
-            # as having changed 150 s ago, so the grace is over and the relaunch starts now.
+            # A standalone repair waits out a grace period (120 s) measured from the alarm's
+            # state change: S's alarm is sent as having changed 150 s ago.
             rig.log("S's alarm changed state 150 s ago: past its 120 s grace period, so autoheal acts.")
-            rig.log("(The demo runs with AUTOHEAL_SYSTEM_LADDER=relaunch: by default a system-check failure")
-            rig.log("first waits for EC2's own recovery, then tries a stop/start, then relaunches.)")
             rig.log()
             past = _dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(seconds=150)
             alarm_s = rig.prepare_event(rig.load_event("sns-alarm.json", events_dir),
                                         {rig.FIXTURE_INSTANCE_A: sid},
                                         past.strftime("%Y-%m-%dT%H:%M:%S.000+0000"))
             outcomes = run_step(n, "sns-alarm.json", "StatusCheckFailed ALARM for S (standalone)", alarm_s,
-                                runtime, fn, slack, labels, args, timeout=max(args.timeout, RELAUNCH_WAIT))
+                                runtime, fn, slack, labels, args)
+            tick_event = rig.load_event("scheduled-tick.json", events_dir).encode()
+            ended = None
+            for k in range(8):
+                if outcomes is None or args.dry_run:
+                    break
+                mine = [o for o in outcomes if o.get("instance_id") == sid]
+                if any(o.get("action") == "verify" for o in mine):
+                    ended = mine
+                    break
+                if any("waiting for the image" in str(o.get("reason")) for o in mine):
+                    rig.log("   (the demo now lets S's image finish: it was pending)")
+                    world.control("release-image", instance_id=sid)
+                time.sleep(3.5 if k == 0 else 0.5)
+                n += 1
+                outcomes = run_step(n, "scheduled-tick.json", "the tick moves S's repair on",
+                                    tick_event, runtime, fn, slack, labels, args)
             if outcomes is None:
                 failed = True
             else:
-                mine = [o for o in outcomes if o.get("instance_id") == sid]
                 want = ("create_image", "dry_run") if args.dry_run else ("verify", "done")
+                mine = ended or [o for o in outcomes if o.get("instance_id") == sid]
                 if not any((o.get("action"), o.get("result")) == want for o in mine):
-                    problems.append(f"S's alarm did not end in {want[0]} -> {want[1]}")
+                    problems.append(f"S's repair did not end in {want[0]} -> {want[1]}")
                     rig.log(f"   <-- UNEXPECTED: expected {want[0]} -> {want[1]} for S")
                 problems += show_relaunch(world, lone, labels, args.dry_run)
                 rig.log()
 
         if not failed:
-            n = len(steps) + 2
+            n += 1
             tick = rig.load_event("scheduled-tick.json", events_dir).encode()
             outcomes = run_step(n, "scheduled-tick.json",
                                 "the 1-minute schedule: advance open incidents (held members of the "

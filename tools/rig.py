@@ -279,6 +279,19 @@ class World:
         self.table: str | None = None
         self.key_id: str | None = None
 
+    def control(self, what: str, **body) -> None:
+        """The emulator's control API (tools/moto_server.py): make the world fail as AWS does,
+        e.g. control("status", instance_id=i, system="impaired", instance="ok")."""
+        import urllib.request
+        req = urllib.request.Request(f"{self.endpoint}/_autoheal/{what}", data=json.dumps(body).encode(),
+                                     headers={"content-type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            resp.read()
+
+    def impair(self, instance_id: str, system: str | None = "impaired", instance: str | None = "impaired") -> None:
+        """What EC2 reports of the instance's status checks from now on."""
+        self.control("status", instance_id=instance_id, system=system, instance=instance)
+
     def network(self) -> None:
         vpc = self.vpc_id = self.ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
         self.subnet_id = self.ec2.create_subnet(

@@ -354,6 +354,7 @@ mod tests {
     fn backup(source: &str, age_h: i64, state: &str) -> Backup {
         Backup {
             image_id: format!("ami-b{age_h}"),
+            name: crate::backup::backup_name(source, NOW - age_h * HOUR),
             source: source.into(),
             created_ms: NOW - age_h * HOUR,
             state: state.into(),

@@ -3,7 +3,7 @@
 use super::image::tag_spec;
 use crate::backup::{Backup, Tagged, BACKUP_OF_TAG, BACKUP_TAG, KEEP_TAG};
 use crate::error::Error;
-use crate::relaunch::spec::SOURCE_TAG;
+use crate::relaunch::spec::{INCIDENT_TAG, SOURCE_TAG};
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{Filter, ResourceType};
 
@@ -38,6 +38,8 @@ pub async fn tagged_instances(ec2: &aws_sdk_ec2::Client) -> Result<Vec<Tagged>, 
                     instance_id: id.to_string(),
                     backup_tag: every,
                     keep_tag: tag(KEEP_TAG),
+                    mode_tag: tag(crate::policy::MODE_TAG),
+                    replaced_by: tag(crate::decide::REPLACED_BY_TAG),
                 });
             }
         }
@@ -71,6 +73,7 @@ pub async fn backups(ec2: &aws_sdk_ec2::Client) -> Result<Vec<Backup>, Error> {
             if let (Some(id), Some(source)) = (i.image_id(), source) {
                 backups.push(Backup {
                     image_id: id.to_string(),
+                    name: i.name().unwrap_or_default().to_string(),
                     source: source.to_string(),
                     created_ms: i
                         .creation_date()
@@ -131,6 +134,7 @@ pub async fn create(
     let tags = vec![
         (BACKUP_OF_TAG.to_string(), instance_id.to_string()),
         (SOURCE_TAG.to_string(), instance_id.to_string()),
+        (INCIDENT_TAG.to_string(), "periodic-backup".to_string()),
     ];
     match ec2
         .create_image()

@@ -2,6 +2,7 @@
 
 use crate::decide::InstanceFacts;
 use crate::error::Error;
+use crate::trust::{Check, Checks};
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 
 /// None when EC2 does not know the instance (never existed here, or long gone).
@@ -86,31 +87,43 @@ pub async fn cluster_size(ec2: &aws_sdk_ec2::Client, cluster: &str) -> Result<us
     Ok(n)
 }
 
-/// Whether the system and the instance status checks are `ok` (reachability passed).
+/// The instance's two status checks as EC2 reports them (`IncludeAllInstances`, so a
+/// stopped instance answers `not-applicable` rather than nothing).
 pub async fn status_checks(
     ec2: &aws_sdk_ec2::Client,
     instance_id: &str,
-) -> Result<(bool, bool), Error> {
-    use aws_sdk_ec2::types::{InstanceStatusSummary, StatusName, SummaryStatus};
-    let out = ec2
+) -> Result<Checks, Error> {
+    let out = match ec2
         .describe_instance_status()
         .instance_ids(instance_id)
         .include_all_instances(true)
         .send()
         .await
-        .map_err(|e| Error::from_sdk("ec2:DescribeInstanceStatus", e))?;
-    let ok = |s: Option<&InstanceStatusSummary>| {
-        s.is_some_and(|s| {
-            s.status() == Some(&SummaryStatus::Ok)
-                && s.details().iter().all(|d| {
-                    d.name() != Some(&StatusName::Reachability)
-                        || d.status().is_some_and(|v| v.as_str() == "passed")
-                })
-        })
+    {
+        Ok(out) => out,
+        // Unknown to EC2: DescribeInstances says so too; nothing is reported.
+        Err(e)
+            if matches!(
+                e.code(),
+                Some("InvalidInstanceID.NotFound" | "InvalidInstanceID.Malformed")
+            ) =>
+        {
+            return Ok(Checks::default())
+        }
+        Err(e) => return Err(Error::from_sdk("ec2:DescribeInstanceStatus", e)),
     };
-    Ok(out.instance_statuses().first().map_or((false, false), |s| {
-        (ok(s.system_status()), ok(s.instance_status()))
-    }))
+    let check = |s: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
+        s.and_then(|s| s.status())
+            .map_or(Check::Unknown, |v| Check::parse(v.as_str()))
+    };
+    Ok(out
+        .instance_statuses()
+        .iter()
+        .find(|s| s.instance_id() == Some(instance_id))
+        .map_or(Checks::default(), |s| Checks {
+            system: check(s.system_status()),
+            instance: check(s.instance_status()),
+        }))
 }
 
 /// A rung of the ladder: `RebootInstances`, `StopInstances` or `StartInstances`.

@@ -4,7 +4,7 @@
 //! audit trail lives in the same table (`aws::history`).
 
 use crate::error::Error;
-use crate::incident::{AlarmContext, Head, Status};
+use crate::incident::{AlarmContext, Head, HoldKind, Status};
 use crate::outcome::{Action, Verdict};
 use crate::relaunch::plan::{Phase, Progress};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -191,6 +191,7 @@ fn item_from_head(h: &Head) -> Item {
     item.insert("incident".into(), s(&h.incident_id));
     item.insert("status".into(), s(h.status.as_str()));
     item.insert("opened_ms".into(), n(h.opened_ms));
+    item.insert("alarm_ms".into(), n(h.alarm_ms));
     if let Some(c) = h.closed_ms {
         item.insert("closed_ms".into(), n(c));
     }
@@ -224,6 +225,9 @@ fn item_from_head(h: &Head) -> Item {
     }
     if let Some(t) = h.hold_until_ms {
         item.insert("hold_until_ms".into(), n(t));
+    }
+    if let Some(k) = h.hold_kind {
+        item.insert("hold_kind".into(), s(k.as_str()));
     }
     if !h.rungs.is_empty() {
         let rungs = h
@@ -269,6 +273,7 @@ fn head_from_item(item: &Item) -> Option<Head> {
         incident_id: get_s("incident")?,
         status: Status::parse(&get_s("status")?)?,
         opened_ms: get_n("opened_ms")?,
+        alarm_ms: get_n("alarm_ms").or(get_n("opened_ms"))?,
         closed_ms: get_n("closed_ms"),
         transitions: item
             .get("transitions")
@@ -324,6 +329,7 @@ fn head_from_item(item: &Item) -> Option<Head> {
                 .unwrap_or_default(),
         },
         hold_until_ms: get_n("hold_until_ms"),
+        hold_kind: get_s("hold_kind").and_then(|k| HoldKind::parse(&k)),
     })
 }
 
@@ -338,6 +344,7 @@ mod tests {
             incident_id: "i-0123456789abcdef0-20261123T031245Z".into(),
             status: Status::Settled,
             opened_ms: 1,
+            alarm_ms: 4,
             closed_ms: Some(2),
             transitions: vec!["a@1".into(), "b@2".into()],
             lease_until_ms: 0,
@@ -362,6 +369,7 @@ mod tests {
                 marks: vec![(Phase::Imaging, 5), (Phase::Launching, 9)],
             },
             hold_until_ms: Some(7),
+            hold_kind: Some(HoldKind::Confirm),
             rungs: vec![
                 (crate::ladder::Rung::Reboot, 3),
                 (crate::ladder::Rung::Relaunch, 11),

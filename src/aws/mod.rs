@@ -34,10 +34,12 @@ impl Clients {
     }
 }
 
-/// The instance, and its group with the group's `autoheal` tag: three reads at once.
+/// The instance, its status checks as EC2 reports them, and its group with the group's
+/// `autoheal` tag: four reads at once, one round trip.
 pub async fn observe(clients: &Clients, instance_id: &str) -> Result<Facts, Error> {
-    let (instance, membership, mode_tags) = tokio::try_join!(
+    let (instance, checks, membership, mode_tags) = tokio::try_join!(
         ec2::describe_instance(&clients.ec2, instance_id),
+        ec2::status_checks(&clients.ec2, instance_id),
         autoscaling::membership(&clients.autoscaling, instance_id),
         autoscaling::mode_tags(&clients.autoscaling),
     )?;
@@ -49,5 +51,9 @@ pub async fn observe(clients: &Clients, instance_id: &str) -> Result<Facts, Erro
             .collect();
         GroupFacts { tags, ..m }
     });
-    Ok(Facts { instance, group })
+    Ok(Facts {
+        instance,
+        group,
+        checks,
+    })
 }

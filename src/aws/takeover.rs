@@ -68,6 +68,5 @@ pub async fn retire(
 
 /// Both status checks of the instance are `ok`.
 pub async fn checks_ok(ec2: &aws_sdk_ec2::Client, instance_id: &str) -> Result<bool, Error> {
-    let (system, instance) = super::ec2::status_checks(ec2, instance_id).await?;
-    Ok(system && instance)
+    Ok(super::ec2::status_checks(ec2, instance_id).await?.both_ok())
 }

@@ -2,7 +2,7 @@
 //! breaker, trip or close it (one message each, sent by the one invocation whose
 //! conditional write made the change), and the operator's resume event.
 
-use super::{desired_capacity, now_ms, Deps, MAX_LEDGER_RACES};
+use super::{desired_capacity, Deps, MAX_LEDGER_RACES};
 use crate::aws;
 use crate::breaker::{self, Assessment, State};
 use crate::decide::Facts;
@@ -40,7 +40,7 @@ pub async fn check(
     let note = async {
         if head.hold_until_ms.is_none() {
             deps.ledger
-                .note_alarm(&key, &head.instance_id, head.opened_ms, now_ms() / 1000)
+                .note_alarm(&key, &head.instance_id, head.opened_ms, deps.now_ms() / 1000)
                 .await?;
         }
         Ok::<(), Error>(())
@@ -62,7 +62,7 @@ pub async fn check(
     let size = size?;
     for _ in 0..MAX_LEDGER_RACES {
         let (alarms, state) = deps.ledger.read_breaker(&key).await?;
-        let now = now_ms();
+        let now = deps.now_ms();
         match breaker::assess(&settings, size, &alarms, &state, now) {
             Assessment::Closed => return Ok(None),
             Assessment::Open(why) => return Ok(Some(Open { why, summary: None })),
@@ -113,7 +113,7 @@ async fn close(
     state: &State,
     by: &str,
 ) -> Result<bool, Error> {
-    let now = now_ms();
+    let now = deps.now_ms();
     let closed = state.closed(alarms, now);
     if !deps.ledger.write_breaker(key, &closed, now / 1000).await? {
         return Ok(false);

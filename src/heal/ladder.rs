@@ -3,8 +3,9 @@
 //! for EC2's recovery, stop and start — each a ledger step with its timeout, listed for
 //! the tick, and reported.
 
-use super::{notify, now_ms, Deps};
+use super::{notify, Deps};
 use crate::aws::{self, ec2::Power};
+use crate::trust::Check;
 use crate::decide::{Facts, InstanceFacts};
 use crate::error::Error;
 use crate::history;
@@ -13,28 +14,18 @@ use crate::intake::Signal;
 use crate::ladder::{self, Next, Rung};
 use crate::outcome::{Action, Outcome, Verdict};
 
-/// What the ladder says for this standalone instance now.
-pub async fn plan(
-    deps: &Deps,
-    s: &Signal,
-    head: &Head,
-    instance: &InstanceFacts,
-) -> Result<Next, Error> {
+/// What the ladder says for this standalone instance now; the combined metric picks its
+/// ladder by the status checks EC2 reports (read with the other facts).
+pub fn plan(deps: &Deps, s: &Signal, head: &Head, facts: &Facts, instance: &InstanceFacts) -> Next {
     let ladders = &deps.config.ladders;
     let metric = crate::intake::Metric::from_name(&head.alarm.metric).unwrap_or(s.metric);
-    let only_instance = if ladder::needs_status(metric, &instance.tags, ladders) {
-        let (system_ok, instance_ok) =
-            aws::ec2::status_checks(&deps.clients.ec2, &head.instance_id).await?;
-        system_ok && !instance_ok
-    } else {
-        false
-    };
-    Ok(
-        match ladder::choose(metric, only_instance, &instance.tags, ladders) {
-            Err(why) => Next::People(format!("{why}: needs a person (see docs/RUNBOOK.md)")),
-            Ok(rungs) => ladder::next(&rungs, &head.rungs, instance, ladders, now_ms()),
-        },
-    )
+    let only_instance = ladder::needs_status(metric, &instance.tags, ladders)
+        && facts.checks.instance == Check::Impaired
+        && facts.checks.system != Check::Impaired;
+    match ladder::choose(metric, only_instance, &instance.tags, ladders) {
+        Err(why) => Next::People(format!("{why}: needs a person (see docs/RUNBOOK.md)")),
+        Ok(rungs) => ladder::next(&rungs, &head.rungs, instance, ladders, deps.clock.now_ms()),
+    }
 }
 
 /// Starts a rung other than relaunch (or starts a stopped instance again) and waits for
@@ -46,7 +37,7 @@ pub async fn climb(
     facts: &Facts,
     next: Next,
 ) -> Result<Outcome, Error> {
-    let now = now_ms();
+    let now = deps.clock.now_ms();
     let id = head.instance_id.clone();
     let ladders = &deps.config.ladders;
     let (rung, power, skipped) = match next {
@@ -130,7 +121,7 @@ pub async fn climb(
 pub async fn wait(deps: &Deps, head: Head, rung: Rung, until_ms: i64) -> Result<Outcome, Error> {
     let mut next = incident::release(&head);
     next.hold_until_ms = Some(until_ms);
-    if let Err(e) = deps.ledger.write(&next, now_ms() / 1000).await {
+    if let Err(e) = deps.ledger.write(&next, deps.clock.now_ms() / 1000).await {
         tracing::warn!(error = %e, incident = %head.incident_id, "could not give the incident back; it is taken again when its lease ends");
     }
     let mut o = Outcome::new(

@@ -2,13 +2,14 @@
 //! -> settle -> report. Records of one event are handled concurrently.
 
 use crate::aws::{self, autoscaling, ledger::Ledger, Clients};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::decide::{decide, grace_hold, limit_lineage, Facts, Step};
 use crate::error::Error;
 use crate::guard::{self, Admission};
 use crate::history;
-use crate::incident::{self, Head, Move};
-use crate::intake::{self, AlarmState, Intake, Signal};
+use crate::incident::{self, Head, HoldKind, Move};
+use crate::intake::{self, AlarmState, Intake, Metric, Signal};
 use crate::ladder::{Next, Rung};
 use crate::notify::message::{slack_payload, Report};
 use crate::notify::Notifier;
@@ -16,6 +17,7 @@ use crate::outcome::{Action, Outcome, Response, Verdict};
 use crate::relaunch;
 use crate::report;
 use crate::tick;
+use crate::trust::{self, Confirmation};
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
@@ -29,26 +31,32 @@ pub const LEASE_MARGIN_MS: i64 = 5_000;
 /// Conditional-write races lost in a row before giving up as a duplicate.
 const MAX_LEDGER_RACES: usize = 5;
 
+/// A hold behind a guard, the breaker or an unconfirmed alarm is looked at again by the
+/// next tick (every minute): this leaves the tick a margin to find it due.
+pub const LOOK_AGAIN_MS: i64 = 50_000;
+
 pub struct Deps {
     pub clients: Clients,
     pub ledger: Ledger,
     pub notifier: Arc<Notifier>,
     pub config: Config,
+    pub clock: Clock,
 }
 
 impl Deps {
-    pub fn new(clients: Clients, config: Config) -> Deps {
+    pub fn new(clients: Clients, config: Config, clock: Clock) -> Deps {
         Deps {
             ledger: Ledger::new(clients.dynamodb.clone(), config.table.clone()),
             notifier: Arc::new(Notifier::new(clients.kms.clone(), &config)),
             clients,
             config,
+            clock,
         }
     }
-}
 
-pub(crate) fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
 }
 
 /// Handles one Lambda event. `Err` only when a retry of the whole invocation is safe and
@@ -75,15 +83,17 @@ pub async fn handle(deps: &Deps, event: &Value, deadline_ms: i64) -> Result<Resp
 }
 
 async fn process(deps: &Deps, intake: Intake, deadline_ms: i64) -> Result<Vec<Outcome>, Error> {
+    let received_ms = deps.now_ms();
     let outcome = match intake {
         Intake::Advance { trigger } => {
-            let mut outcomes = tick::advance_open(deps, &trigger, deadline_ms).await?;
-            if trigger == "Scheduled Event" {
-                outcomes.push(tick::backups(deps, deadline_ms).await?);
-            }
+            let (outcomes, unreadable) = tick::run(deps, &trigger, deadline_ms).await;
             outcomes.iter().for_each(report::emit);
             record(deps, &outcomes).await;
-            return Ok(outcomes);
+            // The open incidents could not be listed (ledger unavailable): a retry helps.
+            return match unreadable {
+                Some(e) => Err(e),
+                None => Ok(outcomes),
+            };
         }
         Intake::Resume { scope } => {
             let outcome = breaker::resume(deps, &scope).await?;
@@ -118,9 +128,18 @@ async fn process(deps: &Deps, intake: Intake, deadline_ms: i64) -> Result<Vec<Ou
                     } else {
                         recover(deps, &s).await?
                     };
+                    stamp_times(&mut outcome, &s, received_ms);
                     outcome
                         .inputs
                         .get_or_insert_with(|| history::inputs(&s, None, deps.config.dry_run));
+                    if outcome.alarm_time_trusted == Some(false) {
+                        if let Some(inputs) = outcome.inputs.as_mut() {
+                            inputs.push_str(&format!(
+                                "; alarm time not trusted as a clock, windows measured from its receipt at {}",
+                                outcome.received_time.as_deref().unwrap_or("?")
+                            ));
+                        }
+                    }
                     report::emit(&outcome);
                     record(deps, std::slice::from_ref(&outcome)).await;
                     return Ok(vec![outcome]);
@@ -133,10 +152,26 @@ async fn process(deps: &Deps, intake: Intake, deadline_ms: i64) -> Result<Vec<Ou
     Ok(vec![outcome])
 }
 
+/// The alarm's own time and when it was received, and whether the first was trusted as a
+/// clock (`trust::alarm_clock`).
+fn stamp_times(outcome: &mut Outcome, s: &Signal, received_ms: i64) {
+    let event_ms = s.changed_at.timestamp_millis();
+    let (_, trusted) = trust::alarm_clock(event_ms, received_ms);
+    let rfc = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap_or_default()
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string()
+    };
+    outcome.alarm_time = Some(rfc(event_ms));
+    outcome.received_time = Some(rfc(received_ms));
+    outcome.alarm_time_trusted = Some(trusted);
+}
+
 /// The audit trail: one record per decision about an instance. A failed write is logged;
 /// the decision stands.
 async fn record(deps: &Deps, outcomes: &[Outcome]) {
-    let now = now_ms();
+    let now = deps.now_ms();
     let writes = outcomes
         .iter()
         .filter_map(|o| history::record(o, now))
@@ -152,11 +187,12 @@ async fn record(deps: &Deps, outcomes: &[Outcome]) {
 /// `optimistic`: first try the write as if there were no head yet, saving the read in the
 /// common case of a first delivery (a lost race costs one failed conditional write).
 pub(crate) async fn advance(
-    ledger: &Ledger,
+    deps: &Deps,
     instance_id: &str,
     optimistic: bool,
     rule: impl Fn(Option<&Head>) -> Move,
 ) -> Result<Move, Error> {
+    let ledger = &deps.ledger;
     for attempt in 0..MAX_LEDGER_RACES {
         let current = if optimistic && attempt == 0 {
             None
@@ -165,7 +201,7 @@ pub(crate) async fn advance(
         };
         match rule(current.as_ref()) {
             Move::Take(head) => {
-                if ledger.write(&head, now_ms() / 1000).await? {
+                if ledger.write(&head, deps.now_ms() / 1000).await? {
                     return Ok(Move::Take(head));
                 }
             }
@@ -183,11 +219,11 @@ pub(crate) async fn advance(
 }
 
 async fn heal(deps: &Deps, s: &Signal, deadline_ms: i64) -> Result<Outcome, Error> {
-    let lease_until = deadline_ms.max(now_ms()) + LEASE_MARGIN_MS;
-    // Claim and observe at once: a lost claim wastes two reads, a won one saves a round trip.
+    let lease_until = deadline_ms.max(deps.now_ms()) + LEASE_MARGIN_MS;
+    // Claim and observe at once: a lost claim wastes the reads, a won one saves a round trip.
     let (claim, facts) = tokio::join!(
-        advance(&deps.ledger, &s.instance_id, true, |h| {
-            incident::claim_alarm(h, s, now_ms(), lease_until)
+        advance(deps, &s.instance_id, true, |h| {
+            incident::claim_alarm(h, s, deps.now_ms(), lease_until)
         }),
         aws::observe(&deps.clients, &s.instance_id),
     );
@@ -205,35 +241,35 @@ async fn heal(deps: &Deps, s: &Signal, deadline_ms: i64) -> Result<Outcome, Erro
             return Ok(notify(deps, s, facts.ok().as_ref(), outcome).await);
         }
     };
-    act(deps, s, head, facts, deadline_ms).await
+    act(deps, s, head, facts, deadline_ms, true).await
 }
 
-/// On a claimed incident: decide from what was observed, wait out the grace period, act,
-/// settle, report.
+/// On a claimed incident: decide from what was observed, wait out the grace period,
+/// confirm with EC2, admit past the guards, act, settle, report.
+/// `poll`: a relaunch may wait for the world within this invocation (not on the tick).
 async fn act(
     deps: &Deps,
     s: &Signal,
     head: Head,
     facts: Result<Facts, Error>,
     deadline_ms: i64,
+    poll: bool,
 ) -> Result<Outcome, Error> {
     let facts = match facts {
         Ok(f) => f,
         Err(e) => return fail(deps, &head, s, None, Action::None, e).await,
     };
     if relaunch::is_relaunch(&head.progress) {
-        return relaunch::run(deps, head, deadline_ms).await;
+        return relaunch::run(deps, head, deadline_ms, poll).await;
     }
+    let now = deps.now_ms();
     let group = facts.group.as_ref().map(|g| g.name.clone());
     let step = decide(s, &facts, deps.config.dry_run);
     let finished_relaunch = step == Step::Relaunch && head.progress.is_finished();
     // A standalone instance climbs its escalation ladder: which rung now.
     let climb = match (&step, &facts.instance) {
         (Step::Relaunch, Some(i)) if !finished_relaunch => {
-            match ladder::plan(deps, s, &head, i).await {
-                Ok(next) => Some(next),
-                Err(e) => return fail(deps, &head, s, Some(&facts), Action::None, e).await,
-            }
+            Some(ladder::plan(deps, s, &head, &facts, i))
         }
         _ => None,
     };
@@ -254,45 +290,62 @@ async fn act(
                 ..
             }),
             Some(i),
-        ) => limit_lineage(step, i, deps.config.lineage_window_ms, now_ms()),
+        ) => limit_lineage(step, i, deps.config.lineage_window_ms, now),
         _ => step,
     };
+    let metric = Metric::from_name(&head.alarm.metric).unwrap_or(s.metric);
+    let repairs = matches!(step, Step::MarkUnhealthy { .. } | Step::Relaunch);
     // The breaker and the guards may both need the group's size: read once.
     let desired = OnceCell::new();
-    // The guards and the grace stand before the first rung; later rungs are the same repair.
+    // The breaker, the grace, the confirmation and the guards stand before the first rung.
     if !finished_relaunch && head.rungs.is_empty() {
-        let repairs = matches!(step, Step::MarkUnhealthy { .. } | Step::Relaunch);
         // Every alarm is counted, whatever its step; only repairs are stopped.
         match breaker::check(deps, &facts, &head, &desired).await {
             Ok(Some(open)) if repairs => {
                 let told = Telling::Summarised(open.summary);
-                return hold(deps, head, s, &facts, now_ms(), open.why, told).await;
+                return hold(deps, head, s, &facts, now, open.why, told, HoldKind::Breaker).await;
             }
             Ok(_) => {}
             Err(e) => return fail(deps, &head, s, Some(&facts), Action::None, e).await,
         }
-        if let Some((until, why)) = grace_hold(&step, head.opened_ms, deps.config.grace, now_ms()) {
-            return hold(deps, head, s, &facts, until, why, Telling::Report).await;
+        if let Some((until, why)) = grace_hold(&step, head.opened_ms, deps.config.grace, now) {
+            return hold(deps, head, s, &facts, until, why, Telling::Report, HoldKind::Grace)
+                .await;
         }
         if repairs {
+            if let Confirmation::Unconfirmed(why) = trust::confirm(metric, facts.checks) {
+                let since = head.opened_ms;
+                return unconfirmed(deps, head, s, &facts, since, why).await;
+            }
             match admit_everywhere(deps, &facts, &head, &desired).await {
                 Ok(None) => {}
                 // Looked at again by the next tick.
                 Ok(Some((why, told))) => {
-                    return hold(deps, head, s, &facts, now_ms(), why, told).await
+                    return hold(deps, head, s, &facts, now, why, told, HoldKind::Guard).await
                 }
                 Err(e) => return fail(deps, &head, s, Some(&facts), Action::None, e).await,
             }
         }
+    } else if repairs && matches!(climb, Some(Next::Start { .. })) {
+        // A later rung only while EC2 still reports the failure.
+        if facts.checks.both_ok() {
+            return recovered_after_rung(deps, head, s, &facts).await;
+        }
+        if let Confirmation::Unconfirmed(why) = trust::confirm(metric, facts.checks) {
+            let since = head.rungs.last().map_or(head.opened_ms, |(rung, at)| {
+                at + deps.config.ladders.timeout_ms(*rung)
+            });
+            return unconfirmed(deps, head, s, &facts, since, why).await;
+        }
     }
-    let mut head = head;
     match climb {
+        // The rung is recorded with the relaunch's first step: a first step that failed
+        // transiently is retried as the same rung, not counted as tried.
         Some(Next::Start {
             rung: Rung::Relaunch,
             ..
         }) if step == Step::Relaunch => {
-            head.rungs.push((Rung::Relaunch, now_ms()));
-            return relaunch::run(deps, head, deadline_ms).await;
+            return relaunch::run(deps, head, deadline_ms, poll).await;
         }
         // Refused by the lineage budget: reported below.
         Some(Next::Start {
@@ -315,20 +368,30 @@ async fn act(
                 head.progress.phase.map_or("?", relaunch::plan::Phase::as_str)
             ),
         ),
-        Step::Relaunch => return relaunch::run(deps, head, deadline_ms).await,
+        Step::Relaunch => return relaunch::run(deps, head, deadline_ms, poll).await,
         Step::MarkUnhealthy { group } => {
             match autoscaling::mark_unhealthy(&deps.clients.autoscaling, &s.instance_id).await {
                 Ok(()) => Outcome::new(
                     Some(s.instance_id.clone()),
                     Action::MarkUnhealthy,
                     Verdict::Done,
-                    format!("marked Unhealthy in group {group} (Auto Scaling's health check grace period skipped)"),
+                    format!("marked Unhealthy in group {group} (Auto Scaling's health check grace period skipped); {}", facts.checks.said()),
                 ),
                 Err(e) => {
                     return fail(deps, &head, s, Some(&facts), Action::MarkUnhealthy, e).await
                 }
             }
         }
+        Step::Report {
+            action,
+            result,
+            reason,
+        } if result == Verdict::DryRun => Outcome::new(
+            Some(s.instance_id.clone()),
+            action,
+            result,
+            format!("{reason}; {}", facts.checks.said()),
+        ),
         Step::Report {
             action,
             result,
@@ -348,6 +411,101 @@ async fn act(
         notify(deps, s, Some(&facts), outcome.clone())
     );
     Ok(outcome)
+}
+
+fn clock_text(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%H:%M:%SZ")
+        .to_string()
+}
+
+/// EC2 does not report the failure the alarm is about: held and looked at again by every
+/// tick until the confirmation window (from `since_ms`) ends; then told to people once and
+/// closed without any repair. An OK meanwhile closes it too.
+async fn unconfirmed(
+    deps: &Deps,
+    head: Head,
+    s: &Signal,
+    facts: &Facts,
+    since_ms: i64,
+    why: String,
+) -> Result<Outcome, Error> {
+    let now = deps.now_ms();
+    let window = deps.config.confirm_window_ms;
+    if now < since_ms + window {
+        let why = format!(
+            "{why}; looking again every minute until {}",
+            clock_text(since_ms + window)
+        );
+        return hold(deps, head, s, facts, now, why, Telling::Report, HoldKind::Confirm).await;
+    }
+    let outcome = Outcome::new(
+        Some(s.instance_id.clone()),
+        Action::None,
+        Verdict::Held,
+        format!(
+            "{why}; EC2 did not confirm the alarm within {}: incident closed without any repair — look at the instance if the alarm stays on (docs/RUNBOOK.md)",
+            relaunch::plan::human(window)
+        ),
+    );
+    close(deps, head, s, facts, outcome).await
+}
+
+/// After a rung, EC2 reports both checks ok: the rung worked, whatever the alarm says yet.
+async fn recovered_after_rung(
+    deps: &Deps,
+    head: Head,
+    s: &Signal,
+    facts: &Facts,
+) -> Result<Outcome, Error> {
+    let rung = head.rungs.last().map_or("its last rung", |(r, _)| r.as_str());
+    let outcome = Outcome::new(
+        Some(s.instance_id.clone()),
+        Action::Verify,
+        Verdict::Done,
+        format!(
+            "recovered after {rung}: {}; incident closed",
+            facts.checks.said()
+        ),
+    );
+    close(deps, head, s, facts, outcome).await
+}
+
+/// Closes the incident without an OK alarm (settled as closed, off the tick's list) and
+/// reports it.
+async fn close(
+    deps: &Deps,
+    head: Head,
+    s: &Signal,
+    facts: &Facts,
+    mut outcome: Outcome,
+) -> Result<Outcome, Error> {
+    outcome.incident = Some(head.incident_id.clone());
+    outcome.group = facts.group.as_ref().map(|g| g.name.clone());
+    outcome.inputs = Some(history::inputs(s, Some(facts), deps.config.dry_run));
+    match deps
+        .ledger
+        .write(&incident::close_without_ok(&head, &outcome), deps.now_ms() / 1000)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            let mut o = Outcome::new(
+                Some(s.instance_id.clone()),
+                Action::None,
+                Verdict::Duplicate,
+                "incident changed while deciding (closed by an OK?)",
+            );
+            o.incident = Some(head.incident_id.clone());
+            return Ok(o);
+        }
+        Err(e) => return fail(deps, &head, s, Some(facts), Action::None, e).await,
+    }
+    if head.hold_until_ms.is_some() || !head.rungs.is_empty() {
+        unlist(deps, &head).await;
+    }
+    Ok(notify(deps, s, Some(facts), outcome).await)
 }
 
 /// The guard scope of the instance about to be repaired; a group's desired capacity is
@@ -400,7 +558,8 @@ async fn admit_everywhere(
         let Some(why) = admit(deps, scope, head).await? else {
             continue;
         };
-        let now = now_ms();
+        // A lost write race is a hold like the others: summarised with them.
+        let now = deps.now_ms();
         let first = deps
             .ledger
             .claim_summary(&scope.key, now, now + guard::HOLD_REPORT_PERIOD_MS)
@@ -428,7 +587,7 @@ async fn admit(deps: &Deps, scope: &guard::Scope, head: &Head) -> Result<Option<
         let heads =
             futures::future::try_join_all(others.iter().map(|(id, _)| deps.ledger.read(id)))
                 .await?;
-        let now = now_ms();
+        let now = deps.now_ms();
         let live: Vec<(String, String)> = others
             .iter()
             .zip(&heads)
@@ -471,9 +630,11 @@ pub(crate) enum Telling {
     Summarised(Option<String>),
 }
 
-/// Holds the incident — in its grace period, behind a repair guard or the breaker: given
-/// back (no lease) with the time to look again, and listed in the open index, so that the
-/// tick acts after it unless an OK came. Reported once per reason, not every minute.
+/// Holds the incident — in its grace period, unconfirmed by EC2, behind a repair guard or
+/// the breaker: given back (no lease) with the time to look again, and listed in the open
+/// index, so that the tick acts after it unless an OK came. Reported once per reason (an
+/// unconfirmed alarm once, whatever EC2 says meanwhile), not every minute.
+#[allow(clippy::too_many_arguments)]
 async fn hold(
     deps: &Deps,
     head: Head,
@@ -482,8 +643,9 @@ async fn hold(
     until_ms: i64,
     why: String,
     told: Telling,
+    kind: HoldKind,
 ) -> Result<Outcome, Error> {
-    let now_secs = now_ms() / 1000;
+    let now_secs = deps.now_ms() / 1000;
     // Listed first: a hold the tick cannot find would wait for the next alarm. A head held
     // before is listed already (settling unlists it and clears its hold).
     if head.hold_until_ms.is_none() {
@@ -495,9 +657,12 @@ async fn hold(
             return fail(deps, &head, s, Some(facts), Action::None, e).await;
         }
     }
-    let repeat = head.result == Some(Verdict::Held) && head.reason.as_deref() == Some(why.as_str());
+    let repeat = head.result == Some(Verdict::Held)
+        && head.hold_kind == Some(kind)
+        && (kind == HoldKind::Confirm || head.reason.as_deref() == Some(why.as_str()));
     let mut held = head.clone();
     held.hold_until_ms = Some(until_ms);
+    held.hold_kind = Some(kind);
     held.lease_until_ms = 0;
     held.version += 1;
     held.result = Some(Verdict::Held);
@@ -545,7 +710,7 @@ pub(crate) async fn resume_held(
     let s = head.opening_signal();
     let facts = aws::observe(&deps.clients, &head.instance_id).await;
     // Settling takes it off the tick's list; a relaunch keeps it there until it ends.
-    act(deps, &s, head, facts, deadline_ms).await
+    act(deps, &s, head, facts, deadline_ms, false).await
 }
 
 /// Takes the incident off the tick's list; a failure is logged (the tick removes entries
@@ -553,15 +718,16 @@ pub(crate) async fn resume_held(
 pub(crate) async fn unlist(deps: &Deps, head: &Head) {
     if let Err(e) = deps
         .ledger
-        .set_open(&head.instance_id, false, now_ms() / 1000)
+        .set_open(&head.instance_id, false, deps.now_ms() / 1000)
         .await
     {
         tracing::warn!(error = %e, incident = %head.incident_id, "could not remove the incident from the open index");
     }
 }
 
-/// A transient failure gives the lease back and asks for a retry; a permanent one is an
-/// outcome, settled and reported.
+/// A transient failure gives the lease back, lists the incident for the tick and asks for
+/// a retry: the same step is tried again by the next trigger, never counted as done or
+/// tried. A permanent one is an outcome, settled and reported.
 pub(crate) async fn fail(
     deps: &Deps,
     head: &Head,
@@ -571,12 +737,16 @@ pub(crate) async fn fail(
     e: Error,
 ) -> Result<Outcome, Error> {
     if e.is_transient() {
-        if let Err(le) = deps
-            .ledger
-            .write(&incident::release(head), now_ms() / 1000)
-            .await
-        {
-            tracing::warn!(error = %le, incident = %head.incident_id, "could not release the claim; it expires with its lease");
+        let now = deps.now_ms();
+        let mut retry = incident::release(head);
+        // Due at once for the tick (and unlisted when it settles).
+        retry.hold_until_ms = Some(retry.hold_until_ms.unwrap_or(now).min(now));
+        let (listed, released) = tokio::join!(
+            deps.ledger.set_open(&head.instance_id, true, now / 1000),
+            deps.ledger.write(&retry, now / 1000)
+        );
+        if let Err(le) = listed.and(released.map(|_| ())) {
+            tracing::warn!(error = %le, incident = %head.incident_id, "could not hand the incident to the next trigger; it is taken again when its lease ends");
         }
         return Err(e);
     }
@@ -603,7 +773,7 @@ pub(crate) async fn settle(deps: &Deps, head: &Head, outcome: &Outcome) {
     }
     match deps
         .ledger
-        .write(&incident::settle(head, outcome), now_ms() / 1000)
+        .write(&incident::settle(head, outcome), deps.now_ms() / 1000)
         .await
     {
         Ok(true) => {}
@@ -617,9 +787,7 @@ pub(crate) async fn settle(deps: &Deps, head: &Head, outcome: &Outcome) {
 }
 
 async fn recover(deps: &Deps, s: &Signal) -> Result<Outcome, Error> {
-    let head = match advance(&deps.ledger, &s.instance_id, false, |h| {
-        incident::close_on_ok(h, s)
-    })
+    let head = match advance(deps, &s.instance_id, false, |h| incident::close_on_ok(h, s))
     .await
     {
         Ok(Move::Take(head)) => head,
@@ -634,16 +802,16 @@ async fn recover(deps: &Deps, s: &Signal) -> Result<Outcome, Error> {
             ))
         }
     };
-    let summarised = head.is_held()
-        && head
-            .reason
-            .as_deref()
-            .is_some_and(|r| r.starts_with(crate::breaker::HOLD_PREFIX));
+    let summarised = head.is_held() && head.hold_kind == Some(HoldKind::Breaker);
     let reason = if head.is_held() {
         // Off the tick's list now rather than at its next run.
         unlist(deps, &head).await;
-        "recovered by itself: the alarm returned to OK during the grace period; nothing was done"
-            .to_string()
+        match head.hold_kind {
+            Some(HoldKind::Confirm) => "the alarm returned to OK; EC2 never confirmed the failure and nothing was done",
+            Some(HoldKind::Guard | HoldKind::Breaker) => "recovered by itself while its repair waited; nothing was done",
+            Some(HoldKind::Grace) | None => "recovered by itself: the alarm returned to OK during the grace period; nothing was done",
+        }
+        .to_string()
     } else if let (Some((rung, _)), None) = (head.rungs.last(), head.progress.phase) {
         // Off the tick's list now: nothing left to climb.
         unlist(deps, &head).await;

@@ -237,6 +237,7 @@ mod tests {
                 lifecycle: "InService".into(),
                 tags: Default::default(),
             }),
+            ..Default::default()
         }
     }
 

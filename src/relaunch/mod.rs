@@ -10,6 +10,7 @@ use crate::aws::{image, launch, takeover};
 use crate::error::Error;
 use crate::heal::Deps;
 use crate::incident::{self, Head};
+use crate::ladder::Rung;
 use crate::outcome::{Action, Outcome, Verdict};
 use plan::{human, Next, Phase, Progress, Seen};
 
@@ -26,10 +27,6 @@ pub const RUNBOOK: &str = "Manual recovery (docs/RUNBOOK.md): \
 3) if no copy runs: EC2 > AMIs, find autoheal-<incident> (or the newest backup), Launch instance from it with the old instance's subnet, security groups, IAM role, key pair and user data; \
 4) move the Elastic IPs to the copy; 5) stop the old instance (Force stop if it hangs) and keep it for the post-mortem; \
 6) never take an image with reboot, never stop a healthy cluster member to make room.";
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
 
 pub fn action_of(phase: Option<Phase>) -> Action {
     match phase {
@@ -66,7 +63,7 @@ async fn young_backup(deps: &Deps, instance_id: &str) -> Result<Option<String>, 
         return Ok(None);
     }
     let newest = crate::aws::backup::newest_available(ec2, instance_id).await?;
-    let now = now_ms();
+    let now = deps.now_ms();
     Ok(newest
         .filter(|(_, created_ms)| now - created_ms <= deps.config.backup_max_age_ms)
         .map(|(id, _)| id))
@@ -117,13 +114,17 @@ struct Notes {
 /// Returns the outcome (`head.progress.is_finished()` tells whether it is over), or the
 /// error with the action that was being attempted. At least one step is taken; after it,
 /// none is started within `STOP_MARGIN_MS` of the deadline.
+/// `poll`: wait for the world (an image, the copy) within the invocation; without it, one
+/// look and as many steps as the world allows now (the tick: it never waits on one repair
+/// while others are due).
 pub async fn advance(
     deps: &Deps,
     head: &mut Head,
     deadline_ms: i64,
+    poll: bool,
 ) -> Result<Outcome, (Action, Error)> {
     let mut attempting = action_of(head.progress.phase);
-    advance_steps(deps, head, deadline_ms, &mut attempting)
+    advance_steps(deps, head, deadline_ms, poll, &mut attempting)
         .await
         .map_err(|e| (attempting, e))
 }
@@ -132,13 +133,14 @@ async fn advance_steps(
     deps: &Deps,
     head: &mut Head,
     deadline_ms: i64,
+    poll: bool,
     attempting: &mut Action,
 ) -> Result<Outcome, Error> {
     let ec2 = &deps.clients.ec2;
     let mut notes = Notes::default();
     loop {
         let seen = look(deps, head).await?;
-        let now = now_ms();
+        let now = deps.now_ms();
         let before = head.progress.phase;
         let next = plan::next(&head.progress, &seen, now, deps.config.verify_timeout_ms);
         match next {
@@ -193,14 +195,14 @@ async fn advance_steps(
                     false,
                 )
                 .await?;
-                head.progress.enter(Phase::Verifying, now_ms());
+                head.progress.enter(Phase::Verifying, deps.now_ms());
             }
             Next::WaitForImage | Next::WaitForReplacement | Next::WaitForChecks => {
                 if next == Next::WaitForChecks {
                     force_stop_if_stuck(deps, head, now).await;
                 }
-                if deadline_ms - now > POLL_MS + STOP_MARGIN_MS {
-                    tokio::time::sleep(std::time::Duration::from_millis(POLL_MS as u64)).await;
+                if poll && deadline_ms - now > POLL_MS + STOP_MARGIN_MS {
+                    deps.clock.sleep(POLL_MS).await;
                     continue;
                 }
                 let what = match next {
@@ -230,6 +232,10 @@ async fn advance_steps(
                 ));
             }
         }
+        // The relaunch rung of the ladder is begun with its first step recorded.
+        if before.is_none() && !head.rungs.iter().any(|(r, _)| *r == Rung::Relaunch) {
+            head.rungs.push((Rung::Relaunch, now));
+        }
         // Record the phase before anything else, so that a crash resumes from here.
         let recorded = incident::record_step(head);
         if !deps.ledger.write(&recorded, now / 1000).await? {
@@ -245,7 +251,7 @@ async fn advance_steps(
         if head.progress.phase != before {
             report_step(deps, head).await;
         }
-        if deadline_ms - now_ms() < STOP_MARGIN_MS {
+        if deadline_ms - deps.now_ms() < STOP_MARGIN_MS {
             return Ok(in_progress(head, "continues at the next trigger"));
         }
     }
@@ -330,7 +336,7 @@ async fn report_step(deps: &Deps, head: &Head) {
     let reason = format!(
         "step {}: {detail} ({} since the alarm)",
         phase.as_str(),
-        human(now_ms() - head.opened_ms)
+        human(deps.now_ms() - head.opened_ms)
     );
     let o = outcome(head, action_of(Some(phase)), Verdict::InProgress, reason);
     crate::heal::notify(deps, &head.opening_signal(), None, o).await;
@@ -338,9 +344,14 @@ async fn report_step(deps: &Deps, head: &Head) {
 
 /// Runs (or resumes) the relaunch of a standalone instance on a claimed head: records it
 /// as open, advances it, then settles and reports it, or gives the claim back to wait.
-pub async fn run(deps: &Deps, mut head: Head, deadline_ms: i64) -> Result<Outcome, Error> {
+pub async fn run(
+    deps: &Deps,
+    mut head: Head,
+    deadline_ms: i64,
+    poll: bool,
+) -> Result<Outcome, Error> {
     let signal = head.opening_signal();
-    let now_secs = now_ms() / 1000;
+    let now_secs = deps.now_ms() / 1000;
     if let Err(e) = deps
         .ledger
         .set_open(&head.instance_id, true, now_secs)
@@ -348,7 +359,7 @@ pub async fn run(deps: &Deps, mut head: Head, deadline_ms: i64) -> Result<Outcom
     {
         return crate::heal::fail(deps, &head, &signal, None, Action::CreateImage, e).await;
     }
-    let result = advance(deps, &mut head, deadline_ms).await;
+    let result = advance(deps, &mut head, deadline_ms, poll).await;
     let outcome = match result {
         Ok(outcome) if head.progress.is_finished() => {
             let (_, outcome) = tokio::join!(

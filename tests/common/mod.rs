@@ -393,6 +393,8 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
 pub struct World {
     /// The moto account this world lives in, alone.
     pub account: String,
+    /// Instances it launches are impaired (see `WorldSpec::impaired`).
+    pub impaired: bool,
     /// Setup and assertions go through this (unrecorded) proxy into the account.
     pub setup_proxy: Proxy,
     pub sdk: aws_config::SdkConfig,
@@ -413,6 +415,9 @@ pub struct World {
 pub struct WorldSpec {
     pub group_size: usize,
     pub standalone: usize,
+    /// EC2 reports the instances built (and `World::launch`ed) with both status checks
+    /// impaired, so an alarm about them is confirmed; false: moto's default, both ok.
+    pub impaired: bool,
     pub group_tags: Vec<(&'static str, &'static str)>,
     /// Encryption context function name used to encrypt the webhook.
     pub encrypt_for: &'static str,
@@ -451,6 +456,7 @@ impl Default for WorldSpec {
         WorldSpec {
             group_size: 2,
             standalone: 1,
+            impaired: true,
             group_tags: vec![],
             encrypt_for: FUNCTION_NAME,
         }
@@ -604,8 +610,9 @@ impl World {
         let webhook_ciphertext = base64::engine::general_purpose::STANDARD
             .encode(blob.ciphertext_blob().unwrap().as_ref());
 
-        World {
+        let world = World {
             account,
+            impaired: spec.impaired,
             setup_proxy,
             sdk,
             ec2,
@@ -618,7 +625,49 @@ impl World {
             standalone,
             webhook_ciphertext,
             webhook_key: key,
+        };
+        if spec.impaired {
+            for id in world.members.iter().chain(&world.standalone) {
+                world.checks(id, Some("impaired"), Some("impaired")).await;
+            }
         }
+        world
+    }
+
+    /// What EC2 reports of the instance's system and instance status checks from now on
+    /// (`None`: moto's own answer, ok). Through the emulator's control API.
+    pub async fn checks(&self, instance_id: &str, system: Option<&str>, instance: Option<&str>) {
+        control(
+            "status",
+            serde_json::json!({"instance_id": instance_id, "system": system, "instance": instance}),
+        )
+        .await;
+    }
+
+    /// While `stuck`, StopInstances (forced too) leaves the instance `stopping`.
+    pub async fn stuck_stop(&self, instance_id: &str, stuck: bool) {
+        control(
+            "stuck-stop",
+            serde_json::json!({"instance_id": instance_id, "stuck": stuck}),
+        )
+        .await;
+    }
+
+    /// While set, images of the instance stay `pending` until `release_images`.
+    pub async fn pending_images(&self, instance_id: &str, pending: bool) {
+        control(
+            "pending-images",
+            serde_json::json!({"instance_id": instance_id, "pending": pending}),
+        )
+        .await;
+    }
+
+    pub async fn release_images(&self, instance_id: &str) {
+        control(
+            "release-image",
+            serde_json::json!({"instance_id": instance_id}),
+        )
+        .await;
     }
 
     /// An image moto ships, to launch instances from.
@@ -642,7 +691,8 @@ impl World {
         for (k, v) in tags {
             spec = spec.tags(aws_sdk_ec2::types::Tag::builder().key(*k).value(*v).build());
         }
-        self.ec2
+        let ids = self
+            .ec2
             .run_instances()
             .image_id(self.base_image().await)
             .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
@@ -655,7 +705,13 @@ impl World {
             .instances()
             .iter()
             .map(|i| i.instance_id().unwrap().to_string())
-            .collect()
+            .collect::<Vec<_>>();
+        if self.impaired {
+            for id in &ids {
+                self.checks(id, Some("impaired"), Some("impaired")).await;
+            }
+        }
+        ids
     }
 
     /// The environment the function would run with (contract variables).
@@ -669,6 +725,8 @@ impl World {
             // ladder tests set the ladders they climb.
             ("AUTOHEAL_SYSTEM_LADDER", "relaunch"),
             ("AUTOHEAL_INSTANCE_LADDER", "relaunch"),
+            // Repairs start at once; the grace tests set their grace (or "" for the default).
+            ("AUTOHEAL_GRACE_SECONDS", "off"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -683,13 +741,25 @@ impl World {
         env
     }
 
-    /// The function's dependencies, with AWS reached through `proxy`.
+    /// The function's dependencies, with AWS reached through `proxy`, on a manual clock
+    /// standing at the real time now: the test steps it forward.
     pub async fn deps(&self, proxy: &Proxy, extra_env: &[(&str, &str)]) -> autoheal::heal::Deps {
+        let clock = autoheal::clock::Clock::manual(chrono::Utc::now().timestamp_millis());
+        self.deps_on(proxy, extra_env, &clock).await
+    }
+
+    /// The same, on a clock the test already holds (several configurations, one time).
+    pub async fn deps_on(
+        &self,
+        proxy: &Proxy,
+        extra_env: &[(&str, &str)],
+        clock: &autoheal::clock::Clock,
+    ) -> autoheal::heal::Deps {
         proxy.bind(&self.account);
         let env = self.env(extra_env);
         let config = autoheal::config::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
         let sdk = sdk_config(&proxy.endpoint).await;
-        autoheal::heal::Deps::new(autoheal::aws::Clients::new(&sdk), config)
+        autoheal::heal::Deps::new(autoheal::aws::Clients::new(&sdk), config, clock.clone())
     }
 
     pub async fn health(&self, instance_id: &str) -> String {
@@ -778,8 +848,22 @@ pub fn at_time(bytes: Vec<u8>, time: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-pub fn deadline() -> i64 {
-    chrono::Utc::now().timestamp_millis() + 30_000
+/// The emulator's control API (tools/moto_server.py): makes the world fail as AWS does.
+pub async fn control(what: &str, body: serde_json::Value) {
+    let url = format!("{}/_autoheal/{what}", moto_endpoint());
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+    assert!(resp.status().is_success(), "{url} {body}: {}", resp.status());
+}
+
+/// An invocation's deadline on the function's clock: 30 s, as the template gives it.
+pub fn deadline(deps: &autoheal::heal::Deps) -> i64 {
+    deps.now_ms() + 30_000
 }
 
 /// Runs an event (raw bytes, as Lambda would deliver them) through the handler.
@@ -793,7 +877,7 @@ pub async fn invoke(
         }
         None => serde_json::from_slice(bytes).unwrap(),
     };
-    autoheal::heal::handle(deps, &payload, deadline()).await
+    autoheal::heal::handle(deps, &payload, deadline(deps)).await
 }
 
 pub fn summary(r: &autoheal::outcome::Response) -> Vec<String> {
@@ -808,6 +892,15 @@ pub fn fresh(name: &str, id: &str, ago_ms: i64) -> Vec<u8> {
     // The OK fixture's own time, for the fixture that has one of its own.
     const OK_TIME: &str = "2026-11-23T03:25:02.000+0000";
     let t = chrono::Utc::now() - chrono::Duration::milliseconds(ago_ms);
+    let now = t.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string();
+    let text = String::from_utf8(at_time(event(name, &[id]), &now)).unwrap();
+    text.replace(OK_TIME, &now).into_bytes()
+}
+
+/// The alarm fixture, as if it changed state `ago_ms` before the function's clock says now.
+pub fn alarm_at(deps: &autoheal::heal::Deps, name: &str, id: &str, ago_ms: i64) -> Vec<u8> {
+    const OK_TIME: &str = "2026-11-23T03:25:02.000+0000";
+    let t = chrono::DateTime::from_timestamp_millis(deps.now_ms() - ago_ms).unwrap();
     let now = t.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string();
     let text = String::from_utf8(at_time(event(name, &[id]), &now)).unwrap();
     text.replace(OK_TIME, &now).into_bytes()

@@ -1,0 +1,180 @@
+//! What autoheal believes of an event, pure: an alarm is a hint, confirmed by the status
+//! EC2 reports before any repair, and its state-change time is a clock only when plausible.
+
+use crate::intake::Metric;
+
+/// An alarm stamped earlier than this before it arrived is late (or redriven, or forged):
+/// its time identifies the transition but measures nothing.
+pub const MAX_AGE_MS: i64 = 15 * 60_000;
+/// ... and one stamped later than this after it arrived is from a clock that is off.
+pub const MAX_AHEAD_MS: i64 = 60_000;
+
+/// The time windows are measured from: the alarm's own state-change time when it lies in
+/// [received − 15 min, received + 1 min], else the time it was received. `true`: trusted.
+pub fn alarm_clock(event_ms: i64, received_ms: i64) -> (i64, bool) {
+    if event_ms >= received_ms - MAX_AGE_MS && event_ms <= received_ms + MAX_AHEAD_MS {
+        (event_ms, true)
+    } else {
+        (received_ms, false)
+    }
+}
+
+/// One status check as `DescribeInstanceStatus` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Check {
+    Ok,
+    Impaired,
+    InsufficientData,
+    Initializing,
+    NotApplicable,
+    /// Not reported (the instance is not running, or EC2 did not say).
+    #[default]
+    Unknown,
+}
+
+impl Check {
+    pub fn parse(s: &str) -> Check {
+        match s {
+            "ok" => Check::Ok,
+            "impaired" => Check::Impaired,
+            "insufficient-data" => Check::InsufficientData,
+            "initializing" => Check::Initializing,
+            "not-applicable" => Check::NotApplicable,
+            _ => Check::Unknown,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Check::Ok => "ok",
+            Check::Impaired => "impaired",
+            Check::InsufficientData => "insufficient-data",
+            Check::Initializing => "initializing",
+            Check::NotApplicable => "not-applicable",
+            Check::Unknown => "not reported",
+        }
+    }
+}
+
+/// The instance's two status checks, as EC2 reports them now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Checks {
+    pub system: Check,
+    pub instance: Check,
+}
+
+impl Checks {
+    pub fn both_ok(self) -> bool {
+        self.system == Check::Ok && self.instance == Check::Ok
+    }
+
+    /// "EC2 reports the system check impaired, the instance check ok".
+    pub fn said(self) -> String {
+        if self.system == self.instance {
+            return format!("EC2 reports both status checks {}", self.system.as_str());
+        }
+        format!(
+            "EC2 reports the system check {}, the instance check {}",
+            self.system.as_str(),
+            self.instance.as_str()
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmation {
+    /// EC2 reports the check the alarm is about impaired: act.
+    Confirmed(String),
+    /// Not (yet) impaired as EC2 reports it: do not act on the alarm alone.
+    Unconfirmed(String),
+}
+
+/// Whether EC2 confirms the failure the alarm is about: the system check for
+/// `_System`, the instance check for `_Instance`, either for the combined metric.
+/// `insufficient-data` and `initializing` are not a confirmation.
+pub fn confirm(metric: Metric, checks: Checks) -> Confirmation {
+    let impaired = match metric {
+        Metric::StatusCheckFailedSystem => checks.system == Check::Impaired,
+        Metric::StatusCheckFailedInstance => checks.instance == Check::Impaired,
+        Metric::StatusCheckFailed => {
+            checks.system == Check::Impaired || checks.instance == Check::Impaired
+        }
+        // Report-only metric: nothing to confirm a repair by.
+        Metric::StatusCheckFailedAttachedEbs => false,
+    };
+    if impaired {
+        Confirmation::Confirmed(checks.said())
+    } else {
+        Confirmation::Unconfirmed(format!("{}: not acting on the alarm alone", checks.said()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Check::*;
+
+    #[test]
+    fn confirm_table() {
+        // (metric, system, instance, confirmed)
+        let table = [
+            (Metric::StatusCheckFailed, Ok, Ok, false),
+            (Metric::StatusCheckFailed, Impaired, Ok, true),
+            (Metric::StatusCheckFailed, Ok, Impaired, true),
+            (Metric::StatusCheckFailed, InsufficientData, InsufficientData, false),
+            (Metric::StatusCheckFailed, Initializing, Ok, false),
+            (Metric::StatusCheckFailedSystem, Impaired, Ok, true),
+            (Metric::StatusCheckFailedSystem, Ok, Impaired, false),
+            (Metric::StatusCheckFailedInstance, Ok, Impaired, true),
+            (Metric::StatusCheckFailedInstance, Impaired, Ok, false),
+            (Metric::StatusCheckFailedInstance, Ok, InsufficientData, false),
+            (Metric::StatusCheckFailed, NotApplicable, NotApplicable, false),
+            (Metric::StatusCheckFailed, Unknown, Unknown, false),
+            (Metric::StatusCheckFailedAttachedEbs, Impaired, Impaired, false),
+        ];
+        for (metric, system, instance, want) in table {
+            let got = confirm(metric, Checks { system, instance });
+            assert_eq!(
+                matches!(got, Confirmation::Confirmed(_)),
+                want,
+                "{metric:?} {system:?} {instance:?}: {got:?}"
+            );
+        }
+        assert_eq!(
+            confirm(Metric::StatusCheckFailed, Checks { system: Ok, instance: Ok }),
+            Confirmation::Unconfirmed(
+                "EC2 reports both status checks ok: not acting on the alarm alone".into()
+            )
+        );
+        assert_eq!(
+            confirm(
+                Metric::StatusCheckFailedSystem,
+                Checks { system: Impaired, instance: Ok }
+            ),
+            Confirmation::Confirmed(
+                "EC2 reports the system check impaired, the instance check ok".into()
+            )
+        );
+    }
+
+    #[test]
+    fn the_alarm_clock_is_trusted_only_when_plausible() {
+        let now = 1_800_000_000_000;
+        let min = 60_000;
+        // (event time relative to now, trusted)
+        for (rel, trusted) in [
+            (0, true),
+            (-14 * min, true),
+            (-15 * min, true),
+            (-15 * min - 1, false),
+            (-11 * 24 * 60 * min, false),
+            (min, true),
+            (min + 1, false),
+            (365 * 24 * 60 * min, false),
+        ] {
+            let (at, ok) = alarm_clock(now + rel, now);
+            assert_eq!(ok, trusted, "{rel}");
+            assert_eq!(at, if trusted { now + rel } else { now }, "{rel}");
+        }
+    }
+}
