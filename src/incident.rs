@@ -453,7 +453,7 @@ mod tests {
             (Some(head(Status::Closed, 0)), &same, "skip duplicate: stale alarm"),
             (Some(head(Status::Closed, 0)), &earlier, "skip duplicate: stale alarm"),
             // Held in its grace: the same alarm again is a duplicate, a new one looks again.
-            (Some(held(now + 60_000)), &same, "skip duplicate: incident i-0123456789abcdef0-20261123T031245Z is held in its grace period"),
+            (Some(held(now + 60_000)), &same, "skip duplicate: incident i-0123456789abcdef0-20261123T031245Z is held (grace); looked at again by the tick"),
             (Some(held(now + 60_000)), &later, "resume v5 attempt 2"),
             (Some(held(now - 1)), &same, "resume v5 attempt 2"),
         ];
@@ -469,6 +469,7 @@ mod tests {
     fn held(until_ms: i64) -> Head {
         Head {
             hold_until_ms: Some(until_ms),
+            hold_kind: Some(HoldKind::Grace),
             action: None,
             result: Some(Verdict::Held),
             ..head(Status::Repairing, 0)

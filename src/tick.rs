@@ -107,7 +107,7 @@ pub async fn advance_open(
             ));
             continue;
         }
-        let outcome = match advance_one(deps, &instance_id, deadline_ms).await {
+        let outcome = match Box::pin(advance_one(deps, &instance_id, deadline_ms)).await {
             Ok(o) => o,
             // Released and listed by `heal::fail` where it got that far: the next trigger
             // takes the same step again.
@@ -145,9 +145,9 @@ async fn advance_one(deps: &Deps, instance_id: &str, deadline_ms: i64) -> Result
     .await?
     {
         Move::Take(head) if relaunch::is_relaunch(&head.progress) => {
-            relaunch::run(deps, head, deadline_ms, false).await
+            Box::pin(relaunch::run(deps, head, deadline_ms, false)).await
         }
-        Move::Take(head) => heal::resume_held(deps, head, deadline_ms).await,
+        Move::Take(head) => Box::pin(heal::resume_held(deps, head, deadline_ms)).await,
         // Closed or settled meanwhile (an OK, a relaunch that ended): nothing to wait for.
         Move::Skip(o) if ended.get() => {
             deps.ledger

@@ -68,6 +68,10 @@ impl Checks {
         self.system == Check::Ok && self.instance == Check::Ok
     }
 
+    pub fn any_impaired(self) -> bool {
+        self.system == Check::Impaired || self.instance == Check::Impaired
+    }
+
     /// "EC2 reports the system check impaired, the instance check ok".
     pub fn said(self) -> String {
         if self.system == self.instance {

@@ -42,7 +42,7 @@ async fn an_ok_during_the_grace_period_closes_the_incident_as_recovered_by_itsel
     assert_eq!(again.outcomes[0].result.as_str(), "duplicate");
     assert!(again.outcomes[0]
         .reason
-        .contains("held in its grace period"));
+        .contains("is held (grace)"));
     let tick = invoke(&deps, &event("scheduled-tick.json", &[]))
         .await
         .unwrap();

@@ -124,7 +124,7 @@ async fn process(deps: &Deps, intake: Intake, deadline_ms: i64) -> Result<Vec<Ou
                 ),
                 (_, state) => {
                     let mut outcome = if state == AlarmState::Alarm {
-                        heal(deps, &s, deadline_ms).await?
+                        Box::pin(heal(deps, &s, deadline_ms)).await?
                     } else {
                         recover(deps, &s).await?
                     };
@@ -241,7 +241,8 @@ async fn heal(deps: &Deps, s: &Signal, deadline_ms: i64) -> Result<Outcome, Erro
             return Ok(notify(deps, s, facts.ok().as_ref(), outcome).await);
         }
     };
-    act(deps, s, head, facts, deadline_ms, true).await
+    // Boxed: the decision's future is large, and a debug build's stack is small.
+    Box::pin(act(deps, s, head, facts, deadline_ms, true)).await
 }
 
 /// On a claimed incident: decide from what was observed, wait out the grace period,
@@ -260,7 +261,7 @@ async fn act(
         Err(e) => return fail(deps, &head, s, None, Action::None, e).await,
     };
     if relaunch::is_relaunch(&head.progress) {
-        return relaunch::run(deps, head, deadline_ms, poll).await;
+        return Box::pin(relaunch::run(deps, head, deadline_ms, poll)).await;
     }
     let now = deps.now_ms();
     let group = facts.group.as_ref().map(|g| g.name.clone());
@@ -327,11 +328,23 @@ async fn act(
             }
         }
     } else if repairs && matches!(climb, Some(Next::Start { .. })) {
-        // A later rung only while EC2 still reports the failure.
+        // A later rung only while the instance is still failing: EC2 reports a check
+        // impaired, or it hangs in the stop an earlier rung asked for (status checks are
+        // not reported then). Both checks ok: the last rung worked.
         if facts.checks.both_ok() {
             return recovered_after_rung(deps, head, s, &facts).await;
         }
-        if let Confirmation::Unconfirmed(why) = trust::confirm(metric, facts.checks) {
+        let stuck = facts
+            .instance
+            .as_ref()
+            .is_some_and(|i| matches!(i.state.as_str(), "stopping" | "stopped"));
+        let confirmation = match trust::confirm(metric, facts.checks) {
+            Confirmation::Unconfirmed(_) if stuck || facts.checks.any_impaired() => {
+                Confirmation::Confirmed(facts.checks.said())
+            }
+            other => other,
+        };
+        if let Confirmation::Unconfirmed(why) = confirmation {
             let since = head.rungs.last().map_or(head.opened_ms, |(rung, at)| {
                 at + deps.config.ladders.timeout_ms(*rung)
             });
@@ -345,7 +358,7 @@ async fn act(
             rung: Rung::Relaunch,
             ..
         }) if step == Step::Relaunch => {
-            return relaunch::run(deps, head, deadline_ms, poll).await;
+            return Box::pin(relaunch::run(deps, head, deadline_ms, poll)).await;
         }
         // Refused by the lineage budget: reported below.
         Some(Next::Start {
@@ -368,7 +381,7 @@ async fn act(
                 head.progress.phase.map_or("?", relaunch::plan::Phase::as_str)
             ),
         ),
-        Step::Relaunch => return relaunch::run(deps, head, deadline_ms, poll).await,
+        Step::Relaunch => return Box::pin(relaunch::run(deps, head, deadline_ms, poll)).await,
         Step::MarkUnhealthy { group } => {
             match autoscaling::mark_unhealthy(&deps.clients.autoscaling, &s.instance_id).await {
                 Ok(()) => Outcome::new(
@@ -710,7 +723,7 @@ pub(crate) async fn resume_held(
     let s = head.opening_signal();
     let facts = aws::observe(&deps.clients, &head.instance_id).await;
     // Settling takes it off the tick's list; a relaunch keeps it there until it ends.
-    act(deps, &s, head, facts, deadline_ms, false).await
+    Box::pin(act(deps, &s, head, facts, deadline_ms, false)).await
 }
 
 /// Takes the incident off the tick's list; a failure is logged (the tick removes entries
