@@ -32,13 +32,19 @@ impl Ledger {
                 item.insert(k.into(), s(v));
             }
         }
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| Error::from_sdk("dynamodb:PutItem", e))?;
+        // Two decisions about one incident in the same millisecond (concurrent deliveries)
+        // are both kept: the second takes the next free key.
+        let base = sort_key(r);
+        for n in 1..=5 {
+            let sk = if n == 1 { base.clone() } else { format!("{base}#{n}") };
+            item.insert("sk".into(), s(&sk));
+            if self
+                .put_new(item.clone())
+                .await?
+            {
+                break;
+            }
+        }
         Ok(())
     }
 

@@ -153,6 +153,23 @@ impl Ledger {
         .await
     }
 
+    /// Puts `item` if no item has its key yet. False: one has.
+    pub(super) async fn put_new(&self, item: Item) -> Result<bool, Error> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(Error::from_sdk("dynamodb:PutItem", e)),
+        }
+    }
+
     /// Puts `item` if `condition` (with one value) holds. False: it did not.
     pub(super) async fn put_if(
         &self,
