@@ -15,16 +15,18 @@ $(VENV)/.installed: tools/requirements.txt
 	touch $@
 
 ## All tests: unit tables, then integration tests against a fresh moto server; the
-## template through cfn-lint (warnings fail too).
+## template through cfn-lint with the serverless rules (warnings fail too).
 test: $(VENV)/.installed
 	tools/with-moto.sh cargo test --all-targets
-	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 
-## Format, clippy (warnings are errors), CloudFormation lint.
+## Format, clippy (warnings are errors), CloudFormation lint: cfn-lint's own rules, then
+## with the serverless rules (cfn-lint-serverless); warnings fail too.
 lint: $(VENV)/.installed
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 
 build-debug:
 	cargo build --bin autoheal

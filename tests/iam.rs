@@ -1,9 +1,17 @@
-//! Least privilege, checked: every AWS operation the code calls is granted by
-//! `template.yaml`, and the template grants nothing the code does not call. The list is
-//! derived from the source, not written by hand.
+//! Least privilege, checked against the parsed `template.yaml`: every AWS operation the code
+//! calls is granted, nothing else is (but the runtime's own needs, listed below); no
+//! wildcard actions; the autoheal=off Deny covers every mutating call; each grant carries
+//! the resources and conditions docs/permissions.md promises. Then the resource policies
+//! (alarm topic, direct alarm action) and the operations side (alarms to the ops topic,
+//! retries and dead letters, the log group). The list of calls is derived from the source,
+//! not written by hand.
 
+use serde_yaml::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
+
+// ---------------------------------------------------------------------------------------
+// The code's side: which operations the function calls.
 
 /// Client variable -> IAM service prefix, as the adapters name their clients.
 const CLIENTS: &[(&str, &str)] = &[
@@ -13,8 +21,23 @@ const CLIENTS: &[(&str, &str)] = &[
     ("self.client.", "dynamodb"),
 ];
 
-/// Allowed without a call in the code: the runtime's own needs.
-const RUNTIME_GRANTS: &[&str] = &["sqs:SendMessage", "iam:PassRole"];
+/// Granted without a call in the code: the runtime's own needs.
+/// - sqs:SendMessage: Lambda writes failed asynchronous invocations to the dead-letter
+///   queue and the OnFailure destination with the function's role.
+/// - iam:PassRole: RunInstances with the source's instance profile.
+/// - the EBS keys: EC2 uses the customer managed keys of encrypted volumes on the caller's
+///   behalf when it launches a copy (kms:ViaService ec2).
+const RUNTIME_GRANTS: &[&str] = &[
+    "sqs:SendMessage",
+    "iam:PassRole",
+    "kms:CreateGrant",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ReEncrypt*",
+    "kms:DescribeKey",
+];
+
+/// The operator's CLI runs with the operator's credentials, not the function's role.
+const NOT_THE_FUNCTION: &[&str] = &["admin", "bin"];
 
 fn pascal(snake: &str) -> String {
     snake
@@ -27,9 +50,6 @@ fn pascal(snake: &str) -> String {
         })
         .collect()
 }
-
-/// The operator's CLI runs with the operator's credentials, not the function's role.
-const NOT_THE_FUNCTION: &[&str] = &["admin", "bin"];
 
 fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -48,20 +68,31 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
+/// (file relative to the crate, its text without whitespace) for the function's sources.
+fn function_sources() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![];
+    rust_files(&root.join("src"), &mut files);
+    files
+        .into_iter()
+        .map(|f| {
+            let text: String = std::fs::read_to_string(&f)
+                .unwrap()
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            (
+                f.strip_prefix(root).unwrap().to_string_lossy().into_owned(),
+                text,
+            )
+        })
+        .collect()
+}
+
 /// `ec2.describe_instances()` (whitespace and line breaks ignored) -> `ec2:DescribeInstances`.
 fn actions_in_code() -> BTreeSet<String> {
-    let mut files = vec![];
-    rust_files(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-        &mut files,
-    );
     let mut actions = BTreeSet::new();
-    for file in files {
-        let text: String = std::fs::read_to_string(&file)
-            .unwrap()
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
+    for (_, text) in function_sources() {
         for (var, service) in CLIENTS {
             for (at, _) in text.match_indices(var) {
                 let rest = &text[at + var.len()..];
@@ -78,44 +109,168 @@ fn actions_in_code() -> BTreeSet<String> {
     actions
 }
 
-/// Actions of the function's Allow statements (Deny statements only narrow them).
-fn granted_in_template() -> BTreeSet<String> {
-    let template =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml"))
-            .unwrap();
-    let policies = template
-        .split("Policies:")
-        .nth(1)
-        .expect("the function has Policies");
-    let policies = policies.split("\n  FunctionErrors:").next().unwrap();
-    let mut granted = BTreeSet::new();
-    for statement in policies.split("- Effect:").skip(1) {
-        if !statement.trim_start().starts_with("Allow") {
-            continue;
-        }
-        let actions_part = statement.split("Resource:").next().unwrap();
-        for word in actions_part.split_whitespace() {
-            let word = word.trim_matches(|c: char| c == '-' || c == '"' || c == ',');
-            if let Some((service, op)) = word.split_once(':') {
-                if ["ec2", "autoscaling", "dynamodb", "kms", "iam", "sqs"].contains(&service)
-                    && op.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-                {
-                    granted.insert(word.to_string());
+// ---------------------------------------------------------------------------------------
+// The template's side, parsed (serde_yaml keeps !Ref/!Sub/!If/!GetAtt as tagged values).
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml"))
+        .unwrap();
+    serde_yaml::from_str(&text).expect("template.yaml parses")
+}
+
+/// A value as text: plain strings as they are, `!Sub "x"` as `x`, other short tags as
+/// `!Tag inner` (`!Ref AWS::AccountId`, `!GetAtt Ledger.Arn`); lists flattened.
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::Null => vec![],
+        Value::String(s) => vec![s.clone()],
+        Value::Bool(b) => vec![b.to_string()],
+        Value::Number(n) => vec![n.to_string()],
+        Value::Sequence(items) => items.iter().flat_map(strings).collect(),
+        Value::Tagged(t) if t.tag == "Sub" => strings(&t.value),
+        Value::Tagged(t) => vec![format!("{} {}", t.tag, strings(&t.value).join(" "))],
+        Value::Mapping(_) => vec![serde_yaml::to_string(v).unwrap()],
+    }
+}
+
+fn one(v: &Value) -> String {
+    let s = strings(v);
+    assert_eq!(s.len(), 1, "expected one value, got {s:?}");
+    s.into_iter().next().unwrap()
+}
+
+fn is_tag(v: &Value, tag: &str) -> bool {
+    matches!(v, Value::Tagged(t) if t.tag == tag)
+}
+
+fn resources(t: &Value) -> &serde_yaml::Mapping {
+    t["Resources"].as_mapping().expect("Resources")
+}
+
+fn of_type<'a>(t: &'a Value, ty: &str) -> Vec<(String, &'a Value)> {
+    resources(t)
+        .iter()
+        .filter(|(_, r)| r["Type"] == ty)
+        .map(|(k, r)| (k.as_str().unwrap().to_string(), r))
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+struct Statement {
+    sid: String,
+    effect: String,
+    actions: Vec<String>,
+    resources: Vec<String>,
+    condition: Value,
+    /// The template condition an `!If [Cond, statement, !Ref AWS::NoValue]` puts it under.
+    only_if: Option<String>,
+}
+
+impl Statement {
+    fn allows(&self, action: &str) -> bool {
+        self.effect == "Allow" && self.actions.iter().any(|a| a == action)
+    }
+    /// The values of one condition (`StringEquals`, `ec2:Owner`) as text; empty if absent.
+    fn cond(&self, op: &str, key: &str) -> Vec<String> {
+        strings(&self.condition[op][key])
+    }
+}
+
+fn statement(v: &Value, only_if: Option<String>) -> Statement {
+    let get = |k: &str| strings(&v[k]);
+    assert!(
+        v.get("NotAction").is_none() && v.get("NotResource").is_none(),
+        "NotAction/NotResource grant everything else: {v:?}"
+    );
+    Statement {
+        sid: get("Sid").join(""),
+        effect: get("Effect").join(""),
+        actions: get("Action"),
+        resources: get("Resource"),
+        condition: v.get("Condition").cloned().unwrap_or(Value::Null),
+        only_if,
+    }
+}
+
+/// Statements of a policy document; `!If` entries are taken with their condition name.
+fn statements_of(document: &Value) -> Vec<Statement> {
+    let mut out = vec![];
+    for entry in document["Statement"].as_sequence().expect("Statement list") {
+        match entry {
+            Value::Tagged(t) if t.tag == "If" => {
+                let branches = t.value.as_sequence().unwrap();
+                let cond = one(&branches[0]);
+                for branch in &branches[1..] {
+                    if !is_tag(branch, "Ref") {
+                        out.push(statement(branch, Some(cond.clone())));
+                    } else {
+                        assert_eq!(one(branch), "!Ref AWS::NoValue");
+                    }
                 }
             }
+            v => out.push(statement(v, None)),
         }
     }
-    granted
+    out
 }
+
+/// The function role's statements (the Policies of the one function).
+fn role_statements(t: &Value) -> Vec<Statement> {
+    let functions = of_type(t, "AWS::Serverless::Function");
+    assert_eq!(functions.len(), 1);
+    let policies = functions[0].1["Properties"]["Policies"]
+        .as_sequence()
+        .expect("the function has inline Policies");
+    policies
+        .iter()
+        .flat_map(|p| {
+            assert!(
+                p.get("Statement").is_some(),
+                "every policy is an inline document (no managed policies, no !If around a whole document): {p:?}"
+            );
+            statements_of(p)
+        })
+        .collect()
+}
+
+fn granted(statements: &[Statement]) -> BTreeSet<String> {
+    statements
+        .iter()
+        .filter(|s| s.effect == "Allow")
+        .flat_map(|s| s.actions.iter().cloned())
+        .collect()
+}
+
+fn with_action<'a>(statements: &'a [Statement], action: &str) -> Vec<&'a Statement> {
+    let found: Vec<_> = statements.iter().filter(|s| s.allows(action)).collect();
+    assert!(!found.is_empty(), "no Allow statement grants {action}");
+    found
+}
+
+const ARN_EC2: &str = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:";
+const ARN_EC2_NO_ACCOUNT: &str = "arn:${AWS::Partition}:ec2:${AWS::Region}::";
+
+fn ec2_arn(kind: &str) -> String {
+    match kind {
+        "image" | "snapshot" => format!("{ARN_EC2_NO_ACCOUNT}{kind}/*"),
+        _ => format!("{ARN_EC2}{kind}/*"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The role.
 
 #[test]
 fn every_call_is_granted_and_nothing_more() {
     let called = actions_in_code();
-    let granted = granted_in_template();
+    let granted = granted(&role_statements(&template()));
     // The scan must see the calls we know are there, or it proves nothing.
     for known in [
         "autoscaling:SetInstanceHealth",
         "ec2:CreateImage",
+        "ec2:RunInstances",
+        "ec2:CreateTags",
+        "ec2:TerminateInstances",
         "dynamodb:PutItem",
         "kms:Decrypt",
     ] {
@@ -131,4 +286,696 @@ fn every_call_is_granted_and_nothing_more() {
         .filter(|a| !RUNTIME_GRANTS.contains(&a.as_str()))
         .collect();
     assert!(extra.is_empty(), "granted but never called: {extra:?}");
+    // A runtime grant that is no longer in the template is no longer documented either.
+    for runtime in RUNTIME_GRANTS {
+        assert!(
+            granted.contains(*runtime),
+            "{runtime} listed but not granted"
+        );
+    }
+}
+
+#[test]
+fn no_wildcard_actions_and_star_resources_only_for_describe() {
+    for s in role_statements(&template()) {
+        for a in &s.actions {
+            let (service, op) = a.split_once(':').unwrap_or(("", a));
+            assert!(
+                a != "*" && op != "*" && !service.is_empty(),
+                "{}: wildcard action {a}",
+                s.sid
+            );
+            if a.contains('*') {
+                // ReEncryptFrom/ReEncryptTo, only for EC2 using an EBS key.
+                assert_eq!(a, "kms:ReEncrypt*", "{}: wildcard action {a}", s.sid);
+                assert!(
+                    !s.cond("StringEquals", "kms:ViaService").is_empty(),
+                    "{}: kms:ReEncrypt* outside the EBS statement",
+                    s.sid
+                );
+            }
+        }
+        if s.effect == "Allow" && s.resources.iter().any(|r| r == "*") {
+            assert!(
+                s.actions
+                    .iter()
+                    .all(|a| a.split_once(':').unwrap().1.starts_with("Describe")),
+                "{}: Resource \"*\" for {:?} (only Describe calls cannot be scoped)",
+                s.sid,
+                s.actions
+            );
+        }
+    }
+}
+
+#[test]
+fn opted_out_instances_and_groups_are_denied_every_mutating_call() {
+    let statements = role_statements(&template());
+    let denies: Vec<_> = statements.iter().filter(|s| s.effect == "Deny").collect();
+    for (actions, key) in [
+        (
+            &[
+                "ec2:RebootInstances",
+                "ec2:StopInstances",
+                "ec2:StartInstances",
+                "ec2:TerminateInstances",
+                "ec2:CreateImage",
+            ][..],
+            "aws:ResourceTag/autoheal",
+        ),
+        (
+            &["autoscaling:SetInstanceHealth"][..],
+            "autoscaling:ResourceTag/autoheal",
+        ),
+    ] {
+        for action in actions {
+            let deny = denies.iter().find(|s| {
+                s.actions.iter().any(|a| a == action)
+                    && s.resources == ["*"]
+                    && s.only_if.is_none()
+                    && s.cond("StringEqualsIgnoreCase", key) == ["off"]
+            });
+            assert!(
+                deny.is_some(),
+                "no unconditional Deny of {action} on {key}=off (StringEqualsIgnoreCase, Resource *)"
+            );
+        }
+    }
+    // The tag key the Deny names is the one the code reads.
+    assert_eq!(autoheal::policy::MODE_TAG, "autoheal");
+}
+
+#[test]
+fn instance_actions_only_on_instances() {
+    let statements = role_statements(&template());
+    for action in [
+        "ec2:RebootInstances",
+        "ec2:StopInstances",
+        "ec2:StartInstances",
+        "ec2:TerminateInstances",
+    ] {
+        for s in with_action(&statements, action) {
+            assert_eq!(s.resources, [ec2_arn("instance")], "{}: {action}", s.sid);
+        }
+    }
+}
+
+#[test]
+fn terminate_only_when_configured_and_only_replaced_instances() {
+    let t = template();
+    let statements = role_statements(&t);
+    let replaced_by = format!("ec2:ResourceTag/{}", autoheal::decide::REPLACED_BY_TAG);
+    for s in with_action(&statements, "ec2:TerminateInstances") {
+        assert_eq!(s.actions, ["ec2:TerminateInstances"], "{}", s.sid);
+        assert_eq!(s.cond("StringLike", &replaced_by), ["i-*"], "{}", s.sid);
+        let cond = s.only_if.as_deref().expect("Terminate under an !If");
+        assert_eq!(
+            strings(&t["Conditions"][cond]),
+            ["!Equals !Ref TerminateReplaced true"],
+            "{cond} is TerminateReplaced=true"
+        );
+    }
+}
+
+#[test]
+fn run_instances_scoped_by_resource() {
+    let statements = role_statements(&template());
+    let runs = with_action(&statements, "ec2:RunInstances");
+    let incident = format!("aws:RequestTag/{}", autoheal::relaunch::spec::INCIDENT_TAG);
+    let mut covered = BTreeSet::new();
+    for s in &runs {
+        assert_eq!(
+            s.actions,
+            ["ec2:RunInstances"],
+            "{}: RunInstances alone",
+            s.sid
+        );
+        assert!(
+            !s.resources.iter().any(|r| r == "*"),
+            "{}: Resource *",
+            s.sid
+        );
+        for r in &s.resources {
+            covered.insert(r.clone());
+            if *r == ec2_arn("image") {
+                assert_eq!(s.resources.len(), 1, "{}: the image alone", s.sid);
+                assert_eq!(
+                    s.cond("StringEquals", "ec2:Owner"),
+                    ["!Ref AWS::AccountId"],
+                    "{}: images this account owns",
+                    s.sid
+                );
+            }
+            if *r == ec2_arn("instance") || *r == ec2_arn("volume") {
+                assert_eq!(
+                    s.cond("Null", &incident),
+                    ["false"],
+                    "{}: {r} tagged with the incident at launch",
+                    s.sid
+                );
+            }
+        }
+    }
+    for kind in [
+        "image",
+        "instance",
+        "volume",
+        "subnet",
+        "security-group",
+        "network-interface",
+        "key-pair",
+        "placement-group",
+        "snapshot",
+    ] {
+        assert!(
+            covered.contains(&ec2_arn(kind)),
+            "RunInstances lacks {kind}: {covered:?}"
+        );
+    }
+    // What the code tags at launch carries the incident tag the conditions require.
+    let launch =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/aws/launch.rs"))
+            .unwrap();
+    for kind in ["ResourceType::Instance", "ResourceType::Volume"] {
+        assert!(launch.contains(kind), "launch.rs no longer tags {kind}");
+    }
+    let source = autoheal::relaunch::spec::Source {
+        instance_id: "i-1".into(),
+        ..Default::default()
+    };
+    let tags = autoheal::relaunch::spec::copy_tags(&source, "inc");
+    assert!(tags
+        .iter()
+        .any(|(k, _)| k == autoheal::relaunch::spec::INCIDENT_TAG));
+    assert!(autoheal::relaunch::spec::bookkeeping_tags("i-1", "inc")
+        .iter()
+        .any(|(k, _)| k == autoheal::relaunch::spec::INCIDENT_TAG));
+}
+
+/// Where the code calls `create_tags()`, and the tag key it writes there.
+const CREATE_TAGS_CALLS: &[(&str, &str)] =
+    &[("src/aws/takeover.rs", autoheal::decide::REPLACED_BY_TAG)];
+
+#[test]
+fn create_tags_only_on_create_or_autoheals_own_keys() {
+    let statements = role_statements(&template());
+    let own_keys: Vec<&str> = CREATE_TAGS_CALLS.iter().map(|(_, k)| *k).collect();
+    for s in with_action(&statements, "ec2:CreateTags") {
+        assert_eq!(s.actions, ["ec2:CreateTags"], "{}", s.sid);
+        let on_create = s.cond("StringEquals", "ec2:CreateAction");
+        if !on_create.is_empty() {
+            assert_eq!(on_create, ["CreateImage", "RunInstances"], "{}", s.sid);
+            continue;
+        }
+        assert_eq!(s.resources, [ec2_arn("instance")], "{}", s.sid);
+        let keys = s.cond("ForAllValues:StringEquals", "aws:TagKeys");
+        assert!(
+            !keys.is_empty(),
+            "{}: CreateTags without a tag-key condition",
+            s.sid
+        );
+        for k in &keys {
+            assert!(own_keys.contains(&k.as_str()), "{}: tag key {k}", s.sid);
+            assert!(!k.eq_ignore_ascii_case(autoheal::policy::MODE_TAG));
+        }
+        for k in &keys {
+            assert_eq!(
+                s.cond("StringLike", &format!("aws:RequestTag/{k}")),
+                ["i-*"],
+                "{}: {k} names an instance",
+                s.sid
+            );
+        }
+    }
+    // Every create_tags call in the code is one of the known ones (a new one needs review).
+    let mut found = vec![];
+    for (file, text) in function_sources() {
+        for (at, _) in text.match_indices(".create_tags()") {
+            found.push(file.clone());
+            let call = &text[at..text.len().min(at + 300)];
+            let (_, key) = CREATE_TAGS_CALLS
+                .iter()
+                .find(|(f, _)| *f == file)
+                .unwrap_or_else(|| panic!("create_tags in {file}: add it to CREATE_TAGS_CALLS"));
+            assert!(
+                call.contains(".key(REPLACED_BY_TAG)") && *key == autoheal::decide::REPLACED_BY_TAG,
+                "{file}: create_tags with another key"
+            );
+        }
+    }
+    assert_eq!(found, ["src/aws/takeover.rs"]);
+}
+
+#[test]
+fn the_other_grants_carry_their_scopes() {
+    let t = template();
+    let statements = role_statements(&t);
+    // PassRole: named roles, to EC2 only; the name pattern is required and never "*".
+    for s in with_action(&statements, "iam:PassRole") {
+        assert_eq!(
+            s.resources,
+            ["arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${PassableRolePattern}"]
+        );
+        assert_eq!(
+            s.cond("StringEquals", "iam:PassedToService"),
+            ["ec2.amazonaws.com"]
+        );
+    }
+    let pattern = &t["Parameters"]["PassableRolePattern"];
+    assert!(
+        pattern.get("Default").is_none(),
+        "PassableRolePattern has a default"
+    );
+    let rules = t["Rules"].as_mapping().expect("template Rules");
+    assert!(
+        rules
+            .values()
+            .any(|r| r["Assertions"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .any(
+                    |a| strings(&a["Assert"]) == ["!Not !Equals !Ref PassableRolePattern *"]
+                        && a.get("AssertDescription").is_some()
+                )),
+        "no Rules assertion refusing PassableRolePattern \"*\""
+    );
+    // Backups: retire only autoheal's own.
+    let backup_of = format!("aws:ResourceTag/{}", autoheal::backup::BACKUP_OF_TAG);
+    for action in ["ec2:DeregisterImage", "ec2:DeleteSnapshot"] {
+        for s in with_action(&statements, action) {
+            assert_eq!(s.cond("StringLike", &backup_of), ["i-*"], "{}", s.sid);
+            assert_eq!(s.resources, [ec2_arn("image"), ec2_arn("snapshot")]);
+        }
+    }
+    // Images: of instances, into images and snapshots of this region.
+    for s in with_action(&statements, "ec2:CreateImage") {
+        assert_eq!(
+            s.resources,
+            [ec2_arn("instance"), ec2_arn("image"), ec2_arn("snapshot")]
+        );
+    }
+    // Elastic IPs move only to an instance autoheal launched.
+    let incident = format!("aws:ResourceTag/{}", autoheal::relaunch::spec::INCIDENT_TAG);
+    for s in with_action(&statements, "ec2:AssociateAddress") {
+        assert!(!s.resources.iter().any(|r| r == "*"), "{}", s.sid);
+        if s.resources.contains(&ec2_arn("instance")) {
+            assert_eq!(s.cond("Null", &incident), ["false"], "{}", s.sid);
+        }
+    }
+    // Auto Scaling: groups only.
+    for s in with_action(&statements, "autoscaling:SetInstanceHealth") {
+        assert_eq!(s.resources, ["arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/*"]);
+    }
+    // The ledger and the dead letters: this stack's table and queue.
+    for s in statements.iter().filter(|s| s.effect == "Allow") {
+        if s.actions.iter().any(|a| a.starts_with("dynamodb:")) {
+            assert_eq!(s.resources, ["!GetAtt Ledger.Arn"], "{}", s.sid);
+        }
+        if s.actions.iter().any(|a| a.starts_with("sqs:")) {
+            assert_eq!(s.resources, ["!GetAtt DeadLetters.Arn"], "{}", s.sid);
+        }
+    }
+}
+
+#[test]
+fn kms_only_for_the_webhook_or_through_ec2() {
+    let statements = role_statements(&template());
+    let mut webhook = 0;
+    let mut ebs = BTreeSet::new();
+    for s in statements
+        .iter()
+        .filter(|s| s.effect == "Allow" && s.actions.iter().any(|a| a.starts_with("kms:")))
+    {
+        assert!(s.actions.iter().all(|a| a.starts_with("kms:")), "{}", s.sid);
+        let context = s.cond("StringEquals", "kms:EncryptionContext:LambdaFunctionName");
+        if !context.is_empty() {
+            // The Slack webhook: Decrypt only, this function's ciphertext, the given key.
+            assert_eq!(context, ["!Ref FunctionName"]);
+            assert_eq!(s.actions, ["kms:Decrypt"]);
+            assert_eq!(s.resources, ["!Ref WebhookKmsKeyArn"]);
+            assert_eq!(s.only_if.as_deref(), Some("HasWebhookKey"));
+            webhook += 1;
+            continue;
+        }
+        assert_eq!(
+            s.cond("StringEquals", "kms:ViaService"),
+            ["ec2.${AWS::Region}.amazonaws.com"],
+            "{}: a KMS grant not through EC2",
+            s.sid
+        );
+        assert_eq!(
+            s.resources,
+            ["arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"],
+            "{}",
+            s.sid
+        );
+        if s.actions.iter().any(|a| a == "kms:CreateGrant") {
+            assert_eq!(
+                s.cond("Bool", "kms:GrantIsForAWSResource"),
+                ["true"],
+                "{}: CreateGrant for other than an AWS resource",
+                s.sid
+            );
+        }
+        ebs.extend(s.actions.iter().cloned());
+    }
+    assert_eq!(webhook, 1, "the webhook's Decrypt statement");
+    let expected: BTreeSet<String> = [
+        "kms:CreateGrant",
+        "kms:Decrypt",
+        "kms:GenerateDataKeyWithoutPlaintext",
+        "kms:ReEncrypt*",
+        "kms:DescribeKey",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(ebs, expected, "the EBS key grants");
+}
+
+// ---------------------------------------------------------------------------------------
+// Who may invoke and publish.
+
+#[test]
+fn only_cloudwatch_of_this_account_publishes_alarms() {
+    let t = template();
+    let policies = of_type(&t, "AWS::SNS::TopicPolicy");
+    let alarm_topic = policies
+        .iter()
+        .find(|(_, p)| strings(&p["Properties"]["Topics"]) == ["!Ref AlarmTopic"])
+        .expect("a TopicPolicy on AlarmTopic");
+    let statements = statements_of(&alarm_topic.1["Properties"]["PolicyDocument"]);
+    assert!(!statements.is_empty());
+    for (i, raw) in alarm_topic.1["Properties"]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let s = &statements[i];
+        if s.effect != "Allow" {
+            continue;
+        }
+        assert_eq!(
+            strings(&raw["Principal"]["Service"]),
+            ["cloudwatch.amazonaws.com"]
+        );
+        assert!(raw["Principal"].get("AWS").is_none());
+        assert_eq!(s.actions, ["sns:Publish"]);
+        assert_eq!(
+            s.cond("StringEquals", "aws:SourceAccount"),
+            ["!Ref AWS::AccountId"]
+        );
+        assert_eq!(
+            s.cond("ArnLike", "aws:SourceArn"),
+            ["arn:${AWS::Partition}:cloudwatch:*:${AWS::AccountId}:alarm:*"]
+        );
+    }
+    // Every Lambda permission names its source account or source.
+    let permissions = of_type(&t, "AWS::Lambda::Permission");
+    for (name, p) in &permissions {
+        let p = &p["Properties"];
+        assert!(
+            p.get("SourceAccount").is_some() && p.get("SourceArn").is_some(),
+            "{name}: a permission without SourceAccount and SourceArn"
+        );
+    }
+    let direct = permissions
+        .iter()
+        .find(|(_, p)| p["Properties"]["Principal"] == "lambda.alarms.cloudwatch.amazonaws.com")
+        .expect("a permission for CloudWatch's direct alarm action");
+    let p = &direct.1["Properties"];
+    assert_eq!(one(&p["Action"]), "lambda:InvokeFunction");
+    assert_eq!(one(&p["SourceAccount"]), "!Ref AWS::AccountId");
+    assert_eq!(
+        one(&p["SourceArn"]),
+        "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"
+    );
+    // Every queue or topic policy statement for a service names the source.
+    for ty in ["AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy"] {
+        for (name, p) in of_type(&t, ty) {
+            let raw = p["Properties"]["PolicyDocument"]["Statement"]
+                .as_sequence()
+                .unwrap();
+            for (s, r) in statements_of(&p["Properties"]["PolicyDocument"])
+                .iter()
+                .zip(raw)
+            {
+                if s.effect == "Allow" {
+                    assert!(r["Principal"].get("Service").is_some(), "{name}: {}", s.sid);
+                    assert!(
+                        !s.cond("ArnLike", "aws:SourceArn").is_empty()
+                            || !s.cond("ArnEquals", "aws:SourceArn").is_empty(),
+                        "{name}: {} without aws:SourceArn",
+                        s.sid
+                    );
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Operations.
+
+fn function(t: &Value) -> &Value {
+    &resources(t)["Function"]["Properties"]
+}
+
+#[test]
+fn every_alarm_notifies_the_ops_topic() {
+    let t = template();
+    assert_eq!(one(&t["Parameters"]["OpsTopicArn"]["Default"]), "");
+    assert!(t["Parameters"].get("OpsEmail").is_some());
+    assert_eq!(
+        strings(&t["Conditions"]["CreateOpsTopic"]),
+        ["!Equals !Ref OpsTopicArn "]
+    );
+    assert_eq!(
+        one(&resources(&t)["OpsTopic"]["Condition"]),
+        "CreateOpsTopic"
+    );
+    let alarms = of_type(&t, "AWS::CloudWatch::Alarm");
+    let ops = ["!If CreateOpsTopic !Ref OpsTopic !Ref OpsTopicArn"];
+    for (name, a) in &alarms {
+        let p = &a["Properties"];
+        assert_eq!(strings(&p["AlarmActions"]), ops, "{name}: AlarmActions");
+        assert_eq!(strings(&p["OKActions"]), ops, "{name}: OKActions");
+    }
+    let metric = |ns: &str, m: &str| {
+        alarms
+            .iter()
+            .any(|(_, a)| a["Properties"]["Namespace"] == ns && a["Properties"]["MetricName"] == m)
+    };
+    assert!(metric("AWS/Lambda", "Errors"), "an Errors alarm");
+    assert!(metric("AWS/Lambda", "Throttles"), "a Throttles alarm");
+    assert!(
+        metric("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        "a dead-letter depth alarm"
+    );
+}
+
+/// The EMF the code emits: (namespace, metric name, dimension names).
+fn emf() -> (String, String, Vec<String>) {
+    use autoheal::outcome::{Action, Outcome, Verdict};
+    let line =
+        autoheal::report::emf_line(&Outcome::new(None, Action::None, Verdict::Failed, "x"), 0);
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let d = &v["_aws"]["CloudWatchMetrics"][0];
+    (
+        d["Namespace"].as_str().unwrap().to_string(),
+        d["Metrics"][0]["Name"].as_str().unwrap().to_string(),
+        d["Dimensions"][0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_string())
+            .collect(),
+    )
+}
+
+/// The wire names of `Action` in src/outcome.rs.
+fn outcome_actions() -> Vec<String> {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/outcome.rs"))
+            .unwrap();
+    let block = text
+        .split("Action {")
+        .nth(1)
+        .unwrap()
+        .split('}')
+        .next()
+        .unwrap();
+    let actions: Vec<String> = block
+        .lines()
+        .filter_map(|l| l.split("=> \"").nth(1))
+        .map(|w| w.trim_end_matches("\",").trim_end_matches('"').to_string())
+        .collect();
+    for a in &actions {
+        assert!(autoheal::outcome::Action::parse(a).is_some(), "{a}");
+    }
+    assert!(actions.len() >= 7, "{actions:?}");
+    actions
+}
+
+/// The (action, result) pairs of an alarm's metric-math inputs, checked to be the code's
+/// EMF metric.
+fn emf_inputs(alarm: &Value) -> Vec<(String, String)> {
+    let (namespace, metric, dims) = emf();
+    let mut out = vec![];
+    for m in alarm["Properties"]["Metrics"]
+        .as_sequence()
+        .expect("metric math")
+    {
+        let Some(stat) = m.get("MetricStat") else {
+            continue;
+        };
+        assert_eq!(one(&stat["Metric"]["Namespace"]), namespace);
+        assert_eq!(one(&stat["Metric"]["MetricName"]), metric);
+        let d = stat["Metric"]["Dimensions"].as_sequence().unwrap();
+        let names: Vec<String> = d.iter().map(|x| one(&x["Name"])).collect();
+        assert_eq!(names, dims, "the EMF line's dimension set");
+        let value = |n: &str| one(&d.iter().find(|x| x["Name"] == n).unwrap()["Value"]);
+        out.push((value("action"), value("result")));
+        // The expression uses every input.
+        let expression = alarm["Properties"]["Metrics"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find_map(|m| m.get("Expression"))
+            .map(one)
+            .unwrap();
+        assert!(expression.contains(&one(&m["Id"])), "{expression}");
+    }
+    out
+}
+
+#[test]
+fn failed_outcomes_and_a_stopped_tick_alarm() {
+    let t = template();
+    let alarms = of_type(&t, "AWS::CloudWatch::Alarm");
+    // result=failed of every action the code has.
+    let failed = alarms
+        .iter()
+        .find(|(_, a)| {
+            a["Properties"].get("Metrics").is_some()
+                && emf_inputs(a).iter().all(|(_, r)| r == "failed")
+        })
+        .expect("an alarm on result=failed");
+    let actions: BTreeSet<String> = emf_inputs(failed.1).into_iter().map(|(a, _)| a).collect();
+    let expected: BTreeSet<String> = outcome_actions().into_iter().collect();
+    assert_eq!(actions, expected, "{}: every action's failures", failed.0);
+    assert_eq!(
+        one(&failed.1["Properties"]["ComparisonOperator"]),
+        "GreaterThanOrEqualToThreshold"
+    );
+    // The tick: each scheduled run ends with the backup summary (create_image, done or
+    // failed); none for a while is breaching.
+    let tick_src =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/tick.rs")).unwrap();
+    assert!(
+        tick_src.contains("Outcome::new(None, Action::CreateImage, result, summary.text())"),
+        "the tick's backup summary is no longer action=create_image: fix TickStopped"
+    );
+    let tick = alarms
+        .iter()
+        .find(|(_, a)| {
+            a["Properties"].get("Metrics").is_some() && {
+                let inputs: BTreeSet<_> = emf_inputs(a).into_iter().collect();
+                inputs
+                    == [
+                        ("create_image".to_string(), "done".to_string()),
+                        ("create_image".to_string(), "failed".to_string()),
+                    ]
+                    .into_iter()
+                    .collect()
+            }
+        })
+        .expect("an alarm on the tick's backup summaries");
+    let p = &tick.1["Properties"];
+    assert_eq!(one(&p["TreatMissingData"]), "breaching");
+    assert_eq!(one(&p["ComparisonOperator"]), "LessThanThreshold");
+}
+
+#[test]
+fn retries_dead_letters_and_logs() {
+    let t = template();
+    let f = function(&t);
+    assert_eq!(
+        one(&t["Parameters"]["ReservedConcurrency"]["Default"]),
+        "10"
+    );
+    assert_eq!(
+        one(&f["ReservedConcurrentExecutions"]),
+        "!Ref ReservedConcurrency"
+    );
+    let invoke = &f["EventInvokeConfig"];
+    assert!(invoke["MaximumEventAgeInSeconds"].as_u64().is_some());
+    assert_eq!(invoke["MaximumRetryAttempts"].as_u64(), Some(2));
+    assert_eq!(
+        one(&invoke["DestinationConfig"]["OnFailure"]["Destination"]),
+        "!GetAtt DeadLetters.Arn"
+    );
+    assert_eq!(
+        one(&f["DeadLetterQueue"]["TargetArn"]),
+        "!GetAtt DeadLetters.Arn"
+    );
+    for (name, e) in f["Events"].as_mapping().unwrap() {
+        let ty = one(&e["Type"]);
+        let p = &e["Properties"];
+        match ty.as_str() {
+            "EventBridgeRule" | "Schedule" => {
+                assert_eq!(
+                    one(&p["DeadLetterConfig"]["Arn"]),
+                    "!GetAtt DeadLetters.Arn",
+                    "{name:?}"
+                );
+                assert!(
+                    p["RetryPolicy"]["MaximumRetryAttempts"].as_u64().is_some(),
+                    "{name:?}"
+                );
+                assert!(
+                    p["RetryPolicy"]["MaximumEventAgeInSeconds"]
+                        .as_u64()
+                        .is_some(),
+                    "{name:?}"
+                );
+            }
+            "SNS" => assert_eq!(
+                one(&p["RedrivePolicy"]["deadLetterTargetArn"]),
+                "!GetAtt DeadLetters.Arn",
+                "{name:?}"
+            ),
+            other => panic!("{name:?}: event type {other} not checked"),
+        }
+    }
+    // Queues encrypted.
+    for (name, q) in of_type(&t, "AWS::SQS::Queue") {
+        let p = &q["Properties"];
+        assert!(
+            p["SqsManagedSseEnabled"].as_bool() == Some(true) || p.get("KmsMasterKeyId").is_some(),
+            "{name} unencrypted"
+        );
+    }
+    // The log group: named after the function, retention from the parameter, used.
+    assert_eq!(one(&t["Parameters"]["LogRetentionDays"]["Default"]), "30");
+    let groups = of_type(&t, "AWS::Logs::LogGroup");
+    let (group, g) = groups
+        .iter()
+        .find(|(_, g)| one(&g["Properties"]["LogGroupName"]) == "/aws/lambda/${FunctionName}")
+        .expect("the function's log group");
+    assert_eq!(
+        one(&g["Properties"]["RetentionInDays"]),
+        "!Ref LogRetentionDays"
+    );
+    assert_eq!(one(&f["FunctionName"]), "!Ref FunctionName");
+    assert_eq!(
+        one(&f["LoggingConfig"]["LogGroup"]),
+        format!("!Ref {group}")
+    );
+    // The outputs other sessions and the README rely on.
+    for o in ["AlarmTopicArn", "LedgerTable", "FunctionArn"] {
+        assert!(t["Outputs"].get(o).is_some(), "output {o}");
+    }
 }
