@@ -52,12 +52,7 @@ pub fn cut(s: &str, max: usize) -> String {
     let mut end = s.char_indices().nth(keep).map_or(s.len(), |(i, _)| i);
     // An entity starting in the last 4 bytes kept and running past `end` would be split.
     let from = end.saturating_sub(4);
-    if let Some(amp) = s[..end]
-        .char_indices()
-        .filter(|&(i, c)| i >= from && c == '&')
-        .map(|(i, _)| i)
-        .last()
-    {
+    if let Some(amp) = s[..end].rfind('&').filter(|&i| i >= from) {
         if ENTITIES
             .iter()
             .any(|e| s[amp..].starts_with(e) && amp + e.len() > end)
