@@ -1,9 +1,85 @@
 //! The Slack message: Block Kit plus a plain-text fallback. Pure.
+//!
+//! Data cannot steer a message: every value that comes from tags, alarms or AWS answers is
+//! escaped for Slack's mrkdwn (`&`, `<`, `>`), so `<!channel>` in a Name tag shows as
+//! text and pings nobody; only the link markup autoheal builds itself stays markup, and
+//! the URLs in it percent-encode their parts. Every text is then cut to Block Kit's limit
+//! (never inside an entity), so no value can make Slack refuse the whole message.
 
 use crate::decide::Facts;
 use crate::intake::Signal;
 use crate::outcome::{Action, Outcome, Verdict};
 use serde_json::{json, Value};
+
+/// Block Kit's limits, in characters (Unicode scalar values, as slack_sdk counts them with
+/// Python's `len`): `HeaderBlock.text_max_length`, `SectionBlock.text_max_length`, and the
+/// documented per-field and per-context-element limits.
+pub const HEADER_TEXT_MAX: usize = 150;
+pub const SECTION_TEXT_MAX: usize = 3000;
+pub const FIELD_TEXT_MAX: usize = 2000;
+pub const CONTEXT_TEXT_MAX: usize = 2000;
+/// The top-level `text` (the notification and the fallback), kept as short as a section.
+pub const FALLBACK_TEXT_MAX: usize = 3000;
+/// A console URL longer than this (a very long alarm or group name, percent-encoded) is
+/// replaced by the list page it belongs to, so the three links always fit one section.
+pub const LINK_URL_MAX: usize = 900;
+
+/// Escapes a value for Slack mrkdwn: `&` -> `&amp;`, `<` -> `&lt;`, `>` -> `&gt;`. Nothing
+/// else (`*`, `_`, `` ` `` still format, but cannot mention, link or ping).
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const ENTITIES: [&str; 3] = ["&amp;", "&lt;", "&gt;"];
+
+/// Cuts `s` to at most `max` characters, ending in `…` when anything was cut. The cut is
+/// on a character boundary and never inside one of the entities `escape` writes: it backs
+/// off to before the `&`.
+pub fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let keep = max.saturating_sub(1);
+    let mut end = s.char_indices().nth(keep).map_or(s.len(), |(i, _)| i);
+    // An entity starting in the last 4 bytes kept and running past `end` would be split.
+    let from = end.saturating_sub(4);
+    if let Some(amp) = s[..end].rfind('&').filter(|&i| i >= from) {
+        if ENTITIES
+            .iter()
+            .any(|e| s[amp..].starts_with(e) && amp + e.len() > end)
+        {
+            end = amp;
+        }
+    }
+    let mut out = s[..end].to_string();
+    out.push('…');
+    out
+}
+
+/// Escapes, then cuts: the form every data-bearing text takes.
+fn fit(s: &str, max: usize) -> String {
+    cut(&escape(s), max)
+}
+
+/// The region as it may appear in a URL: AWS region names only (`[a-z0-9-]`, at most 32
+/// characters). The region comes from the alarm's ARN, which is data.
+pub fn safe_region(region: &str) -> Option<&str> {
+    let ok = !region.is_empty()
+        && region.len() <= 32
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    ok.then_some(region)
+}
 
 /// Everything a report says about one outcome.
 pub struct Report<'a> {
@@ -65,31 +141,58 @@ pub struct Links {
     pub group_activity: Option<String>,
 }
 
+/// Console links for the report. Every data part is percent-encoded; a region that is not
+/// an AWS region name is left out (the console's own default region is used); a URL
+/// longer than `LINK_URL_MAX` becomes its list page.
 pub fn console_links(
     region: &str,
     instance_id: &str,
     alarm_name: &str,
     group: Option<&str>,
 ) -> Links {
-    let base = format!("https://{region}.console.aws.amazon.com");
-    Links {
-        instance: format!(
-            "{base}/ec2/home?region={region}#InstanceDetails:instanceId={instance_id}"
+    let (base, query) = match safe_region(region) {
+        Some(r) => (
+            format!("https://{r}.console.aws.amazon.com"),
+            format!("?region={r}"),
         ),
-        alarm: format!(
-            "{base}/cloudwatch/home?region={region}#alarmsV2:alarm/{}",
-            encode(alarm_name)
+        None => ("https://console.aws.amazon.com".to_string(), String::new()),
+    };
+    let or_list = |url: String, list: &str| {
+        if url.len() > LINK_URL_MAX {
+            format!("{base}{list}")
+        } else {
+            url
+        }
+    };
+    Links {
+        instance: or_list(
+            format!(
+                "{base}/ec2/home{query}#InstanceDetails:instanceId={}",
+                encode(instance_id)
+            ),
+            &format!("/ec2/home{query}#Instances:"),
+        ),
+        alarm: or_list(
+            format!(
+                "{base}/cloudwatch/home{query}#alarmsV2:alarm/{}",
+                encode(alarm_name)
+            ),
+            &format!("/cloudwatch/home{query}#alarmsV2:"),
         ),
         group_activity: group.map(|g| {
-            format!(
-                "{base}/ec2/home?region={region}#AutoScalingGroupDetails:id={};view=activity",
-                encode(g)
+            or_list(
+                format!(
+                    "{base}/ec2/home{query}#AutoScalingGroupDetails:id={};view=activity",
+                    encode(g)
+                ),
+                &format!("/ec2/home{query}#AutoScalingGroups:"),
             )
         }),
     }
 }
 
-/// The one-line fallback text (also what the log-only notifier prints).
+/// The one-line fallback text (also what the log-only notifier prints). Slack parses it
+/// as mrkdwn: every value is escaped, the long ones cut so the alarm and time still show.
 pub fn fallback_text(r: &Report) -> String {
     let o = r.outcome;
     let s = r.signal;
@@ -97,21 +200,22 @@ pub fn fallback_text(r: &Report) -> String {
         .facts
         .and_then(|f| f.instance.as_ref())
         .and_then(|i| i.name())
-        .map(|n| format!(" ({n})"))
+        .map(|n| format!(" ({})", fit(n, 300)))
         .unwrap_or_default();
-    format!(
+    let text = format!(
         "{} autoheal: {}{} {} — {}. Alarm {} ({} {} at {}) in {}.",
         emoji(o),
-        s.instance_id,
+        fit(&s.instance_id, 100),
         name,
         title(o, s),
-        o.reason,
-        s.alarm_name,
+        fit(&o.reason, 1500),
+        fit(&s.alarm_name, 600),
         s.metric.name(),
         state_word(s),
         s.changed_at.format("%Y-%m-%d %H:%M:%S UTC"),
-        r.region,
-    )
+        fit(r.region, 100),
+    );
+    cut(&text, FALLBACK_TEXT_MAX)
 }
 
 fn state_word(s: &Signal) -> &'static str {
@@ -132,35 +236,33 @@ pub fn slack_payload(r: &Report) -> Value {
             .map(|g| g.name.clone())
     });
     let dash = || "—".to_string();
-    let field = |label: &str, value: String| json!({"type": "mrkdwn", "text": format!("*{label}*\n{value}")});
+    // `value` is already escaped; the label is ours.
+    let field = |label: &str, value: String| json!({"type": "mrkdwn", "text": cut(&format!("*{label}*\n{value}"), FIELD_TEXT_MAX)});
+    let or_dash = |v: Option<&str>| v.map_or_else(dash, escape);
     let fields = vec![
-        field("Instance", format!("`{}`", s.instance_id)),
-        field(
-            "Name",
-            instance
-                .and_then(|i| i.name())
-                .map_or_else(dash, str::to_string),
-        ),
-        field("Auto Scaling group", group.clone().unwrap_or_else(dash)),
+        field("Instance", format!("`{}`", escape(&s.instance_id))),
+        field("Name", or_dash(instance.and_then(|i| i.name()))),
+        field("Auto Scaling group", or_dash(group.as_deref())),
         field(
             "Availability zone",
-            instance
-                .and_then(|i| i.availability_zone.clone())
-                .unwrap_or_else(dash),
+            or_dash(instance.and_then(|i| i.availability_zone.as_deref())),
         ),
         field(
             "Instance type",
-            instance
-                .and_then(|i| i.instance_type.clone())
-                .unwrap_or_else(dash),
+            or_dash(instance.and_then(|i| i.instance_type.as_deref())),
         ),
         field(
             "Account / region",
-            format!("{} / {}", s.account.clone().unwrap_or_else(dash), r.region),
+            format!("{} / {}", or_dash(s.account.as_deref()), escape(r.region)),
         ),
         field(
             "Alarm",
-            format!("{} ({} → {})", s.alarm_name, s.metric.name(), state_word(s)),
+            format!(
+                "{} ({} → {})",
+                escape(&s.alarm_name),
+                s.metric.name(),
+                state_word(s)
+            ),
         ),
         field(
             "State changed",
@@ -170,32 +272,45 @@ pub fn slack_payload(r: &Report) -> Value {
             "Action / result",
             format!("`{}` / `{}`", o.action.as_str(), o.result.as_str()),
         ),
-        field("Incident", o.incident.clone().unwrap_or_else(dash)),
+        field("Incident", or_dash(o.incident.as_deref())),
     ];
+    // Our own markup: the URLs percent-encode every data part (no `|`, `>` or space
+    // survives) and are at most LINK_URL_MAX long, so this section is never cut.
     let links = console_links(r.region, &s.instance_id, &s.alarm_name, group.as_deref());
     let mut link_text = format!("<{}|Instance> · <{}|Alarm>", links.instance, links.alarm);
     if let Some(g) = links.group_activity {
         link_text.push_str(&format!(" · <{g}|Group activity>"));
     }
+    let alarm_reason = if s.reason.is_empty() {
+        "—".to_string()
+    } else {
+        escape(&s.reason)
+    };
     json!({
         "text": fallback_text(r),
         "blocks": [
+            // plain_text is not parsed as mrkdwn; escaped all the same (docs/slack.md).
             {"type": "header", "text": {"type": "plain_text", "emoji": true,
-                "text": format!("{} {} {}", emoji(o), s.instance_id, title(o, s))}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": format!("*Why:* {}", o.reason)}},
+                "text": cut(&format!("{} {} {}", emoji(o), escape(&s.instance_id), title(o, s)), HEADER_TEXT_MAX)}},
+            {"type": "section", "text": {"type": "mrkdwn",
+                "text": cut(&format!("*Why:* {}", escape(&o.reason)), SECTION_TEXT_MAX)}},
             {"type": "section", "fields": &fields[..8]},
             {"type": "section", "fields": &fields[8..]},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": format!("Alarm reason: {}", if s.reason.is_empty() { "—" } else { &s.reason })}]},
+            {"type": "context", "elements": [{"type": "mrkdwn",
+                "text": cut(&format!("Alarm reason: {alarm_reason}"), CONTEXT_TEXT_MAX)}]},
             {"type": "section", "text": {"type": "mrkdwn", "text": link_text}},
         ]
     })
 }
 
-/// A message about many instances at once (a summary), text only.
+/// A message about many instances at once (a summary), text only. The text is built by
+/// autoheal from data (group names, instance ids, AWS errors), so all of it is escaped:
+/// `*bold*` and `` `code` `` still format, no `<...>` markup survives.
 pub fn summary_payload(text: &str) -> Value {
+    let text = escape(text);
     json!({
-        "text": text,
-        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+        "text": cut(&text, FALLBACK_TEXT_MAX),
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": cut(&text, SECTION_TEXT_MAX)}}]
     })
 }
 
@@ -367,6 +482,323 @@ mod tests {
         assert!(
             text.contains("recovered: status check alarm back to OK"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn escaping_and_cutting() {
+        assert_eq!(
+            escape("<!channel> db & <https://evil.example|click>"),
+            "&lt;!channel&gt; db &amp; &lt;https://evil.example|click&gt;"
+        );
+        assert_eq!(escape("*bold* `code` _it_"), "*bold* `code` _it_");
+        // (text, max, cut)
+        let table = [
+            ("short", 10, "short"),
+            ("exactly10!", 10, "exactly10!"),
+            ("eleven chars", 10, "eleven ch…"),
+            ("ünïcödé ünïcödé", 8, "ünïcödé…"),
+            // The cut would fall inside `&amp;`: back off to before the `&`.
+            ("abc&amp;def", 6, "abc…"),
+            ("abc&amp;def", 8, "abc…"),
+            ("abc&amp;def", 9, "abc&amp;…"),
+            ("abcd&lt;", 7, "abcd…"),
+            ("ab&gt;&gt;", 8, "ab&gt;…"),
+            // A bare `&` (not an entity of ours) is cut like any character.
+            ("a&b c d e f", 4, "a&b…"),
+            ("", 0, ""),
+            ("x", 0, "…"),
+        ];
+        for (text, max, expected) in table {
+            let got = cut(text, max);
+            assert_eq!(got, expected, "{text:?} {max}");
+            assert!(got.chars().count() <= max.max(1), "{text:?} {max}");
+        }
+        for region in ["us-east-1", "eu-west-3", "us-gov-west-1", "cn-north-1"] {
+            assert_eq!(safe_region(region), Some(region));
+        }
+        for region in [
+            "",
+            "US-EAST-1",
+            "us-east-1.evil.example",
+            "us-east-1/#x",
+            "a|b",
+            "<!here>",
+        ] {
+            assert_eq!(safe_region(region), None, "{region}");
+        }
+    }
+
+    /// A report whose every data value is hostile.
+    fn hostile() -> (Signal, Facts, Outcome) {
+        let mut s = alarm();
+        s.alarm_name = "<https://evil.example|click> & <!here>".into();
+        s.reason = format!("<!channel> {}", "reason & more ".repeat(360));
+        assert!(s.reason.chars().count() > 5_000);
+        s.account = Some("<@U0123> & co".into());
+        s.region = Some("us-east-1.evil.example/#<x>".into());
+        let mut f = facts();
+        let i = f.instance.as_mut().unwrap();
+        i.tags.insert("Name".into(), "<!channel> db".into());
+        i.availability_zone = Some("a & b".into());
+        i.instance_type = Some("<!subteam^S012|ops>".into());
+        let group = format!("<https://evil.example|click>{}", "g&".repeat(86));
+        assert_eq!(group.chars().count(), 200);
+        f.group.as_mut().unwrap().name = group.clone();
+        let mut o = Outcome::new(
+            Some(s.instance_id.clone()),
+            Action::MarkUnhealthy,
+            Verdict::Done,
+            format!("marked Unhealthy in group {group}; Name tag <!channel> db"),
+        );
+        o.incident = Some("<!everyone>".into());
+        (s, f, o)
+    }
+
+    /// Every text object in the payload: (where, type, text).
+    fn texts(payload: &Value) -> Vec<(String, String, String)> {
+        let mut out = vec![(
+            "text".to_string(),
+            "mrkdwn".to_string(),
+            payload["text"].as_str().unwrap().to_string(),
+        )];
+        for (b, block) in payload["blocks"].as_array().unwrap().iter().enumerate() {
+            let kind = block["type"].as_str().unwrap();
+            let mut objs = vec![];
+            if let Some(t) = block.get("text") {
+                objs.push(("text".to_string(), t));
+            }
+            for (k, list) in [("fields", "fields"), ("elements", "elements")] {
+                for (n, t) in block
+                    .get(list)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    objs.push((format!("{k}[{n}]"), t));
+                }
+            }
+            for (k, t) in objs {
+                out.push((
+                    format!("blocks[{b}] {kind} {k}"),
+                    t["type"].as_str().unwrap().to_string(),
+                    t["text"].as_str().unwrap().to_string(),
+                ));
+            }
+        }
+        out
+    }
+
+    fn limit(place: &str) -> usize {
+        if place == "text" {
+            FALLBACK_TEXT_MAX
+        } else if place.contains(" header ") {
+            HEADER_TEXT_MAX
+        } else if place.contains("fields[") {
+            FIELD_TEXT_MAX
+        } else if place.contains(" context ") {
+            CONTEXT_TEXT_MAX
+        } else {
+            SECTION_TEXT_MAX
+        }
+    }
+
+    /// Every `<` opens one of our console links: `<https://[region.]console.aws.amazon.com/...|Label>`.
+    fn only_our_links(text: &str) -> Result<(), String> {
+        for (i, _) in text.match_indices('<') {
+            let rest = &text[i + 1..];
+            let link = rest.split('>').next().unwrap_or_default();
+            let (url, label) = link
+                .split_once('|')
+                .ok_or(format!("bare < at {i}: {rest:.40}"))?;
+            let host = url
+                .strip_prefix("https://")
+                .and_then(|u| u.split('/').next())
+                .ok_or(format!("not https at {i}: {url:.40}"))?;
+            let ours = host == "console.aws.amazon.com"
+                || host
+                    .strip_suffix(".console.aws.amazon.com")
+                    .is_some_and(|r| safe_region(r).is_some());
+            if !ours || !["Instance", "Alarm", "Group activity"].contains(&label) {
+                return Err(format!("not our link at {i}: {link:.60}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn hostile_payloads() -> Vec<Value> {
+        let (s, f, o) = hostile();
+        let report = |facts, region| {
+            slack_payload(&Report {
+                signal: &s,
+                facts,
+                outcome: &o,
+                region,
+            })
+        };
+        vec![
+            report(Some(&f), s.region.as_deref().unwrap()),
+            report(Some(&f), "us-east-1"),
+            report(None, "eu-west-1"),
+            summary_payload(&format!(
+                ":warning: autoheal *backups*: <!channel> {}",
+                "<https://evil.example|x> & ".repeat(300)
+            )),
+            summary_payload(&"&".repeat(4_000)),
+        ]
+    }
+
+    #[test]
+    fn hostile_values_come_out_escaped_and_within_limits() {
+        let payloads = hostile_payloads();
+        for payload in &payloads {
+            for (place, kind, text) in texts(payload) {
+                let n = text.chars().count();
+                assert!(n <= limit(&place), "{place}: {n} chars");
+                if kind == "mrkdwn" {
+                    only_our_links(&text).unwrap_or_else(|e| panic!("{place}: {e}\n{text}"));
+                }
+                // Escaped everywhere, plain_text too; a cut never leaves half an entity.
+                for bad in ["<!", "<@", "<http"] {
+                    assert!(
+                        !text.contains(bad) || (bad == "<http" && kind == "mrkdwn"),
+                        "{place}: {bad} in {text}"
+                    );
+                }
+                for (i, _) in text.match_indices('&') {
+                    assert!(
+                        ENTITIES.iter().any(|e| text[i..].starts_with(e)),
+                        "{place}: a bare or split entity at {i}"
+                    );
+                }
+            }
+            for block in payload["blocks"].as_array().unwrap() {
+                assert!(
+                    block
+                        .get("fields")
+                        .map_or(0, |f| f.as_array().unwrap().len())
+                        <= 10
+                );
+            }
+        }
+        let all = payloads[0].to_string();
+        for needle in [
+            "&lt;!channel&gt; db",
+            "&lt;https://evil.example|click&gt; &amp; &lt;!here&gt;",
+            "*Availability zone*\\na &amp; b",
+            "&lt;@U0123&gt; &amp; co / us-east-1.evil.example/#&lt;x&gt;",
+            "*Incident*\\n&lt;!everyone&gt;",
+            "<https://console.aws.amazon.com/ec2/home#InstanceDetails:instanceId=i-0123456789abcdef0|Instance>",
+            "#alarmsV2:alarm/%3Chttps%3A%2F%2Fevil.example%7Cclick%3E%20%26%20%3C%21here%3E|Alarm>",
+            "#AutoScalingGroupDetails:id=%3Chttps%3A%2F%2Fevil.example%7Cclick%3Eg%26g%26",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in {all}");
+        }
+        // The unsafe region is shown (escaped) but never in a URL.
+        assert!(!all.contains("https://us-east-1.evil"), "{all}");
+        // Cut, with the mark.
+        let reason = texts(&payloads[0])
+            .into_iter()
+            .find(|(p, _, _)| p.contains(" context "))
+            .unwrap()
+            .2;
+        assert!(
+            reason.starts_with("Alarm reason: &lt;!channel&gt; reason &amp; more")
+                && reason.ends_with('…')
+        );
+        // The fallback keeps the alarm and the time even with a 5,000-char reason.
+        let text = payloads[1]["text"].as_str().unwrap();
+        assert!(
+            text.contains("Alarm &lt;https://evil.example|click&gt;")
+                && text.contains("2026-11-23 03:12:45 UTC) in us-east-1."),
+            "{text}"
+        );
+        // Our own markup in a summary still formats.
+        assert!(payloads[3]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with(":warning: autoheal *backups*: &lt;!channel&gt; "));
+    }
+
+    #[test]
+    fn long_alarm_and_group_names_link_their_list_pages() {
+        let links = console_links(
+            "us-east-1",
+            "i-0123456789abcdef0",
+            &"ä".repeat(255),
+            Some(&"ö".repeat(255)),
+        );
+        assert_eq!(
+            links.alarm,
+            "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#alarmsV2:"
+        );
+        assert_eq!(links.group_activity.as_deref(), Some("https://us-east-1.console.aws.amazon.com/ec2/home?region=us-east-1#AutoScalingGroups:"));
+        assert!(links
+            .instance
+            .ends_with("#InstanceDetails:instanceId=i-0123456789abcdef0"));
+        let (mut s, f, o) = hostile();
+        s.alarm_name = "<".repeat(300);
+        let payload = slack_payload(&Report {
+            signal: &s,
+            facts: Some(&f),
+            outcome: &o,
+            region: "us-east-1",
+        });
+        let link = texts(&payload).pop().unwrap().2;
+        assert!(
+            link.chars().count() <= SECTION_TEXT_MAX && only_our_links(&link).is_ok(),
+            "{link}"
+        );
+    }
+
+    /// The same payloads through Slack's own SDK models (tools/slack_check.py).
+    #[test]
+    fn slack_sdk_accepts_the_hostile_payloads() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let python = format!("{root}/.venv/bin/python");
+        assert!(
+            std::path::Path::new(&python).exists(),
+            "{python} is missing: run `make .venv/.installed` (slack_sdk checks these payloads)"
+        );
+        let mut lines = String::new();
+        let mut payloads = hostile_payloads();
+        let (s, f, mut o) = hostile();
+        o.reason = "r".into();
+        payloads.push(slack_payload(&Report {
+            signal: &alarm(),
+            facts: Some(&facts()),
+            outcome: &o,
+            region: "us-east-1",
+        }));
+        payloads.push(slack_payload(&Report {
+            signal: &s,
+            facts: Some(&f),
+            outcome: &o,
+            region: "us-east-1",
+        }));
+        for p in &payloads {
+            lines.push_str(&p.to_string());
+            lines.push('\n');
+        }
+        let path =
+            std::env::temp_dir().join(format!("autoheal-slack-{}.jsonl", std::process::id()));
+        std::fs::write(&path, lines).unwrap();
+        let out = std::process::Command::new(&python)
+            .arg(format!("{root}/tools/slack_check.py"))
+            .arg(&path)
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_file(&path);
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "slack_check.py refused them:\n{said}");
+        assert!(
+            said.contains(&format!("ok {} payloads", payloads.len())),
+            "{said}"
         );
     }
 }

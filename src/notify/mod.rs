@@ -55,25 +55,85 @@ impl Notifier {
         }
     }
 
-    /// Delivers one report; returns what to show in the outcome's `notification`.
+    /// Delivers one report; returns what to show in the outcome's `notification`. Bounded
+    /// only by `DEFAULT_BUDGET_MS` (longer than the webhook's own tries and waits); code
+    /// that knows the invocation's deadline calls `send_by`.
     pub async fn send(&self, payload: &serde_json::Value) -> String {
+        let now = chrono::Utc::now().timestamp_millis();
+        self.send_by(payload, now.saturating_add(DEFAULT_BUDGET_MS), now)
+            .await
+            .as_notification()
+    }
+
+    /// Delivers one report before `deadline_ms` (epoch ms; `now_ms` is the clock read
+    /// just now): each try and each wait between tries end `webhook::DEADLINE_MARGIN`
+    /// before it, and no try starts with less than `webhook::MIN_TRY` left.
+    pub async fn send_by(
+        &self,
+        payload: &serde_json::Value,
+        deadline_ms: i64,
+        now_ms: i64,
+    ) -> Delivery {
         let text = payload["text"].as_str().unwrap_or_default();
         match self {
             Notifier::LogOnly => {
                 tracing::info!(notification = text, "report (no Slack webhook configured)");
-                "log".into()
+                Delivery::Sent(Sink::Log)
             }
-            Notifier::Slack(slack) => match slack.deliver(payload).await {
-                Ok(tries) => {
-                    tracing::debug!(tries, "report delivered to Slack");
-                    "slack".into()
+            Notifier::Slack(slack) => {
+                let deadline = webhook::deadline_instant(deadline_ms, now_ms);
+                match slack.deliver(payload, deadline).await {
+                    Ok(tries) => {
+                        tracing::debug!(tries, "report delivered to Slack");
+                        Delivery::Sent(Sink::Slack)
+                    }
+                    Err(problem) => {
+                        tracing::error!(problem = %problem, notification = text, "report not delivered to Slack");
+                        Delivery::Failed(problem)
+                    }
                 }
-                Err(problem) => {
-                    tracing::error!(problem = %problem, notification = text, "report not delivered to Slack");
-                    format!("failed: {problem}")
-                }
-            },
+            }
         }
+    }
+}
+
+/// `send`'s budget when no deadline is given: more than 3 tries of 5 s and the waits.
+pub const DEFAULT_BUDGET_MS: i64 = 60_000;
+
+/// Where a report went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sink {
+    Slack,
+    /// No webhook configured: the log has it.
+    Log,
+}
+
+/// How a delivery went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Sent(Sink),
+    /// Why not (never the URL).
+    Failed(String),
+}
+
+impl Delivery {
+    /// What the outcome's `notification` says: `slack`, `log` or `failed: <problem>`.
+    pub fn as_notification(&self) -> String {
+        match self {
+            Delivery::Sent(Sink::Slack) => "slack".into(),
+            Delivery::Sent(Sink::Log) => "log".into(),
+            Delivery::Failed(problem) => format!("failed: {problem}"),
+        }
+    }
+
+    pub fn delivered(&self) -> bool {
+        matches!(self, Delivery::Sent(_))
+    }
+}
+
+impl std::fmt::Display for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.as_notification())
     }
 }
 
@@ -86,9 +146,58 @@ impl Slack {
             .await
     }
 
-    async fn deliver(&self, payload: &serde_json::Value) -> Result<u32, String> {
-        let url = self.url().await.map_err(|e| e.to_string())?;
+    async fn deliver(
+        &self,
+        payload: &serde_json::Value,
+        deadline: tokio::time::Instant,
+    ) -> Result<u32, String> {
+        // Decrypting the URL (once per container) counts against the same deadline.
+        let budget = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Some(budget) = budget.checked_sub(webhook::DEADLINE_MARGIN + webhook::MIN_TRY) else {
+            return Err(webhook::OUT_OF_TIME.into());
+        };
+        let url = match tokio::time::timeout(budget, self.url()).await {
+            Ok(url) => url.map_err(|e| e.to_string())?,
+            Err(_) => return Err(format!("{} (decrypting the webhook)", webhook::OUT_OF_TIME)),
+        };
         let http = self.http.get_or_init(|| async { webhook::client() }).await;
-        webhook::post(http, url, payload).await
+        webhook::post_by(http, url, payload, deadline).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deliveries_read_as_outcomes_say_them() {
+        let table = [
+            (Delivery::Sent(Sink::Slack), "slack", true),
+            (Delivery::Sent(Sink::Log), "log", true),
+            (
+                Delivery::Failed(webhook::OUT_OF_TIME.into()),
+                "failed: not sent: the invocation's time ran out",
+                false,
+            ),
+        ];
+        for (d, says, delivered) in table {
+            assert_eq!(d.as_notification(), says);
+            assert_eq!(d.to_string(), says);
+            assert_eq!(d.delivered(), delivered, "{d:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn log_only_is_delivered_even_past_the_deadline() {
+        let d = Notifier::LogOnly
+            .send_by(&serde_json::json!({"text": "t"}), 0, 1_000)
+            .await;
+        assert_eq!(d, Delivery::Sent(Sink::Log));
+        assert_eq!(
+            Notifier::LogOnly
+                .send(&serde_json::json!({"text": "t"}))
+                .await,
+            "log"
+        );
     }
 }
