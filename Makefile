@@ -17,6 +17,7 @@ $(VENV)/.installed: tools/requirements.txt
 ## All tests: unit tables, then integration tests against a fresh moto server; the
 ## template through cfn-lint with the serverless rules (warnings fail too).
 test: $(VENV)/.installed
+	$(PY) -m unittest tools/test_moto_world.py tools/test_slack_check.py
 	tools/with-moto.sh cargo test --all-targets
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 

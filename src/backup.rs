@@ -82,9 +82,14 @@ pub fn plan(tagged: &[Tagged], backups: &[Backup], open: &HashSet<&str>, now_ms:
             .collect();
         let mode = policy::policy_for(false, &tags, None).mode;
         let left_alone = if open.contains(id.as_str()) {
-            Some("an incident is open: its images are evidence, no backup until it closes".to_string())
+            Some(
+                "an incident is open: its images are evidence, no backup until it closes"
+                    .to_string(),
+            )
         } else if let Some(copy) = &t.replaced_by {
-            Some(format!("replaced by {copy}: its backups are kept as they are"))
+            Some(format!(
+                "replaced by {copy}: its backups are kept as they are"
+            ))
         } else if mode == Mode::Off || mode == Mode::Notify {
             Some(format!(
                 "tag autoheal={}: no backup calls",
@@ -267,9 +272,11 @@ pub async fn run(
         summary
             .would
             .extend(p.create.iter().map(|id| format!("image {id}")));
-        summary
-            .would
-            .extend(p.retire.iter().map(|b| format!("deregister {}", b.image_id)));
+        summary.would.extend(
+            p.retire
+                .iter()
+                .map(|b| format!("deregister {}", b.image_id)),
+        );
         return Ok(summary);
     }
     let work = p
@@ -385,7 +392,11 @@ mod tests {
         let p = plan(&tagged, &backups, &open, now);
         assert_eq!(p.create, ["i-b"], "only the instance nobody holds back");
         let retired: Vec<&str> = p.retire.iter().map(|b| b.image_id.as_str()).collect();
-        assert_eq!(retired, ["b2"], "never a foreign image, an open or replaced instance's");
+        assert_eq!(
+            retired,
+            ["b2"],
+            "never a foreign image, an open or replaced instance's"
+        );
         assert_eq!(p.would, ["image i-dry", "deregister d2"]);
         assert_eq!(p.skipped.len(), 4, "{:?}", p.skipped);
         assert!(p.skipped[0].starts_with("i-open: an incident is open"));

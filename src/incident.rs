@@ -251,7 +251,8 @@ pub fn claim_alarm(
             skip(format!(
                 "incident {} is held ({}); looked at again by the tick",
                 head.incident_id,
-                head.hold_kind.map_or("a rung of its ladder under way", HoldKind::as_str)
+                head.hold_kind
+                    .map_or("a rung of its ladder under way", HoldKind::as_str)
             ))
         }
         // The last invocation failed or died before settling: pick up where it stopped.

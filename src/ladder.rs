@@ -374,10 +374,7 @@ mod tests {
         for risky in [&pv, &pv_grub] {
             for rung in [Rung::Reboot, Rung::StopStart] {
                 let why = not_applicable(rung, risky).unwrap();
-                assert!(
-                    why.ends_with("may not come back from a reboot"),
-                    "{why}"
-                );
+                assert!(why.ends_with("may not come back from a reboot"), "{why}");
             }
             assert_eq!(not_applicable(Rung::Relaunch, risky), None);
         }

@@ -33,8 +33,64 @@ pub async fn run(deps: &Deps, trigger: &str, deadline_ms: i64) -> (Vec<Outcome>,
         }
     };
     outcomes.extend(backups);
+    if scheduled {
+        outcomes.extend(resend(deps).await);
+    }
     (outcomes, unreadable)
 }
+
+/// Reports kept after Slack refused them or was away: re-sent until delivered or an hour
+/// old. One summary outcome when there were any.
+pub async fn resend(deps: &Deps) -> Option<Outcome> {
+    let kept = match deps.ledger.kept_reports().await {
+        Ok(k) if k.is_empty() => return None,
+        Ok(k) => k,
+        Err(e) => {
+            return Some(Outcome::new(
+                None,
+                Action::None,
+                Verdict::Failed,
+                format!("reports kept for re-sending not read: {e}"),
+            ))
+        }
+    };
+    let (mut sent, mut failed, mut dropped) = (0, 0, 0);
+    for k in kept {
+        let now = deps.now_ms();
+        if now - k.created_ms > MAX_RESEND_AGE_MS {
+            dropped += 1;
+        } else {
+            let delivery = deps
+                .notifier
+                .send_by(&k.payload, now + RESEND_BUDGET_MS, now)
+                .await;
+            if !delivery.delivered() {
+                failed += 1;
+                continue;
+            }
+            sent += 1;
+        }
+        if let Err(e) = deps.ledger.forget_report(&k.sk).await {
+            tracing::warn!(error = %e, "a re-sent report stays kept; it may be sent twice");
+        }
+    }
+    let result = if failed > 0 || dropped > 0 {
+        Verdict::Failed
+    } else {
+        Verdict::Done
+    };
+    Some(Outcome::new(
+        None,
+        Action::None,
+        result,
+        format!("reports kept for re-sending: {sent} delivered, {failed} still not, {dropped} dropped (over an hour old)"),
+    ))
+}
+
+/// A kept report older than this is dropped (the log and the audit trail still have it).
+pub const MAX_RESEND_AGE_MS: i64 = 3_600_000;
+/// Each re-sent report gets at most this long.
+const RESEND_BUDGET_MS: i64 = 5_000;
 
 /// The tick's periodic backups: one summary outcome; reported to Slack only when
 /// something went wrong (not every minute). A failure is an outcome, never an error.
@@ -83,7 +139,7 @@ pub async fn backups(deps: &Deps, deadline_ms: i64) -> Outcome {
             ":warning: autoheal {}",
             summary.text()
         ));
-        outcome.notification = Some(deps.notifier.send(&payload).await);
+        outcome.notification = Some(deps.tell(&payload).await);
     }
     outcome
 }

@@ -125,16 +125,36 @@ mod tests {
             (Metric::StatusCheckFailed, Ok, Ok, false),
             (Metric::StatusCheckFailed, Impaired, Ok, true),
             (Metric::StatusCheckFailed, Ok, Impaired, true),
-            (Metric::StatusCheckFailed, InsufficientData, InsufficientData, false),
+            (
+                Metric::StatusCheckFailed,
+                InsufficientData,
+                InsufficientData,
+                false,
+            ),
             (Metric::StatusCheckFailed, Initializing, Ok, false),
             (Metric::StatusCheckFailedSystem, Impaired, Ok, true),
             (Metric::StatusCheckFailedSystem, Ok, Impaired, false),
             (Metric::StatusCheckFailedInstance, Ok, Impaired, true),
             (Metric::StatusCheckFailedInstance, Impaired, Ok, false),
-            (Metric::StatusCheckFailedInstance, Ok, InsufficientData, false),
-            (Metric::StatusCheckFailed, NotApplicable, NotApplicable, false),
+            (
+                Metric::StatusCheckFailedInstance,
+                Ok,
+                InsufficientData,
+                false,
+            ),
+            (
+                Metric::StatusCheckFailed,
+                NotApplicable,
+                NotApplicable,
+                false,
+            ),
             (Metric::StatusCheckFailed, Unknown, Unknown, false),
-            (Metric::StatusCheckFailedAttachedEbs, Impaired, Impaired, false),
+            (
+                Metric::StatusCheckFailedAttachedEbs,
+                Impaired,
+                Impaired,
+                false,
+            ),
         ];
         for (metric, system, instance, want) in table {
             let got = confirm(metric, Checks { system, instance });
@@ -145,7 +165,13 @@ mod tests {
             );
         }
         assert_eq!(
-            confirm(Metric::StatusCheckFailed, Checks { system: Ok, instance: Ok }),
+            confirm(
+                Metric::StatusCheckFailed,
+                Checks {
+                    system: Ok,
+                    instance: Ok
+                }
+            ),
             Confirmation::Unconfirmed(
                 "EC2 reports both status checks ok: not acting on the alarm alone".into()
             )
@@ -153,7 +179,10 @@ mod tests {
         assert_eq!(
             confirm(
                 Metric::StatusCheckFailedSystem,
-                Checks { system: Impaired, instance: Ok }
+                Checks {
+                    system: Impaired,
+                    instance: Ok
+                }
             ),
             Confirmation::Confirmed(
                 "EC2 reports the system check impaired, the instance check ok".into()

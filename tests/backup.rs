@@ -43,7 +43,9 @@ async fn backups_are_taken_when_due_and_old_ones_deleted_with_their_snapshots() 
     let t0 = chrono::Utc::now().timestamp_millis();
     let far = t0 + 10 * HOUR + 60_000;
 
-    let s = backup::run(ec2, &autoheal::clock::Clock::manual(t0), &[], false, far).await.unwrap();
+    let s = backup::run(ec2, &autoheal::clock::Clock::manual(t0), &[], false, far)
+        .await
+        .unwrap();
     assert_eq!((s.tagged, s.imaged, s.problems.len()), (1, 1, 0), "{s:?}");
     assert_eq!(backups_of(&w, &a).await.len(), 1);
     let body = proxy
@@ -57,13 +59,45 @@ async fn backups_are_taken_when_due_and_old_ones_deleted_with_their_snapshots() 
     );
 
     // Half an hour later: not due. Then every two hours: one more each time, keeping two.
-    backup::run(ec2, &autoheal::clock::Clock::manual(t0 + HOUR / 2), &[], false, far).await.unwrap();
+    backup::run(
+        ec2,
+        &autoheal::clock::Clock::manual(t0 + HOUR / 2),
+        &[],
+        false,
+        far,
+    )
+    .await
+    .unwrap();
     assert_eq!(backups_of(&w, &a).await.len(), 1);
-    backup::run(ec2, &autoheal::clock::Clock::manual(t0 + 2 * HOUR), &[], false, far).await.unwrap();
-    backup::run(ec2, &autoheal::clock::Clock::manual(t0 + 4 * HOUR), &[], false, far).await.unwrap();
+    backup::run(
+        ec2,
+        &autoheal::clock::Clock::manual(t0 + 2 * HOUR),
+        &[],
+        false,
+        far,
+    )
+    .await
+    .unwrap();
+    backup::run(
+        ec2,
+        &autoheal::clock::Clock::manual(t0 + 4 * HOUR),
+        &[],
+        false,
+        far,
+    )
+    .await
+    .unwrap();
     assert_eq!(backups_of(&w, &a).await.len(), 3);
     let before = backups_of(&w, &a).await;
-    let s = backup::run(ec2, &autoheal::clock::Clock::manual(t0 + 6 * HOUR), &[], false, far).await.unwrap();
+    let s = backup::run(
+        ec2,
+        &autoheal::clock::Clock::manual(t0 + 6 * HOUR),
+        &[],
+        false,
+        far,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         (s.imaged, s.retired, s.snapshots_deleted),
         (1, 1, 1),
@@ -139,7 +173,15 @@ async fn bench_one_tick_backs_up_1000_instances() {
     let ec2 = aws_sdk_ec2::Client::new(&w.sdk);
     let now = chrono::Utc::now().timestamp_millis();
     let started = Instant::now();
-    let s = backup::run(&ec2, &autoheal::clock::Clock::manual(now), &[], false, now + 900_000).await.unwrap();
+    let s = backup::run(
+        &ec2,
+        &autoheal::clock::Clock::manual(now),
+        &[],
+        false,
+        now + 900_000,
+    )
+    .await
+    .unwrap();
     let took = started.elapsed();
     println!(
         "BENCH backup tick: {} tagged, {} imaged in {:.1} s (Lambda limit 900 s)",

@@ -17,14 +17,15 @@ async fn every_fixture_gets_its_outcome_and_the_world_shows_it() {
         ..Default::default()
     })
     .await;
-    // Six repairs at one alarm time: more than the account budget and the breaker allow
-    // (4 of 6 members at once trips it), which are not this test's subject.
+    // Six repairs at once: more than the account budget, the in-flight budget and the
+    // breaker allow (4 of 6 members at once trips it), which are not this test's subject.
     let deps = w
         .deps(
             &proxy,
             &[
                 ("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "off"),
                 ("AUTOHEAL_BREAKER_WINDOW_SECONDS", "off"),
+                ("AUTOHEAL_MAX_INFLIGHT_PERCENT", "off"),
             ],
         )
         .await;
@@ -233,10 +234,48 @@ async fn slack_failing_never_fails_the_repair() {
     assert_eq!((o.action, o.result), (Action::MarkUnhealthy, Verdict::Done));
     assert_eq!(
         o.notification.as_deref(),
-        Some("failed: Slack answered HTTP 500 after 3 tries")
+        Some("failed: Slack answered HTTP 500 after 3 tries; kept, re-sent by the tick")
     );
     assert_eq!(slack.texts().len(), 3, "three tries");
     assert_eq!(w.health(&w.members[0]).await, "UNHEALTHY");
+    // Slack is back: the tick delivers the kept report, once.
+    slack.fine();
+    deps.clock.advance(60_000);
+    let tick = invoke(&deps, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
+    assert!(
+        summary(&tick).contains(
+            &"none done: reports kept for re-sending: 1 delivered, 0 still not, 0 dropped (over an hour old)"
+                .to_string()
+        ),
+        "{:?}",
+        summary(&tick)
+    );
+    let texts = slack.texts();
+    assert_eq!(texts.len(), 4);
+    assert_eq!(texts[3], texts[0], "the same report");
+    invoke(&deps, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
+    assert_eq!(slack.texts().len(), 4, "delivered once");
+    // A report Slack keeps refusing for over an hour is dropped (the audit trail has it).
+    slack.always(500);
+    invoke(&deps, &event("sns-alarm.json", &[&w.members[1]]))
+        .await
+        .unwrap();
+    deps.clock.advance(3_601_000);
+    let tick = invoke(&deps, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
+    // (The tick's own report of the member it now repairs is kept anew.)
+    assert!(
+        summary(&tick)
+            .iter()
+            .any(|l| l.ends_with("0 delivered, 1 still not, 1 dropped (over an hour old)")),
+        "{:?}",
+        summary(&tick)
+    );
 
     // 429 with Retry-After is honoured, then delivered.
     let slack2 = Slack::start().await;
@@ -425,7 +464,7 @@ async fn dry_run_and_the_autoheal_tag_hold_back_the_repair() {
     let r = invoke(&dry, &event("sns-alarm.json", &[&w.members[0]]))
         .await
         .unwrap();
-    assert_eq!(summary(&r), vec![format!("mark_unhealthy dry_run: dry run (AUTOHEAL_DRY_RUN=true): would mark Unhealthy in group {}", w.group)]);
+    assert_eq!(summary(&r), vec![format!("mark_unhealthy dry_run: dry run (AUTOHEAL_DRY_RUN=true): would mark Unhealthy in group {}; EC2 reports both status checks impaired", w.group)]);
 
     // Tags on the instance: off = never act (still report), notify = report only, dry-run.
     let deps = w.deps(&proxy, &[]).await;

@@ -422,10 +422,15 @@ async fn without_the_ami_event_the_tick_finishes_the_job() {
     let r = invoke(&deps, &event("scheduled-tick.json", &[]))
         .await
         .unwrap();
+    // The alarm's invocation had no time left to post its report: kept, and re-sent now.
     assert_eq!(
         r.outcomes.len(),
-        2,
-        "the relaunch, then the backups summary: {r:?}"
+        3,
+        "the relaunch, the backups summary, the kept report: {r:?}"
+    );
+    assert_eq!(
+        r.outcomes[2].reason,
+        "reports kept for re-sending: 1 delivered, 0 still not, 0 dropped (over an hour old)"
     );
     assert_eq!(
         (r.outcomes[0].instance_id.as_deref(), r.outcomes[0].result),
@@ -434,7 +439,7 @@ async fn without_the_ami_event_the_tick_finishes_the_job() {
     );
     let (images, copies) = made_for(&w, &lone.id).await;
     assert_eq!((images.len(), copies.len()), (1, 1));
-    assert!(slack.texts().last().unwrap().contains("recovered"));
+    assert!(slack.texts().iter().any(|t| t.contains("recovered")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -444,7 +449,7 @@ async fn a_crash_after_create_image_is_resumed_by_adopting_the_image() {
     let alarm = event("sns-alarm.json", &[&lone.id]);
     // Every ledger write after CreateImage fails, as if the process died right after it: the
     // image exists, the ledger does not know, and the claim holds until its lease ends.
-    proxy.fail_after("CreateImage", "PutItem", 2, Fault::ServerError);
+    proxy.fail_after("CreateImage", "PutItem", 3, Fault::ServerError);
     let mut stingy = w.deps_on(&proxy, &[], &deps.clock).await;
     stingy.clients.dynamodb = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&sdk_config(&proxy.endpoint).await)
@@ -665,8 +670,9 @@ const STATUS_IMPAIRED: &str = r#"<DescribeInstanceStatusResponse xmlns="http://e
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_copy_that_never_passes_its_checks_fails_with_the_runbook() {
     let (w, proxy, slack, lone) = setup_lone().await;
-    // moto reports every running instance ok; here the copy's instance check stays impaired.
-    proxy.fail(
+    // The copy's instance check stays impaired (EC2's answer once the copy runs).
+    proxy.fail_after(
+        "RunInstances",
         "DescribeInstanceStatus",
         usize::MAX,
         Fault::Swallow(STATUS_IMPAIRED),

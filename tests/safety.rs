@@ -40,9 +40,7 @@ async fn an_ok_during_the_grace_period_closes_the_incident_as_recovered_by_itsel
     // The same delivery again, and the tick inside the grace: nothing happens, nobody is told.
     let again = invoke(&deps, &alarm).await.unwrap();
     assert_eq!(again.outcomes[0].result.as_str(), "duplicate");
-    assert!(again.outcomes[0]
-        .reason
-        .contains("is held (grace)"));
+    assert!(again.outcomes[0].reason.contains("is held (grace)"));
     let tick = invoke(&deps, &event("scheduled-tick.json", &[]))
         .await
         .unwrap();
@@ -121,7 +119,7 @@ async fn a_member_still_failing_after_its_grace_is_repaired_by_the_tick() {
     assert_eq!(
         summary(&tick)[0],
         format!(
-            "mark_unhealthy done: marked Unhealthy in group {} (Auto Scaling's health check grace period skipped)",
+            "mark_unhealthy done: marked Unhealthy in group {} (Auto Scaling's health check grace period skipped); EC2 reports both status checks impaired",
             world.group
         )
     );
@@ -231,7 +229,13 @@ async fn a_cluster_repairs_one_member_at_a_time() {
         .deps(&proxy, &[("AUTOHEAL_GRACE_SECONDS", "off")])
         .await;
     // A copy cannot be verified for now (status reads fail): an admitted repair stays open.
-    proxy.fail("DescribeInstanceStatus", usize::MAX, Fault::ServerError);
+    // (The members' own status reads still work: they confirm the alarms.)
+    proxy.fail_except(
+        "DescribeInstanceStatus",
+        usize::MAX,
+        Fault::ServerError,
+        &ids,
+    );
 
     // Two members fail at once.
     let (alarm_a, alarm_b) = (
@@ -302,7 +306,12 @@ async fn a_cluster_repairs_one_member_at_a_time() {
             ],
         )
         .await;
-    proxy.fail("DescribeInstanceStatus", usize::MAX, Fault::ServerError);
+    proxy.fail_except(
+        "DescribeInstanceStatus",
+        usize::MAX,
+        Fault::ServerError,
+        &ids,
+    );
     let third = invoke(&off, &event("sns-alarm.json", &[&ids[2]])).await;
     assert!(
         !is_hold(&third),
@@ -459,7 +468,9 @@ async fn an_instance_check_failure_climbs_the_ladder_reboot_then_relaunch() {
     let (stuck, healed) = (world.standalone[0].clone(), world.standalone[1].clone());
 
     // Rung 1: reboot, reported, listed for the tick; nothing imaged.
-    let r = invoke(&deps, &instance_check(&deps, &stuck, 0)).await.unwrap();
+    let r = invoke(&deps, &instance_check(&deps, &stuck, 0))
+        .await
+        .unwrap();
     let line = summary(&r)[0].clone();
     assert!(
         line.starts_with("reboot in_progress: reboot (rung 1): rebooted; the next rung if the alarm has not cleared by "),
@@ -485,7 +496,9 @@ async fn an_instance_check_failure_climbs_the_ladder_reboot_then_relaunch() {
     );
 
     // The other instance is rebooted too, and its alarm clears: recovered after reboot.
-    invoke(&deps, &instance_check(&deps, &healed, 0)).await.unwrap();
+    invoke(&deps, &instance_check(&deps, &healed, 0))
+        .await
+        .unwrap();
     let ok = invoke(&deps, &alarm_at(&deps, "sns-ok.json", &healed, 0))
         .await
         .unwrap();

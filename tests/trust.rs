@@ -59,8 +59,9 @@ async fn an_alarm_ec2_does_not_confirm_is_held_and_looked_at_again_until_its_win
         "{:?}",
         summary(&tick)
     );
-    assert!(summary(&tick)[0]
-        .ends_with("EC2 reports the system check impaired, the instance check ok"));
+    assert!(
+        summary(&tick)[0].ends_with("EC2 reports the system check impaired, the instance check ok")
+    );
     assert_eq!(world.health(&first).await, "UNHEALTHY");
 
     // Another member stays healthy: at the end of the window people hear of it once, the
@@ -111,7 +112,9 @@ async fn an_ok_closes_an_unconfirmed_alarm_and_the_attached_ebs_check_stays_repo
     assert!(open_index(&world).await.is_empty());
     // An impaired attached-EBS check is reported, never repaired.
     let other = world.members[1].clone();
-    world.checks(&other, Some("impaired"), Some("impaired")).await;
+    world
+        .checks(&other, Some("impaired"), Some("impaired"))
+        .await;
     let ebs = invoke(&deps, &alarm_at(&deps, "sns-attached-ebs.json", &other, 0))
         .await
         .unwrap();
@@ -157,7 +160,9 @@ async fn an_alarm_stamped_long_ago_measures_nothing_and_a_redelivery_is_still_a_
     // A standalone instance, impaired, alarm from a clock far ahead: the grace is counted
     // from receipt, not skipped because the alarm claims to be old or young.
     let lone = world.standalone[0].clone();
-    world.checks(&lone, Some("impaired"), Some("impaired")).await;
+    world
+        .checks(&lone, Some("impaired"), Some("impaired"))
+        .await;
     let ahead = alarm_at(&deps, "sns-alarm.json", &lone, -3_600_000);
     let r = invoke(&deps, &ahead).await.unwrap();
     assert!(
@@ -196,7 +201,9 @@ async fn create_image_failing_transiently_is_retried_from_the_same_step_never_es
             .unwrap();
         let line = summary(&tick)[0].clone();
         assert!(
-            line.starts_with("none in_progress: not advanced this time (Retryable: ec2:CreateImage"),
+            line.starts_with(
+                "none in_progress: not advanced this time (Retryable: ec2:CreateImage"
+            ),
             "{line}"
         );
         deps.clock.advance(60_000);
@@ -265,7 +272,11 @@ async fn a_stuck_instance_climbs_its_ladder_to_a_verified_copy_through_a_pending
     world.checks(&id, Some("impaired"), Some("ok")).await;
     world.stuck_stop(&id, true).await;
     world.pending_images(&id, true).await;
-    let tick = || async { invoke(&deps, &event("scheduled-tick.json", &[])).await.unwrap() };
+    let tick = || async {
+        invoke(&deps, &event("scheduled-tick.json", &[]))
+            .await
+            .unwrap()
+    };
     let r = invoke(&deps, &alarm_at(&deps, "sns-alarm.json", &id, 0))
         .await
         .unwrap();
@@ -281,7 +292,8 @@ async fn a_stuck_instance_climbs_its_ladder_to_a_verified_copy_through_a_pending
     deps.clock.advance(6 * 60_000);
     let imaging = tick().await;
     assert!(
-        summary(&imaging)[0].starts_with("create_image in_progress: imaging: waiting for the image"),
+        summary(&imaging)[0]
+            .starts_with("create_image in_progress: imaging: waiting for the image"),
         "{:?}",
         summary(&imaging)
     );
@@ -295,7 +307,8 @@ async fn a_stuck_instance_climbs_its_ladder_to_a_verified_copy_through_a_pending
         last = summary(&tick().await);
     }
     assert!(
-        last.iter().any(|l| l.starts_with("verify done: recovered: copy"))
+        last.iter()
+            .any(|l| l.starts_with("verify done: recovered: copy"))
             || world.head(&id).await.unwrap()["step"] == "recovered",
         "{last:?}"
     );
@@ -367,7 +380,9 @@ async fn one_incidents_failure_does_not_stop_the_tick_and_dry_run_backups_call_n
         .await;
     deps.clock.advance(2 * 3_600_000);
     proxy.forget();
-    let tick = invoke(&dry, &event("scheduled-tick.json", &[])).await.unwrap();
+    let tick = invoke(&dry, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
     let line = summary(&tick)
         .into_iter()
         .find(|l| l.contains("backups"))
@@ -377,7 +392,12 @@ async fn one_incidents_failure_does_not_stop_the_tick_and_dry_run_backups_call_n
             && line.contains(&format!("dry run, would: image {tagged}")),
         "{line}"
     );
-    for mutating in ["CreateImage", "DeregisterImage", "DeleteSnapshot", "CreateTags"] {
+    for mutating in [
+        "CreateImage",
+        "DeregisterImage",
+        "DeleteSnapshot",
+        "CreateTags",
+    ] {
         assert_eq!(proxy.calls(mutating), 0, "{mutating}");
     }
 }

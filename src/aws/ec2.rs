@@ -89,10 +89,7 @@ pub async fn cluster_size(ec2: &aws_sdk_ec2::Client, cluster: &str) -> Result<us
 
 /// The instance's two status checks as EC2 reports them (`IncludeAllInstances`, so a
 /// stopped instance answers `not-applicable` rather than nothing).
-pub async fn status_checks(
-    ec2: &aws_sdk_ec2::Client,
-    instance_id: &str,
-) -> Result<Checks, Error> {
+pub async fn status_checks(ec2: &aws_sdk_ec2::Client, instance_id: &str) -> Result<Checks, Error> {
     let out = match ec2
         .describe_instance_status()
         .instance_ids(instance_id)

@@ -36,12 +36,13 @@ impl Ledger {
         // are both kept: the second takes the next free key.
         let base = sort_key(r);
         for n in 1..=5 {
-            let sk = if n == 1 { base.clone() } else { format!("{base}#{n}") };
+            let sk = if n == 1 {
+                base.clone()
+            } else {
+                format!("{base}#{n}")
+            };
             item.insert("sk".into(), s(&sk));
-            if self
-                .put_new(item.clone())
-                .await?
-            {
+            if self.put_new(item.clone()).await? {
                 break;
             }
         }

@@ -8,6 +8,7 @@ pub mod history;
 pub mod image;
 pub mod launch;
 pub mod ledger;
+pub mod outbox;
 pub mod scope;
 pub mod takeover;
 

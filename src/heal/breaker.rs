@@ -40,7 +40,12 @@ pub async fn check(
     let note = async {
         if head.hold_until_ms.is_none() {
             deps.ledger
-                .note_alarm(&key, &head.instance_id, head.opened_ms, deps.now_ms() / 1000)
+                .note_alarm(
+                    &key,
+                    &head.instance_id,
+                    head.opened_ms,
+                    deps.now_ms() / 1000,
+                )
                 .await?;
         }
         Ok::<(), Error>(())
@@ -76,7 +81,7 @@ pub async fn check(
                     .await?
                 {
                     let text = breaker::opened_text(&label, &instances, &threshold, &settings);
-                    let summary = deps.notifier.send(&summary_payload(&text)).await;
+                    let summary = deps.tell(&summary_payload(&text)).await;
                     tracing::warn!(scope = %key, members = instances.len(), "breaker open");
                     let why = format!(
                         "{}: {} members of {label} alarmed within the window (threshold {threshold}); automated repair stopped there, one summary sent",
@@ -119,7 +124,7 @@ async fn close(
         return Ok(false);
     }
     let text = breaker::closed_text(&breaker::label(key), by);
-    let delivery = deps.notifier.send(&summary_payload(&text)).await;
+    let delivery = deps.tell(&summary_payload(&text)).await;
     tracing::warn!(scope = %key, by, notification = %delivery, "breaker closed");
     Ok(true)
 }

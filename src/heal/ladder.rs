@@ -5,7 +5,6 @@
 
 use super::{notify, Deps};
 use crate::aws::{self, ec2::Power};
-use crate::trust::Check;
 use crate::decide::{Facts, InstanceFacts};
 use crate::error::Error;
 use crate::history;
@@ -13,6 +12,7 @@ use crate::incident::{self, Head};
 use crate::intake::Signal;
 use crate::ladder::{self, Next, Rung};
 use crate::outcome::{Action, Outcome, Verdict};
+use crate::trust::Check;
 
 /// What the ladder says for this standalone instance now; the combined metric picks its
 /// ladder by the status checks EC2 reports (read with the other facts).

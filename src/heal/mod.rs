@@ -57,11 +57,43 @@ impl Deps {
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }
+
+    /// Delivers one report within the invocation's time; one Slack did not take is kept in
+    /// the ledger for the tick to re-send (for an hour). Returns the outcome's
+    /// `notification`: `slack`, `log`, or `failed: …` saying whether it was kept.
+    pub async fn tell(&self, payload: &serde_json::Value) -> String {
+        let now = self.now_ms();
+        let deadline = DEADLINE.try_with(|d| *d).unwrap_or(now + 60_000);
+        let delivery = self.notifier.send_by(payload, deadline, now).await;
+        if delivery.delivered() {
+            return delivery.as_notification();
+        }
+        static KEPT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = KEPT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match self.ledger.keep_report(payload, now, n).await {
+            Ok(()) => format!("{}; kept, re-sent by the tick", delivery.as_notification()),
+            Err(e) => {
+                tracing::error!(error = %e, "report neither delivered nor kept");
+                format!("{}; not kept ({e})", delivery.as_notification())
+            }
+        }
+    }
+}
+
+tokio::task_local! {
+    /// The invocation's deadline, for the reports sent on its way.
+    static DEADLINE: i64;
 }
 
 /// Handles one Lambda event. `Err` only when a retry of the whole invocation is safe and
 /// useful; every other problem is an outcome.
 pub async fn handle(deps: &Deps, event: &Value, deadline_ms: i64) -> Result<Response, Error> {
+    DEADLINE
+        .scope(deadline_ms, handle_within(deps, event, deadline_ms))
+        .await
+}
+
+async fn handle_within(deps: &Deps, event: &Value, deadline_ms: i64) -> Result<Response, Error> {
     let intakes = intake::parse_value(event);
     let results =
         futures::future::join_all(intakes.into_iter().map(|i| process(deps, i, deadline_ms))).await;
@@ -304,14 +336,33 @@ async fn act(
         match breaker::check(deps, &facts, &head, &desired).await {
             Ok(Some(open)) if repairs => {
                 let told = Telling::Summarised(open.summary);
-                return hold(deps, head, s, &facts, now, open.why, told, HoldKind::Breaker).await;
+                return hold(
+                    deps,
+                    head,
+                    s,
+                    &facts,
+                    now,
+                    open.why,
+                    told,
+                    HoldKind::Breaker,
+                )
+                .await;
             }
             Ok(_) => {}
             Err(e) => return fail(deps, &head, s, Some(&facts), Action::None, e).await,
         }
         if let Some((until, why)) = grace_hold(&step, head.opened_ms, deps.config.grace, now) {
-            return hold(deps, head, s, &facts, until, why, Telling::Report, HoldKind::Grace)
-                .await;
+            return hold(
+                deps,
+                head,
+                s,
+                &facts,
+                until,
+                why,
+                Telling::Report,
+                HoldKind::Grace,
+            )
+            .await;
         }
         if repairs {
             if let Confirmation::Unconfirmed(why) = trust::confirm(metric, facts.checks) {
@@ -451,7 +502,17 @@ async fn unconfirmed(
             "{why}; looking again every minute until {}",
             clock_text(since_ms + window)
         );
-        return hold(deps, head, s, facts, now, why, Telling::Report, HoldKind::Confirm).await;
+        return hold(
+            deps,
+            head,
+            s,
+            facts,
+            now,
+            why,
+            Telling::Report,
+            HoldKind::Confirm,
+        )
+        .await;
     }
     let outcome = Outcome::new(
         Some(s.instance_id.clone()),
@@ -472,7 +533,10 @@ async fn recovered_after_rung(
     s: &Signal,
     facts: &Facts,
 ) -> Result<Outcome, Error> {
-    let rung = head.rungs.last().map_or("its last rung", |(r, _)| r.as_str());
+    let rung = head
+        .rungs
+        .last()
+        .map_or("its last rung", |(r, _)| r.as_str());
     let outcome = Outcome::new(
         Some(s.instance_id.clone()),
         Action::Verify,
@@ -499,7 +563,10 @@ async fn close(
     outcome.inputs = Some(history::inputs(s, Some(facts), deps.config.dry_run));
     match deps
         .ledger
-        .write(&incident::close_without_ok(&head, &outcome), deps.now_ms() / 1000)
+        .write(
+            &incident::close_without_ok(&head, &outcome),
+            deps.now_ms() / 1000,
+        )
         .await
     {
         Ok(true) => {}
@@ -800,9 +867,7 @@ pub(crate) async fn settle(deps: &Deps, head: &Head, outcome: &Outcome) {
 }
 
 async fn recover(deps: &Deps, s: &Signal) -> Result<Outcome, Error> {
-    let head = match advance(deps, &s.instance_id, false, |h| incident::close_on_ok(h, s))
-    .await
-    {
+    let head = match advance(deps, &s.instance_id, false, |h| incident::close_on_ok(h, s)).await {
         Ok(Move::Take(head)) => head,
         Ok(Move::Skip(outcome)) => return Ok(outcome),
         Err(e) if e.is_transient() => return Err(e),
@@ -871,6 +936,6 @@ pub(crate) async fn notify(
         outcome: &outcome,
         region,
     });
-    outcome.notification = Some(deps.notifier.send(&payload).await);
+    outcome.notification = Some(deps.tell(&payload).await);
     outcome
 }

@@ -105,6 +105,10 @@ fn emoji(o: &Outcome) -> &'static str {
 
 fn title(o: &Outcome, s: &Signal) -> String {
     match (o.action, o.result) {
+        // After a rung, EC2 reports the checks ok again (the reason says which rung).
+        (Action::Verify, Verdict::Done) if o.reason.starts_with("recovered after ") => {
+            "recovered: EC2 reports the status checks ok".into()
+        }
         (Action::Verify, Verdict::Done) if s.state != crate::intake::AlarmState::Ok => {
             "recovered: replaced by a verified copy".into()
         }

@@ -108,6 +108,8 @@ struct Rule {
     fault: Fault,
     /// Only once this action has been seen.
     after: Option<String>,
+    /// Not for requests whose body names one of these (e.g. instance ids).
+    except: Vec<String>,
 }
 
 /// Sits between the code and moto: records every AWS action and answers chosen actions
@@ -158,6 +160,19 @@ impl Proxy {
             remaining: times,
             fault,
             after: None,
+            except: vec![],
+        });
+    }
+
+    /// Like `fail`, but not for requests naming any of `except` (the instances whose
+    /// reads should still work).
+    pub fn fail_except(&self, action: &str, times: usize, fault: Fault, except: &[String]) {
+        self.rules.lock().unwrap().push(Rule {
+            action: action.into(),
+            remaining: times,
+            fault,
+            after: None,
+            except: except.to_vec(),
         });
     }
 
@@ -168,6 +183,7 @@ impl Proxy {
             remaining: times,
             fault,
             after: Some(earlier.into()),
+            except: vec![],
         });
     }
 
@@ -236,7 +252,11 @@ impl Proxy {
             .push((action.clone(), String::from_utf8_lossy(&body).into_owned()));
         let fault = {
             let mut rules = self.rules.lock().unwrap();
-            let armed = |r: &Rule| r.after.as_ref().is_none_or(|a| seen_before.contains(a));
+            let text = String::from_utf8_lossy(&body);
+            let armed = |r: &Rule| {
+                r.after.as_ref().is_none_or(|a| seen_before.contains(a))
+                    && !r.except.iter().any(|e| text.contains(e.as_str()))
+            };
             rules
                 .iter_mut()
                 .find(|r| r.action == action && r.remaining > 0 && armed(r))
@@ -365,6 +385,11 @@ impl Slack {
 
     pub fn always(&self, status: u16) {
         *self.always.lock().unwrap() = Some(status);
+    }
+
+    /// Back to answering 200.
+    pub fn fine(&self) {
+        *self.always.lock().unwrap() = None;
     }
 
     pub fn texts(&self) -> Vec<String> {
@@ -858,7 +883,11 @@ pub async fn control(what: &str, body: serde_json::Value) {
         .send()
         .await
         .unwrap_or_else(|e| panic!("{url}: {e}"));
-    assert!(resp.status().is_success(), "{url} {body}: {}", resp.status());
+    assert!(
+        resp.status().is_success(),
+        "{url} {body}: {}",
+        resp.status()
+    );
 }
 
 /// An invocation's deadline on the function's clock: 30 s, as the template gives it.
