@@ -79,8 +79,8 @@ pub async fn climb(
         rung_number(&head, rung),
         match power {
             Some(Power::Stop) => format!(
-                "started again once stopped (up to {} min)",
-                timeout / 60_000
+                "started again once stopped (up to {})",
+                crate::relaunch::plan::human(timeout)
             ),
             _ => format!(
                 "the next rung if the alarm has not cleared by {}",
