@@ -717,3 +717,91 @@ async fn a_copy_that_never_passes_its_checks_fails_with_the_runbook() {
         "none ignored: Scheduled Event: no repair waiting"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_instance_with_a_root_volume_under_a_customer_managed_key_relaunches() {
+    let (w, proxy, _slack) = setup(WorldSpec::empty()).await;
+    let key = w
+        .kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+    let image = w.base_image().await;
+    let root = w
+        .ec2
+        .describe_images()
+        .image_ids(&image)
+        .send()
+        .await
+        .unwrap()
+        .images()[0]
+        .root_device_name()
+        .unwrap_or("/dev/xvda")
+        .to_string();
+    let id = w
+        .ec2
+        .run_instances()
+        .image_id(&image)
+        .instance_type(InstanceType::T3Micro)
+        .min_count(1)
+        .max_count(1)
+        .block_device_mappings(
+            aws_sdk_ec2::types::BlockDeviceMapping::builder()
+                .device_name(&root)
+                .ebs(
+                    aws_sdk_ec2::types::EbsBlockDevice::builder()
+                        .encrypted(true)
+                        .kms_key_id(&key)
+                        .volume_size(8)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .instances()[0]
+        .instance_id()
+        .unwrap()
+        .to_string();
+    w.checks(&id, Some("impaired"), Some("impaired")).await;
+    let deps = w.deps(&proxy, &[]).await;
+    let r = invoke(&deps, &event("sns-alarm.json", &[&id]))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.outcomes[0].action.as_str(), r.outcomes[0].result),
+        ("verify", Verdict::Done),
+        "{r:?}"
+    );
+    let (images, copies) = made_for(&w, &id).await;
+    assert_eq!((images.len(), copies.len()), (1, 1));
+    // On AWS the copy's volumes come from the image's snapshots, encrypted under the same
+    // key, which the role may use only through EC2 (docs/permissions.md); moto creates them
+    // unencrypted, so only the source's encryption and the finished relaunch are asserted.
+    let source_volumes = w
+        .ec2
+        .describe_volumes()
+        .filters(
+            Filter::builder()
+                .name("attachment.instance-id")
+                .values(&id)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        source_volumes
+            .volumes()
+            .iter()
+            .any(|v| v.encrypted() == Some(true) && v.kms_key_id() == Some(key.as_str())),
+        "the source's root volume is under the key: {source_volumes:?}"
+    );
+}
