@@ -155,19 +155,7 @@ impl Ledger {
 
     /// Puts `item` if no item has its key yet. False: one has.
     pub(super) async fn put_new(&self, item: Item) -> Result<bool, Error> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(Error::from_sdk("dynamodb:PutItem", e)),
-        }
+        self.put_when(item, "attribute_not_exists(pk)", None).await
     }
 
     /// Puts `item` if `condition` (with one value) holds. False: it did not.
@@ -175,17 +163,27 @@ impl Ledger {
         &self,
         item: Item,
         condition: &str,
-        (name, value): (&str, AttributeValue),
+        value: (&str, AttributeValue),
     ) -> Result<bool, Error> {
-        let result = self
+        self.put_when(item, condition, Some(value)).await
+    }
+
+    async fn put_when(
+        &self,
+        item: Item,
+        condition: &str,
+        value: Option<(&str, AttributeValue)>,
+    ) -> Result<bool, Error> {
+        let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression(condition)
-            .expression_attribute_values(name, value)
-            .send()
-            .await;
+            .condition_expression(condition);
+        if let Some((name, value)) = value {
+            put = put.expression_attribute_values(name, value);
+        }
+        let result = put.send().await;
         match result {
             Ok(_) => Ok(true),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),

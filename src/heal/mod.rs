@@ -477,6 +477,18 @@ async fn act(
     Ok(outcome)
 }
 
+/// Another invocation wrote the incident between our read and our write.
+fn changed_meanwhile(s: &Signal, head: &Head) -> Outcome {
+    let mut o = Outcome::new(
+        Some(s.instance_id.clone()),
+        Action::None,
+        Verdict::Duplicate,
+        "incident changed while deciding (closed by an OK?)",
+    );
+    o.incident = Some(head.incident_id.clone());
+    o
+}
+
 fn clock_text(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
@@ -570,16 +582,7 @@ async fn close(
         .await
     {
         Ok(true) => {}
-        Ok(false) => {
-            let mut o = Outcome::new(
-                Some(s.instance_id.clone()),
-                Action::None,
-                Verdict::Duplicate,
-                "incident changed while deciding (closed by an OK?)",
-            );
-            o.incident = Some(head.incident_id.clone());
-            return Ok(o);
-        }
+        Ok(false) => return Ok(changed_meanwhile(s, &head)),
         Err(e) => return fail(deps, &head, s, Some(facts), Action::None, e).await,
     }
     if head.hold_until_ms.is_some() || !head.rungs.is_empty() {
@@ -749,16 +752,7 @@ async fn hold(
     held.reason = Some(why.clone());
     match deps.ledger.write(&held, now_secs).await {
         Ok(true) => {}
-        Ok(false) => {
-            let mut o = Outcome::new(
-                Some(s.instance_id.clone()),
-                Action::None,
-                Verdict::Duplicate,
-                "incident changed while deciding (closed by an OK?)",
-            );
-            o.incident = Some(head.incident_id.clone());
-            return Ok(o);
-        }
+        Ok(false) => return Ok(changed_meanwhile(s, &head)),
         Err(e) => return fail(deps, &head, s, Some(facts), Action::None, e).await,
     }
     let mut outcome = Outcome::new(
