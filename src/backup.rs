@@ -144,11 +144,8 @@ pub fn plan(tagged: &[Tagged], backups: &[Backup], open: &HashSet<&str>, now_ms:
             .map(|b| (*b).clone())
             .collect();
         if mode == Mode::DryRun {
-            if due {
-                plan.would.push(format!("image {id}"));
-            }
-            plan.would
-                .extend(retire.iter().map(|b| format!("deregister {}", b.image_id)));
+            let create = if due { vec![id.clone()] } else { vec![] };
+            plan.would.extend(would(&create, &retire));
             continue;
         }
         if due {
@@ -157,6 +154,15 @@ pub fn plan(tagged: &[Tagged], backups: &[Backup], open: &HashSet<&str>, now_ms:
         plan.retire.extend(retire);
     }
     plan
+}
+
+/// What a dry run says instead of doing it.
+fn would(create: &[String], retire: &[Backup]) -> Vec<String> {
+    create
+        .iter()
+        .map(|id| format!("image {id}"))
+        .chain(retire.iter().map(|b| format!("deregister {}", b.image_id)))
+        .collect()
 }
 
 /// At most this many image calls at once: enough for 1,000 instances in one tick, well
@@ -269,14 +275,7 @@ pub async fn run(
         ..Default::default()
     };
     if dry_run {
-        summary
-            .would
-            .extend(p.create.iter().map(|id| format!("image {id}")));
-        summary.would.extend(
-            p.retire
-                .iter()
-                .map(|b| format!("deregister {}", b.image_id)),
-        );
+        summary.would.extend(would(&p.create, &p.retire));
         return Ok(summary);
     }
     let work = p

@@ -373,12 +373,20 @@ pub fn close_without_ok(head: &Head, outcome: &Outcome) -> Head {
     next
 }
 
-/// The head after a transient failure: still repairing, lease given back so that the retry
-/// of this invocation (or any later delivery) resumes at once.
+/// The head given back: still repairing, lease released so that the next trigger (a
+/// retry of this invocation, a later delivery, the tick) resumes it.
 pub fn release(head: &Head) -> Head {
     let mut next = head.clone();
     next.lease_until_ms = 0;
     next.version += 1;
+    next
+}
+
+/// The head after a transient failure: released and due for the tick at once (it is
+/// listed in the open index; settling unlists it), its step not counted as tried.
+pub fn retry_later(head: &Head, now_ms: i64) -> Head {
+    let mut next = release(head);
+    next.hold_until_ms = Some(next.hold_until_ms.map_or(now_ms, |t| t.min(now_ms)));
     next
 }
 
@@ -564,5 +572,15 @@ mod tests {
             (r.status, r.lease_until_ms, r.version),
             (Status::Repairing, 0, 5)
         );
+        // A transient failure: released and due for the tick now, an earlier hold kept.
+        let now = T0 + 1_000;
+        let again = retry_later(&h, now);
+        assert_eq!((again.lease_until_ms, again.hold_until_ms), (0, Some(now)));
+        assert!(again.is_waiting(now));
+        let held = Head {
+            hold_until_ms: Some(now - 5),
+            ..h.clone()
+        };
+        assert_eq!(retry_later(&held, now).hold_until_ms, Some(now - 5));
     }
 }

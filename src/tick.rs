@@ -10,33 +10,40 @@ use crate::outcome::{Action, Outcome, Verdict};
 use crate::relaunch;
 
 /// The trigger's outcomes, and the error that kept the open incidents from being read
-/// (then a retry of the invocation helps).
+/// (then a retry of the invocation helps). The open index is read once, for the incidents
+/// and the backups (which leave instances with an open incident alone).
 pub async fn run(deps: &Deps, trigger: &str, deadline_ms: i64) -> (Vec<Outcome>, Option<Error>) {
     let scheduled = trigger == crate::intake::SCHEDULED_EVENT;
-    let (open, backups) = tokio::join!(advance_open(deps, trigger, deadline_ms), async {
-        if scheduled {
-            Some(backups(deps, deadline_ms).await)
-        } else {
-            None
-        }
-    });
-    let (mut outcomes, unreadable) = match open {
-        Ok(o) => (o, None),
+    let open = match deps.ledger.open_incidents().await {
+        Ok(open) => open,
         Err(e) => {
             let o = Outcome::new(
                 None,
                 Action::None,
                 Verdict::Failed,
-                format!("{trigger}: open incidents not read: {e}"),
+                format!("{trigger}: open incidents not read (nothing advanced, no backups): {e}"),
             );
-            (vec![o], Some(e))
+            return (vec![o], Some(e));
         }
     };
+    let (mut outcomes, backups, resent) = tokio::join!(
+        advance_open(deps, trigger, &open, deadline_ms),
+        async {
+            match scheduled {
+                true => Some(backups(deps, &open, deadline_ms).await),
+                false => None,
+            }
+        },
+        async {
+            match scheduled {
+                true => resend(deps).await,
+                false => None,
+            }
+        },
+    );
     outcomes.extend(backups);
-    if scheduled {
-        outcomes.extend(resend(deps).await);
-    }
-    (outcomes, unreadable)
+    outcomes.extend(resent);
+    (outcomes, None)
 }
 
 /// Reports kept after Slack refused them or was away: re-sent until delivered or an hour
@@ -94,23 +101,12 @@ const RESEND_BUDGET_MS: i64 = 5_000;
 
 /// The tick's periodic backups: one summary outcome; reported to Slack only when
 /// something went wrong (not every minute). A failure is an outcome, never an error.
-pub async fn backups(deps: &Deps, deadline_ms: i64) -> Outcome {
-    let open = match deps.ledger.open_incidents().await {
-        Ok(open) => open,
-        Err(e) => {
-            // Which instances have an open incident is unknown: touch nothing this tick.
-            return Outcome::new(
-                None,
-                Action::CreateImage,
-                Verdict::Failed,
-                format!("backups: skipped this tick, open incidents not read: {e}"),
-            );
-        }
-    };
+/// `open`: the instances with an open incident.
+pub async fn backups(deps: &Deps, open: &[String], deadline_ms: i64) -> Outcome {
     let run = crate::backup::run(
         &deps.clients.ec2,
         &deps.clock,
-        &open,
+        open,
         deps.config.dry_run,
         deadline_ms,
     )
@@ -149,11 +145,11 @@ pub async fn backups(deps: &Deps, deadline_ms: i64) -> Outcome {
 pub async fn advance_open(
     deps: &Deps,
     trigger: &str,
+    open: &[String],
     deadline_ms: i64,
-) -> Result<Vec<Outcome>, Error> {
-    let open = deps.ledger.open_incidents().await?;
+) -> Vec<Outcome> {
     let mut outcomes = vec![];
-    for instance_id in open {
+    for instance_id in open.iter().cloned() {
         if deadline_ms - deps.now_ms() < relaunch::STOP_MARGIN_MS {
             outcomes.push(Outcome::new(
                 Some(instance_id),
@@ -188,7 +184,7 @@ pub async fn advance_open(
             format!("{trigger}: no repair waiting"),
         ));
     }
-    Ok(outcomes)
+    outcomes
 }
 
 async fn advance_one(deps: &Deps, instance_id: &str, deadline_ms: i64) -> Result<Outcome, Error> {

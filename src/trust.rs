@@ -113,6 +113,32 @@ pub fn confirm(metric: Metric, checks: Checks) -> Confirmation {
     }
 }
 
+/// After a rung timed out, whether the next may start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterRung {
+    /// EC2 reports both checks ok: the rung worked.
+    Recovered,
+    /// A check is impaired, or the instance hangs in the stop a rung asked for (no status
+    /// is reported then): the next rung.
+    StillFailing,
+    /// Neither (e.g. still `initializing` after a reboot): look again, as for an alarm EC2
+    /// has not confirmed yet.
+    NotYet(String),
+}
+
+/// `state`: the instance's EC2 state name.
+pub fn after_rung(metric: Metric, checks: Checks, state: &str) -> AfterRung {
+    if checks.both_ok() {
+        return AfterRung::Recovered;
+    }
+    let hung_in_stop = matches!(state, "stopping" | "stopped");
+    match confirm(metric, checks) {
+        Confirmation::Confirmed(_) => AfterRung::StillFailing,
+        _ if hung_in_stop || checks.any_impaired() => AfterRung::StillFailing,
+        Confirmation::Unconfirmed(why) => AfterRung::NotYet(why),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +214,40 @@ mod tests {
                 "EC2 reports the system check impaired, the instance check ok".into()
             )
         );
+    }
+
+    #[test]
+    fn after_rung_table() {
+        let m = Metric::StatusCheckFailedSystem;
+        let checks = |system, instance| Checks { system, instance };
+        // (checks, state, expected)
+        let table = [
+            (checks(Ok, Ok), "running", "recovered"),
+            (checks(Impaired, Ok), "running", "still failing"),
+            // The other check impaired now: still failing, whatever the alarm was about.
+            (checks(Ok, Impaired), "running", "still failing"),
+            // Hangs in the stop a rung asked for: no status reported, still failing.
+            (
+                checks(NotApplicable, NotApplicable),
+                "stopping",
+                "still failing",
+            ),
+            (
+                checks(NotApplicable, NotApplicable),
+                "stopped",
+                "still failing",
+            ),
+            (checks(Initializing, Initializing), "running", "not yet"),
+            (checks(InsufficientData, Ok), "running", "not yet"),
+        ];
+        for (c, state, want) in table {
+            let got = match after_rung(m, c, state) {
+                AfterRung::Recovered => "recovered",
+                AfterRung::StillFailing => "still failing",
+                AfterRung::NotYet(_) => "not yet",
+            };
+            assert_eq!(got, want, "{c:?} {state}");
+        }
     }
 
     #[test]

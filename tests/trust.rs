@@ -297,9 +297,12 @@ async fn a_stuck_instance_climbs_its_ladder_to_a_verified_copy_through_a_pending
         "{:?}",
         summary(&imaging)
     );
-    // The image stays pending: the tick looks once and moves on, it does not wait.
+    // The image stays pending: the tick looks once and moves on, it does not wait (a
+    // wait would move the test's clock, by 5 s a look).
+    let before = deps.now_ms();
     let again = tick().await;
     assert!(summary(&again)[0].contains("waiting for the image"));
+    assert_eq!(deps.now_ms(), before, "the tick waited on the image");
     world.release_images(&id).await;
     let mut last = vec![];
     for _ in 0..3 {

@@ -5,6 +5,14 @@ use crate::error::Error;
 use crate::trust::{Check, Checks};
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 
+/// The error codes of an instance id EC2 does not know.
+fn unknown_instance(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some("InvalidInstanceID.NotFound" | "InvalidInstanceID.Malformed")
+    )
+}
+
 /// None when EC2 does not know the instance (never existed here, or long gone).
 pub async fn describe_instance(
     ec2: &aws_sdk_ec2::Client,
@@ -17,14 +25,7 @@ pub async fn describe_instance(
         .await
     {
         Ok(out) => out,
-        Err(e)
-            if matches!(
-                e.code(),
-                Some("InvalidInstanceID.NotFound" | "InvalidInstanceID.Malformed")
-            ) =>
-        {
-            return Ok(None)
-        }
+        Err(e) if unknown_instance(e.code()) => return Ok(None),
         Err(e) => return Err(Error::from_sdk("ec2:DescribeInstances", e)),
     };
     let found = out
@@ -99,14 +100,7 @@ pub async fn status_checks(ec2: &aws_sdk_ec2::Client, instance_id: &str) -> Resu
     {
         Ok(out) => out,
         // Unknown to EC2: DescribeInstances says so too; nothing is reported.
-        Err(e)
-            if matches!(
-                e.code(),
-                Some("InvalidInstanceID.NotFound" | "InvalidInstanceID.Malformed")
-            ) =>
-        {
-            return Ok(Checks::default())
-        }
+        Err(e) if unknown_instance(e.code()) => return Ok(Checks::default()),
         Err(e) => return Err(Error::from_sdk("ec2:DescribeInstanceStatus", e)),
     };
     let check = |s: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {

@@ -107,22 +107,22 @@ impl Ledger {
         if open {
             let mut item = key;
             item.insert("expires_at".into(), n(now_secs + RETENTION_SECONDS));
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .send()
-                .await
-                .map_err(|e| Error::from_sdk("dynamodb:PutItem", e))?;
+            self.put(item).await?;
         } else {
-            self.client
-                .delete_item()
-                .table_name(&self.table)
-                .set_key(Some(key))
-                .send()
-                .await
-                .map_err(|e| Error::from_sdk("dynamodb:DeleteItem", e))?;
+            self.delete(key).await?;
         }
+        Ok(())
+    }
+
+    /// Deletes the item with this key (none there: nothing to do).
+    pub(super) async fn delete(&self, key: Item) -> Result<(), Error> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("dynamodb:DeleteItem", e))?;
         Ok(())
     }
 
@@ -151,6 +151,18 @@ impl Ledger {
             (":previous", n(previous)),
         )
         .await
+    }
+
+    /// Puts `item`, whatever is there.
+    pub(super) async fn put(&self, item: Item) -> Result<(), Error> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("dynamodb:PutItem", e))?;
+        Ok(())
     }
 
     /// Puts `item` if no item has its key yet. False: one has.

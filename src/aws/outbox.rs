@@ -33,14 +33,7 @@ impl Ledger {
         item.insert("created_ms".into(), n(now_ms));
         item.insert("payload".into(), s(&payload.to_string()));
         item.insert("expires_at".into(), n(now_ms / 1000 + KEPT_SECONDS));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| Error::from_sdk("dynamodb:PutItem", e))?;
-        Ok(())
+        self.put(item).await
     }
 
     /// Every kept report, oldest first.
@@ -64,13 +57,6 @@ impl Ledger {
     }
 
     pub async fn forget_report(&self, sk: &str) -> Result<(), Error> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(sk)))
-            .send()
-            .await
-            .map_err(|e| Error::from_sdk("dynamodb:DeleteItem", e))?;
-        Ok(())
+        self.delete(key(sk)).await
     }
 }

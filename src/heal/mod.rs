@@ -17,7 +17,7 @@ use crate::outcome::{Action, Outcome, Response, Verdict};
 use crate::relaunch;
 use crate::report;
 use crate::tick;
-use crate::trust::{self, Confirmation};
+use crate::trust::{self, AfterRung, Confirmation};
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
@@ -30,10 +30,6 @@ mod ladder;
 pub const LEASE_MARGIN_MS: i64 = 5_000;
 /// Conditional-write races lost in a row before giving up as a duplicate.
 const MAX_LEDGER_RACES: usize = 5;
-
-/// A hold behind a guard, the breaker or an unconfirmed alarm is looked at again by the
-/// next tick (every minute): this leaves the tick a margin to find it due.
-pub const LOOK_AGAIN_MS: i64 = 50_000;
 
 pub struct Deps {
     pub clients: Clients,
@@ -379,27 +375,17 @@ async fn act(
             }
         }
     } else if repairs && matches!(climb, Some(Next::Start { .. })) {
-        // A later rung only while the instance is still failing: EC2 reports a check
-        // impaired, or it hangs in the stop an earlier rung asked for (status checks are
-        // not reported then). Both checks ok: the last rung worked.
-        if facts.checks.both_ok() {
-            return recovered_after_rung(deps, head, s, &facts).await;
-        }
-        let stuck = facts
-            .instance
-            .as_ref()
-            .is_some_and(|i| matches!(i.state.as_str(), "stopping" | "stopped"));
-        let confirmation = match trust::confirm(metric, facts.checks) {
-            Confirmation::Unconfirmed(_) if stuck || facts.checks.any_impaired() => {
-                Confirmation::Confirmed(facts.checks.said())
+        // A later rung only while the instance is still failing.
+        let state = facts.instance.as_ref().map_or("", |i| i.state.as_str());
+        match trust::after_rung(metric, facts.checks, state) {
+            AfterRung::Recovered => return recovered_after_rung(deps, head, s, &facts).await,
+            AfterRung::StillFailing => {}
+            AfterRung::NotYet(why) => {
+                let since = head.rungs.last().map_or(head.opened_ms, |(rung, at)| {
+                    at + deps.config.ladders.timeout_ms(*rung)
+                });
+                return unconfirmed(deps, head, s, &facts, since, why).await;
             }
-            other => other,
-        };
-        if let Confirmation::Unconfirmed(why) = confirmation {
-            let since = head.rungs.last().map_or(head.opened_ms, |(rung, at)| {
-                at + deps.config.ladders.timeout_ms(*rung)
-            });
-            return unconfirmed(deps, head, s, &facts, since, why).await;
         }
     }
     match climb {
@@ -812,9 +798,7 @@ pub(crate) async fn fail(
 ) -> Result<Outcome, Error> {
     if e.is_transient() {
         let now = deps.now_ms();
-        let mut retry = incident::release(head);
-        // Due at once for the tick (and unlisted when it settles).
-        retry.hold_until_ms = Some(retry.hold_until_ms.unwrap_or(now).min(now));
+        let retry = incident::retry_later(head, now);
         let (listed, released) = tokio::join!(
             deps.ledger.set_open(&head.instance_id, true, now / 1000),
             deps.ledger.write(&retry, now / 1000)
