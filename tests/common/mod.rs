@@ -67,15 +67,32 @@ pub fn reply(status: u16, body: impl Into<Bytes>) -> Reply {
         .unwrap()
 }
 
-/// Serves `handler` on a fresh loopback port until the test's runtime ends.
+/// The runtime the test servers (fault proxy, Slack receiver, Runtime API) run on: threads
+/// of their own, so that a test loading its own runtime (hundreds of invocations at once)
+/// never delays their answers past a client's timeout.
+fn servers() -> &'static tokio::runtime::Runtime {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("test-servers")
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}
+
+/// Serves `handler` on a fresh loopback port for the rest of the test binary's run.
 pub async fn serve<F, Fut>(handler: F) -> SocketAddr
 where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Reply> + Send + 'static,
 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
+    servers().spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
         while let Ok((stream, _)) = listener.accept().await {
             let handler = handler.clone();
             tokio::spawn(async move {
