@@ -37,9 +37,13 @@ pub fn scope_of(
     }
 }
 
-/// The label of a scope key, for people: `group:web` -> `group web`.
+/// The label of a scope key, for people: `group:web@us-east-1` -> `group web in
+/// us-east-1` (`guard::in_region`).
 pub fn label(key: &str) -> String {
-    key.replacen(':', " ", 1)
+    match key.rsplit_once('@') {
+        Some((scope, region)) => format!("{} in {region}", scope.replacen(':', " ", 1)),
+        None => key.replacen(':', " ", 1),
+    }
 }
 
 /// Hold reasons start with this; such holds are not reported one by one.
@@ -455,6 +459,7 @@ mod tests {
         assert_eq!(key(&plain, Some("web")), Some("group:web".into()));
         assert_eq!(key(&plain, None), None);
         assert_eq!(label("group:web"), "group web");
+        assert_eq!(label("cluster:db@eu-west-1"), "cluster db in eu-west-1");
     }
 
     #[test]

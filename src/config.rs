@@ -13,7 +13,10 @@ pub struct ConfigError {
 #[derive(Clone, PartialEq)]
 pub struct Config {
     pub table: String,
+    /// The function's own region: the ledger's, and the default of `regions`.
     pub region: String,
+    /// The regions whose alarms it acts on (`AUTOHEAL_REGIONS`).
+    pub regions: Regions,
     /// KMS ciphertext of the Slack webhook URL, already base64-decoded.
     pub slack_webhook_ciphertext: Option<Vec<u8>>,
     pub dry_run: bool,
@@ -43,6 +46,84 @@ pub struct Config {
 }
 
 pub const DEFAULT_CONFIRM_WINDOW_SECONDS: i64 = 600;
+
+/// `AUTOHEAL_REGIONS`: a comma-separated list of region names (default: the function's
+/// own), or `*` for any region the alarm's ARN names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Regions {
+    Listed(Vec<String>),
+    Any,
+}
+
+impl Regions {
+    pub fn serves(&self, region: &str) -> bool {
+        match self {
+            Regions::Any => true,
+            Regions::Listed(l) => l.iter().any(|r| r == region),
+        }
+    }
+
+    /// For people: `us-east-1, ap-northeast-1` or `any region`.
+    pub fn describe(&self) -> String {
+        match self {
+            Regions::Any => "any region".into(),
+            Regions::Listed(l) => l.join(", "),
+        }
+    }
+
+    /// The listed regions (the periodic backups cover these; `*`: the function's own).
+    pub fn listed<'a>(&'a self, home: &'a str) -> Vec<&'a str> {
+        match self {
+            Regions::Any => vec![home],
+            Regions::Listed(l) => l.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// A region name as AWS spells them (`ap-northeast-1`, `us-gov-west-1`).
+fn region_name(v: &str) -> bool {
+    let parts: Vec<&str> = v.split('-').collect();
+    parts.len() >= 3
+        && v.len() <= 32
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn regions(v: Option<String>, home: &str) -> Result<Regions, ConfigError> {
+    let Some(v) = v else {
+        return Ok(Regions::Listed(vec![home.to_string()]));
+    };
+    if v == "*" {
+        return Ok(Regions::Any);
+    }
+    let mut listed: Vec<String> = vec![];
+    for r in v.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+        if !region_name(r) {
+            return Err(ConfigError {
+                variable: "AUTOHEAL_REGIONS",
+                problem: format!(
+                    "{r:?} is not a region name (a list like us-east-1,ap-northeast-1, or *)"
+                ),
+            });
+        }
+        if !listed.iter().any(|l| l == r) {
+            listed.push(r.to_string());
+        }
+    }
+    if listed.is_empty() {
+        return Err(ConfigError {
+            variable: "AUTOHEAL_REGIONS",
+            problem: "names no region".into(),
+        });
+    }
+    Ok(Regions::Listed(listed))
+}
 
 pub const DEFAULT_ACCOUNT_MAX_REPAIRS: u32 = 5;
 
@@ -154,6 +235,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("table", &self.table)
             .field("region", &self.region)
+            .field("regions", &self.regions)
             .field("slack_configured", &self.slack_webhook_ciphertext.is_some())
             .field("dry_run", &self.dry_run)
             .field("function_name", &self.function_name)
@@ -190,6 +272,7 @@ impl Config {
         let region = get("AWS_REGION")
             .or_else(|| get("AWS_DEFAULT_REGION"))
             .ok_or_else(|| err("AWS_REGION", "must be set (Lambda sets it)"))?;
+        let regions = regions(get("AUTOHEAL_REGIONS"), &region)?;
         let dry_run = flag("AUTOHEAL_DRY_RUN", get("AUTOHEAL_DRY_RUN"), false)?;
         let terminate_replaced = flag(
             "AUTOHEAL_TERMINATE_REPLACED",
@@ -315,6 +398,7 @@ impl Config {
         Ok(Config {
             table,
             region,
+            regions,
             slack_webhook_ciphertext,
             dry_run,
             function_name,
@@ -356,6 +440,26 @@ mod tests {
         assert_eq!(c.verify_timeout_ms, 900_000);
         assert_eq!(c.confirm_window_ms, 600_000);
         assert!(c.slack_webhook_ciphertext.is_none());
+    }
+
+    #[test]
+    fn regions_default_to_the_functions_own_a_list_or_any() {
+        let served = |v: Option<&str>| {
+            let mut pairs = BASE.to_vec();
+            pairs.extend(v.map(|v| ("AUTOHEAL_REGIONS", v)));
+            cfg(&pairs).unwrap().regions
+        };
+        assert_eq!(served(None), Regions::Listed(vec!["us-east-1".into()]));
+        let two = served(Some(" ap-northeast-1, us-east-1,ap-northeast-1 "));
+        assert_eq!(
+            two,
+            Regions::Listed(vec!["ap-northeast-1".into(), "us-east-1".into()])
+        );
+        assert!(two.serves("ap-northeast-1") && !two.serves("eu-west-1"));
+        assert_eq!(two.describe(), "ap-northeast-1, us-east-1");
+        let any = served(Some("*"));
+        assert!(any.serves("us-gov-west-1"));
+        assert_eq!(any.listed("us-east-1"), vec!["us-east-1"]);
     }
 
     #[test]
@@ -408,6 +512,14 @@ mod tests {
             (
                 [&BASE[..], &[("AUTOHEAL_CONFIRM_WINDOW", "off")]].concat(),
                 "AUTOHEAL_CONFIRM_WINDOW",
+            ),
+            (
+                [&BASE[..], &[("AUTOHEAL_REGIONS", "us-east-1,Tokyo")]].concat(),
+                "AUTOHEAL_REGIONS",
+            ),
+            (
+                [&BASE[..], &[("AUTOHEAL_REGIONS", " , ")]].concat(),
+                "AUTOHEAL_REGIONS",
             ),
         ];
         for (pairs, variable) in cases {

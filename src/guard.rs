@@ -54,6 +54,12 @@ pub fn summary_note(scope: &Scope) -> String {
     )
 }
 
+/// A group's or cluster's scope key and label in `region`: two regions' groups of one
+/// name never share a guard or a breaker (`group:web` -> `group:web@ap-northeast-1`).
+pub fn in_region(key: &str, label: &str, region: &str) -> (String, String) {
+    (format!("{key}@{region}"), format!("{label} in {region}"))
+}
+
 /// `AUTOHEAL_ACCOUNT_MAX_REPAIRS` (None: off).
 pub fn account_scope(max_repairs: Option<u32>) -> Option<Scope> {
     max_repairs.map(|n| Scope {
@@ -172,7 +178,12 @@ pub fn admit(scope: &Scope, me: (&str, &str), live: &[(String, String)]) -> Admi
         list.push((me.0.to_string(), me.1.to_string()));
         Admission::Admit(list)
     } else {
-        let ids: Vec<&str> = others.iter().map(|(id, _)| id.as_str()).collect();
+        // Members are ledger keys; people read instance ids (a group's label names its
+        // region).
+        let ids: Vec<&str> = others
+            .iter()
+            .map(|(key, _)| crate::incident::split_key(key).map_or(key.as_str(), |(_, id)| id))
+            .collect();
         Admission::Hold(format!(
             "{}: {} already has {} under repair; this member waits until a repair there is verified (checked every minute)",
             scope.rule,

@@ -128,7 +128,30 @@ impl AlarmContext {
     }
 }
 
+/// The ledger's name for an instance: its region and id (`ap-northeast-1/i-0abc…`), so
+/// the same id in two regions never shares an incident, a scope or a breaker count.
+pub fn key(region: &str, instance_id: &str) -> String {
+    format!("{region}/{instance_id}")
+}
+
+/// The region and instance id of a `key`; None for anything else (an older ledger's keys
+/// carried no region).
+pub fn split_key(key: &str) -> Option<(&str, &str)> {
+    key.split_once('/')
+        .filter(|(r, id)| !r.is_empty() && id.starts_with("i-"))
+}
+
 impl Head {
+    /// The instance's region (the opening alarm's, resolved when it was received).
+    pub fn region(&self) -> &str {
+        self.alarm.region.as_deref().unwrap_or_default()
+    }
+
+    /// The ledger's name for the instance.
+    pub fn key(&self) -> String {
+        key(self.region(), &self.instance_id)
+    }
+
     /// The opening alarm again, for reports made by later triggers (a tick, an AMI event).
     pub fn opening_signal(&self) -> Signal {
         Signal {

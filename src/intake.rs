@@ -84,6 +84,17 @@ pub struct Signal {
 }
 
 impl Signal {
+    /// The instance's region: the alarm's (set from the function's own by the handler when
+    /// the ARN has none, before anything acts on it).
+    pub fn region(&self) -> &str {
+        self.region.as_deref().unwrap_or_default()
+    }
+
+    /// The ledger's name for the instance (`incident::key`).
+    pub fn key(&self) -> String {
+        crate::incident::key(self.region(), &self.instance_id)
+    }
+
     /// Identifies this transition: the same alarm changing state at the same time.
     pub fn transition_key(&self) -> String {
         format!("{}@{}", self.alarm_name, self.changed_at.timestamp_millis())
@@ -218,7 +229,7 @@ fn parse_command(command: &Value, scope: Option<&Value>) -> Intake {
             scope: scope.to_string(),
         },
         _ => ignored(format!(
-            "resume needs a scope \"group:<name>\" or \"cluster:<name>\", got {scope:?}"
+            "resume needs a scope \"group:<name>\" or \"cluster:<name>\" (with \"@<region>\" for another region than the function's), got {scope:?}"
         )),
     }
 }

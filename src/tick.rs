@@ -30,8 +30,8 @@ pub async fn run(deps: &Deps, trigger: &str, deadline_ms: i64) -> (Vec<Outcome>,
         advance_open(deps, trigger, &open, deadline_ms),
         async {
             match scheduled {
-                true => Some(backups(deps, &open, deadline_ms).await),
-                false => None,
+                true => backups(deps, &open, deadline_ms).await,
+                false => vec![],
             }
         },
         async {
@@ -101,10 +101,30 @@ const RESEND_BUDGET_MS: i64 = 5_000;
 
 /// The tick's periodic backups: one summary outcome; reported to Slack only when
 /// something went wrong (not every minute). A failure is an outcome, never an error.
-/// `open`: the instances with an open incident.
-pub async fn backups(deps: &Deps, open: &[String], deadline_ms: i64) -> Outcome {
+/// `open`: the instances (`incident::key`s) with an open incident. One outcome per served
+/// region (`AUTOHEAL_REGIONS`; `*`: the function's own), the regions at once.
+pub async fn backups(deps: &Deps, open: &[String], deadline_ms: i64) -> Vec<Outcome> {
+    let regions = deps.config.regions.listed(&deps.config.region);
+    let several = regions.len() > 1;
+    futures::future::join_all(regions.into_iter().map(|region| async move {
+        let open: Vec<String> = open
+            .iter()
+            .filter_map(|k| incident::split_key(k))
+            .filter(|(r, _)| *r == region)
+            .map(|(_, id)| id.to_string())
+            .collect();
+        let mut o = backups_in(deps, region, &open, deadline_ms).await;
+        if several {
+            o.reason = format!("{region}: {}", o.reason);
+        }
+        o
+    }))
+    .await
+}
+
+async fn backups_in(deps: &Deps, region: &str, open: &[String], deadline_ms: i64) -> Outcome {
     let run = crate::backup::run(
-        &deps.clients.ec2,
+        &deps.cloud(region).ec2,
         &deps.clock,
         open,
         deps.config.dry_run,
@@ -149,22 +169,23 @@ pub async fn advance_open(
     deadline_ms: i64,
 ) -> Vec<Outcome> {
     let mut outcomes = vec![];
-    for instance_id in open.iter().cloned() {
+    for key in open {
+        let instance_id = incident::split_key(key).map_or(key.as_str(), |(_, id)| id);
         if deadline_ms - deps.now_ms() < relaunch::STOP_MARGIN_MS {
             outcomes.push(Outcome::new(
-                Some(instance_id),
+                Some(instance_id.to_string()),
                 Action::None,
                 Verdict::InProgress,
                 "left for the next tick: this one's time ran out",
             ));
             continue;
         }
-        let outcome = match Box::pin(advance_one(deps, &instance_id, deadline_ms)).await {
+        let outcome = match Box::pin(advance_one(deps, key, deadline_ms)).await {
             Ok(o) => o,
             // Released and listed by `heal::fail` where it got that far: the next trigger
             // takes the same step again.
             Err(e) => Outcome::new(
-                Some(instance_id.clone()),
+                Some(instance_id.to_string()),
                 Action::None,
                 if e.is_transient() {
                     Verdict::InProgress
@@ -187,10 +208,13 @@ pub async fn advance_open(
     outcomes
 }
 
-async fn advance_one(deps: &Deps, instance_id: &str, deadline_ms: i64) -> Result<Outcome, Error> {
+/// `key`: as the open index lists it (`incident::key`; an older ledger's bare id is
+/// taken as the function's own region, found closed and unlisted).
+async fn advance_one(deps: &Deps, key: &str, deadline_ms: i64) -> Result<Outcome, Error> {
+    let (region, instance_id) = incident::split_key(key).unwrap_or((&deps.config.region, key));
     let lease_until = deadline_ms.max(deps.now_ms()) + LEASE_MARGIN_MS;
     let ended = std::cell::Cell::new(false);
-    match advance(deps, instance_id, false, |h| {
+    match advance(deps, region, instance_id, false, |h| {
         ended.set(h.is_none_or(|h| h.status != incident::Status::Repairing));
         incident::claim_waiting(h, deps.now_ms(), lease_until)
     })
@@ -203,7 +227,7 @@ async fn advance_one(deps: &Deps, instance_id: &str, deadline_ms: i64) -> Result
         // Closed or settled meanwhile (an OK, a relaunch that ended): nothing to wait for.
         Move::Skip(o) if ended.get() => {
             deps.ledger
-                .set_open(instance_id, false, deps.now_ms() / 1000)
+                .set_open(key, false, deps.now_ms() / 1000)
                 .await?;
             Ok(o)
         }

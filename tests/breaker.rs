@@ -153,18 +153,18 @@ async fn an_operator_resumes_an_open_breaker() {
     let r = invoke(&deps, resume.as_bytes()).await.unwrap();
     assert_eq!(
         summary(&r),
-        vec![format!("none done: breaker for group {group} closed by a resume event; members still alarming are looked at by the next tick")]
+        vec![format!("none done: breaker for group {group} in us-east-1 closed by a resume event; members still alarming are looked at by the next tick")]
     );
     let again = invoke(&deps, resume.as_bytes()).await.unwrap();
     assert_eq!(
         summary(&again),
         vec![format!(
-            "none ignored: resume: the breaker for group {group} is not open"
+            "none ignored: resume: the breaker for group {group} in us-east-1 is not open"
         )]
     );
     let texts = slack.texts();
     assert!(texts.iter().any(|t| t.contains(&format!(
-        "breaker closed for group {group}* (resumed by an operator)"
+        "breaker closed for group {group} in us-east-1* (resumed by an operator)"
     ))));
     // The tick looks at the held members again: now only the in-flight budget (10% of 10 =
     // 1 at a time, the first member marked) holds them.

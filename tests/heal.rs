@@ -550,7 +550,7 @@ async fn unknown_terminated_and_foreign_region_instances_are_ignored() {
     let r = invoke(&deps, foreign.as_bytes()).await.unwrap();
     assert_eq!(
         summary(&r),
-        vec!["none ignored: alarm is in eu-west-1; this function serves us-east-1"]
+        vec!["none ignored: alarm is in eu-west-1; this function serves us-east-1 (AUTOHEAL_REGIONS)"]
     );
     assert!(proxy.all_calls().is_empty());
 }

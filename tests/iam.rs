@@ -247,8 +247,10 @@ fn with_action<'a>(statements: &'a [Statement], action: &str) -> Vec<&'a Stateme
     found
 }
 
-const ARN_EC2: &str = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:";
-const ARN_EC2_NO_ACCOUNT: &str = "arn:${AWS::Partition}:ec2:${AWS::Region}::";
+// Any region in the ARNs: the served regions are enforced by one Deny
+// (`nothing_acts_outside_the_served_regions`).
+const ARN_EC2: &str = "arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:";
+const ARN_EC2_NO_ACCOUNT: &str = "arn:${AWS::Partition}:ec2:*::";
 
 fn ec2_arn(kind: &str) -> String {
     match kind {
@@ -309,7 +311,7 @@ fn no_wildcard_actions_and_star_resources_only_for_describe() {
                 // ReEncryptFrom/ReEncryptTo, only for EC2 using an EBS key.
                 assert_eq!(a, "kms:ReEncrypt*", "{}: wildcard action {a}", s.sid);
                 assert!(
-                    !s.cond("StringEquals", "kms:ViaService").is_empty(),
+                    s.effect == "Deny" || !s.cond("StringLike", "kms:ViaService").is_empty(),
                     "{}: kms:ReEncrypt* outside the EBS statement",
                     s.sid
                 );
@@ -363,6 +365,54 @@ fn opted_out_instances_and_groups_are_denied_every_mutating_call() {
     }
     // The tag key the Deny names is the one the code reads.
     assert_eq!(autoheal::policy::MODE_TAG, "autoheal");
+}
+
+#[test]
+fn nothing_acts_outside_the_served_regions() {
+    let t = template();
+    let statements = role_statements(&t);
+    let deny = statements
+        .iter()
+        .find(|s| s.sid == "OnlyServedRegions")
+        .expect("a Deny bounding the regions");
+    assert_eq!(deny.effect, "Deny");
+    assert_eq!(deny.resources, ["*"]);
+    // Off only when the stack serves any region ("*").
+    assert_eq!(deny.only_if.as_deref(), Some("SomeRegionsOnly"));
+    assert_eq!(
+        strings(&t["Conditions"]["SomeRegionsOnly"]),
+        ["!Not !Equals !Ref Regions *"]
+    );
+    // The served regions and the stack's own (the ledger, the webhook key).
+    let regions = deny.cond("StringNotEquals", "aws:RequestedRegion");
+    assert_eq!(
+        regions,
+        ["!If OwnRegionOnly !Ref AWS::Region !Split , ${AWS::Region},${Regions}"]
+    );
+    // Every grant that changes something in a region is bounded. Left out: reads (no
+    // change), the ledger and dead letters (this stack's own resources, by ARN), and
+    // iam:PassRole (global; usable only within a RunInstances, which is bounded).
+    for s in statements.iter().filter(|s| s.effect == "Allow") {
+        for a in &s.actions {
+            let (service, op) = a.split_once(':').unwrap();
+            if op.starts_with("Describe") && service != "kms"
+                || ["dynamodb", "sqs", "iam"].contains(&service)
+            {
+                continue;
+            }
+            assert!(
+                deny.actions.contains(a),
+                "{}: {a} is not bounded to the served regions",
+                s.sid
+            );
+        }
+    }
+    // The function reads the same list.
+    let env = &function(&t)["Environment"]["Variables"];
+    assert_eq!(
+        strings(&env["AUTOHEAL_REGIONS"]),
+        ["!If OwnRegionOnly !Ref AWS::Region !Ref Regions"]
+    );
 }
 
 #[test]
@@ -585,7 +635,7 @@ fn the_other_grants_carry_their_scopes() {
     }
     // Auto Scaling: groups only.
     for s in with_action(&statements, "autoscaling:SetInstanceHealth") {
-        assert_eq!(s.resources, ["arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/*"]);
+        assert_eq!(s.resources, ["arn:${AWS::Partition}:autoscaling:*:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/*"]);
     }
     // The ledger and the dead letters: this stack's table and queue.
     for s in statements.iter().filter(|s| s.effect == "Allow") {
@@ -619,14 +669,14 @@ fn kms_only_for_the_webhook_or_through_ec2() {
             continue;
         }
         assert_eq!(
-            s.cond("StringEquals", "kms:ViaService"),
-            ["ec2.${AWS::Region}.amazonaws.com"],
+            s.cond("StringLike", "kms:ViaService"),
+            ["ec2.*.amazonaws.com"],
             "{}: a KMS grant not through EC2",
             s.sid
         );
         assert_eq!(
             s.resources,
-            ["arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"],
+            ["arn:${AWS::Partition}:kms:*:${AWS::AccountId}:key/*"],
             "{}",
             s.sid
         );

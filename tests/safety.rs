@@ -35,7 +35,10 @@ async fn an_ok_during_the_grace_period_closes_the_incident_as_recovered_by_itsel
         "{:?}",
         slack.texts()
     );
-    assert_eq!(open_index(&world).await, vec![format!("instance#{id}")]);
+    assert_eq!(
+        open_index(&world).await,
+        vec![format!("instance#{HOME_REGION}/{id}")]
+    );
 
     // The same delivery again, and the tick inside the grace: nothing happens, nobody is told.
     let again = invoke(&deps, &alarm).await.unwrap();
@@ -259,7 +262,7 @@ async fn a_cluster_repairs_one_member_at_a_time() {
     assert_eq!(waiting.result.as_str(), "held");
     assert!(
         waiting.reason.starts_with(&format!(
-            "quorum guard: one member of a cluster at a time: cluster db already has {repairing} under repair"
+            "quorum guard: one member of a cluster at a time: cluster db in us-east-1 already has {repairing} under repair"
         )),
         "{}",
         waiting.reason

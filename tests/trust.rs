@@ -86,7 +86,7 @@ async fn an_alarm_ec2_does_not_confirm_is_held_and_looked_at_again_until_its_win
     assert_eq!(world.head(&second).await.unwrap()["status"], "closed");
     assert!(!open_index(&world)
         .await
-        .contains(&format!("instance#{second}")));
+        .contains(&format!("instance#{HOME_REGION}/{second}")));
     assert_eq!(world.health(&second).await, "HEALTHY");
     // The same alarm again is stale; nothing is re-opened.
     let again = invoke(&deps, &alarm).await.unwrap();

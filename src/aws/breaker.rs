@@ -1,4 +1,4 @@
-//! The breaker's items (`pk = breaker#group:<name>` or `breaker#cluster:<name>`): one per
+//! The breaker's items (`pk = breaker#group:<name>@<region>` or `…cluster:…`): one per
 //! alarming member (`sk = alarm#<instance>`, its latest alarm time), written without
 //! contention, and the state (`sk = state`), changed only on the version read. One Query
 //! reads both.

@@ -1,7 +1,8 @@
-//! DynamoDB ledger: one head item per instance (`pk = instance#<id>`, `sk = head`),
-//! read consistently and written only on the condition that nobody wrote it since; and an
-//! index of open incidents (`pk = open`, `sk = instance#<id>`) for the tick. The
-//! audit trail lives in the same table (`aws::history`).
+//! DynamoDB ledger: one head item per instance (`pk = instance#<region>/<id>`,
+//! `sk = head`), read consistently and written only on the condition that nobody wrote it
+//! since; and an index of open incidents (`pk = open`, `sk = instance#<region>/<id>`) for
+//! the tick. Keys are `incident::key`s. The audit trail lives in the same table
+//! (`aws::history`).
 
 use crate::error::Error;
 use crate::incident::{AlarmContext, Head, HoldKind, Status};
@@ -22,11 +23,12 @@ pub struct Ledger {
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
-fn key(instance_id: &str) -> Item {
+/// `instance`: an `incident::key`.
+fn key(instance: &str) -> Item {
     HashMap::from([
         (
             "pk".to_string(),
-            AttributeValue::S(format!("instance#{instance_id}")),
+            AttributeValue::S(format!("instance#{instance}")),
         ),
         ("sk".to_string(), AttributeValue::S("head".to_string())),
     ])
@@ -40,12 +42,13 @@ impl Ledger {
         }
     }
 
-    pub async fn read(&self, instance_id: &str) -> Result<Option<Head>, Error> {
+    /// The head of `instance` (an `incident::key`).
+    pub async fn read(&self, instance: &str) -> Result<Option<Head>, Error> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(instance_id)))
+            .set_key(Some(key(instance)))
             .consistent_read(true)
             .send()
             .await
@@ -53,8 +56,8 @@ impl Ledger {
         Ok(out.item().and_then(head_from_item))
     }
 
-    /// Lists the instances with an open incident: a relaunch in progress, or a hold in its
-    /// grace period (the tick advances them).
+    /// Lists the instances (`incident::key`s) with an open incident: a relaunch in
+    /// progress, or a hold (the tick advances them).
     pub async fn open_incidents(&self) -> Result<Vec<String>, Error> {
         let items = self.partition("open").await?;
         Ok(items
@@ -94,15 +97,10 @@ impl Ledger {
     }
 
     /// Lists (`open = true`) or unlists an open incident. Idempotent.
-    pub async fn set_open(
-        &self,
-        instance_id: &str,
-        open: bool,
-        now_secs: i64,
-    ) -> Result<(), Error> {
+    pub async fn set_open(&self, instance: &str, open: bool, now_secs: i64) -> Result<(), Error> {
         let key = HashMap::from([
             ("pk".to_string(), s("open")),
-            ("sk".to_string(), s(&format!("instance#{instance_id}"))),
+            ("sk".to_string(), s(&format!("instance#{instance}"))),
         ]);
         if open {
             let mut item = key;
@@ -213,7 +211,7 @@ pub(super) fn s(v: &str) -> AttributeValue {
 }
 
 fn item_from_head(h: &Head) -> Item {
-    let mut item = key(&h.instance_id);
+    let mut item = key(&h.key());
     item.insert("instance_id".into(), s(&h.instance_id));
     item.insert("incident".into(), s(&h.incident_id));
     item.insert("status".into(), s(h.status.as_str()));
@@ -386,7 +384,7 @@ mod tests {
                 metric: "StatusCheckFailed".into(),
                 reason: "r".into(),
                 account: Some("1".into()),
-                region: None,
+                region: Some("ap-northeast-1".into()),
             },
             progress: Progress {
                 phase: Some(Phase::Launching),
@@ -402,6 +400,11 @@ mod tests {
                 (crate::ladder::Rung::Relaunch, 11),
             ],
         };
-        assert_eq!(head_from_item(&item_from_head(&h)), Some(h));
+        let item = item_from_head(&h);
+        assert_eq!(
+            item["pk"].as_s().unwrap(),
+            "instance#ap-northeast-1/i-0123456789abcdef0"
+        );
+        assert_eq!(head_from_item(&item), Some(h));
     }
 }

@@ -1,4 +1,4 @@
-//! The guards' scope items (`pk = scope#cluster:<name>` or `scope#group:<name>`,
+//! The guards' scope items (`pk = scope#cluster:<name>@<region>`, `scope#group:<name>@<region>`,
 //! `sk = head`): the members admitted to repair, changed only on the version read, like
 //! incident heads.
 

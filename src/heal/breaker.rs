@@ -35,31 +35,28 @@ pub async fn check(
     let Some((key, label)) = breaker::scope_of(instance, group) else {
         return Ok(None);
     };
+    let (key, label) = crate::guard::in_region(&key, &label, head.region());
     // A held incident looked at again by the tick was counted when it was opened. The size a
     // percent is taken of: the group's desired capacity, or the instances with the tag.
     let note = async {
         if head.hold_until_ms.is_none() {
             deps.ledger
-                .note_alarm(
-                    &key,
-                    &head.instance_id,
-                    head.opened_ms,
-                    deps.now_ms() / 1000,
-                )
+                .note_alarm(&key, &head.key(), head.opened_ms, deps.now_ms() / 1000)
                 .await?;
         }
         Ok::<(), Error>(())
     };
     let size = async {
-        match key.split_once(':') {
+        let cluster = crate::guard::cluster_of(instance);
+        match (group, cluster) {
             _ if settings.percent.is_none() => Ok(None),
-            Some(("group", name)) => Ok(desired_capacity(deps, name, desired)
+            (_, Some(name)) => Ok(Some(
+                aws::ec2::cluster_size(&deps.cloud(head.region()).ec2, name).await?,
+            )),
+            (Some(name), None) => Ok(desired_capacity(deps, head.region(), name, desired)
                 .await?
                 .map(|d| d.max(0) as usize)),
-            Some(("cluster", name)) => {
-                Ok(Some(aws::ec2::cluster_size(&deps.clients.ec2, name).await?))
-            }
-            _ => Ok(None),
+            (None, None) => Ok(None),
         }
     };
     let (noted, size) = tokio::join!(note, size);
@@ -80,7 +77,14 @@ pub async fn check(
                     .write_breaker(&key, &state.tripped(now), now / 1000)
                     .await?
                 {
-                    let text = breaker::opened_text(&label, &instances, &threshold, &settings);
+                    // Counted by ledger key; people read instance ids (the label names
+                    // the region).
+                    let ids: Vec<String> = instances
+                        .iter()
+                        .map(|k| crate::incident::split_key(k).map_or(k.as_str(), |(_, id)| id))
+                        .map(str::to_string)
+                        .collect();
+                    let text = breaker::opened_text(&label, &ids, &threshold, &settings);
                     let summary = deps.tell(&summary_payload(&text)).await;
                     tracing::warn!(scope = %key, members = instances.len(), "breaker open");
                     let why = format!(

@@ -54,7 +54,7 @@ pub async fn climb(
         other => unreachable!("not a rung to start: {other:?}"),
     };
     if let Some(p) = power {
-        if let Err(e) = aws::ec2::power(&deps.clients.ec2, &id, p).await {
+        if let Err(e) = aws::ec2::power(&deps.cloud(head.region()).ec2, &id, p).await {
             let action = action_of(rung);
             return super::fail(deps, &head, s, Some(facts), action, e).await;
         }
@@ -104,7 +104,7 @@ pub async fn climb(
     let now_secs = now / 1000;
     // Listed for the tick before the head says so: a rung the tick cannot find would
     // wait for the next alarm.
-    if let Err(e) = deps.ledger.set_open(&id, true, now_secs).await {
+    if let Err(e) = deps.ledger.set_open(&head.key(), true, now_secs).await {
         tracing::warn!(error = %e, incident = %head.incident_id, "could not list the rung for the tick");
     }
     if let Err(e) = deps.ledger.write(&next, now_secs).await {

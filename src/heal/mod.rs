@@ -1,7 +1,7 @@
 //! The pipeline for one invocation: intake -> ledger claim (with observe) -> decide -> act
 //! -> settle -> report. Records of one event are handled concurrently.
 
-use crate::aws::{self, autoscaling, ledger::Ledger, Clients};
+use crate::aws::{self, autoscaling, ledger::Ledger, Clients, Cloud, Clouds};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::decide::{decide, grace_hold, limit_lineage, Facts, Step};
@@ -33,6 +33,7 @@ const MAX_LEDGER_RACES: usize = 5;
 
 pub struct Deps {
     pub clients: Clients,
+    clouds: Clouds,
     pub ledger: Ledger,
     pub notifier: Arc<Notifier>,
     pub config: Config,
@@ -44,6 +45,7 @@ impl Deps {
         Deps {
             ledger: Ledger::new(clients.dynamodb.clone(), config.table.clone()),
             notifier: Arc::new(Notifier::new(clients.kms.clone(), &config)),
+            clouds: Clouds::new(&clients, &config.region),
             clients,
             config,
             clock,
@@ -52,6 +54,11 @@ impl Deps {
 
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// The EC2 and Auto Scaling clients of `region` (an instance's, from its alarm).
+    pub fn cloud(&self, region: &str) -> Cloud {
+        self.clouds.get(region)
     }
 
     /// Delivers one report within the invocation's time; one Slack did not take is kept in
@@ -124,6 +131,11 @@ async fn process(deps: &Deps, intake: Intake, deadline_ms: i64) -> Result<Vec<Ou
             };
         }
         Intake::Resume { scope } => {
+            // `group:web` is the function's own region's; `group:web@eu-west-1` another's.
+            let scope = match scope.contains('@') {
+                true => scope,
+                false => format!("{scope}@{}", deps.config.region),
+            };
             let outcome = breaker::resume(deps, &scope).await?;
             report::emit(&outcome);
             return Ok(vec![outcome]);
@@ -132,16 +144,18 @@ async fn process(deps: &Deps, intake: Intake, deadline_ms: i64) -> Result<Vec<Ou
             instance_id,
             reason,
         } => Outcome::new(instance_id, Action::None, Verdict::Ignored, reason),
-        Intake::Signal(s) => {
+        Intake::Signal(mut s) => {
             let id = Some(s.instance_id.clone());
-            match (&s.region, s.state) {
-                (Some(r), _) if *r != deps.config.region => Outcome::new(
+            // An ARN without a region (a hand-made event) is about the function's own.
+            s.region.get_or_insert_with(|| deps.config.region.clone());
+            match (s.region(), s.state) {
+                (r, _) if !deps.config.regions.serves(r) => Outcome::new(
                     id,
                     Action::None,
                     Verdict::Ignored,
                     format!(
-                        "alarm is in {r}; this function serves {}",
-                        deps.config.region
+                        "alarm is in {r}; this function serves {} (AUTOHEAL_REGIONS)",
+                        deps.config.regions.describe()
                     ),
                 ),
                 (_, AlarmState::InsufficientData) => Outcome::new(
@@ -216,16 +230,18 @@ async fn record(deps: &Deps, outcomes: &[Outcome]) {
 /// common case of a first delivery (a lost race costs one failed conditional write).
 pub(crate) async fn advance(
     deps: &Deps,
+    region: &str,
     instance_id: &str,
     optimistic: bool,
     rule: impl Fn(Option<&Head>) -> Move,
 ) -> Result<Move, Error> {
     let ledger = &deps.ledger;
+    let key = incident::key(region, instance_id);
     for attempt in 0..MAX_LEDGER_RACES {
         let current = if optimistic && attempt == 0 {
             None
         } else {
-            ledger.read(instance_id).await?
+            ledger.read(&key).await?
         };
         match rule(current.as_ref()) {
             Move::Take(head) => {
@@ -249,11 +265,12 @@ pub(crate) async fn advance(
 async fn heal(deps: &Deps, s: &Signal, deadline_ms: i64) -> Result<Outcome, Error> {
     let lease_until = deadline_ms.max(deps.now_ms()) + LEASE_MARGIN_MS;
     // Claim and observe at once: a lost claim wastes the reads, a won one saves a round trip.
+    let cloud = deps.cloud(s.region());
     let (claim, facts) = tokio::join!(
-        advance(deps, &s.instance_id, true, |h| {
+        advance(deps, s.region(), &s.instance_id, true, |h| {
             incident::claim_alarm(h, s, deps.now_ms(), lease_until)
         }),
-        aws::observe(&deps.clients, &s.instance_id),
+        aws::observe(&cloud, &s.instance_id),
     );
     let head = match claim {
         Ok(Move::Take(head)) => head,
@@ -420,7 +437,7 @@ async fn act(
         ),
         Step::Relaunch => return Box::pin(relaunch::run(deps, head, deadline_ms, poll)).await,
         Step::MarkUnhealthy { group } => {
-            match autoscaling::mark_unhealthy(&deps.clients.autoscaling, &s.instance_id).await {
+            match autoscaling::mark_unhealthy(&deps.cloud(s.region()).autoscaling, &s.instance_id).await {
                 Ok(()) => Outcome::new(
                     Some(s.instance_id.clone()),
                     Action::MarkUnhealthy,
@@ -581,6 +598,7 @@ async fn close(
 /// read only when a group guard is on.
 async fn guard_scope(
     deps: &Deps,
+    region: &str,
     facts: &Facts,
     desired: &OnceCell<Option<i32>>,
 ) -> Result<Option<guard::Scope>, Error> {
@@ -590,22 +608,29 @@ async fn guard_scope(
     let (quorum, percent) = (deps.config.quorum_guard, deps.config.max_inflight_percent);
     let group = match &facts.group {
         Some(g) if guard::needs_group_size(instance, quorum, percent) => {
-            desired_capacity(deps, &g.name, desired)
+            desired_capacity(deps, region, &g.name, desired)
                 .await?
                 .map(|d| (g.name.as_str(), d))
         }
         _ => None,
     };
-    Ok(guard::scope_for(instance, group, quorum, percent))
+    Ok(
+        guard::scope_for(instance, group, quorum, percent).map(|mut scope| {
+            (scope.key, scope.label) = guard::in_region(&scope.key, &scope.label, region);
+            scope
+        }),
+    )
 }
 
 /// The group's desired capacity, read at most once per decision (`once`).
 async fn desired_capacity(
     deps: &Deps,
+    region: &str,
     group: &str,
     once: &OnceCell<Option<i32>>,
 ) -> Result<Option<i32>, Error> {
-    once.get_or_try_init(|| autoscaling::desired_capacity(&deps.clients.autoscaling, group))
+    let asg = deps.cloud(region).autoscaling;
+    once.get_or_try_init(|| autoscaling::desired_capacity(&asg, group))
         .await
         .copied()
 }
@@ -620,7 +645,7 @@ async fn admit_everywhere(
     desired: &OnceCell<Option<i32>>,
 ) -> Result<Option<(String, Telling)>, Error> {
     let scopes = [
-        guard_scope(deps, facts, desired).await?,
+        guard_scope(deps, head.region(), facts, desired).await?,
         guard::account_scope(deps.config.account_max_repairs),
     ];
     for scope in scopes.iter().flatten() {
@@ -649,9 +674,10 @@ async fn admit_everywhere(
 async fn admit(deps: &Deps, scope: &guard::Scope, head: &Head) -> Result<Option<String>, Error> {
     for _ in 0..MAX_LEDGER_RACES {
         let (members, version) = deps.ledger.read_scope(&scope.key).await?;
+        let me = head.key();
         let others: Vec<&(String, String)> = members
             .iter()
-            .filter(|(id, inc)| (id, inc) != (&head.instance_id, &head.incident_id))
+            .filter(|(key, inc)| (key, inc) != (&me, &head.incident_id))
             .collect();
         let heads =
             futures::future::try_join_all(others.iter().map(|(id, _)| deps.ledger.read(id)))
@@ -671,7 +697,7 @@ async fn admit(deps: &Deps, scope: &guard::Scope, head: &Head) -> Result<Option<
             })
             .map(|(member, _)| (*member).clone())
             .collect();
-        match guard::admit(scope, (&head.instance_id, &head.incident_id), &live) {
+        match guard::admit(scope, (&me, &head.incident_id), &live) {
             Admission::Hold(why) => return Ok(Some(why)),
             Admission::Admit(list) => {
                 if deps
@@ -718,11 +744,7 @@ async fn hold(
     // Listed first: a hold the tick cannot find would wait for the next alarm. A head held
     // before is listed already (settling unlists it and clears its hold).
     if head.hold_until_ms.is_none() {
-        if let Err(e) = deps
-            .ledger
-            .set_open(&head.instance_id, true, now_secs)
-            .await
-        {
+        if let Err(e) = deps.ledger.set_open(&head.key(), true, now_secs).await {
             return fail(deps, &head, s, Some(facts), Action::None, e).await;
         }
     }
@@ -768,7 +790,7 @@ pub(crate) async fn resume_held(
     deadline_ms: i64,
 ) -> Result<Outcome, Error> {
     let s = head.opening_signal();
-    let facts = aws::observe(&deps.clients, &head.instance_id).await;
+    let facts = aws::observe(&deps.cloud(head.region()), &head.instance_id).await;
     // Settling takes it off the tick's list; a relaunch keeps it there until it ends.
     Box::pin(act(deps, &s, head, facts, deadline_ms, false)).await
 }
@@ -778,7 +800,7 @@ pub(crate) async fn resume_held(
 pub(crate) async fn unlist(deps: &Deps, head: &Head) {
     if let Err(e) = deps
         .ledger
-        .set_open(&head.instance_id, false, deps.now_ms() / 1000)
+        .set_open(&head.key(), false, deps.now_ms() / 1000)
         .await
     {
         tracing::warn!(error = %e, incident = %head.incident_id, "could not remove the incident from the open index");
@@ -799,8 +821,9 @@ pub(crate) async fn fail(
     if e.is_transient() {
         let now = deps.now_ms();
         let retry = incident::retry_later(head, now);
+        let key = head.key();
         let (listed, released) = tokio::join!(
-            deps.ledger.set_open(&head.instance_id, true, now / 1000),
+            deps.ledger.set_open(&key, true, now / 1000),
             deps.ledger.write(&retry, now / 1000)
         );
         if let Err(le) = listed.and(released.map(|_| ())) {
@@ -845,7 +868,11 @@ pub(crate) async fn settle(deps: &Deps, head: &Head, outcome: &Outcome) {
 }
 
 async fn recover(deps: &Deps, s: &Signal) -> Result<Outcome, Error> {
-    let head = match advance(deps, &s.instance_id, false, |h| incident::close_on_ok(h, s)).await {
+    let head = match advance(deps, s.region(), &s.instance_id, false, |h| {
+        incident::close_on_ok(h, s)
+    })
+    .await
+    {
         Ok(Move::Take(head)) => head,
         Ok(Move::Skip(outcome)) => return Ok(outcome),
         Err(e) if e.is_transient() => return Err(e),
@@ -897,7 +924,9 @@ async fn recover(deps: &Deps, s: &Signal) -> Result<Outcome, Error> {
         return Ok(outcome);
     }
     // Only for the report: a failed read leaves the report shorter, nothing else.
-    let facts = aws::observe(&deps.clients, &s.instance_id).await.ok();
+    let facts = aws::observe(&deps.cloud(s.region()), &s.instance_id)
+        .await
+        .ok();
     Ok(notify(deps, s, facts.as_ref(), outcome).await)
 }
 

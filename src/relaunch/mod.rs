@@ -53,8 +53,8 @@ fn in_progress(head: &Head, why: &str) -> Outcome {
 }
 
 /// The newest backup to relaunch from, if the instance asks for that and one is young enough.
-async fn young_backup(deps: &Deps, instance_id: &str) -> Result<Option<String>, Error> {
-    let ec2 = &deps.clients.ec2;
+async fn young_backup(deps: &Deps, head: &Head) -> Result<Option<String>, Error> {
+    let (ec2, instance_id) = (&deps.cloud(head.region()).ec2, &head.instance_id);
     let wants_backup = crate::aws::ec2::describe_instance(ec2, instance_id)
         .await?
         .and_then(|i| i.tags.get(spec::RELAUNCH_FROM_TAG).cloned())
@@ -70,7 +70,7 @@ async fn young_backup(deps: &Deps, instance_id: &str) -> Result<Option<String>, 
 }
 
 async fn look(deps: &Deps, head: &Head) -> Result<Seen, Error> {
-    let ec2 = &deps.clients.ec2;
+    let ec2 = &deps.cloud(head.region()).ec2;
     let p = &head.progress;
     let mut seen = Seen::default();
     match p.phase {
@@ -83,7 +83,7 @@ async fn look(deps: &Deps, head: &Head) -> Result<Seen, Error> {
                 seen.replacement = launch::find_copy(ec2, &head.incident_id).await?;
             }
             if seen.image.is_none() && p.image_id.is_none() {
-                seen.backup = young_backup(deps, &head.instance_id).await?;
+                seen.backup = young_backup(deps, head).await?;
             }
         }
         Some(Phase::Launching) => {
@@ -136,7 +136,7 @@ async fn advance_steps(
     poll: bool,
     attempting: &mut Action,
 ) -> Result<Outcome, Error> {
-    let ec2 = &deps.clients.ec2;
+    let ec2 = &deps.cloud(head.region()).ec2;
     let mut notes = Notes::default();
     loop {
         let seen = look(deps, head).await?;
@@ -267,7 +267,7 @@ async fn force_stop_if_stuck(deps: &Deps, head: &Head, now: i64) {
     if now - since < FORCE_STOP_AFTER_MS {
         return;
     }
-    let ec2 = &deps.clients.ec2;
+    let ec2 = &deps.cloud(head.region()).ec2;
     if let Ok(Some(state)) = launch::state(ec2, &head.instance_id).await {
         if state == "running" || state == "stopping" {
             let copy = head.progress.replacement_id.clone().unwrap_or_default();
@@ -352,11 +352,7 @@ pub async fn run(
 ) -> Result<Outcome, Error> {
     let signal = head.opening_signal();
     let now_secs = deps.now_ms() / 1000;
-    if let Err(e) = deps
-        .ledger
-        .set_open(&head.instance_id, true, now_secs)
-        .await
-    {
+    if let Err(e) = deps.ledger.set_open(&head.key(), true, now_secs).await {
         return crate::heal::fail(deps, &head, &signal, None, Action::CreateImage, e).await;
     }
     let result = advance(deps, &mut head, deadline_ms, poll).await;

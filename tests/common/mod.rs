@@ -421,9 +421,16 @@ impl Slack {
 
 // ---------------------------------------------------------------- AWS world
 
+/// The function's region in the tests.
+pub const HOME_REGION: &str = "us-east-1";
+
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    sdk_config_in(endpoint, HOME_REGION).await
+}
+
+pub async fn sdk_config_in(endpoint: &str, region: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
+        .region(aws_config::Region::new(region.to_string()))
         .endpoint_url(endpoint)
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "testing", "testing", None, None, "test",
@@ -435,6 +442,9 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
 pub struct World {
     /// The moto account this world lives in, alone.
     pub account: String,
+    /// Where its instances and group are (`ec2`, `asg`); the ledger and the webhook key
+    /// are in the function's region, `HOME_REGION`.
+    pub region: String,
     /// Instances it launches are impaired (see `WorldSpec::impaired`).
     pub impaired: bool,
     /// Setup and assertions go through this (unrecorded) proxy into the account.
@@ -463,6 +473,8 @@ pub struct WorldSpec {
     pub group_tags: Vec<(&'static str, &'static str)>,
     /// Encryption context function name used to encrypt the webhook.
     pub encrypt_for: &'static str,
+    /// The region of its instances and group.
+    pub region: &'static str,
 }
 
 impl WorldSpec {
@@ -501,6 +513,7 @@ impl Default for WorldSpec {
             impaired: true,
             group_tags: vec![],
             encrypt_for: FUNCTION_NAME,
+            region: HOME_REGION,
         }
     }
 }
@@ -510,11 +523,12 @@ impl World {
     pub async fn build(spec: WorldSpec, slack_url: &str) -> World {
         let account = new_account();
         let setup_proxy = Proxy::for_account(&account).await;
-        let sdk = sdk_config(&setup_proxy.endpoint).await;
+        let home = sdk_config(&setup_proxy.endpoint).await;
+        let sdk = sdk_config_in(&setup_proxy.endpoint, spec.region).await;
         let ec2 = aws_sdk_ec2::Client::new(&sdk);
         let asg = aws_sdk_autoscaling::Client::new(&sdk);
-        let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-        let kms = aws_sdk_kms::Client::new(&sdk);
+        let ddb = aws_sdk_dynamodb::Client::new(&home);
+        let kms = aws_sdk_kms::Client::new(&home);
 
         let table = unique("ledger");
         ddb.create_table()
@@ -588,7 +602,7 @@ impl World {
             .max_size(spec.group_size.max(1) as i32)
             .desired_capacity(spec.group_size as i32)
             .health_check_grace_period(0)
-            .availability_zones("us-east-1a");
+            .availability_zones(format!("{}a", spec.region));
         for (k, v) in &spec.group_tags {
             create = create.tags(
                 AsgTag::builder()
@@ -654,6 +668,7 @@ impl World {
 
         let world = World {
             account,
+            region: spec.region.to_string(),
             impaired: spec.impaired,
             setup_proxy,
             sdk,
@@ -760,7 +775,7 @@ impl World {
     pub fn env(&self, extra: &[(&str, &str)]) -> HashMap<String, String> {
         let mut env: HashMap<String, String> = [
             ("AUTOHEAL_TABLE", self.table.as_str()),
-            ("AWS_REGION", "us-east-1"),
+            ("AWS_REGION", HOME_REGION),
             ("AWS_LAMBDA_FUNCTION_NAME", FUNCTION_NAME),
             ("SLACK_WEBHOOK_ENCRYPTED", self.webhook_ciphertext.as_str()),
             // A standalone instance is relaunched at once (its ladder's first rung); the
@@ -827,7 +842,10 @@ impl World {
             .table_name(&self.table)
             .key(
                 "pk",
-                aws_sdk_dynamodb::types::AttributeValue::S(format!("instance#{instance_id}")),
+                aws_sdk_dynamodb::types::AttributeValue::S(format!(
+                    "instance#{}/{instance_id}",
+                    self.region
+                )),
             )
             .key(
                 "sk",
