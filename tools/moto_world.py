@@ -1,15 +1,21 @@
 """A control API for the moto server, so tests can make the world fail the way AWS does.
 
-moto reports every running instance's status checks `ok`, stops instances at once and makes
-images `available` at once. This module patches moto's EC2 models so that, on request,
-an instance's status checks are impaired (or any other status), a stop stays in `stopping`,
-and images made by CreateImage stay `pending` (or end `failed`). The requests come from
+moto reports every running instance's status checks `ok`, stops instances at once, makes
+images `available` at once and leaves a group member marked Unhealthy in its group. This
+module patches moto's EC2 and Auto Scaling models so that, on request, an instance's status
+checks are impaired (or any other status), a stop stays in `stopping`, images made by
+CreateImage stay `pending` (or end `failed`), and Auto Scaling replaces members marked
+Unhealthy through SetInstanceHealth (after a delay, optionally showing `Terminating` for a
+while). The requests come from
 tests as `POST /_autoheal/<endpoint>` with a JSON body, to the same host:port as moto;
 `wrap(app)` is the WSGI middleware that answers them. See docs/emulator.md.
 
 State is kept here, in module-level dicts guarded by one lock, keyed by instance id or
 image id (moto's ids are random and unique across its accounts and regions, so no account
-or region is needed). `POST /moto-api/reset` clears it along with moto's own state.
+or region is needed; a replacement records the account and region of the group). Whatever
+moves with time (a pending image's deadline, a due replacement) moves in `settle()`, run at
+the start of every request: no threads. `POST /moto-api/reset` clears it along with moto's
+own state.
 """
 
 import copy
@@ -18,6 +24,8 @@ import json
 import threading
 import time
 
+from moto.autoscaling.exceptions import ValidationError as AutoscalingValidationError
+from moto.autoscaling.models import AutoScalingBackend, autoscaling_backends
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.amis import AmiBackend
@@ -43,6 +51,19 @@ _stuck = set()
 _pending = {}
 # image id -> (Ami, unix time it becomes available), for images held with pending_seconds.
 _due = {}
+# Auto Scaling replacement of Unhealthy members: the setting for every group (None: off) and
+# per group name; each a {"delay_seconds", "terminating_seconds"} dict.
+_replace_all = None
+_replace_groups = {}
+# instance id -> the mark being replaced: account, region, group, scope (the group name whose
+# setting applies, None for the all-groups one), marked (unix time), terminate_at (when the
+# member starts showing Terminating), gone_at (when it is terminated and replaced), phase
+# ("marked", then "terminating"), members (the group's instance ids when it was marked).
+_marks = {}
+# what settle() did: {"instance_id", "replacement_id", "group", "account", "region", "at"}.
+_replaced = []
+# marks whose replacement raised in moto: {"instance_id", "group", "error", "at"}.
+_failed = []
 
 
 class HttpError(Exception):
@@ -208,8 +229,10 @@ def _create_image(original):
 
 
 def settle():
-    """Makes images whose pending_seconds have passed `available`; run before each request."""
+    """Makes images whose pending_seconds have passed `available` and moves due Auto Scaling
+    replacements on; run before each request."""
     with _lock:
+        _settle_replacements()
         if not _due:
             return
         now = time.time()
@@ -220,12 +243,126 @@ def settle():
                 del _due[image_id]
 
 
+def _group_of(backend, instance_id):
+    for group in list(backend.autoscaling_groups.values()):
+        for state in list(group.instance_states):
+            if state.instance.id == instance_id:
+                return group, state
+    return None, None
+
+
+def _setting_for(group_name):
+    """(scope, setting) that applies to a group now: its own, else the all-groups one."""
+    if group_name in _replace_groups:
+        return group_name, _replace_groups[group_name]
+    if _replace_all is not None:
+        return None, _replace_all
+    return None, None
+
+
+def _set_instance_health(original):
+    # moto records the health and does nothing else; Auto Scaling replaces an Unhealthy member.
+    def set_instance_health(self, instance_id, health_status):
+        try:
+            result = original(self, instance_id, health_status)
+        except StopIteration:
+            # moto's next() over the groups finds no member: a 500. AWS answers this.
+            raise AutoscalingValidationError(
+                f"Instance Id not found - No managed instance found for instance ID: {instance_id}"
+            ) from None
+        group, _ = _group_of(self, instance_id)
+        if group is None:
+            return result
+        with _lock:
+            mark = _marks.get(instance_id)
+            if health_status != "Unhealthy":
+                # Healthy again before Auto Scaling acted: nothing to replace.
+                if mark is not None and mark["phase"] == "marked":
+                    del _marks[instance_id]
+                return result
+            if mark is not None:
+                return result  # marked already: the first mark's time stands
+            scope, setting = _setting_for(group.name)
+            if setting is None:
+                return result
+            now = time.time()
+            terminate_at = now + setting["delay_seconds"]
+            _marks[instance_id] = {
+                "account": self.account_id,
+                "region": self.region_name,
+                "group": group.name,
+                "scope": scope,
+                "marked": now,
+                "terminate_at": terminate_at,
+                "gone_at": terminate_at + setting["terminating_seconds"],
+                "phase": "marked",
+                "members": [s.instance.id for s in group.instance_states],
+            }
+        return result
+
+    return set_instance_health
+
+
+def _replace(instance_id, mark, now):
+    """Moves one mark on; True when it is done with (replaced, or nothing left to replace)."""
+    backend = autoscaling_backends[mark["account"]][mark["region"]]
+    group, state = _group_of(backend, instance_id)
+    if group is None:
+        return True  # terminated, detached or its group deleted meanwhile
+    if mark["phase"] == "marked":
+        if mark["terminate_at"] > now:
+            return False
+        if state.health_status != "Unhealthy":
+            return True
+        mark["phase"] = "terminating"
+        state.lifecycle_state = "Terminating"
+    if mark["gone_at"] > now:
+        return False
+    before = {s.instance.id for s in group.instance_states}
+    # TerminateInstanceInAutoScalingGroup with ShouldDecrementDesiredCapacity=false: moto
+    # detaches the member, launches from the group's launch template/configuration back up
+    # to desired capacity (InService, Healthy), then terminates the instance in EC2.
+    backend.terminate_instance(instance_id, should_decrement=False)
+    after = [s.instance.id for s in group.instance_states]
+    new = [i for i in after if i not in before]
+    if not new:
+        # Something launched it earlier (moto counts only InService members, so any capacity
+        # change during Terminating launches at once): the newest member not there at the mark.
+        claimed = {r["replacement_id"] for r in _replaced}
+        new = [i for i in after if i not in mark["members"] and i not in claimed][-1:]
+    _replaced.append({
+        "instance_id": instance_id,
+        "replacement_id": new[0] if new else None,
+        "group": group.name,
+        "account": mark["account"],
+        "region": mark["region"],
+        "at": now,
+    })
+    return True
+
+
+def _settle_replacements():
+    if not _marks:
+        return
+    now = time.time()
+    for instance_id, mark in list(_marks.items()):
+        try:
+            done = _replace(instance_id, mark, now)
+        except Exception as e:  # noqa: BLE001 - a request to moto must not fail for this
+            _failed.append({"instance_id": instance_id, "group": mark["group"],
+                            "error": f"{type(e).__name__}: {e}", "at": now})
+            done = True
+        if done:
+            _marks.pop(instance_id, None)
+
+
 _original_stop = Instance.stop  # moto's own, before install(): finish-stop completes with it
 _installed = False
 
 
 def install():
-    """Patches moto's EC2 models; wraps whatever CreateImage is at the time. Idempotent."""
+    """Patches moto's EC2 and Auto Scaling models; wraps whatever CreateImage is at the time.
+    Idempotent."""
     global _installed
     if _installed:
         return
@@ -237,6 +374,9 @@ def install():
     Instance.start = _start(Instance.start)
     Instance.reboot = _reboot(Instance.reboot)
     AmiBackend.create_image = _create_image(AmiBackend.create_image)
+    AutoScalingBackend.set_instance_health = _set_instance_health(
+        AutoScalingBackend.set_instance_health
+    )
 
 
 # --- the control endpoints ----------------------------------------------------------------
@@ -350,10 +490,91 @@ def release_image(body):
     return {"images": released}
 
 
+def _seconds(body, key):
+    value = body.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise HttpError(400, f"`{key}` must be a number >= 0")
+    return value
+
+
+def _describe_replace():
+    return {"all": copy.deepcopy(_replace_all), "groups": copy.deepcopy(_replace_groups)}
+
+
+def _cancel(scope):
+    """Forgets the marks of a scope that have not begun (a Terminating member still goes)."""
+    for instance_id, mark in list(_marks.items()):
+        if mark["scope"] == scope and mark["phase"] == "marked":
+            del _marks[instance_id]
+
+
+def asg_replace(body):
+    global _replace_all
+    group = body.get("group")
+    if group is not None and (not isinstance(group, str) or not group):
+        raise HttpError(400, "`group` must be a group name")
+    off = body.get("off", False)
+    if not isinstance(off, bool):
+        raise HttpError(400, "`off` must be true or false")
+    if off:
+        if set(body) - {"off", "group"}:
+            raise HttpError(400, "`off` takes no other setting than `group`")
+        with _lock:
+            if group is None:
+                _replace_all = None
+            else:
+                _replace_groups.pop(group, None)
+            _cancel(group)
+            return _describe_replace()
+    if "delay_seconds" not in body:
+        raise HttpError(400, "give `delay_seconds` (a number >= 0) or `off: true`")
+    unknown = set(body) - {"delay_seconds", "terminating_seconds", "group", "off"}
+    if unknown:
+        raise HttpError(400, f"unknown keys {sorted(unknown)}")
+    setting = {
+        "delay_seconds": _seconds(body, "delay_seconds"),
+        "terminating_seconds": _seconds(body, "terminating_seconds"),
+    }
+    with _lock:
+        if group is None:
+            _replace_all = setting
+        else:
+            _replace_groups[group] = setting
+        return _describe_replace()
+
+
+def asg_replacements(body):
+    group = body.get("group")
+    if group is not None and not isinstance(group, str):
+        raise HttpError(400, "`group` must be a group name")
+    with _lock:
+        replaced = [dict(r) for r in _replaced if group is None or r["group"] == group]
+        pending = [
+            {
+                "instance_id": instance_id,
+                "group": mark["group"],
+                "account": mark["account"],
+                "region": mark["region"],
+                "phase": mark["phase"],
+                "marked_at": mark["marked"],
+                "terminating_at": mark["terminate_at"],
+                "replace_at": mark["gone_at"],
+            }
+            for instance_id, mark in _marks.items()
+            if group is None or mark["group"] == group
+        ]
+        failed = [dict(f) for f in _failed if group is None or f["group"] == group]
+    return {"replaced": replaced, "pending": pending, "failed": failed,
+            "setting": _describe_replace()}
+
+
 def reset(body=None):
     """Forgets every override, or with `instance_id` only that instance's. Objects already
-    mid-way (a stopping instance, a pending image) are left as they are; finish-stop and
-    release-image still work on them."""
+    mid-way (a stopping instance, a pending image, a Terminating member) are left as they
+    are; finish-stop and release-image still work on them, a Terminating member is still
+    replaced at its time. A full reset also turns Auto Scaling replacement off and forgets
+    what it replaced."""
+    global _replace_all
     instance_id = (body or {}).get("instance_id")
     if instance_id is not None and (not isinstance(instance_id, str) or not instance_id):
         raise HttpError(400, "`instance_id` must be a string")
@@ -362,10 +583,20 @@ def reset(body=None):
             _status.clear()
             _stuck.clear()
             _pending.clear()
+            _replace_all = None
+            _replace_groups.clear()
+            for iid, mark in list(_marks.items()):
+                if mark["phase"] == "marked":
+                    del _marks[iid]
+            _replaced.clear()
+            _failed.clear()
             return {"reset": True}
         _status.pop(instance_id, None)
         _stuck.discard(instance_id)
         _pending.pop(instance_id, None)
+        if _marks.get(instance_id, {}).get("phase") == "marked":
+            del _marks[instance_id]
+        _replaced[:] = [r for r in _replaced if r["instance_id"] != instance_id]
     return {"reset": True, "instance_id": instance_id}
 
 
@@ -373,6 +604,7 @@ def _forget_all():
     reset()
     with _lock:
         _due.clear()
+        _marks.clear()
 
 
 ENDPOINTS = {
@@ -381,6 +613,8 @@ ENDPOINTS = {
     "finish-stop": finish_stop,
     "pending-images": pending_images,
     "release-image": release_image,
+    "asg-replace": asg_replace,
+    "asg-replacements": asg_replacements,
     "reset": reset,
 }
 
@@ -425,9 +659,9 @@ def wrap(app):
 
     def middleware(environ, start_response):
         path = environ.get("PATH_INFO", "")
+        settle()  # before control requests too: asg-replacements reports what is due
         if path.startswith(PREFIX):
             return _control(environ, start_response)
-        settle()
         if path.rstrip("/") == "/moto-api/reset":
             _forget_all()
         return app(environ, start_response)

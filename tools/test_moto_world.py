@@ -345,6 +345,250 @@ class World(unittest.TestCase):
         image_id = self.ec2.create_image(InstanceId=free, Name="free")["ImageId"]
         self.assertEqual(self.image(image_id)["State"], "available")
 
+    # --- Auto Scaling replacement of Unhealthy members -------------------------------------
+
+    def group(self, size=2, account=None):
+        """A group of `size` members launched from a launch template: (name, member ids, client)."""
+        asg = self.client("autoscaling", account)
+        ec2 = self.client("ec2", account)
+        name = f"autoheal-test-{time.time_ns()}"
+        ec2.create_launch_template(
+            LaunchTemplateName=name,
+            LaunchTemplateData={"ImageId": AMI, "InstanceType": "t3.micro"},
+        )
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName=name,
+            LaunchTemplate={"LaunchTemplateName": name, "Version": "$Latest"},
+            MinSize=size,
+            MaxSize=size,
+            DesiredCapacity=size,
+            AvailabilityZones=["us-east-1a"],
+        )
+        return name, sorted(self.members(name, asg)), asg
+
+    def members(self, name, asg=None):
+        """instance id -> (LifecycleState, HealthStatus), as DescribeAutoScalingGroups says."""
+        asg = asg or self.client("autoscaling")
+        (group,) = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
+        return {m["InstanceId"]: (m["LifecycleState"], m["HealthStatus"]) for m in group["Instances"]}
+
+    def asg_instance(self, instance_id, asg=None):
+        asg = asg or self.client("autoscaling")
+        found = asg.describe_auto_scaling_instances(InstanceIds=[instance_id])["AutoScalingInstances"]
+        return (found[0]["LifecycleState"], found[0]["HealthStatus"]) if found else None
+
+    def mark(self, asg, instance_id):
+        asg.set_instance_health(InstanceId=instance_id, HealthStatus="Unhealthy")
+
+    def wait_replaced(self, instance_id, seconds=10):
+        deadline = time.time() + seconds
+        while True:
+            answer = self.ok("asg-replacements", {})
+            done = [r for r in answer["replaced"] if r["instance_id"] == instance_id]
+            if done or time.time() > deadline:
+                return done
+            time.sleep(0.05)
+
+    def assert_replaced(self, name, old, others, asg=None, ec2=None):
+        """`old` is gone (terminated, not in the group), the group is back at its size with
+        every member InService and Healthy; answers the replacement's id."""
+        members = self.members(name, asg)
+        self.assertNotIn(old, members)
+        self.assertEqual(len(members), len(others) + 1, members)
+        self.assertEqual(set(members.values()), {("InService", "Healthy")}, members)
+        (new,) = set(members) - set(others)
+        self.assertNotEqual(new, old)
+        self.assertEqual(self.state(old, ec2), "terminated")
+        self.assertEqual(self.state(new, ec2), "running")
+        self.assertIsNone(self.asg_instance(old, asg))
+        self.assertEqual(self.asg_instance(new, asg), ("InService", "Healthy"))
+        (record,) = [r for r in self.ok("asg-replacements", {})["replaced"] if r["instance_id"] == old]
+        self.assertEqual((record["replacement_id"], record["group"]), (new, name))
+        return new
+
+    def test_asg_replace_at_once(self):
+        self.assertEqual(
+            self.ok("asg-replace", {"delay_seconds": 0}),
+            {"all": {"delay_seconds": 0, "terminating_seconds": 0}, "groups": {}},
+        )
+        name, (sick, well), asg = self.group()
+        before = time.time()
+        self.mark(asg, sick)
+        new = self.assert_replaced(name, sick, [well])  # settled at the first request after
+        (record,) = self.ok("asg-replacements", {"group": name})["replaced"]
+        self.assertGreaterEqual(record["at"], before)
+        # The replacement is launched from the group's launch template, tagged with the group.
+        (reservation,) = self.ec2.describe_instances(InstanceIds=[new])["Reservations"]
+        instance = reservation["Instances"][0]
+        self.assertEqual(instance["ImageId"], AMI)
+        self.assertEqual(instance["InstanceType"], "t3.micro")
+        self.assertIn({"Key": "aws:autoscaling:groupName", "Value": name}, instance["Tags"])
+        # Marking the replacement too: replaced in turn.
+        self.mark(asg, new)
+        self.assert_replaced(name, new, [well])
+        self.assertEqual(len(self.ok("asg-replacements", {"group": name})["replaced"]), 2)
+
+    def test_asg_replace_after_delay(self):
+        delay = 1.0
+        self.ok("asg-replace", {"delay_seconds": delay})
+        name, (sick, well), asg = self.group()
+        marked = time.time()
+        self.mark(asg, sick)
+        members = self.members(name, asg)
+        if time.time() < marked + delay:  # no upper bound on real time: checked only if early
+            self.assertEqual(members, {sick: ("InService", "Unhealthy"), well: ("InService", "Healthy")})
+            self.assertEqual(self.state(sick), "running")
+            answer = self.ok("asg-replacements", {"group": name})
+            self.assertEqual(answer["replaced"], [])
+            (pending,) = answer["pending"]
+            self.assertEqual((pending["instance_id"], pending["phase"]), (sick, "marked"))
+            self.assertAlmostEqual(pending["replace_at"] - pending["marked_at"], delay)
+        self.assertTrue(self.wait_replaced(sick))
+        self.assert_replaced(name, sick, [well])
+        (record,) = self.ok("asg-replacements", {"group": name})["replaced"]
+        self.assertGreaterEqual(record["at"], marked + delay)
+        self.assertEqual(self.ok("asg-replacements", {"group": name})["pending"], [])
+
+    def test_asg_replace_terminating_phase(self):
+        hold = 1.0
+        self.ok("asg-replace", {"delay_seconds": 0, "terminating_seconds": hold})
+        name, (sick, well), asg = self.group()
+        marked = time.time()
+        self.mark(asg, sick)
+        members = self.members(name, asg)
+        instance = self.asg_instance(sick, asg)
+        if time.time() < marked + hold:
+            self.assertEqual(members, {sick: ("Terminating", "Unhealthy"), well: ("InService", "Healthy")})
+            self.assertEqual(instance, ("Terminating", "Unhealthy"))
+            self.assertEqual(self.state(sick), "running")  # see docs/emulator.md
+            (pending,) = self.ok("asg-replacements", {"group": name})["pending"]
+            self.assertEqual(pending["phase"], "terminating")
+        self.assertTrue(self.wait_replaced(sick))
+        self.assert_replaced(name, sick, [well])
+        (record,) = self.ok("asg-replacements", {"group": name})["replaced"]
+        self.assertGreaterEqual(record["at"], marked + hold)
+
+    def test_asg_replace_off(self):
+        name, (sick, well), asg = self.group()
+        self.mark(asg, sick)  # off by default
+        self.assertEqual(self.members(name, asg), {sick: ("InService", "Unhealthy"), well: ("InService", "Healthy")})
+        self.assertEqual(self.state(sick), "running")
+        self.assertEqual(self.ok("asg-replacements", {}),
+                         {"replaced": [], "pending": [], "failed": [], "setting": {"all": None, "groups": {}}})
+        # Turning it on does not replace a member marked before.
+        self.ok("asg-replace", {"delay_seconds": 0})
+        self.members(name, asg)
+        self.assertEqual(self.members(name, asg)[sick], ("InService", "Unhealthy"))
+        # Off cancels a mark not yet acted on.
+        self.ok("asg-replace", {"delay_seconds": 1.0})
+        (other,) = self.launch()  # not in a group: AWS's error (moto's would be a 500)
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.mark(asg, other)
+        self.assertEqual(e.exception.response["Error"]["Code"], "ValidationError")
+        asg.set_instance_health(InstanceId=well, HealthStatus="Unhealthy")
+        self.assertEqual(len(self.ok("asg-replacements", {})["pending"]), 1)
+        self.assertEqual(self.ok("asg-replace", {"off": True}), {"all": None, "groups": {}})
+        self.assertEqual(self.ok("asg-replacements", {})["pending"], [])
+        time.sleep(1.2)
+        self.assertEqual(set(self.members(name, asg)), {sick, well})
+        self.assertEqual(self.ok("asg-replacements", {})["replaced"], [])
+
+    def test_asg_healthy_again_before_the_delay(self):
+        self.ok("asg-replace", {"delay_seconds": 1.0})
+        name, (sick, well), asg = self.group()
+        self.mark(asg, sick)
+        asg.set_instance_health(InstanceId=sick, HealthStatus="Healthy")
+        self.assertEqual(self.ok("asg-replacements", {})["pending"], [])
+        time.sleep(1.2)
+        self.assertEqual(set(self.members(name, asg)), {sick, well})
+        self.assertEqual(self.ok("asg-replacements", {})["replaced"], [])
+
+    def test_asg_replace_one_group(self):
+        self.assertEqual(
+            self.ok("asg-replace", {"delay_seconds": 0, "group": "no-such-group"}),
+            {"all": None, "groups": {"no-such-group": {"delay_seconds": 0, "terminating_seconds": 0}}},
+        )
+        name, (sick, well), asg = self.group()
+        self.mark(asg, sick)
+        self.assertEqual(self.members(name, asg)[sick], ("InService", "Unhealthy"))
+        self.ok("asg-replace", {"delay_seconds": 0, "group": name})
+        self.mark(asg, well)
+        members = self.members(name, asg)
+        self.assertNotIn(well, members)
+        self.assertEqual(members.pop(sick), ("InService", "Unhealthy"))  # marked before: stays
+        self.assertEqual(list(members.values()), [("InService", "Healthy")])
+        (record,) = self.ok("asg-replacements", {})["replaced"]
+        self.assertEqual((record["instance_id"], record["replacement_id"]), (well, list(members)[0]))
+        self.assertEqual(
+            set(self.ok("asg-replace", {"off": True, "group": name})["groups"]), {"no-such-group"}
+        )
+
+    def test_asg_reset_clears_replacement(self):
+        self.ok("asg-replace", {"delay_seconds": 0})
+        name, (first, second), asg = self.group()
+        self.mark(asg, first)
+        new = self.assert_replaced(name, first, [second])
+        self.ok("asg-replace", {"delay_seconds": 1.0})
+        self.mark(asg, second)
+        self.assertEqual(self.ok("reset"), {"reset": True})
+        self.assertEqual(self.ok("asg-replacements", {}),
+                         {"replaced": [], "pending": [], "failed": [], "setting": {"all": None, "groups": {}}})
+        time.sleep(1.2)
+        self.assertEqual(self.members(name, asg), {new: ("InService", "Healthy"), second: ("InService", "Unhealthy")})
+        self.mark(asg, new)
+        self.assertEqual(self.members(name, asg)[new], ("InService", "Unhealthy"))
+        self.assertEqual(self.ok("asg-replacements", {})["replaced"], [])
+
+    def test_asg_reset_of_one_instance(self):
+        self.ok("asg-replace", {"delay_seconds": 1.0})
+        name, (mine, theirs), asg = self.group()
+        self.mark(asg, mine)
+        self.mark(asg, theirs)
+        self.ok("reset", {"instance_id": mine})
+        self.assertEqual([p["instance_id"] for p in self.ok("asg-replacements", {})["pending"]], [theirs])
+        self.assertTrue(self.wait_replaced(theirs))
+        self.assertEqual(self.members(name, asg)[mine], ("InService", "Unhealthy"))
+
+    def test_asg_replacement_has_ok_status_checks(self):
+        self.ok("asg-replace", {"delay_seconds": 0})
+        name, (sick, well), asg = self.group()
+        self.ok("status", {"instance_id": sick, "system": "impaired", "instance": "impaired"})
+        self.assertEqual(self.statuses(InstanceIds=[sick])[sick]["SystemStatus"]["Status"], "impaired")
+        self.mark(asg, sick)
+        new = self.assert_replaced(name, sick, [well])
+        seen = self.statuses(InstanceIds=[new, sick], IncludeAllInstances=True)
+        self.assertEqual((seen[new]["SystemStatus"]["Status"], seen[new]["InstanceStatus"]["Status"]), ("ok", "ok"))
+        self.assertEqual(seen[sick]["SystemStatus"]["Status"], "not-applicable")
+        impaired = self.statuses(Filters=[{"Name": "system-status.status", "Values": ["impaired"]}])
+        self.assertEqual(set(impaired) & {sick, new, well}, set())
+
+    def test_asg_replace_in_another_account(self):
+        self.ok("asg-replace", {"delay_seconds": 0})
+        name, (sick, well), asg = self.group(account=OTHER_ACCOUNT)
+        ec2 = self.client("ec2", account=OTHER_ACCOUNT)
+        self.mark(asg, sick)
+        self.assert_replaced(name, sick, [well], asg=asg, ec2=ec2)
+        (record,) = self.ok("asg-replacements", {"group": name})["replaced"]
+        self.assertEqual((record["account"], record["region"]), (OTHER_ACCOUNT, "us-east-1"))
+
+    def test_asg_replace_bad_requests(self):
+        for body in [
+            {},
+            {"delay_seconds": -1},
+            {"delay_seconds": "1"},
+            {"delay_seconds": True},
+            {"delay_seconds": 0, "terminating_seconds": -1},
+            {"delay_seconds": 0, "group": ""},
+            {"delay_seconds": 0, "later": 1},
+            {"off": "yes"},
+            {"off": True, "delay_seconds": 0},
+        ]:
+            status, answer = self.control("asg-replace", body)
+            self.assertEqual(status, 400, (body, answer))
+            self.assertIn("error", answer)
+        self.assertEqual(self.ok("asg-replacements", {})["setting"], {"all": None, "groups": {}})
+        self.assertEqual(self.control("asg-replacements", {"group": 1})[0], 400)
+
     # --- reset, accounts, errors, older behaviour ---------------------------------------------
 
     def test_reset_clears_overrides(self):
@@ -448,6 +692,23 @@ class World(unittest.TestCase):
         self.assertEqual(self.statuses(InstanceIds=[iid])[iid]["SystemStatus"]["Status"], "ok")
         self.ok("status", {"instance_id": iid, "system": "impaired"})
         self.assertEqual(self.statuses(InstanceIds=[iid])[iid]["SystemStatus"]["Status"], "impaired")
+
+    def test_zz_asg_replacement_after_moto_reset(self):
+        self.ok("asg-replace", {"delay_seconds": 0.3, "terminating_seconds": 5})
+        name, (sick, well), asg = self.group()
+        self.mark(asg, sick)
+        time.sleep(0.4)
+        self.assertEqual(self.members(name, asg)[sick], ("Terminating", "Unhealthy"))
+        self.ok("asg-replace", {"delay_seconds": 0})
+        urllib.request.urlopen(
+            urllib.request.Request(f"{self.endpoint}/moto-api/reset", data=b"", method="POST")
+        ).read()
+        self.assertEqual(self.ok("asg-replacements", {}),
+                         {"replaced": [], "pending": [], "failed": [], "setting": {"all": None, "groups": {}}})
+        name, (sick, well), asg = self.group()
+        self.mark(asg, sick)
+        self.assertEqual(self.members(name, asg)[sick], ("InService", "Unhealthy"))
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
