@@ -8,7 +8,7 @@
 
 use crate::decide::InstanceFacts;
 use crate::incident::{Head, Status};
-use crate::outcome::{Action, Verdict};
+use crate::outcome::Action;
 use crate::relaunch::plan::Phase;
 
 pub const CLUSTER_TAG: &str = "autoheal:cluster";
@@ -134,17 +134,12 @@ pub fn scope_for(
 }
 
 /// Whether the member admitted with `incident_id` is still under repair, from its head.
-/// Released: its incident ended (a later one replaced it, or the alarm returned to OK), or
-/// its copy was verified. A relaunch that failed stays under repair: people decide, and
-/// the guard keeps automation off the rest of the scope until that incident closes. A
-/// member marked Unhealthy counts until `settle_window_ms` after its alarm — the time its
-/// group needs to replace it (autoheal does not watch the replacement).
-pub fn still_under_repair(
-    head: Option<&Head>,
-    incident_id: &str,
-    now_ms: i64,
-    settle_window_ms: i64,
-) -> bool {
+/// Released: its incident ended (a later one replaced it, or the alarm returned to OK), its
+/// copy was verified, or — a member marked Unhealthy — following its replacement ended
+/// (verified, or out of time and told to people). A relaunch that failed stays under
+/// repair: people decide, and the guard keeps automation off the rest of the scope until
+/// that incident closes.
+pub fn still_under_repair(head: Option<&Head>, incident_id: &str) -> bool {
     let Some(h) = head else { return false };
     if h.incident_id != incident_id || h.status == Status::Closed || h.is_held() {
         return false;
@@ -152,10 +147,10 @@ pub fn still_under_repair(
     if h.progress.phase == Some(Phase::Recovered) {
         return false;
     }
-    let marked = h.status == Status::Settled
-        && h.action == Some(Action::MarkUnhealthy)
-        && h.result == Some(Verdict::Done);
-    !(marked && now_ms - h.opened_ms >= settle_window_ms)
+    let member_ended = h.status == Status::Settled
+        && h.progress.phase.is_none()
+        && matches!(h.action, Some(Action::MarkUnhealthy | Action::Verify));
+    !member_ended
 }
 
 #[derive(Debug, PartialEq)]
@@ -197,10 +192,10 @@ pub fn admit(scope: &Scope, me: (&str, &str), live: &[(String, String)]) -> Admi
 mod tests {
     use super::*;
     use crate::incident::AlarmContext;
+    use crate::outcome::Verdict;
     use crate::relaunch::plan::Progress;
 
     const T: i64 = 1_795_403_565_123;
-    const WINDOW: i64 = 900_000;
 
     fn head(status: Status, action: Option<Action>, phase: Option<Phase>) -> Head {
         Head {
@@ -226,6 +221,7 @@ mod tests {
             hold_until_ms: None,
             rungs: vec![],
             hold_kind: None,
+            member_steps: vec![],
         }
     }
 
@@ -233,62 +229,72 @@ mod tests {
     fn under_repair_table() {
         use Status::*;
         let relaunching = head(Repairing, None, Some(Phase::Launching));
-        let cases: Vec<(&str, Option<Head>, &str, i64, bool)> = vec![
-            ("no head any more", None, "inc-1", T, false),
+        let cases: Vec<(&str, Option<Head>, &str, bool)> = vec![
+            ("no head any more", None, "inc-1", false),
             (
                 "a relaunch under way",
                 Some(relaunching.clone()),
                 "inc-1",
-                T,
                 true,
             ),
             (
                 "another incident replaced it",
                 Some(relaunching),
                 "inc-0",
-                T,
                 false,
             ),
             (
                 "copy verified",
                 Some(head(Settled, Some(Action::Verify), Some(Phase::Recovered))),
                 "inc-1",
-                T,
                 false,
             ),
             (
                 "relaunch failed: people decide",
                 Some(head(Settled, Some(Action::Verify), Some(Phase::Failed))),
                 "inc-1",
-                T,
                 true,
             ),
             (
                 "alarm returned to OK",
                 Some(head(Closed, Some(Action::Verify), Some(Phase::Failed))),
                 "inc-1",
-                T,
                 false,
             ),
             (
-                "marked Unhealthy just now",
-                Some(head(Settled, Some(Action::MarkUnhealthy), None)),
+                "marked Unhealthy, replacement followed",
+                Some(Head {
+                    result: Some(Verdict::InProgress),
+                    ..head(Repairing, Some(Action::MarkUnhealthy), None)
+                }),
                 "inc-1",
-                T + 60_000,
                 true,
             ),
             (
-                "marked Unhealthy a window ago",
+                "replacement verified",
+                Some(head(Settled, Some(Action::Verify), None)),
+                "inc-1",
+                false,
+            ),
+            (
+                "replacement out of time, told to people",
+                Some(Head {
+                    result: Some(Verdict::Failed),
+                    ..head(Settled, Some(Action::Verify), None)
+                }),
+                "inc-1",
+                false,
+            ),
+            (
+                "Auto Scaling had it already",
                 Some(head(Settled, Some(Action::MarkUnhealthy), None)),
                 "inc-1",
-                T + WINDOW,
                 false,
             ),
             (
                 "claimed, not yet acted",
                 Some(head(Repairing, None, None)),
                 "inc-1",
-                T + WINDOW,
                 true,
             ),
             (
@@ -299,16 +305,11 @@ mod tests {
                     ..head(Repairing, None, None)
                 }),
                 "inc-1",
-                T,
                 false,
             ),
         ];
-        for (what, h, incident, now, want) in cases {
-            assert_eq!(
-                still_under_repair(h.as_ref(), incident, now, WINDOW),
-                want,
-                "{what}"
-            );
+        for (what, h, incident, want) in cases {
+            assert_eq!(still_under_repair(h.as_ref(), incident), want, "{what}");
         }
     }
 
@@ -581,7 +582,7 @@ mod tests {
                                         .iter()
                                         .filter(|(id, i)| {
                                             let m: usize = id[2..].parse().unwrap();
-                                            still_under_repair(heads[m].as_ref(), i, T, WINDOW)
+                                            still_under_repair(heads[m].as_ref(), i)
                                         })
                                         .cloned()
                                         .collect();

@@ -71,6 +71,9 @@ pub struct Head {
     pub rungs: Vec<crate::ladder::Mark>,
     /// Why it is held, when it is (`hold_until_ms`).
     pub hold_kind: Option<HoldKind>,
+    /// A group member marked Unhealthy: the steps of its replacement seen so far
+    /// (`replacement::assess`); empty for other repairs.
+    pub member_steps: Vec<crate::replacement::Mark>,
 }
 
 /// Why an incident waits before acting.
@@ -167,6 +170,14 @@ impl Head {
         }
     }
 
+    /// A group member marked Unhealthy whose replacement is being followed
+    /// (`heal::replacement`).
+    pub fn is_verifying(&self) -> bool {
+        self.status == Status::Repairing
+            && self.action == Some(Action::MarkUnhealthy)
+            && self.result == Some(Verdict::InProgress)
+    }
+
     /// Held back (grace period, a repair guard) and never acted on.
     pub fn is_held(&self) -> bool {
         self.hold_until_ms.is_some()
@@ -226,6 +237,7 @@ pub fn claim_alarm(
         hold_until_ms: None,
         rungs: vec![],
         hold_kind: None,
+        member_steps: vec![],
     };
     let Some(head) = current else {
         return Move::Take(fresh());
@@ -278,6 +290,14 @@ pub fn claim_alarm(
                     .map_or("a rung of its ladder under way", HoldKind::as_str)
             ))
         }
+        // Marked Unhealthy: Auto Scaling replaces it; any alarm meanwhile is the same one.
+        Status::Repairing if head.is_verifying() => skip(format!(
+            "already handled: marked Unhealthy{}; incident {} follows its replacement",
+            head.group
+                .as_deref()
+                .map_or(String::new(), |g| format!(" in group {g}")),
+            head.incident_id
+        )),
         // The last invocation failed or died before settling: pick up where it stopped.
         Status::Repairing => resume(),
         Status::Settled if head.transitions.contains(&key) => skip(format!(
@@ -327,6 +347,10 @@ pub fn close_on_ok(current: Option<&Head>, signal: &Signal) -> Move {
             next.closed_ms = Some(t);
             next.lease_until_ms = 0;
             next.version += 1;
+            if h.is_verifying() {
+                // The mark was done; following its replacement ends with the incident.
+                next.result = Some(Verdict::Done);
+            }
             Move::Take(next)
         }
     }
@@ -456,6 +480,7 @@ mod tests {
             hold_until_ms: None,
             rungs: vec![],
             hold_kind: None,
+            member_steps: vec![],
         }
     }
 
@@ -502,6 +527,7 @@ mod tests {
         Head {
             hold_until_ms: Some(until_ms),
             hold_kind: Some(HoldKind::Grace),
+            member_steps: vec![],
             action: None,
             result: Some(Verdict::Held),
             ..head(Status::Repairing, 0)

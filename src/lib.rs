@@ -26,6 +26,7 @@ pub mod notify;
 pub mod outcome;
 pub mod policy;
 pub mod relaunch;
+pub mod replacement;
 pub mod report;
 pub mod tick;
 pub mod trust;

@@ -5,7 +5,7 @@
 
 use crate::error::Error;
 use crate::heal::{self, advance, Deps, LEASE_MARGIN_MS};
-use crate::incident::{self, Move};
+use crate::incident::{self, Head, Move};
 use crate::outcome::{Action, Outcome, Verdict};
 use crate::relaunch;
 
@@ -168,6 +168,7 @@ pub async fn advance_open(
     open: &[String],
     deadline_ms: i64,
 ) -> Vec<Outcome> {
+    let scheduled = trigger == crate::intake::SCHEDULED_EVENT;
     let mut outcomes = vec![];
     for key in open {
         let instance_id = incident::split_key(key).map_or(key.as_str(), |(_, id)| id);
@@ -180,8 +181,9 @@ pub async fn advance_open(
             ));
             continue;
         }
-        let outcome = match Box::pin(advance_one(deps, key, deadline_ms)).await {
-            Ok(o) => o,
+        let outcome = match Box::pin(advance_one(deps, key, scheduled, deadline_ms)).await {
+            Ok(Some(o)) => o,
+            Ok(None) => continue,
             // Released and listed by `heal::fail` where it got that far: the next trigger
             // takes the same step again.
             Err(e) => Outcome::new(
@@ -210,18 +212,36 @@ pub async fn advance_open(
 
 /// `key`: as the open index lists it (`incident::key`; an older ledger's bare id is
 /// taken as the function's own region, found closed and unlisted).
-async fn advance_one(deps: &Deps, key: &str, deadline_ms: i64) -> Result<Outcome, Error> {
+/// None: not this trigger's business (a member's replacement is followed by the schedule
+/// only, once a minute, not by every AMI or instance state change).
+async fn advance_one(
+    deps: &Deps,
+    key: &str,
+    scheduled: bool,
+    deadline_ms: i64,
+) -> Result<Option<Outcome>, Error> {
     let (region, instance_id) = incident::split_key(key).unwrap_or((&deps.config.region, key));
     let lease_until = deadline_ms.max(deps.now_ms()) + LEASE_MARGIN_MS;
     let ended = std::cell::Cell::new(false);
-    match advance(deps, region, instance_id, false, |h| {
+    let not_now = std::cell::Cell::new(false);
+    let step = advance(deps, region, instance_id, false, |h| {
         ended.set(h.is_none_or(|h| h.status != incident::Status::Repairing));
-        incident::claim_waiting(h, deps.now_ms(), lease_until)
+        not_now.set(!scheduled && h.is_some_and(Head::is_verifying));
+        match not_now.get() {
+            true => Move::Skip(Outcome::new(None, Action::None, Verdict::Ignored, "")),
+            false => incident::claim_waiting(h, deps.now_ms(), lease_until),
+        }
     })
-    .await?
-    {
+    .await?;
+    if not_now.get() {
+        return Ok(None);
+    }
+    let outcome = match step {
         Move::Take(head) if relaunch::is_relaunch(&head.progress) => {
             Box::pin(relaunch::run(deps, head, deadline_ms, false)).await
+        }
+        Move::Take(head) if head.is_verifying() => {
+            Box::pin(heal::replacement::follow(deps, head)).await
         }
         Move::Take(head) => Box::pin(heal::resume_held(deps, head, deadline_ms)).await,
         // Closed or settled meanwhile (an OK, a relaunch that ended): nothing to wait for.
@@ -232,5 +252,6 @@ async fn advance_one(deps: &Deps, key: &str, deadline_ms: i64) -> Result<Outcome
             Ok(o)
         }
         Move::Skip(o) => Ok(o),
-    }
+    };
+    outcome.map(Some)
 }

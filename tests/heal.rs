@@ -17,6 +17,8 @@ async fn every_fixture_gets_its_outcome_and_the_world_shows_it() {
         ..Default::default()
     })
     .await;
+    // Auto Scaling replaces the members marked Unhealthy; the tick verifies it.
+    w.replace_unhealthy(Some(0.0)).await;
     // Six repairs at once: more than the account budget, the in-flight budget and the
     // breaker allow (4 of 6 members at once trips it), which are not this test's subject.
     let deps = w
@@ -40,10 +42,10 @@ async fn every_fixture_gets_its_outcome_and_the_world_shows_it() {
         ("eventbridge-alarm.json", vec![&m[3]], vec!["mark_unhealthy done"]),
         ("alarm-action.json", vec![&m[4]], vec!["mark_unhealthy done"]),
         ("sns-attached-ebs.json", vec![&m[5]], vec!["none held: attached EBS volume check failed"]),
-        ("sns-ok.json", vec![&m[0]], vec!["verify done: status check alarm returned to OK; incident closed after mark_unhealthy done"]),
+        ("sns-ok.json", vec![&m[0]], vec!["verify done: status check alarm returned to OK; incident closed after mark_unhealthy done (its replacement no longer followed)"]),
         ("eventbridge-ami-state.json", vec![], vec!["none ignored: EC2 AMI State Change: no repair waiting"]),
         ("eventbridge-instance-state.json", vec![], vec!["none ignored: EC2 Instance State-change Notification: no repair waiting"]),
-        ("scheduled-tick.json", vec![], vec!["none ignored: Scheduled Event: no repair waiting", "create_image done: backups: "]),
+        ("scheduled-tick.json", vec![], vec!["verify done: replaced by Auto Scaling in group", "verify done: replaced by Auto Scaling in group", "verify done: replaced by Auto Scaling in group", "verify done: replaced by Auto Scaling in group", "create_image done: backups: "]),
     ];
     for (name, ids, expected) in &cases {
         let r = invoke(&deps, &event(name, ids)).await.unwrap();
@@ -66,11 +68,13 @@ async fn every_fixture_gets_its_outcome_and_the_world_shows_it() {
         }
     }
 
-    // The world afterwards: exactly the acted-on members are Unhealthy in the emulator.
+    // The world afterwards: exactly the acted-on members were replaced (gone from the
+    // group), the others are still there and Healthy.
     for (i, id) in m.iter().enumerate() {
-        let expected = if i < 5 { "UNHEALTHY" } else { "HEALTHY" };
+        let expected = if i < 5 { "NONE" } else { "HEALTHY" };
         assert_eq!(w.health(id).await, expected, "member {i}");
     }
+    assert_eq!(w.replacements().await.len(), 5);
     assert_eq!(proxy.calls("SetInstanceHealth"), 5);
     // The ledger: closed for the instance that went back to OK, settled for the others.
     let head = w.head(&m[0]).await.unwrap();
@@ -92,7 +96,7 @@ async fn every_fixture_gets_its_outcome_and_the_world_shows_it() {
     );
     // Slack: one message per outcome (the relaunch also one per step), Block Kit + fallback.
     let texts = slack.texts();
-    assert_eq!(texts.len(), 11, "{texts:#?}");
+    assert_eq!(texts.len(), 15, "{texts:#?}");
     assert!(
         texts[0].contains(&m[0]) && texts[0].contains("marked Unhealthy"),
         "{}",
@@ -101,7 +105,14 @@ async fn every_fixture_gets_its_outcome_and_the_world_shows_it() {
     assert!(texts
         .iter()
         .any(|t| t.contains(lone.as_str()) && t.contains("recovered: copy")));
-    assert!(texts.last().unwrap().contains("recovered"));
+    assert_eq!(
+        texts
+            .iter()
+            .filter(|t| t.contains("replaced by Auto Scaling"))
+            .count(),
+        4,
+        "{texts:#?}"
+    );
     assert!(
         slack.received.lock().unwrap()[0]["blocks"]
             .as_array()
@@ -197,7 +208,8 @@ async fn duplicates_sequential_and_concurrent_repair_exactly_once() {
         "{:?}",
         again.outcomes[0]
     );
-    // A second alarm on the same instance (another metric, later) finds it already Unhealthy.
+    // A second alarm on the same instance (another metric, later): the incident already
+    // marked it and follows its replacement; nothing is called, nobody is told.
     let system = at_time(
         event("sns-metric-math.json", &[&id]),
         "2026-11-23T03:13:30.000+0000",
@@ -206,8 +218,9 @@ async fn duplicates_sequential_and_concurrent_repair_exactly_once() {
     assert_eq!(
         summary(&r),
         vec![format!(
-            "mark_unhealthy duplicate: already Unhealthy in group {}",
-            w.group
+            "mark_unhealthy duplicate: already handled: marked Unhealthy in group {}; incident {} follows its replacement",
+            w.group,
+            r.outcomes[0].incident.as_deref().unwrap_or("?")
         )]
     );
 
@@ -219,7 +232,7 @@ async fn duplicates_sequential_and_concurrent_repair_exactly_once() {
         "one report, for the repair: the second alarm finding it already Unhealthy is not news: {:#?}",
         slack.texts()
     );
-    assert_eq!(w.head(&id).await.unwrap()["attempts"], "2");
+    assert_eq!(w.head(&id).await.unwrap()["attempts"], "1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -275,13 +288,22 @@ async fn slack_failing_never_fails_the_repair() {
         "{:?}",
         summary(&tick)
     );
-    // The tick's own report of the member it repairs now is kept anew. (Whether this
-    // tick's re-send already saw it depends on how its concurrent parts interleave.)
-    let repaired = tick
-        .outcomes
+    // The first member's replacement, never made in this world, ended at its verify
+    // timeout: the held member goes (this tick, or the next when it was looked at first).
+    // Its report is kept anew. (Whether a tick's re-send already saw it depends on how its
+    // concurrent parts interleave.)
+    let mut outcomes = tick.outcomes.clone();
+    if !outcomes.iter().any(|o| o.action == Action::MarkUnhealthy) {
+        deps.clock.advance(60_000);
+        let next = invoke(&deps, &event("scheduled-tick.json", &[]))
+            .await
+            .unwrap();
+        outcomes = next.outcomes;
+    }
+    let repaired = outcomes
         .iter()
         .find(|o| o.action == Action::MarkUnhealthy)
-        .unwrap();
+        .unwrap_or_else(|| panic!("{outcomes:?}"));
     assert!(
         repaired
             .notification
@@ -398,10 +420,15 @@ async fn persistent_5xx_is_an_err_and_the_retry_completes() {
         Some("mark_unhealthy done")
     );
     assert_eq!(w.health(id).await, "UNHEALTHY");
+    // Marked; its replacement is followed by the tick.
     let head = w.head(id).await.unwrap();
     assert_eq!(
-        (head["status"].as_str(), head["attempts"].as_str()),
-        ("settled", "2")
+        (
+            head["status"].as_str(),
+            head["result"].as_str(),
+            head["attempts"].as_str()
+        ),
+        ("repairing", "in_progress", "2")
     );
 }
 
@@ -575,5 +602,5 @@ async fn an_ok_that_arrives_first_does_not_close_a_later_incident() {
         "{:?}",
         r.outcomes[0]
     );
-    assert_eq!(w.head(id).await.unwrap()["status"], "settled");
+    assert_eq!(w.head(id).await.unwrap()["status"], "repairing");
 }

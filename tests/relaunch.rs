@@ -626,7 +626,9 @@ async fn latest_backup_policy_relaunches_from_the_backup_without_imaging() {
     autoheal::backup::run(&deps.clients.ec2, &deps.clock, &[], false, now + 60_000)
         .await
         .unwrap();
-    deps.clock.advance(1_500);
+    // The image's age is moto's creation time (real time) to the function's clock: a
+    // minute on, however slowly the backup was made.
+    deps.clock.advance(60_000);
     proxy.forget();
     let r = invoke(&deps, &event("sns-alarm.json", &[&lone.id]))
         .await

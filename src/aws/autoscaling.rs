@@ -31,8 +31,17 @@ pub async fn membership(
 /// The group's desired capacity (None: no such group), for the repair guards.
 pub async fn desired_capacity(
     asg: &aws_sdk_autoscaling::Client,
-    group: &str,
+    name: &str,
 ) -> Result<Option<i32>, Error> {
+    Ok(group(asg, name).await?.map(|g| g.desired))
+}
+
+/// The group's desired capacity and members (None: no such group), to follow a marked
+/// member's replacement.
+pub async fn group(
+    asg: &aws_sdk_autoscaling::Client,
+    group: &str,
+) -> Result<Option<crate::replacement::Group>, Error> {
     let out = asg
         .describe_auto_scaling_groups()
         .auto_scaling_group_names(group)
@@ -43,7 +52,21 @@ pub async fn desired_capacity(
         .auto_scaling_groups()
         .iter()
         .find(|g| g.auto_scaling_group_name() == Some(group))
-        .and_then(|g| g.desired_capacity()))
+        .map(|g| crate::replacement::Group {
+            desired: g.desired_capacity().unwrap_or(0),
+            members: g
+                .instances()
+                .iter()
+                .map(|i| crate::replacement::Member {
+                    instance_id: i.instance_id().unwrap_or_default().to_string(),
+                    lifecycle: i
+                        .lifecycle_state()
+                        .map(|l| l.as_str().to_string())
+                        .unwrap_or_default(),
+                    health: i.health_status().unwrap_or_default().to_string(),
+                })
+                .collect(),
+        }))
 }
 
 /// The `autoheal` tag of every group that has one (few do), by group name. Asked without

@@ -255,12 +255,11 @@ fn item_from_head(h: &Head) -> Item {
         item.insert("hold_kind".into(), s(k.as_str()));
     }
     if !h.rungs.is_empty() {
-        let rungs = h
-            .rungs
-            .iter()
-            .map(|(r, t)| s(&format!("{}@{t}", r.as_str())))
-            .collect();
-        item.insert("rungs".into(), AttributeValue::L(rungs));
+        item.insert("rungs".into(), timed_list(&h.rungs, |r| r.as_str()));
+    }
+    if !h.member_steps.is_empty() {
+        let steps = timed_list(&h.member_steps, |st| st.as_str());
+        item.insert("member_steps".into(), steps);
     }
     let p = &h.progress;
     if let Some(phase) = p.phase {
@@ -276,14 +275,35 @@ fn item_from_head(h: &Head) -> Item {
         item.insert("from_backup".into(), AttributeValue::Bool(true));
     }
     if !p.marks.is_empty() {
-        let marks = p
-            .marks
-            .iter()
-            .map(|(ph, t)| s(&format!("{}@{t}", ph.as_str())))
-            .collect();
-        item.insert("step_times".into(), AttributeValue::L(marks));
+        item.insert("step_times".into(), timed_list(&p.marks, |ph| ph.as_str()));
     }
     item
+}
+
+/// A list of `name@epoch-ms` strings, as `timed_list` writes them; entries that do not
+/// parse are left out.
+fn timed<T>(item: &Item, key: &str, parse: impl Fn(&str) -> Option<T>) -> Vec<(T, i64)> {
+    item.get(key)
+        .and_then(|v| v.as_l().ok())
+        .map(|l| {
+            l.iter()
+                .filter_map(|v| {
+                    let (name, t) = v.as_s().ok()?.split_once('@')?;
+                    Some((parse(name)?, t.parse().ok()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `(name, time)` pairs as a DynamoDB list of `name@epoch-ms` strings.
+fn timed_list<T>(pairs: &[(T, i64)], name: impl Fn(&T) -> &'static str) -> AttributeValue {
+    AttributeValue::L(
+        pairs
+            .iter()
+            .map(|(x, t)| s(&format!("{}@{t}", name(x))))
+            .collect(),
+    )
 }
 
 fn head_from_item(item: &Item) -> Option<Head> {
@@ -319,18 +339,8 @@ fn head_from_item(item: &Item) -> Option<Head> {
             account: get_s("account"),
             region: get_s("region"),
         },
-        rungs: item
-            .get("rungs")
-            .and_then(|v| v.as_l().ok())
-            .map(|l| {
-                l.iter()
-                    .filter_map(|v| {
-                        let (rung, t) = v.as_s().ok()?.split_once('@')?;
-                        Some((crate::ladder::Rung::parse(rung)?, t.parse().ok()?))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
+        member_steps: timed(item, "member_steps", crate::replacement::Step::parse),
+        rungs: timed(item, "rungs", crate::ladder::Rung::parse),
         progress: Progress {
             phase: get_s("step").and_then(|p| Phase::parse(&p)),
             image_id: get_s("image_id"),
@@ -340,18 +350,7 @@ fn head_from_item(item: &Item) -> Option<Head> {
                 .and_then(|v| v.as_bool().ok())
                 .copied()
                 .unwrap_or(false),
-            marks: item
-                .get("step_times")
-                .and_then(|v| v.as_l().ok())
-                .map(|l| {
-                    l.iter()
-                        .filter_map(|v| {
-                            let (phase, t) = v.as_s().ok()?.split_once('@')?;
-                            Some((Phase::parse(phase)?, t.parse().ok()?))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
+            marks: timed(item, "step_times", Phase::parse),
         },
         hold_until_ms: get_n("hold_until_ms"),
         hold_kind: get_s("hold_kind").and_then(|k| HoldKind::parse(&k)),
@@ -395,6 +394,10 @@ mod tests {
             },
             hold_until_ms: Some(7),
             hold_kind: Some(HoldKind::Confirm),
+            member_steps: vec![
+                (crate::replacement::Step::Marked, 12),
+                (crate::replacement::Step::Left, 13),
+            ],
             rungs: vec![
                 (crate::ladder::Rung::Reboot, 3),
                 (crate::ladder::Rung::Relaunch, 11),

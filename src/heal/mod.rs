@@ -24,6 +24,7 @@ use tokio::sync::OnceCell;
 
 mod breaker;
 mod ladder;
+pub(crate) mod replacement;
 
 /// A claim outlives the invocation's deadline by this much, so no two invocations can both
 /// be inside a repair; after it, the next delivery resumes a repair that died.
@@ -473,10 +474,16 @@ async fn act(
         settle(deps, &head, &outcome).await;
         return Ok(outcome);
     }
-    let (_, outcome) = tokio::join!(
-        settle(deps, &head, &outcome),
-        notify(deps, s, Some(&facts), outcome.clone())
-    );
+    // A member marked Unhealthy stays open until its replacement is verified.
+    let keep = async {
+        match (outcome.action, outcome.result) {
+            (Action::MarkUnhealthy, Verdict::Done) => {
+                replacement::begin(deps, &head, &outcome).await
+            }
+            _ => settle(deps, &head, &outcome).await,
+        }
+    };
+    let (_, outcome) = tokio::join!(keep, notify(deps, s, Some(&facts), outcome.clone()));
     Ok(outcome)
 }
 
@@ -688,12 +695,7 @@ async fn admit(deps: &Deps, scope: &guard::Scope, head: &Head) -> Result<Option<
             .zip(&heads)
             .filter(|((_, incident), h)| match scope.window_ms {
                 Some(window) => guard::started_within(h.as_ref(), incident, head.opened_ms, window),
-                None => guard::still_under_repair(
-                    h.as_ref(),
-                    incident,
-                    now,
-                    deps.config.verify_timeout_ms,
-                ),
+                None => guard::still_under_repair(h.as_ref(), incident),
             })
             .map(|(member, _)| (*member).clone())
             .collect();
@@ -902,6 +904,10 @@ async fn recover(deps: &Deps, s: &Signal) -> Result<Outcome, Error> {
             "recovered after {}: the status check alarm returned to OK; incident closed",
             rung.as_str()
         )
+    } else if head.action == Some(Action::MarkUnhealthy) && !head.member_steps.is_empty() {
+        // Marked, its replacement followed: the instance answers again first.
+        unlist(deps, &head).await;
+        "status check alarm returned to OK; incident closed after mark_unhealthy done (its replacement no longer followed)".to_string()
     } else {
         format!(
             "status check alarm returned to OK; incident closed after {}",

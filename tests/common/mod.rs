@@ -719,6 +719,33 @@ impl World {
         .await;
     }
 
+    /// Auto Scaling replaces this world's members marked Unhealthy `delay` seconds after
+    /// the mark (None: it does not, moto's default). Through the emulator's control API.
+    pub async fn replace_unhealthy(&self, delay: Option<f64>) {
+        let body = match delay {
+            Some(d) => serde_json::json!({"group": self.group, "delay_seconds": d}),
+            None => serde_json::json!({"group": self.group, "off": true}),
+        };
+        control("asg-replace", body).await;
+    }
+
+    /// The replacements the emulator made, as it lists them.
+    pub async fn replacements(&self) -> Vec<serde_json::Value> {
+        let url = format!("{}/_autoheal/asg-replacements", moto_endpoint());
+        let body: serde_json::Value = reqwest::Client::new()
+            .post(&url)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .map(|b| serde_json::from_slice(&b).unwrap())
+            .unwrap();
+        body["replaced"].as_array().cloned().unwrap_or_default()
+    }
+
     pub async fn release_images(&self, instance_id: &str) {
         control(
             "release-image",
