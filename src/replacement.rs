@@ -166,7 +166,9 @@ mod tests {
     fn table() {
         let marked = [(Step::Marked, T + 4_000)];
         let now = T + 120_000;
-        let cases: Vec<(&str, Option<Group>, i64, Verdict, Vec<Step>)> = vec![
+        // (case, the group now, when, verdict, steps recorded)
+        type Case = (&'static str, Option<Group>, i64, Verdict, Vec<Step>);
+        let cases: Vec<Case> = vec![
             (
                 "still in service: waiting",
                 Some(group(2, &[("i-a", "InService", "Unhealthy"), ("i-b", "InService", "Healthy")])),
