@@ -654,6 +654,12 @@ def _control(environ, start_response):
         return _answer(start_response, 500, {"error": f"{type(e).__name__}: {e}"})
 
 
+# DynamoDB requests one at a time: moto checks a ConditionExpression and then writes, with
+# no lock between, so two concurrent conditional puts could both succeed on its threaded
+# server, where DynamoDB lets exactly one through.
+_dynamodb = threading.Lock()
+
+
 def wrap(app):
     """WSGI middleware: answers /_autoheal/*, passes everything else on to `app`."""
 
@@ -664,6 +670,9 @@ def wrap(app):
             return _control(environ, start_response)
         if path.rstrip("/") == "/moto-api/reset":
             _forget_all()
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            with _dynamodb:
+                return list(app(environ, start_response))
         return app(environ, start_response)
 
     return middleware

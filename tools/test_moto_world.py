@@ -709,6 +709,37 @@ class World(unittest.TestCase):
         self.mark(asg, sick)
         self.assertEqual(self.members(name, asg)[sick], ("InService", "Unhealthy"))
 
+    def test_concurrent_conditional_puts_let_exactly_one_through(self):
+        import concurrent.futures
+
+        ddb = self.client("dynamodb")
+        table = f"race-{time.time_ns()}"
+        ddb.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for round_ in range(5):
+            key = f"k{round_}"
+
+            def put(n):
+                try:
+                    # Each thread a client of its own: concurrent requests to the server.
+                    self.client("dynamodb").put_item(
+                        TableName=table,
+                        Item={"pk": {"S": key}, "writer": {"N": str(n)}},
+                        ConditionExpression="attribute_not_exists(pk)",
+                    )
+                    return True
+                except botocore.exceptions.ClientError as e:
+                    self.assertEqual(e.response["Error"]["Code"], "ConditionalCheckFailedException")
+                    return False
+
+            with concurrent.futures.ThreadPoolExecutor(16) as pool:
+                won = sum(pool.map(put, range(16)))
+            self.assertEqual(won, 1, f"round {round_}: {won} conditional puts succeeded")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
