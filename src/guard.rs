@@ -177,7 +177,7 @@ pub fn admit(scope: &Scope, me: (&str, &str), live: &[(String, String)]) -> Admi
         // region).
         let ids: Vec<&str> = others
             .iter()
-            .map(|(key, _)| crate::incident::split_key(key).map_or(key.as_str(), |(_, id)| id))
+            .map(|(key, _)| crate::incident::instance_of(key))
             .collect();
         Admission::Hold(format!(
             "{}: {} already has {} under repair; this member waits until a repair there is verified (checked every minute)",

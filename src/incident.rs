@@ -144,6 +144,11 @@ pub fn split_key(key: &str) -> Option<(&str, &str)> {
         .filter(|(r, id)| !r.is_empty() && id.starts_with("i-"))
 }
 
+/// The instance id of a `key`, for people (anything else as it is).
+pub fn instance_of(key: &str) -> &str {
+    split_key(key).map_or(key, |(_, id)| id)
+}
+
 impl Head {
     /// The instance's region (the opening alarm's, resolved when it was received).
     pub fn region(&self) -> &str {

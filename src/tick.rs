@@ -171,7 +171,7 @@ pub async fn advance_open(
     let scheduled = trigger == crate::intake::SCHEDULED_EVENT;
     let mut outcomes = vec![];
     for key in open {
-        let instance_id = incident::split_key(key).map_or(key.as_str(), |(_, id)| id);
+        let instance_id = incident::instance_of(key);
         if deadline_ms - deps.now_ms() < relaunch::STOP_MARGIN_MS {
             outcomes.push(Outcome::new(
                 Some(instance_id.to_string()),

@@ -81,7 +81,7 @@ pub async fn check(
                     // the region).
                     let ids: Vec<String> = instances
                         .iter()
-                        .map(|k| crate::incident::split_key(k).map_or(k.as_str(), |(_, id)| id))
+                        .map(|k| crate::incident::instance_of(k))
                         .map(str::to_string)
                         .collect();
                     let text = breaker::opened_text(&label, &ids, &threshold, &settings);
