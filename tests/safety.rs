@@ -370,11 +370,37 @@ async fn a_small_group_repairs_one_member_at_a_time_and_the_next_once_the_first_
         .position(|l| l.starts_with("mark_unhealthy done"));
     assert!(verified.is_some() && marked.is_some(), "{lines:#?}");
     assert_eq!(proxy.calls("SetInstanceHealth"), 2);
+    // Marked, held, verified, marked — and the second member's verification too when the
+    // tick that marked it was the first of the two.
+    let texts = slack.texts();
+    let said = |id: &str, what: &str| {
+        texts
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.contains(&format!("autoheal: {id} {what}")))
+            .map(|(i, _)| i)
+            .collect::<Vec<_>>()
+    };
+    // Either alarm may win the race to the group; the other is held.
+    let (mut a, mut b) = (&world.members[0], &world.members[1]);
+    if said(a, "waiting").len() == 1 {
+        (a, b) = (b, a);
+    }
+    let (a_marked, a_verified) = (said(a, "marked Unhealthy"), said(a, "recovered"));
+    let (b_held, b_marked) = (said(b, "waiting"), said(b, "marked Unhealthy"));
+    assert!(
+        a_marked.len() == 1 && a_verified.len() == 1 && b_held.len() == 1 && b_marked.len() == 1,
+        "each said once: {texts:#?}"
+    );
+    assert!(
+        a_verified[0] < b_marked[0],
+        "never while the first is followed: {texts:#?}"
+    );
+    assert!(said(b, "recovered").len() <= 1, "{texts:#?}");
     assert_eq!(
-        slack.texts().len(),
-        4,
-        "marked, held, verified, marked: {:#?}",
-        slack.texts()
+        texts.len(),
+        4 + said(b, "recovered").len(),
+        "nothing else said: {texts:#?}"
     );
 }
 
