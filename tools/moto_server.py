@@ -1,6 +1,7 @@
 """moto_server with gaps filled: CreateImage's snapshot TagSpecifications, CloudWatch over
 the RPC v2 CBOR protocol (see tools/cbor_shim.py), and a control API under /_autoheal/ that
-lets tests impair status checks, hold stops in `stopping` and images in `pending` (see
+lets tests impair status checks, hold stops in `stopping` and images in `pending`, and
+instance auto-recovery settings and stop protection as EC2 plays them (see
 tools/moto_world.py and docs/emulator.md).
 
 moto 5.2 raises NotImplementedError for `TagSpecifications` of resource type `snapshot`

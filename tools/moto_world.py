@@ -10,6 +10,14 @@ while). The requests come from
 tests as `POST /_autoheal/<endpoint>` with a JSON body, to the same host:port as moto;
 `wrap(app)` is the WSGI middleware that answers them. See docs/emulator.md.
 
+It also plays two instance settings autoheal's escalation ladder reads, as EC2 does over
+its Query API, with no control request: `MaintenanceOptions.AutoRecovery` (`default`, or
+`disabled` through RunInstances, a launch template or ModifyInstanceMaintenanceOptions,
+which moto lacks), and stop protection (`DisableApiStop`: StopInstances is refused with
+EC2's `OperationNotPermitted` message, before any instance of the request is stopped).
+These are kept on moto's Instance objects, not here, and `reset` leaves them. (The third
+fact, DescribeInstanceTypes' `AutoRecoverySupported`, is moto's own data.)
+
 State is kept here, in module-level dicts guarded by one lock, keyed by instance id or
 image id (moto's ids are random and unique across its accounts and regions, so no account
 or region is needed; a replacement records the account and region of the group). Whatever
@@ -26,10 +34,12 @@ import time
 
 from moto.autoscaling.exceptions import ValidationError as AutoscalingValidationError
 from moto.autoscaling.models import AutoScalingBackend, autoscaling_backends
+from moto.core.responses import ActionResult
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.amis import AmiBackend
-from moto.ec2.models.instances import Instance, StateReason
+from moto.ec2.models.instances import Instance, InstanceBackend, StateReason
+from moto.ec2.responses.instances import InstanceResponse
 
 PREFIX = "/_autoheal/"
 STATUSES = ("ok", "impaired", "insufficient-data", "initializing")
@@ -41,6 +51,8 @@ REACHABILITY = {
     "initializing": "initializing",
 }
 RUNNING, STOPPING = 16, 64
+# MaintenanceOptions.AutoRecovery's values (InstanceAutoRecoveryState).
+AUTO_RECOVERY = ("disabled", "default")
 
 _lock = threading.RLock()
 # instance id -> {"system"|"instance": (status, since)}; a kind absent = moto's default.
@@ -198,6 +210,103 @@ def _reboot(original):
         return original(self)
 
     return reboot
+
+
+# --- instance settings moto lacks: maintenance options, stop protection -------------------
+#
+# These are EC2 state set through EC2's own API, kept on moto's Instance (so they go with
+# the instance, in moto's reset too), not overrides of this module: /_autoheal/reset leaves
+# them alone.
+
+
+def _check_auto_recovery(value, parameter):
+    if value not in AUTO_RECOVERY:
+        raise EC2ClientError(
+            "InvalidParameterValue",
+            f"Value ({value}) for parameter {parameter} is invalid. "
+            f"Valid values: {', '.join(AUTO_RECOVERY)}.",
+        )
+    return value
+
+
+def _maintenance_options(self):
+    # DescribeInstances' (and RunInstances') <maintenanceOptions><autoRecovery>.
+    return {"AutoRecovery": getattr(self, "_auto_recovery", "default")}
+
+
+def _init(original):
+    # What a launch template gives an instance launched from it (RunInstances with
+    # LaunchTemplate, Auto Scaling): moto reads neither of these from the template.
+    def init(self, ec2_backend, *args, **kwargs):
+        original(self, ec2_backend, *args, **kwargs)
+        self._auto_recovery = "default"
+        if kwargs.get("launch_template"):
+            data = ec2_backend._get_template_from_args(kwargs["launch_template"]).data or {}
+            recovery = (data.get("MaintenanceOptions") or {}).get("AutoRecovery")
+            if recovery in AUTO_RECOVERY:
+                self._auto_recovery = recovery
+            if data.get("DisableApiStop") in (True, "true") and not self.disable_api_stop:
+                self.disable_api_stop = True
+
+    return init
+
+
+def _run_instances(original):
+    # moto ignores RunInstances' MaintenanceOptions. A request's own values win over the
+    # launch template's, as in EC2 (moto passes `DisableApiStop or False` on, so false and
+    # absent look alike there: the request is read here).
+    def run_instances(self):
+        recovery = self._get_param("MaintenanceOptions.AutoRecovery")
+        if recovery is not None:
+            _check_auto_recovery(recovery, "MaintenanceOptions.AutoRecovery")
+        stop = self._get_param("DisableApiStop")
+        result = original(self)
+        for instance in getattr(result.result, "instances", []):
+            if recovery is not None:
+                instance._auto_recovery = recovery
+            if stop is not None:
+                instance.disable_api_stop = stop in (True, "true")
+        return result
+
+    return run_instances
+
+
+def _modify_instance_maintenance_options(self):
+    """ModifyInstanceMaintenanceOptions (moto: not implemented): AutoRecovery only."""
+    instance = self.ec2_backend.get_instance(self._get_param("InstanceId"))
+    recovery = self._get_param("AutoRecovery")
+    if recovery is not None:
+        _check_auto_recovery(recovery, "AutoRecovery")
+    self.error_on_dryrun()
+    if recovery is not None:
+        instance._auto_recovery = recovery
+    return ActionResult({"InstanceId": instance.id, "AutoRecovery": instance._auto_recovery})
+
+
+def _stop_instances(original):
+    # moto refuses with the message of termination protection ("may not be terminated"),
+    # and only after stopping the instances listed before the protected one.
+    def stop_instances(self, instance_ids):
+        for instance in self.get_multi_instances_by_id(instance_ids):
+            if instance.disable_api_stop is True:
+                raise EC2ClientError(
+                    "OperationNotPermitted",
+                    f"The instance '{instance.id}' may not be stopped. Modify its "
+                    "'disableApiStop' instance attribute and try again.",
+                )
+        return original(self, instance_ids)
+
+    return stop_instances
+
+
+def _modify_instance_attribute(original):
+    # ModifyInstanceAttribute Attribute=disableApiStop Value=true: moto stores the string.
+    def modify_instance_attribute(self, instance_id, key, value):
+        if key == "disable_api_stop" and isinstance(value, str):
+            value = value.lower() == "true"
+        return original(self, instance_id, key, value)
+
+    return modify_instance_attribute
 
 
 def _hold(ami, state="pending"):
@@ -373,6 +482,14 @@ def install():
     Instance.stop = _stop(Instance.stop)
     Instance.start = _start(Instance.start)
     Instance.reboot = _reboot(Instance.reboot)
+    Instance.__init__ = _init(Instance.__init__)
+    Instance.maintenance_options = property(_maintenance_options)
+    InstanceResponse.run_instances = _run_instances(InstanceResponse.run_instances)
+    InstanceResponse.modify_instance_maintenance_options = _modify_instance_maintenance_options
+    InstanceBackend.stop_instances = _stop_instances(InstanceBackend.stop_instances)
+    InstanceBackend.modify_instance_attribute = _modify_instance_attribute(
+        InstanceBackend.modify_instance_attribute
+    )
     AmiBackend.create_image = _create_image(AmiBackend.create_image)
     AutoScalingBackend.set_instance_health = _set_instance_health(
         AutoScalingBackend.set_instance_health

@@ -12,6 +12,7 @@ import sys
 import time
 import unittest
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import boto3
@@ -97,6 +98,22 @@ class World(unittest.TestCase):
         status, answer = self.control(name, body)
         self.assertEqual(status, 200, answer)
         return answer
+
+    def query(self, action, **params):
+        """(HTTP status, XML text) of an EC2 Query API request, as the Rust SDK reads it."""
+        data = urllib.parse.urlencode({"Action": action, "Version": "2016-11-15", **params})
+        req = urllib.request.Request(
+            self.endpoint + "/",
+            data=data.encode(),
+            method="POST",
+            headers={"Content-Type": "application/x-www-form-urlencoded",
+                     "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
 
     def setUp(self):
         self.ok("reset")
@@ -588,6 +605,140 @@ class World(unittest.TestCase):
             self.assertIn("error", answer)
         self.assertEqual(self.ok("asg-replacements", {})["setting"], {"all": None, "groups": {}})
         self.assertEqual(self.control("asg-replacements", {"group": 1})[0], 400)
+
+    # --- what the escalation ladder reads: auto recovery, stop protection --------------------
+
+    def test_instance_types_report_auto_recovery_supported(self):
+        # moto's own data (a dump of EC2's DescribeInstanceTypes): no patch, a guard of it.
+        found = self.ec2.describe_instance_types(
+            InstanceTypes=["m5.large", "m5d.large", "t3.micro", "i3.large", "c5.xlarge"]
+        )["InstanceTypes"]
+        self.assertEqual(
+            {t["InstanceType"]: t["AutoRecoverySupported"] for t in found},
+            {"m5.large": True, "m5d.large": False, "t3.micro": True, "i3.large": False, "c5.xlarge": True},
+        )
+        status, xml = self.query("DescribeInstanceTypes", **{"InstanceType.1": "m5d.large"})
+        self.assertEqual(status, 200, xml)
+        self.assertIn("<autoRecoverySupported>false</autoRecoverySupported>", xml)
+        unsupported = self.ec2.describe_instance_types(
+            Filters=[{"Name": "auto-recovery-supported", "Values": ["false"]}]
+        )["InstanceTypes"]
+        names = {t["InstanceType"] for t in unsupported}
+        self.assertIn("m5d.large", names)
+        self.assertNotIn("t3.micro", names)
+
+    def maintenance(self, instance_id, ec2=None):
+        ec2 = ec2 or self.ec2
+        (reservation,) = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        return reservation["Instances"][0].get("MaintenanceOptions")
+
+    def test_auto_recovery_default_and_modify_instance_maintenance_options(self):
+        (iid,) = self.launch()
+        self.assertEqual(self.maintenance(iid), {"AutoRecovery": "default"})
+        answer = self.ec2.modify_instance_maintenance_options(InstanceId=iid, AutoRecovery="disabled")
+        answer.pop("ResponseMetadata")
+        self.assertEqual(answer, {"InstanceId": iid, "AutoRecovery": "disabled"})
+        self.assertEqual(self.maintenance(iid), {"AutoRecovery": "disabled"})
+        status, xml = self.query("DescribeInstances", **{"InstanceId.1": iid})
+        self.assertEqual(status, 200, xml)
+        self.assertIn("<maintenanceOptions><autoRecovery>disabled</autoRecovery></maintenanceOptions>", xml)
+        status, xml = self.query("ModifyInstanceMaintenanceOptions", InstanceId=iid, AutoRecovery="default")
+        self.assertEqual(status, 200, xml)
+        self.assertIn(f"<instanceId>{iid}</instanceId><autoRecovery>default</autoRecovery>", xml)
+        self.assertEqual(self.maintenance(iid), {"AutoRecovery": "default"})
+        # EC2 state, not an override: the wrapper's reset leaves it.
+        self.ec2.modify_instance_maintenance_options(InstanceId=iid, AutoRecovery="disabled")
+        self.ok("reset")
+        self.assertEqual(self.maintenance(iid), {"AutoRecovery": "disabled"})
+        for kwargs, code in [
+            ({"InstanceId": iid, "AutoRecovery": "off"}, "InvalidParameterValue"),
+            ({"InstanceId": "i-00000000000000000", "AutoRecovery": "disabled"}, "InvalidInstanceID.NotFound"),
+        ]:
+            with self.assertRaises(botocore.exceptions.ClientError) as e:
+                self.ec2.modify_instance_maintenance_options(**kwargs)
+            self.assertEqual(e.exception.response["Error"]["Code"], code)
+        self.assertEqual(self.maintenance(iid), {"AutoRecovery": "disabled"})
+
+    def test_run_instances_maintenance_options_and_launch_template(self):
+        r = self.ec2.run_instances(ImageId=AMI, MinCount=2, MaxCount=2,
+                                   MaintenanceOptions={"AutoRecovery": "disabled"})
+        self.assertEqual([i["MaintenanceOptions"] for i in r["Instances"]], [{"AutoRecovery": "disabled"}] * 2)
+        for instance in r["Instances"]:
+            self.assertEqual(self.maintenance(instance["InstanceId"]), {"AutoRecovery": "disabled"})
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, MaintenanceOptions={"AutoRecovery": "off"})
+        self.assertEqual(e.exception.response["Error"]["Code"], "InvalidParameterValue")
+        # From a launch template (as Auto Scaling launches): its settings, unless the request's.
+        name = f"autoheal-facts-{time.time_ns()}"
+        self.ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
+            "ImageId": AMI, "InstanceType": "t3.micro", "DisableApiStop": True,
+            "MaintenanceOptions": {"AutoRecovery": "disabled"},
+        })
+        (templated,) = self.ec2.run_instances(MinCount=1, MaxCount=1, LaunchTemplate={"LaunchTemplateName": name})["Instances"]
+        self.assertEqual(self.maintenance(templated["InstanceId"]), {"AutoRecovery": "disabled"})
+        self.assertEqual(self.stop_protected(templated["InstanceId"]), True)
+        (explicit,) = self.ec2.run_instances(
+            MinCount=1, MaxCount=1, LaunchTemplate={"LaunchTemplateName": name},
+            MaintenanceOptions={"AutoRecovery": "default"}, DisableApiStop=False,
+        )["Instances"]
+        self.assertEqual(self.maintenance(explicit["InstanceId"]), {"AutoRecovery": "default"})
+        self.assertEqual(self.stop_protected(explicit["InstanceId"]), False)
+
+    def stop_protected(self, instance_id):
+        answer = self.ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="disableApiStop")
+        return answer["DisableApiStop"]["Value"]
+
+    def assert_stop_refused(self, instance_ids, protected):
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.ec2.stop_instances(InstanceIds=instance_ids)
+        self.assertEqual(e.exception.response["ResponseMetadata"]["HTTPStatusCode"], 400)
+        self.assertEqual(e.exception.response["Error"], {
+            "Code": "OperationNotPermitted",
+            "Message": f"The instance '{protected}' may not be stopped. Modify its 'disableApiStop' "
+                       "instance attribute and try again.",
+        })
+
+    def test_disable_api_stop_at_launch_refuses_stop(self):
+        (iid,) = self.ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, DisableApiStop=True)["Instances"]
+        iid = iid["InstanceId"]
+        self.assertEqual(self.stop_protected(iid), True)
+        self.assert_stop_refused([iid], iid)
+        with self.assertRaises(botocore.exceptions.ClientError):
+            self.ec2.stop_instances(InstanceIds=[iid], Force=True)
+        self.assertEqual(self.state(iid), "running")
+        # Not part of DescribeInstances in EC2 (only DescribeInstanceAttribute): nor here.
+        (reservation,) = self.ec2.describe_instances(InstanceIds=[iid])["Reservations"]
+        self.assertNotIn("DisableApiStop", reservation["Instances"][0])
+        status, xml = self.query("DescribeInstances", **{"InstanceId.1": iid})
+        self.assertEqual(status, 200, xml)
+        self.assertNotIn("disableApiStop", xml)
+        status, xml = self.query("DescribeInstanceAttribute", InstanceId=iid, Attribute="disableApiStop")
+        self.assertIn("<disableApiStop><value>true</value></disableApiStop>", xml)
+        # Stop protection does not protect from termination.
+        self.ec2.terminate_instances(InstanceIds=[iid])
+        self.assertEqual(self.state(iid), "terminated")
+
+    def test_disable_api_stop_by_modify_instance_attribute(self):
+        free, protected = self.launch(count=2)
+        self.assertEqual(self.stop_protected(protected), False)
+        self.ec2.modify_instance_attribute(InstanceId=protected, DisableApiStop={"Value": True})
+        self.assertEqual(self.stop_protected(protected), True)
+        # The whole request is refused: the unprotected instance listed first is not stopped.
+        self.assert_stop_refused([free, protected], protected)
+        self.assertEqual((self.state(free), self.state(protected)), ("running", "running"))
+        self.ok("stuck-stop", {"instance_id": protected, "stuck": True})
+        self.assert_stop_refused([protected], protected)
+        self.ec2.modify_instance_attribute(InstanceId=protected, DisableApiStop={"Value": False})
+        self.assertEqual(self.stop_protected(protected), False)
+        self.ec2.stop_instances(InstanceIds=[protected])
+        self.assertEqual(self.state(protected), "stopping")  # stuck, and no longer protected
+        # The Attribute/Value form of the same request.
+        self.ec2.modify_instance_attribute(InstanceId=free, Attribute="disableApiStop", Value="true")
+        self.assertEqual(self.stop_protected(free), True)
+        self.assert_stop_refused([free], free)
+        self.ec2.modify_instance_attribute(InstanceId=free, Attribute="disableApiStop", Value="false")
+        self.ec2.stop_instances(InstanceIds=[free])
+        self.assertEqual(self.state(free), "stopped")
 
     # --- reset, accounts, errors, older behaviour ---------------------------------------------
 
