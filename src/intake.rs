@@ -5,6 +5,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use aws_lambda_events::event::cloudwatch_alarms::{
+    CloudWatchAlarm, CloudWatchAlarmData, CloudWatchAlarmStateValue,
+};
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::sns::SnsRecord;
+
 /// Larger payloads are refused unread. SNS messages are at most 256 KiB; an SNS event
 /// carrying one, escaped, stays well under this.
 pub const MAX_PAYLOAD_BYTES: usize = 512 * 1024;
@@ -179,41 +185,20 @@ pub fn parse_value(event: &Value) -> Vec<Intake> {
         }
         return records.iter().map(parse_record).collect();
     }
-    if let Some(detail_type) = event.get("detail-type").and_then(Value::as_str) {
-        if detail_type == "CloudWatch Alarm State Change" {
-            let arn = event.pointer("/resources/0").and_then(Value::as_str);
-            let account = event.get("account").and_then(Value::as_str);
-            return vec![parse_alarm_v2(
-                &event["detail"],
-                arn,
-                account,
-                event.get("time"),
-            )];
-        }
-        if ADVANCING_EVENTS.contains(&detail_type) {
-            return vec![Intake::Advance {
-                trigger: detail_type.to_string(),
-            }];
-        }
-        return vec![ignored(format!(
-            "EventBridge events of type {detail_type:?} are not handled by this version"
-        ))];
+    if event.get("detail-type").is_some() {
+        return vec![parse_eventbridge(event).unwrap_or_else(ignored)];
     }
-    if event.get("source").and_then(Value::as_str) == Some("aws.cloudwatch")
-        && event.get("alarmData").is_some()
-    {
-        let arn = event.get("alarmArn").and_then(Value::as_str);
-        let account = event.get("accountId").and_then(Value::as_str);
-        return vec![parse_alarm_v2(
-            &event["alarmData"],
-            arn,
-            account,
-            event.get("time"),
-        )];
+    if event.get("alarmData").is_some() {
+        return vec![parse_alarm_action(event).unwrap_or_else(ignored)];
     }
     vec![ignored(
         "not an alarm event: no SNS Records, EventBridge detail-type or alarmData",
     )]
+}
+
+/// The envelope as `aws_lambda_events` models it, or why it is not one.
+fn typed<T: serde::de::DeserializeOwned>(value: &Value, what: &str) -> Result<T, String> {
+    T::deserialize(value).map_err(|e| format!("{what} is not in the shape AWS sends ({e})"))
 }
 
 /// An operator's command, invoked directly: only `resume` (a breaker) so far.
@@ -235,18 +220,25 @@ fn parse_command(command: &Value, scope: Option<&Value>) -> Intake {
 }
 
 fn parse_record(record: &Value) -> Intake {
-    let Some(sns) = record.get("Sns") else {
+    if record.get("Sns").is_none() {
         let source = record
             .get("EventSource")
             .or_else(|| record.get("eventSource"))
             .and_then(Value::as_str)
             .unwrap_or("unknown source");
         return ignored(format!("record from {source} is not an SNS notification"));
+    }
+    let record: SnsRecord = match typed(record, "SNS record") {
+        Ok(r) => r,
+        Err(reason) => return ignored(reason),
     };
-    let Some(message) = sns.get("Message").and_then(Value::as_str) else {
-        return ignored("SNS record has no Message string");
-    };
-    match serde_json::from_str::<Value>(message) {
+    if record.sns.sns_message_type != "Notification" {
+        return ignored(format!(
+            "SNS {} is not a notification",
+            record.sns.sns_message_type
+        ));
+    }
+    match serde_json::from_str::<Value>(&record.sns.message) {
         Ok(alarm) if alarm.is_object() => parse_sns_alarm(&alarm),
         Ok(_) => ignored("SNS Message is JSON but not an object"),
         Err(e) => ignored(format!("SNS Message is not JSON ({e})")),
@@ -254,7 +246,13 @@ fn parse_record(record: &Value) -> Intake {
 }
 
 /// The classic alarm notification: `Trigger.Dimensions` is a list of `{name, value}`.
+/// Read by hand: `aws_lambda_events`' `CloudWatchAlarmPayload` refuses what CloudWatch sends
+/// (a `null` `AlarmDescription`, a composite alarm's missing `Trigger`).
 fn parse_sns_alarm(alarm: &Value) -> Intake {
+    let name = alarm.get("AlarmName").and_then(Value::as_str);
+    if alarm.get("AlarmRule").is_some() {
+        return composite(name);
+    }
     let trigger = &alarm["Trigger"];
     let mut candidates: Vec<(String, Option<String>)> = Vec::new();
     if let Some(name) = trigger.get("MetricName").and_then(Value::as_str) {
@@ -271,29 +269,81 @@ fn parse_sns_alarm(alarm: &Value) -> Intake {
             candidates.push((name.to_string(), instance_in_list(&metric["Dimensions"])));
         }
     }
-    let arn = alarm.get("AlarmArn").and_then(Value::as_str);
+    let time = alarm.get("StateChangeTime").and_then(Value::as_str);
     build(Parts {
-        alarm_name: alarm.get("AlarmName").and_then(Value::as_str),
-        arn,
+        alarm_name: name,
+        arn: alarm.get("AlarmArn").and_then(Value::as_str),
         account: alarm.get("AWSAccountId").and_then(Value::as_str),
         state: alarm.get("NewStateValue").and_then(Value::as_str),
         reason: alarm.get("NewStateReason").and_then(Value::as_str),
-        time: alarm.get("StateChangeTime").and_then(Value::as_str),
+        changed_at: time.and_then(parse_time),
+        time_text: format!("{time:?}"),
         candidates,
     })
 }
 
-/// EventBridge `detail` and the direct alarm action's `alarmData` share one shape:
-/// `configuration.metrics[].metricStat.metric.dimensions` is a map.
-fn parse_alarm_v2(
-    data: &Value,
+fn composite(name: Option<&str>) -> Intake {
+    ignored(format!(
+        "composite alarm {:?}: autoheal acts on the status-check alarm of one instance, not on a composite of alarms",
+        name.unwrap_or_default()
+    ))
+}
+
+/// An intake, or why the envelope is not one (`Err`: the reason it is ignored).
+fn parse_eventbridge(event: &Value) -> Result<Intake, String> {
+    let event: EventBridgeEvent<Value> = typed(event, "EventBridge event")?;
+    let detail_type = event.detail_type.as_str();
+    if detail_type == "CloudWatch Alarm State Change" {
+        let arn = event.resources.iter().flatten().next();
+        let data = typed(&event.detail, "the alarm state change's detail")?;
+        return Ok(parse_alarm_data(
+            data,
+            arn.map(String::as_str),
+            event.account.as_deref(),
+        ));
+    }
+    if ADVANCING_EVENTS.contains(&detail_type) {
+        return Ok(Intake::Advance {
+            trigger: detail_type.to_string(),
+        });
+    }
+    Ok(ignored(format!(
+        "EventBridge events of type {detail_type:?} are not handled by this version"
+    )))
+}
+
+/// The event CloudWatch sends when the alarm's action is the function itself.
+fn parse_alarm_action(event: &Value) -> Result<Intake, String> {
+    let event: CloudWatchAlarm<Value, Value> = typed(event, "alarm action event")?;
+    if event.source.as_deref() != Some("aws.cloudwatch") {
+        return Ok(ignored(format!(
+            "alarm action event from {:?}, not aws.cloudwatch",
+            event.source.unwrap_or_default()
+        )));
+    }
+    Ok(parse_alarm_data(
+        event.alarm_data,
+        event.alarm_arn.as_deref(),
+        event.account_id.as_deref(),
+    ))
+}
+
+/// EventBridge `detail` and the alarm action's `alarmData` share one shape. The metrics are
+/// read by hand: a metric-math entry has no `metricStat`, which the crate's metric alarm
+/// configuration requires.
+fn parse_alarm_data(
+    data: CloudWatchAlarmData<Value, Value>,
     arn: Option<&str>,
     account: Option<&str>,
-    event_time: Option<&Value>,
 ) -> Intake {
+    let name = Some(data.alarm_name.as_str());
+    if data.configuration.get("alarmRule").is_some() {
+        return composite(name);
+    }
     let mut candidates = Vec::new();
     for m in data
-        .pointer("/configuration/metrics")
+        .configuration
+        .get("metrics")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -307,16 +357,20 @@ fn parse_alarm_v2(
             candidates.push((name.to_string(), instance));
         }
     }
+    let state = data.state.as_ref();
     build(Parts {
-        alarm_name: data.get("alarmName").and_then(Value::as_str),
+        alarm_name: name,
         arn,
         account,
-        state: data.pointer("/state/value").and_then(Value::as_str),
-        reason: data.pointer("/state/reason").and_then(Value::as_str),
-        time: data
-            .pointer("/state/timestamp")
-            .and_then(Value::as_str)
-            .or_else(|| event_time.and_then(Value::as_str)),
+        state: state.and_then(|s| match s.value {
+            CloudWatchAlarmStateValue::Alarm => Some("ALARM"),
+            CloudWatchAlarmStateValue::Ok => Some("OK"),
+            CloudWatchAlarmStateValue::InsufficientData => Some("INSUFFICIENT_DATA"),
+            _ => None,
+        }),
+        reason: state.map(|s| s.reason.as_str()),
+        changed_at: state.map(|s| s.timestamp),
+        time_text: "missing".to_string(),
         candidates,
     })
 }
@@ -335,7 +389,9 @@ struct Parts<'a> {
     account: Option<&'a str>,
     state: Option<&'a str>,
     reason: Option<&'a str>,
-    time: Option<&'a str>,
+    changed_at: Option<DateTime<Utc>>,
+    /// What the time was, for the reason when `changed_at` is `None`.
+    time_text: String,
     /// (metric name, InstanceId dimension) for each metric the alarm watches.
     candidates: Vec<(String, Option<String>)>,
 }
@@ -380,10 +436,10 @@ fn build(p: Parts) -> Intake {
         Some("INSUFFICIENT_DATA") => AlarmState::InsufficientData,
         other => return with_instance(format!("unknown alarm state {other:?}")),
     };
-    let Some(changed_at) = p.time.and_then(parse_time) else {
+    let Some(changed_at) = p.changed_at else {
         return with_instance(format!(
-            "alarm state-change time {:?} is missing or unreadable",
-            p.time
+            "alarm state-change time {} is missing or unreadable",
+            p.time_text
         ));
     };
     let Some(alarm_name) = p.alarm_name.filter(|n| !n.is_empty()) else {
@@ -430,11 +486,26 @@ fn arn_region_account(arn: &str) -> (Option<String>, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
 
     const IID: &str = "i-0123456789abcdef0";
 
     fn fixture(name: &str) -> Vec<u8> {
         std::fs::read(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    /// A fixture with one field changed.
+    fn edited(name: &str, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+        let mut event: Value = serde_json::from_slice(&fixture(name)).unwrap();
+        edit(&mut event);
+        serde_json::to_vec(&event).unwrap()
+    }
+
+    /// A whole SNS record, as SNS sends it, carrying `message`.
+    fn sns_with(message: &str) -> Vec<u8> {
+        edited("sns-alarm.json", |e| {
+            e["Records"][0]["Sns"]["Message"] = message.into()
+        })
     }
 
     fn only(intakes: Vec<Intake>) -> Intake {
@@ -491,6 +562,11 @@ mod tests {
                 Metric::StatusCheckFailed,
                 AlarmState::Alarm,
             ),
+            (
+                "eventbridge-metric-math.json",
+                Metric::StatusCheckFailedSystem,
+                AlarmState::Alarm,
+            ),
         ];
         for (name, metric, state) in table {
             let s = signal(name);
@@ -536,20 +612,39 @@ mod tests {
             (b"null".to_vec(), "not an alarm event"),
             (br#"{"Records": 5}"#.to_vec(), "Records is not a list"),
             (br#"{"Records": []}"#.to_vec(), "no records"),
-            (br#"{"Records": [{"Sns": {}}]}"#.to_vec(), "no Message string"),
-            (br#"{"Records": [{"Sns": {"Message": "[1]"}}]}"#.to_vec(), "not an object"),
-            (br#"{"detail-type": "AWS API Call via CloudTrail", "detail": {}}"#.to_vec(), "not handled by this version"),
+            (br#"{"Records": [{"Sns": {}}]}"#.to_vec(), "SNS record is not in the shape AWS sends (missing field"),
+            (br#"{"detail-type": "AWS API Call via CloudTrail", "source": "aws.cloudtrail", "detail": {}}"#.to_vec(), "not handled by this version"),
+            (br#"{"detail-type": "CloudWatch Alarm State Change", "detail": {}}"#.to_vec(), "EventBridge event is not in the shape AWS sends (missing field `source`"),
             (
-                br#"{"Records":[{"Sns":{"Message":"{\"AlarmName\":\"a\",\"NewStateValue\":\"ALARM\",\"StateChangeTime\":\"2026-11-23T03:12:45.123+0000\",\"Trigger\":{\"MetricName\":\"StatusCheckFailed\",\"Dimensions\":[{\"name\":\"InstanceId\",\"value\":\"i-zz; drop\"}]}}"}}]}"#.to_vec(),
+                sns_with(r#"{"AlarmName":"a","NewStateValue":"ALARM","StateChangeTime":"2026-11-23T03:12:45.123+0000","Trigger":{"MetricName":"StatusCheckFailed","Dimensions":[{"name":"InstanceId","value":"i-zz; drop"}]}}"#),
                 "is not an EC2 instance id",
             ),
             (
-                br#"{"Records":[{"Sns":{"Message":"{\"AlarmName\":\"a\",\"NewStateValue\":\"ALARM\",\"StateChangeTime\":\"yesterday\",\"Trigger\":{\"MetricName\":\"StatusCheckFailed\",\"Dimensions\":[{\"name\":\"InstanceId\",\"value\":\"i-0123456789abcdef0\"}]}}"}}]}"#.to_vec(),
+                sns_with(r#"{"AlarmName":"a","NewStateValue":"ALARM","StateChangeTime":"yesterday","Trigger":{"MetricName":"StatusCheckFailed","Dimensions":[{"name":"InstanceId","value":"i-0123456789abcdef0"}]}}"#),
                 "state-change time",
             ),
             (
-                br#"{"Records":[{"Sns":{"Message":"{\"AlarmName\":\"a\",\"NewStateValue\":\"MAYBE\",\"StateChangeTime\":\"2026-11-23T03:12:45.123+0000\",\"Trigger\":{\"MetricName\":\"StatusCheckFailed\",\"Dimensions\":[{\"name\":\"InstanceId\",\"value\":\"i-0123456789abcdef0\"}]}}"}}]}"#.to_vec(),
+                sns_with(r#"{"AlarmName":"a","NewStateValue":"MAYBE","StateChangeTime":"2026-11-23T03:12:45.123+0000","Trigger":{"MetricName":"StatusCheckFailed","Dimensions":[{"name":"InstanceId","value":"i-0123456789abcdef0"}]}}"#),
                 "unknown alarm state",
+            ),
+            (sns_with("[1]"), "not an object"),
+            (fixture("sns-composite-alarm.json"), "composite alarm \"autoheal-web-tier\""),
+            (fixture("eventbridge-composite-alarm.json"), "composite alarm \"autoheal-web-tier\""),
+            (
+                edited("alarm-action.json", |e| e["source"] = "aws.s3".into()),
+                "alarm action event from \"aws.s3\"",
+            ),
+            (
+                edited("alarm-action.json", |e| e["alarmData"]["state"]["value"] = "MAYBE".into()),
+                "alarm action event is not in the shape AWS sends (unknown variant `MAYBE`",
+            ),
+            (
+                edited("eventbridge-alarm.json", |e| e["detail"]["alarmName"] = Value::Null),
+                "the alarm state change's detail is not in the shape AWS sends",
+            ),
+            (
+                edited("sns-alarm.json", |e| e["Records"][0]["Sns"]["Type"] = "SubscriptionConfirmation".into()),
+                "SNS SubscriptionConfirmation is not a notification",
             ),
         ];
         for (bytes, expected) in table {
@@ -559,6 +654,46 @@ mod tests {
                 "{reason:?} should contain {expected:?}"
             );
         }
+    }
+
+    #[test]
+    fn two_records_of_one_batch_that_are_one_message_are_one_transition() {
+        let intakes = parse(&fixture("sns-duplicate-records.json"));
+        let keys: Vec<_> = intakes
+            .iter()
+            .map(|i| match i {
+                Intake::Signal(s) => s.transition_key(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0], keys[1], "the ledger's claim keeps the second out");
+    }
+
+    /// Every fixture is an envelope as `aws_lambda_events` models it, so the fixtures are
+    /// the shapes AWS sends and not shapes this parser happens to accept.
+    #[test]
+    fn every_fixture_is_the_envelope_aws_sends() {
+        use aws_lambda_events::event::sns::SnsEvent;
+        let dir = format!("{}/events", env!("CARGO_MANIFEST_DIR"));
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            let event: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            let shape = if name == "not-an-alarm.json" {
+                continue;
+            } else if name.starts_with("sns-") {
+                SnsEvent::deserialize(&event).map(drop)
+            } else if name.starts_with("alarm-action") {
+                CloudWatchAlarm::<Value, Value>::deserialize(&event).map(drop)
+            } else {
+                EventBridgeEvent::<Value>::deserialize(&event).map(drop)
+            };
+            assert!(shape.is_ok(), "{name}: {shape:?}");
+            seen += 1;
+        }
+        assert!(seen >= 15, "{seen} fixtures");
     }
 
     #[test]

@@ -146,6 +146,14 @@ async fn bad_input_is_ignored_without_any_aws_call() {
             event("sns-insufficient-data.json", &[id]),
             "INSUFFICIENT_DATA",
         ),
+        (
+            event("sns-composite-alarm.json", &[id]),
+            "composite alarm \"autoheal-web-tier\"",
+        ),
+        (
+            event("eventbridge-composite-alarm.json", &[id]),
+            "composite alarm \"autoheal-web-tier\"",
+        ),
         (b"not json at all".to_vec(), "payload is not JSON"),
         (vec![0xc3, 0x28, 0xa0, 0xa1], "not UTF-8"),
         (big, "exceeds"),
@@ -233,6 +241,26 @@ async fn duplicates_sequential_and_concurrent_repair_exactly_once() {
         slack.texts()
     );
     assert_eq!(w.head(&id).await.unwrap()["attempts"], "1");
+}
+
+#[tokio::test]
+async fn one_message_twice_in_one_batch_repairs_once() {
+    let (w, proxy, slack) = setup(WorldSpec::default()).await;
+    let deps = w.deps(&proxy, &[]).await;
+    let id = &w.members[0];
+    let r = invoke(&deps, &event("sns-duplicate-records.json", &[id]))
+        .await
+        .unwrap();
+    let got = summary(&r);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(got[0].starts_with("mark_unhealthy done"), "{got:?}");
+    assert!(
+        got[1] == "none duplicate: the same alarm transition as an earlier record of this event",
+        "{got:?}"
+    );
+    assert_eq!(proxy.calls("SetInstanceHealth"), 1);
+    assert_eq!(w.health(id).await, "UNHEALTHY");
+    assert_eq!(slack.texts().len(), 1, "{:#?}", slack.texts());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -99,8 +99,27 @@ pub async fn handle(deps: &Deps, event: &Value, deadline_ms: i64) -> Result<Resp
 
 async fn handle_within(deps: &Deps, event: &Value, deadline_ms: i64) -> Result<Response, Error> {
     let intakes = intake::parse_value(event);
-    let results =
-        futures::future::join_all(intakes.into_iter().map(|i| process(deps, i, deadline_ms))).await;
+    // SNS may put one message in a batch twice: the second is said here, not raced for.
+    let mut seen = std::collections::HashSet::new();
+    let results = futures::future::join_all(intakes.into_iter().map(|i| {
+        let again = matches!(&i, Intake::Signal(s) if !seen.insert((s.key(), s.transition_key())));
+        async move {
+            match (again, i) {
+                (true, Intake::Signal(s)) => {
+                    let outcome = Outcome::new(
+                        Some(s.instance_id),
+                        Action::None,
+                        Verdict::Duplicate,
+                        "the same alarm transition as an earlier record of this event",
+                    );
+                    report::emit(&outcome);
+                    Ok(vec![outcome])
+                }
+                (_, i) => process(deps, i, deadline_ms).await,
+            }
+        }
+    }))
+    .await;
     let mut outcomes = Vec::with_capacity(results.len());
     let mut retry = None;
     for r in results {
