@@ -21,6 +21,12 @@ pub struct InstanceFacts {
     pub launch_ms: Option<i64>,
     /// `MaintenanceOptions.AutoRecovery`: `default` or `disabled`.
     pub auto_recovery: Option<String>,
+    /// Whether the type supports EC2's automatic recovery (`DescribeInstanceTypes`); read
+    /// for standalone instances only, None when unknown.
+    pub auto_recovery_supported: Option<bool>,
+    /// Stop protection (`DescribeInstanceAttribute` `disableApiStop`); read for standalone
+    /// instances only, None when unknown.
+    pub disable_api_stop: Option<bool>,
     /// `hvm` or `paravirtual`.
     pub virtualization: Option<String>,
     pub kernel_id: Option<String>,

@@ -222,6 +222,7 @@ mod tests {
             rungs: vec![],
             hold_kind: None,
             member_steps: vec![],
+            ec2_heard: vec![],
         }
     }
 

@@ -4,7 +4,7 @@
 //! Every change is a conditional write on `version`, so of two invocations that read the
 //! same head only one can move it; the other re-reads and sees what the first did.
 
-use crate::intake::{AlarmState, Metric, Signal};
+use crate::intake::{AlarmState, Heard, Metric, Recovery, Signal};
 use crate::outcome::{Action, Outcome, Verdict};
 use crate::relaunch::plan::Progress;
 use chrono::{DateTime, Utc};
@@ -74,6 +74,9 @@ pub struct Head {
     /// A group member marked Unhealthy: the steps of its replacement seen so far
     /// (`replacement::assess`); empty for other repairs.
     pub member_steps: Vec<crate::replacement::Mark>,
+    /// What EC2 announced of its automatic recoveries of the instance (AWS Health) in the
+    /// last 24 hours, across incidents: EC2 tries at most three times a day.
+    pub ec2_heard: Vec<crate::ladder::Announcement>,
 }
 
 /// Why an incident waits before acting.
@@ -243,6 +246,8 @@ pub fn claim_alarm(
         rungs: vec![],
         hold_kind: None,
         member_steps: vec![],
+        // EC2's recovery attempts of the last day count across incidents.
+        ec2_heard: current.map(|h| h.ec2_heard.clone()).unwrap_or_default(),
     };
     let Some(head) = current else {
         return Move::Take(fresh());
@@ -385,6 +390,61 @@ pub fn claim_waiting(current: Option<&Head>, now_ms: i64, lease_until_ms: i64) -
     }
 }
 
+/// EC2 announced a recovery of the instance: kept on the head for a day (EC2 tries at most
+/// three times a day), and, when the incident waits for that recovery with nobody holding
+/// it, taken (leased) so the announcement is acted on at once. A repeated delivery is a
+/// duplicate; an instance without a head has no incident to move.
+pub fn hear(current: Option<&Head>, r: &Recovery, now_ms: i64, lease_until_ms: i64) -> Move {
+    let at = r.at.timestamp_millis();
+    let said = format!(
+        "EC2 announced {} ({} at {})",
+        match r.heard {
+            Heard::Recovered => "its automatic recovery of the instance",
+            Heard::Failed => "that its automatic recovery of the instance failed",
+        },
+        r.code,
+        r.at.format("%H:%M:%SZ")
+    );
+    let skip = |h: Option<&Head>, verdict, why: String| {
+        let mut o = Outcome::new(
+            Some(r.instance_id.clone()),
+            Action::None,
+            verdict,
+            format!("{said}; {why}"),
+        );
+        o.incident = h.map(|h| h.incident_id.clone());
+        Move::Skip(o)
+    };
+    let Some(head) = current else {
+        return skip(
+            None,
+            Verdict::Ignored,
+            "autoheal has no incident for it".into(),
+        );
+    };
+    if head.ec2_heard.iter().any(|&(h, t)| (h, t) == (r.heard, at)) {
+        return skip(Some(head), Verdict::Duplicate, "already heard".into());
+    }
+    let mut next = head.clone();
+    next.ec2_heard.retain(|(_, t)| now_ms - t < 86_400_000);
+    next.ec2_heard.push((r.heard, at));
+    next.version += 1;
+    let on_the_rung = head.status == Status::Repairing
+        && head
+            .rungs
+            .last()
+            .is_some_and(|(rung, _)| *rung == crate::ladder::Rung::Ec2Recovery);
+    if on_the_rung {
+        // Due now: another invocation holding it leaves it to the next tick.
+        next.hold_until_ms = Some(now_ms);
+        if head.lease_until_ms <= now_ms {
+            next.lease_until_ms = lease_until_ms;
+            next.attempts += 1;
+        }
+    }
+    Move::Take(next)
+}
+
 /// The head with its lease kept, after a step of a multi-step repair.
 pub fn record_step(head: &Head) -> Head {
     let mut next = head.clone();
@@ -486,6 +546,7 @@ mod tests {
             rungs: vec![],
             hold_kind: None,
             member_steps: vec![],
+            ec2_heard: vec![],
         }
     }
 
@@ -533,6 +594,7 @@ mod tests {
             hold_until_ms: Some(until_ms),
             hold_kind: Some(HoldKind::Grace),
             member_steps: vec![],
+            ec2_heard: vec![],
             action: None,
             result: Some(Verdict::Held),
             ..head(Status::Repairing, 0)
@@ -636,5 +698,69 @@ mod tests {
             ..h.clone()
         };
         assert_eq!(retry_later(&held, now).hold_until_ms, Some(now - 5));
+    }
+
+    #[test]
+    fn what_ec2_announces_is_kept_and_taken_when_its_rung_waits() {
+        use crate::ladder::Rung;
+        let recovery = |heard: Heard, at_ms: i64| Recovery {
+            instance_id: "i-0123456789abcdef0".into(),
+            region: Some("us-east-1".into()),
+            heard,
+            code: "AWS_EC2_SIMPLIFIED_AUTO_RECOVERY_FAILURE".into(),
+            at: DateTime::from_timestamp_millis(at_ms).unwrap(),
+        };
+        let now = T0 + 5 * 60_000;
+        let lease = now + 60_000;
+        let waiting = Head {
+            rungs: vec![(Rung::Ec2Recovery, T0)],
+            hold_until_ms: Some(T0 + 10 * 60_000),
+            ..head(Status::Repairing, 0)
+        };
+        let leased = Head {
+            lease_until_ms: now + 1,
+            ..waiting.clone()
+        };
+        let rebooting = Head {
+            rungs: vec![(Rung::Reboot, T0)],
+            ..head(Status::Repairing, 0)
+        };
+        let old = Head {
+            ec2_heard: vec![
+                (Heard::Recovered, now - 25 * 3_600_000),
+                (Heard::Failed, now - 3_600_000),
+            ],
+            ..head(Status::Settled, 0)
+        };
+        let r = recovery(Heard::Failed, now - 1_000);
+        let heard_again = Head {
+            ec2_heard: vec![(Heard::Failed, now - 1_000)],
+            ..waiting.clone()
+        };
+        // (what, head, want: verdict text, lease taken, hold due now, heard kept)
+        let cases: Vec<(&str, Option<&Head>, &str, bool, bool, Vec<Heard>)> = vec![
+            ("no incident", None, "skip ignored: EC2 announced that its automatic recovery of the instance failed (AWS_EC2_SIMPLIFIED_AUTO_RECOVERY_FAILURE at 03:17:44Z); autoheal has no incident for it", false, false, vec![]),
+            ("waiting on the rung: taken", Some(&waiting), "resume v5 attempt 2", true, true, vec![Heard::Failed]),
+            ("held by another invocation: due for the tick", Some(&leased), "new v5" /* attempts unchanged */, false, true, vec![Heard::Failed]),
+            ("another rung: kept only", Some(&rebooting), "new v5" /* attempts unchanged */, false, false, vec![Heard::Failed]),
+            ("a day's attempts kept, older ones dropped", Some(&old), "new v5" /* attempts unchanged */, false, false, vec![Heard::Failed, Heard::Failed]),
+            ("delivered twice", Some(&heard_again), "skip duplicate: EC2 announced that its automatic recovery of the instance failed (AWS_EC2_SIMPLIFIED_AUTO_RECOVERY_FAILURE at 03:17:44Z); already heard", false, false, vec![]),
+        ];
+        for (what, h, want, taken, due, kept) in cases {
+            let m = hear(h, &r, now, lease);
+            assert_eq!(verdict(&m), want, "{what}");
+            if let Move::Take(next) = m {
+                assert_eq!(next.lease_until_ms == lease, taken, "{what}");
+                assert_eq!(next.hold_until_ms == Some(now), due, "{what}");
+                let heard: Vec<Heard> = next.ec2_heard.iter().map(|(h, _)| *h).collect();
+                assert_eq!(heard, kept, "{what}");
+            }
+        }
+        // A new incident on the same instance keeps the day's attempts.
+        let s = signal(AlarmState::Alarm, now);
+        match claim_alarm(Some(&old), &s, now, lease) {
+            Move::Take(fresh) => assert_eq!(fresh.ec2_heard, old.ec2_heard),
+            other => panic!("{other:?}"),
+        }
     }
 }

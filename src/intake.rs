@@ -107,9 +107,53 @@ impl Signal {
     }
 }
 
+/// What EC2 announced of its own automatic recovery of an instance (AWS Health).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heard {
+    Recovered,
+    Failed,
+}
+
+impl Heard {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Heard::Recovered => "recovered",
+            Heard::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Heard> {
+        [Heard::Recovered, Heard::Failed]
+            .into_iter()
+            .find(|h| h.as_str() == s)
+    }
+}
+
+/// The AWS Health event types of EC2's automatic recovery, and what each says.
+pub const RECOVERY_EVENTS: &[(&str, Heard)] = &[
+    ("AWS_EC2_SIMPLIFIED_AUTO_RECOVERY_SUCCESS", Heard::Recovered),
+    ("AWS_EC2_SIMPLIFIED_AUTO_RECOVERY_FAILURE", Heard::Failed),
+    ("AWS_EC2_INSTANCE_AUTO_RECOVERY_SUCCESS", Heard::Recovered),
+    ("AWS_EC2_INSTANCE_AUTO_RECOVERY_FAILURE", Heard::Failed),
+];
+
+/// EC2 announced a recovery of one instance (an AWS Health event through EventBridge).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recovery {
+    pub instance_id: String,
+    /// The event's region: AWS Health events for EC2 are regional.
+    pub region: Option<String>,
+    pub heard: Heard,
+    /// The event type code, for the report.
+    pub code: String,
+    /// The event's time: what identifies a repeated delivery.
+    pub at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Intake {
     Signal(Signal),
+    Recovery(Recovery),
     /// Not an alarm but a reason to look at relaunches in progress: an AMI or instance
     /// state change, or the scheduled tick.
     Advance {
@@ -292,7 +336,8 @@ fn composite(name: Option<&str>) -> Intake {
 /// An intake, or why the envelope is not one (`Err`: the reason it is ignored).
 fn parse_eventbridge(event: &Value) -> Result<Intake, String> {
     let event: EventBridgeEvent<Value> = typed(event, "EventBridge event")?;
-    let detail_type = event.detail_type.as_str();
+    let detail_type = event.detail_type.clone();
+    let detail_type = detail_type.as_str();
     if detail_type == "CloudWatch Alarm State Change" {
         let arn = event.resources.iter().flatten().next();
         let data = typed(&event.detail, "the alarm state change's detail")?;
@@ -302,6 +347,9 @@ fn parse_eventbridge(event: &Value) -> Result<Intake, String> {
             event.account.as_deref(),
         ));
     }
+    if detail_type == "AWS Health Event" {
+        return parse_health(event);
+    }
     if ADVANCING_EVENTS.contains(&detail_type) {
         return Ok(Intake::Advance {
             trigger: detail_type.to_string(),
@@ -310,6 +358,52 @@ fn parse_eventbridge(event: &Value) -> Result<Intake, String> {
     Ok(ignored(format!(
         "EventBridge events of type {detail_type:?} are not handled by this version"
     )))
+}
+
+/// EC2's automatic recovery of one instance, announced by AWS Health. Only `aws.health`
+/// events of the recovery types are taken; what they say is checked against EC2's status
+/// checks before it closes or escalates anything.
+fn parse_health(event: EventBridgeEvent<Value>) -> Result<Intake, String> {
+    if event.source != "aws.health" {
+        return Err(format!(
+            "AWS Health Event from {:?}, not aws.health",
+            event.source
+        ));
+    }
+    let code = event
+        .detail
+        .get("eventTypeCode")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Some(&(_, heard)) = RECOVERY_EVENTS.iter().find(|(c, _)| *c == code) else {
+        return Err(format!(
+            "AWS Health event {code:?} is not one of EC2's automatic recovery"
+        ));
+    };
+    let entities = event
+        .detail
+        .get("affectedEntities")
+        .and_then(Value::as_array);
+    let from_entities = entities
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("entityValue").and_then(Value::as_str));
+    let mut instances = from_entities
+        .chain(event.resources.iter().flatten().map(String::as_str))
+        .filter(|id| is_instance_id(id));
+    let Some(instance_id) = instances.next() else {
+        return Err(format!("AWS Health event {code} names no instance"));
+    };
+    let Some(at) = event.time else {
+        return Err(format!("AWS Health event {code} has no time"));
+    };
+    Ok(Intake::Recovery(Recovery {
+        instance_id: instance_id.to_string(),
+        region: event.region.filter(|r| !r.is_empty()),
+        heard,
+        code: code.to_string(),
+        at,
+    }))
 }
 
 /// The event CloudWatch sends when the alarm's action is the function itself.
@@ -694,6 +788,50 @@ mod tests {
             seen += 1;
         }
         assert!(seen >= 15, "{seen} fixtures");
+    }
+
+    #[test]
+    fn ec2_announces_its_own_recoveries() {
+        for (name, heard, code) in [
+            (
+                "health-recovery-success.json",
+                Heard::Recovered,
+                "AWS_EC2_SIMPLIFIED_AUTO_RECOVERY_SUCCESS",
+            ),
+            (
+                "health-recovery-failure.json",
+                Heard::Failed,
+                "AWS_EC2_SIMPLIFIED_AUTO_RECOVERY_FAILURE",
+            ),
+        ] {
+            match only(parse(&fixture(name))) {
+                Intake::Recovery(r) => {
+                    assert_eq!((r.heard, r.code.as_str()), (heard, code), "{name}");
+                    assert_eq!(r.instance_id, IID);
+                    assert_eq!(r.region.as_deref(), Some("us-east-1"));
+                    assert_eq!(r.at.to_rfc3339(), "2026-11-23T03:19:02+00:00");
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        let health = "health-recovery-success.json";
+        for (bytes, why) in [
+            (edited(health, |e| e["source"] = "aws.s3".into()), "AWS Health Event from \"aws.s3\", not aws.health"),
+            (
+                edited(health, |e| e["detail"]["eventTypeCode"] = "AWS_EC2_OPERATIONAL_ISSUE".into()),
+                "AWS Health event \"AWS_EC2_OPERATIONAL_ISSUE\" is not one of EC2's automatic recovery",
+            ),
+            (
+                edited(health, |e| {
+                    e["detail"]["affectedEntities"] = Value::Null;
+                    e["resources"] = serde_json::json!(["arn:aws:ec2:us-east-1:1:volume/vol-1"]);
+                }),
+                "names no instance",
+            ),
+        ] {
+            let reason = ignored_reason(only(parse(&bytes)));
+            assert!(reason.contains(why), "{reason:?} should contain {why:?}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! status shows only the instance check impaired. The tag `autoheal:ladder` overrides both.
 
 use crate::decide::InstanceFacts;
-use crate::intake::Metric;
+use crate::intake::{Heard, Metric};
 use std::collections::BTreeMap;
 
 pub const LADDER_TAG: &str = "autoheal:ladder";
@@ -126,17 +126,26 @@ pub fn choose(
     })
 }
 
-/// Families EC2's simplified automatic recovery supports (EBS-only current generations;
-/// an approximation of AWS's list, which changes: see the README).
-const RECOVERABLE_FAMILIES: &[&str] = &[
-    "a1", "c4", "c5", "c5a", "c5n", "c6a", "c6g", "c6gn", "c6i", "c6in", "c7a", "c7g", "c7gn",
-    "c7i", "inf1", "m4", "m5", "m5a", "m5n", "m5zn", "m6a", "m6g", "m6i", "m6in", "m7a", "m7g",
-    "m7i", "p3", "r4", "r5", "r5a", "r5b", "r5n", "r6a", "r6g", "r6i", "r6in", "r7a", "r7g", "r7i",
-    "t2", "t3", "t3a", "t4g", "x1", "x1e", "x2iezn",
-];
+/// EC2 tries to recover an instance automatically at most this many times a day.
+pub const RECOVERIES_PER_DAY: usize = 3;
+const DAY_MS: i64 = 86_400_000;
+/// EC2 may announce its recovery before the alarm's evaluation periods end: what it said up
+/// to this long before the incident opened belongs to the incident.
+pub const HEARD_EARLY_MS: i64 = 15 * 60_000;
 
-/// Why a rung does not apply to this instance, if it does not.
-pub fn not_applicable(rung: Rung, instance: &InstanceFacts) -> Option<String> {
+/// What EC2 announced of its automatic recovery of the instance (AWS Health), and when.
+pub type Announcement = (Heard, i64);
+
+/// The announcements that belong to the incident opened at `opened_ms`.
+pub fn heard_since(heard: &[Announcement], opened_ms: i64) -> impl Iterator<Item = &Announcement> {
+    heard
+        .iter()
+        .filter(move |(_, t)| *t >= opened_ms - HEARD_EARLY_MS)
+}
+
+/// Why a rung does not apply to this instance, if it does not. `recoveries`: how many
+/// times EC2 announced a recovery attempt in the last 24 hours.
+pub fn not_applicable(rung: Rung, instance: &InstanceFacts, recoveries: usize) -> Option<String> {
     let ebs = instance.root_device_type.as_deref() != Some("instance-store");
     match rung {
         Rung::Reboot | Rung::StopStart if instance.reboot_risk().is_some() => Some(format!(
@@ -146,18 +155,23 @@ pub fn not_applicable(rung: Rung, instance: &InstanceFacts) -> Option<String> {
         )),
         Rung::Reboot | Rung::Relaunch => None,
         Rung::StopStart if !ebs => Some("stop-start: instance-store root".into()),
+        Rung::StopStart if instance.disable_api_stop == Some(true) => {
+            Some("stop-start: stop protection is on (DisableApiStop)".into())
+        }
         Rung::StopStart => None,
         Rung::Ec2Recovery => {
-            let itype = instance.instance_type.as_deref().unwrap_or("");
-            let family = itype.split('.').next().unwrap_or("");
+            let itype = instance.instance_type.as_deref().unwrap_or("unknown");
             if !ebs {
                 Some("ec2-recovery: instance-store root".into())
             } else if instance.auto_recovery.as_deref() == Some("disabled") {
                 Some("ec2-recovery: AutoRecovery is disabled on the instance".into())
-            } else if !RECOVERABLE_FAMILIES.contains(&family) {
+            } else if instance.auto_recovery_supported == Some(false) {
                 Some(format!(
-                    "ec2-recovery: {} is not a type EC2 recovers automatically",
-                    if itype.is_empty() { "unknown" } else { itype }
+                    "ec2-recovery: {itype} does not support EC2's automatic recovery"
+                ))
+            } else if recoveries >= RECOVERIES_PER_DAY {
+                Some(format!(
+                    "ec2-recovery: EC2 already tried {recoveries} times in the last 24 h (it tries at most {RECOVERIES_PER_DAY})"
                 ))
             } else {
                 None
@@ -181,18 +195,25 @@ pub enum Next {
     People(String),
 }
 
-/// What to do now on `ladder`, from the rungs begun so far.
+/// What to do now on `ladder`, from the rungs begun so far and what EC2 announced of its
+/// own recoveries (`heard`, for the incident opened at `opened_ms`): a failure announced
+/// ends the wait for EC2's recovery at once.
 pub fn next(
     ladder: &[Rung],
     marks: &[Mark],
     instance: &InstanceFacts,
+    heard: (&[Announcement], i64),
     ladders: &Ladders,
     now_ms: i64,
 ) -> Next {
+    let (heard, opened_ms) = heard;
+    let recoveries = heard.iter().filter(|(_, t)| now_ms - t < DAY_MS).count();
     let from = match marks.last() {
         None => 0,
         Some(&(rung, at)) => {
-            let timeout = ladders.timeout_ms(rung);
+            let failed = rung == Rung::Ec2Recovery
+                && heard_since(heard, opened_ms).any(|(h, _)| *h == Heard::Failed);
+            let timeout = if failed { 0 } else { ladders.timeout_ms(rung) };
             if rung == Rung::StopStart && marks.iter().filter(|(r, _)| *r == rung).count() == 1 {
                 // Stop requested: start it again once stopped; give up after the timeout.
                 if instance.state == "stopped" {
@@ -218,7 +239,7 @@ pub fn next(
         if marks.iter().any(|(r, _)| *r == rung) {
             continue;
         }
-        match not_applicable(rung, instance) {
+        match not_applicable(rung, instance, recoveries) {
             Some(why) => skipped.push(why),
             None => return Next::Start { rung, skipped },
         }
@@ -258,6 +279,8 @@ mod tests {
             instance_type: Some(itype.into()),
             root_device_type: Some(root.into()),
             auto_recovery: auto_recovery.map(str::to_string),
+            // As DescribeInstanceTypes says of these types.
+            auto_recovery_supported: Some(!itype.starts_with("m5d.")),
             ..Default::default()
         }
     }
@@ -338,8 +361,30 @@ mod tests {
     #[test]
     fn rungs_apply_by_type_root_and_auto_recovery() {
         let ok = instance("m5.large", "ebs", None, "running");
-        assert_eq!(not_applicable(Rung::Ec2Recovery, &ok), None);
-        assert_eq!(not_applicable(Rung::StopStart, &ok), None);
+        assert_eq!(not_applicable(Rung::Ec2Recovery, &ok, 0), None);
+        assert_eq!(not_applicable(Rung::Ec2Recovery, &ok, 2), None);
+        assert_eq!(not_applicable(Rung::StopStart, &ok, 0), None);
+        let unknown_type = InstanceFacts {
+            auto_recovery_supported: None,
+            ..ok.clone()
+        };
+        assert_eq!(
+            not_applicable(Rung::Ec2Recovery, &unknown_type, 0),
+            None,
+            "waiting is harmless: the rung times out"
+        );
+        assert!(not_applicable(Rung::Ec2Recovery, &ok, 3)
+            .unwrap()
+            .contains("EC2 already tried 3 times in the last 24 h"));
+        let protected = InstanceFacts {
+            disable_api_stop: Some(true),
+            ..ok.clone()
+        };
+        assert_eq!(
+            not_applicable(Rung::StopStart, &protected, 0).as_deref(),
+            Some("stop-start: stop protection is on (DisableApiStop)")
+        );
+        assert_eq!(not_applicable(Rung::Reboot, &protected, 0), None);
         let cases = [
             (
                 instance("m5.large", "ebs", Some("disabled"), "running"),
@@ -347,7 +392,7 @@ mod tests {
             ),
             (
                 instance("m5d.large", "ebs", None, "running"),
-                "m5d.large is not a type",
+                "m5d.large does not support EC2's automatic recovery",
             ),
             (
                 instance("m5.large", "instance-store", None, "running"),
@@ -356,13 +401,15 @@ mod tests {
         ];
         for (i, why) in cases {
             assert!(
-                not_applicable(Rung::Ec2Recovery, &i).unwrap().contains(why),
+                not_applicable(Rung::Ec2Recovery, &i, 0)
+                    .unwrap()
+                    .contains(why),
                 "{why}"
             );
         }
         let store = instance("m5.large", "instance-store", None, "running");
-        assert!(not_applicable(Rung::StopStart, &store).is_some());
-        assert_eq!(not_applicable(Rung::Reboot, &store), None);
+        assert!(not_applicable(Rung::StopStart, &store, 0).is_some());
+        assert_eq!(not_applicable(Rung::Reboot, &store, 0), None);
         let pv = InstanceFacts {
             virtualization: Some("paravirtual".into()),
             ..ok.clone()
@@ -373,10 +420,10 @@ mod tests {
         };
         for risky in [&pv, &pv_grub] {
             for rung in [Rung::Reboot, Rung::StopStart] {
-                let why = not_applicable(rung, risky).unwrap();
+                let why = not_applicable(rung, risky, 0).unwrap();
                 assert!(why.ends_with("may not come back from a reboot"), "{why}");
             }
-            assert_eq!(not_applicable(Rung::Relaunch, risky), None);
+            assert_eq!(not_applicable(Rung::Relaunch, risky, 0), None);
         }
     }
 
@@ -410,7 +457,7 @@ mod tests {
                 vec![],
                 &no_recovery,
                 T,
-                Next::Start { rung: StopStart, skipped: vec!["ec2-recovery: m5d.large is not a type EC2 recovers automatically".into()] },
+                Next::Start { rung: StopStart, skipped: vec!["ec2-recovery: m5d.large does not support EC2's automatic recovery".into()] },
             ),
             ("waiting for EC2's recovery", &system, vec![(Ec2Recovery, T)], &running, T + 9 * MIN, Next::Wait { rung: Ec2Recovery, until_ms: T + 10 * MIN }),
             ("EC2's recovery did not come", &system, vec![(Ec2Recovery, T)], &running, T + 10 * MIN, Next::Start { rung: StopStart, skipped: vec![] }),
@@ -451,14 +498,67 @@ mod tests {
             ),
         ];
         for (what, ladder, marks, i, now, want) in cases {
-            assert_eq!(next(ladder, &marks, i, &l, now), want, "{what}");
+            assert_eq!(next(ladder, &marks, i, (&[], T), &l, now), want, "{what}");
+        }
+        // What EC2 announced: (what, heard, marks, now, want).
+        let waiting = vec![(Ec2Recovery, T)];
+        let heard_cases: Vec<(&str, Vec<Announcement>, Vec<Mark>, i64, Next)> = vec![
+            (
+                "a failure announced ends the wait at once",
+                vec![(Heard::Failed, T + 2 * MIN)],
+                waiting.clone(),
+                T + 3 * MIN,
+                Next::Start { rung: StopStart, skipped: vec![] },
+            ),
+            (
+                "announced a little before the alarm: this incident's",
+                vec![(Heard::Failed, T - 5 * MIN)],
+                waiting.clone(),
+                T + 3 * MIN,
+                Next::Start { rung: StopStart, skipped: vec![] },
+            ),
+            (
+                "a failure of an earlier incident does not end this wait",
+                vec![(Heard::Failed, T - 2 * 60 * MIN)],
+                waiting.clone(),
+                T + 3 * MIN,
+                Next::Wait { rung: Ec2Recovery, until_ms: T + 10 * MIN },
+            ),
+            (
+                "a success announced: still the status checks decide (see heal)",
+                vec![(Heard::Recovered, T + 2 * MIN)],
+                waiting.clone(),
+                T + 3 * MIN,
+                Next::Wait { rung: Ec2Recovery, until_ms: T + 10 * MIN },
+            ),
+            (
+                "three attempts in a day: EC2 will not try again",
+                vec![(Heard::Recovered, T - 20 * 60 * MIN), (Heard::Recovered, T - 10 * 60 * MIN), (Heard::Failed, T - 60 * MIN)],
+                vec![],
+                T,
+                Next::Start { rung: StopStart, skipped: vec!["ec2-recovery: EC2 already tried 3 times in the last 24 h (it tries at most 3)".into()] },
+            ),
+            (
+                "attempts older than a day do not count",
+                vec![(Heard::Recovered, T - 30 * 60 * MIN), (Heard::Recovered, T - 10 * 60 * MIN), (Heard::Failed, T - 60 * MIN)],
+                vec![],
+                T,
+                Next::Start { rung: Ec2Recovery, skipped: vec![] },
+            ),
+        ];
+        for (what, heard, marks, now, want) in heard_cases {
+            assert_eq!(
+                next(&system, &marks, &running, (&heard, T), &l, now),
+                want,
+                "{what}"
+            );
         }
         let quick = Ladders {
             timeout_ms: Some(MIN),
             ..Ladders::default()
         };
         assert_eq!(
-            next(&inst, &[(Reboot, T)], &running, &quick, T + MIN),
+            next(&inst, &[(Reboot, T)], &running, (&[], T), &quick, T + MIN),
             Next::Start {
                 rung: Relaunch,
                 skipped: vec![]

@@ -47,6 +47,9 @@ pub async fn describe_instance(
             .maintenance_options()
             .and_then(|m| m.auto_recovery())
             .map(|a| a.as_str().to_string()),
+        // Read for standalone instances only (`instance_type_recovers`, `stop_protected`).
+        auto_recovery_supported: None,
+        disable_api_stop: None,
         virtualization: i.virtualization_type().map(|v| v.as_str().to_string()),
         kernel_id: i.kernel_id().map(str::to_string),
         tags: tag_map(i.tags()),
@@ -164,4 +167,55 @@ pub fn tag_map(tags: &[aws_sdk_ec2::types::Tag]) -> std::collections::BTreeMap<S
     tags.iter()
         .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
         .collect()
+}
+
+/// Whether each instance type supports EC2's automatic recovery, per region, read once per
+/// container: `DescribeInstanceTypes` changes only with AWS's catalogue.
+#[derive(Debug, Default)]
+pub struct RecoveryByType(std::sync::Mutex<std::collections::HashMap<String, bool>>);
+
+impl RecoveryByType {
+    pub async fn supports(
+        &self,
+        ec2: &aws_sdk_ec2::Client,
+        region: &str,
+        instance_type: &str,
+    ) -> Result<bool, Error> {
+        let key = format!("{region}/{instance_type}");
+        if let Some(&known) = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(known);
+        }
+        let out = ec2
+            .describe_instance_types()
+            .instance_types(aws_sdk_ec2::types::InstanceType::from(instance_type))
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("ec2:DescribeInstanceTypes", e))?;
+        let supported = out
+            .instance_types()
+            .iter()
+            .find(|t| t.instance_type().map(|t| t.as_str()) == Some(instance_type))
+            .and_then(|t| t.auto_recovery_supported())
+            .unwrap_or(false);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, supported);
+        Ok(supported)
+    }
+}
+
+/// Stop protection: `StopInstances` fails while `disableApiStop` is on.
+pub async fn stop_protected(ec2: &aws_sdk_ec2::Client, instance_id: &str) -> Result<bool, Error> {
+    let out = ec2
+        .describe_instance_attribute()
+        .instance_id(instance_id)
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::DisableApiStop)
+        .send()
+        .await
+        .map_err(|e| Error::from_sdk("ec2:DescribeInstanceAttribute", e))?;
+    Ok(out
+        .disable_api_stop()
+        .and_then(|b| b.value())
+        .unwrap_or(false))
 }

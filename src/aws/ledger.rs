@@ -261,6 +261,10 @@ fn item_from_head(h: &Head) -> Item {
         let steps = timed_list(&h.member_steps, |st| st.as_str());
         item.insert("member_steps".into(), steps);
     }
+    if !h.ec2_heard.is_empty() {
+        let heard = timed_list(&h.ec2_heard, |h| h.as_str());
+        item.insert("ec2_recoveries".into(), heard);
+    }
     let p = &h.progress;
     if let Some(phase) = p.phase {
         item.insert("step".into(), s(phase.as_str()));
@@ -340,6 +344,7 @@ fn head_from_item(item: &Item) -> Option<Head> {
             region: get_s("region"),
         },
         member_steps: timed(item, "member_steps", crate::replacement::Step::parse),
+        ec2_heard: timed(item, "ec2_recoveries", crate::intake::Heard::parse),
         rungs: timed(item, "rungs", crate::ladder::Rung::parse),
         progress: Progress {
             phase: get_s("step").and_then(|p| Phase::parse(&p)),
@@ -401,6 +406,10 @@ mod tests {
             rungs: vec![
                 (crate::ladder::Rung::Reboot, 3),
                 (crate::ladder::Rung::Relaunch, 11),
+            ],
+            ec2_heard: vec![
+                (crate::intake::Heard::Failed, 14),
+                (crate::intake::Heard::Recovered, 15),
             ],
         };
         let item = item_from_head(&h);

@@ -9,7 +9,7 @@ use crate::decide::{Facts, InstanceFacts};
 use crate::error::Error;
 use crate::history;
 use crate::incident::{self, Head};
-use crate::intake::Signal;
+use crate::intake::{Heard, Signal};
 use crate::ladder::{self, Next, Rung};
 use crate::outcome::{Action, Outcome, Verdict};
 use crate::trust::Check;
@@ -24,8 +24,47 @@ pub fn plan(deps: &Deps, s: &Signal, head: &Head, facts: &Facts, instance: &Inst
         && facts.checks.system != Check::Impaired;
     match ladder::choose(metric, only_instance, &instance.tags, ladders) {
         Err(why) => Next::People(format!("{why}: needs a person (see docs/RUNBOOK.md)")),
-        Ok(rungs) => ladder::next(&rungs, &head.rungs, instance, ladders, deps.clock.now_ms()),
+        Ok(rungs) => ladder::next(
+            &rungs,
+            &head.rungs,
+            instance,
+            (&head.ec2_heard, head.opened_ms),
+            ladders,
+            deps.clock.now_ms(),
+        ),
     }
+}
+
+/// The facts only the ladder needs, read for a standalone instance in one round: whether
+/// its type supports EC2's automatic recovery (cached per container) and whether it is
+/// stop-protected. What cannot be read stays unknown: the rung is then tried (waiting for
+/// EC2's recovery is harmless; a refused stop is a failed rung, reported).
+pub async fn enrich(deps: &Deps, region: &str, instance: &InstanceFacts) -> InstanceFacts {
+    let ec2 = &deps.cloud(region).ec2;
+    let itype = instance.instance_type.clone().unwrap_or_default();
+    let (supported, protected) = tokio::join!(
+        deps.recovery_by_type.supports(ec2, region, &itype),
+        aws::ec2::stop_protected(ec2, &instance.instance_id),
+    );
+    let known = |r: Result<bool, Error>, what: &str| {
+        r.map_err(
+            |e| tracing::warn!(error = %e, instance = %instance.instance_id, "{what} unknown"),
+        )
+        .ok()
+    };
+    InstanceFacts {
+        auto_recovery_supported: known(supported, "automatic recovery support"),
+        disable_api_stop: known(protected, "stop protection"),
+        ..instance.clone()
+    }
+}
+
+/// When EC2 announced, for this incident, that its recovery of the instance `went`.
+pub fn heard(head: &Head, went: Heard) -> Option<i64> {
+    ladder::heard_since(&head.ec2_heard, head.opened_ms)
+        .filter(|(h, _)| *h == went)
+        .map(|(_, t)| *t)
+        .last()
 }
 
 /// Starts a rung other than relaunch (or starts a stopped instance again) and waits for
@@ -92,6 +131,16 @@ pub async fn climb(
     );
     if !skipped.is_empty() {
         reason.push_str(&format!(" (skipped: {})", skipped.join("; ")));
+    }
+    let after_recovery = head
+        .rungs
+        .last()
+        .is_some_and(|(r, _)| *r == Rung::Ec2Recovery);
+    if let Some(t) = heard(&head, Heard::Failed).filter(|_| after_recovery) {
+        reason.push_str(&format!(
+            " (EC2 announced at {} that its automatic recovery failed)",
+            super::clock_text(t)
+        ));
     }
     let mut next = head.clone();
     next.rungs.push((rung, now));

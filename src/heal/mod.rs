@@ -35,6 +35,8 @@ const MAX_LEDGER_RACES: usize = 5;
 pub struct Deps {
     pub clients: Clients,
     clouds: Clouds,
+    /// Which instance types EC2 recovers automatically, read once per container.
+    recovery_by_type: aws::ec2::RecoveryByType,
     pub ledger: Ledger,
     pub notifier: Arc<Notifier>,
     pub config: Config,
@@ -47,6 +49,7 @@ impl Deps {
             ledger: Ledger::new(clients.dynamodb.clone(), config.table.clone()),
             notifier: Arc::new(Notifier::new(clients.kms.clone(), &config)),
             clouds: Clouds::new(&clients, &config.region),
+            recovery_by_type: aws::ec2::RecoveryByType::default(),
             clients,
             config,
             clock,
@@ -164,6 +167,28 @@ async fn process(deps: &Deps, intake: Intake, deadline_ms: i64) -> Result<Vec<Ou
             instance_id,
             reason,
         } => Outcome::new(instance_id, Action::None, Verdict::Ignored, reason),
+        Intake::Recovery(mut r) => {
+            let region = r
+                .region
+                .get_or_insert_with(|| deps.config.region.clone())
+                .clone();
+            if !deps.config.regions.serves(&region) {
+                Outcome::new(
+                    Some(r.instance_id),
+                    Action::None,
+                    Verdict::Ignored,
+                    format!(
+                        "EC2's announcement is about {region}; this function serves {} (AUTOHEAL_REGIONS)",
+                        deps.config.regions.describe()
+                    ),
+                )
+            } else {
+                let outcome = Box::pin(heard(deps, &r, deadline_ms)).await?;
+                report::emit(&outcome);
+                record(deps, std::slice::from_ref(&outcome)).await;
+                return Ok(vec![outcome]);
+            }
+        }
         Intake::Signal(mut s) => {
             let id = Some(s.instance_id.clone());
             // An ARN without a region (a hand-made event) is about the function's own.
@@ -282,6 +307,39 @@ pub(crate) async fn advance(
     )))
 }
 
+/// EC2 announced a recovery of the instance (AWS Health): kept on the head, and acted on
+/// at once when its incident waits for that recovery — closed when EC2's status checks
+/// agree it recovered, the next rung when it failed (and the checks still fail).
+async fn heard(deps: &Deps, r: &intake::Recovery, deadline_ms: i64) -> Result<Outcome, Error> {
+    let region = r.region.as_deref().unwrap_or_default();
+    let lease_until = deadline_ms.max(deps.now_ms()) + LEASE_MARGIN_MS;
+    let step = advance(deps, region, &r.instance_id, false, |h| {
+        incident::hear(h, r, deps.now_ms(), lease_until)
+    })
+    .await?;
+    let head = match step {
+        Move::Take(head) => head,
+        Move::Skip(outcome) => return Ok(outcome),
+    };
+    if head.lease_until_ms != lease_until {
+        let mut o = Outcome::new(
+            Some(r.instance_id.clone()),
+            Action::None,
+            Verdict::Ignored,
+            format!(
+                "EC2 announced a recovery attempt ({} at {}); kept ({} in the last 24 h): no rung of incident {} waits for it",
+                r.code,
+                r.at.format("%H:%M:%SZ"),
+                head.ec2_heard.len(),
+                head.incident_id
+            ),
+        );
+        o.incident = Some(head.incident_id.clone());
+        return Ok(o);
+    }
+    resume_held(deps, head, deadline_ms).await
+}
+
 async fn heal(deps: &Deps, s: &Signal, deadline_ms: i64) -> Result<Outcome, Error> {
     let lease_until = deadline_ms.max(deps.now_ms()) + LEASE_MARGIN_MS;
     // Claim and observe at once: a lost claim wastes the reads, a won one saves a round trip.
@@ -332,16 +390,36 @@ async fn act(
     let group = facts.group.as_ref().map(|g| g.name.clone());
     let step = decide(s, &facts, deps.config.dry_run);
     let finished_relaunch = step == Step::Relaunch && head.progress.is_finished();
+    let metric = Metric::from_name(&head.alarm.metric).unwrap_or(s.metric);
     // A standalone instance climbs its escalation ladder: which rung now.
     let climb = match (&step, &facts.instance) {
         (Step::Relaunch, Some(i)) if !finished_relaunch => {
-            Some(ladder::plan(deps, s, &head, &facts, i))
+            let i = ladder::enrich(deps, head.region(), i).await;
+            Some(ladder::plan(deps, s, &head, &facts, &i))
         }
         _ => None,
     };
     let step = match (&climb, &facts.instance) {
         (Some(Next::Wait { rung, until_ms }), _) => {
-            return ladder::wait(deps, head, *rung, *until_ms).await
+            // EC2 announced its recovery: done when EC2's status checks agree.
+            let announced = (*rung == Rung::Ec2Recovery)
+                .then(|| ladder::heard(&head, intake::Heard::Recovered))
+                .flatten();
+            if let Some(t) = announced {
+                let state = facts.instance.as_ref().map_or("", |i| i.state.as_str());
+                if trust::after_rung(metric, facts.checks, state) == AfterRung::Recovered {
+                    return recovered_after_rung(deps, head, s, &facts).await;
+                }
+                let mut o = ladder::wait(deps, head, *rung, *until_ms).await?;
+                o.reason = format!(
+                    "EC2 announced at {} that it recovered the instance, but {}; looked at again until {}, then the next rung",
+                    clock_text(t),
+                    facts.checks.said(),
+                    clock_text(*until_ms)
+                );
+                return Ok(o);
+            }
+            return ladder::wait(deps, head, *rung, *until_ms).await;
         }
         (Some(Next::People(why)), _) => Step::Report {
             action: Action::None,
@@ -359,7 +437,6 @@ async fn act(
         ) => limit_lineage(step, i, deps.config.lineage_window_ms, now),
         _ => step,
     };
-    let metric = Metric::from_name(&head.alarm.metric).unwrap_or(s.metric);
     let repairs = matches!(step, Step::MarkUnhealthy { .. } | Step::Relaunch);
     // The breaker and the guards may both need the group's size: read once.
     let desired = OnceCell::new();
@@ -518,7 +595,7 @@ fn changed_meanwhile(s: &Signal, head: &Head) -> Outcome {
     o
 }
 
-fn clock_text(ms: i64) -> String {
+pub(crate) fn clock_text(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
         .format("%H:%M:%SZ")
@@ -574,16 +651,20 @@ async fn recovered_after_rung(
     s: &Signal,
     facts: &Facts,
 ) -> Result<Outcome, Error> {
-    let rung = head
-        .rungs
-        .last()
-        .map_or("its last rung", |(r, _)| r.as_str());
+    let last = head.rungs.last().map(|(r, _)| *r);
+    let rung = last.map_or("its last rung", Rung::as_str);
+    let announced = match last {
+        Some(Rung::Ec2Recovery) => ladder::heard(&head, intake::Heard::Recovered)
+            .map(|t| format!(" (EC2 announced its recovery at {})", clock_text(t)))
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
     let outcome = Outcome::new(
         Some(s.instance_id.clone()),
         Action::Verify,
         Verdict::Done,
         format!(
-            "recovered after {rung}: {}; incident closed",
+            "recovered after {rung}{announced}: {}; incident closed",
             facts.checks.said()
         ),
     );

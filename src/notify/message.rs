@@ -346,9 +346,7 @@ mod tests {
                 root_device_type: Some("ebs".into()),
                 tags: [("Name".to_string(), "web-3".to_string())].into(),
                 launch_ms: None,
-                auto_recovery: None,
-                virtualization: None,
-                kernel_id: None,
+                ..Default::default()
             }),
             group: Some(GroupFacts {
                 name: "web asg".into(),
