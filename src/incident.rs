@@ -738,12 +738,13 @@ mod tests {
             ..waiting.clone()
         };
         // (what, head, want: verdict text, lease taken, hold due now, heard kept)
-        let cases: Vec<(&str, Option<&Head>, &str, bool, bool, Vec<Heard>)> = vec![
+        type Case<'a> = (&'a str, Option<&'a Head>, &'a str, bool, bool, Vec<Heard>);
+        let cases: Vec<Case> = vec![
             ("no incident", None, "skip ignored: EC2 announced that its automatic recovery of the instance failed (AWS_EC2_SIMPLIFIED_AUTO_RECOVERY_FAILURE at 03:17:44Z); autoheal has no incident for it", false, false, vec![]),
             ("waiting on the rung: taken", Some(&waiting), "resume v5 attempt 2", true, true, vec![Heard::Failed]),
-            ("held by another invocation: due for the tick", Some(&leased), "new v5" /* attempts unchanged */, false, true, vec![Heard::Failed]),
-            ("another rung: kept only", Some(&rebooting), "new v5" /* attempts unchanged */, false, false, vec![Heard::Failed]),
-            ("a day's attempts kept, older ones dropped", Some(&old), "new v5" /* attempts unchanged */, false, false, vec![Heard::Failed, Heard::Failed]),
+            ("held by another invocation: due for the tick", Some(&leased), "new v5", false, true, vec![Heard::Failed]),
+            ("another rung: kept only", Some(&rebooting), "new v5", false, false, vec![Heard::Failed]),
+            ("a day's attempts kept, older ones dropped", Some(&old), "new v5", false, false, vec![Heard::Failed, Heard::Failed]),
             ("delivered twice", Some(&heard_again), "skip duplicate: EC2 announced that its automatic recovery of the instance failed (AWS_EC2_SIMPLIFIED_AUTO_RECOVERY_FAILURE at 03:17:44Z); already heard", false, false, vec![]),
         ];
         for (what, h, want, taken, due, kept) in cases {

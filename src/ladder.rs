@@ -502,7 +502,8 @@ mod tests {
         }
         // What EC2 announced: (what, heard, marks, now, want).
         let waiting = vec![(Ec2Recovery, T)];
-        let heard_cases: Vec<(&str, Vec<Announcement>, Vec<Mark>, i64, Next)> = vec![
+        type HeardCase<'a> = (&'a str, Vec<Announcement>, Vec<Mark>, i64, Next);
+        let heard_cases: Vec<HeardCase> = vec![
             (
                 "a failure announced ends the wait at once",
                 vec![(Heard::Failed, T + 2 * MIN)],
