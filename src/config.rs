@@ -43,7 +43,13 @@ pub struct Config {
     pub ladders: crate::ladder::Ladders,
     /// How long an alarm EC2 does not confirm is looked at again before it goes to people.
     pub confirm_window_ms: i64,
+    /// The tick's scan for impaired instances no alarm reported: at most this many new
+    /// incidents per tick (None: off, the default).
+    pub scan: Option<u32>,
 }
+
+/// `AUTOHEAL_SCAN=on`: at most this many instances found per tick become incidents.
+pub const DEFAULT_SCAN_PER_TICK: u32 = 10;
 
 pub const DEFAULT_CONFIRM_WINDOW_SECONDS: i64 = 600;
 
@@ -323,6 +329,12 @@ impl Config {
             DEFAULT_MAX_INFLIGHT_PERCENT,
             |v| percent("AUTOHEAL_MAX_INFLIGHT_PERCENT", &v),
         )?;
+        // Off unless asked: `on` (the default bound per tick) or the bound itself.
+        let scan = match get("AUTOHEAL_SCAN") {
+            None => None,
+            Some(v) if v.parse::<u32>().is_ok() => Some(count("AUTOHEAL_SCAN", &v, 100)?),
+            v => flag("AUTOHEAL_SCAN", v, false)?.then_some(DEFAULT_SCAN_PER_TICK),
+        };
         let account_max_repairs = unless_off(
             get("AUTOHEAL_ACCOUNT_MAX_REPAIRS"),
             DEFAULT_ACCOUNT_MAX_REPAIRS,
@@ -413,6 +425,7 @@ impl Config {
             breaker,
             ladders,
             confirm_window_ms,
+            scan,
         })
     }
 }
@@ -439,6 +452,11 @@ mod tests {
         assert!(!c.terminate_replaced);
         assert_eq!(c.verify_timeout_ms, 900_000);
         assert_eq!(c.confirm_window_ms, 600_000);
+        assert_eq!(c.scan, None, "the scan is off unless asked");
+        for (v, want) in [("on", Some(10)), ("off", None), ("25", Some(25))] {
+            let c = cfg(&[BASE[0], BASE[1], ("AUTOHEAL_SCAN", v)]).unwrap();
+            assert_eq!(c.scan, want, "{v}");
+        }
         assert!(c.slack_webhook_ciphertext.is_none());
     }
 
@@ -512,6 +530,14 @@ mod tests {
             (
                 [&BASE[..], &[("AUTOHEAL_CONFIRM_WINDOW", "off")]].concat(),
                 "AUTOHEAL_CONFIRM_WINDOW",
+            ),
+            (
+                [&BASE[..], &[("AUTOHEAL_SCAN", "0")]].concat(),
+                "AUTOHEAL_SCAN",
+            ),
+            (
+                [&BASE[..], &[("AUTOHEAL_SCAN", "everything")]].concat(),
+                "AUTOHEAL_SCAN",
             ),
             (
                 [&BASE[..], &[("AUTOHEAL_REGIONS", "us-east-1,Tokyo")]].concat(),

@@ -320,6 +320,34 @@ pub fn claim_alarm(
     }
 }
 
+/// An instance found by the scan: an incident only where autoheal knows of none — no head,
+/// or a closed one whose incident ended before this impairment began. A head settled or
+/// under repair is an alarm's, or people's now: the scan never resumes it.
+pub fn claim_scan(
+    current: Option<&Head>,
+    signal: &Signal,
+    now_ms: i64,
+    lease_until_ms: i64,
+) -> Move {
+    match current {
+        Some(h) if h.status != Status::Closed => {
+            let mut o = Outcome::new(
+                Some(signal.instance_id.clone()),
+                Action::None,
+                Verdict::Ignored,
+                format!(
+                    "found by the scan, but autoheal knows it: incident {} is {}",
+                    h.incident_id,
+                    h.status.as_str()
+                ),
+            );
+            o.incident = Some(h.incident_id.clone());
+            Move::Skip(o)
+        }
+        _ => claim_alarm(current, signal, now_ms, lease_until_ms),
+    }
+}
+
 pub fn close_on_ok(current: Option<&Head>, signal: &Signal) -> Move {
     let t = signal.changed_at.timestamp_millis();
     let ignored = |reason: String, incident: Option<&Head>| {

@@ -28,6 +28,7 @@ pub mod policy;
 pub mod relaunch;
 pub mod replacement;
 pub mod report;
+pub mod scan;
 pub mod tick;
 pub mod trust;
 

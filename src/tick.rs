@@ -43,7 +43,66 @@ pub async fn run(deps: &Deps, trigger: &str, deadline_ms: i64) -> (Vec<Outcome>,
     );
     outcomes.extend(backups);
     outcomes.extend(resent);
+    if let (true, Some(limit)) = (scheduled, deps.config.scan) {
+        outcomes.extend(Box::pin(scan(deps, &open, limit as usize, deadline_ms)).await);
+    }
     (outcomes, None)
+}
+
+/// `AUTOHEAL_SCAN`: impaired instances of every served region that no open incident covers
+/// go through the pipeline as an alarm would, at most `limit` per tick, one at a time (the
+/// guards and the breaker see each before the next).
+pub async fn scan(deps: &Deps, open: &[String], limit: usize, deadline_ms: i64) -> Vec<Outcome> {
+    let regions = deps.config.regions.listed(&deps.config.region);
+    let found = futures::future::join_all(
+        regions
+            .iter()
+            .map(|r| async move { (*r, crate::aws::ec2::impaired(&deps.cloud(r).ec2).await) }),
+    )
+    .await;
+    let mut outcomes = vec![];
+    let mut budget = limit;
+    for (region, found) in found {
+        let found = match found {
+            Ok(f) => f,
+            Err(e) => {
+                outcomes.push(Outcome::new(
+                    None,
+                    Action::None,
+                    Verdict::Failed,
+                    format!("scan of {region}: impaired instances not listed ({e}); the next tick tries again"),
+                ));
+                continue;
+            }
+        };
+        let (signals, left) =
+            crate::scan::signals(&found, region, None, open, budget, deps.now_ms());
+        budget -= signals.len();
+        for s in signals {
+            if deadline_ms - deps.now_ms() < relaunch::STOP_MARGIN_MS {
+                break;
+            }
+            let id = s.instance_id.clone();
+            match Box::pin(heal::process(deps, crate::intake::Intake::Signal(s), deadline_ms)).await {
+                Ok(o) => outcomes.extend(o),
+                Err(e) => outcomes.push(Outcome::new(
+                    Some(id),
+                    Action::None,
+                    Verdict::InProgress,
+                    format!("found by the scan, not handled this time ({e}); the next scan finds it again"),
+                )),
+            }
+        }
+        if left > 0 {
+            outcomes.push(Outcome::new(
+                None,
+                Action::None,
+                Verdict::InProgress,
+                format!("scan of {region}: {left} more impaired instances left for the next tick (at most {limit} a tick)"),
+            ));
+        }
+    }
+    outcomes
 }
 
 /// Reports kept after Slack refused them or was away: re-sent until delivered or an hour

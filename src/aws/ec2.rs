@@ -219,3 +219,52 @@ pub async fn stop_protected(ec2: &aws_sdk_ec2::Client, instance_id: &str) -> Res
         .and_then(|b| b.value())
         .unwrap_or(false))
 }
+
+/// Every instance EC2 reports with a status check impaired: two paginated
+/// `DescribeInstanceStatus` at once (one filter per check: filters on different names are
+/// ANDed), merged.
+pub async fn impaired(ec2: &aws_sdk_ec2::Client) -> Result<Vec<crate::scan::Impaired>, Error> {
+    use aws_sdk_ec2::types::{Filter, InstanceStatusSummary};
+    let list = |check: &'static str| async move {
+        let mut pages = ec2
+            .describe_instance_status()
+            .filters(Filter::builder().name(check).values("impaired").build())
+            .into_paginator()
+            .send();
+        let mut statuses = vec![];
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| Error::from_sdk("ec2:DescribeInstanceStatus", e))?;
+            statuses.extend(page.instance_statuses().iter().cloned());
+        }
+        Ok::<_, Error>(statuses)
+    };
+    let (system, instance) =
+        tokio::try_join!(list("system-status.status"), list("instance-status.status"))?;
+    let impaired_since = |s: Option<&InstanceStatusSummary>| {
+        s.filter(|s| s.status().map(|v| v.as_str()) == Some("impaired"))
+            .map(|s| {
+                s.details()
+                    .iter()
+                    .filter_map(|d| d.impaired_since()?.to_millis().ok())
+                    .min()
+            })
+    };
+    let mut found: Vec<crate::scan::Impaired> = vec![];
+    for s in system.iter().chain(&instance) {
+        let Some(id) = s.instance_id() else { continue };
+        if found.iter().any(|f| f.instance_id == id) {
+            continue;
+        }
+        let (sys, inst) = (
+            impaired_since(s.system_status()),
+            impaired_since(s.instance_status()),
+        );
+        found.push(crate::scan::Impaired {
+            instance_id: id.to_string(),
+            system: sys.is_some(),
+            instance: inst.is_some(),
+            since_ms: [sys.flatten(), inst.flatten()].into_iter().flatten().min(),
+        });
+    }
+    Ok(found)
+}

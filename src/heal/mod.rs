@@ -140,7 +140,11 @@ async fn handle_within(deps: &Deps, event: &Value, deadline_ms: i64) -> Result<R
     }
 }
 
-async fn process(deps: &Deps, intake: Intake, deadline_ms: i64) -> Result<Vec<Outcome>, Error> {
+pub(crate) async fn process(
+    deps: &Deps,
+    intake: Intake,
+    deadline_ms: i64,
+) -> Result<Vec<Outcome>, Error> {
     let received_ms = deps.now_ms();
     let outcome = match intake {
         Intake::Advance { trigger } => {
@@ -344,11 +348,15 @@ async fn heal(deps: &Deps, s: &Signal, deadline_ms: i64) -> Result<Outcome, Erro
     let lease_until = deadline_ms.max(deps.now_ms()) + LEASE_MARGIN_MS;
     // Claim and observe at once: a lost claim wastes the reads, a won one saves a round trip.
     let cloud = deps.cloud(s.region());
+    // Boxed, as the decision below: a debug build's test threads have small stacks.
     let (claim, facts) = tokio::join!(
-        advance(deps, s.region(), &s.instance_id, true, |h| {
-            incident::claim_alarm(h, s, deps.now_ms(), lease_until)
-        }),
-        aws::observe(&cloud, &s.instance_id),
+        Box::pin(advance(deps, s.region(), &s.instance_id, true, |h| {
+            match s.alarm_name == crate::scan::SCAN_ALARM && s.alarm_arn.is_none() {
+                true => incident::claim_scan(h, s, deps.now_ms(), lease_until),
+                false => incident::claim_alarm(h, s, deps.now_ms(), lease_until),
+            }
+        })),
+        Box::pin(aws::observe(&cloud, &s.instance_id)),
     );
     let head = match claim {
         Ok(Move::Take(head)) => head,
@@ -381,7 +389,7 @@ async fn act(
 ) -> Result<Outcome, Error> {
     let facts = match facts {
         Ok(f) => f,
-        Err(e) => return fail(deps, &head, s, None, Action::None, e).await,
+        Err(e) => return Box::pin(fail(deps, &head, s, None, Action::None, e)).await,
     };
     if relaunch::is_relaunch(&head.progress) {
         return Box::pin(relaunch::run(deps, head, deadline_ms, poll)).await;
@@ -394,7 +402,7 @@ async fn act(
     // A standalone instance climbs its escalation ladder: which rung now.
     let climb = match (&step, &facts.instance) {
         (Step::Relaunch, Some(i)) if !finished_relaunch => {
-            let i = ladder::enrich(deps, head.region(), i).await;
+            let i = Box::pin(ladder::enrich(deps, head.region(), i)).await;
             Some(ladder::plan(deps, s, &head, &facts, &i))
         }
         _ => None,
@@ -408,9 +416,9 @@ async fn act(
             if let Some(t) = announced {
                 let state = facts.instance.as_ref().map_or("", |i| i.state.as_str());
                 if trust::after_rung(metric, facts.checks, state) == AfterRung::Recovered {
-                    return recovered_after_rung(deps, head, s, &facts).await;
+                    return Box::pin(recovered_after_rung(deps, head, s, &facts)).await;
                 }
-                let mut o = ladder::wait(deps, head, *rung, *until_ms).await?;
+                let mut o = Box::pin(ladder::wait(deps, head, *rung, *until_ms)).await?;
                 o.reason = format!(
                     "EC2 announced at {} that it recovered the instance, but {}; looked at again until {}, then the next rung",
                     clock_text(t),
@@ -419,7 +427,7 @@ async fn act(
                 );
                 return Ok(o);
             }
-            return ladder::wait(deps, head, *rung, *until_ms).await;
+            return Box::pin(ladder::wait(deps, head, *rung, *until_ms)).await;
         }
         (Some(Next::People(why)), _) => Step::Report {
             action: Action::None,
@@ -443,10 +451,10 @@ async fn act(
     // The breaker, the grace, the confirmation and the guards stand before the first rung.
     if !finished_relaunch && head.rungs.is_empty() {
         // Every alarm is counted, whatever its step; only repairs are stopped.
-        match breaker::check(deps, &facts, &head, &desired).await {
+        match Box::pin(breaker::check(deps, &facts, &head, &desired)).await {
             Ok(Some(open)) if repairs => {
                 let told = Telling::Summarised(open.summary);
-                return hold(
+                return Box::pin(hold(
                     deps,
                     head,
                     s,
@@ -455,14 +463,14 @@ async fn act(
                     open.why,
                     told,
                     HoldKind::Breaker,
-                )
+                ))
                 .await;
             }
             Ok(_) => {}
-            Err(e) => return fail(deps, &head, s, Some(&facts), Action::None, e).await,
+            Err(e) => return Box::pin(fail(deps, &head, s, Some(&facts), Action::None, e)).await,
         }
         if let Some((until, why)) = grace_hold(&step, head.opened_ms, deps.config.grace, now) {
-            return hold(
+            return Box::pin(hold(
                 deps,
                 head,
                 s,
@@ -471,34 +479,39 @@ async fn act(
                 why,
                 Telling::Report,
                 HoldKind::Grace,
-            )
+            ))
             .await;
         }
         if repairs {
             if let Confirmation::Unconfirmed(why) = trust::confirm(metric, facts.checks) {
                 let since = head.opened_ms;
-                return unconfirmed(deps, head, s, &facts, since, why).await;
+                return Box::pin(unconfirmed(deps, head, s, &facts, since, why)).await;
             }
-            match admit_everywhere(deps, &facts, &head, &desired).await {
+            match Box::pin(admit_everywhere(deps, &facts, &head, &desired)).await {
                 Ok(None) => {}
                 // Looked at again by the next tick.
                 Ok(Some((why, told))) => {
-                    return hold(deps, head, s, &facts, now, why, told, HoldKind::Guard).await
+                    return Box::pin(hold(deps, head, s, &facts, now, why, told, HoldKind::Guard))
+                        .await
                 }
-                Err(e) => return fail(deps, &head, s, Some(&facts), Action::None, e).await,
+                Err(e) => {
+                    return Box::pin(fail(deps, &head, s, Some(&facts), Action::None, e)).await
+                }
             }
         }
     } else if repairs && matches!(climb, Some(Next::Start { .. })) {
         // A later rung only while the instance is still failing.
         let state = facts.instance.as_ref().map_or("", |i| i.state.as_str());
         match trust::after_rung(metric, facts.checks, state) {
-            AfterRung::Recovered => return recovered_after_rung(deps, head, s, &facts).await,
+            AfterRung::Recovered => {
+                return Box::pin(recovered_after_rung(deps, head, s, &facts)).await
+            }
             AfterRung::StillFailing => {}
             AfterRung::NotYet(why) => {
                 let since = head.rungs.last().map_or(head.opened_ms, |(rung, at)| {
                     at + deps.config.ladders.timeout_ms(*rung)
                 });
-                return unconfirmed(deps, head, s, &facts, since, why).await;
+                return Box::pin(unconfirmed(deps, head, s, &facts, since, why)).await;
             }
         }
     }
@@ -517,7 +530,7 @@ async fn act(
             ..
         }) => {}
         Some(next @ (Next::Start { .. } | Next::StartAgain)) => {
-            return ladder::climb(deps, head, s, &facts, next).await
+            return Box::pin(ladder::climb(deps, head, s, &facts, next)).await
         }
         _ => {}
     }
@@ -534,7 +547,7 @@ async fn act(
         ),
         Step::Relaunch => return Box::pin(relaunch::run(deps, head, deadline_ms, poll)).await,
         Step::MarkUnhealthy { group } => {
-            match autoscaling::mark_unhealthy(&deps.cloud(s.region()).autoscaling, &s.instance_id).await {
+            match Box::pin(autoscaling::mark_unhealthy(&deps.cloud(s.region()).autoscaling, &s.instance_id)).await {
                 Ok(()) => Outcome::new(
                     Some(s.instance_id.clone()),
                     Action::MarkUnhealthy,
@@ -542,7 +555,7 @@ async fn act(
                     format!("marked Unhealthy in group {group} (Auto Scaling's health check grace period skipped); {}", facts.checks.said()),
                 ),
                 Err(e) => {
-                    return fail(deps, &head, s, Some(&facts), Action::MarkUnhealthy, e).await
+                    return Box::pin(fail(deps, &head, s, Some(&facts), Action::MarkUnhealthy, e)).await
                 }
             }
         }
@@ -567,19 +580,22 @@ async fn act(
     outcome.inputs = Some(history::inputs(s, Some(&facts), deps.config.dry_run));
     if (outcome.action, outcome.result) == (Action::MarkUnhealthy, Verdict::Duplicate) {
         // Auto Scaling already has it (Unhealthy or terminating): not news for people.
-        settle(deps, &head, &outcome).await;
+        Box::pin(settle(deps, &head, &outcome)).await;
         return Ok(outcome);
     }
     // A member marked Unhealthy stays open until its replacement is verified.
     let keep = async {
         match (outcome.action, outcome.result) {
             (Action::MarkUnhealthy, Verdict::Done) => {
-                replacement::begin(deps, &head, &outcome).await
+                Box::pin(replacement::begin(deps, &head, &outcome)).await
             }
-            _ => settle(deps, &head, &outcome).await,
+            _ => Box::pin(settle(deps, &head, &outcome)).await,
         }
     };
-    let (_, outcome) = tokio::join!(keep, notify(deps, s, Some(&facts), outcome.clone()));
+    let (_, outcome) = tokio::join!(
+        Box::pin(keep),
+        Box::pin(notify(deps, s, Some(&facts), outcome.clone()))
+    );
     Ok(outcome)
 }
 
@@ -892,7 +908,7 @@ pub(crate) async fn resume_held(
     deadline_ms: i64,
 ) -> Result<Outcome, Error> {
     let s = head.opening_signal();
-    let facts = aws::observe(&deps.cloud(head.region()), &head.instance_id).await;
+    let facts = Box::pin(aws::observe(&deps.cloud(head.region()), &head.instance_id)).await;
     // Settling takes it off the tick's list; a relaunch keeps it there until it ends.
     Box::pin(act(deps, &s, head, facts, deadline_ms, false)).await
 }
