@@ -277,6 +277,7 @@ pub fn slack_payload(r: &Report) -> Value {
             format!("`{}` / `{}`", o.action.as_str(), o.result.as_str()),
         ),
         field("Incident", or_dash(o.incident.as_deref())),
+        field("Status", going(o).to_string()),
     ];
     // Our own markup: the URLs percent-encode every data part (no `|`, `>` or space
     // survives) and are at most LINK_URL_MAX long, so this section is never cut.
@@ -303,8 +304,38 @@ pub fn slack_payload(r: &Report) -> Value {
             {"type": "context", "elements": [{"type": "mrkdwn",
                 "text": cut(&format!("Alarm reason: {alarm_reason}"), CONTEXT_TEXT_MAX)}]},
             {"type": "section", "text": {"type": "mrkdwn", "text": link_text}},
+            {"type": "context", "elements": [{"type": "mrkdwn",
+                "text": cut(&next_steps(o, &s.instance_id), CONTEXT_TEXT_MAX)}]},
         ]
     })
+}
+
+/// Whether the repair is still going (autoheal looks again by itself) or ended.
+fn going(o: &Outcome) -> &'static str {
+    match o.result {
+        Verdict::InProgress => "still going: autoheal looks again every minute",
+        Verdict::Held if o.resumes => "still going: held, proceeds by itself",
+        Verdict::Held => "ended: needs a person",
+        Verdict::Failed => "ended: failed, see the runbook",
+        _ => "ended",
+    }
+}
+
+/// Where to look next: the audit trail, and the runbook when people have work.
+fn next_steps(o: &Outcome, instance_id: &str) -> String {
+    let history = format!(
+        "Audit trail: `autoheal-admin history --instance {} --since 24h` (AUTOHEAL_TABLE: the stack's LedgerTable, in its region)",
+        escape(instance_id)
+    );
+    match o.result {
+        Verdict::Failed => format!(
+            "{history} · Runbook: docs/RUNBOOK.md (1. Look, 2. Finish what autoheal started)"
+        ),
+        Verdict::Held if !o.resumes => {
+            format!("{history} · Runbook: docs/RUNBOOK.md (1. Look, then 2. or 4.)")
+        }
+        _ => history,
+    }
 }
 
 /// A message about many instances at once (a summary), text only. The text is built by
@@ -394,6 +425,8 @@ mod tests {
             "#InstanceDetails:instanceId=i-0123456789abcdef0",
             "#alarmsV2:alarm/autoheal-StatusCheckFailed-i-0123456789abcdef0",
             "#AutoScalingGroupDetails:id=web%20asg;view=activity",
+            "*Status*\\nended",
+            "autoheal-admin history --instance i-0123456789abcdef0 --since 24h",
         ] {
             assert!(all.contains(needle), "missing {needle:?} in {all}");
         }
