@@ -199,6 +199,9 @@ def main() -> int:
         world.impair(b)
         world.impair(lone["id"], system="impaired", instance="ok")
         world.control("stuck-stop", instance_id=lone["id"], stuck=True)
+        # Auto Scaling replaces a member marked Unhealthy (terminate it, launch another) two
+        # seconds after the mark, as the real service does within a minute or so.
+        world.control("asg-replace", group=GROUP, delay_seconds=2, terminating_seconds=1)
         world.control("pending-images", instance_id=lone["id"], pending=True)
         labels = {**group_labels, lone["id"]: "S"}
         table = world.ledger_table()
@@ -338,6 +341,31 @@ def main() -> int:
                     problems.append("the tick gave no backups summary")
                     rig.log("   <-- UNEXPECTED: expected a 'backups: ...' summary")
             rig.log()
+
+        if not failed and not args.dry_run:
+            # B was held while A was repaired; the ticks since A's incident ended marked B.
+            # Auto Scaling replaces it; the tick verifies the replacement with its step times.
+            rig.log("B, held by the quorum guard while A was repaired, went once A's incident ended;")
+            rig.log("Auto Scaling replaces it, and the tick verifies the replacement with its step times.")
+            rig.log()
+            verified = False
+            for _ in range(8):
+                n += 1
+                outcomes = run_step(n, "scheduled-tick.json", "the tick follows B's replacement",
+                                    rig.load_event("scheduled-tick.json", events_dir).encode(),
+                                    runtime, fn, slack, labels, args)
+                rig.log()
+                if outcomes is None:
+                    failed = True
+                    break
+                if any(o.get("instance_id") == b and (o.get("action"), o.get("result")) == ("verify", "done")
+                       for o in outcomes):
+                    verified = True
+                    break
+                time.sleep(1.0)
+            if not failed and not verified:
+                problems.append("B's replacement by Auto Scaling was not verified")
+                rig.log("   <-- UNEXPECTED: B's replacement was not verified")
 
         if failed:
             rig.log("The binary stopped answering. Last lines of its log:")
