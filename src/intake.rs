@@ -101,6 +101,11 @@ impl Signal {
         crate::incident::key(self.region(), &self.instance_id)
     }
 
+    /// Made by the tick's scan (`scan::signals`), not by an alarm: no ARN, the scan's name.
+    pub fn found_by_scan(&self) -> bool {
+        self.alarm_arn.is_none() && self.alarm_name == crate::scan::SCAN_ALARM
+    }
+
     /// Identifies this transition: the same alarm changing state at the same time.
     pub fn transition_key(&self) -> String {
         format!("{}@{}", self.alarm_name, self.changed_at.timestamp_millis())

@@ -351,7 +351,7 @@ async fn heal(deps: &Deps, s: &Signal, deadline_ms: i64) -> Result<Outcome, Erro
     // Boxed, as the decision below: a debug build's test threads have small stacks.
     let (claim, facts) = tokio::join!(
         Box::pin(advance(deps, s.region(), &s.instance_id, true, |h| {
-            match s.alarm_name == crate::scan::SCAN_ALARM && s.alarm_arn.is_none() {
+            match s.found_by_scan() {
                 true => incident::claim_scan(h, s, deps.now_ms(), lease_until),
                 false => incident::claim_alarm(h, s, deps.now_ms(), lease_until),
             }
