@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= target
 DEBUG_BIN   := $(CARGO_TARGET_DIR)/debug/autoheal
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/autoheal
 
-.PHONY: test demo bench lint build build-debug deploy invoke clean
+.PHONY: test test-deploy demo bench lint validate build build-debug deploy invoke clean
 
 ## Python side: the moto AWS emulator (and boto3 for the demo/bench rig), pinned.
 $(VENV)/.installed: tools/requirements.txt
@@ -17,13 +17,18 @@ $(VENV)/.installed: tools/requirements.txt
 ## All tests: unit tables, then integration tests against a fresh moto server; the
 ## template through cfn-lint with the serverless rules (warnings fail too).
 test: $(VENV)/.installed
-	$(PY) -m unittest tools/test_moto_world.py tools/test_slack_check.py
+	$(PY) -m unittest tools/test_moto_world.py tools/test_slack_check.py tools/test_event_pattern.py
 	tools/with-moto.sh cargo test --all-targets
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 
+## The stack deployed from zero on the emulator and checked against the code (also part of
+## `make test`): tools/deploy.py does what `sam deploy` does; see docs/deploy.md.
+test-deploy: $(VENV)/.installed
+	tools/with-moto.sh cargo test --test deploy
+
 ## Format, clippy (warnings are errors), CloudFormation lint: cfn-lint's own rules, then
-## with the serverless rules (cfn-lint-serverless); warnings fail too.
-lint: $(VENV)/.installed
+## with the serverless rules (cfn-lint-serverless); warnings fail too. Then `sam validate`.
+lint: $(VENV)/.installed validate
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 	$(VENV)/bin/cfn-lint template.yaml
@@ -52,9 +57,19 @@ $(DEPLOY_VENV)/.installed: tools/requirements-deploy.txt
 	$(DEPLOY_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-deploy.txt
 	touch $@
 
-## The Lambda package for Graviton (target/lambda/autoheal/bootstrap).
+## The template as the SAM CLI reads it (its translator, then cfn-lint); no AWS account needed.
+validate: $(DEPLOY_VENV)/.installed
+	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 PATH="$(DEPLOY_PATH)" sam validate --lint
+
+## The Lambda package ($(CARGO_TARGET_DIR)/lambda/autoheal/bootstrap), linked by zig against
+## Lambda's glibc. ARCH=arm64 (Graviton, the template's default) needs Rust's aarch64 standard
+## library (rustup target add aarch64-unknown-linux-gnu); where it is missing, the build is
+## x86_64 and the stack must be deployed with Architecture=x86_64. It says which.
+ARCH ?= $(if $(filter aarch64-unknown-linux-gnu,$(shell rustup target list --installed 2>/dev/null)),arm64,x86_64)
 build: $(DEPLOY_VENV)/.installed
-	PATH="$(DEPLOY_PATH)" cargo lambda build --release --arm64 --bin autoheal
+	@echo "make build: $(ARCH) (deploy with the template parameter Architecture=$(ARCH))"
+	PATH="$(DEPLOY_PATH)" cargo lambda build --release --$(subst _,-,$(ARCH)) --bin autoheal
+	ls -l $(CARGO_TARGET_DIR)/lambda/autoheal/bootstrap
 
 ## sam build + sam deploy: guided the first time (answers saved in samconfig.toml), then
 ## the same deploy again. SAM's Rust build method is still behind --beta-features.

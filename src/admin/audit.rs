@@ -78,7 +78,7 @@ pub struct Finding {
     pub detail: String,
 }
 
-/// The kernel of §001: instances on it may not come back from a reboot.
+/// A PV-GRUB kernel: instances on it may not come back from a reboot.
 pub use crate::decide::RISKY_KERNEL;
 
 /// Everything the findings are computed from.

@@ -2,6 +2,9 @@
 //! through a recording fault proxy), a Slack receiver, and a world builder.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod code;
+pub mod runtime;
+
 use aws_sdk_autoscaling::types::{LaunchTemplateSpecification, Tag as AsgTag};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,

@@ -1,0 +1,102 @@
+//! Which AWS operations the function's code calls, read from its sources (so no list of
+//! calls is written by hand): the least-privilege tests compare the template and the
+//! deployed role with it.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Client variable -> IAM service prefix, as the adapters name their clients.
+pub const CLIENTS: &[(&str, &str)] = &[
+    ("ec2.", "ec2"),
+    ("asg.", "autoscaling"),
+    ("kms.", "kms"),
+    ("self.client.", "dynamodb"),
+];
+
+/// Granted without a call in the code: the runtime's own needs.
+/// - sqs:SendMessage: Lambda writes failed asynchronous invocations to the dead-letter
+///   queue and the OnFailure destination with the function's role.
+/// - iam:PassRole: RunInstances with the source's instance profile.
+/// - the EBS keys: EC2 uses the customer managed keys of encrypted volumes on the caller's
+///   behalf when it launches a copy (kms:ViaService ec2).
+pub const RUNTIME_GRANTS: &[&str] = &[
+    "sqs:SendMessage",
+    "iam:PassRole",
+    "kms:CreateGrant",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ReEncrypt*",
+    "kms:DescribeKey",
+];
+
+/// The operator's CLI runs with the operator's credentials, not the function's role.
+pub const NOT_THE_FUNCTION: &[&str] = &["admin", "bin"];
+
+fn pascal(snake: &str) -> String {
+    snake
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map_or(String::new(), |f| {
+                f.to_ascii_uppercase().to_string() + c.as_str()
+            })
+        })
+        .collect()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .is_some_and(|n| NOT_THE_FUNCTION.contains(&n.to_str().unwrap_or("")))
+        {
+            continue;
+        }
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// (file relative to the crate, its text without whitespace) for the function's sources.
+pub fn function_sources() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![];
+    rust_files(&root.join("src"), &mut files);
+    files
+        .into_iter()
+        .map(|f| {
+            let text: String = std::fs::read_to_string(&f)
+                .unwrap()
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            (
+                f.strip_prefix(root).unwrap().to_string_lossy().into_owned(),
+                text,
+            )
+        })
+        .collect()
+}
+
+/// `ec2.describe_instances()` (whitespace and line breaks ignored) -> `ec2:DescribeInstances`.
+pub fn actions_in_code() -> BTreeSet<String> {
+    let mut actions = BTreeSet::new();
+    for (_, text) in function_sources() {
+        for (var, service) in CLIENTS {
+            for (at, _) in text.match_indices(var) {
+                let rest = &text[at + var.len()..];
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                if !name.is_empty() && rest[name.len()..].starts_with("()") && name != "clone" {
+                    actions.insert(format!("{service}:{}", pascal(&name)));
+                }
+            }
+        }
+    }
+    actions
+}
