@@ -224,7 +224,7 @@ pub fn opened_text(
         list.push_str(&format!(" and {} more", instances.len() - LISTED));
     }
     format!(
-        ":rotating_light: *autoheal breaker open for {label}*: {} members alarmed within {} (threshold {threshold}). This looks like an Availability Zone or monitoring failure, not {} broken machines: automated repair is stopped in {label} (repairs already started go on). Checked every minute; it resumes after {} at or below the threshold, or on a resume event (README, \"Breaker\"). Later alarms here are held without a message of their own (`autoheal-admin history` lists them).\nAlarming: {list}",
+        ":rotating_light: *autoheal breaker open for {label}*: {} members alarmed within {} (threshold {threshold}). This looks like an Availability Zone or monitoring failure, not {} broken machines: automated repair is stopped in {label} (repairs already started go on). Checked every minute; it resumes after {} at or below the threshold, or on a resume event (runbook, \"breaker open\"). Later alarms here are held without a message of their own (`autoheal-admin history` lists them).\nAlarming: {list}",
         instances.len(),
         minutes(settings.window_ms),
         instances.len(),

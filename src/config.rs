@@ -1,4 +1,4 @@
-//! Start-up configuration from the environment (the contract in README "Configuration").
+//! Start-up configuration from the environment (the contract: the README's configuration table).
 //! Every bad value is an error naming its variable, found before the first poll.
 
 use base64::Engine;

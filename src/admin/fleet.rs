@@ -1,5 +1,5 @@
 //! The AWS side of autoheal-admin: whole-fleet reads (every page) and the alarm writes.
-//! Runs with the operator's credentials, not the function's role (see the README for the
+//! Runs with the operator's credentials, not the function's role (see docs/admin.md for the
 //! permissions it needs).
 
 use crate::aws::ec2::{state_name, tag_map};

@@ -17,7 +17,7 @@ pub fn explain(e: &Error) -> String {
         Some("NotFound") => Some("no such SNS topic in this account and region"),
         Some("ResourceNotFoundException") => Some("no such DynamoDB table in this account and region"),
         Some("AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation") => {
-            Some("the credentials in use are not allowed to do this (see the README for the permissions autoheal-admin needs)")
+            Some("the credentials in use are not allowed to do this (see docs/admin.md for the permissions autoheal-admin needs)")
         }
         Some("InvalidClientTokenId" | "UnrecognizedClientException" | "AuthFailure") => {
             Some("the credentials in use are not valid")
