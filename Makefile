@@ -18,7 +18,7 @@ $(VENV)/.installed: tools/requirements.txt
 ## template through cfn-lint with the serverless rules (warnings fail too).
 test: $(VENV)/.installed
 	$(PY) -m unittest tools/test_moto_world.py tools/test_slack_check.py tools/test_event_pattern.py
-	tools/with-moto.sh cargo test --all-targets
+	tools/with-moto.sh cargo test --workspace --all-targets
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 
 ## The stack deployed from zero on the emulator and checked against the code (also part of
@@ -30,7 +30,7 @@ test-deploy: $(VENV)/.installed
 ## with the serverless rules (cfn-lint-serverless); warnings fail too. Then `sam validate`.
 lint: $(VENV)/.installed validate
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/cfn-lint template.yaml
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 
@@ -47,7 +47,8 @@ demo: $(VENV)/.installed build-debug
 bench: $(VENV)/.installed
 	cargo build --release --bin autoheal
 	-$(PY) tools/bench.py --binary $(RELEASE_BIN)
-	tools/with-moto.sh cargo test --test backup --test admin -- --ignored --nocapture bench_
+	tools/with-moto.sh cargo test --test backup -- --ignored --nocapture bench_
+	tools/with-moto.sh cargo test -p autoheal-admin --test admin -- --ignored --nocapture bench_
 
 ## Packaging and deploying: cargo-lambda (with zig) and the SAM CLI, pinned, in their own venv.
 DEPLOY_VENV := .venv-deploy

@@ -7,7 +7,6 @@
 //! for triggers without an alarm (advancing relaunches, `backup`s); `lambda` and `main` are
 //! the Lambda edge.
 
-pub mod admin;
 pub mod aws;
 pub mod backup;
 pub mod breaker;

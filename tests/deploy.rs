@@ -9,11 +9,15 @@
 //! Where moto's CloudFormation does not play a resource, tools/moto_deploy.py fills it in;
 //! what stays unplayed is checked in the transformed template (`UNPLAYED` below).
 
+#[path = "common/code.rs"]
+mod code;
 mod common;
+#[path = "common/runtime.rs"]
+mod runtime;
 
-use common::code::{actions_in_code, function_sources, RUNTIME_GRANTS};
-use common::runtime::{binary, RuntimeApi};
+use code::{actions_in_code, function_sources, RUNTIME_GRANTS};
 use common::*;
+use runtime::{binary, RuntimeApi};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

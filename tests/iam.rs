@@ -10,9 +10,11 @@ use serde_yaml::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
 
+#[path = "common/code.rs"]
+mod code;
 mod common;
 
-use common::code::{actions_in_code, function_sources, RUNTIME_GRANTS};
+use code::{actions_in_code, function_sources, RUNTIME_GRANTS};
 
 // ---------------------------------------------------------------------------------------
 // The template's side, parsed (serde_yaml keeps !Ref/!Sub/!If/!GetAtt as tagged values).

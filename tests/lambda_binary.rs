@@ -2,9 +2,11 @@
 //! it events from `events/` and collects its answers.
 
 mod common;
+#[path = "common/runtime.rs"]
+mod runtime;
 
-use common::runtime::{binary, RuntimeApi};
 use common::*;
+use runtime::{binary, RuntimeApi};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;

@@ -1,6 +1,6 @@
 //! Which AWS operations the function's code calls, read from its sources (so no list of
 //! calls is written by hand): the least-privilege tests compare the template and the
-//! deployed role with it.
+//! deployed role with it. Included beside `common` (`#[path]`) by the tests that need it.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -28,9 +28,6 @@ pub const RUNTIME_GRANTS: &[&str] = &[
     "kms:DescribeKey",
 ];
 
-/// The operator's CLI runs with the operator's credentials, not the function's role.
-pub const NOT_THE_FUNCTION: &[&str] = &["admin", "bin"];
-
 fn pascal(snake: &str) -> String {
     snake
         .split('_')
@@ -46,12 +43,6 @@ fn pascal(snake: &str) -> String {
 fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        if path
-            .file_name()
-            .is_some_and(|n| NOT_THE_FUNCTION.contains(&n.to_str().unwrap_or("")))
-        {
-            continue;
-        }
         if path.is_dir() {
             rust_files(&path, out);
         } else if path.extension().is_some_and(|e| e == "rs") {
@@ -62,7 +53,7 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 
 /// (file relative to the crate, its text without whitespace) for the function's sources.
 pub fn function_sources() -> Vec<(String, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = &crate::common::repo_root();
     let mut files = vec![];
     rust_files(&root.join("src"), &mut files);
     files

@@ -2,9 +2,6 @@
 //! through a recording fault proxy), a Slack receiver, and a world builder.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
-pub mod code;
-pub mod runtime;
-
 use aws_sdk_autoscaling::types::{LaunchTemplateSpecification, Tag as AsgTag};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
@@ -26,6 +23,15 @@ pub const PLACEHOLDER: &str = "i-0123456789abcdef0";
 pub const PLACEHOLDER_2: &str = "i-0fedcba9876543210";
 pub const FIXTURE_TIME: &str = "2026-11-23T03:12:45.123+0000";
 pub const FUNCTION_NAME: &str = "autoheal";
+
+/// The repository's root (the function's crate), from the tests of any workspace member.
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|p| p.join("template.yaml").exists())
+        .expect("template.yaml above the crate")
+        .to_path_buf()
+}
 
 pub fn moto_endpoint() -> String {
     std::env::var("AUTOHEAL_TEST_MOTO")
@@ -919,8 +925,7 @@ impl World {
 
 /// A fixture from `events/`, with the placeholder instance ids replaced.
 pub fn event(name: &str, ids: &[&str]) -> Vec<u8> {
-    let mut text =
-        std::fs::read_to_string(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let mut text = std::fs::read_to_string(repo_root().join("events").join(name)).unwrap();
     if let Some(id) = ids.first() {
         text = text.replace(PLACEHOLDER, id);
     }

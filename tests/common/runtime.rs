@@ -1,6 +1,8 @@
-//! A Lambda Runtime API server, and the built binary run against it the way AWS runs it.
+//! A Lambda Runtime API server, and the function's built binary run against it the way AWS
+//! runs it. Included by the function crate's tests beside `common` (`#[path]`): only they
+//! have the binary.
 
-use super::{reply, serve, unique, Reply};
+use crate::common::{reply, serve, unique, Reply};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::Request;
@@ -95,7 +97,8 @@ impl RuntimeApi {
     }
 }
 
-/// The built binary with exactly `env` (and what the Lambda runtime sets), its output piped.
+/// The function's built binary with exactly `env` (and what the Lambda runtime sets), its
+/// output piped.
 pub fn binary(env: &HashMap<String, String>, runtime_api: &str) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_autoheal"));
     cmd.env_clear()

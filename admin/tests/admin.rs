@@ -1,6 +1,7 @@
 //! autoheal-admin, the built binary, against the moto server: each command, its output,
 //! its exit status and the world it leaves.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};

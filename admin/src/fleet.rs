@@ -2,8 +2,8 @@
 //! Runs with the operator's credentials, not the function's role (see docs/admin.md for the
 //! permissions it needs).
 
-use crate::aws::ec2::{state_name, tag_map};
-use crate::error::Error;
+use autoheal::aws::ec2::{state_name, tag_map};
+use autoheal::error::Error;
 use aws_sdk_cloudwatch::types::{
     AlarmType, ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag,
 };

@@ -1,7 +1,7 @@
 //! `encrypt-webhook`: the Slack URL, encrypted with KMS under the encryption context the
 //! function decrypts with (`LambdaFunctionName`), as base64 for `SLACK_WEBHOOK_ENCRYPTED`.
 
-use crate::error::Error;
+use autoheal::error::Error;
 use aws_sdk_kms::primitives::Blob;
 use base64::Engine;
 

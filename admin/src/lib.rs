@@ -8,7 +8,7 @@ pub mod audit;
 pub mod fleet;
 pub mod webhook;
 
-use crate::error::Error;
+use autoheal::error::Error;
 
 /// An AWS failure said for a person at a terminal: the common causes by name.
 pub fn explain(e: &Error) -> String {
