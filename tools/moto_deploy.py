@@ -9,7 +9,7 @@
   alarms). Updates replace them; stack deletion removes them.
 - `AWS::Lambda::Function`'s `Architectures`, which moto's CloudFormation drops.
 What stays unplayed (and is checked in the transformed template instead) is listed in
-docs/emulator.md. Installed by tools/moto_server.py; idempotent.
+docs/deploy.md. Installed by tools/moto_server.py; idempotent.
 """
 
 from __future__ import annotations
