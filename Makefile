@@ -34,8 +34,12 @@ lint: $(VENV)/.installed validate
 	$(VENV)/bin/cfn-lint template.yaml
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 
+## The debug binary, built with the test targets in one invocation: dev-dependencies add
+## features (tokio's `full`, hyper's server) that Cargo unifies only when tests are built,
+## so building the binary alone would compile tokio and every SDK a second time for
+## `make test`. This way `make test` after `make demo` compiles nothing more.
 build-debug:
-	cargo build --bin autoheal
+	cargo build --workspace --all-targets
 
 ## The whole job on this machine: emulator, a 3-instance group, KMS, ledger, Slack receiver,
 ## sample events through the real binary.
