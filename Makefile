@@ -76,10 +76,11 @@ build: $(DEPLOY_VENV)/.installed
 	PATH="$(DEPLOY_PATH)" cargo lambda build --release --$(subst _,-,$(ARCH)) --bin autoheal
 	ls -l $(CARGO_TARGET_DIR)/lambda/autoheal/bootstrap
 
-## sam build + sam deploy: guided the first time (answers saved in samconfig.toml), then
-## the same deploy again. SAM's Rust build method is still behind --beta-features.
+## sam build (for ARCH, as `make build`) + sam deploy: guided the first time (answers saved
+## in samconfig.toml; answer Architecture as built), then the same deploy again. SAM's Rust
+## build method is still behind --beta-features.
 deploy: $(DEPLOY_VENV)/.installed
-	PATH="$(DEPLOY_PATH)" sam build --beta-features
+	PATH="$(DEPLOY_PATH)" sam build --beta-features --parameter-overrides Architecture=$(ARCH)
 	if [ -f samconfig.toml ]; then PATH="$(DEPLOY_PATH)" sam deploy; \
 	else PATH="$(DEPLOY_PATH)" sam deploy --guided --capabilities CAPABILITY_IAM; fi
 
