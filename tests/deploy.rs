@@ -17,7 +17,7 @@ mod runtime;
 
 use code::{actions_in_code, function_sources, RUNTIME_GRANTS};
 use common::*;
-use runtime::{binary, RuntimeApi};
+use runtime::{alarm_marks_member, binary, RuntimeApi};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -378,14 +378,7 @@ async fn deployed_from_zero_the_stack_is_what_the_code_reads_and_it_heals() {
     );
     let _child = binary(&run_env, &api.addr).spawn().unwrap();
     let id = world.members[0].clone();
-    let (kind, body) = api.invoke(event("sns-alarm.json", &[&id])).await;
-    assert_eq!(kind, "response", "{body}");
-    let o = &body["outcomes"][0];
-    assert_eq!(
-        (o["action"].as_str(), o["result"].as_str()),
-        (Some("mark_unhealthy"), Some("done")),
-        "{body}"
-    );
+    alarm_marks_member(&api, &id).await;
     assert_eq!(world.health(&id).await, "UNHEALTHY");
     assert_eq!(slack.texts().len(), 1);
     let items = ledger_items(&world, &table).await;

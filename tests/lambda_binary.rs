@@ -6,7 +6,7 @@ mod common;
 mod runtime;
 
 use common::*;
-use runtime::{binary, RuntimeApi};
+use runtime::{alarm_marks_member, binary, RuntimeApi};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
@@ -24,15 +24,7 @@ async fn the_built_binary_heals_through_the_runtime_api() {
     let mut child = binary(&env, &api.addr).spawn().unwrap();
     let id = world.members[0].clone();
 
-    let (kind, body) = api.invoke(event("sns-alarm.json", &[&id])).await;
-    assert_eq!(kind, "response", "{body}");
-    let o = &body["outcomes"][0];
-    assert_eq!(
-        (o["action"].as_str(), o["result"].as_str()),
-        (Some("mark_unhealthy"), Some("done")),
-        "{body}"
-    );
-    assert_eq!(o["instance_id"], id.as_str());
+    let o = alarm_marks_member(&api, &id).await;
     assert_eq!(o["notification"], "slack");
 
     // The same delivery again, and input that is not even JSON: answered, never an error.

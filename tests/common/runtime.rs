@@ -2,7 +2,7 @@
 //! runs it. Included by the function crate's tests beside `common` (`#[path]`): only they
 //! have the binary.
 
-use crate::common::{reply, serve, unique, Reply};
+use crate::common::{event, reply, serve, unique, Reply};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::Request;
@@ -113,4 +113,19 @@ pub fn binary(env: &HashMap<String, String>, runtime_api: &str) -> tokio::proces
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     cmd
+}
+
+/// Hands the binary `sns-alarm.json` for member `id`, asserts it marked it Unhealthy, and
+/// returns that outcome.
+pub async fn alarm_marks_member(api: &RuntimeApi, id: &str) -> serde_json::Value {
+    let (kind, body) = api.invoke(event("sns-alarm.json", &[id])).await;
+    assert_eq!(kind, "response", "{body}");
+    let o = &body["outcomes"][0];
+    assert_eq!(
+        (o["action"].as_str(), o["result"].as_str()),
+        (Some("mark_unhealthy"), Some("done")),
+        "{body}"
+    );
+    assert_eq!(o["instance_id"], id);
+    o.clone()
 }
