@@ -27,7 +27,7 @@ pub const DEFAULT_COOLDOWN_SECONDS: i64 = 600;
 /// Where the breaker counts an instance's alarms: its `autoheal:cluster` if tagged, else
 /// its Auto Scaling group; standalone untagged instances have no breaker. (key, label).
 pub fn scope_of(
-    instance: &crate::decide::InstanceFacts,
+    instance: &crate::model::facts::InstanceFacts,
     group: Option<&str>,
 ) -> Option<(String, String)> {
     match (crate::guard::cluster_of(instance), group) {
@@ -448,7 +448,7 @@ mod tests {
 
     #[test]
     fn scope_table() {
-        use crate::decide::InstanceFacts;
+        use crate::model::facts::InstanceFacts;
         let tagged = InstanceFacts {
             tags: [(crate::guard::CLUSTER_TAG.to_string(), "db".to_string())].into(),
             ..Default::default()

@@ -2,81 +2,10 @@
 
 use crate::config::Grace;
 use crate::intake::{Metric, Signal};
+use crate::model::facts::{Facts, InstanceFacts};
+use crate::model::tags::REPLACED_BY_TAG;
 use crate::outcome::{Action, Verdict};
 use crate::policy::{policy_for, Mode};
-use std::collections::BTreeMap;
-
-/// What `observe` saw of the instance.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct InstanceFacts {
-    pub instance_id: String,
-    /// EC2 state name: pending, running, stopping, stopped, shutting-down, terminated.
-    pub state: String,
-    pub instance_type: Option<String>,
-    pub availability_zone: Option<String>,
-    /// `ebs` or `instance-store`.
-    pub root_device_type: Option<String>,
-    pub tags: BTreeMap<String, String>,
-    /// When EC2 launched it (epoch ms).
-    pub launch_ms: Option<i64>,
-    /// `MaintenanceOptions.AutoRecovery`: `default` or `disabled`.
-    pub auto_recovery: Option<String>,
-    /// Whether the type supports EC2's automatic recovery (`DescribeInstanceTypes`); read
-    /// for standalone instances only, None when unknown.
-    pub auto_recovery_supported: Option<bool>,
-    /// Stop protection (`DescribeInstanceAttribute` `disableApiStop`); read for standalone
-    /// instances only, None when unknown.
-    pub disable_api_stop: Option<bool>,
-    /// `hvm` or `paravirtual`.
-    pub virtualization: Option<String>,
-    pub kernel_id: Option<String>,
-}
-
-/// PV-GRUB 1.03 (64-bit): instances booting it may never come back from a reboot
-/// (they boot PV-GRUB, which an AWS maintenance reboot left unbootable in the field).
-pub const RISKY_KERNEL: &str = "aki-44992845";
-
-impl InstanceFacts {
-    /// Why a reboot or stop/start may never bring it back, if so.
-    pub fn reboot_risk(&self) -> Option<&'static str> {
-        if self.kernel_id.as_deref() == Some(RISKY_KERNEL) {
-            Some("kernel aki-44992845 may not come back from a reboot")
-        } else if self.virtualization.as_deref() == Some("paravirtual") {
-            Some("a paravirtual instance may not come back from a reboot")
-        } else {
-            None
-        }
-    }
-}
-
-/// Tag autoheal puts on an instance it replaced, naming the copy.
-pub const REPLACED_BY_TAG: &str = "autoheal:replaced-by";
-
-impl InstanceFacts {
-    pub fn name(&self) -> Option<&str> {
-        self.tags.get("Name").map(String::as_str)
-    }
-}
-
-/// What `observe` saw of the instance's Auto Scaling group membership.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct GroupFacts {
-    pub name: String,
-    /// `HEALTHY` or `UNHEALTHY`, as DescribeAutoScalingInstances writes it.
-    pub health: String,
-    /// InService, Pending, Standby, Terminating, ...
-    pub lifecycle: String,
-    pub tags: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Facts {
-    /// None: EC2 does not know the instance.
-    pub instance: Option<InstanceFacts>,
-    pub group: Option<GroupFacts>,
-    /// The status checks as EC2 reports them now: what confirms an alarm.
-    pub checks: crate::trust::Checks,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
@@ -221,7 +150,7 @@ fn decide_standalone(instance: &InstanceFacts, mode: Mode, source: &str) -> Step
 pub fn limit_lineage(step: Step, instance: &InstanceFacts, window_ms: i64, now_ms: i64) -> Step {
     let (Step::Relaunch, Some(source), Some(launched)) = (
         &step,
-        instance.tags.get(crate::relaunch::spec::SOURCE_TAG),
+        instance.tags.get(crate::model::tags::SOURCE_TAG),
         instance.launch_ms,
     ) else {
         return step;
@@ -271,6 +200,7 @@ pub fn grace_hold(step: &Step, alarm_ms: i64, grace: Grace, now_ms: i64) -> Opti
 mod tests {
     use super::*;
     use crate::intake::AlarmState;
+    use crate::model::facts::GroupFacts;
 
     #[test]
     fn lineage_table() {
@@ -280,7 +210,7 @@ mod tests {
             tags: source
                 .then(|| {
                     (
-                        crate::relaunch::spec::SOURCE_TAG.to_string(),
+                        crate::model::tags::SOURCE_TAG.to_string(),
                         "i-old".to_string(),
                     )
                 })

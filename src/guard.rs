@@ -6,10 +6,10 @@
 //! (`aws::scope`); whether each is still under repair is read from its own head, so
 //! nothing has to remember to release it.
 
-use crate::decide::InstanceFacts;
 use crate::incident::{Head, Status};
+use crate::model::facts::InstanceFacts;
+use crate::model::progress::Phase;
 use crate::outcome::Action;
-use crate::relaunch::plan::Phase;
 
 pub const CLUSTER_TAG: &str = "autoheal:cluster";
 
@@ -177,7 +177,7 @@ pub fn admit(scope: &Scope, me: (&str, &str), live: &[(String, String)]) -> Admi
         // region).
         let ids: Vec<&str> = others
             .iter()
-            .map(|(key, _)| crate::incident::instance_of(key))
+            .map(|(key, _)| crate::model::keys::instance_of(key))
             .collect();
         Admission::Hold(format!(
             "{}: {} already has {} under repair; this member waits until a repair there is verified (checked every minute)",
@@ -192,8 +192,8 @@ pub fn admit(scope: &Scope, me: (&str, &str), live: &[(String, String)]) -> Admi
 mod tests {
     use super::*;
     use crate::incident::AlarmContext;
+    use crate::model::progress::Progress;
     use crate::outcome::Verdict;
-    use crate::relaunch::plan::Progress;
 
     const T: i64 = 1_795_403_565_123;
 

@@ -4,8 +4,8 @@
 //! `autoheal-admin history`. Keys, the record and rendering are here; the writes and reads
 //! are in `aws::ledger`.
 
-use crate::decide::Facts;
 use crate::intake::Signal;
+use crate::model::facts::Facts;
 use crate::outcome::Outcome;
 use crate::policy::policy_for;
 use serde::Serialize;

@@ -15,15 +15,46 @@ use aws_lambda_events::event::sns::SnsRecord;
 /// carrying one, escaped, stays well under this.
 pub const MAX_PAYLOAD_BYTES: usize = 512 * 1024;
 
-/// The schedule's tick (EventBridge `detail-type`).
-pub const SCHEDULED_EVENT: &str = "Scheduled Event";
+/// What the signal of an instance found by the scan is named, in reports and the ledger.
+pub const SCAN_ALARM: &str = "found by the scan";
 
-/// EventBridge events that move relaunches on (they carry no alarm).
-pub const ADVANCING_EVENTS: &[&str] = &[
-    "EC2 AMI State Change",
-    "EC2 Instance State-change Notification",
-    SCHEDULED_EVENT,
-];
+/// An EventBridge event that moves relaunches on (it carries no alarm).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The schedule's tick: also the scan, the backups and the re-sends.
+    Tick,
+    ImageStateChange,
+    InstanceStateChange,
+}
+
+impl Trigger {
+    pub const ALL: [Trigger; 3] = [
+        Trigger::Tick,
+        Trigger::ImageStateChange,
+        Trigger::InstanceStateChange,
+    ];
+
+    /// The event's `detail-type`.
+    pub fn detail_type(self) -> &'static str {
+        match self {
+            Trigger::Tick => "Scheduled Event",
+            Trigger::ImageStateChange => "EC2 AMI State Change",
+            Trigger::InstanceStateChange => "EC2 Instance State-change Notification",
+        }
+    }
+
+    pub fn parse(detail_type: &str) -> Option<Trigger> {
+        Trigger::ALL
+            .into_iter()
+            .find(|t| t.detail_type() == detail_type)
+    }
+}
+
+impl std::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.detail_type())
+    }
+}
 
 /// Key of the object that stands in for a payload that is not JSON (see `guard_payload`).
 const UNPARSEABLE_KEY: &str = "autoheal:unparseable";
@@ -96,14 +127,14 @@ impl Signal {
         self.region.as_deref().unwrap_or_default()
     }
 
-    /// The ledger's name for the instance (`incident::key`).
+    /// The ledger's name for the instance (`model::keys::key`).
     pub fn key(&self) -> String {
-        crate::incident::key(self.region(), &self.instance_id)
+        crate::model::keys::key(self.region(), &self.instance_id)
     }
 
     /// Made by the tick's scan (`scan::signals`), not by an alarm: no ARN, the scan's name.
     pub fn found_by_scan(&self) -> bool {
-        self.alarm_arn.is_none() && self.alarm_name == crate::scan::SCAN_ALARM
+        self.alarm_arn.is_none() && self.alarm_name == SCAN_ALARM
     }
 
     /// Identifies this transition: the same alarm changing state at the same time.
@@ -162,7 +193,7 @@ pub enum Intake {
     /// Not an alarm but a reason to look at relaunches in progress: an AMI or instance
     /// state change, or the scheduled tick.
     Advance {
-        trigger: String,
+        trigger: Trigger,
     },
     Ignored {
         instance_id: Option<String>,
@@ -355,10 +386,8 @@ fn parse_eventbridge(event: &Value) -> Result<Intake, String> {
     if detail_type == "AWS Health Event" {
         return parse_health(event);
     }
-    if ADVANCING_EVENTS.contains(&detail_type) {
-        return Ok(Intake::Advance {
-            trigger: detail_type.to_string(),
-        });
+    if let Some(trigger) = Trigger::parse(detail_type) {
+        return Ok(Intake::Advance { trigger });
     }
     Ok(ignored(format!(
         "EventBridge events of type {detail_type:?} are not handled by this version"
@@ -841,17 +870,22 @@ mod tests {
 
     #[test]
     fn ami_instance_and_schedule_events_advance_relaunches() {
-        for name in [
-            "eventbridge-ami-state.json",
-            "eventbridge-instance-state.json",
-            "scheduled-tick.json",
+        for (name, kind) in [
+            ("eventbridge-ami-state.json", Trigger::ImageStateChange),
+            (
+                "eventbridge-instance-state.json",
+                Trigger::InstanceStateChange,
+            ),
+            ("scheduled-tick.json", Trigger::Tick),
         ] {
-            match only(parse(&fixture(name))) {
-                Intake::Advance { trigger } => {
-                    assert!(ADVANCING_EVENTS.contains(&trigger.as_str()))
-                }
-                other => panic!("{name}: {other:?}"),
-            }
+            assert_eq!(
+                only(parse(&fixture(name))),
+                Intake::Advance { trigger: kind },
+                "{name}"
+            );
+        }
+        for t in Trigger::ALL {
+            assert_eq!(Trigger::parse(t.detail_type()), Some(t));
         }
     }
 

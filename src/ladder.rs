@@ -7,8 +7,8 @@
 //! relaunch); the combined `StatusCheckFailed` -> the system ladder unless the instance's
 //! status shows only the instance check impaired. The tag `autoheal:ladder` overrides both.
 
-use crate::decide::InstanceFacts;
 use crate::intake::{Heard, Metric};
+use crate::model::facts::InstanceFacts;
 use std::collections::BTreeMap;
 
 pub const LADDER_TAG: &str = "autoheal:ladder";
@@ -415,7 +415,7 @@ mod tests {
             ..ok.clone()
         };
         let pv_grub = InstanceFacts {
-            kernel_id: Some(crate::decide::RISKY_KERNEL.into()),
+            kernel_id: Some(crate::model::facts::RISKY_KERNEL.into()),
             ..ok.clone()
         };
         for risky in [&pv, &pv_grub] {

@@ -21,6 +21,7 @@ pub mod incident;
 pub mod intake;
 pub mod ladder;
 pub mod lambda;
+pub mod model;
 pub mod notify;
 pub mod outcome;
 pub mod policy;
@@ -28,7 +29,6 @@ pub mod relaunch;
 pub mod replacement;
 pub mod report;
 pub mod scan;
-pub mod tick;
 pub mod trust;
 
 impl From<error::Error> for lambda_runtime::Diagnostic {

@@ -3,7 +3,7 @@
 //! desired capacity with every other member `InService` and `Healthy`. Pure: the runner
 //! (`heal::replacement`) reads the group, records the steps this returns and reports.
 
-use crate::relaunch::plan::human;
+use crate::model::progress::human;
 
 /// A step of a member's replacement, recorded when first seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,11 +3,8 @@
 //! impairment first. The pipeline takes them as it takes an alarm (claim, confirm, decide,
 //! guards, breaker); `incident::claim_scan` keeps them off instances autoheal already knows.
 
-use crate::intake::{AlarmState, Metric, Signal};
+use crate::intake::{AlarmState, Metric, Signal, SCAN_ALARM};
 use chrono::DateTime;
-
-/// What the signal of an instance found by the scan is named, in reports and the ledger.
-pub const SCAN_ALARM: &str = "found by the scan";
 
 /// An instance EC2 reports impaired (`DescribeInstanceStatus`).
 #[derive(Debug, Clone, PartialEq)]
@@ -32,7 +29,7 @@ pub fn signals(
 ) -> (Vec<Signal>, usize) {
     let mut new: Vec<&Impaired> = found
         .iter()
-        .filter(|f| !open.contains(&crate::incident::key(region, &f.instance_id)))
+        .filter(|f| !open.contains(&crate::model::keys::key(region, &f.instance_id)))
         .collect();
     new.sort_by_key(|f| (f.since_ms.unwrap_or(now_ms), f.instance_id.clone()));
     let left = new.len().saturating_sub(limit);

@@ -2,6 +2,7 @@
 //! EC2 reports before any repair, and its state-change time is a clock only when plausible.
 
 use crate::intake::Metric;
+use crate::model::facts::{Check, Checks};
 
 /// An alarm stamped earlier than this before it arrived is late (or redriven, or forged):
 /// its time identifies the transition but measures nothing.
@@ -16,72 +17,6 @@ pub fn alarm_clock(event_ms: i64, received_ms: i64) -> (i64, bool) {
         (event_ms, true)
     } else {
         (received_ms, false)
-    }
-}
-
-/// One status check as `DescribeInstanceStatus` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Check {
-    Ok,
-    Impaired,
-    InsufficientData,
-    Initializing,
-    NotApplicable,
-    /// Not reported (the instance is not running, or EC2 did not say).
-    #[default]
-    Unknown,
-}
-
-impl Check {
-    pub fn parse(s: &str) -> Check {
-        match s {
-            "ok" => Check::Ok,
-            "impaired" => Check::Impaired,
-            "insufficient-data" => Check::InsufficientData,
-            "initializing" => Check::Initializing,
-            "not-applicable" => Check::NotApplicable,
-            _ => Check::Unknown,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Check::Ok => "ok",
-            Check::Impaired => "impaired",
-            Check::InsufficientData => "insufficient-data",
-            Check::Initializing => "initializing",
-            Check::NotApplicable => "not-applicable",
-            Check::Unknown => "not reported",
-        }
-    }
-}
-
-/// The instance's two status checks, as EC2 reports them now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Checks {
-    pub system: Check,
-    pub instance: Check,
-}
-
-impl Checks {
-    pub fn both_ok(self) -> bool {
-        self.system == Check::Ok && self.instance == Check::Ok
-    }
-
-    pub fn any_impaired(self) -> bool {
-        self.system == Check::Impaired || self.instance == Check::Impaired
-    }
-
-    /// "EC2 reports the system check impaired, the instance check ok".
-    pub fn said(self) -> String {
-        if self.system == self.instance {
-            return format!("EC2 reports both status checks {}", self.system.as_str());
-        }
-        format!(
-            "EC2 reports the system check {}, the instance check {}",
-            self.system.as_str(),
-            self.instance.as_str()
-        )
     }
 }
 

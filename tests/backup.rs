@@ -3,7 +3,7 @@
 
 mod common;
 
-use autoheal::backup;
+use autoheal::heal::backup;
 use aws_sdk_ec2::types::Filter;
 use common::*;
 use std::time::Instant;

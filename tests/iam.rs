@@ -341,7 +341,7 @@ fn instance_actions_only_on_instances() {
 fn terminate_only_when_configured_and_only_replaced_instances() {
     let t = template();
     let statements = role_statements(&t);
-    let replaced_by = format!("ec2:ResourceTag/{}", autoheal::decide::REPLACED_BY_TAG);
+    let replaced_by = format!("ec2:ResourceTag/{}", autoheal::model::tags::REPLACED_BY_TAG);
     for s in with_action(&statements, "ec2:TerminateInstances") {
         assert_eq!(s.actions, ["ec2:TerminateInstances"], "{}", s.sid);
         assert_eq!(s.cond("StringLike", &replaced_by), ["i-*"], "{}", s.sid);
@@ -358,7 +358,7 @@ fn terminate_only_when_configured_and_only_replaced_instances() {
 fn run_instances_scoped_by_resource() {
     let statements = role_statements(&template());
     let runs = with_action(&statements, "ec2:RunInstances");
-    let incident = format!("aws:RequestTag/{}", autoheal::relaunch::spec::INCIDENT_TAG);
+    let incident = format!("aws:RequestTag/{}", autoheal::model::tags::INCIDENT_TAG);
     let mut covered = BTreeSet::new();
     for s in &runs {
         assert_eq!(
@@ -423,15 +423,17 @@ fn run_instances_scoped_by_resource() {
     let tags = autoheal::relaunch::spec::copy_tags(&source, "inc");
     assert!(tags
         .iter()
-        .any(|(k, _)| k == autoheal::relaunch::spec::INCIDENT_TAG));
+        .any(|(k, _)| k == autoheal::model::tags::INCIDENT_TAG));
     assert!(autoheal::relaunch::spec::bookkeeping_tags("i-1", "inc")
         .iter()
-        .any(|(k, _)| k == autoheal::relaunch::spec::INCIDENT_TAG));
+        .any(|(k, _)| k == autoheal::model::tags::INCIDENT_TAG));
 }
 
 /// Where the code calls `create_tags()`, and the tag key it writes there.
-const CREATE_TAGS_CALLS: &[(&str, &str)] =
-    &[("src/aws/takeover.rs", autoheal::decide::REPLACED_BY_TAG)];
+const CREATE_TAGS_CALLS: &[(&str, &str)] = &[(
+    "src/aws/takeover.rs",
+    autoheal::model::tags::REPLACED_BY_TAG,
+)];
 
 #[test]
 fn create_tags_only_on_create_or_autoheals_own_keys() {
@@ -475,7 +477,8 @@ fn create_tags_only_on_create_or_autoheals_own_keys() {
                 .find(|(f, _)| *f == file)
                 .unwrap_or_else(|| panic!("create_tags in {file}: add it to CREATE_TAGS_CALLS"));
             assert!(
-                call.contains(".key(REPLACED_BY_TAG)") && *key == autoheal::decide::REPLACED_BY_TAG,
+                call.contains(".key(REPLACED_BY_TAG)")
+                    && *key == autoheal::model::tags::REPLACED_BY_TAG,
                 "{file}: create_tags with another key"
             );
         }
@@ -533,7 +536,7 @@ fn the_other_grants_carry_their_scopes() {
         );
     }
     // Elastic IPs move only to an instance autoheal launched.
-    let incident = format!("aws:ResourceTag/{}", autoheal::relaunch::spec::INCIDENT_TAG);
+    let incident = format!("aws:ResourceTag/{}", autoheal::model::tags::INCIDENT_TAG);
     for s in with_action(&statements, "ec2:AssociateAddress") {
         assert!(!s.resources.iter().any(|r| r == "*"), "{}", s.sid);
         if s.resources.contains(&ec2_arn("instance")) {

@@ -562,9 +562,10 @@ async fn latest_backup_policy_relaunches_from_the_backup_without_imaging() {
         .await;
     let deps = w.deps(&proxy, &[]).await;
     let now = deps.now_ms();
-    let taken = autoheal::backup::run(&deps.clients.ec2, &deps.clock, &[], false, now + 60_000)
-        .await
-        .unwrap();
+    let taken =
+        autoheal::heal::backup::run(&deps.clients.ec2, &deps.clock, &[], false, now + 60_000)
+            .await
+            .unwrap();
     assert_eq!(taken.imaged, 1, "{taken:?}");
     let backup_id = w
         .ec2
@@ -623,7 +624,7 @@ async fn latest_backup_policy_relaunches_from_the_backup_without_imaging() {
     let deps = w.deps(&proxy, &[("AUTOHEAL_BACKUP_MAX_AGE", "1s")]).await;
     let now = deps.now_ms();
     w.tag_instance(&lone.id, "autoheal:backup", "24").await;
-    autoheal::backup::run(&deps.clients.ec2, &deps.clock, &[], false, now + 60_000)
+    autoheal::heal::backup::run(&deps.clients.ec2, &deps.clock, &[], false, now + 60_000)
         .await
         .unwrap();
     // The image's age is moto's creation time (real time) to the function's clock: a

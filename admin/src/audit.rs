@@ -79,7 +79,7 @@ pub struct Finding {
 }
 
 /// A PV-GRUB kernel: instances on it may not come back from a reboot.
-pub use autoheal::decide::RISKY_KERNEL;
+pub use autoheal::model::facts::RISKY_KERNEL;
 
 /// Everything the findings are computed from.
 #[derive(Debug, Default)]

@@ -1,7 +1,7 @@
 //! Auto Scaling: group membership (observe) and marking an instance Unhealthy (act).
 
-use crate::decide::GroupFacts;
 use crate::error::Error;
+use crate::model::facts::GroupFacts;
 use aws_sdk_autoscaling::types::Filter;
 use std::collections::{BTreeMap, HashMap};
 

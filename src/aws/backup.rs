@@ -3,7 +3,7 @@
 use super::image::tag_spec;
 use crate::backup::{Backup, Tagged, BACKUP_OF_TAG, BACKUP_TAG, KEEP_TAG};
 use crate::error::Error;
-use crate::relaunch::spec::{INCIDENT_TAG, SOURCE_TAG};
+use crate::model::tags::{INCIDENT_TAG, SOURCE_TAG};
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{Filter, ResourceType};
 
@@ -39,7 +39,7 @@ pub async fn tagged_instances(ec2: &aws_sdk_ec2::Client) -> Result<Vec<Tagged>, 
                     backup_tag: every,
                     keep_tag: tag(KEEP_TAG),
                     mode_tag: tag(crate::policy::MODE_TAG),
-                    replaced_by: tag(crate::decide::REPLACED_BY_TAG),
+                    replaced_by: tag(crate::model::tags::REPLACED_BY_TAG),
                 });
             }
         }

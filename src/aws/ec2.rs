@@ -1,8 +1,8 @@
 //! EC2: what the instance is.
 
-use crate::decide::InstanceFacts;
 use crate::error::Error;
-use crate::trust::{Check, Checks};
+use crate::model::facts::InstanceFacts;
+use crate::model::facts::{Check, Checks};
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 
 /// The error codes of an instance id EC2 does not know.

@@ -138,7 +138,7 @@ pub async fn find_copy(
         .describe_instances()
         .filters(
             Filter::builder()
-                .name(format!("tag:{}", spec::INCIDENT_TAG))
+                .name(format!("tag:{}", crate::model::tags::INCIDENT_TAG))
                 .values(incident_id)
                 .build(),
         )

@@ -1,13 +1,13 @@
 //! DynamoDB ledger: one head item per instance (`pk = instance#<region>/<id>`,
 //! `sk = head`), read consistently and written only on the condition that nobody wrote it
 //! since; and an index of open incidents (`pk = open`, `sk = instance#<region>/<id>`) for
-//! the tick. Keys are `incident::key`s. The audit trail lives in the same table
+//! the tick. Keys are `model::keys::key`s. The audit trail lives in the same table
 //! (`aws::history`).
 
 use crate::error::Error;
 use crate::incident::{AlarmContext, Head, HoldKind, Status};
+use crate::model::progress::{Phase, Progress};
 use crate::outcome::{Action, Verdict};
-use crate::relaunch::plan::{Phase, Progress};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -23,7 +23,7 @@ pub struct Ledger {
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
-/// `instance`: an `incident::key`.
+/// `instance`: a `model::keys::key`.
 fn key(instance: &str) -> Item {
     HashMap::from([
         (
@@ -42,7 +42,7 @@ impl Ledger {
         }
     }
 
-    /// The head of `instance` (an `incident::key`).
+    /// The head of `instance` (a `model::keys::key`).
     pub async fn read(&self, instance: &str) -> Result<Option<Head>, Error> {
         let out = self
             .client
@@ -56,7 +56,7 @@ impl Ledger {
         Ok(out.item().and_then(head_from_item))
     }
 
-    /// Lists the instances (`incident::key`s) with an open incident: a relaunch in
+    /// Lists the instances (`model::keys::key`s) with an open incident: a relaunch in
     /// progress, or a hold (the tick advances them).
     pub async fn open_incidents(&self) -> Result<Vec<String>, Error> {
         let items = self.partition("open").await?;

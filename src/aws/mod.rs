@@ -12,8 +12,8 @@ pub mod outbox;
 pub mod scope;
 pub mod takeover;
 
-use crate::decide::{Facts, GroupFacts};
 use crate::error::Error;
+use crate::model::facts::{Facts, GroupFacts};
 
 /// Clients built once per container from one `SdkConfig`, in the function's region.
 #[derive(Clone, Debug)]

@@ -1,7 +1,7 @@
 //! EC2: the copy takes over from the impaired instance, which is kept for forensics.
 
-use crate::decide::REPLACED_BY_TAG;
 use crate::error::Error;
+use crate::model::tags::REPLACED_BY_TAG;
 use aws_sdk_ec2::types::{Filter, Tag};
 
 /// Moves every Elastic IP of `from` to `to`; returns the public IPs moved. Idempotent:

@@ -5,9 +5,9 @@
 use super::{desired_capacity, Deps, MAX_LEDGER_RACES};
 use crate::aws;
 use crate::breaker::{self, Assessment, State};
-use crate::decide::Facts;
 use crate::error::Error;
 use crate::incident::Head;
+use crate::model::facts::Facts;
 use crate::notify::message::summary_payload;
 use crate::outcome::{Action, Outcome, Verdict};
 use tokio::sync::OnceCell;
@@ -81,7 +81,7 @@ pub async fn check(
                     // the region).
                     let ids: Vec<String> = instances
                         .iter()
-                        .map(|k| crate::incident::instance_of(k))
+                        .map(|k| crate::model::keys::instance_of(k))
                         .map(str::to_string)
                         .collect();
                     let text = breaker::opened_text(&label, &ids, &threshold, &settings);

@@ -5,14 +5,14 @@
 
 use super::{notify, Deps};
 use crate::aws::{self, ec2::Power};
-use crate::decide::{Facts, InstanceFacts};
 use crate::error::Error;
 use crate::history;
 use crate::incident::{self, Head};
 use crate::intake::{Heard, Signal};
 use crate::ladder::{self, Next, Rung};
+use crate::model::facts::Check;
+use crate::model::facts::{Facts, InstanceFacts};
 use crate::outcome::{Action, Outcome, Verdict};
-use crate::trust::Check;
 
 /// What the ladder says for this standalone instance now; the combined metric picks its
 /// ladder by the status checks EC2 reports (read with the other facts).
@@ -119,7 +119,7 @@ pub async fn climb(
         match power {
             Some(Power::Stop) => format!(
                 "started again once stopped (up to {})",
-                crate::relaunch::plan::human(timeout)
+                crate::model::progress::human(timeout)
             ),
             _ => format!(
                 "the next rung if the alarm has not cleared by {}",

@@ -4,27 +4,29 @@
 use crate::aws::{self, autoscaling, ledger::Ledger, Clients, Cloud, Clouds};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::decide::{decide, grace_hold, limit_lineage, Facts, Step};
+use crate::decide::{decide, grace_hold, limit_lineage, Step};
 use crate::error::Error;
 use crate::guard::{self, Admission};
 use crate::history;
 use crate::incident::{self, Head, HoldKind, Move};
 use crate::intake::{self, AlarmState, Intake, Metric, Signal};
 use crate::ladder::{Next, Rung};
+use crate::model::facts::Facts;
 use crate::notify::message::{slack_payload, Report};
 use crate::notify::Notifier;
 use crate::outcome::{Action, Outcome, Response, Verdict};
-use crate::relaunch;
 use crate::report;
-use crate::tick;
 use crate::trust::{self, AfterRung, Confirmation};
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 
+pub mod backup;
 mod breaker;
 mod ladder;
+mod relaunch;
 pub(crate) mod replacement;
+mod tick;
 
 /// A claim outlives the invocation's deadline by this much, so no two invocations can both
 /// be inside a repair; after it, the next delivery resumes a repair that died.
@@ -148,7 +150,7 @@ pub(crate) async fn process(
     let received_ms = deps.now_ms();
     let outcome = match intake {
         Intake::Advance { trigger } => {
-            let (outcomes, unreadable) = tick::run(deps, &trigger, deadline_ms).await;
+            let (outcomes, unreadable) = tick::run(deps, trigger, deadline_ms).await;
             outcomes.iter().for_each(report::emit);
             record(deps, &outcomes).await;
             // The open incidents could not be listed (ledger unavailable): a retry helps.
@@ -285,7 +287,7 @@ pub(crate) async fn advance(
     rule: impl Fn(Option<&Head>) -> Move,
 ) -> Result<Move, Error> {
     let ledger = &deps.ledger;
-    let key = incident::key(region, instance_id);
+    let key = crate::model::keys::key(region, instance_id);
     for attempt in 0..MAX_LEDGER_RACES {
         let current = if optimistic && attempt == 0 {
             None
@@ -542,7 +544,7 @@ async fn act(
             Verdict::Held,
             format!(
                 "this incident's relaunch already ended ({}); not retried automatically: see docs/RUNBOOK.md",
-                head.progress.phase.map_or("?", relaunch::plan::Phase::as_str)
+                head.progress.phase.map_or("?", crate::model::progress::Phase::as_str)
             ),
         ),
         Step::Relaunch => return Box::pin(relaunch::run(deps, head, deadline_ms, poll)).await,
@@ -654,7 +656,7 @@ async fn unconfirmed(
         Verdict::Held,
         format!(
             "{why}; EC2 did not confirm the alarm within {}: incident closed without any repair — look at the instance if the alarm stays on (docs/RUNBOOK.md)",
-            relaunch::plan::human(window)
+            crate::model::progress::human(window)
         ),
     );
     close(deps, head, s, facts, outcome).await

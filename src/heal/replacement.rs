@@ -7,8 +7,8 @@ use super::{fail, notify, settle, unlist, Deps};
 use crate::aws::autoscaling;
 use crate::error::Error;
 use crate::incident::{self, Head};
+use crate::model::progress::human;
 use crate::outcome::{Action, Outcome, Verdict};
-use crate::relaunch::plan::human;
 use crate::replacement::{self, Step};
 
 /// After `SetInstanceHealth` answered: kept open for the tick (listed first: a repair the

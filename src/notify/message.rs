@@ -6,8 +6,8 @@
 //! the URLs in it percent-encode their parts. Every text is then cut to Block Kit's limit
 //! (never inside an entity), so no value can make Slack refuse the whole message.
 
-use crate::decide::Facts;
 use crate::intake::Signal;
+use crate::model::facts::Facts;
 use crate::outcome::{Action, Outcome, Verdict};
 use serde_json::{json, Value};
 
@@ -352,8 +352,8 @@ pub fn summary_payload(text: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decide::{GroupFacts, InstanceFacts};
     use crate::intake::{parse, Intake};
+    use crate::model::facts::{GroupFacts, InstanceFacts};
 
     fn alarm() -> Signal {
         let bytes = std::fs::read(format!(

@@ -1,5 +1,7 @@
 //! What of the impaired instance its copy carries over: pure, from what EC2 described.
 
+use crate::model::tags::{INCIDENT_TAG, SOURCE_TAG};
+
 /// The source instance's environment, as the EC2 adapter read it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Source {
@@ -37,12 +39,6 @@ pub struct Metadata {
     pub instance_metadata_tags: Option<String>,
 }
 
-pub const INCIDENT_TAG: &str = "autoheal:incident";
-/// `fresh` (default): image the instance now. `latest-backup`: relaunch from its newest
-/// periodic backup if young enough (`AUTOHEAL_BACKUP_MAX_AGE`), else image it now.
-pub const RELAUNCH_FROM_TAG: &str = "autoheal:relaunch-from";
-pub const SOURCE_TAG: &str = "autoheal:source-instance";
-
 /// Every tag of the source but AWS-reserved ones (`aws:` cannot be set) and autoheal's own
 /// bookkeeping from an earlier incident, plus this incident's.
 pub fn copy_tags(source: &Source, incident_id: &str) -> Vec<(String, String)> {
@@ -53,7 +49,7 @@ pub fn copy_tags(source: &Source, incident_id: &str) -> Vec<(String, String)> {
             !k.starts_with("aws:")
                 && k != INCIDENT_TAG
                 && k != SOURCE_TAG
-                && k != crate::decide::REPLACED_BY_TAG
+                && k != crate::model::tags::REPLACED_BY_TAG
         })
         .cloned()
         .collect();

@@ -3,17 +3,18 @@
 //! retry); the schedule also takes periodic backups, at the same time, so neither starves
 //! the other. One incident's failure never stops the others.
 
+use super::relaunch;
+use super::{self as heal, advance, Deps, LEASE_MARGIN_MS};
 use crate::error::Error;
-use crate::heal::{self, advance, Deps, LEASE_MARGIN_MS};
 use crate::incident::{self, Head, Move};
+use crate::intake::Trigger;
 use crate::outcome::{Action, Outcome, Verdict};
-use crate::relaunch;
 
 /// The trigger's outcomes, and the error that kept the open incidents from being read
 /// (then a retry of the invocation helps). The open index is read once, for the incidents
 /// and the backups (which leave instances with an open incident alone).
-pub async fn run(deps: &Deps, trigger: &str, deadline_ms: i64) -> (Vec<Outcome>, Option<Error>) {
-    let scheduled = trigger == crate::intake::SCHEDULED_EVENT;
+pub async fn run(deps: &Deps, trigger: Trigger, deadline_ms: i64) -> (Vec<Outcome>, Option<Error>) {
+    let scheduled = trigger == Trigger::Tick;
     let open = match deps.ledger.open_incidents().await {
         Ok(open) => open,
         Err(e) => {
@@ -160,7 +161,7 @@ const RESEND_BUDGET_MS: i64 = 5_000;
 
 /// The tick's periodic backups: one summary outcome; reported to Slack only when
 /// something went wrong (not every minute). A failure is an outcome, never an error.
-/// `open`: the instances (`incident::key`s) with an open incident. One outcome per served
+/// `open`: the instances (`model::keys::key`s) with an open incident. One outcome per served
 /// region (`AUTOHEAL_REGIONS`; `*`: the function's own), the regions at once.
 pub async fn backups(deps: &Deps, open: &[String], deadline_ms: i64) -> Vec<Outcome> {
     let regions = deps.config.regions.listed(&deps.config.region);
@@ -168,7 +169,7 @@ pub async fn backups(deps: &Deps, open: &[String], deadline_ms: i64) -> Vec<Outc
     futures::future::join_all(regions.into_iter().map(|region| async move {
         let open: Vec<String> = open
             .iter()
-            .filter_map(|k| incident::split_key(k))
+            .filter_map(|k| crate::model::keys::split_key(k))
             .filter(|(r, _)| *r == region)
             .map(|(_, id)| id.to_string())
             .collect();
@@ -182,7 +183,7 @@ pub async fn backups(deps: &Deps, open: &[String], deadline_ms: i64) -> Vec<Outc
 }
 
 async fn backups_in(deps: &Deps, region: &str, open: &[String], deadline_ms: i64) -> Outcome {
-    let run = crate::backup::run(
+    let run = super::backup::run(
         &deps.cloud(region).ec2,
         &deps.clock,
         open,
@@ -223,14 +224,14 @@ async fn backups_in(deps: &Deps, region: &str, open: &[String], deadline_ms: i64
 /// progress (one look each, no waiting), holds due, rungs timed out, retries.
 pub async fn advance_open(
     deps: &Deps,
-    trigger: &str,
+    trigger: Trigger,
     open: &[String],
     deadline_ms: i64,
 ) -> Vec<Outcome> {
-    let scheduled = trigger == crate::intake::SCHEDULED_EVENT;
+    let scheduled = trigger == Trigger::Tick;
     let mut outcomes = vec![];
     for key in open {
-        let instance_id = incident::instance_of(key);
+        let instance_id = crate::model::keys::instance_of(key);
         if deadline_ms - deps.now_ms() < relaunch::STOP_MARGIN_MS {
             outcomes.push(Outcome::new(
                 Some(instance_id.to_string()),
@@ -269,7 +270,7 @@ pub async fn advance_open(
     outcomes
 }
 
-/// `key`: as the open index lists it (`incident::key`; an older ledger's bare id is
+/// `key`: as the open index lists it (`model::keys::key`; an older ledger's bare id is
 /// taken as the function's own region, found closed and unlisted).
 /// None: not this trigger's business (a member's replacement is followed by the schedule
 /// only, once a minute, not by every AMI or instance state change).
@@ -279,7 +280,8 @@ async fn advance_one(
     scheduled: bool,
     deadline_ms: i64,
 ) -> Result<Option<Outcome>, Error> {
-    let (region, instance_id) = incident::split_key(key).unwrap_or((&deps.config.region, key));
+    let (region, instance_id) =
+        crate::model::keys::split_key(key).unwrap_or((&deps.config.region, key));
     let lease_until = deadline_ms.max(deps.now_ms()) + LEASE_MARGIN_MS;
     let ended = std::cell::Cell::new(false);
     let not_now = std::cell::Cell::new(false);

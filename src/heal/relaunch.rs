@@ -1,0 +1,383 @@
+//! Relaunch of a standalone instance: image it without reboot, launch a copy with the same
+//! environment, let the copy take over, verify it. Each phase is recorded in the ledger
+//! before the next begins; any trigger (the alarm again, an AMI or instance event, the
+//! tick) resumes from the record, so a lost event only delays.
+
+use super::Deps;
+use crate::aws::{image, launch, takeover};
+use crate::error::Error;
+use crate::incident::{self, Head};
+use crate::ladder::Rung;
+use crate::model::progress::{human, Phase, Progress};
+use crate::outcome::{Action, Outcome, Verdict};
+use crate::relaunch::{plan, spec};
+use plan::{Next, Seen};
+
+/// Between two looks at something the world is doing (an image, a launch, the checks).
+pub const POLL_MS: i64 = 5_000;
+/// Stop this long before the invocation's deadline, with the progress recorded.
+pub const STOP_MARGIN_MS: i64 = 3_000;
+/// A stop that has not taken after this long becomes a forced stop.
+pub const FORCE_STOP_AFTER_MS: i64 = 60_000;
+
+pub const RUNBOOK: &str = "Manual recovery (docs/RUNBOOK.md): \
+1) open the incident's instance in the console and look at its status checks and system log; \
+2) if the copy exists (tag autoheal:incident), check it in the console: running with both status checks ok means it only needs its Elastic IP (EC2 > Elastic IPs > Associate, Allow reassociation); \
+3) if no copy runs: EC2 > AMIs, find autoheal-<incident> (or the newest backup), Launch instance from it with the old instance's subnet, security groups, IAM role, key pair and user data; \
+4) move the Elastic IPs to the copy; 5) stop the old instance (Force stop if it hangs) and keep it for the post-mortem; \
+6) never take an image with reboot, never stop a healthy cluster member to make room.";
+
+pub fn action_of(phase: Option<Phase>) -> Action {
+    match phase {
+        None | Some(Phase::Imaging) => Action::CreateImage,
+        Some(Phase::Launching | Phase::TakingOver) => Action::LaunchReplacement,
+        Some(Phase::Verifying | Phase::Recovered | Phase::Failed) => Action::Verify,
+    }
+}
+
+fn outcome(head: &Head, action: Action, result: Verdict, reason: String) -> Outcome {
+    let mut o = Outcome::new(Some(head.instance_id.clone()), action, result, reason);
+    o.incident = Some(head.incident_id.clone());
+    o
+}
+
+fn in_progress(head: &Head, why: &str) -> Outcome {
+    let phase = head.progress.phase.map_or("detected", Phase::as_str);
+    outcome(
+        head,
+        action_of(head.progress.phase),
+        Verdict::InProgress,
+        format!("{phase}: {why}"),
+    )
+}
+
+/// The newest backup to relaunch from, if the instance asks for that and one is young enough.
+async fn young_backup(deps: &Deps, head: &Head) -> Result<Option<String>, Error> {
+    let (ec2, instance_id) = (&deps.cloud(head.region()).ec2, &head.instance_id);
+    let wants_backup = crate::aws::ec2::describe_instance(ec2, instance_id)
+        .await?
+        .and_then(|i| i.tags.get(crate::model::tags::RELAUNCH_FROM_TAG).cloned())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("latest-backup"));
+    if !wants_backup {
+        return Ok(None);
+    }
+    let newest = crate::aws::backup::newest_available(ec2, instance_id).await?;
+    let now = deps.now_ms();
+    Ok(newest
+        .filter(|(_, created_ms)| now - created_ms <= deps.config.backup_max_age_ms)
+        .map(|(id, _)| id))
+}
+
+async fn look(deps: &Deps, head: &Head) -> Result<Seen, Error> {
+    let ec2 = &deps.cloud(head.region()).ec2;
+    let p = &head.progress;
+    let mut seen = Seen::default();
+    match p.phase {
+        None | Some(Phase::Imaging) => {
+            seen.image = match &p.image_id {
+                Some(id) => image::state(ec2, id).await?,
+                None => image::find_by_name(ec2, &spec::image_name(&head.incident_id)).await?,
+            };
+            if seen.image.as_ref().is_some_and(|(_, s)| s == "available") {
+                seen.replacement = launch::find_copy(ec2, &head.incident_id).await?;
+            }
+            if seen.image.is_none() && p.image_id.is_none() {
+                seen.backup = young_backup(deps, head).await?;
+            }
+        }
+        Some(Phase::Launching) => {
+            seen.replacement = match &p.replacement_id {
+                Some(id) => launch::state(ec2, id).await?.map(|s| (id.clone(), s)),
+                None => launch::find_copy(ec2, &head.incident_id).await?,
+            };
+        }
+        Some(Phase::Verifying) => {
+            if let Some(copy) = &p.replacement_id {
+                seen.checks_ok = takeover::checks_ok(ec2, copy).await?;
+            }
+        }
+        _ => {}
+    }
+    Ok(seen)
+}
+
+/// What this invocation learnt on the way, for the final report.
+#[derive(Default)]
+struct Notes {
+    moved: Vec<String>,
+    not_carried: Vec<String>,
+}
+
+/// Advances the relaunch as far as the world and the deadline allow. The head must be
+/// claimed (leased) by the caller; every phase change is written to the ledger at once.
+/// Returns the outcome (`head.progress.is_finished()` tells whether it is over), or the
+/// error with the action that was being attempted. At least one step is taken; after it,
+/// none is started within `STOP_MARGIN_MS` of the deadline.
+/// `poll`: wait for the world (an image, the copy) within the invocation; without it, one
+/// look and as many steps as the world allows now (the tick: it never waits on one repair
+/// while others are due).
+pub async fn advance(
+    deps: &Deps,
+    head: &mut Head,
+    deadline_ms: i64,
+    poll: bool,
+) -> Result<Outcome, (Action, Error)> {
+    let mut attempting = action_of(head.progress.phase);
+    advance_steps(deps, head, deadline_ms, poll, &mut attempting)
+        .await
+        .map_err(|e| (attempting, e))
+}
+
+async fn advance_steps(
+    deps: &Deps,
+    head: &mut Head,
+    deadline_ms: i64,
+    poll: bool,
+    attempting: &mut Action,
+) -> Result<Outcome, Error> {
+    let ec2 = &deps.cloud(head.region()).ec2;
+    let mut notes = Notes::default();
+    loop {
+        let seen = look(deps, head).await?;
+        let now = deps.now_ms();
+        let before = head.progress.phase;
+        let next = plan::next(&head.progress, &seen, now, deps.config.verify_timeout_ms);
+        match next {
+            Next::CreateImage => {
+                *attempting = Action::CreateImage;
+                let tags = spec::bookkeeping_tags(&head.instance_id, &head.incident_id);
+                let id = image::create(
+                    ec2,
+                    &head.instance_id,
+                    &spec::image_name(&head.incident_id),
+                    &tags,
+                )
+                .await?;
+                head.progress.image_id = Some(id);
+                head.progress.enter(Phase::Imaging, now);
+            }
+            Next::UseBackup(id) => {
+                tracing::info!(incident = %head.incident_id, image = %id, "relaunching from the latest backup");
+                head.progress.image_id = Some(id);
+                head.progress.from_backup = true;
+                head.progress.enter(Phase::Imaging, now);
+            }
+            Next::AdoptImage(id) => {
+                tracing::info!(incident = %head.incident_id, image = %id, "adopting the image an interrupted try created");
+                head.progress.image_id = Some(id);
+                head.progress.enter(Phase::Imaging, now);
+            }
+            Next::Launch => {
+                *attempting = Action::LaunchReplacement;
+                let source = launch::describe_source(ec2, &head.instance_id).await?;
+                notes.not_carried = spec::not_carried(&source);
+                let image_id = head.progress.image_id.clone().unwrap_or_default();
+                let id = launch::run_copy(ec2, &source, &image_id, &head.incident_id).await?;
+                head.progress.replacement_id = Some(id);
+                head.progress.enter(Phase::Launching, now);
+            }
+            Next::AdoptReplacement(id) => {
+                tracing::info!(incident = %head.incident_id, copy = %id, "adopting the copy an interrupted try launched");
+                head.progress.replacement_id = Some(id);
+                head.progress.enter(Phase::Launching, now);
+            }
+            Next::TakeOver => {
+                *attempting = Action::LaunchReplacement;
+                head.progress.enter(Phase::TakingOver, now);
+                let copy = head.progress.replacement_id.clone().unwrap_or_default();
+                notes.moved = takeover::move_addresses(ec2, &head.instance_id, &copy).await?;
+                takeover::retire(
+                    ec2,
+                    &head.instance_id,
+                    &copy,
+                    deps.config.terminate_replaced,
+                    false,
+                )
+                .await?;
+                head.progress.enter(Phase::Verifying, deps.now_ms());
+            }
+            Next::WaitForImage | Next::WaitForReplacement | Next::WaitForChecks => {
+                if next == Next::WaitForChecks {
+                    force_stop_if_stuck(deps, head, now).await;
+                }
+                if poll && deadline_ms - now > POLL_MS + STOP_MARGIN_MS {
+                    deps.clock.sleep(POLL_MS).await;
+                    continue;
+                }
+                let what = match next {
+                    Next::WaitForImage => "the image to become available",
+                    Next::WaitForReplacement => "the copy to run",
+                    _ => "the copy's status checks",
+                };
+                return Ok(in_progress(head, &format!("waiting for {what}")));
+            }
+            Next::Recovered => {
+                head.progress.enter(Phase::Recovered, now);
+                return Ok(outcome(
+                    head,
+                    Action::Verify,
+                    Verdict::Done,
+                    recovered_reason(head, &notes, deps, now),
+                ));
+            }
+            Next::Fail(why) => {
+                let action = action_of(before);
+                head.progress.enter(Phase::Failed, now);
+                return Ok(outcome(
+                    head,
+                    action,
+                    Verdict::Failed,
+                    format!("{why}. {RUNBOOK}"),
+                ));
+            }
+        }
+        // The relaunch rung of the ladder is begun with its first step recorded.
+        if before.is_none() && !head.rungs.iter().any(|(r, _)| *r == Rung::Relaunch) {
+            head.rungs.push((Rung::Relaunch, now));
+        }
+        // Record the phase before anything else, so that a crash resumes from here.
+        let recorded = incident::record_step(head);
+        if !deps.ledger.write(&recorded, now / 1000).await? {
+            return Ok(outcome(
+                head,
+                action_of(head.progress.phase),
+                Verdict::Duplicate,
+                "another invocation took this relaunch over".into(),
+            ));
+        }
+        *head = recorded;
+        *attempting = action_of(head.progress.phase);
+        if head.progress.phase != before {
+            report_step(deps, head).await;
+        }
+        if deadline_ms - deps.now_ms() < STOP_MARGIN_MS {
+            return Ok(in_progress(head, "continues at the next trigger"));
+        }
+    }
+}
+
+async fn force_stop_if_stuck(deps: &Deps, head: &Head, now: i64) {
+    if deps.config.terminate_replaced {
+        return;
+    }
+    let Some(since) = head.progress.began(Phase::Verifying) else {
+        return;
+    };
+    if now - since < FORCE_STOP_AFTER_MS {
+        return;
+    }
+    let ec2 = &deps.cloud(head.region()).ec2;
+    if let Ok(Some(state)) = launch::state(ec2, &head.instance_id).await {
+        if state == "running" || state == "stopping" {
+            let copy = head.progress.replacement_id.clone().unwrap_or_default();
+            if let Err(e) = takeover::retire(ec2, &head.instance_id, &copy, false, true).await {
+                tracing::warn!(error = %e, instance_id = %head.instance_id, "force stop failed; the copy has taken over anyway");
+            }
+        }
+    }
+}
+
+fn recovered_reason(head: &Head, notes: &Notes, deps: &Deps, now: i64) -> String {
+    let copy = head.progress.replacement_id.as_deref().unwrap_or("?");
+    let mut reason = format!(
+        "recovered: copy {copy} runs with both status checks ok, {} after the alarm ({})",
+        human(now - head.opened_ms),
+        head.progress.timings(now)
+    );
+    if head.progress.from_backup {
+        reason.push_str(&format!(
+            "; relaunched from backup {} (data written since it was taken is not on the copy)",
+            head.progress.image_id.as_deref().unwrap_or("?")
+        ));
+    }
+    if !notes.moved.is_empty() {
+        reason.push_str(&format!("; Elastic IPs moved: {}", notes.moved.join(", ")));
+    }
+    reason.push_str(if deps.config.terminate_replaced {
+        "; old instance terminated"
+    } else {
+        "; old instance stopped and kept for forensics (tag autoheal:replaced-by)"
+    });
+    if !notes.not_carried.is_empty() {
+        reason.push_str(&format!(
+            "; not carried over: {}",
+            notes.not_carried.join("; ")
+        ));
+    }
+    reason
+}
+
+async fn report_step(deps: &Deps, head: &Head) {
+    let Some(phase) = head.progress.phase else {
+        return;
+    };
+    let detail = match phase {
+        Phase::Imaging if head.progress.from_backup => format!(
+            "relaunching from the latest backup {} (data written since it was taken is not in it)",
+            head.progress.image_id.as_deref().unwrap_or("?")
+        ),
+        Phase::Imaging => format!(
+            "imaging without reboot as {} ({})",
+            head.progress.image_id.as_deref().unwrap_or("?"),
+            spec::image_name(&head.incident_id)
+        ),
+        Phase::Launching => format!(
+            "launching copy {} from {}",
+            head.progress.replacement_id.as_deref().unwrap_or("?"),
+            head.progress.image_id.as_deref().unwrap_or("?")
+        ),
+        Phase::Verifying => format!(
+            "copy {} took over; verifying its status checks",
+            head.progress.replacement_id.as_deref().unwrap_or("?")
+        ),
+        _ => return,
+    };
+    let reason = format!(
+        "step {}: {detail} ({} since the alarm)",
+        phase.as_str(),
+        human(deps.now_ms() - head.opened_ms)
+    );
+    let o = outcome(head, action_of(Some(phase)), Verdict::InProgress, reason);
+    super::notify(deps, &head.opening_signal(), None, o).await;
+}
+
+/// Runs (or resumes) the relaunch of a standalone instance on a claimed head: records it
+/// as open, advances it, then settles and reports it, or gives the claim back to wait.
+pub async fn run(
+    deps: &Deps,
+    mut head: Head,
+    deadline_ms: i64,
+    poll: bool,
+) -> Result<Outcome, Error> {
+    let signal = head.opening_signal();
+    let now_secs = deps.now_ms() / 1000;
+    if let Err(e) = deps.ledger.set_open(&head.key(), true, now_secs).await {
+        return super::fail(deps, &head, &signal, None, Action::CreateImage, e).await;
+    }
+    let result = advance(deps, &mut head, deadline_ms, poll).await;
+    let outcome = match result {
+        Ok(outcome) if head.progress.is_finished() => {
+            let (_, outcome) = tokio::join!(
+                super::settle(deps, &head, &outcome),
+                super::notify(deps, &signal, None, outcome.clone())
+            );
+            outcome
+        }
+        Ok(outcome) if outcome.result == Verdict::Duplicate => return Ok(outcome),
+        Ok(outcome) => {
+            // Waiting on the world: give the lease back so that the next trigger continues.
+            if let Err(e) = deps.ledger.write(&incident::release(&head), now_secs).await {
+                tracing::warn!(error = %e, incident = %head.incident_id, "could not release the claim; it expires with its lease");
+            }
+            return Ok(outcome);
+        }
+        Err((action, e)) => super::fail(deps, &head, &signal, None, action, e).await?,
+    };
+    super::unlist(deps, &head).await;
+    Ok(outcome)
+}
+
+/// A relaunch under way is resumed by whoever claims its head next.
+pub fn is_relaunch(progress: &Progress) -> bool {
+    progress.phase.is_some() && !progress.is_finished()
+}

@@ -1,0 +1,7 @@
+//! Types and names shared by many modules. A leaf: it imports nothing of the crate, so
+//! every other module may import it without making a cycle.
+
+pub mod facts;
+pub mod keys;
+pub mod progress;
+pub mod tags;

@@ -1,0 +1,182 @@
+//! The crate's modules form layers: the `use crate::` edges between top-level modules
+//! make no cycle, and `model` (the shared types) imports nothing of the crate. Run with
+//! `--nocapture` to see the edges.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+type Graph = BTreeMap<String, BTreeSet<String>>;
+
+/// The code of a file without its comments and its unit tests (a test may reach anywhere).
+fn code_of(text: &str) -> String {
+    let text = text
+        .find("#[cfg(test)]\nmod tests")
+        .map_or(text, |i| &text[..i]);
+    text.lines()
+        .map(|l| l.split_once("//").map_or(l, |(code, _)| code))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The top-level modules a piece of code names: `crate::x`, the items of
+/// `use crate::{x, y::z}`, and `super::x` where `super` is the crate root.
+fn named(code: &str, super_is_root: bool) -> BTreeSet<String> {
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut out = BTreeSet::new();
+    let mut prefixes = vec!["crate::"];
+    if super_is_root {
+        prefixes.push("super::");
+    }
+    for prefix in prefixes {
+        for (i, _) in code.match_indices(prefix) {
+            let rest = &code[i + prefix.len()..];
+            if let Some(group) = rest.strip_prefix('{') {
+                // Top-level items of the group: split at depth-0 commas.
+                let (mut depth, mut item) = (0, String::new());
+                for c in group.chars() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' if depth == 0 => break,
+                        '}' => depth -= 1,
+                        ',' if depth == 0 => {
+                            out.insert(ident(item.trim()));
+                            item.clear();
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    item.push(c);
+                }
+                out.insert(ident(item.trim()));
+            } else {
+                out.insert(ident(rest));
+            }
+        }
+    }
+    out.retain(|m| !m.is_empty() && m != "self");
+    out
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Top-level module -> the top-level modules its code names.
+fn graph() -> Graph {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = vec![];
+    rust_files(&src, &mut files);
+    let mut graph = Graph::new();
+    for file in files {
+        let rel = file.strip_prefix(&src).unwrap();
+        let parts: Vec<&str> = rel.iter().map(|p| p.to_str().unwrap()).collect();
+        let top = parts[0].trim_end_matches(".rs").to_string();
+        if top == "lib" || top == "main" {
+            continue;
+        }
+        // `super` is the crate root in `src/x.rs` and `src/x/mod.rs`.
+        let super_is_root = parts.len() == 1 || parts[1] == "mod.rs";
+        let text = std::fs::read_to_string(&file).unwrap();
+        let edges = graph.entry(top.clone()).or_default();
+        edges.extend(
+            named(&code_of(&text), super_is_root)
+                .into_iter()
+                .filter(|m| *m != top),
+        );
+    }
+    graph
+}
+
+/// A cycle, as the path of modules from one back to itself, if any.
+fn cycle(graph: &Graph) -> Option<Vec<String>> {
+    fn visit(
+        graph: &Graph,
+        node: &str,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|n| n == node) {
+            let mut c = path[i..].to_vec();
+            c.push(node.to_string());
+            return Some(c);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_string());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(c) = visit(graph, next, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(node.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|n| visit(graph, n, &mut vec![], &mut done))
+}
+
+#[test]
+fn the_modules_make_no_cycle() {
+    let graph = graph();
+    for (module, uses) in &graph {
+        let uses: Vec<&str> = uses.iter().map(String::as_str).collect();
+        println!("{module} -> {}", uses.join(", "));
+    }
+    assert!(graph.len() > 10, "the crate's modules were not found");
+    assert!(
+        graph["heal"].contains("aws") && graph["aws"].contains("model"),
+        "the edges were not read: {graph:?}"
+    );
+    if let Some(c) = cycle(&graph) {
+        panic!("import cycle: {}", c.join(" -> "));
+    }
+}
+
+#[test]
+fn the_model_imports_nothing_of_the_crate() {
+    let graph = graph();
+    assert_eq!(graph.get("model"), Some(&BTreeSet::new()));
+}
+
+#[test]
+fn a_cycle_is_found_and_comments_and_tests_are_not_edges() {
+    let g: Graph = [("a", "b"), ("b", "c"), ("c", "a"), ("d", "a")]
+        .into_iter()
+        .fold(Graph::new(), |mut g, (x, y)| {
+            g.entry(x.into()).or_default().insert(y.into());
+            g
+        });
+    let c = cycle(&g).expect("a -> b -> c -> a is a cycle");
+    assert_eq!(c.first(), c.last());
+    assert_eq!(c.len(), 4);
+    let mut acyclic = g.clone();
+    acyclic.get_mut("c").unwrap().clear();
+    assert_eq!(cycle(&acyclic), None);
+
+    let code = code_of(
+        "use crate::{a::{X, Y}, b, self};\n// crate::c\nfn f() { crate::d::g(); super::e::h() }\n#[cfg(test)]\nmod tests { use crate::z; }\n",
+    );
+    assert_eq!(
+        named(&code, false),
+        ["a", "b", "d"].map(String::from).into()
+    );
+    assert_eq!(
+        named(&code, true),
+        ["a", "b", "d", "e"].map(String::from).into()
+    );
+}
