@@ -46,8 +46,11 @@ build-debug:
 demo: $(VENV)/.installed build-debug
 	$(PY) tools/demo.py --binary $(DEBUG_BIN)
 
-## Release build figures: size, cold start, warm latency vs a boto3 baseline, peak RSS; then
-## a 1,000-instance backup tick, and autoheal-admin on 5,000 instances.
+## Release build figures in a modelled region (tools/latency_proxy.py: +40 ms per AWS call,
+## +150 ms per Slack post, concurrent calls overlap): cold start, warm latency, AWS calls and
+## sequential rounds per alarm, peak RSS, of autoheal (defaults; guards off) against a naive
+## boto3 handler, and on raw moto; then a 1,000-instance backup tick, and autoheal-admin on
+## 5,000 instances. See docs/benchmarks.md.
 bench: $(VENV)/.installed
 	cargo build --release --bin autoheal
 	-$(PY) tools/bench.py --binary $(RELEASE_BIN)

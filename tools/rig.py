@@ -210,6 +210,11 @@ class MotoServer:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.read()
 
+    def reset(self) -> None:
+        """Forget the whole world (moto's state and the control API's overrides): build a
+        new `World` on it afterwards."""
+        self._moto_api("/moto-api/reset")
+
     @contextlib.contextmanager
     def recording(self):
         """Record the AWS calls made inside the block; yields a list filled at exit
