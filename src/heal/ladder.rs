@@ -5,35 +5,14 @@
 
 use super::{notify, Deps};
 use crate::aws::{self, ec2::Power};
+use crate::decide::plan::heard;
 use crate::error::Error;
 use crate::history;
 use crate::incident::{self, Head};
 use crate::intake::{Heard, Signal};
-use crate::ladder::{self, Next, Rung};
-use crate::model::facts::Check;
+use crate::ladder::{Next, Rung};
 use crate::model::facts::{Facts, InstanceFacts};
 use crate::outcome::{Action, Outcome, Verdict};
-
-/// What the ladder says for this standalone instance now; the combined metric picks its
-/// ladder by the status checks EC2 reports (read with the other facts).
-pub fn plan(deps: &Deps, s: &Signal, head: &Head, facts: &Facts, instance: &InstanceFacts) -> Next {
-    let ladders = &deps.config.ladders;
-    let metric = crate::intake::Metric::from_name(&head.alarm.metric).unwrap_or(s.metric);
-    let only_instance = ladder::needs_status(metric, &instance.tags, ladders)
-        && facts.checks.instance == Check::Impaired
-        && facts.checks.system != Check::Impaired;
-    match ladder::choose(metric, only_instance, &instance.tags, ladders) {
-        Err(why) => Next::People(format!("{why}: needs a person (see docs/RUNBOOK.md)")),
-        Ok(rungs) => ladder::next(
-            &rungs,
-            &head.rungs,
-            instance,
-            (&head.ec2_heard, head.opened_ms),
-            ladders,
-            deps.clock.now_ms(),
-        ),
-    }
-}
 
 /// The facts only the ladder needs, read for a standalone instance in one round: whether
 /// its type supports EC2's automatic recovery (cached per container) and whether it is
@@ -57,14 +36,6 @@ pub async fn enrich(deps: &Deps, region: &str, instance: &InstanceFacts) -> Inst
         disable_api_stop: known(protected, "stop protection"),
         ..instance.clone()
     }
-}
-
-/// When EC2 announced, for this incident, that its recovery of the instance `went`.
-pub fn heard(head: &Head, went: Heard) -> Option<i64> {
-    ladder::heard_since(&head.ec2_heard, head.opened_ms)
-        .filter(|(h, _)| *h == went)
-        .map(|(_, t)| *t)
-        .last()
 }
 
 /// Starts a rung other than relaunch (or starts a stopped instance again) and waits for

@@ -4,19 +4,20 @@
 use crate::aws::{self, autoscaling, ledger::Ledger, Clients, Cloud, Clouds};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::decide::{decide, grace_hold, limit_lineage, Step};
+use crate::decide::decide;
+use crate::decide::plan::{self, Plan, Repair};
 use crate::error::Error;
 use crate::guard::{self, Admission};
 use crate::history;
 use crate::incident::{self, Head, HoldKind, Move};
 use crate::intake::{self, AlarmState, Intake, Metric, Signal};
-use crate::ladder::{Next, Rung};
+use crate::ladder::Rung;
 use crate::model::facts::Facts;
 use crate::notify::message::{slack_payload, Report};
 use crate::notify::Notifier;
 use crate::outcome::{Action, Outcome, Response, Verdict};
 use crate::report;
-use crate::trust::{self, AfterRung, Confirmation};
+use crate::trust;
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
@@ -378,8 +379,9 @@ async fn heal(deps: &Deps, s: &Signal, deadline_ms: i64) -> Result<Outcome, Erro
     Box::pin(act(deps, s, head, facts, deadline_ms, true)).await
 }
 
-/// On a claimed incident: decide from what was observed, wait out the grace period,
-/// confirm with EC2, admit past the guards, act, settle, report.
+/// On a claimed incident: the reads the plan needs beyond the facts (the ladder's, the
+/// breaker's), in one round; the plan (`decide::plan`, pure); then what it says — hold,
+/// wait, close, or admit past the guards and repair — settled and reported.
 /// `poll`: a relaunch may wait for the world within this invocation (not on the tick).
 async fn act(
     deps: &Deps,
@@ -393,193 +395,130 @@ async fn act(
         Ok(f) => f,
         Err(e) => return Box::pin(fail(deps, &head, s, None, Action::None, e)).await,
     };
-    if relaunch::is_relaunch(&head.progress) {
-        return Box::pin(relaunch::run(deps, head, deadline_ms, poll)).await;
-    }
     let now = deps.now_ms();
-    let group = facts.group.as_ref().map(|g| g.name.clone());
     let step = decide(s, &facts, deps.config.dry_run);
-    let finished_relaunch = step == Step::Relaunch && head.progress.is_finished();
     let metric = Metric::from_name(&head.alarm.metric).unwrap_or(s.metric);
-    // A standalone instance climbs its escalation ladder: which rung now.
-    let climb = match (&step, &facts.instance) {
-        (Step::Relaunch, Some(i)) if !finished_relaunch => {
-            let i = Box::pin(ladder::enrich(deps, head.region(), i)).await;
-            Some(ladder::plan(deps, s, &head, &facts, &i))
-        }
-        _ => None,
+    let reads = plan::reads(&head, &step, &facts);
+    // The breaker and the guards may both need the group's size: read once.
+    let desired = OnceCell::new();
+    let (instance, open) = tokio::join!(
+        Box::pin(async {
+            match (reads.ladder, &facts.instance) {
+                (true, Some(i)) => Some(ladder::enrich(deps, head.region(), i).await),
+                _ => None,
+            }
+        }),
+        Box::pin(async {
+            match reads.breaker {
+                true => breaker::check(deps, &facts, &head, &desired).await,
+                false => Ok(None),
+            }
+        }),
+    );
+    let open = match open {
+        Ok(open) => open,
+        Err(e) => return Box::pin(fail(deps, &head, s, Some(&facts), Action::None, e)).await,
     };
-    let step = match (&climb, &facts.instance) {
-        (Some(Next::Wait { rung, until_ms }), _) => {
-            // EC2 announced its recovery: done when EC2's status checks agree.
-            let announced = (*rung == Rung::Ec2Recovery)
-                .then(|| ladder::heard(&head, intake::Heard::Recovered))
-                .flatten();
+    let ladders = &deps.config.ladders;
+    let decided = plan::plan(plan::Seen {
+        head: &head,
+        facts: &facts,
+        step,
+        metric,
+        climb: instance.map(|i| plan::climb(ladders, metric, &head, &facts, &i, now)),
+        breaker: open.as_ref().map(|o| o.why.clone()),
+        grace: deps.config.grace,
+        lineage_window_ms: deps.config.lineage_window_ms,
+        ladders,
+        now_ms: now,
+    });
+    let (repair, guarded) = match decided {
+        Plan::Repair { repair, guarded } => (repair, guarded),
+        Plan::Wait {
+            rung,
+            until_ms,
+            announced,
+        } => {
+            let mut o = Box::pin(ladder::wait(deps, head, rung, until_ms)).await?;
             if let Some(t) = announced {
-                let state = facts.instance.as_ref().map_or("", |i| i.state.as_str());
-                if trust::after_rung(metric, facts.checks, state) == AfterRung::Recovered {
-                    return Box::pin(recovered_after_rung(deps, head, s, &facts)).await;
-                }
-                let mut o = Box::pin(ladder::wait(deps, head, *rung, *until_ms)).await?;
                 o.reason = format!(
                     "EC2 announced at {} that it recovered the instance, but {}; looked at again until {}, then the next rung",
                     clock_text(t),
                     facts.checks.said(),
-                    clock_text(*until_ms)
+                    clock_text(until_ms)
                 );
-                return Ok(o);
             }
-            return Box::pin(ladder::wait(deps, head, *rung, *until_ms)).await;
+            return Ok(o);
         }
-        (Some(Next::People(why)), _) => Step::Report {
-            action: Action::None,
-            result: Verdict::Held,
-            reason: why.clone(),
-        },
-        // One relaunch per lineage: only the relaunch rung is refused to a fresh copy; a
-        // reboot may still have helped it.
-        (
-            Some(Next::Start {
-                rung: Rung::Relaunch,
-                ..
-            }),
-            Some(i),
-        ) => limit_lineage(step, i, deps.config.lineage_window_ms, now),
-        _ => step,
+        Plan::Recovered => return Box::pin(recovered_after_rung(deps, head, s, &facts)).await,
+        Plan::Hold {
+            kind,
+            until_ms,
+            why,
+        } => {
+            let told = match kind {
+                HoldKind::Breaker => Telling::Summarised(open.and_then(|o| o.summary)),
+                _ => Telling::Report,
+            };
+            return Box::pin(hold(deps, head, s, &facts, until_ms, why, told, kind)).await;
+        }
+        Plan::Unconfirmed { since_ms, why } => {
+            return Box::pin(unconfirmed(deps, head, s, &facts, since_ms, why)).await
+        }
+        Plan::Report {
+            action,
+            result,
+            reason,
+        } => {
+            let o = Outcome::new(Some(s.instance_id.clone()), action, result, reason);
+            return Box::pin(finish(deps, s, head, &facts, o)).await;
+        }
     };
-    let repairs = matches!(step, Step::MarkUnhealthy { .. } | Step::Relaunch);
-    // The breaker and the guards may both need the group's size: read once.
-    let desired = OnceCell::new();
-    // The breaker, the grace, the confirmation and the guards stand before the first rung.
-    if !finished_relaunch && head.rungs.is_empty() {
-        // Every alarm is counted, whatever its step; only repairs are stopped.
-        match Box::pin(breaker::check(deps, &facts, &head, &desired)).await {
-            Ok(Some(open)) if repairs => {
-                let told = Telling::Summarised(open.summary);
-                return Box::pin(hold(
-                    deps,
-                    head,
-                    s,
-                    &facts,
-                    now,
-                    open.why,
-                    told,
-                    HoldKind::Breaker,
-                ))
-                .await;
+    if guarded {
+        match Box::pin(admit_everywhere(deps, &facts, &head, &desired)).await {
+            Ok(None) => {}
+            // Looked at again by the next tick.
+            Ok(Some((why, told))) => {
+                return Box::pin(hold(deps, head, s, &facts, now, why, told, HoldKind::Guard)).await
             }
-            Ok(_) => {}
             Err(e) => return Box::pin(fail(deps, &head, s, Some(&facts), Action::None, e)).await,
         }
-        if let Some((until, why)) = grace_hold(&step, head.opened_ms, deps.config.grace, now) {
-            return Box::pin(hold(
-                deps,
-                head,
-                s,
-                &facts,
-                until,
-                why,
-                Telling::Report,
-                HoldKind::Grace,
-            ))
-            .await;
-        }
-        if repairs {
-            if let Confirmation::Unconfirmed(why) = trust::confirm(metric, facts.checks) {
-                let since = head.opened_ms;
-                return Box::pin(unconfirmed(deps, head, s, &facts, since, why)).await;
-            }
-            match Box::pin(admit_everywhere(deps, &facts, &head, &desired)).await {
-                Ok(None) => {}
-                // Looked at again by the next tick.
-                Ok(Some((why, told))) => {
-                    return Box::pin(hold(deps, head, s, &facts, now, why, told, HoldKind::Guard))
-                        .await
+    }
+    match repair {
+        Repair::Relaunch => Box::pin(relaunch::run(deps, head, deadline_ms, poll)).await,
+        Repair::Rung(next) => Box::pin(ladder::climb(deps, head, s, &facts, next)).await,
+        Repair::Mark { group } => {
+            let asg = &deps.cloud(s.region()).autoscaling;
+            match Box::pin(autoscaling::mark_unhealthy(asg, &s.instance_id)).await {
+                Ok(()) => {
+                    let o = Outcome::new(
+                        Some(s.instance_id.clone()),
+                        Action::MarkUnhealthy,
+                        Verdict::Done,
+                        format!("marked Unhealthy in group {group} (Auto Scaling's health check grace period skipped); {}", facts.checks.said()),
+                    );
+                    Box::pin(finish(deps, s, head, &facts, o)).await
                 }
                 Err(e) => {
-                    return Box::pin(fail(deps, &head, s, Some(&facts), Action::None, e)).await
+                    Box::pin(fail(deps, &head, s, Some(&facts), Action::MarkUnhealthy, e)).await
                 }
-            }
-        }
-    } else if repairs && matches!(climb, Some(Next::Start { .. })) {
-        // A later rung only while the instance is still failing.
-        let state = facts.instance.as_ref().map_or("", |i| i.state.as_str());
-        match trust::after_rung(metric, facts.checks, state) {
-            AfterRung::Recovered => {
-                return Box::pin(recovered_after_rung(deps, head, s, &facts)).await
-            }
-            AfterRung::StillFailing => {}
-            AfterRung::NotYet(why) => {
-                let since = head.rungs.last().map_or(head.opened_ms, |(rung, at)| {
-                    at + deps.config.ladders.timeout_ms(*rung)
-                });
-                return Box::pin(unconfirmed(deps, head, s, &facts, since, why)).await;
             }
         }
     }
-    match climb {
-        // The rung is recorded with the relaunch's first step: a first step that failed
-        // transiently is retried as the same rung, not counted as tried.
-        Some(Next::Start {
-            rung: Rung::Relaunch,
-            ..
-        }) if step == Step::Relaunch => {
-            return Box::pin(relaunch::run(deps, head, deadline_ms, poll)).await;
-        }
-        // Refused by the lineage budget: reported below.
-        Some(Next::Start {
-            rung: Rung::Relaunch,
-            ..
-        }) => {}
-        Some(next @ (Next::Start { .. } | Next::StartAgain)) => {
-            return Box::pin(ladder::climb(deps, head, s, &facts, next)).await
-        }
-        _ => {}
-    }
-    let mut outcome = match step {
-        // One relaunch per incident: a new alarm after it ended goes to people.
-        Step::Relaunch if finished_relaunch => Outcome::new(
-            Some(s.instance_id.clone()),
-            Action::LaunchReplacement,
-            Verdict::Held,
-            format!(
-                "this incident's relaunch already ended ({}); not retried automatically: see docs/RUNBOOK.md",
-                head.progress.phase.map_or("?", crate::model::progress::Phase::as_str)
-            ),
-        ),
-        Step::Relaunch => return Box::pin(relaunch::run(deps, head, deadline_ms, poll)).await,
-        Step::MarkUnhealthy { group } => {
-            match Box::pin(autoscaling::mark_unhealthy(&deps.cloud(s.region()).autoscaling, &s.instance_id)).await {
-                Ok(()) => Outcome::new(
-                    Some(s.instance_id.clone()),
-                    Action::MarkUnhealthy,
-                    Verdict::Done,
-                    format!("marked Unhealthy in group {group} (Auto Scaling's health check grace period skipped); {}", facts.checks.said()),
-                ),
-                Err(e) => {
-                    return Box::pin(fail(deps, &head, s, Some(&facts), Action::MarkUnhealthy, e)).await
-                }
-            }
-        }
-        Step::Report {
-            action,
-            result,
-            reason,
-        } if result == Verdict::DryRun => Outcome::new(
-            Some(s.instance_id.clone()),
-            action,
-            result,
-            format!("{reason}; {}", facts.checks.said()),
-        ),
-        Step::Report {
-            action,
-            result,
-            reason,
-        } => Outcome::new(Some(s.instance_id.clone()), action, result, reason),
-    };
+}
+
+/// The end of a decision that did not hold: settled (a marked member stays open until its
+/// replacement is verified) and reported.
+async fn finish(
+    deps: &Deps,
+    s: &Signal,
+    head: Head,
+    facts: &Facts,
+    mut outcome: Outcome,
+) -> Result<Outcome, Error> {
     outcome.incident = Some(head.incident_id.clone());
-    outcome.group = group;
-    outcome.inputs = Some(history::inputs(s, Some(&facts), deps.config.dry_run));
+    outcome.group = facts.group.as_ref().map(|g| g.name.clone());
+    outcome.inputs = Some(history::inputs(s, Some(facts), deps.config.dry_run));
     if (outcome.action, outcome.result) == (Action::MarkUnhealthy, Verdict::Duplicate) {
         // Auto Scaling already has it (Unhealthy or terminating): not news for people.
         Box::pin(settle(deps, &head, &outcome)).await;
@@ -596,7 +535,7 @@ async fn act(
     };
     let (_, outcome) = tokio::join!(
         Box::pin(keep),
-        Box::pin(notify(deps, s, Some(&facts), outcome.clone()))
+        Box::pin(notify(deps, s, Some(facts), outcome.clone()))
     );
     Ok(outcome)
 }
@@ -672,7 +611,7 @@ async fn recovered_after_rung(
     let last = head.rungs.last().map(|(r, _)| *r);
     let rung = last.map_or("its last rung", Rung::as_str);
     let announced = match last {
-        Some(Rung::Ec2Recovery) => ladder::heard(&head, intake::Heard::Recovered)
+        Some(Rung::Ec2Recovery) => plan::heard(&head, intake::Heard::Recovered)
             .map(|t| format!(" (EC2 announced its recovery at {})", clock_text(t)))
             .unwrap_or_default(),
         _ => String::new(),

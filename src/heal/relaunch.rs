@@ -8,7 +8,7 @@ use crate::aws::{image, launch, takeover};
 use crate::error::Error;
 use crate::incident::{self, Head};
 use crate::ladder::Rung;
-use crate::model::progress::{human, Phase, Progress};
+use crate::model::progress::{human, Phase};
 use crate::outcome::{Action, Outcome, Verdict};
 use crate::relaunch::{plan, spec};
 use plan::{Next, Seen};
@@ -375,9 +375,4 @@ pub async fn run(
     };
     super::unlist(deps, &head).await;
     Ok(outcome)
-}
-
-/// A relaunch under way is resumed by whoever claims its head next.
-pub fn is_relaunch(progress: &Progress) -> bool {
-    progress.phase.is_some() && !progress.is_finished()
 }

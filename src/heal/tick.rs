@@ -298,7 +298,7 @@ async fn advance_one(
         return Ok(None);
     }
     let outcome = match step {
-        Move::Take(head) if relaunch::is_relaunch(&head.progress) => {
+        Move::Take(head) if head.progress.under_way() => {
             Box::pin(relaunch::run(deps, head, deadline_ms, false)).await
         }
         Move::Take(head) if head.is_verifying() => {

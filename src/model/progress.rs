@@ -68,6 +68,11 @@ impl Progress {
         matches!(self.phase, Some(Phase::Recovered | Phase::Failed))
     }
 
+    /// A relaunch under way is resumed by whoever claims its head next.
+    pub fn under_way(&self) -> bool {
+        self.phase.is_some() && !self.is_finished()
+    }
+
     /// "imaging 40s, launching 12s, ..." — how long each phase took.
     pub fn timings(&self, end_ms: i64) -> String {
         let mut parts = vec![];

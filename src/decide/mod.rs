@@ -1,4 +1,7 @@
-//! The judgement: `Policy x Signal x Facts -> Step`. Pure; every branch is in the table test.
+//! The judgement: `Policy x Signal x Facts -> Step` (here), and the order of the rules on a
+//! claimed incident (`plan`). Pure; every branch is in the table tests.
+
+pub mod plan;
 
 use crate::config::Grace;
 use crate::intake::{Metric, Signal};

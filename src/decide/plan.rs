@@ -1,0 +1,716 @@
+//! The order of the rules on a claimed incident, pure: from what was observed (the facts,
+//! the ladder's next rung, the breaker's verdict) and the clock, what happens now. The
+//! rules stand in this order before the first rung: a relaunch under way resumes; the
+//! ladder (its wait, its end, the lineage budget); the breaker; the grace period; EC2's
+//! confirmation; then the guards (`Plan::Repair { guarded: true }`: the shell admits the
+//! repair in its scopes, which needs the ledger). A later rung starts only while EC2 still
+//! reports the failure.
+
+use super::{grace_hold, limit_lineage, Step};
+use crate::config::Grace;
+use crate::incident::{Head, HoldKind};
+use crate::intake::{Heard, Metric};
+use crate::ladder::{self, Ladders, Next, Rung};
+use crate::model::facts::{Check, Facts, InstanceFacts};
+use crate::model::progress::Phase;
+use crate::outcome::{Action, Verdict};
+use crate::trust::{self, AfterRung, Confirmation};
+
+/// A repair the shell carries out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Repair {
+    /// Image and relaunch the standalone instance (or take the relaunch's next phase).
+    Relaunch,
+    /// Start a rung other than the relaunch, or start a stopped instance again.
+    Rung(Next),
+    /// `SetInstanceHealth(Unhealthy)` in the member's group.
+    Mark { group: String },
+}
+
+/// What happens to a claimed incident now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// Repair; past the guards first when `guarded` (before the first rung).
+    Repair { repair: Repair, guarded: bool },
+    /// A rung is under way: look again at `until_ms`. `announced`: EC2 announced then that
+    /// it recovered the instance, but its status checks do not agree yet.
+    Wait {
+        rung: Rung,
+        until_ms: i64,
+        announced: Option<i64>,
+    },
+    /// After a rung, EC2 reports the checks ok: close it.
+    Recovered,
+    /// Given back and looked at again by the tick from `until_ms`.
+    Hold {
+        kind: HoldKind,
+        until_ms: i64,
+        why: String,
+    },
+    /// EC2 does not report the failure: held until the confirmation window from `since_ms`
+    /// ends, then closed for people.
+    Unconfirmed { since_ms: i64, why: String },
+    /// Call nothing; report this.
+    Report {
+        action: Action,
+        result: Verdict,
+        reason: String,
+    },
+}
+
+/// Everything the plan is made from.
+#[derive(Debug, Clone)]
+pub struct Seen<'a> {
+    pub head: &'a Head,
+    pub facts: &'a Facts,
+    /// `decide`'s step for the signal.
+    pub step: Step,
+    /// The metric the incident is about (its opening alarm's).
+    pub metric: Metric,
+    /// The ladder's next rung (`climb`), read when `Reads::ladder` said so.
+    pub climb: Option<Next>,
+    /// Why the breaker stops repairs in this scope, when it is open; asked only when
+    /// `Reads::breaker` said so.
+    pub breaker: Option<String>,
+    pub grace: Grace,
+    pub lineage_window_ms: i64,
+    pub ladders: &'a Ladders,
+    pub now_ms: i64,
+}
+
+/// What the shell must find out before the plan, beyond the facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reads {
+    /// The ladder's facts (`enrich`), then `climb`: a standalone instance to repair.
+    pub ladder: bool,
+    /// The breaker's verdict: every alarm before a first rung counts, whatever its step.
+    pub breaker: bool,
+}
+
+pub fn reads(head: &Head, step: &Step, facts: &Facts) -> Reads {
+    let fresh = !head.progress.under_way() && !finished(head, step);
+    Reads {
+        ladder: fresh && *step == Step::Relaunch && facts.instance.is_some(),
+        breaker: fresh && head.rungs.is_empty(),
+    }
+}
+
+/// One relaunch per incident: a step to relaunch an incident whose relaunch ended.
+fn finished(head: &Head, step: &Step) -> bool {
+    *step == Step::Relaunch && head.progress.is_finished()
+}
+
+/// What the ladder says for this standalone instance now; the combined metric picks its
+/// ladder by the status checks EC2 reports.
+pub fn climb(
+    ladders: &Ladders,
+    metric: Metric,
+    head: &Head,
+    facts: &Facts,
+    instance: &InstanceFacts,
+    now_ms: i64,
+) -> Next {
+    let only_instance = ladder::needs_status(metric, &instance.tags, ladders)
+        && facts.checks.instance == Check::Impaired
+        && facts.checks.system != Check::Impaired;
+    match ladder::choose(metric, only_instance, &instance.tags, ladders) {
+        Err(why) => Next::People(format!("{why}: needs a person (see docs/RUNBOOK.md)")),
+        Ok(rungs) => ladder::next(
+            &rungs,
+            &head.rungs,
+            instance,
+            (&head.ec2_heard, head.opened_ms),
+            ladders,
+            now_ms,
+        ),
+    }
+}
+
+/// When EC2 announced, for this incident, that its recovery of the instance `went`.
+pub fn heard(head: &Head, went: Heard) -> Option<i64> {
+    ladder::heard_since(&head.ec2_heard, head.opened_ms)
+        .filter(|(h, _)| *h == went)
+        .map(|(_, t)| *t)
+        .last()
+}
+
+pub fn plan(seen: Seen) -> Plan {
+    let Seen {
+        head,
+        facts,
+        metric,
+        now_ms,
+        ..
+    } = seen;
+    if head.progress.under_way() {
+        return repair(Repair::Relaunch, false);
+    }
+    let finished = finished(head, &seen.step);
+    let state = facts.instance.as_ref().map_or("", |i| i.state.as_str());
+    let step = match (&seen.climb, &facts.instance) {
+        (Some(Next::Wait { rung, until_ms }), _) => {
+            // EC2 announced its recovery: done when EC2's status checks agree.
+            let announced = (*rung == Rung::Ec2Recovery)
+                .then(|| heard(head, Heard::Recovered))
+                .flatten();
+            if announced.is_some()
+                && trust::after_rung(metric, facts.checks, state) == AfterRung::Recovered
+            {
+                return Plan::Recovered;
+            }
+            return Plan::Wait {
+                rung: *rung,
+                until_ms: *until_ms,
+                announced,
+            };
+        }
+        (Some(Next::People(why)), _) => Step::Report {
+            action: Action::None,
+            result: Verdict::Held,
+            reason: why.clone(),
+        },
+        // One relaunch per lineage: only the relaunch rung is refused to a fresh copy; a
+        // reboot may still have helped it.
+        (
+            Some(Next::Start {
+                rung: Rung::Relaunch,
+                ..
+            }),
+            Some(i),
+        ) => limit_lineage(seen.step, i, seen.lineage_window_ms, now_ms),
+        _ => seen.step,
+    };
+    let repairs = matches!(step, Step::MarkUnhealthy { .. } | Step::Relaunch);
+    let mut guarded = false;
+    if !finished && head.rungs.is_empty() {
+        if let (Some(why), true) = (seen.breaker, repairs) {
+            return Plan::Hold {
+                kind: HoldKind::Breaker,
+                until_ms: now_ms,
+                why,
+            };
+        }
+        if let Some((until_ms, why)) = grace_hold(&step, head.opened_ms, seen.grace, now_ms) {
+            return Plan::Hold {
+                kind: HoldKind::Grace,
+                until_ms,
+                why,
+            };
+        }
+        if repairs {
+            if let Confirmation::Unconfirmed(why) = trust::confirm(metric, facts.checks) {
+                return Plan::Unconfirmed {
+                    since_ms: head.opened_ms,
+                    why,
+                };
+            }
+            guarded = true;
+        }
+    } else if repairs && matches!(seen.climb, Some(Next::Start { .. })) {
+        // A later rung only while the instance is still failing.
+        match trust::after_rung(metric, facts.checks, state) {
+            AfterRung::Recovered => return Plan::Recovered,
+            AfterRung::StillFailing => {}
+            AfterRung::NotYet(why) => {
+                let since_ms = head.rungs.last().map_or(head.opened_ms, |(rung, at)| {
+                    at + seen.ladders.timeout_ms(*rung)
+                });
+                return Plan::Unconfirmed { since_ms, why };
+            }
+        }
+    }
+    match (seen.climb, step) {
+        // The rung is recorded with the relaunch's first step: a first step that failed
+        // transiently is retried as the same rung, not counted as tried.
+        (
+            Some(Next::Start {
+                rung: Rung::Relaunch,
+                ..
+            }),
+            Step::Relaunch,
+        ) => repair(Repair::Relaunch, guarded),
+        (Some(next @ (Next::Start { .. } | Next::StartAgain)), Step::Relaunch) => {
+            repair(Repair::Rung(next), guarded)
+        }
+        // One relaunch per incident: a new alarm after it ended goes to people.
+        (_, Step::Relaunch) if finished => Plan::Report {
+            action: Action::LaunchReplacement,
+            result: Verdict::Held,
+            reason: format!(
+                "this incident's relaunch already ended ({}); not retried automatically: see docs/RUNBOOK.md",
+                head.progress.phase.map_or("?", Phase::as_str)
+            ),
+        },
+        (_, Step::Relaunch) => repair(Repair::Relaunch, guarded),
+        (_, Step::MarkUnhealthy { group }) => repair(Repair::Mark { group }, guarded),
+        (
+            _,
+            Step::Report {
+                action,
+                result,
+                reason,
+            },
+        ) => Plan::Report {
+            reason: match result {
+                Verdict::DryRun => format!("{reason}; {}", facts.checks.said()),
+                _ => reason,
+            },
+            action,
+            result,
+        },
+    }
+}
+
+fn repair(repair: Repair, guarded: bool) -> Plan {
+    Plan::Repair { repair, guarded }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incident::{incident_id, AlarmContext, Status};
+    use crate::intake::{AlarmState, Signal};
+    use crate::model::facts::{Checks, GroupFacts};
+    use crate::model::progress::Progress;
+    use crate::model::tags::SOURCE_TAG;
+
+    const T0: i64 = 1_795_403_565_123;
+    const MIN: i64 = 60_000;
+
+    /// One row: what the incident and the world look like; the plan expected.
+    #[derive(Clone)]
+    struct Case {
+        step: Step,
+        climb: Option<Next>,
+        breaker: bool,
+        grace_min: i64,
+        rungs: Vec<(Rung, i64)>,
+        phase: Option<Phase>,
+        checks: Checks,
+        heard_recovered: bool,
+        copy_launched_min_ago: Option<i64>,
+    }
+
+    const IMPAIRED: Checks = Checks {
+        system: Check::Impaired,
+        instance: Check::Impaired,
+    };
+    const OK: Checks = Checks {
+        system: Check::Ok,
+        instance: Check::Ok,
+    };
+    const INITIALIZING: Checks = Checks {
+        system: Check::Initializing,
+        instance: Check::Initializing,
+    };
+
+    fn mark() -> Step {
+        Step::MarkUnhealthy {
+            group: "web".into(),
+        }
+    }
+
+    fn start(rung: Rung) -> Option<Next> {
+        Some(Next::Start {
+            rung,
+            skipped: vec![],
+        })
+    }
+
+    fn base(step: Step) -> Case {
+        Case {
+            step,
+            climb: None,
+            breaker: false,
+            grace_min: 0,
+            rungs: vec![],
+            phase: None,
+            checks: IMPAIRED,
+            heard_recovered: false,
+            copy_launched_min_ago: None,
+        }
+    }
+
+    fn head(c: &Case) -> Head {
+        let s = Signal {
+            instance_id: "i-0123456789abcdef0".into(),
+            metric: Metric::StatusCheckFailed,
+            state: AlarmState::Alarm,
+            changed_at: chrono::DateTime::from_timestamp_millis(T0).unwrap(),
+            alarm_name: "a".into(),
+            alarm_arn: None,
+            region: None,
+            account: None,
+            reason: String::new(),
+        };
+        let mut progress = Progress::default();
+        if let Some(p) = c.phase {
+            progress.enter(p, T0 + MIN);
+        }
+        Head {
+            instance_id: s.instance_id.clone(),
+            incident_id: incident_id(&s.instance_id, s.changed_at),
+            status: Status::Repairing,
+            opened_ms: T0,
+            alarm_ms: T0,
+            closed_ms: None,
+            transitions: vec![s.transition_key()],
+            lease_until_ms: T0 + 10 * MIN,
+            version: 1,
+            attempts: 1,
+            action: None,
+            result: None,
+            reason: None,
+            group: None,
+            alarm: AlarmContext::of(&s),
+            progress,
+            hold_until_ms: None,
+            rungs: c.rungs.clone(),
+            hold_kind: None,
+            member_steps: vec![],
+            ec2_heard: match c.heard_recovered {
+                true => vec![(Heard::Recovered, T0 + 2 * MIN)],
+                false => vec![],
+            },
+        }
+    }
+
+    fn facts(c: &Case) -> Facts {
+        let mut instance = InstanceFacts {
+            instance_id: "i-0123456789abcdef0".into(),
+            state: "running".into(),
+            ..Default::default()
+        };
+        if let Some(ago) = c.copy_launched_min_ago {
+            instance.tags.insert(SOURCE_TAG.into(), "i-0ld".into());
+            instance.launch_ms = Some(T0 + 5 * MIN - ago * MIN);
+        }
+        Facts {
+            instance: Some(instance),
+            group: matches!(c.step, Step::MarkUnhealthy { .. }).then(|| GroupFacts {
+                name: "web".into(),
+                ..Default::default()
+            }),
+            checks: c.checks,
+        }
+    }
+
+    fn run(c: &Case) -> Plan {
+        let (head, facts, ladders) = (head(c), facts(c), Ladders::default());
+        plan(Seen {
+            head: &head,
+            facts: &facts,
+            step: c.step.clone(),
+            metric: Metric::StatusCheckFailed,
+            climb: c.climb.clone(),
+            breaker: c
+                .breaker
+                .then(|| "breaker open: 3 members of web".to_string()),
+            grace: Grace {
+                group_member_ms: c.grace_min * MIN,
+                standalone_ms: c.grace_min * MIN,
+            },
+            lineage_window_ms: 24 * 60 * MIN,
+            ladders: &ladders,
+            now_ms: T0 + 5 * MIN,
+        })
+    }
+
+    fn describe(p: &Plan) -> String {
+        match p {
+            Plan::Repair { repair, guarded } => format!(
+                "repair {}{}",
+                match repair {
+                    Repair::Relaunch => "relaunch".to_string(),
+                    Repair::Mark { group } => format!("mark in {group}"),
+                    Repair::Rung(Next::Start { rung, .. }) => rung.as_str().to_string(),
+                    Repair::Rung(other) => format!("{other:?}"),
+                },
+                if *guarded { ", guarded" } else { "" }
+            ),
+            Plan::Wait {
+                rung, announced, ..
+            } => format!(
+                "wait {}{}",
+                rung.as_str(),
+                announced.map_or("", |_| ", announced")
+            ),
+            Plan::Recovered => "recovered".into(),
+            Plan::Hold { kind, until_ms, .. } => {
+                format!("hold {} until +{}m", kind.as_str(), (until_ms - T0) / MIN)
+            }
+            Plan::Unconfirmed { since_ms, .. } => {
+                format!("unconfirmed since +{}m", (since_ms - T0) / MIN)
+            }
+            Plan::Report { action, result, .. } => {
+                format!("report {} {}", action.as_str(), result.as_str())
+            }
+        }
+    }
+
+    #[test]
+    fn the_rules_stand_in_order() {
+        let report = |action, result, reason: &str| Step::Report {
+            action,
+            result,
+            reason: reason.into(),
+        };
+        let timeout = Ladders::default().timeout_ms(Rung::Reboot) / MIN;
+        let rows: Vec<(&str, Case, String)> = vec![
+            (
+                "a relaunch under way resumes, before any rule",
+                Case {
+                    phase: Some(Phase::Launching),
+                    breaker: true,
+                    grace_min: 60,
+                    checks: OK,
+                    ..base(Step::Relaunch)
+                },
+                "repair relaunch".into(),
+            ),
+            (
+                "a member EC2 confirms: past the guards, then marked",
+                base(mark()),
+                "repair mark in web, guarded".into(),
+            ),
+            (
+                "the breaker holds a repair before the grace",
+                Case {
+                    breaker: true,
+                    grace_min: 60,
+                    ..base(mark())
+                },
+                "hold breaker until +5m".into(),
+            ),
+            (
+                "an open breaker does not hold what repairs nothing",
+                Case {
+                    breaker: true,
+                    ..base(report(Action::None, Verdict::Held, "notify only"))
+                },
+                "report none held".into(),
+            ),
+            (
+                "the grace period, measured from the opening alarm",
+                Case {
+                    grace_min: 10,
+                    ..base(mark())
+                },
+                "hold grace until +10m".into(),
+            ),
+            (
+                "the grace over, EC2 must confirm",
+                Case {
+                    grace_min: 2,
+                    checks: OK,
+                    ..base(mark())
+                },
+                "unconfirmed since +0m".into(),
+            ),
+            (
+                "a first rung, confirmed: guarded",
+                Case {
+                    climb: start(Rung::Reboot),
+                    ..base(Step::Relaunch)
+                },
+                "repair reboot, guarded".into(),
+            ),
+            (
+                "the ladder reaches the relaunch: guarded",
+                Case {
+                    climb: start(Rung::Relaunch),
+                    ..base(Step::Relaunch)
+                },
+                "repair relaunch, guarded".into(),
+            ),
+            (
+                "a fresh copy is not relaunched again (lineage)",
+                Case {
+                    climb: start(Rung::Relaunch),
+                    copy_launched_min_ago: Some(30),
+                    ..base(Step::Relaunch)
+                },
+                "report launch_replacement held".into(),
+            ),
+            (
+                "a copy older than the lineage window is relaunched",
+                Case {
+                    climb: start(Rung::Relaunch),
+                    copy_launched_min_ago: Some(25 * 60),
+                    ..base(Step::Relaunch)
+                },
+                "repair relaunch, guarded".into(),
+            ),
+            (
+                "the ladder ends with people",
+                Case {
+                    climb: Some(Next::People("every rung tried".into())),
+                    rungs: vec![(Rung::Reboot, T0)],
+                    ..base(Step::Relaunch)
+                },
+                "report none held".into(),
+            ),
+            (
+                "a rung under way waits, breaker or not",
+                Case {
+                    climb: Some(Next::Wait {
+                        rung: Rung::Reboot,
+                        until_ms: T0 + 10 * MIN,
+                    }),
+                    rungs: vec![(Rung::Reboot, T0)],
+                    breaker: true,
+                    ..base(Step::Relaunch)
+                },
+                "wait reboot".into(),
+            ),
+            (
+                "EC2 announced its recovery and its checks agree",
+                Case {
+                    climb: Some(Next::Wait {
+                        rung: Rung::Ec2Recovery,
+                        until_ms: T0 + 10 * MIN,
+                    }),
+                    rungs: vec![(Rung::Ec2Recovery, T0)],
+                    heard_recovered: true,
+                    checks: OK,
+                    ..base(Step::Relaunch)
+                },
+                "recovered".into(),
+            ),
+            (
+                "EC2 announced its recovery, its checks disagree",
+                Case {
+                    climb: Some(Next::Wait {
+                        rung: Rung::Ec2Recovery,
+                        until_ms: T0 + 10 * MIN,
+                    }),
+                    rungs: vec![(Rung::Ec2Recovery, T0)],
+                    heard_recovered: true,
+                    ..base(Step::Relaunch)
+                },
+                "wait ec2-recovery, announced".into(),
+            ),
+            (
+                "a later rung while still failing: no guards, no grace again",
+                Case {
+                    climb: start(Rung::StopStart),
+                    rungs: vec![(Rung::Reboot, T0)],
+                    grace_min: 60,
+                    breaker: true,
+                    ..base(Step::Relaunch)
+                },
+                "repair stop-start".into(),
+            ),
+            (
+                "after a rung, EC2 reports the checks ok",
+                Case {
+                    climb: start(Rung::StopStart),
+                    rungs: vec![(Rung::Reboot, T0)],
+                    checks: OK,
+                    ..base(Step::Relaunch)
+                },
+                "recovered".into(),
+            ),
+            (
+                "after a rung, EC2 reports neither: looked at again from the rung's timeout",
+                Case {
+                    climb: start(Rung::StopStart),
+                    rungs: vec![(Rung::Reboot, T0)],
+                    checks: INITIALIZING,
+                    ..base(Step::Relaunch)
+                },
+                format!("unconfirmed since +{timeout}m"),
+            ),
+            (
+                "an incident whose relaunch ended is not relaunched again",
+                Case {
+                    phase: Some(Phase::Failed),
+                    ..base(Step::Relaunch)
+                },
+                "report launch_replacement held".into(),
+            ),
+            (
+                "what decide reports is reported",
+                base(report(
+                    Action::MarkUnhealthy,
+                    Verdict::Duplicate,
+                    "terminating",
+                )),
+                "report mark_unhealthy duplicate".into(),
+            ),
+        ];
+        for (name, case, want) in rows {
+            assert_eq!(describe(&run(&case)), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn dry_run_says_what_ec2_reports_and_an_ended_relaunch_names_its_phase() {
+        let dry = base(Step::Report {
+            action: Action::MarkUnhealthy,
+            result: Verdict::DryRun,
+            reason: "dry run: would mark".into(),
+        });
+        let Plan::Report { reason, .. } = run(&dry) else {
+            panic!("a dry run reports")
+        };
+        assert_eq!(
+            reason,
+            "dry run: would mark; EC2 reports both status checks impaired"
+        );
+        let ended = Case {
+            phase: Some(Phase::Recovered),
+            ..base(Step::Relaunch)
+        };
+        let Plan::Report { reason, .. } = run(&ended) else {
+            panic!("an ended relaunch reports")
+        };
+        assert!(reason.contains("already ended (recovered)"), "{reason}");
+    }
+
+    #[test]
+    fn the_reads_the_plan_needs() {
+        let (c, f) = (base(Step::Relaunch), facts(&base(Step::Relaunch)));
+        let first = reads(&head(&c), &Step::Relaunch, &f);
+        assert_eq!(
+            first,
+            Reads {
+                ladder: true,
+                breaker: true
+            }
+        );
+        let later = Case {
+            rungs: vec![(Rung::Reboot, T0)],
+            ..c.clone()
+        };
+        assert_eq!(
+            reads(&head(&later), &Step::Relaunch, &f),
+            Reads {
+                ladder: true,
+                breaker: false
+            }
+        );
+        let member = base(mark());
+        assert_eq!(
+            reads(&head(&member), &mark(), &facts(&member)),
+            Reads {
+                ladder: false,
+                breaker: true
+            }
+        );
+        for phase in [Phase::Imaging, Phase::Failed] {
+            let relaunch = Case {
+                phase: Some(phase),
+                ..c.clone()
+            };
+            assert_eq!(
+                reads(&head(&relaunch), &Step::Relaunch, &f),
+                Reads {
+                    ladder: false,
+                    breaker: false
+                },
+                "{phase:?}"
+            );
+        }
+    }
+}
