@@ -469,6 +469,7 @@ def main() -> int:
             status = 2
         elif report["targets"] and not all(t["pass"] for t in report["targets"]):
             status = 1
+    report["host"]["loadavg_at_end"] = os.getloadavg()
     report["status"] = {0: "pass", 1: "target failed", 2: "measurement failed"}[status]
     out.write_text(json.dumps(report, indent=2) + "\n")
     rig.log(f"\nJSON: {out}")
