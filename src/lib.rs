@@ -7,6 +7,7 @@
 //! for triggers without an alarm (advancing relaunches, `backup`s); `lambda` and `main` are
 //! the Lambda edge.
 
+pub mod app;
 pub mod aws;
 pub mod backup;
 pub mod breaker;

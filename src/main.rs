@@ -1,9 +1,10 @@
 //! Wiring only: logging, configuration, clients, the runtime loop.
 
+use autoheal::app::Deps;
 use autoheal::aws::Clients;
 use autoheal::clock::Clock;
 use autoheal::config::Config;
-use autoheal::heal::{self, Deps};
+use autoheal::heal;
 use autoheal::lambda::PayloadGuard;
 use autoheal::notify::Notifier;
 use lambda_runtime::{service_fn, LambdaEvent, Runtime};

@@ -833,7 +833,8 @@ fn failed_outcomes_and_a_stopped_tick_alarm() {
     // The tick: each scheduled run ends with the backup summary (create_image, done or
     // failed); none for a while is breaching.
     let tick_src =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/tick.rs")).unwrap();
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/heal/tick.rs"))
+            .unwrap();
     assert!(
         tick_src.contains("Outcome::new(None, Action::CreateImage, result, summary.text())"),
         "the tick's backup summary is no longer action=create_image: fix TickStopped"

@@ -10,7 +10,7 @@ use common::*;
 const HEALTH_TIME: &str = "2026-11-23T03:19:02Z";
 
 /// An AWS Health sample about `id`, as if announced `ago_ms` before the function's now.
-fn announced(deps: &autoheal::heal::Deps, name: &str, id: &str, ago_ms: i64) -> Vec<u8> {
+fn announced(deps: &autoheal::app::Deps, name: &str, id: &str, ago_ms: i64) -> Vec<u8> {
     let t = chrono::DateTime::from_timestamp_millis(deps.now_ms() - ago_ms).unwrap();
     String::from_utf8(event(name, &[id]))
         .unwrap()
@@ -19,7 +19,7 @@ fn announced(deps: &autoheal::heal::Deps, name: &str, id: &str, ago_ms: i64) -> 
 }
 
 /// A standalone instance whose ladder is EC2's recovery then stop-start, and its deps.
-async fn standalone(extra: &[(&str, &str)]) -> (World, Proxy, Slack, autoheal::heal::Deps) {
+async fn standalone(extra: &[(&str, &str)]) -> (World, Proxy, Slack, autoheal::app::Deps) {
     let (world, proxy, slack) = setup(WorldSpec::sized(0, 1)).await;
     let id = &world.standalone[0];
     world
@@ -31,7 +31,7 @@ async fn standalone(extra: &[(&str, &str)]) -> (World, Proxy, Slack, autoheal::h
     (world, proxy, slack, deps)
 }
 
-async fn one(deps: &autoheal::heal::Deps, bytes: &[u8]) -> String {
+async fn one(deps: &autoheal::app::Deps, bytes: &[u8]) -> String {
     let r = invoke(deps, bytes).await.unwrap();
     let got = summary(&r);
     assert_eq!(got.len(), 1, "{got:?}");

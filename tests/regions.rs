@@ -9,7 +9,7 @@ use common::*;
 const TOKYO: &str = "ap-northeast-1";
 
 /// The alarm fixture as CloudWatch in `region` would send it.
-fn alarm_in(region: &str, deps: &autoheal::heal::Deps, id: &str) -> Vec<u8> {
+fn alarm_in(region: &str, deps: &autoheal::app::Deps, id: &str) -> Vec<u8> {
     String::from_utf8(alarm_at(deps, "sns-alarm.json", id, 0))
         .unwrap()
         .replace("us-east-1", region)

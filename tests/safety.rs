@@ -489,7 +489,7 @@ async fn the_account_starts_at_most_its_budget_of_new_repairs_per_ten_minutes() 
 }
 
 /// The alarm fixture for the `StatusCheckFailed_Instance` metric.
-fn instance_check(deps: &autoheal::heal::Deps, id: &str, ago_ms: i64) -> Vec<u8> {
+fn instance_check(deps: &autoheal::app::Deps, id: &str, ago_ms: i64) -> Vec<u8> {
     let text = String::from_utf8(alarm_at(deps, "sns-alarm.json", id, ago_ms)).unwrap();
     let metric = r#"MetricName\": \"StatusCheckFailed\""#;
     assert!(text.contains(metric));

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 
-async fn tick(deps: &autoheal::heal::Deps) -> Vec<String> {
+async fn tick(deps: &autoheal::app::Deps) -> Vec<String> {
     summary(
         &invoke(deps, &event("scheduled-tick.json", &[]))
             .await

@@ -2,7 +2,8 @@
 //! breaker, trip or close it (one message each, sent by the one invocation whose
 //! conditional write made the change), and the operator's resume event.
 
-use super::{desired_capacity, Deps, MAX_LEDGER_RACES};
+use super::{desired_capacity, MAX_LEDGER_RACES};
+use crate::app::Deps;
 use crate::aws;
 use crate::breaker::{self, Assessment, State};
 use crate::error::Error;

@@ -3,7 +3,8 @@
 //! for EC2's recovery, stop and start — each a ledger step with its timeout, listed for
 //! the tick, and reported.
 
-use super::{notify, Deps};
+use super::notify;
+use crate::app::Deps;
 use crate::aws::{self, ec2::Power};
 use crate::decide::plan::heard;
 use crate::error::Error;

@@ -1,9 +1,8 @@
 //! The pipeline for one invocation: intake -> ledger claim (with observe) -> decide -> act
 //! -> settle -> report. Records of one event are handled concurrently.
 
-use crate::aws::{self, autoscaling, ledger::Ledger, Clients, Cloud, Clouds};
-use crate::clock::Clock;
-use crate::config::Config;
+use crate::app::{self, Deps};
+use crate::aws::{self, autoscaling};
 use crate::decide::decide;
 use crate::decide::plan::{self, Plan, Repair};
 use crate::error::Error;
@@ -14,12 +13,10 @@ use crate::intake::{self, AlarmState, Intake, Metric, Signal};
 use crate::ladder::Rung;
 use crate::model::facts::Facts;
 use crate::notify::message::{slack_payload, Report};
-use crate::notify::Notifier;
 use crate::outcome::{Action, Outcome, Response, Verdict};
 use crate::report;
 use crate::trust;
 use serde_json::Value;
-use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 pub mod backup;
@@ -35,72 +32,10 @@ pub const LEASE_MARGIN_MS: i64 = 5_000;
 /// Conditional-write races lost in a row before giving up as a duplicate.
 const MAX_LEDGER_RACES: usize = 5;
 
-pub struct Deps {
-    pub clients: Clients,
-    clouds: Clouds,
-    /// Which instance types EC2 recovers automatically, read once per container.
-    recovery_by_type: aws::ec2::RecoveryByType,
-    pub ledger: Ledger,
-    pub notifier: Arc<Notifier>,
-    pub config: Config,
-    pub clock: Clock,
-}
-
-impl Deps {
-    pub fn new(clients: Clients, config: Config, clock: Clock) -> Deps {
-        Deps {
-            ledger: Ledger::new(clients.dynamodb.clone(), config.table.clone()),
-            notifier: Arc::new(Notifier::new(clients.kms.clone(), &config)),
-            clouds: Clouds::new(&clients, &config.region),
-            recovery_by_type: aws::ec2::RecoveryByType::default(),
-            clients,
-            config,
-            clock,
-        }
-    }
-
-    pub fn now_ms(&self) -> i64 {
-        self.clock.now_ms()
-    }
-
-    /// The EC2 and Auto Scaling clients of `region` (an instance's, from its alarm).
-    pub fn cloud(&self, region: &str) -> Cloud {
-        self.clouds.get(region)
-    }
-
-    /// Delivers one report within the invocation's time; one Slack did not take is kept in
-    /// the ledger for the tick to re-send (for an hour). Returns the outcome's
-    /// `notification`: `slack`, `log`, or `failed: …` saying whether it was kept.
-    pub async fn tell(&self, payload: &serde_json::Value) -> String {
-        let now = self.now_ms();
-        let deadline = DEADLINE.try_with(|d| *d).unwrap_or(now + 60_000);
-        let delivery = self.notifier.send_by(payload, deadline, now).await;
-        if delivery.delivered() {
-            return delivery.as_notification();
-        }
-        static KEPT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = KEPT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match self.ledger.keep_report(payload, now, n).await {
-            Ok(()) => format!("{}; kept, re-sent by the tick", delivery.as_notification()),
-            Err(e) => {
-                tracing::error!(error = %e, "report neither delivered nor kept");
-                format!("{}; not kept ({e})", delivery.as_notification())
-            }
-        }
-    }
-}
-
-tokio::task_local! {
-    /// The invocation's deadline, for the reports sent on its way.
-    static DEADLINE: i64;
-}
-
 /// Handles one Lambda event. `Err` only when a retry of the whole invocation is safe and
 /// useful; every other problem is an outcome.
 pub async fn handle(deps: &Deps, event: &Value, deadline_ms: i64) -> Result<Response, Error> {
-    DEADLINE
-        .scope(deadline_ms, handle_within(deps, event, deadline_ms))
-        .await
+    app::within(deadline_ms, handle_within(deps, event, deadline_ms)).await
 }
 
 async fn handle_within(deps: &Deps, event: &Value, deadline_ms: i64) -> Result<Response, Error> {

@@ -3,7 +3,7 @@
 //! before the next begins; any trigger (the alarm again, an AMI or instance event, the
 //! tick) resumes from the record, so a lost event only delays.
 
-use super::Deps;
+use crate::app::Deps;
 use crate::aws::{image, launch, takeover};
 use crate::error::Error;
 use crate::incident::{self, Head};

@@ -3,7 +3,8 @@
 //! or `AUTOHEAL_VERIFY_TIMEOUT` passes (`verify failed`, for people). The rule is
 //! `replacement::assess`.
 
-use super::{fail, notify, settle, unlist, Deps};
+use super::{fail, notify, settle, unlist};
+use crate::app::Deps;
 use crate::aws::autoscaling;
 use crate::error::Error;
 use crate::incident::{self, Head};

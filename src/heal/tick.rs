@@ -4,7 +4,8 @@
 //! the other. One incident's failure never stops the others.
 
 use super::relaunch;
-use super::{self as heal, advance, Deps, LEASE_MARGIN_MS};
+use super::{self as heal, advance, LEASE_MARGIN_MS};
+use crate::app::Deps;
 use crate::error::Error;
 use crate::incident::{self, Head, Move};
 use crate::intake::Trigger;

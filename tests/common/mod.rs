@@ -836,7 +836,7 @@ impl World {
 
     /// The function's dependencies, with AWS reached through `proxy`, on a manual clock
     /// standing at the real time now: the test steps it forward.
-    pub async fn deps(&self, proxy: &Proxy, extra_env: &[(&str, &str)]) -> autoheal::heal::Deps {
+    pub async fn deps(&self, proxy: &Proxy, extra_env: &[(&str, &str)]) -> autoheal::app::Deps {
         let clock = autoheal::clock::Clock::manual(chrono::Utc::now().timestamp_millis());
         self.deps_on(proxy, extra_env, &clock).await
     }
@@ -847,12 +847,12 @@ impl World {
         proxy: &Proxy,
         extra_env: &[(&str, &str)],
         clock: &autoheal::clock::Clock,
-    ) -> autoheal::heal::Deps {
+    ) -> autoheal::app::Deps {
         proxy.bind(&self.account);
         let env = self.env(extra_env);
         let config = autoheal::config::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
         let sdk = sdk_config(&proxy.endpoint).await;
-        autoheal::heal::Deps::new(autoheal::aws::Clients::new(&sdk), config, clock.clone())
+        autoheal::app::Deps::new(autoheal::aws::Clients::new(&sdk), config, clock.clone())
     }
 
     pub async fn health(&self, instance_id: &str) -> String {
@@ -961,13 +961,13 @@ pub async fn control(what: &str, body: serde_json::Value) {
 }
 
 /// An invocation's deadline on the function's clock: 30 s, as the template gives it.
-pub fn deadline(deps: &autoheal::heal::Deps) -> i64 {
+pub fn deadline(deps: &autoheal::app::Deps) -> i64 {
     deps.now_ms() + 30_000
 }
 
 /// Runs an event (raw bytes, as Lambda would deliver them) through the handler.
 pub async fn invoke(
-    deps: &autoheal::heal::Deps,
+    deps: &autoheal::app::Deps,
     bytes: &[u8],
 ) -> Result<autoheal::outcome::Response, autoheal::error::Error> {
     let payload = match autoheal::intake::unparseable_reason(bytes) {
@@ -997,7 +997,7 @@ pub fn fresh(name: &str, id: &str, ago_ms: i64) -> Vec<u8> {
 }
 
 /// The alarm fixture, as if it changed state `ago_ms` before the function's clock says now.
-pub fn alarm_at(deps: &autoheal::heal::Deps, name: &str, id: &str, ago_ms: i64) -> Vec<u8> {
+pub fn alarm_at(deps: &autoheal::app::Deps, name: &str, id: &str, ago_ms: i64) -> Vec<u8> {
     const OK_TIME: &str = "2026-11-23T03:25:02.000+0000";
     let t = chrono::DateTime::from_timestamp_millis(deps.now_ms() - ago_ms).unwrap();
     let now = t.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string();
