@@ -18,7 +18,7 @@ $(VENV)/.installed: tools/requirements.txt
 ## template through cfn-lint with the serverless rules (warnings fail too).
 test: $(VENV)/.installed
 	$(PY) -m unittest tools/test_moto_world.py tools/test_slack_check.py tools/test_event_pattern.py
-	tools/with-moto.sh cargo test --workspace --all-targets
+	tools/with-moto.sh cargo test --workspace --all-targets --no-fail-fast
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 
 ## The stack deployed from zero on the emulator and checked against the code (also part of

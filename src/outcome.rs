@@ -72,6 +72,9 @@ pub struct Outcome {
     /// again. Not part of the invocation result.
     #[serde(skip)]
     pub resumes: bool,
+    /// Its audit record is written already (beside its report). Not part of the result.
+    #[serde(skip)]
+    pub recorded: bool,
 }
 
 impl Outcome {
@@ -94,6 +97,7 @@ impl Outcome {
             alarm_time_trusted: None,
             inputs: None,
             resumes: false,
+            recorded: false,
         }
     }
 }

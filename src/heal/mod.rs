@@ -13,6 +13,7 @@ use crate::intake::{self, AlarmState, Intake, Metric, Signal};
 use crate::ladder::Rung;
 use crate::model::facts::Facts;
 use crate::notify::message::{slack_payload, Report};
+use crate::notify::Delivery;
 use crate::outcome::{Action, Outcome, Response, Verdict};
 use crate::report;
 use crate::trust;
@@ -152,23 +153,14 @@ pub(crate) async fn process(
                     "INSUFFICIENT_DATA: missing data is not a failure",
                 ),
                 (_, state) => {
-                    let mut outcome = if state == AlarmState::Alarm {
-                        Box::pin(heal(deps, &s, deadline_ms)).await?
-                    } else {
-                        recover(deps, &s).await?
-                    };
-                    stamp_times(&mut outcome, &s, received_ms);
-                    outcome
-                        .inputs
-                        .get_or_insert_with(|| history::inputs(&s, None, deps.config.dry_run));
-                    if outcome.alarm_time_trusted == Some(false) {
-                        if let Some(inputs) = outcome.inputs.as_mut() {
-                            inputs.push_str(&format!(
-                                "; alarm time not trusted as a clock, windows measured from its receipt at {}",
-                                outcome.received_time.as_deref().unwrap_or("?")
-                            ));
+                    let decided = async {
+                        match state {
+                            AlarmState::Alarm => Box::pin(heal(deps, &s, deadline_ms)).await,
+                            _ => recover(deps, &s).await,
                         }
-                    }
+                    };
+                    let mut outcome = RECEIVED.scope(received_ms, decided).await?;
+                    complete(&mut outcome, &s, received_ms, deps.config.dry_run);
                     report::emit(&outcome);
                     record(deps, std::slice::from_ref(&outcome)).await;
                     return Ok(vec![outcome]);
@@ -179,6 +171,29 @@ pub(crate) async fn process(
     // Bad or foreign input: the log has it; no AWS call is made for it.
     report::emit(&outcome);
     Ok(vec![outcome])
+}
+
+tokio::task_local! {
+    /// When the alarm being decided was received: its report's audit record is written
+    /// beside the report (`notify`), not after it.
+    static RECEIVED: i64;
+}
+
+/// An alarm's outcome as the result and the audit trail show it: its times, and what it
+/// was decided from.
+fn complete(outcome: &mut Outcome, s: &Signal, received_ms: i64, dry_run: bool) {
+    stamp_times(outcome, s, received_ms);
+    outcome
+        .inputs
+        .get_or_insert_with(|| history::inputs(s, None, dry_run));
+    if outcome.alarm_time_trusted == Some(false) {
+        if let Some(inputs) = outcome.inputs.as_mut() {
+            inputs.push_str(&format!(
+                "; alarm time not trusted as a clock, windows measured from its receipt at {}",
+                outcome.received_time.as_deref().unwrap_or("?")
+            ));
+        }
+    }
 }
 
 /// The alarm's own time and when it was received, and whether the first was trusted as a
@@ -203,6 +218,7 @@ async fn record(deps: &Deps, outcomes: &[Outcome]) {
     let now = deps.now_ms();
     let writes = outcomes
         .iter()
+        .filter(|o| !o.recorded)
         .filter_map(|o| history::record(o, now))
         .map(|r| async move {
             if let Err(e) = deps.ledger.record(&r, now / 1000).await {
@@ -643,12 +659,19 @@ async fn admit_everywhere(
     head: &Head,
     desired: &OnceCell<Option<i32>>,
 ) -> Result<Option<(String, Telling)>, Error> {
-    let scopes = [
+    let scopes: Vec<guard::Scope> = [
         guard_scope(deps, head.region(), facts, desired).await?,
         guard::account_scope(deps.config.account_max_repairs),
-    ];
-    for scope in scopes.iter().flatten() {
-        let Some(why) = admit(deps, scope, head).await? else {
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    // Every scope at once: a hold in any holds the repair. A place taken meanwhile in
+    // another scope costs nobody a repair: a held head counts in no scope.
+    let verdicts =
+        futures::future::try_join_all(scopes.iter().map(|scope| admit(deps, scope, head))).await?;
+    for (scope, why) in scopes.iter().zip(verdicts) {
+        let Some(why) = why else {
             continue;
         };
         // A lost write race is a hold like the others: summarised with them.
@@ -928,19 +951,43 @@ async fn recover(deps: &Deps, s: &Signal) -> Result<Outcome, Error> {
     Ok(notify(deps, s, facts.as_ref(), outcome).await)
 }
 
+/// Reports the decision; an alarm's audit record is written beside the report.
 pub(crate) async fn notify(
     deps: &Deps,
     s: &Signal,
     facts: Option<&Facts>,
     mut outcome: Outcome,
 ) -> Outcome {
+    let payload = payload(deps, s, facts, &outcome);
+    let Ok(received_ms) = RECEIVED.try_with(|r| *r) else {
+        outcome.notification = Some(deps.tell(&payload).await);
+        return outcome;
+    };
+    // It says where the report is sent; one Slack does not take is kept in the outbox and
+    // shown in the result.
+    let mut audited = outcome.clone();
+    complete(&mut audited, s, received_ms, deps.config.dry_run);
+    audited.notification = Some(Delivery::Sent(deps.notifier.sink()).as_notification());
+    let (told, ()) = tokio::join!(
+        deps.tell(&payload),
+        record(deps, std::slice::from_ref(&audited))
+    );
+    outcome.notification = Some(told);
+    outcome.recorded = true;
+    outcome
+}
+
+/// A report that is not a decision (a relaunch's step): told, not recorded.
+pub(crate) async fn tell_progress(deps: &Deps, s: &Signal, outcome: &Outcome) {
+    deps.tell(&payload(deps, s, None, outcome)).await;
+}
+
+fn payload(deps: &Deps, s: &Signal, facts: Option<&Facts>, outcome: &Outcome) -> Value {
     let region = s.region.as_deref().unwrap_or(&deps.config.region);
-    let payload = slack_payload(&Report {
+    slack_payload(&Report {
         signal: s,
         facts,
-        outcome: &outcome,
+        outcome,
         region,
-    });
-    outcome.notification = Some(deps.tell(&payload).await);
-    outcome
+    })
 }

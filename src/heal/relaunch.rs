@@ -338,7 +338,7 @@ async fn report_step(deps: &Deps, head: &Head) {
         human(deps.now_ms() - head.opened_ms)
     );
     let o = outcome(head, action_of(Some(phase)), Verdict::InProgress, reason);
-    super::notify(deps, &head.opening_signal(), None, o).await;
+    super::tell_progress(deps, &head.opening_signal(), &o).await;
 }
 
 /// Runs (or resumes) the relaunch of a standalone instance on a claimed head: records it

@@ -41,6 +41,14 @@ impl Notifier {
         }
     }
 
+    /// Where reports go.
+    pub fn sink(&self) -> Sink {
+        match self {
+            Notifier::LogOnly => Sink::Log,
+            Notifier::Slack(_) => Sink::Slack,
+        }
+    }
+
     /// Starts decrypting the webhook in the background so the first report finds it ready.
     pub fn prefetch(self: &Arc<Self>) {
         if let Notifier::Slack(_) = self.as_ref() {
