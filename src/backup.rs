@@ -156,8 +156,6 @@ pub fn plan(tagged: &[Tagged], backups: &[Backup], open: &HashSet<&str>, now_ms:
 }
 
 /// What a dry run says instead of doing it.
-
-/// What dry run would do of the plan.
 pub fn would(create: &[String], retire: &[Backup]) -> Vec<String> {
     create
         .iter()
