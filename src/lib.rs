@@ -1,11 +1,13 @@
 //! autoheal: heals EC2 instances whose status checks fail.
 //!
-//! Data flows event in -> decision -> action -> report:
-//! `intake` (event shapes -> Signal), `incident` + `aws::ledger` (claim, once only),
-//! `aws` observe, `decide` (pure judgement, with `policy`), `aws` act (Auto Scaling, or a
-//! standalone `relaunch`), `notify` + `report`. `heal` runs that pipeline for alarms; `tick`
-//! for triggers without an alarm (advancing relaunches, `backup`s); `lambda` and `main` are
-//! the Lambda edge.
+//! Data flows event in -> decision -> action -> report: `intake` (event shapes -> Signal),
+//! `incident` + `aws::ledger` (claim, once only), `aws` observe, `decide` (the pure
+//! judgement and the order of its rules, with `policy`, `trust`, `ladder`, `guard`,
+//! `breaker`), `aws` act (Auto Scaling, or a standalone relaunch), `notify` + `report`.
+//! `heal` is the only module that orders those steps — for alarms, and on its `tick` for
+//! triggers without an alarm; `app` holds what an invocation works with; `model` the types
+//! many modules share. No module imports one that imports it back (`tests/modules.rs`).
+//! `lambda` and `main` are the Lambda edge.
 
 pub mod app;
 pub mod aws;
