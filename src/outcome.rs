@@ -75,9 +75,31 @@ pub struct Outcome {
     /// Its audit record is written already (beside its report). Not part of the result.
     #[serde(skip)]
     pub recorded: bool,
+    /// How an incident ended well, for the report's title; None for an alarm back to OK.
+    /// Not part of the result.
+    #[serde(skip)]
+    pub recovered: Option<Recovered>,
+}
+
+/// What closed an incident as recovered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovered {
+    /// After a rung, EC2 reports the status checks ok.
+    ChecksOk,
+    /// A relaunched copy took over and EC2 reports its checks ok.
+    Copy,
+    /// Auto Scaling replaced the member marked Unhealthy, and the group is whole again.
+    Replacement,
 }
 
 impl Outcome {
+    /// A `verify` / `done` outcome: the incident ended well, `how`.
+    pub fn recovered(instance_id: String, how: Recovered, reason: impl Into<String>) -> Outcome {
+        let mut o = Outcome::new(Some(instance_id), Action::Verify, Verdict::Done, reason);
+        o.recovered = Some(how);
+        o
+    }
+
     pub fn new(
         instance_id: Option<String>,
         action: Action,
@@ -98,6 +120,7 @@ impl Outcome {
             inputs: None,
             resumes: false,
             recorded: false,
+            recovered: None,
         }
     }
 }

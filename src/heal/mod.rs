@@ -14,7 +14,7 @@ use crate::ladder::Rung;
 use crate::model::facts::Facts;
 use crate::notify::message::{slack_payload, Report};
 use crate::notify::Delivery;
-use crate::outcome::{Action, Outcome, Response, Verdict};
+use crate::outcome::{Action, Outcome, Recovered, Response, Verdict};
 use crate::report;
 use crate::trust;
 use serde_json::Value;
@@ -567,10 +567,9 @@ async fn recovered_after_rung(
             .unwrap_or_default(),
         _ => String::new(),
     };
-    let outcome = Outcome::new(
-        Some(s.instance_id.clone()),
-        Action::Verify,
-        Verdict::Done,
+    let outcome = Outcome::recovered(
+        s.instance_id.clone(),
+        Recovered::ChecksOk,
         format!(
             "recovered after {rung}{announced}: {}; incident closed",
             facts.checks.said()

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::incident::{self, Head};
 use crate::ladder::Rung;
 use crate::model::progress::{human, Phase};
-use crate::outcome::{Action, Outcome, Verdict};
+use crate::outcome::{Action, Outcome, Recovered, Verdict};
 use crate::relaunch::{plan, spec};
 use plan::{Next, Seen};
 
@@ -213,12 +213,14 @@ async fn advance_steps(
             }
             Next::Recovered => {
                 head.progress.enter(Phase::Recovered, now);
-                return Ok(outcome(
+                let mut o = outcome(
                     head,
                     Action::Verify,
                     Verdict::Done,
                     recovered_reason(head, &notes, deps, now),
-                ));
+                );
+                o.recovered = Some(Recovered::Copy);
+                return Ok(o);
             }
             Next::Fail(why) => {
                 let action = action_of(before);

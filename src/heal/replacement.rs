@@ -9,7 +9,7 @@ use crate::aws::autoscaling;
 use crate::error::Error;
 use crate::incident::{self, Head};
 use crate::model::progress::human;
-use crate::outcome::{Action, Outcome, Verdict};
+use crate::outcome::{Action, Outcome, Recovered, Verdict};
 use crate::replacement::{self, Step};
 
 /// After `SetInstanceHealth` answered: kept open for the tick (listed first: a repair the
@@ -81,7 +81,10 @@ pub async fn follow(deps: &Deps, head: Head) -> Result<Outcome, Error> {
             ),
         ),
     };
-    let done = outcome(&next, result, reason);
+    let mut done = outcome(&next, result, reason);
+    if result == Verdict::Done {
+        done.recovered = Some(Recovered::Replacement);
+    }
     settle(deps, &next, &done).await;
     unlist(deps, &next).await;
     Ok(notify(deps, &s, None, done).await)

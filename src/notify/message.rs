@@ -8,7 +8,7 @@
 
 use crate::intake::Signal;
 use crate::model::facts::Facts;
-use crate::outcome::{Action, Outcome, Verdict};
+use crate::outcome::{Action, Outcome, Recovered, Verdict};
 use serde_json::{json, Value};
 
 /// Block Kit's limits, in characters (Unicode scalar values, as slack_sdk counts them with
@@ -103,19 +103,21 @@ fn emoji(o: &Outcome) -> &'static str {
     }
 }
 
-fn title(o: &Outcome, s: &Signal) -> String {
+fn title(o: &Outcome) -> String {
     match (o.action, o.result) {
-        // After a rung, EC2 reports the checks ok again (the reason says which rung).
-        (Action::Verify, Verdict::Done) if o.reason.starts_with("recovered after ") => {
-            "recovered: EC2 reports the status checks ok".into()
+        (Action::Verify, Verdict::Done) => match o.recovered {
+            // After a rung (the reason says which).
+            Some(Recovered::ChecksOk) => "recovered: EC2 reports the status checks ok",
+            Some(Recovered::Copy) => "recovered: replaced by a verified copy",
+            Some(Recovered::Replacement) => {
+                "recovered: replaced by Auto Scaling, the group whole again"
+            }
+            None => "recovered: status check alarm back to OK",
         }
-        (Action::Verify, Verdict::Done) if s.state != crate::intake::AlarmState::Ok => {
-            "recovered: replaced by a verified copy".into()
-        }
+        .into(),
         (Action::MarkUnhealthy, Verdict::Done) => {
             "marked Unhealthy; Auto Scaling will replace it".into()
         }
-        (Action::Verify, Verdict::Done) => "recovered: status check alarm back to OK".into(),
         (_, Verdict::Failed) => format!("repair failed ({})", o.action.as_str()),
         (_, Verdict::DryRun) => format!("dry run, nothing changed ({})", o.action.as_str()),
         (_, Verdict::Held) if o.resumes => {
@@ -211,7 +213,7 @@ pub fn fallback_text(r: &Report) -> String {
         emoji(o),
         fit(&s.instance_id, 100),
         name,
-        title(o, s),
+        title(o),
         fit(&o.reason, 1500),
         fit(&s.alarm_name, 600),
         s.metric.name(),
@@ -296,7 +298,7 @@ pub fn slack_payload(r: &Report) -> Value {
         "blocks": [
             // plain_text is not parsed as mrkdwn; escaped all the same (docs/slack.md).
             {"type": "header", "text": {"type": "plain_text", "emoji": true,
-                "text": cut(&format!("{} {} {}", emoji(o), escape(&s.instance_id), title(o, s)), HEADER_TEXT_MAX)}},
+                "text": cut(&format!("{} {} {}", emoji(o), escape(&s.instance_id), title(o)), HEADER_TEXT_MAX)}},
             {"type": "section", "text": {"type": "mrkdwn",
                 "text": cut(&format!("*Why:* {}", escape(&o.reason)), SECTION_TEXT_MAX)}},
             {"type": "section", "fields": &fields[..8]},
@@ -449,7 +451,7 @@ mod tests {
                 Action::Verify,
                 Verdict::Done,
                 ":large_green_circle:",
-                "recovered: replaced by a verified copy",
+                "recovered: status check alarm back to OK",
             ),
             (
                 Action::CreateImage,
@@ -504,6 +506,26 @@ mod tests {
                 region: "eu-west-1",
             });
             assert!(text.contains("waiting: repair held back for now"), "{text}");
+        }
+        for (how, words) in [
+            (
+                Recovered::ChecksOk,
+                "recovered: EC2 reports the status checks ok",
+            ),
+            (Recovered::Copy, "recovered: replaced by a verified copy"),
+            (
+                Recovered::Replacement,
+                "recovered: replaced by Auto Scaling",
+            ),
+        ] {
+            let o = Outcome::recovered("i-1".into(), how, "recovered after reboot");
+            let text = fallback_text(&Report {
+                signal: &s,
+                facts: None,
+                outcome: &o,
+                region: "eu-west-1",
+            });
+            assert!(text.contains(words), "{how:?}: {text}");
         }
         let mut ok = alarm();
         ok.state = crate::intake::AlarmState::Ok;
