@@ -96,6 +96,21 @@ pub fn needs_group_size(
 
 /// The guards that apply (`quorum`: `AUTOHEAL_QUORUM_GUARD`; `inflight_percent`:
 /// `AUTOHEAL_MAX_INFLIGHT_PERCENT`, None = off). `group`: name and desired capacity.
+/// The key `scope_for` gives the instance's scope when it gives one, known before the
+/// group's size: the scope item can be read ahead, in the round that reads the size.
+pub fn scope_key(
+    instance: &InstanceFacts,
+    group: Option<&str>,
+    quorum: bool,
+    inflight_percent: Option<u32>,
+) -> Option<String> {
+    match (cluster_of(instance).filter(|_| quorum), group) {
+        (Some(cluster), _) => Some(format!("cluster:{cluster}")),
+        (None, Some(name)) if quorum || inflight_percent.is_some() => Some(format!("group:{name}")),
+        _ => None,
+    }
+}
+
 pub fn scope_for(
     instance: &InstanceFacts,
     group: Option<(&str, i32)>,
@@ -224,6 +239,38 @@ mod tests {
             member_steps: vec![],
             ec2_heard: vec![],
         }
+    }
+
+    #[test]
+    fn the_scope_key_read_ahead_is_the_scopes() {
+        let mut clustered = InstanceFacts::default();
+        clustered.tags.insert(CLUSTER_TAG.into(), "db".into());
+        let plain = InstanceFacts::default();
+        for instance in [&clustered, &plain] {
+            for group in [None, Some("web")] {
+                for desired in [1, 3, 4, 40] {
+                    for quorum in [true, false] {
+                        for percent in [None, Some(10)] {
+                            let size = group.map(|g| (g, desired));
+                            let scope = scope_for(instance, size, quorum, percent);
+                            let key = scope_key(instance, group, quorum, percent);
+                            if let Some(scope) = scope {
+                                assert_eq!(
+                                    Some(scope.key),
+                                    key,
+                                    "{group:?} {desired} {quorum} {percent:?}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            scope_key(&clustered, Some("web"), true, None).as_deref(),
+            Some("cluster:db")
+        );
+        assert_eq!(scope_key(&plain, Some("web"), false, None), None);
     }
 
     #[test]

@@ -3,8 +3,8 @@
 
 use crate::app::{self, Deps};
 use crate::aws::{self, autoscaling};
-use crate::decide::decide;
 use crate::decide::plan::{self, Plan, Repair};
+use crate::decide::{decide, Step};
 use crate::error::Error;
 use crate::guard::{self, Admission};
 use crate::history;
@@ -352,7 +352,8 @@ async fn act(
     let reads = plan::reads(&head, &step, &facts);
     // The breaker and the guards may both need the group's size: read once.
     let desired = OnceCell::new();
-    let (instance, open) = tokio::join!(
+    let repairs = matches!(step, Step::MarkUnhealthy { .. } | Step::Relaunch);
+    let (instance, open, ahead) = tokio::join!(
         Box::pin(async {
             match (reads.ladder, &facts.instance) {
                 (true, Some(i)) => Some(ladder::enrich(deps, head.region(), i).await),
@@ -365,6 +366,7 @@ async fn act(
                 false => Ok(None),
             }
         }),
+        Box::pin(read_ahead(deps, &facts, &head, reads.breaker && repairs)),
     );
     let open = match open {
         Ok(open) => open,
@@ -426,7 +428,7 @@ async fn act(
         }
     };
     if guarded {
-        match Box::pin(admit_everywhere(deps, &facts, &head, &desired)).await {
+        match Box::pin(admit_everywhere(deps, &facts, &head, &desired, ahead)).await {
             Ok(None) => {}
             // Looked at again by the next tick.
             Ok(Some((why, told))) => {
@@ -649,6 +651,39 @@ async fn desired_capacity(
         .copied()
 }
 
+/// A scope item as read: its members (instance, incident) and version.
+type ScopeItem = (Vec<(String, String)>, i64);
+
+/// The scope items a repair's admission will read, read ahead (`wanted`: the plan may ask
+/// for a guarded repair): in the round of the breaker's reads, not one of their own. A
+/// plan that holds wastes the reads; one that repairs saves a round. A failed read is
+/// read again at admission.
+async fn read_ahead(
+    deps: &Deps,
+    facts: &Facts,
+    head: &Head,
+    wanted: bool,
+) -> Vec<(String, ScopeItem)> {
+    let Some(instance) = facts.instance.as_ref().filter(|_| wanted) else {
+        return vec![];
+    };
+    let group = facts.group.as_ref().map(|g| g.name.as_str());
+    let (quorum, percent) = (deps.config.quorum_guard, deps.config.max_inflight_percent);
+    let keys: Vec<String> = [
+        guard::scope_key(instance, group, quorum, percent)
+            .map(|k| guard::in_region(&k, "", head.region()).0),
+        guard::account_scope(deps.config.account_max_repairs).map(|s| s.key),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let items = futures::future::join_all(keys.iter().map(|k| deps.ledger.read_scope(k))).await;
+    keys.into_iter()
+        .zip(items)
+        .filter_map(|(k, item)| Some((k, item.ok()?)))
+        .collect()
+}
+
 /// Admits this repair in its scope (cluster or group), then in the account budget. None:
 /// admitted everywhere; otherwise why it waits, and how people hear of it: the holds of
 /// one scope are told once per `HOLD_REPORT_PERIOD_MS`, not one by one.
@@ -657,6 +692,7 @@ async fn admit_everywhere(
     facts: &Facts,
     head: &Head,
     desired: &OnceCell<Option<i32>>,
+    ahead: Vec<(String, ScopeItem)>,
 ) -> Result<Option<(String, Telling)>, Error> {
     let scopes: Vec<guard::Scope> = [
         guard_scope(deps, head.region(), facts, desired).await?,
@@ -667,8 +703,14 @@ async fn admit_everywhere(
     .collect();
     // Every scope at once: a hold in any holds the repair. A place taken meanwhile in
     // another scope costs nobody a repair: a held head counts in no scope.
-    let verdicts =
-        futures::future::try_join_all(scopes.iter().map(|scope| admit(deps, scope, head))).await?;
+    let verdicts = futures::future::try_join_all(scopes.iter().map(|scope| {
+        let read = ahead
+            .iter()
+            .find(|(k, _)| *k == scope.key)
+            .map(|(_, i)| i.clone());
+        admit(deps, scope, head, read)
+    }))
+    .await?;
     for (scope, why) in scopes.iter().zip(verdicts) {
         let Some(why) = why else {
             continue;
@@ -691,10 +733,19 @@ async fn admit_everywhere(
     Ok(None)
 }
 
-/// Admits this member to repair in `scope`, or says why it waits. None: admitted.
-async fn admit(deps: &Deps, scope: &guard::Scope, head: &Head) -> Result<Option<String>, Error> {
+/// Admits this member to repair in `scope`, or says why it waits. None: admitted. `ahead`:
+/// the scope item read ahead, for the first try (a stale one loses the conditional write).
+async fn admit(
+    deps: &Deps,
+    scope: &guard::Scope,
+    head: &Head,
+    mut ahead: Option<ScopeItem>,
+) -> Result<Option<String>, Error> {
     for _ in 0..MAX_LEDGER_RACES {
-        let (members, version) = deps.ledger.read_scope(&scope.key).await?;
+        let (members, version) = match ahead.take() {
+            Some(read) => read,
+            None => deps.ledger.read_scope(&scope.key).await?,
+        };
         let me = head.key();
         let others: Vec<&(String, String)> = members
             .iter()
