@@ -1,9 +1,10 @@
 //! What an invocation works with: the clients (per region), the ledger, the notifier, the
 //! configuration and the clock, built once per container.
 
-use crate::aws::{self, ledger::Ledger, Clients, Cloud, Clouds};
+use crate::aws::{self, Clients, Cloud, Clouds};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::ledger::Ledger;
 use crate::notify::Notifier;
 use std::sync::Arc;
 

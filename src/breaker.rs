@@ -6,7 +6,7 @@
 //! threshold for a cool-down (or on an operator's resume event). Windows are measured on
 //! alarm state-change times; the cool-down, which no alarm marks, on the clock.
 //!
-//! The alarms and the breaker's state are kept in the ledger (`aws::breaker`).
+//! The alarms and the breaker's state are kept in the ledger (`ledger::breaker`).
 
 /// `AUTOHEAL_BREAKER_*`. None as a whole: the breaker is off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! time (the quorum guard: an operator once took a 3-node cluster down repairing
 //! one node); larger groups at most `AUTOHEAL_MAX_INFLIGHT_PERCENT` of their desired
 //! capacity (at least 1). The members admitted are kept in the scope's item in the ledger
-//! (`aws::scope`); whether each is still under repair is read from its own head, so
+//! (`ledger::scope`); whether each is still under repair is read from its own head, so
 //! nothing has to remember to release it.
 
 use crate::incident::{Head, Status};

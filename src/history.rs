@@ -2,7 +2,7 @@
 //! and dry runs) with its reason and inputs, kept in the ledger by day
 //! (`pk = history#<YYYY-MM-DD>`, `sk = <time>#<instance>#<incident>`) for
 //! `autoheal-admin history`. Keys, the record and rendering are here; the writes and reads
-//! are in `aws::ledger`.
+//! are in `ledger`.
 
 use crate::intake::Signal;
 use crate::model::facts::Facts;

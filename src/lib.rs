@@ -1,7 +1,7 @@
 //! autoheal: heals EC2 instances whose status checks fail.
 //!
 //! Data flows event in -> decision -> action -> report: `intake` (event shapes -> Signal),
-//! `incident` + `aws::ledger` (claim, once only), `aws` observe, `decide` (the pure
+//! `incident` + `ledger` (claim, once only), `aws` observe, `decide` (the pure
 //! judgement and the order of its rules, with `policy`, `trust`, `ladder`, `guard`,
 //! `breaker`), `aws` act (Auto Scaling, or a standalone relaunch), `notify` + `report`.
 //! `heal` is the only module that orders those steps — for alarms, and on its `tick` for
@@ -24,6 +24,7 @@ pub mod incident;
 pub mod intake;
 pub mod ladder;
 pub mod lambda;
+pub mod ledger;
 pub mod model;
 pub mod notify;
 pub mod outcome;

@@ -477,7 +477,7 @@ async fn a_repair_whose_invocation_died_is_resumed_after_its_lease() {
     else {
         panic!("nothing to skip in an empty ledger")
     };
-    let ledger = autoheal::aws::ledger::Ledger::new(w.ddb.clone(), w.table.clone());
+    let ledger = autoheal::ledger::Ledger::new(w.ddb.clone(), w.table.clone());
     assert!(ledger.write(&claim, now / 1000).await.unwrap());
 
     // While the lease holds, another delivery leaves it alone.

@@ -455,8 +455,7 @@ async fn a_crash_after_create_image_is_resumed_by_adopting_the_image() {
             .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
             .build(),
     );
-    stingy.ledger =
-        autoheal::aws::ledger::Ledger::new(stingy.clients.dynamodb.clone(), w.table.clone());
+    stingy.ledger = autoheal::ledger::Ledger::new(stingy.clients.dynamodb.clone(), w.table.clone());
     let payload: serde_json::Value = serde_json::from_slice(&alarm).unwrap();
     let short = stingy.now_ms() + 1_000;
     let err = autoheal::heal::handle(&stingy, &payload, short)

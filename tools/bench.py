@@ -58,7 +58,7 @@ ABSOLUTE_TARGETS = {
 }
 GUARDS_OFF = {"AUTOHEAL_QUORUM_GUARD": "off", "AUTOHEAL_MAX_INFLIGHT_PERCENT": "off",
               "AUTOHEAL_ACCOUNT_MAX_REPAIRS": "off", "AUTOHEAL_BREAKER_WINDOW_SECONDS": "off"}
-# The account budget's scope item in the ledger (src/aws/scope.rs, src/guard.rs).
+# The account budget's scope item in the ledger (src/ledger/scope.rs, src/guard.rs).
 ACCOUNT_SCOPE_KEY = {"pk": {"S": "scope#account"}, "sk": {"S": "head"}}
 MUTATION = "SetInstanceHealth"
 

@@ -1,8 +1,9 @@
 //! autoheal-admin: the operator's CLI. Wiring only; the work is in the library (`autoheal_admin`).
 //! Exit status: 0 done, 1 `audit` found something at or above `--fail-on`, 2 error.
 
-use autoheal::aws::{autoscaling, backup, ledger::Ledger};
+use autoheal::aws::{autoscaling, backup};
 use autoheal::history;
+use autoheal::ledger::Ledger;
 use autoheal_admin::{self as admin, alarms, audit, fleet, webhook};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials;

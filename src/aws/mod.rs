@@ -2,14 +2,9 @@
 
 pub mod autoscaling;
 pub mod backup;
-pub mod breaker;
 pub mod ec2;
-pub mod history;
 pub mod image;
 pub mod launch;
-pub mod ledger;
-pub mod outbox;
-pub mod scope;
 pub mod takeover;
 
 use crate::error::Error;

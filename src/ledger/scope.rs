@@ -2,7 +2,7 @@
 //! `sk = head`): the members admitted to repair, changed only on the version read, like
 //! incident heads.
 
-use super::ledger::{n, s, Item, Ledger, RETENTION_SECONDS};
+use super::{n, s, Item, Ledger, RETENTION_SECONDS};
 use crate::error::Error;
 use aws_sdk_dynamodb::types::AttributeValue;
 

@@ -3,7 +3,7 @@
 //! contention, and the state (`sk = state`), changed only on the version read. One Query
 //! reads both.
 
-use super::ledger::{n, s, Item, Ledger};
+use super::{n, s, Item, Ledger};
 use crate::breaker::State;
 use crate::error::Error;
 

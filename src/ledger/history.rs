@@ -1,6 +1,6 @@
 //! The audit trail's reads and writes (records and keys in `crate::history`).
 
-use super::ledger::{n, s, Item, Ledger, RETENTION_SECONDS};
+use super::{n, s, Item, Ledger, RETENTION_SECONDS};
 use crate::error::Error;
 use crate::history::{partition_of, partitions, sort_key, Record};
 use aws_sdk_dynamodb::types::AttributeValue;

@@ -1,7 +1,7 @@
 //! Reports Slack did not take, kept in the ledger (`pk = outbox`, `sk = <ms>#<n>`) until
 //! the tick delivers them or they are an hour old.
 
-use super::ledger::{n, s, Item, Ledger};
+use super::{n, s, Item, Ledger};
 use crate::error::Error;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;

@@ -1,8 +1,14 @@
 //! DynamoDB ledger: one head item per instance (`pk = instance#<region>/<id>`,
 //! `sk = head`), read consistently and written only on the condition that nobody wrote it
 //! since; and an index of open incidents (`pk = open`, `sk = instance#<region>/<id>`) for
-//! the tick. Keys are `model::keys::key`s. The audit trail lives in the same table
-//! (`aws::history`).
+//! the tick. Keys are `model::keys::key`s. In the same table: the guards' scope items
+//! (`scope`), the breaker's partitions (`breaker`), the audit trail (`history`) and the
+//! reports Slack did not take (`outbox`).
+
+pub mod breaker;
+pub mod history;
+pub mod outbox;
+pub mod scope;
 
 use crate::error::Error;
 use crate::incident::{AlarmContext, Head, HoldKind, Status};
