@@ -57,7 +57,11 @@ pub fn summary_note(scope: &Scope) -> String {
 /// A group's or cluster's scope key and label in `region`: two regions' groups of one
 /// name never share a guard or a breaker (`group:web` -> `group:web@ap-northeast-1`).
 pub fn in_region(key: &str, label: &str, region: &str) -> (String, String) {
-    (format!("{key}@{region}"), format!("{label} in {region}"))
+    (regional(key, region), format!("{label} in {region}"))
+}
+
+fn regional(key: &str, region: &str) -> String {
+    format!("{key}@{region}")
 }
 
 /// `AUTOHEAL_ACCOUNT_MAX_REPAIRS` (None: off).
@@ -96,19 +100,21 @@ pub fn needs_group_size(
 
 /// The guards that apply (`quorum`: `AUTOHEAL_QUORUM_GUARD`; `inflight_percent`:
 /// `AUTOHEAL_MAX_INFLIGHT_PERCENT`, None = off). `group`: name and desired capacity.
-/// The key `scope_for` gives the instance's scope when it gives one, known before the
-/// group's size: the scope item can be read ahead, in the round that reads the size.
+/// The key `scope_for` gives the instance's scope in `region` when it gives one, known
+/// before the group's size: the scope item can be read ahead, in the round that reads it.
 pub fn scope_key(
     instance: &InstanceFacts,
     group: Option<&str>,
     quorum: bool,
     inflight_percent: Option<u32>,
+    region: &str,
 ) -> Option<String> {
-    match (cluster_of(instance).filter(|_| quorum), group) {
-        (Some(cluster), _) => Some(format!("cluster:{cluster}")),
-        (None, Some(name)) if quorum || inflight_percent.is_some() => Some(format!("group:{name}")),
-        _ => None,
-    }
+    let key = match (cluster_of(instance).filter(|_| quorum), group) {
+        (Some(cluster), _) => format!("cluster:{cluster}"),
+        (None, Some(name)) if quorum || inflight_percent.is_some() => format!("group:{name}"),
+        _ => return None,
+    };
+    Some(regional(&key, region))
 }
 
 pub fn scope_for(
@@ -253,10 +259,10 @@ mod tests {
                         for percent in [None, Some(10)] {
                             let size = group.map(|g| (g, desired));
                             let scope = scope_for(instance, size, quorum, percent);
-                            let key = scope_key(instance, group, quorum, percent);
+                            let key = scope_key(instance, group, quorum, percent, "r");
                             if let Some(scope) = scope {
                                 assert_eq!(
-                                    Some(scope.key),
+                                    Some(in_region(&scope.key, "", "r").0),
                                     key,
                                     "{group:?} {desired} {quorum} {percent:?}"
                                 );
@@ -267,10 +273,10 @@ mod tests {
             }
         }
         assert_eq!(
-            scope_key(&clustered, Some("web"), true, None).as_deref(),
-            Some("cluster:db")
+            scope_key(&clustered, Some("web"), true, None, "r").as_deref(),
+            Some("cluster:db@r")
         );
-        assert_eq!(scope_key(&plain, Some("web"), false, None), None);
+        assert_eq!(scope_key(&plain, Some("web"), false, None, "r"), None);
     }
 
     #[test]

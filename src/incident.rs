@@ -136,6 +136,14 @@ impl AlarmContext {
 }
 
 impl Head {
+    /// When EC2 announced, for this incident, that its recovery of the instance `went`.
+    pub fn heard(&self, went: Heard) -> Option<i64> {
+        crate::ladder::heard_since(&self.ec2_heard, self.opened_ms)
+            .filter(|(h, _)| *h == went)
+            .map(|(_, t)| *t)
+            .last()
+    }
+
     /// The instance's region (the opening alarm's, resolved when it was received).
     pub fn region(&self) -> &str {
         self.alarm.region.as_deref().unwrap_or_default()

@@ -12,6 +12,8 @@
 #[path = "common/code.rs"]
 mod code;
 mod common;
+#[path = "common/files.rs"]
+mod files;
 #[path = "common/runtime.rs"]
 mod runtime;
 

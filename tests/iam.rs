@@ -13,6 +13,8 @@ use std::path::Path;
 #[path = "common/code.rs"]
 mod code;
 mod common;
+#[path = "common/files.rs"]
+mod files;
 
 use code::{actions_in_code, function_sources, RUNTIME_GRANTS};
 

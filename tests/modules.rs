@@ -2,6 +2,10 @@
 //! make no cycle, and `model` (the shared types) imports nothing of the crate. Run with
 //! `--nocapture` to see the edges.
 
+#[path = "common/files.rs"]
+mod files;
+
+use files::files_under;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -61,22 +65,11 @@ fn named(code: &str, super_is_root: bool) -> BTreeSet<String> {
     out
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 /// Top-level module -> the top-level modules its code names.
 fn graph() -> Graph {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = vec![];
-    rust_files(&src, &mut files);
+    files_under(&src, "rs", &mut files);
     let mut graph = Graph::new();
     for file in files {
         let rel = file.strip_prefix(&src).unwrap();

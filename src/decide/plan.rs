@@ -85,13 +85,17 @@ pub struct Reads {
     pub ladder: bool,
     /// The breaker's verdict: every alarm before a first rung counts, whatever its step.
     pub breaker: bool,
+    /// The guards' scope items, read ahead: a first rung of a repair may be guarded.
+    pub scopes: bool,
 }
 
 pub fn reads(head: &Head, step: &Step, facts: &Facts) -> Reads {
     let fresh = !head.progress.under_way() && !finished(head, step);
+    let first = fresh && head.rungs.is_empty();
     Reads {
         ladder: fresh && *step == Step::Relaunch && facts.instance.is_some(),
-        breaker: fresh && head.rungs.is_empty(),
+        breaker: first,
+        scopes: first && matches!(step, Step::MarkUnhealthy { .. } | Step::Relaunch),
     }
 }
 
@@ -126,14 +130,6 @@ pub fn climb(
     }
 }
 
-/// When EC2 announced, for this incident, that its recovery of the instance `went`.
-pub fn heard(head: &Head, went: Heard) -> Option<i64> {
-    ladder::heard_since(&head.ec2_heard, head.opened_ms)
-        .filter(|(h, _)| *h == went)
-        .map(|(_, t)| *t)
-        .last()
-}
-
 pub fn plan(seen: Seen) -> Plan {
     let Seen {
         head,
@@ -151,7 +147,7 @@ pub fn plan(seen: Seen) -> Plan {
         (Some(Next::Wait { rung, until_ms }), _) => {
             // EC2 announced its recovery: done when EC2's status checks agree.
             let announced = (*rung == Rung::Ec2Recovery)
-                .then(|| heard(head, Heard::Recovered))
+                .then(|| head.heard(Heard::Recovered))
                 .flatten();
             if announced.is_some()
                 && trust::after_rung(metric, facts.checks, state) == AfterRung::Recovered
@@ -676,7 +672,8 @@ mod tests {
             first,
             Reads {
                 ladder: true,
-                breaker: true
+                breaker: true,
+                scopes: true
             }
         );
         let later = Case {
@@ -687,7 +684,8 @@ mod tests {
             reads(&head(&later), &Step::Relaunch, &f),
             Reads {
                 ladder: true,
-                breaker: false
+                breaker: false,
+                scopes: false
             }
         );
         let member = base(mark());
@@ -695,7 +693,8 @@ mod tests {
             reads(&head(&member), &mark(), &facts(&member)),
             Reads {
                 ladder: false,
-                breaker: true
+                breaker: true,
+                scopes: true
             }
         );
         for phase in [Phase::Imaging, Phase::Failed] {
@@ -707,7 +706,8 @@ mod tests {
                 reads(&head(&relaunch), &Step::Relaunch, &f),
                 Reads {
                     ladder: false,
-                    breaker: false
+                    breaker: false,
+                    scopes: false
                 },
                 "{phase:?}"
             );

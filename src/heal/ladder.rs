@@ -6,7 +6,6 @@
 use super::notify;
 use crate::app::Deps;
 use crate::aws::{self, ec2::Power};
-use crate::decide::plan::heard;
 use crate::error::Error;
 use crate::history;
 use crate::incident::{self, Head};
@@ -108,7 +107,7 @@ pub async fn climb(
         .rungs
         .last()
         .is_some_and(|(r, _)| *r == Rung::Ec2Recovery);
-    if let Some(t) = heard(&head, Heard::Failed).filter(|_| after_recovery) {
+    if let Some(t) = head.heard(Heard::Failed).filter(|_| after_recovery) {
         reason.push_str(&format!(
             " (EC2 announced at {} that its automatic recovery failed)",
             super::clock_text(t)

@@ -3,8 +3,8 @@
 
 use crate::app::{self, Deps};
 use crate::aws::{self, autoscaling};
+use crate::decide::decide;
 use crate::decide::plan::{self, Plan, Repair};
-use crate::decide::{decide, Step};
 use crate::error::Error;
 use crate::guard::{self, Admission};
 use crate::history;
@@ -159,7 +159,11 @@ pub(crate) async fn process(
                             _ => recover(deps, &s).await,
                         }
                     };
-                    let mut outcome = RECEIVED.scope(received_ms, decided).await?;
+                    let deciding = Deciding {
+                        signal: s.clone(),
+                        received_ms,
+                    };
+                    let mut outcome = DECIDING.scope(deciding, decided).await?;
                     complete(&mut outcome, &s, received_ms, deps.config.dry_run);
                     report::emit(&outcome);
                     record(deps, std::slice::from_ref(&outcome)).await;
@@ -173,10 +177,16 @@ pub(crate) async fn process(
     Ok(vec![outcome])
 }
 
+/// The alarm being decided, and when it was received.
+struct Deciding {
+    signal: Signal,
+    received_ms: i64,
+}
+
 tokio::task_local! {
-    /// When the alarm being decided was received: its report's audit record is written
-    /// beside the report (`notify`), not after it.
-    static RECEIVED: i64;
+    /// Set while an alarm is decided: its report's audit record is written beside the
+    /// report (`notify`), not after it, completed as `process` completes the outcome.
+    static DECIDING: Deciding;
 }
 
 /// An alarm's outcome as the result and the audit trail show it: its times, and what it
@@ -352,7 +362,6 @@ async fn act(
     let reads = plan::reads(&head, &step, &facts);
     // The breaker and the guards may both need the group's size: read once.
     let desired = OnceCell::new();
-    let repairs = matches!(step, Step::MarkUnhealthy { .. } | Step::Relaunch);
     let (instance, open, ahead) = tokio::join!(
         Box::pin(async {
             match (reads.ladder, &facts.instance) {
@@ -366,7 +375,7 @@ async fn act(
                 false => Ok(None),
             }
         }),
-        Box::pin(read_ahead(deps, &facts, &head, reads.breaker && repairs)),
+        Box::pin(read_ahead(deps, &facts, &head, reads.scopes)),
     );
     let open = match open {
         Ok(open) => open,
@@ -564,7 +573,8 @@ async fn recovered_after_rung(
     let last = head.rungs.last().map(|(r, _)| *r);
     let rung = last.map_or("its last rung", Rung::as_str);
     let announced = match last {
-        Some(Rung::Ec2Recovery) => plan::heard(&head, intake::Heard::Recovered)
+        Some(Rung::Ec2Recovery) => head
+            .heard(intake::Heard::Recovered)
             .map(|t| format!(" (EC2 announced its recovery at {})", clock_text(t)))
             .unwrap_or_default(),
         _ => String::new(),
@@ -654,10 +664,9 @@ async fn desired_capacity(
 /// A scope item as read: its members (instance, incident) and version.
 type ScopeItem = (Vec<(String, String)>, i64);
 
-/// The scope items a repair's admission will read, read ahead (`wanted`: the plan may ask
-/// for a guarded repair): in the round of the breaker's reads, not one of their own. A
-/// plan that holds wastes the reads; one that repairs saves a round. A failed read is
-/// read again at admission.
+/// The scope items a repair's admission will read, read ahead (`wanted`: `Reads::scopes`)
+/// in the round of the breaker's reads, not one of their own. A plan that holds wastes
+/// the reads; one that repairs saves a round. A failed read is read again at admission.
 async fn read_ahead(
     deps: &Deps,
     facts: &Facts,
@@ -670,8 +679,7 @@ async fn read_ahead(
     let group = facts.group.as_ref().map(|g| g.name.as_str());
     let (quorum, percent) = (deps.config.quorum_guard, deps.config.max_inflight_percent);
     let keys: Vec<String> = [
-        guard::scope_key(instance, group, quorum, percent)
-            .map(|k| guard::in_region(&k, "", head.region()).0),
+        guard::scope_key(instance, group, quorum, percent, head.region()),
         guard::account_scope(deps.config.account_max_repairs).map(|s| s.key),
     ]
     .into_iter()
@@ -692,7 +700,7 @@ async fn admit_everywhere(
     facts: &Facts,
     head: &Head,
     desired: &OnceCell<Option<i32>>,
-    ahead: Vec<(String, ScopeItem)>,
+    mut ahead: Vec<(String, ScopeItem)>,
 ) -> Result<Option<(String, Telling)>, Error> {
     let scopes: Vec<guard::Scope> = [
         guard_scope(deps, head.region(), facts, desired).await?,
@@ -704,11 +712,8 @@ async fn admit_everywhere(
     // Every scope at once: a hold in any holds the repair. A place taken meanwhile in
     // another scope costs nobody a repair: a held head counts in no scope.
     let verdicts = futures::future::try_join_all(scopes.iter().map(|scope| {
-        let read = ahead
-            .iter()
-            .find(|(k, _)| *k == scope.key)
-            .map(|(_, i)| i.clone());
-        admit(deps, scope, head, read)
+        let read = ahead.iter().position(|(k, _)| *k == scope.key);
+        admit(deps, scope, head, read.map(|i| ahead.swap_remove(i).1))
     }))
     .await?;
     for (scope, why) in scopes.iter().zip(verdicts) {
@@ -1009,14 +1014,18 @@ pub(crate) async fn notify(
     mut outcome: Outcome,
 ) -> Outcome {
     let payload = payload(deps, s, facts, &outcome);
-    let Ok(received_ms) = RECEIVED.try_with(|r| *r) else {
+    let dry_run = deps.config.dry_run;
+    let audited = DECIDING.try_with(|d| {
+        let mut audited = outcome.clone();
+        complete(&mut audited, &d.signal, d.received_ms, dry_run);
+        audited
+    });
+    let Ok(mut audited) = audited else {
         outcome.notification = Some(deps.tell(&payload).await);
         return outcome;
     };
     // It says where the report is sent; one Slack does not take is kept in the outbox and
     // shown in the result.
-    let mut audited = outcome.clone();
-    complete(&mut audited, s, received_ms, deps.config.dry_run);
     audited.notification = Some(Delivery::Sent(deps.notifier.sink()).as_notification());
     let (told, ()) = tokio::join!(
         deps.tell(&payload),

@@ -1,9 +1,9 @@
 //! Which AWS operations the function's code calls, read from its sources (so no list of
 //! calls is written by hand): the least-privilege tests compare the template and the
-//! deployed role with it. Included beside `common` (`#[path]`) by the tests that need it.
+//! deployed role with it. Included beside `common` and `files` (`#[path]`) by the tests that
+//! need it.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 /// Client variable -> IAM service prefix, as the adapters name their clients.
 pub const CLIENTS: &[(&str, &str)] = &[
@@ -40,22 +40,11 @@ fn pascal(snake: &str) -> String {
         .collect()
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 /// (file relative to the crate, its text without whitespace) for the function's sources.
 pub fn function_sources() -> Vec<(String, String)> {
     let root = &crate::common::repo_root();
     let mut files = vec![];
-    rust_files(&root.join("src"), &mut files);
+    crate::files::files_under(&root.join("src"), "rs", &mut files);
     files
         .into_iter()
         .map(|f| {
