@@ -18,6 +18,13 @@ EC2's `OperationNotPermitted` message, before any instance of the request is sto
 These are kept on moto's Instance objects, not here, and `reset` leaves them. (The third
 fact, DescribeInstanceTypes' `AutoRecoverySupported`, is moto's own data.)
 
+RunInstances honours `ClientToken` as EC2 does (moto launches anew on every retry): a
+token already used in the account and region with the same parameters answers the same
+reservation again, even once its instances are terminated; with other parameters,
+`IdempotentParameterMismatch`. DescribeInstances reports the token and filters on
+`client-token`. The tokens are kept on moto's EC2 backend, so moto's reset forgets them and
+`reset` here leaves them.
+
 State is kept here, in module-level dicts guarded by one lock, keyed by instance id or
 image id (moto's ids are random and unique across its accounts and regions, so no account
 or region is needed; a replacement records the account and region of the group). Whatever
@@ -40,6 +47,7 @@ from moto.ec2.models import ec2_backends
 from moto.ec2.models.amis import AmiBackend
 from moto.ec2.models.instances import Instance, InstanceBackend, StateReason
 from moto.ec2.responses.instances import InstanceResponse
+from moto.ec2.utils import filter_dict_attribute_mapping
 
 PREFIX = "/_autoheal/"
 STATUSES = ("ok", "impaired", "insufficient-data", "initializing")
@@ -283,6 +291,62 @@ def _modify_instance_maintenance_options(self):
     return ActionResult({"InstanceId": instance.id, "AutoRecovery": instance._auto_recovery})
 
 
+# Query parameters that are not part of what a retry must repeat: the protocol's, and the
+# token itself. The SDKs send a retry with the same parameters (the token is what they
+# generate once per call), so every other parameter counts, compared as sorted
+# (name, value) pairs: a different value, or one added or left out, is another request.
+_NOT_COMPARED = ("Action", "Version", "ClientToken")
+_RUN_STATE = "RunInstances.Reservation.Instances.Instance.State"
+_TOKEN_MISMATCH = (
+    "Arguments on this idempotent request are inconsistent with arguments used in "
+    "previous request(s)."
+)
+
+
+def _client_token(original):
+    # moto records ClientToken on the instances but launches again on every retry. EC2
+    # answers a retry (same token, account and region) with the reservation it launched,
+    # its instances as they are now: still after they are terminated (its documentation:
+    # the token stays valid at least 24 hours after termination; EC2 has lately also been
+    # seen to refuse such a retry with IdempotentInstanceTerminated, not played here).
+    def run_instances(self):
+        if self._get_param("DryRun") in (True, "true"):
+            return original(self)  # launches nothing, records nothing
+        token = self._get_param("ClientToken")
+        if not token:
+            result = original(self)
+            # moto fills in "ABCDE" for a missing token; EC2 reports none.
+            for instance in getattr(result.result, "instances", []):
+                instance.client_token = ""
+            return result
+        request = sorted(
+            (name, value)
+            for name, values in self.querystring.items()
+            if name not in _NOT_COMPARED
+            for value in values
+        )
+        backend = self.ec2_backend
+        # Held across the launch: two concurrent requests with one token launch once.
+        with _lock:
+            tokens = backend.__dict__.setdefault("_autoheal_client_tokens", {})
+            known = tokens.get(token)
+            if known is not None:
+                earlier, reservation_id = known
+                if earlier != request:
+                    raise EC2ClientError("IdempotentParameterMismatch", _TOKEN_MISMATCH)
+                # moto's RunInstances answers every instance `pending`; a retry shows the
+                # state each is in now. (A transformer of this request's response only.)
+                self.RESPONSE_KEY_PATH_TO_TRANSFORMER = {
+                    **type(self).RESPONSE_KEY_PATH_TO_TRANSFORMER, _RUN_STATE: lambda state: state,
+                }
+                return ActionResult(copy.copy(backend.reservations[reservation_id]))
+            result = original(self)
+            tokens[token] = (request, result.result.id)
+            return result
+
+    return run_instances
+
+
 def _stop_instances(original):
     # moto refuses with the message of termination protection ("may not be terminated"),
     # and only after stopping the instances listed before the protected one.
@@ -484,7 +548,9 @@ def install():
     Instance.reboot = _reboot(Instance.reboot)
     Instance.__init__ = _init(Instance.__init__)
     Instance.maintenance_options = property(_maintenance_options)
-    InstanceResponse.run_instances = _run_instances(InstanceResponse.run_instances)
+    InstanceResponse.run_instances = _client_token(_run_instances(InstanceResponse.run_instances))
+    # DescribeInstances' client-token filter (moto: NotImplementedError, a 500).
+    filter_dict_attribute_mapping["client-token"] = "client_token"
     InstanceResponse.modify_instance_maintenance_options = _modify_instance_maintenance_options
     InstanceBackend.stop_instances = _stop_instances(InstanceBackend.stop_instances)
     InstanceBackend.modify_instance_attribute = _modify_instance_attribute(

@@ -64,11 +64,11 @@ class World(unittest.TestCase):
         cls.log.close()
 
     @classmethod
-    def client(cls, service, account=None):
+    def client(cls, service, account=None, region="us-east-1"):
         c = boto3.client(
             service,
             endpoint_url=cls.endpoint,
-            region_name="us-east-1",
+            region_name=region,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
@@ -739,6 +739,113 @@ class World(unittest.TestCase):
         self.ec2.modify_instance_attribute(InstanceId=free, Attribute="disableApiStop", Value="false")
         self.ec2.stop_instances(InstanceIds=[free])
         self.assertEqual(self.state(free), "stopped")
+
+    # --- RunInstances' ClientToken ----------------------------------------------------------
+
+    def token(self):
+        return f"autoheal-token-{time.time_ns()}"
+
+    def run_instances(self, ec2=None, **kwargs):
+        """(reservation id, instance ids) of a RunInstances of the stock image."""
+        ec2 = ec2 or self.ec2
+        r = ec2.run_instances(ImageId=AMI, **{"MinCount": 1, "MaxCount": 1, **kwargs})
+        return r["ReservationId"], [i["InstanceId"] for i in r["Instances"]]
+
+    def with_token(self, token, ec2=None):
+        """instance id -> state of the instances DescribeInstances finds by client-token."""
+        ec2 = ec2 or self.ec2
+        found = ec2.describe_instances(Filters=[{"Name": "client-token", "Values": [token]}])
+        return {i["InstanceId"]: i["State"]["Name"]
+                for r in found["Reservations"] for i in r["Instances"]}
+
+    def test_same_client_token_answers_the_same_reservation(self):
+        token = self.token()
+        first = self.run_instances(ClientToken=token, MinCount=2, MaxCount=2, InstanceType="t3.micro")
+        again = self.run_instances(ClientToken=token, MinCount=2, MaxCount=2, InstanceType="t3.micro")
+        self.assertEqual(again, first)
+        self.assertEqual(set(self.with_token(token)), set(first[1]))
+        (reservation,) = self.ec2.describe_instances(InstanceIds=first[1][:1])["Reservations"]
+        self.assertEqual(reservation["ReservationId"], first[0])
+        self.assertEqual(reservation["Instances"][0]["ClientToken"], token)
+        status, xml = self.query("DescribeInstances", **{"InstanceId.1": first[1][0]})
+        self.assertIn(f"<clientToken>{token}</clientToken>", xml)
+        # Over the Query API as the Rust SDK sends it (the same parameters, in another order).
+        params = {"ClientToken": token, "InstanceType": "t3.micro", "MaxCount": "2",
+                  "MinCount": "2", "ImageId": AMI}
+        status, xml = self.query("RunInstances", **params)
+        self.assertEqual(status, 200, xml)
+        self.assertIn(f"<reservationId>{first[0]}</reservationId>", xml)
+        # EC2 state, not an override: the wrapper's reset leaves it; a dry run launches nothing.
+        self.ok("reset")
+        self.assertEqual(self.run_instances(ClientToken=token, MinCount=2, MaxCount=2, InstanceType="t3.micro"), first)
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.run_instances(ClientToken=token, MinCount=2, MaxCount=2, InstanceType="t3.micro", DryRun=True)
+        self.assertEqual(e.exception.response["Error"]["Code"], "DryRunOperation")
+        self.assertEqual(set(self.with_token(token)), set(first[1]))
+
+    def test_same_client_token_with_other_parameters_is_refused(self):
+        token = self.token()
+        _, first = self.run_instances(ClientToken=token, InstanceType="t3.micro")
+        for kwargs in [{"InstanceType": "t3.small"}, {},  # another value, one left out
+                       {"InstanceType": "t3.micro", "MaintenanceOptions": {"AutoRecovery": "disabled"}}]:
+            with self.assertRaises(botocore.exceptions.ClientError) as e:
+                self.run_instances(ClientToken=token, **kwargs)
+            self.assertEqual(e.exception.response["ResponseMetadata"]["HTTPStatusCode"], 400)
+            self.assertEqual(e.exception.response["Error"], {
+                "Code": "IdempotentParameterMismatch",
+                "Message": "Arguments on this idempotent request are inconsistent with arguments "
+                           "used in previous request(s).",
+            })
+        status, xml = self.query("RunInstances", ClientToken=token, ImageId=AMI, MinCount="1",
+                                 MaxCount="1", InstanceType="t3.large")
+        self.assertEqual(status, 400, xml)
+        self.assertIn("<Errors><Error><Code>IdempotentParameterMismatch</Code>", xml)
+        self.assertEqual(list(self.with_token(token)), first)  # nothing launched meanwhile
+        self.assertEqual(self.run_instances(ClientToken=token, InstanceType="t3.micro")[1], first)
+
+    def test_different_client_tokens_launch_each(self):
+        one, two = self.token(), self.token()
+        _, first = self.run_instances(ClientToken=one)
+        _, second = self.run_instances(ClientToken=two)
+        self.assertNotEqual(first, second)
+        self.assertEqual((list(self.with_token(one)), list(self.with_token(two))), (first, second))
+        self.assertEqual(self.with_token(self.token()), {})
+        # boto3 fills in a token of its own for each call: two calls, two instances.
+        self.assertNotEqual(self.launch(), self.launch())
+
+    def test_no_client_token_launches_each_time(self):
+        # boto3 always sends one: the Query API without it.
+        ids = []
+        for _ in range(2):
+            status, xml = self.query("RunInstances", ImageId=AMI, MinCount="1", MaxCount="1")
+            self.assertEqual(status, 200, xml)
+            ids.append(xml.split("<instanceId>")[1].split("</instanceId>")[0])
+        self.assertNotEqual(ids[0], ids[1])
+        (reservation,) = self.ec2.describe_instances(InstanceIds=ids[:1])["Reservations"]
+        self.assertEqual(reservation["Instances"][0].get("ClientToken", ""), "")  # not moto's ABCDE
+        self.assertEqual(self.with_token("ABCDE"), {})
+
+    def test_client_token_outlives_termination(self):
+        token = self.token()
+        reservation, (iid,) = self.run_instances(ClientToken=token)
+        self.ec2.terminate_instances(InstanceIds=[iid])
+        r = self.ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, ClientToken=token)
+        self.assertEqual(r["ReservationId"], reservation)
+        self.assertEqual([(i["InstanceId"], i["State"]["Name"]) for i in r["Instances"]],
+                         [(iid, "terminated")])
+        self.assertEqual(self.with_token(token), {iid: "terminated"})
+
+    def test_client_token_is_per_account_and_region(self):
+        token = self.token()
+        _, mine = self.run_instances(ClientToken=token)
+        other_account = self.client("ec2", account=OTHER_ACCOUNT)
+        other_region = self.client("ec2", region="eu-west-1")
+        _, theirs = self.run_instances(other_account, ClientToken=token, InstanceType="t3.micro")
+        _, west = self.run_instances(other_region, ClientToken=token)
+        self.assertEqual(len({mine[0], theirs[0], west[0]}), 3)
+        for ec2, ids in [(self.ec2, mine), (other_account, theirs), (other_region, west)]:
+            self.assertEqual(list(self.with_token(token, ec2)), ids)
+        self.assertEqual(self.run_instances(other_account, ClientToken=token, InstanceType="t3.micro")[1], theirs)
 
     # --- reset, accounts, errors, older behaviour ---------------------------------------------
 
