@@ -25,6 +25,11 @@ reservation again, even once its instances are terminated; with other parameters
 `client-token`. The tokens are kept on moto's EC2 backend, so moto's reset forgets them and
 `reset` here leaves them.
 
+Auto Scaling's `aws:autoscaling:groupName` tag stays on an instance that leaves its group
+(DetachInstances, or terminated by the group), as in AWS; moto deletes it on detach. And
+CreateTags and DeleteTags refuse tag keys starting with `aws:` (any case), as EC2 does, so
+that only AWS's own launches carry such tags.
+
 State is kept here, in module-level dicts guarded by one lock, keyed by instance id or
 image id (moto's ids are random and unique across its accounts and regions, so no account
 or region is needed; a replacement records the account and region of the group). Whatever
@@ -40,13 +45,15 @@ import threading
 import time
 
 from moto.autoscaling.exceptions import ValidationError as AutoscalingValidationError
-from moto.autoscaling.models import AutoScalingBackend, autoscaling_backends
+from moto.autoscaling.models import ASG_NAME_TAG, AutoScalingBackend, autoscaling_backends
 from moto.core.responses import ActionResult
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.amis import AmiBackend
 from moto.ec2.models.instances import Instance, InstanceBackend, StateReason
+from moto.ec2.models.tags import TagBackend
 from moto.ec2.responses.instances import InstanceResponse
+from moto.ec2.responses.tags import TagResponse
 from moto.ec2.utils import filter_dict_attribute_mapping
 
 PREFIX = "/_autoheal/"
@@ -373,6 +380,53 @@ def _modify_instance_attribute(original):
     return modify_instance_attribute
 
 
+# --- Auto Scaling's group tag, and tag keys reserved to AWS --------------------------------
+#
+# moto tags every instance a group launches with aws:autoscaling:groupName (at creation,
+# on scaling, and in the wrapper's replacements, which launch through moto's group), but
+# deletes the tag when the instance leaves the group; AWS leaves it there. Per thread: a
+# request elsewhere deleting tags meanwhile is not affected.
+_detaching = threading.local()
+
+
+def _detach_instances(original):
+    # DetachInstances, and TerminateInstanceInAutoScalingGroup (moto detaches first).
+    def detach_instances(self, group_name, instance_ids, should_decrement):
+        _detaching.active = True
+        try:
+            return original(self, group_name, instance_ids, should_decrement)
+        finally:
+            _detaching.active = False
+
+    return detach_instances
+
+
+def _delete_tags(original):
+    def delete_tags(self, resource_ids, tags):
+        if getattr(_detaching, "active", False):
+            tags = {key: value for key, value in tags.items() if key != ASG_NAME_TAG}
+        return original(self, resource_ids, tags)
+
+    return delete_tags
+
+
+def _refuse_reserved_keys(original):
+    # EC2 refuses a whole CreateTags or DeleteTags naming a key with the prefix `aws:` in
+    # any case (AWS sets and removes those itself); moto accepts them.
+    def action(self):
+        for tag in self._get_param("Tags", []) or []:
+            key = tag.get("Key") or ""
+            if key.lower().startswith("aws:"):
+                raise EC2ClientError(
+                    "InvalidParameterValue",
+                    f"Value ( {key} ) for parameter key is invalid. "
+                    "Tag keys starting with 'aws:' are reserved for internal use",
+                )
+        return original(self)
+
+    return action
+
+
 def _hold(ami, state="pending"):
     ami.state = state
     snapshot = getattr(ami, "ebs_snapshot", None)
@@ -557,6 +611,10 @@ def install():
         InstanceBackend.modify_instance_attribute
     )
     AmiBackend.create_image = _create_image(AmiBackend.create_image)
+    AutoScalingBackend.detach_instances = _detach_instances(AutoScalingBackend.detach_instances)
+    TagBackend.delete_tags = _delete_tags(TagBackend.delete_tags)
+    TagResponse.create_tags = _refuse_reserved_keys(TagResponse.create_tags)
+    TagResponse.delete_tags = _refuse_reserved_keys(TagResponse.delete_tags)
     AutoScalingBackend.set_instance_health = _set_instance_health(
         AutoScalingBackend.set_instance_health
     )

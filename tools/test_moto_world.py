@@ -606,6 +606,110 @@ class World(unittest.TestCase):
         self.assertEqual(self.ok("asg-replacements", {})["setting"], {"all": None, "groups": {}})
         self.assertEqual(self.control("asg-replacements", {"group": 1})[0], 400)
 
+    # --- Auto Scaling's group tag, tag keys reserved to AWS -----------------------------------
+
+    GROUP_TAG = "aws:autoscaling:groupName"
+
+    def tags(self, instance_id, ec2=None):
+        """key -> value of an instance's tags, as DescribeInstances shows them."""
+        ec2 = ec2 or self.ec2
+        (reservation,) = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        return {t["Key"]: t["Value"] for t in reservation["Instances"][0].get("Tags", [])}
+
+    def tagged_with_group(self, name, ec2=None):
+        """ids of the instances DescribeTags finds with the group tag of `name`."""
+        ec2 = ec2 or self.ec2
+        found = ec2.describe_tags(Filters=[{"Name": "key", "Values": [self.GROUP_TAG]},
+                                           {"Name": "value", "Values": [name]}])["Tags"]
+        return {t["ResourceId"] for t in found if t["ResourceType"] == "instance"}
+
+    def test_group_members_carry_the_group_tag(self):
+        name, (first, second), asg = self.group()
+        for member in (first, second):
+            self.assertEqual(self.tags(member)[self.GROUP_TAG], name)
+        status, xml = self.query("DescribeInstances", **{"InstanceId.1": first})
+        self.assertEqual(status, 200, xml)
+        self.assertIn(f"<key>{self.GROUP_TAG}</key><value>{name}</value>", "".join(xml.split()))
+        # Launched by a capacity change: tagged too.
+        asg.update_auto_scaling_group(AutoScalingGroupName=name, MaxSize=3)
+        asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=3)
+        (third,) = set(self.members(name, asg)) - {first, second}
+        self.assertEqual(self.tags(third)[self.GROUP_TAG], name)
+        # By the wrapper's replacement of an Unhealthy member: the replacement is tagged, and
+        # the replaced instance, terminated, keeps the tag.
+        self.ok("asg-replace", {"delay_seconds": 0, "group": name})
+        self.mark(asg, first)
+        new = self.assert_replaced(name, first, [second, third])
+        self.assertEqual(self.tags(new)[self.GROUP_TAG], name)
+        self.assertEqual(self.tags(first)[self.GROUP_TAG], name)
+        # Scaled in (terminated by the group): the tag stays.
+        asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=2)
+        (gone,) = {second, third, new} - set(self.members(name, asg))
+        self.assertEqual(self.state(gone), "terminated")
+        self.assertEqual(self.tags(gone)[self.GROUP_TAG], name)
+        self.assertEqual(self.tagged_with_group(name), {first, second, third, new})
+
+    def test_detached_member_keeps_the_group_tag(self):
+        name, (leaving, staying), asg = self.group()
+        asg.update_auto_scaling_group(AutoScalingGroupName=name, MinSize=0)
+        asg.detach_instances(AutoScalingGroupName=name, InstanceIds=[leaving],
+                             ShouldDecrementDesiredCapacity=True)
+        self.assertIsNone(self.asg_instance(leaving, asg))
+        self.assertEqual(self.members(name, asg), {staying: ("InService", "Healthy")})
+        self.assertEqual(self.state(leaving), "running")
+        self.assertEqual(self.tags(leaving)[self.GROUP_TAG], name)
+        self.assertEqual(self.tagged_with_group(name), {leaving, staying})
+        # Without decrementing: the group launches a replacement, tagged; both keep theirs.
+        asg.detach_instances(AutoScalingGroupName=name, InstanceIds=[staying],
+                             ShouldDecrementDesiredCapacity=False)
+        (new,) = self.members(name, asg)
+        self.assertNotIn(new, (leaving, staying))
+        self.assertIsNone(self.asg_instance(staying, asg))
+        self.assertEqual([self.tags(i)[self.GROUP_TAG] for i in (leaving, staying, new)], [name] * 3)
+        # TerminateInstanceInAutoScalingGroup (moto detaches, then terminates).
+        asg.terminate_instance_in_auto_scaling_group(InstanceId=new,
+                                                     ShouldDecrementDesiredCapacity=True)
+        self.assertEqual(self.members(name, asg), {})
+        self.assertEqual(self.state(new), "terminated")
+        self.assertEqual(self.tags(new)[self.GROUP_TAG], name)
+
+    def test_tag_keys_starting_with_aws_are_refused(self):
+        (iid,) = self.launch()
+        name, (member, other), _ = self.group()
+        for key in [self.GROUP_TAG, "AWS:autoscaling:groupName", "Aws:mine"]:
+            with self.assertRaises(botocore.exceptions.ClientError) as e:
+                # With an ordinary key first: the request is refused as a whole.
+                self.ec2.create_tags(Resources=[iid, member],
+                                     Tags=[{"Key": "team", "Value": "a"}, {"Key": key, "Value": name}])
+            self.assertEqual(e.exception.response["ResponseMetadata"]["HTTPStatusCode"], 400)
+            self.assertEqual(e.exception.response["Error"], {
+                "Code": "InvalidParameterValue",
+                "Message": f"Value ( {key} ) for parameter key is invalid. "
+                           "Tag keys starting with 'aws:' are reserved for internal use",
+            })
+        self.assertEqual(self.tags(iid), {})
+        self.assertNotIn("team", self.tags(member))
+        self.assertEqual(self.tagged_with_group(name), {member, other})
+        # Over the Query API, in EC2's XML error shape.
+        status, xml = self.query("CreateTags", **{"ResourceId.1": iid, "Tag.1.Key": self.GROUP_TAG,
+                                                  "Tag.1.Value": name})
+        self.assertEqual(status, 400, xml)
+        self.assertIn("<Errors><Error><Code>InvalidParameterValue</Code>", xml)
+        self.assertEqual(self.tags(iid), {})
+        # Nor can the group's own tag be deleted by hand.
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.ec2.delete_tags(Resources=[member], Tags=[{"Key": self.GROUP_TAG}])
+        self.assertEqual(e.exception.response["Error"]["Code"], "InvalidParameterValue")
+        self.assertEqual(self.tags(member)[self.GROUP_TAG], name)
+        # Ordinary keys (also ones merely starting with "aws") still work, on members too.
+        ordinary = {"autoheal:ladder": "reboot", "awsome": "1", "aws-team": "x", "Name": "web"}
+        self.ec2.create_tags(Resources=[iid, member],
+                             Tags=[{"Key": k, "Value": v} for k, v in ordinary.items()])
+        self.assertEqual(self.tags(iid), ordinary)
+        self.assertEqual({k: v for k, v in self.tags(member).items() if k in ordinary}, ordinary)
+        self.ec2.delete_tags(Resources=[iid], Tags=[{"Key": "awsome"}])
+        self.assertNotIn("awsome", self.tags(iid))
+
     # --- what the escalation ladder reads: auto recovery, stop protection --------------------
 
     def test_instance_types_report_auto_recovery_supported(self):
