@@ -63,6 +63,29 @@ impl Deps {
     }
 }
 
+/// What Lambda says of one invocation: when it must end, and the function's own account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    pub deadline_ms: i64,
+    /// From the invoked function's ARN (no call needed); None where the ARN has none.
+    pub account: Option<String>,
+}
+
+impl Invocation {
+    /// `function_arn`: `arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`.
+    pub fn new(deadline_ms: i64, function_arn: &str) -> Invocation {
+        let account = function_arn
+            .split(':')
+            .nth(4)
+            .filter(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()))
+            .map(str::to_string);
+        Invocation {
+            deadline_ms,
+            account,
+        }
+    }
+}
+
 tokio::task_local! {
     /// The invocation's deadline, for the reports sent on its way.
     static DEADLINE: i64;
@@ -72,4 +95,29 @@ tokio::task_local! {
 /// keep to it.
 pub async fn within<F: std::future::Future>(deadline_ms: i64, work: F) -> F::Output {
     DEADLINE.scope(deadline_ms, work).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Invocation;
+
+    #[test]
+    fn the_account_comes_from_the_function_arn() {
+        let table = [
+            (
+                "arn:aws:lambda:us-east-1:123456789012:function:autoheal",
+                Some("123456789012"),
+            ),
+            (
+                "arn:aws:lambda:us-east-1:123456789012:function:autoheal:live",
+                Some("123456789012"),
+            ),
+            ("arn:aws:lambda:us-east-1::function:autoheal", None),
+            ("arn:aws:lambda:us-east-1:12x:function:autoheal", None),
+            ("", None),
+        ];
+        for (arn, want) in table {
+            assert_eq!(Invocation::new(1, arn).account.as_deref(), want, "{arn}");
+        }
+    }
 }

@@ -46,6 +46,9 @@ pub struct Config {
     /// The tick's scan for impaired instances no alarm reported: at most this many new
     /// incidents per tick (None: off, the default).
     pub scan: Option<u32>,
+    /// More tag keys (`prefix*` for a prefix) of controllers whose instances autoheal leaves
+    /// to people, beyond the ones it knows (`owner::CONTROLLER_TAGS`).
+    pub other_controllers: Vec<String>,
 }
 
 /// `AUTOHEAL_SCAN=on`: at most this many instances found per tick become incidents.
@@ -253,6 +256,7 @@ impl std::fmt::Debug for Config {
             .field("quorum_guard", &self.quorum_guard)
             .field("max_inflight_percent", &self.max_inflight_percent)
             .field("account_max_repairs", &self.account_max_repairs)
+            .field("other_controllers", &self.other_controllers)
             .finish()
     }
 }
@@ -335,6 +339,7 @@ impl Config {
             Some(v) if v.parse::<u32>().is_ok() => Some(count("AUTOHEAL_SCAN", &v, 100)?),
             v => flag("AUTOHEAL_SCAN", v, false)?.then_some(DEFAULT_SCAN_PER_TICK),
         };
+        let other_controllers = controller_tags(get("AUTOHEAL_OTHER_CONTROLLER_TAGS"))?;
         let account_max_repairs = unless_off(
             get("AUTOHEAL_ACCOUNT_MAX_REPAIRS"),
             DEFAULT_ACCOUNT_MAX_REPAIRS,
@@ -426,8 +431,37 @@ impl Config {
             ladders,
             confirm_window_ms,
             scan,
+            other_controllers,
         })
     }
+}
+
+/// `AUTOHEAL_OTHER_CONTROLLER_TAGS`: comma-separated tag keys, each at most 128 characters
+/// (EC2's limit), a trailing `*` for a prefix of at least one character.
+fn controller_tags(value: Option<String>) -> Result<Vec<String>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(vec![]);
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .map(|key| {
+            let body = key.strip_suffix('*').unwrap_or(key);
+            let bad = body.is_empty()
+                || key.chars().count() > 128
+                || body.contains('*')
+                || key.chars().any(char::is_whitespace);
+            match bad {
+                true => Err(ConfigError {
+                    variable: "AUTOHEAL_OTHER_CONTROLLER_TAGS",
+                    problem: format!(
+                        "{key:?} is not a tag key (or a prefix ending in *) of at most 128 characters"
+                    ),
+                }),
+                false => Ok(key.to_string()),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -494,6 +528,17 @@ mod tests {
     }
 
     #[test]
+    fn other_controller_tags_are_keys_or_prefixes() {
+        let tags = |v: &str| {
+            cfg(&[BASE[0], BASE[1], ("AUTOHEAL_OTHER_CONTROLLER_TAGS", v)])
+                .unwrap()
+                .other_controllers
+        };
+        assert_eq!(tags("nomad.io/*, owner"), vec!["nomad.io/*", "owner"]);
+        assert!(cfg(&BASE).unwrap().other_controllers.is_empty());
+    }
+
+    #[test]
     fn each_bad_value_names_its_variable() {
         let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
             (vec![("AWS_REGION", "us-east-1")], "AUTOHEAL_TABLE"),
@@ -546,6 +591,18 @@ mod tests {
             (
                 [&BASE[..], &[("AUTOHEAL_REGIONS", " , ")]].concat(),
                 "AUTOHEAL_REGIONS",
+            ),
+            (
+                [&BASE[..], &[("AUTOHEAL_OTHER_CONTROLLER_TAGS", "*")]].concat(),
+                "AUTOHEAL_OTHER_CONTROLLER_TAGS",
+            ),
+            (
+                [&BASE[..], &[("AUTOHEAL_OTHER_CONTROLLER_TAGS", "a*b")]].concat(),
+                "AUTOHEAL_OTHER_CONTROLLER_TAGS",
+            ),
+            (
+                [&BASE[..], &[("AUTOHEAL_OTHER_CONTROLLER_TAGS", "nomad,,x")]].concat(),
+                "AUTOHEAL_OTHER_CONTROLLER_TAGS",
             ),
         ];
         for (pairs, variable) in cases {

@@ -216,11 +216,17 @@ pub fn claim_alarm(
 ) -> Move {
     let key = signal.transition_key();
     let t = signal.changed_at.timestamp_millis();
+    // The event's time only identifies the transition; opening, ordering and closing use
+    // autoheal's own reading of it, so no message of any date can make a later alarm stale.
+    let at = crate::trust::alarm_clock(t, now_ms).0;
     let fresh = || Head {
         instance_id: signal.instance_id.clone(),
-        incident_id: incident_id(&signal.instance_id, signal.changed_at),
+        incident_id: incident_id(
+            &signal.instance_id,
+            DateTime::from_timestamp_millis(at).unwrap_or_default(),
+        ),
         status: Status::Repairing,
-        opened_ms: crate::trust::alarm_clock(t, now_ms).0,
+        opened_ms: at,
         alarm_ms: t,
         closed_ms: None,
         transitions: vec![key.clone()],
@@ -271,7 +277,7 @@ pub fn claim_alarm(
             "stale alarm: incident {} closed after this alarm changed state",
             head.incident_id
         )),
-        Status::Closed if t > head.closed_ms.unwrap_or(head.alarm_ms) => Move::Take(fresh()),
+        Status::Closed if at > head.closed_ms.unwrap_or(head.opened_ms) => Move::Take(fresh()),
         Status::Closed => skip(format!(
             "stale alarm: incident {} closed after this alarm changed state",
             head.incident_id
@@ -339,21 +345,37 @@ pub fn claim_scan(
     }
 }
 
-pub fn close_on_ok(current: Option<&Head>, signal: &Signal) -> Move {
+/// An OK alarm closes the incident only when EC2 agrees (`ec2`: None, or why not — see
+/// `trust::confirm_ok`), never while another invocation holds its lease, and never in the
+/// middle of a relaunch (which verifies its copy itself). Closed on autoheal's reading of the
+/// OK's time, so an OK dated in the future cannot make later alarms stale.
+pub fn close_on_ok(
+    current: Option<&Head>,
+    signal: &Signal,
+    ec2: Option<&str>,
+    now_ms: i64,
+) -> Move {
     let t = signal.changed_at.timestamp_millis();
-    let ignored = |reason: String, incident: Option<&Head>| {
+    let skip = |verdict, reason: String, incident: Option<&Head>| {
         let mut o = Outcome::new(
             Some(signal.instance_id.clone()),
             Action::None,
-            Verdict::Ignored,
+            verdict,
             reason,
         );
         o.incident = incident.map(|h| h.incident_id.clone());
+        o.group = incident.and_then(|h| h.group.clone());
         Move::Skip(o)
     };
-    match current {
-        None => ignored("alarm returned to OK; no incident was open".into(), None),
-        Some(h) if h.status == Status::Closed => {
+    let Some(h) = current else {
+        return skip(
+            Verdict::Ignored,
+            "alarm returned to OK; no incident was open".into(),
+            None,
+        );
+    };
+    match h {
+        h if h.status == Status::Closed => {
             let mut o = Outcome::new(
                 Some(signal.instance_id.clone()),
                 Action::Verify,
@@ -363,25 +385,52 @@ pub fn close_on_ok(current: Option<&Head>, signal: &Signal) -> Move {
             o.incident = Some(h.incident_id.clone());
             Move::Skip(o)
         }
-        Some(h) if t < h.alarm_ms => ignored(
+        h if t < h.alarm_ms => skip(
+            Verdict::Ignored,
             format!(
                 "stale OK: older than the alarm that opened incident {}",
                 h.incident_id
             ),
             Some(h),
         ),
-        Some(h) => {
-            let mut next = h.clone();
-            next.status = Status::Closed;
-            next.closed_ms = Some(t);
-            next.lease_until_ms = 0;
-            next.version += 1;
-            if h.is_verifying() {
-                // The mark was done; following its replacement ends with the incident.
-                next.result = Some(Verdict::Done);
+        h if h.status == Status::Repairing && h.lease_until_ms > now_ms => skip(
+            Verdict::Duplicate,
+            format!(
+                "alarm returned to OK while incident {} is being repaired by another invocation; not interrupted (that repair looks at EC2 itself)",
+                h.incident_id
+            ),
+            Some(h),
+        ),
+        h if h.progress.under_way() => skip(
+            Verdict::Ignored,
+            format!(
+                "alarm returned to OK during the relaunch of incident {}; the relaunch goes on and verifies its copy",
+                h.incident_id
+            ),
+            Some(h),
+        ),
+        h => match ec2 {
+            Some(why) => skip(
+                Verdict::Held,
+                format!(
+                    "OK not confirmed by EC2: {why}; incident {} goes on",
+                    h.incident_id
+                ),
+                Some(h),
+            ),
+            None => {
+                let mut next = h.clone();
+                next.status = Status::Closed;
+                next.closed_ms = Some(crate::trust::alarm_clock(t, now_ms).0);
+                next.lease_until_ms = 0;
+                next.version += 1;
+                if h.is_verifying() {
+                    // The mark was done; following its replacement ends with the incident.
+                    next.result = Some(Verdict::Done);
+                }
+                Move::Take(next)
             }
-            Move::Take(next)
-        }
+        },
     }
 }
 
@@ -491,7 +540,9 @@ pub fn settle(head: &Head, outcome: &Outcome) -> Head {
 /// reports the instance healthy again after a rung.
 /// Closed as of the latest alarm transition it took in, so a repeat of those is stale and
 /// a later transition opens a new incident.
-pub fn close_without_ok(head: &Head, outcome: &Outcome) -> Head {
+/// A transition's own time counts only up to `now_ms`: one dated in the future cannot push
+/// the close past later alarms.
+pub fn close_without_ok(head: &Head, outcome: &Outcome, now_ms: i64) -> Head {
     let mut next = settle(head, outcome);
     next.status = Status::Closed;
     let latest = head
@@ -499,8 +550,8 @@ pub fn close_without_ok(head: &Head, outcome: &Outcome) -> Head {
         .iter()
         .filter_map(|k| k.rsplit_once('@')?.1.parse::<i64>().ok())
         .max()
-        .unwrap_or(head.alarm_ms);
-    next.closed_ms = Some(latest.max(head.alarm_ms));
+        .unwrap_or(head.opened_ms);
+    next.closed_ms = Some(latest.min(now_ms).max(head.opened_ms));
     next
 }
 
@@ -579,7 +630,8 @@ mod tests {
 
     #[test]
     fn claim_table() {
-        let now = T0 + 1_000;
+        // Received a second after the latest alarm of the table changed state.
+        let now = T0 + 121_000;
         let same = signal(AlarmState::Alarm, T0);
         let later = signal(AlarmState::Alarm, T0 + 120_000);
         let earlier = signal(AlarmState::Alarm, T0 - 120_000);
@@ -632,13 +684,15 @@ mod tests {
     #[test]
     fn a_taken_claim_records_the_transition_and_lease() {
         let later = signal(AlarmState::Alarm, T0 + 120_000);
-        let Move::Take(h) = claim_alarm(Some(&head(Status::Settled, 0)), &later, T0, T0 + 9) else {
+        let now = T0 + 120_000;
+        let Move::Take(h) = claim_alarm(Some(&head(Status::Settled, 0)), &later, now, T0 + 9)
+        else {
             panic!()
         };
         assert_eq!(h.status, Status::Repairing);
         assert_eq!(h.lease_until_ms, T0 + 9);
         assert_eq!(h.transitions.len(), 2);
-        let Move::Take(fresh) = claim_alarm(Some(&head(Status::Closed, 0)), &later, T0, T0 + 9)
+        let Move::Take(fresh) = claim_alarm(Some(&head(Status::Closed, 0)), &later, now, T0 + 9)
         else {
             panic!()
         };
@@ -648,33 +702,64 @@ mod tests {
 
     #[test]
     fn close_table() {
-        let ok = signal(AlarmState::Ok, T0 + 600_000);
+        // Received when it says it changed state.
+        let now = T0 + 600_000;
+        let ok = signal(AlarmState::Ok, now);
         let old_ok = signal(AlarmState::Ok, T0 - 1);
-        let table: Vec<(Option<Head>, &Signal, &str)> = vec![
+        let future_ok = signal(AlarmState::Ok, 4_102_444_800_000);
+        let leased = head(Status::Repairing, now + 5_000);
+        let mut relaunching = head(Status::Repairing, 0);
+        relaunching.progress.phase = Some(crate::model::progress::Phase::Imaging);
+        let impaired = Some("EC2 reports both status checks impaired");
+        // (head, OK, what EC2 says against it, expected)
+        let table: Vec<(Option<Head>, &Signal, Option<&str>, &str)> = vec![
             (
                 None,
                 &ok,
+                None,
                 "skip ignored: alarm returned to OK; no incident was open",
             ),
-            (Some(head(Status::Settled, 0)), &ok, "close"),
-            (Some(head(Status::Repairing, T0 + 5_000)), &ok, "close"),
+            (Some(head(Status::Settled, 0)), &ok, None, "close"),
+            (Some(head(Status::Repairing, T0 + 5_000)), &ok, None, "close"),
+            // A forged OK from the future closes on autoheal's own time.
+            (Some(head(Status::Settled, 0)), &future_ok, None, "close"),
+            (
+                Some(head(Status::Settled, 0)),
+                &ok,
+                impaired,
+                "skip held: OK not confirmed by EC2: EC2 reports both status checks impaired; incident i-0123456789abcdef0-20261123T031245Z goes on",
+            ),
+            (
+                Some(leased),
+                &ok,
+                None,
+                "skip duplicate: alarm returned to OK while incident i-0123456789abcdef0-20261123T031245Z is being repaired by another invocation",
+            ),
+            (
+                Some(relaunching),
+                &ok,
+                None,
+                "skip ignored: alarm returned to OK during the relaunch",
+            ),
             (
                 Some(head(Status::Settled, 0)),
                 &old_ok,
+                None,
                 "skip ignored: stale OK",
             ),
             (
                 Some(head(Status::Closed, 0)),
                 &ok,
+                None,
                 "skip duplicate: incident i-0123456789abcdef0-20261123T031245Z is already closed",
             ),
         ];
-        for (current, s, expected) in table {
-            let got = match close_on_ok(current.as_ref(), s) {
+        for (current, s, ec2, expected) in table {
+            let got = match close_on_ok(current.as_ref(), s, ec2, now) {
                 Move::Take(h) => {
                     assert_eq!(
                         (h.status, h.closed_ms, h.version),
-                        (Status::Closed, Some(T0 + 600_000), 5)
+                        (Status::Closed, Some(now), 5)
                     );
                     "close".to_string()
                 }
@@ -682,6 +767,40 @@ mod tests {
             };
             assert!(got.starts_with(expected), "{got} != {expected}");
         }
+    }
+
+    #[test]
+    fn no_date_makes_a_later_alarm_stale() {
+        // A forged ALARM dated 2100 opens (on autoheal's time) and is closed without an OK.
+        let now = T0 + 60_000;
+        let forged = signal(AlarmState::Alarm, 4_102_444_800_000);
+        let Move::Take(h) = claim_alarm(None, &forged, now, now + 9) else {
+            panic!()
+        };
+        assert_eq!(h.opened_ms, now);
+        assert_eq!(h.incident_id, incident_id(&h.instance_id, forged_free(now)));
+        let closed = close_without_ok(
+            &h,
+            &Outcome::new(None, Action::None, Verdict::Held, "unconfirmed"),
+            now + 600_000,
+        );
+        assert_eq!(closed.closed_ms, Some(now + 600_000));
+        // The real alarm a minute later opens a new incident.
+        let later = now + 660_000;
+        let real = signal(AlarmState::Alarm, later);
+        let Move::Take(fresh) = claim_alarm(Some(&closed), &real, later, later + 9) else {
+            panic!("the real alarm was refused")
+        };
+        assert_eq!(fresh.opened_ms, later);
+        // A repeat of the forged message is still the same transition: a duplicate.
+        assert!(matches!(
+            claim_alarm(Some(&closed), &forged, later, later + 9),
+            Move::Skip(o) if o.result == Verdict::Duplicate
+        ));
+    }
+
+    fn forged_free(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(ms).unwrap()
     }
 
     #[test]
@@ -725,6 +844,7 @@ mod tests {
         let recovery = |heard: Heard, at_ms: i64| Recovery {
             instance_id: "i-0123456789abcdef0".into(),
             region: Some("us-east-1".into()),
+            account: None,
             heard,
             code: "AWS_EC2_SIMPLIFIED_AUTO_RECOVERY_FAILURE".into(),
             at: DateTime::from_timestamp_millis(at_ms).unwrap(),

@@ -179,6 +179,8 @@ pub struct Recovery {
     pub instance_id: String,
     /// The event's region: AWS Health events for EC2 are regional.
     pub region: Option<String>,
+    /// The event's account.
+    pub account: Option<String>,
     pub heard: Heard,
     /// The event type code, for the report.
     pub code: String,
@@ -434,6 +436,7 @@ fn parse_health(event: EventBridgeEvent<Value>) -> Result<Intake, String> {
     Ok(Intake::Recovery(Recovery {
         instance_id: instance_id.to_string(),
         region: event.region.filter(|r| !r.is_empty()),
+        account: event.account.filter(|a| !a.is_empty()),
         heard,
         code: code.to_string(),
         at,

@@ -28,11 +28,13 @@ pub mod ledger;
 pub mod model;
 pub mod notify;
 pub mod outcome;
+pub mod owner;
 pub mod policy;
 pub mod relaunch;
 pub mod replacement;
 pub mod report;
 pub mod scan;
+pub mod secret;
 pub mod trust;
 
 impl From<error::Error> for lambda_runtime::Diagnostic {

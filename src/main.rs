@@ -1,6 +1,6 @@
 //! Wiring only: logging, configuration, clients, the runtime loop.
 
-use autoheal::app::Deps;
+use autoheal::app::{Deps, Invocation};
 use autoheal::aws::Clients;
 use autoheal::clock::Clock;
 use autoheal::config::Config;
@@ -36,7 +36,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let deps = Arc::clone(&deps);
         async move {
             let deadline_ms = i64::try_from(event.context.deadline).unwrap_or(i64::MAX);
-            heal::handle(&deps, &event.payload, deadline_ms).await
+            let inv = Invocation::new(deadline_ms, &event.context.invoked_function_arn);
+            heal::handle(&deps, &event.payload, &inv).await
         }
     });
     Runtime::new(handler).layer(PayloadGuard).run().await

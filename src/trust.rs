@@ -2,7 +2,7 @@
 //! EC2 reports before any repair, and its state-change time is a clock only when plausible.
 
 use crate::intake::Metric;
-use crate::model::facts::{Check, Checks};
+use crate::model::facts::{Check, Checks, Facts};
 
 /// An alarm stamped earlier than this before it arrived is late (or redriven, or forged):
 /// its time identifies the transition but measures nothing.
@@ -46,6 +46,27 @@ pub fn confirm(metric: Metric, checks: Checks) -> Confirmation {
     } else {
         Confirmation::Unconfirmed(format!("{}: not acting on the alarm alone", checks.said()))
     }
+}
+
+/// Whether EC2 agrees with an OK alarm: None when the check the incident is about reports
+/// ok (both, for the combined metric) or the instance is gone; else what EC2 reports.
+/// An OK is a claim like an ALARM: on its own it closes nothing.
+pub fn confirm_ok(metric: Metric, facts: &Facts) -> Option<String> {
+    let Some(instance) = &facts.instance else {
+        return None;
+    };
+    if matches!(instance.state.as_str(), "terminated" | "shutting-down") {
+        return None;
+    }
+    let checks = facts.checks;
+    let ok = match metric {
+        Metric::StatusCheckFailedSystem => checks.system == Check::Ok,
+        Metric::StatusCheckFailedInstance => checks.instance == Check::Ok,
+        Metric::StatusCheckFailed => checks.both_ok(),
+        // Report-only metric: its incident changed nothing to undo.
+        Metric::StatusCheckFailedAttachedEbs => true,
+    };
+    (!ok).then(|| checks.said())
 }
 
 /// After a rung timed out, whether the next may start.

@@ -251,6 +251,8 @@ fn opted_out_instances_and_groups_are_denied_every_mutating_call() {
                 "ec2:StartInstances",
                 "ec2:TerminateInstances",
                 "ec2:CreateImage",
+                "ec2:CreateTags",
+                "ec2:AssociateAddress",
             ][..],
             "aws:ResourceTag/autoheal",
         ),

@@ -159,9 +159,12 @@ async fn three_attempts_in_a_day_and_what_the_instance_rules_out_skip_their_rung
         .await;
         assert!(r.starts_with("none in_progress: EC2 announced at"), "{r}");
     }
-    // The alarm goes back to OK and fires again: EC2 will not try a fourth time today.
+    // The checks recover and the alarm goes back to OK, then both fail again: EC2 will not
+    // try a fourth time today.
     deps.clock.advance(60_000);
+    world.checks(&id, None, None).await;
     one(&deps, &alarm_at(&deps, "sns-ok.json", &id, 0)).await;
+    world.checks(&id, Some("impaired"), Some("impaired")).await;
     deps.clock.advance(60_000);
     let second = one(&deps, &alarm_at(&deps, "sns-alarm.json", &id, 0)).await;
     assert!(

@@ -313,8 +313,11 @@ async fn an_impaired_standalone_instance_is_imaged_without_reboot_and_relaunched
         tags.get("autoheal:source-instance"),
         Some(&lone.id.as_str())
     );
-    assert!(proxy.bodies("RunInstances")[0]
-        .contains(&format!("ClientToken={}", o.incident.as_deref().unwrap())));
+    // Launched with the token recorded before the call, which no report shows.
+    let token = w.head(&lone.id).await.unwrap()["launch_token"].clone();
+    assert_eq!(token.len(), 32);
+    assert!(proxy.bodies("RunInstances")[0].contains(&format!("ClientToken={token}")));
+    assert!(!slack.texts().iter().any(|t| t.contains(&token)));
 
     // The Elastic IP is on the copy; the old instance is stopped, tagged and kept.
     let addr = w
@@ -408,7 +411,7 @@ async fn without_the_ami_event_the_tick_finishes_the_job() {
     let payload: serde_json::Value =
         serde_json::from_slice(&event("sns-alarm.json", &[&lone.id])).unwrap();
     let short = deps.now_ms() + 1_000;
-    let r = autoheal::heal::handle(&deps, &payload, short)
+    let r = autoheal::heal::handle(&deps, &payload, &invocation(short))
         .await
         .unwrap();
     assert_eq!(
@@ -458,7 +461,7 @@ async fn a_crash_after_create_image_is_resumed_by_adopting_the_image() {
     stingy.ledger = autoheal::ledger::Ledger::new(stingy.clients.dynamodb.clone(), w.table.clone());
     let payload: serde_json::Value = serde_json::from_slice(&alarm).unwrap();
     let short = stingy.now_ms() + 1_000;
-    let err = autoheal::heal::handle(&stingy, &payload, short)
+    let err = autoheal::heal::handle(&stingy, &payload, &invocation(short))
         .await
         .unwrap_err();
     assert!(err.is_transient(), "{err}");
@@ -796,4 +799,200 @@ async fn an_instance_with_a_root_volume_under_a_customer_managed_key_relaunches(
         ),
         "the source's root volume is under the key: {source_volumes:?}"
     );
+}
+
+/// The incident an alarm received now opens: its time is autoheal's (the fixture's own date
+/// is long past, so it is not trusted as a clock).
+fn incident_received_now(deps: &autoheal::app::Deps, id: &str) -> String {
+    let now = chrono::DateTime::from_timestamp_millis(deps.now_ms()).unwrap();
+    autoheal::incident::incident_id(id, now)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crash_after_run_instances_ends_with_exactly_one_copy() {
+    let (w, proxy, _slack, lone) = setup_lone().await;
+    let deps = w.deps(&proxy, &[]).await;
+    let alarm = event("sns-alarm.json", &[&lone.id]);
+    // Every ledger write after RunInstances fails, as if the process died right after it:
+    // the copy runs, the ledger knows only the launch token recorded before the call.
+    proxy.fail_after("RunInstances", "PutItem", 3, Fault::ServerError);
+    let mut stingy = w.deps_on(&proxy, &[], &deps.clock).await;
+    stingy.clients.dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk_config(&proxy.endpoint).await)
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    stingy.ledger = autoheal::ledger::Ledger::new(stingy.clients.dynamodb.clone(), w.table.clone());
+    let payload: serde_json::Value = serde_json::from_slice(&alarm).unwrap();
+    let err = autoheal::heal::handle(&stingy, &payload, &invocation(deadline(&stingy)))
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    deps.clock.advance(30_000 + autoheal::heal::LEASE_MARGIN_MS);
+    let head = w.head(&lone.id).await.unwrap();
+    assert!(head.contains_key("launch_token"), "{head:?}");
+    assert!(!head.contains_key("replacement_id"), "{head:?}");
+    // The retry finds the copy by its token: one copy, recovered.
+    let r = invoke(&deps, &alarm).await.unwrap();
+    assert_eq!(r.outcomes[0].result, Verdict::Done, "{r:?}");
+    let (_, copies) = made_for(&w, &lone.id).await;
+    assert_eq!(copies.len(), 1, "exactly one copy");
+    assert_eq!(
+        copies[0].client_token(),
+        Some(w.head(&lone.id).await.unwrap()["launch_token"].as_str())
+    );
+    // The token is the ledger's secret: no report names it.
+    let token = w.head(&lone.id).await.unwrap()["launch_token"].clone();
+    assert!(!serde_json::to_string(&r).unwrap().contains(&token));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_planted_copy_and_a_planted_image_are_left_alone_and_named() {
+    let (w, proxy, slack, lone) = setup_lone().await;
+    let deps = w.deps(&proxy, &[]).await;
+    let incident = incident_received_now(&deps, &lone.id);
+    // Someone who read an earlier report plants an instance and an image as the incident's.
+    let planted = w
+        .launch(
+            1,
+            &[
+                ("autoheal:incident", incident.as_str()),
+                ("autoheal:source-instance", lone.id.as_str()),
+            ],
+        )
+        .await
+        .remove(0);
+    let image = w
+        .ec2
+        .create_image()
+        .instance_id(&planted)
+        .name(format!("autoheal-{incident}"))
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::Image)
+                .tags(
+                    Tag::builder()
+                        .key("autoheal:incident")
+                        .value(&incident)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .image_id()
+        .unwrap()
+        .to_string();
+
+    let r = invoke(&deps, &event("sns-alarm.json", &[&lone.id]))
+        .await
+        .unwrap();
+    let o = &r.outcomes[0];
+    assert_eq!(
+        (o.result, o.incident.as_deref()),
+        (Verdict::Done, Some(incident.as_str())),
+        "{o:?}"
+    );
+    let head = w.head(&lone.id).await.unwrap();
+    let copy = head["replacement_id"].clone();
+    assert_ne!(copy, planted, "the planted instance is not the copy");
+    assert_ne!(
+        head["image_id"], image,
+        "the planted image is not autoheal's"
+    );
+    // The Elastic IP went to autoheal's copy, not to the planted instance.
+    let addr = w
+        .ec2
+        .describe_addresses()
+        .public_ips(&lone.public_ip)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(addr.addresses()[0].instance_id(), Some(copy.as_str()));
+    // Both are named as suspicious in the report, and left as they were.
+    for stranger in [&planted, &image] {
+        assert!(o.reason.contains(stranger.as_str()), "{}", o.reason);
+    }
+    assert!(o.reason.contains("suspicious, left alone"), "{}", o.reason);
+    assert!(slack.texts().last().unwrap().contains(&planted));
+    assert_eq!(state(&w, &planted).await, "running");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn autoheal_off_during_the_relaunch_stops_it_before_the_copy() {
+    let (w, proxy, slack, lone) = setup_lone().await;
+    let deps = w.deps(&proxy, &[]).await;
+    w.pending_images(&lone.id, true).await;
+    let alarm = event("sns-alarm.json", &[&lone.id]);
+    let r = invoke(&deps, &alarm).await.unwrap();
+    assert_eq!(r.outcomes[0].result, Verdict::InProgress, "{r:?}");
+    assert_eq!(proxy.calls("CreateImage"), 1);
+    // Someone turns autoheal off while the image is pending; then the image is ready.
+    w.tag_instance(&lone.id, "autoheal", "off").await;
+    w.release_images(&lone.id).await;
+    deps.clock.advance(60_000);
+    let ticked = summary(
+        &invoke(&deps, &event("scheduled-tick.json", &[]))
+            .await
+            .unwrap(),
+    );
+    assert!(
+        ticked.iter().any(|l| l.starts_with(
+            "create_image ignored: opted out (tag autoheal=off on the instance) during the relaunch: stopped there, nothing more done (image ami-"
+        )),
+        "{ticked:?}"
+    );
+    for action in [
+        "RunInstances",
+        "AssociateAddress",
+        "StopInstances",
+        "TerminateInstances",
+    ] {
+        assert_eq!(proxy.calls(action), 0, "{action}");
+    }
+    assert_eq!(state(&w, &lone.id).await, "running");
+    assert!(slack.texts().last().unwrap().contains("opted out"));
+    assert!(open_index(&w).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn terminate_replaced_waits_for_the_copy_to_be_verified() {
+    let (w, proxy, _slack, lone) = setup_lone().await;
+    // The copy's instance check stays impaired: it is never verified.
+    proxy.fail_after(
+        "RunInstances",
+        "DescribeInstanceStatus",
+        usize::MAX,
+        Fault::Swallow(STATUS_IMPAIRED),
+    );
+    let deps = w
+        .deps(
+            &proxy,
+            &[
+                ("AUTOHEAL_VERIFY_TIMEOUT", "1s"),
+                ("AUTOHEAL_TERMINATE_REPLACED", "true"),
+            ],
+        )
+        .await;
+    w.ec2
+        .modify_instance_attribute()
+        .instance_id(&lone.id)
+        .disable_api_termination(
+            aws_sdk_ec2::types::AttributeBooleanValue::builder()
+                .value(false)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let r = invoke(&deps, &event("sns-alarm.json", &[&lone.id]))
+        .await
+        .unwrap();
+    assert_eq!(r.outcomes[0].result, Verdict::Failed, "{r:?}");
+    assert_eq!(proxy.calls("TerminateInstances"), 0);
+    assert!(matches!(
+        state(&w, &lone.id).await.as_str(),
+        "stopped" | "stopping"
+    ));
 }

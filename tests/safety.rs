@@ -56,7 +56,9 @@ async fn an_ok_during_the_grace_period_closes_the_incident_as_recovered_by_itsel
     );
     assert_eq!(slack.texts().len(), 1);
 
-    // The alarm clears by itself.
+    // The instance recovers by itself, and its alarm clears (an OK closes only what EC2
+    // agrees has recovered).
+    world.checks(&id, None, None).await;
     let ok = invoke(&deps, &alarm_at(&deps, "sns-ok.json", &id, 1_000))
         .await
         .unwrap();
@@ -545,6 +547,7 @@ async fn an_instance_check_failure_climbs_the_ladder_reboot_then_relaunch() {
     invoke(&deps, &instance_check(&deps, &healed, 0))
         .await
         .unwrap();
+    world.checks(&healed, None, None).await;
     let ok = invoke(&deps, &alarm_at(&deps, "sns-ok.json", &healed, 0))
         .await
         .unwrap();

@@ -42,6 +42,7 @@ pub async fn describe_instance(
             .and_then(|p| p.availability_zone())
             .map(str::to_string),
         root_device_type: i.root_device_type().map(|t| t.as_str().to_string()),
+        lifecycle: i.instance_lifecycle().map(|l| l.as_str().to_string()),
         launch_ms: i.launch_time().and_then(|t| t.to_millis().ok()),
         auto_recovery: i
             .maintenance_options()

@@ -128,20 +128,15 @@ pub async fn describe_source(
     })
 }
 
-/// (instance id, state) of the copy this incident launched, found by its tag. Terminated
-/// copies are skipped: they are not the copy.
-pub async fn find_copy(
+/// (instance id, state) of the instance launched with `token` (the copy's recorded
+/// `ClientToken`), whatever its tags say.
+pub async fn find_by_token(
     ec2: &aws_sdk_ec2::Client,
-    incident_id: &str,
+    token: &str,
 ) -> Result<Option<(String, String)>, Error> {
     let out = ec2
         .describe_instances()
-        .filters(
-            Filter::builder()
-                .name(format!("tag:{}", crate::model::tags::INCIDENT_TAG))
-                .values(incident_id)
-                .build(),
-        )
+        .filters(Filter::builder().name("client-token").values(token).build())
         .send()
         .await
         .map_err(|e| Error::from_sdk("ec2:DescribeInstances", e))?;
@@ -149,13 +144,46 @@ pub async fn find_copy(
         .reservations()
         .iter()
         .flat_map(|r| r.instances())
-        .filter_map(|i| {
+        .find_map(|i| {
             Some((
                 i.instance_id()?.to_string(),
                 i.state()?.name()?.as_str().to_string(),
             ))
-        })
-        .find(|(_, state)| state != "terminated" && state != "shutting-down"))
+        }))
+}
+
+/// Instances and images that carry this incident's tag but are not `ours` (the copy and the
+/// image autoheal recorded): someone else wrote the tag. Left alone, and named in the report.
+pub async fn strangers(
+    ec2: &aws_sdk_ec2::Client,
+    incident_id: &str,
+    ours: &[&str],
+) -> Result<Vec<String>, Error> {
+    let tagged = || {
+        Filter::builder()
+            .name(format!("tag:{}", crate::model::tags::INCIDENT_TAG))
+            .values(incident_id)
+            .build()
+    };
+    let (instances, images) = tokio::join!(
+        ec2.describe_instances().filters(tagged()).send(),
+        ec2.describe_images()
+            .owners("self")
+            .filters(tagged())
+            .send(),
+    );
+    let instances = instances.map_err(|e| Error::from_sdk("ec2:DescribeInstances", e))?;
+    let images = images.map_err(|e| Error::from_sdk("ec2:DescribeImages", e))?;
+    let found = instances
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| i.instance_id())
+        .chain(images.images().iter().filter_map(|i| i.image_id()));
+    Ok(found
+        .filter(|id| !ours.contains(id))
+        .map(str::to_string)
+        .collect())
 }
 
 /// The state name of an instance, None if EC2 no longer knows it.
@@ -165,12 +193,14 @@ pub async fn state(ec2: &aws_sdk_ec2::Client, instance_id: &str) -> Result<Optio
         .map(|i| i.state))
 }
 
-/// Launches the copy. `ClientToken` = incident id, so AWS itself refuses a second launch.
+/// Launches the copy with the recorded, unguessable `token` as its `ClientToken`: EC2 returns
+/// the same instance to a retry, so a crash after the call still ends with one copy.
 pub async fn run_copy(
     ec2: &aws_sdk_ec2::Client,
     source: &Source,
     image_id: &str,
     incident_id: &str,
+    token: &str,
 ) -> Result<String, Error> {
     let tags = spec::copy_tags(source, incident_id);
     let mut run = ec2
@@ -179,7 +209,7 @@ pub async fn run_copy(
         .instance_type(InstanceType::from(source.instance_type.as_str()))
         .min_count(1)
         .max_count(1)
-        .client_token(incident_id)
+        .client_token(token)
         .set_subnet_id(source.subnet_id.clone())
         .set_security_group_ids(Some(source.security_group_ids.clone()).filter(|g| !g.is_empty()))
         .set_key_name(source.key_name.clone())

@@ -32,8 +32,14 @@ fn report(action: Action, result: Verdict, reason: impl Into<String>) -> Step {
     }
 }
 
-/// Decide what to do about an ALARM transition.
-pub fn decide(signal: &Signal, facts: &Facts, env_dry_run: bool) -> Step {
+/// Decide what to do about an ALARM transition. `other_controllers`: the deployer's own
+/// tag keys of other controllers (`owner::other_owner`).
+pub fn decide(
+    signal: &Signal,
+    facts: &Facts,
+    env_dry_run: bool,
+    other_controllers: &[String],
+) -> Step {
     let Some(instance) = &facts.instance else {
         return report(
             Action::None,
@@ -65,6 +71,14 @@ pub fn decide(signal: &Signal, facts: &Facts, env_dry_run: bool) -> Step {
             Action::None,
             Verdict::Held,
             "attached EBS volume check failed: reported only, no automated action",
+        );
+    }
+    if let Some(why) = crate::owner::other_owner(instance, facts.group.as_ref(), other_controllers)
+    {
+        return report(
+            Action::None,
+            Verdict::Held,
+            format!("not autoheal's to repair: {why}"),
         );
     }
     let Some(group) = &facts.group else {
@@ -388,6 +402,18 @@ mod tests {
         i
     }
 
+    fn tagged(key: &str) -> Option<InstanceFacts> {
+        let mut i = instance("running", None);
+        i.as_mut().unwrap().tags.insert(key.into(), "web".into());
+        i
+    }
+
+    fn spot() -> Option<InstanceFacts> {
+        let mut i = instance("running", None);
+        i.as_mut().unwrap().lifecycle = Some("spot".into());
+        i
+    }
+
     fn instance_store() -> Option<InstanceFacts> {
         let mut i = instance("running", None);
         i.as_mut().unwrap().root_device_type = Some("instance-store".into());
@@ -444,6 +470,11 @@ mod tests {
             (StatusCheckFailed, running(), group("HEALTHY", "InService", Some("dry-run")), false, "mark_unhealthy dry_run: dry run (tag autoheal=dry-run on the Auto Scaling group)"),
             (StatusCheckFailed, instance("running", Some("notify")), in_service(), false, "none held: report only (tag autoheal=notify on the instance): would mark Unhealthy in group web"),
             (StatusCheckFailed, instance("running", Some("act")), group("HEALTHY", "InService", Some("notify")), false, "mark web"),
+            (StatusCheckFailed, tagged("aws:autoscaling:groupName"), None, false, "none held: not autoheal's to repair: it left Auto Scaling group"),
+            (StatusCheckFailed, tagged("aws:autoscaling:groupName"), in_service(), false, "mark web"),
+            (StatusCheckFailed, tagged("karpenter.sh/nodepool"), None, false, "none held: not autoheal's to repair: managed by Karpenter"),
+            (StatusCheckFailed, tagged("team.example/scheduler"), None, false, "none held: not autoheal's to repair: managed by the controller that writes team.example/*"),
+            (StatusCheckFailed, spot(), None, false, "none held: not autoheal's to repair: a Spot instance"),
         ];
         for (metric, inst, grp, dry, expected) in table {
             let facts = Facts {
@@ -451,7 +482,8 @@ mod tests {
                 group: grp,
                 ..Default::default()
             };
-            let got = match decide(&signal(metric), &facts, dry) {
+            let extra = ["team.example/*".to_string()];
+            let got = match decide(&signal(metric), &facts, dry, &extra) {
                 Step::MarkUnhealthy { group } => format!("mark {group}"),
                 Step::Relaunch => "relaunch".to_string(),
                 Step::Report {

@@ -56,6 +56,9 @@ pub enum Plan {
         result: Verdict,
         reason: String,
     },
+    /// A person has taken the instance over after a rung: close the incident, report once,
+    /// no further rung.
+    TakenOver { why: String },
 }
 
 /// Everything the plan is made from.
@@ -143,6 +146,9 @@ pub fn plan(seen: Seen) -> Plan {
     }
     let finished = finished(head, &seen.step);
     let state = facts.instance.as_ref().map_or("", |i| i.state.as_str());
+    if let Some(why) = person_took_over(head, state) {
+        return Plan::TakenOver { why };
+    }
     let step = match (&seen.climb, &facts.instance) {
         (Some(Next::Wait { rung, until_ms }), _) => {
             // EC2 announced its recovery: done when EC2's status checks agree.
@@ -257,6 +263,19 @@ pub fn plan(seen: Seen) -> Plan {
     }
 }
 
+/// After a rung, a state autoheal did not cause: stopped or stopping when no rung of its
+/// stopped the instance. Someone else's hand, not a failure to climb on from.
+fn person_took_over(head: &Head, state: &str) -> Option<String> {
+    let after_rung = !head.rungs.is_empty() && head.progress.phase.is_none();
+    let stopped_by_autoheal = head.rungs.iter().any(|(r, _)| *r == Rung::StopStart);
+    (after_rung && !stopped_by_autoheal && matches!(state, "stopped" | "stopping")).then(|| {
+        format!(
+            "taken over by a person: the instance is {state} and autoheal did not stop it (after {}); incident closed, no further rung",
+            head.rungs.last().map_or("its ladder", |(r, _)| r.as_str())
+        )
+    })
+}
+
 fn repair(repair: Repair, guarded: bool) -> Plan {
     Plan::Repair { repair, guarded }
 }
@@ -285,6 +304,8 @@ mod tests {
         checks: Checks,
         heard_recovered: bool,
         copy_launched_min_ago: Option<i64>,
+        /// The instance's EC2 state.
+        state: &'static str,
     }
 
     const IMPAIRED: Checks = Checks {
@@ -324,6 +345,7 @@ mod tests {
             checks: IMPAIRED,
             heard_recovered: false,
             copy_launched_min_ago: None,
+            state: "running",
         }
     }
 
@@ -374,7 +396,7 @@ mod tests {
     fn facts(c: &Case) -> Facts {
         let mut instance = InstanceFacts {
             instance_id: "i-0123456789abcdef0".into(),
-            state: "running".into(),
+            state: c.state.into(),
             ..Default::default()
         };
         if let Some(ago) = c.copy_launched_min_ago {
@@ -441,6 +463,7 @@ mod tests {
             Plan::Report { action, result, .. } => {
                 format!("report {} {}", action.as_str(), result.as_str())
             }
+            Plan::TakenOver { why } => why.clone(),
         }
     }
 
@@ -596,6 +619,47 @@ mod tests {
                     ..base(Step::Relaunch)
                 },
                 "repair stop-start".into(),
+            ),
+            (
+                "stopped after a reboot, which stops nothing: a person's hand ends it",
+                Case {
+                    climb: start(Rung::Relaunch),
+                    rungs: vec![(Rung::Reboot, T0)],
+                    state: "stopped",
+                    ..base(Step::Relaunch)
+                },
+                "taken over by a person: the instance is stopped and autoheal did not stop it (after reboot); incident closed, no further rung".into(),
+            ),
+            (
+                "stopping while a reboot waits: a person's hand, no waiting",
+                Case {
+                    climb: Some(Next::Wait {
+                        rung: Rung::Reboot,
+                        until_ms: T0 + 10 * MIN,
+                    }),
+                    rungs: vec![(Rung::Reboot, T0)],
+                    state: "stopping",
+                    ..base(Step::Relaunch)
+                },
+                "taken over by a person: the instance is stopping and autoheal did not stop it (after reboot); incident closed, no further rung".into(),
+            ),
+            (
+                "stopped by autoheal's own stop-start: started again",
+                Case {
+                    climb: Some(Next::StartAgain),
+                    rungs: vec![(Rung::StopStart, T0)],
+                    state: "stopped",
+                    ..base(Step::Relaunch)
+                },
+                "repair StartAgain".into(),
+            ),
+            (
+                "stopped before any rung: no hand to read, the alarm's repair goes on",
+                Case {
+                    state: "stopped",
+                    ..base(Step::Relaunch)
+                },
+                "repair relaunch, guarded".into(),
             ),
             (
                 "after a rung, EC2 reports the checks ok",

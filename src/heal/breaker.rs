@@ -7,7 +7,7 @@ use crate::app::Deps;
 use crate::aws;
 use crate::breaker::{self, Assessment, State};
 use crate::error::Error;
-use crate::incident::Head;
+use crate::incident::{Head, HoldKind};
 use crate::model::facts::Facts;
 use crate::notify::message::summary_payload;
 use crate::outcome::{Action, Outcome, Verdict};
@@ -20,13 +20,15 @@ pub struct Open {
     pub summary: Option<String>,
 }
 
-/// Counts the incident's alarm (the first time it is looked at) and says whether the
+/// Counts the incident's alarm once EC2 confirms it (`confirmed`: an alarm EC2 does not
+/// confirm counts toward no breaker, so forged alarms cannot open one) and says whether the
 /// breaker of its scope is open. Closing it after the cool-down happens here too.
 /// `desired`: the group's desired capacity, shared with the guards.
 pub async fn check(
     deps: &Deps,
     facts: &Facts,
     head: &Head,
+    confirmed: bool,
     desired: &OnceCell<Option<i32>>,
 ) -> Result<Option<Open>, Error> {
     let (Some(settings), Some(instance)) = (deps.config.breaker, &facts.instance) else {
@@ -37,10 +39,11 @@ pub async fn check(
         return Ok(None);
     };
     let (key, label) = crate::guard::in_region(&key, &label, head.region());
-    // A held incident looked at again by the tick was counted when it was opened. The size a
-    // percent is taken of: the group's desired capacity, or the instances with the tag.
+    // Noted once confirmed; noting again is a no-op (one item per member), and a repair
+    // held by a guard was confirmed, so noted, before. The size a percent is taken of: the
+    // group's desired capacity, or the instances with the tag.
     let note = async {
-        if head.hold_until_ms.is_none() {
+        if confirmed && head.hold_kind != Some(HoldKind::Guard) {
             deps.ledger
                 .note_alarm(&key, &head.key(), head.opened_ms, deps.now_ms() / 1000)
                 .await?;

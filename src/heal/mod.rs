@@ -1,14 +1,14 @@
 //! The pipeline for one invocation: intake -> ledger claim (with observe) -> decide -> act
 //! -> settle -> report. Records of one event are handled concurrently.
 
-use crate::app::{self, Deps};
+use crate::app::{self, Deps, Invocation};
 use crate::aws::{self, autoscaling};
 use crate::decide::decide;
 use crate::decide::plan::{self, Plan, Repair};
 use crate::error::Error;
 use crate::guard::{self, Admission};
 use crate::history;
-use crate::incident::{self, Head, HoldKind, Move};
+use crate::incident::{self, Head, HoldKind, Move, Status};
 use crate::intake::{self, AlarmState, Intake, Metric, Signal};
 use crate::ladder::Rung;
 use crate::model::facts::Facts;
@@ -35,11 +35,13 @@ const MAX_LEDGER_RACES: usize = 5;
 
 /// Handles one Lambda event. `Err` only when a retry of the whole invocation is safe and
 /// useful; every other problem is an outcome.
-pub async fn handle(deps: &Deps, event: &Value, deadline_ms: i64) -> Result<Response, Error> {
-    app::within(deadline_ms, handle_within(deps, event, deadline_ms)).await
+pub async fn handle(deps: &Deps, event: &Value, inv: &Invocation) -> Result<Response, Error> {
+    app::within(inv.deadline_ms, handle_within(deps, event, inv)).await
 }
 
-async fn handle_within(deps: &Deps, event: &Value, deadline_ms: i64) -> Result<Response, Error> {
+async fn handle_within(deps: &Deps, event: &Value, inv: &Invocation) -> Result<Response, Error> {
+    let deadline_ms = inv.deadline_ms;
+    let account = inv.account.as_deref();
     let intakes = intake::parse_value(event);
     // SNS may put one message in a batch twice: the second is said here, not raced for.
     let mut seen = std::collections::HashSet::new();
@@ -57,7 +59,7 @@ async fn handle_within(deps: &Deps, event: &Value, deadline_ms: i64) -> Result<R
                     report::emit(&outcome);
                     Ok(vec![outcome])
                 }
-                (_, i) => process(deps, i, deadline_ms).await,
+                (_, i) => process(deps, i, deadline_ms, account).await,
             }
         }
     }))
@@ -83,11 +85,31 @@ pub(crate) async fn process(
     deps: &Deps,
     intake: Intake,
     deadline_ms: i64,
+    own_account: Option<&str>,
 ) -> Result<Vec<Outcome>, Error> {
     let received_ms = deps.now_ms();
     let outcome = match intake {
+        // Another account's alarm or announcement: nothing of this account is touched for it.
+        Intake::Signal(Signal {
+            instance_id,
+            account: Some(theirs),
+            ..
+        })
+        | Intake::Recovery(intake::Recovery {
+            instance_id,
+            account: Some(theirs),
+            ..
+        }) if own_account.is_some_and(|ours| ours != theirs) => Outcome::new(
+            Some(instance_id),
+            Action::None,
+            Verdict::Ignored,
+            format!(
+                "the event is about account {theirs}; this function serves its own account {}",
+                own_account.unwrap_or_default()
+            ),
+        ),
         Intake::Advance { trigger } => {
-            let (outcomes, unreadable) = tick::run(deps, trigger, deadline_ms).await;
+            let (outcomes, unreadable) = tick::run(deps, trigger, deadline_ms, own_account).await;
             outcomes.iter().for_each(report::emit);
             record(deps, &outcomes).await;
             // The open incidents could not be listed (ledger unavailable): a retry helps.
@@ -238,23 +260,34 @@ async fn record(deps: &Deps, outcomes: &[Outcome]) {
     futures::future::join_all(writes).await;
 }
 
-/// Reads the head and applies `rule` until a conditional write sticks or the rule says skip.
-/// `optimistic`: first try the write as if there were no head yet, saving the read in the
-/// common case of a first delivery (a lost race costs one failed conditional write).
+/// Where `advance` starts. It lives for one call; boxing the head would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum First {
+    /// Read the head.
+    Read,
+    /// Try the write as if there were no head yet, saving the read in the common case of a
+    /// first delivery (a lost race costs one failed conditional write).
+    Guess,
+    /// The head as read already (in a round with other reads).
+    Known(Option<Head>),
+}
+
+/// Applies `rule` to the head until a conditional write sticks or the rule says skip.
 pub(crate) async fn advance(
     deps: &Deps,
     region: &str,
     instance_id: &str,
-    optimistic: bool,
+    first: First,
     rule: impl Fn(Option<&Head>) -> Move,
 ) -> Result<Move, Error> {
     let ledger = &deps.ledger;
     let key = crate::model::keys::key(region, instance_id);
-    for attempt in 0..MAX_LEDGER_RACES {
-        let current = if optimistic && attempt == 0 {
-            None
-        } else {
-            ledger.read(&key).await?
+    let mut first = Some(first);
+    for _ in 0..MAX_LEDGER_RACES {
+        let (current, guessed) = match first.take() {
+            Some(First::Guess) => (None, true),
+            Some(First::Known(head)) => (head, false),
+            Some(First::Read) | None => (ledger.read(&key).await?, false),
         };
         match rule(current.as_ref()) {
             Move::Take(head) => {
@@ -263,7 +296,7 @@ pub(crate) async fn advance(
                 }
             }
             // The guess that there was no head led nowhere: read it.
-            Move::Skip(_) if optimistic && attempt == 0 => {}
+            Move::Skip(_) if guessed => {}
             skip => return Ok(skip),
         }
     }
@@ -281,7 +314,7 @@ pub(crate) async fn advance(
 async fn heard(deps: &Deps, r: &intake::Recovery, deadline_ms: i64) -> Result<Outcome, Error> {
     let region = r.region.as_deref().unwrap_or_default();
     let lease_until = deadline_ms.max(deps.now_ms()) + LEASE_MARGIN_MS;
-    let step = advance(deps, region, &r.instance_id, false, |h| {
+    let step = advance(deps, region, &r.instance_id, First::Read, |h| {
         incident::hear(h, r, deps.now_ms(), lease_until)
     })
     .await?;
@@ -314,12 +347,18 @@ async fn heal(deps: &Deps, s: &Signal, deadline_ms: i64) -> Result<Outcome, Erro
     let cloud = deps.cloud(s.region());
     // Boxed, as the decision below: a debug build's test threads have small stacks.
     let (claim, facts) = tokio::join!(
-        Box::pin(advance(deps, s.region(), &s.instance_id, true, |h| {
-            match s.found_by_scan() {
-                true => incident::claim_scan(h, s, deps.now_ms(), lease_until),
-                false => incident::claim_alarm(h, s, deps.now_ms(), lease_until),
+        Box::pin(advance(
+            deps,
+            s.region(),
+            &s.instance_id,
+            First::Guess,
+            |h| {
+                match s.found_by_scan() {
+                    true => incident::claim_scan(h, s, deps.now_ms(), lease_until),
+                    false => incident::claim_alarm(h, s, deps.now_ms(), lease_until),
+                }
             }
-        })),
+        )),
         Box::pin(aws::observe(&cloud, &s.instance_id)),
     );
     let head = match claim {
@@ -357,7 +396,12 @@ async fn act(
         Err(e) => return Box::pin(fail(deps, &head, s, None, Action::None, e)).await,
     };
     let now = deps.now_ms();
-    let step = decide(s, &facts, deps.config.dry_run);
+    let step = decide(
+        s,
+        &facts,
+        deps.config.dry_run,
+        &deps.config.other_controllers,
+    );
     let metric = Metric::from_name(&head.alarm.metric).unwrap_or(s.metric);
     let reads = plan::reads(&head, &step, &facts);
     // The breaker and the guards may both need the group's size: read once.
@@ -371,7 +415,13 @@ async fn act(
         }),
         Box::pin(async {
             match reads.breaker {
-                true => breaker::check(deps, &facts, &head, &desired).await,
+                true => {
+                    let confirmed = matches!(
+                        trust::confirm(metric, facts.checks),
+                        trust::Confirmation::Confirmed(_)
+                    );
+                    breaker::check(deps, &facts, &head, confirmed, &desired).await
+                }
                 false => Ok(None),
             }
         }),
@@ -423,6 +473,15 @@ async fn act(
                 _ => Telling::Report,
             };
             return Box::pin(hold(deps, head, s, &facts, until_ms, why, told, kind)).await;
+        }
+        Plan::TakenOver { why } => {
+            let o = Outcome::new(
+                Some(s.instance_id.clone()),
+                Action::None,
+                Verdict::Held,
+                why,
+            );
+            return Box::pin(close(deps, head, s, &facts, o)).await;
         }
         Plan::Unconfirmed { since_ms, why } => {
             return Box::pin(unconfirmed(deps, head, s, &facts, since_ms, why)).await
@@ -605,7 +664,7 @@ async fn close(
     match deps
         .ledger
         .write(
-            &incident::close_without_ok(&head, &outcome),
+            &incident::close_without_ok(&head, &outcome, deps.now_ms()),
             deps.now_ms() / 1000,
         )
         .await
@@ -939,23 +998,62 @@ pub(crate) async fn settle(deps: &Deps, head: &Head, outcome: &Outcome) {
     }
 }
 
+/// An OK alarm: the head and what EC2 reports are read in one round; the incident closes
+/// only when EC2 agrees (`incident::close_on_ok`).
 async fn recover(deps: &Deps, s: &Signal) -> Result<Outcome, Error> {
-    let head = match advance(deps, s.region(), &s.instance_id, false, |h| {
-        incident::close_on_ok(h, s)
-    })
-    .await
-    {
+    let (cloud, key) = (deps.cloud(s.region()), s.key());
+    let (read, facts) = tokio::join!(
+        deps.ledger.read(&key),
+        Box::pin(aws::observe(&cloud, &s.instance_id))
+    );
+    let unusable = |e: Error| {
+        Outcome::new(
+            Some(s.instance_id.clone()),
+            Action::Verify,
+            Verdict::Failed,
+            format!("ledger unusable: {e}"),
+        )
+    };
+    let current = match read {
+        Ok(h) => h,
+        Err(e) if e.is_transient() => return Err(e),
+        Err(e) => return Ok(unusable(e)),
+    };
+    // Without EC2's word, the OK waits for a retry: it closes nothing on its own.
+    let facts = match facts {
+        Ok(f) => f,
+        Err(e) if current.as_ref().is_some_and(|h| h.status != Status::Closed) => {
+            return match e.is_transient() {
+                true => Err(e),
+                false => Ok(Outcome::new(
+                    Some(s.instance_id.clone()),
+                    Action::Verify,
+                    Verdict::Failed,
+                    format!("OK not confirmed: EC2 not read ({e}); the incident goes on"),
+                )),
+            };
+        }
+        Err(_) => Facts::default(),
+    };
+    let step = advance(
+        deps,
+        s.region(),
+        &s.instance_id,
+        First::Known(current),
+        |h| {
+            let metric = h
+                .and_then(|h| Metric::from_name(&h.alarm.metric))
+                .unwrap_or(s.metric);
+            let disagrees = trust::confirm_ok(metric, &facts);
+            incident::close_on_ok(h, s, disagrees.as_deref(), deps.now_ms())
+        },
+    )
+    .await;
+    let head = match step {
         Ok(Move::Take(head)) => head,
         Ok(Move::Skip(outcome)) => return Ok(outcome),
         Err(e) if e.is_transient() => return Err(e),
-        Err(e) => {
-            return Ok(Outcome::new(
-                Some(s.instance_id.clone()),
-                Action::Verify,
-                Verdict::Failed,
-                format!("ledger unusable: {e}"),
-            ))
-        }
+        Err(e) => return Ok(unusable(e)),
     };
     let summarised = head.is_held() && head.hold_kind == Some(HoldKind::Breaker);
     let reason = if head.is_held() {
@@ -999,11 +1097,7 @@ async fn recover(deps: &Deps, s: &Signal) -> Result<Outcome, Error> {
         // Held behind an open breaker: its summary stands for it; the audit trail has it.
         return Ok(outcome);
     }
-    // Only for the report: a failed read leaves the report shorter, nothing else.
-    let facts = aws::observe(&deps.cloud(s.region()), &s.instance_id)
-        .await
-        .ok();
-    Ok(notify(deps, s, facts.as_ref(), outcome).await)
+    Ok(notify(deps, s, Some(&facts), outcome).await)
 }
 
 /// Reports the decision; an alarm's audit record is written beside the report.

@@ -68,29 +68,49 @@ async fn young_backup(deps: &Deps, head: &Head) -> Result<Option<String>, Error>
         .map(|(id, _)| id))
 }
 
+/// What the world shows of the relaunch now, and what the instance allows: in one round.
 async fn look(deps: &Deps, head: &Head) -> Result<Seen, Error> {
     let ec2 = &deps.cloud(head.region()).ec2;
+    let (source, mut seen) = tokio::try_join!(
+        crate::aws::ec2::describe_instance(ec2, &head.instance_id),
+        look_at_phase(ec2, head),
+    )?;
+    if let Some(source) = &source {
+        let policy = crate::policy::policy_for(deps.config.dry_run, &source.tags, None);
+        seen.halt = plan::halt(&policy);
+    }
+    let p = &head.progress;
+    let fresh = p.image_id.is_none() && p.image_name.is_none();
+    if matches!(p.phase, None | Some(Phase::Imaging)) && seen.image.is_none() && fresh {
+        seen.backup = young_backup(deps, head).await?;
+    }
+    Ok(seen)
+}
+
+/// Only what the ledger recorded is looked for: the image by its recorded id or name, the
+/// copy by its recorded id or launch token. Tags and other names prove nothing.
+async fn look_at_phase(ec2: &aws_sdk_ec2::Client, head: &Head) -> Result<Seen, Error> {
     let p = &head.progress;
     let mut seen = Seen::default();
+    let copy = async {
+        match (&p.replacement_id, &p.launch_token) {
+            (Some(id), _) => Ok(launch::state(ec2, id).await?.map(|s| (id.clone(), s))),
+            (None, Some(token)) => launch::find_by_token(ec2, token).await,
+            (None, None) => Ok(None),
+        }
+    };
     match p.phase {
         None | Some(Phase::Imaging) => {
-            seen.image = match &p.image_id {
-                Some(id) => image::state(ec2, id).await?,
-                None => image::find_by_name(ec2, &spec::image_name(&head.incident_id)).await?,
+            seen.image = match (&p.image_id, &p.image_name) {
+                (Some(id), _) => image::state(ec2, id).await?,
+                (None, Some(name)) => image::find_by_name(ec2, name).await?,
+                (None, None) => None,
             };
             if seen.image.as_ref().is_some_and(|(_, s)| s == "available") {
-                seen.replacement = launch::find_copy(ec2, &head.incident_id).await?;
-            }
-            if seen.image.is_none() && p.image_id.is_none() {
-                seen.backup = young_backup(deps, head).await?;
+                seen.replacement = copy.await?;
             }
         }
-        Some(Phase::Launching) => {
-            seen.replacement = match &p.replacement_id {
-                Some(id) => launch::state(ec2, id).await?.map(|s| (id.clone(), s)),
-                None => launch::find_copy(ec2, &head.incident_id).await?,
-            };
-        }
+        Some(Phase::Launching) => seen.replacement = copy.await?,
         Some(Phase::Verifying) => {
             if let Some(copy) = &p.replacement_id {
                 seen.checks_ok = takeover::checks_ok(ec2, copy).await?;
@@ -101,11 +121,52 @@ async fn look(deps: &Deps, head: &Head) -> Result<Seen, Error> {
     Ok(seen)
 }
 
+/// Records the head as it is now (a name or token chosen before the call that uses it).
+/// False: another invocation took the relaunch over meanwhile.
+async fn record_first(deps: &Deps, head: &mut Head) -> Result<bool, Error> {
+    let recorded = incident::record_step(head);
+    if !deps.ledger.write(&recorded, deps.now_ms() / 1000).await? {
+        return Ok(false);
+    }
+    *head = recorded;
+    Ok(true)
+}
+
+/// Whatever carries this incident's tag but is not what autoheal recorded, for the report.
+async fn strangers(deps: &Deps, head: &Head) -> Vec<String> {
+    let p = &head.progress;
+    let ours: Vec<&str> = [p.image_id.as_deref(), p.replacement_id.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let ec2 = &deps.cloud(head.region()).ec2;
+    launch::strangers(ec2, &head.incident_id, &ours)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, incident = %head.incident_id, "could not look for resources tagged as this incident's");
+            vec![]
+        })
+}
+
 /// What this invocation learnt on the way, for the final report.
 #[derive(Default)]
 struct Notes {
     moved: Vec<String>,
     not_carried: Vec<String>,
+    /// Resources tagged as this incident's that autoheal did not make.
+    strangers: Vec<String>,
+    /// `AUTOHEAL_TERMINATE_REPLACED`: how terminating the old instance went.
+    terminated: Option<Result<(), Error>>,
+}
+
+/// Someone lost the race for the relaunch: say so, do nothing more.
+fn taken_over(head: &Head) -> Outcome {
+    outcome(
+        head,
+        action_of(head.progress.phase),
+        Verdict::Duplicate,
+        "another invocation took this relaunch over".into(),
+    )
 }
 
 /// Advances the relaunch as far as the world and the deadline allow. The head must be
@@ -145,14 +206,19 @@ async fn advance_steps(
         match next {
             Next::CreateImage => {
                 *attempting = Action::CreateImage;
+                let name = match head.progress.image_name.clone() {
+                    Some(name) => name,
+                    None => {
+                        let name = spec::image_name(&head.incident_id, &crate::secret::token());
+                        head.progress.image_name = Some(name.clone());
+                        if !record_first(deps, head).await? {
+                            return Ok(taken_over(head));
+                        }
+                        name
+                    }
+                };
                 let tags = spec::bookkeeping_tags(&head.instance_id, &head.incident_id);
-                let id = image::create(
-                    ec2,
-                    &head.instance_id,
-                    &spec::image_name(&head.incident_id),
-                    &tags,
-                )
-                .await?;
+                let id = image::create(ec2, &head.instance_id, &name, &tags).await?;
                 head.progress.image_id = Some(id);
                 head.progress.enter(Phase::Imaging, now);
             }
@@ -172,7 +238,18 @@ async fn advance_steps(
                 let source = launch::describe_source(ec2, &head.instance_id).await?;
                 notes.not_carried = spec::not_carried(&source);
                 let image_id = head.progress.image_id.clone().unwrap_or_default();
-                let id = launch::run_copy(ec2, &source, &image_id, &head.incident_id).await?;
+                let token = match head.progress.launch_token.clone() {
+                    Some(token) => token,
+                    None => {
+                        head.progress.launch_token = Some(crate::secret::token());
+                        if !record_first(deps, head).await? {
+                            return Ok(taken_over(head));
+                        }
+                        head.progress.launch_token.clone().unwrap_or_default()
+                    }
+                };
+                let id =
+                    launch::run_copy(ec2, &source, &image_id, &head.incident_id, &token).await?;
                 head.progress.replacement_id = Some(id);
                 head.progress.enter(Phase::Launching, now);
             }
@@ -186,18 +263,12 @@ async fn advance_steps(
                 head.progress.enter(Phase::TakingOver, now);
                 let copy = head.progress.replacement_id.clone().unwrap_or_default();
                 notes.moved = takeover::move_addresses(ec2, &head.instance_id, &copy).await?;
-                takeover::retire(
-                    ec2,
-                    &head.instance_id,
-                    &copy,
-                    deps.config.terminate_replaced,
-                    false,
-                )
-                .await?;
+                // Stopped, not terminated, until the copy is verified.
+                takeover::retire(ec2, &head.instance_id, &copy, false, false).await?;
                 head.progress.enter(Phase::Verifying, deps.now_ms());
             }
             Next::WaitForImage | Next::WaitForReplacement | Next::WaitForChecks => {
-                if next == Next::WaitForChecks {
+                if next == Next::WaitForChecks && seen.halt.is_none() {
                     force_stop_if_stuck(deps, head, now).await;
                 }
                 if poll && deadline_ms - now > POLL_MS + STOP_MARGIN_MS {
@@ -213,11 +284,15 @@ async fn advance_steps(
             }
             Next::Recovered => {
                 head.progress.enter(Phase::Recovered, now);
+                notes.strangers = strangers(deps, head).await;
+                if deps.config.terminate_replaced && seen.halt.is_none() {
+                    notes.terminated = Some(terminate_source(deps, head).await);
+                }
                 let mut o = outcome(
                     head,
                     Action::Verify,
                     Verdict::Done,
-                    recovered_reason(head, &notes, deps, now),
+                    recovered_reason(head, &notes, now),
                 );
                 o.recovered = Some(Recovered::Copy);
                 return Ok(o);
@@ -225,12 +300,23 @@ async fn advance_steps(
             Next::Fail(why) => {
                 let action = action_of(before);
                 head.progress.enter(Phase::Failed, now);
+                let found = strangers_note(&strangers(deps, head).await);
                 return Ok(outcome(
                     head,
                     action,
                     Verdict::Failed,
-                    format!("{why}. {RUNBOOK}"),
+                    format!("{why}{found}. {RUNBOOK}"),
                 ));
+            }
+            Next::Halt(verdict, why) => {
+                let action = action_of(before);
+                head.progress.enter(Phase::Failed, now);
+                let done = match (&head.progress.image_id, &head.progress.replacement_id) {
+                    (_, Some(copy)) => format!(" (copy {copy} left as it is)"),
+                    (Some(image), None) => format!(" (image {image} kept)"),
+                    (None, None) => String::new(),
+                };
+                return Ok(outcome(head, action, verdict, format!("{why}{done}")));
             }
         }
         // The relaunch rung of the ladder is begun with its first step recorded.
@@ -238,16 +324,9 @@ async fn advance_steps(
             head.rungs.push((Rung::Relaunch, now));
         }
         // Record the phase before anything else, so that a crash resumes from here.
-        let recorded = incident::record_step(head);
-        if !deps.ledger.write(&recorded, now / 1000).await? {
-            return Ok(outcome(
-                head,
-                action_of(head.progress.phase),
-                Verdict::Duplicate,
-                "another invocation took this relaunch over".into(),
-            ));
+        if !record_first(deps, head).await? {
+            return Ok(taken_over(head));
         }
-        *head = recorded;
         *attempting = action_of(head.progress.phase);
         if head.progress.phase != before {
             report_step(deps, head).await;
@@ -258,10 +337,26 @@ async fn advance_steps(
     }
 }
 
-async fn force_stop_if_stuck(deps: &Deps, head: &Head, now: i64) {
-    if deps.config.terminate_replaced {
-        return;
+/// `AUTOHEAL_TERMINATE_REPLACED`: the old instance goes once its copy is verified, not
+/// before. What happened, for the report.
+async fn terminate_source(deps: &Deps, head: &Head) -> Result<(), Error> {
+    let ec2 = &deps.cloud(head.region()).ec2;
+    let copy = head.progress.replacement_id.clone().unwrap_or_default();
+    takeover::retire(ec2, &head.instance_id, &copy, true, false).await
+}
+
+/// "; left alone, not made by autoheal though tagged as this incident's: …", or nothing.
+fn strangers_note(strangers: &[String]) -> String {
+    match strangers.is_empty() {
+        true => String::new(),
+        false => format!(
+            "; suspicious, left alone: {} carry this incident's tag but autoheal did not make them",
+            strangers.join(", ")
+        ),
     }
+}
+
+async fn force_stop_if_stuck(deps: &Deps, head: &Head, now: i64) {
     let Some(since) = head.progress.began(Phase::Verifying) else {
         return;
     };
@@ -279,7 +374,7 @@ async fn force_stop_if_stuck(deps: &Deps, head: &Head, now: i64) {
     }
 }
 
-fn recovered_reason(head: &Head, notes: &Notes, deps: &Deps, now: i64) -> String {
+fn recovered_reason(head: &Head, notes: &Notes, now: i64) -> String {
     let copy = head.progress.replacement_id.as_deref().unwrap_or("?");
     let mut reason = format!(
         "recovered: copy {copy} runs with both status checks ok, {} after the alarm ({})",
@@ -295,10 +390,12 @@ fn recovered_reason(head: &Head, notes: &Notes, deps: &Deps, now: i64) -> String
     if !notes.moved.is_empty() {
         reason.push_str(&format!("; Elastic IPs moved: {}", notes.moved.join(", ")));
     }
-    reason.push_str(if deps.config.terminate_replaced {
-        "; old instance terminated"
-    } else {
-        "; old instance stopped and kept for forensics (tag autoheal:replaced-by)"
+    reason.push_str(&match &notes.terminated {
+        Some(Ok(())) => "; old instance terminated once its copy was verified".to_string(),
+        Some(Err(e)) => format!("; old instance stopped, not terminated ({e})"),
+        None => {
+            "; old instance stopped and kept for forensics (tag autoheal:replaced-by)".to_string()
+        }
     });
     if !notes.not_carried.is_empty() {
         reason.push_str(&format!(
@@ -306,6 +403,7 @@ fn recovered_reason(head: &Head, notes: &Notes, deps: &Deps, now: i64) -> String
             notes.not_carried.join("; ")
         ));
     }
+    reason.push_str(&strangers_note(&notes.strangers));
     reason
 }
 
@@ -319,9 +417,8 @@ async fn report_step(deps: &Deps, head: &Head) {
             head.progress.image_id.as_deref().unwrap_or("?")
         ),
         Phase::Imaging => format!(
-            "imaging without reboot as {} ({})",
+            "imaging without reboot as {}",
             head.progress.image_id.as_deref().unwrap_or("?"),
-            spec::image_name(&head.incident_id)
         ),
         Phase::Launching => format!(
             "launching copy {} from {}",

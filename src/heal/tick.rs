@@ -14,7 +14,13 @@ use crate::outcome::{Action, Outcome, Verdict};
 /// The trigger's outcomes, and the error that kept the open incidents from being read
 /// (then a retry of the invocation helps). The open index is read once, for the incidents
 /// and the backups (which leave instances with an open incident alone).
-pub async fn run(deps: &Deps, trigger: Trigger, deadline_ms: i64) -> (Vec<Outcome>, Option<Error>) {
+/// `account`: the function's own, which the scan's findings are about.
+pub async fn run(
+    deps: &Deps,
+    trigger: Trigger,
+    deadline_ms: i64,
+    account: Option<&str>,
+) -> (Vec<Outcome>, Option<Error>) {
     let scheduled = trigger == Trigger::Tick;
     let open = match deps.ledger.open_incidents().await {
         Ok(open) => open,
@@ -46,7 +52,7 @@ pub async fn run(deps: &Deps, trigger: Trigger, deadline_ms: i64) -> (Vec<Outcom
     outcomes.extend(backups);
     outcomes.extend(resent);
     if let (true, Some(limit)) = (scheduled, deps.config.scan) {
-        outcomes.extend(Box::pin(scan(deps, &open, limit as usize, deadline_ms)).await);
+        outcomes.extend(Box::pin(scan(deps, &open, limit as usize, deadline_ms, account)).await);
     }
     (outcomes, None)
 }
@@ -54,7 +60,13 @@ pub async fn run(deps: &Deps, trigger: Trigger, deadline_ms: i64) -> (Vec<Outcom
 /// `AUTOHEAL_SCAN`: impaired instances of every served region that no open incident covers
 /// go through the pipeline as an alarm would, at most `limit` per tick, one at a time (the
 /// guards and the breaker see each before the next).
-pub async fn scan(deps: &Deps, open: &[String], limit: usize, deadline_ms: i64) -> Vec<Outcome> {
+pub async fn scan(
+    deps: &Deps,
+    open: &[String],
+    limit: usize,
+    deadline_ms: i64,
+    account: Option<&str>,
+) -> Vec<Outcome> {
     let regions = deps.config.regions.listed(&deps.config.region);
     let found = futures::future::join_all(
         regions
@@ -78,14 +90,14 @@ pub async fn scan(deps: &Deps, open: &[String], limit: usize, deadline_ms: i64) 
             }
         };
         let (signals, left) =
-            crate::scan::signals(&found, region, None, open, budget, deps.now_ms());
+            crate::scan::signals(&found, region, account, open, budget, deps.now_ms());
         budget -= signals.len();
         for s in signals {
             if deadline_ms - deps.now_ms() < relaunch::STOP_MARGIN_MS {
                 break;
             }
             let id = s.instance_id.clone();
-            match Box::pin(heal::process(deps, crate::intake::Intake::Signal(s), deadline_ms)).await {
+            match Box::pin(heal::process(deps, crate::intake::Intake::Signal(s), deadline_ms, account)).await {
                 Ok(o) => outcomes.extend(o),
                 Err(e) => outcomes.push(Outcome::new(
                     Some(id),
@@ -286,7 +298,7 @@ async fn advance_one(
     let lease_until = deadline_ms.max(deps.now_ms()) + LEASE_MARGIN_MS;
     let ended = std::cell::Cell::new(false);
     let not_now = std::cell::Cell::new(false);
-    let step = advance(deps, region, instance_id, false, |h| {
+    let step = advance(deps, region, instance_id, heal::First::Read, |h| {
         ended.set(h.is_none_or(|h| h.status != incident::Status::Repairing));
         not_now.set(!scheduled && h.is_some_and(Head::is_verifying));
         match not_now.get() {

@@ -284,6 +284,12 @@ fn item_from_head(h: &Head) -> Item {
     if p.from_backup {
         item.insert("from_backup".into(), AttributeValue::Bool(true));
     }
+    if let Some(name) = &p.image_name {
+        item.insert("image_name".into(), s(name));
+    }
+    if let Some(token) = &p.launch_token {
+        item.insert("launch_token".into(), s(token));
+    }
     if !p.marks.is_empty() {
         item.insert("step_times".into(), timed_list(&p.marks, |ph| ph.as_str()));
     }
@@ -362,6 +368,8 @@ fn head_from_item(item: &Item) -> Option<Head> {
                 .copied()
                 .unwrap_or(false),
             marks: timed(item, "step_times", Phase::parse),
+            image_name: get_s("image_name"),
+            launch_token: get_s("launch_token"),
         },
         hold_until_ms: get_n("hold_until_ms"),
         hold_kind: get_s("hold_kind").and_then(|k| HoldKind::parse(&k)),
@@ -402,6 +410,8 @@ mod tests {
                 replacement_id: None,
                 from_backup: true,
                 marks: vec![(Phase::Imaging, 5), (Phase::Launching, 9)],
+                image_name: Some("autoheal-x-0f".into()),
+                launch_token: Some("0f".into()),
             },
             hold_until_ms: Some(7),
             hold_kind: Some(HoldKind::Confirm),

@@ -12,6 +12,8 @@ pub struct InstanceFacts {
     pub availability_zone: Option<String>,
     /// `ebs` or `instance-store`.
     pub root_device_type: Option<String>,
+    /// `InstanceLifecycle`: `spot`, `scheduled`, `capacity-block`; None for on-demand.
+    pub lifecycle: Option<String>,
     pub tags: BTreeMap<String, String>,
     /// When EC2 launched it (epoch ms).
     pub launch_ms: Option<i64>,

@@ -45,6 +45,12 @@ pub struct Progress {
     pub replacement_id: Option<String>,
     /// The image is a periodic backup, not one taken at failure time.
     pub from_backup: bool,
+    /// The name the image is created under, unguessable and recorded before `CreateImage`:
+    /// what finds the image again after a crash between the call and its record.
+    pub image_name: Option<String>,
+    /// The copy's `ClientToken`, unguessable and recorded before `RunInstances`: a retry
+    /// with it returns the same copy, and only an instance launched with it is the copy.
+    pub launch_token: Option<String>,
     /// When each phase began (ms since the epoch), in order.
     pub marks: Vec<(Phase, i64)>,
 }

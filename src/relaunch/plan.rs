@@ -3,11 +3,16 @@
 //!
 //! detected -> imaging -> launching -> taking_over -> verifying -> recovered | failed
 //!
-//! Every action is either idempotent or findable afterwards (the image by its
-//! deterministic name, the copy by its `autoheal:incident` tag and `ClientToken`), so a
-//! phase interrupted between its AWS call and its ledger write is adopted, never repeated.
+//! Every action is findable afterwards by what the ledger recorded before it was made (the
+//! image by its unguessable name, the copy by its unguessable `ClientToken`), so a phase
+//! interrupted between its AWS call and its ledger write is adopted, never repeated, and
+//! nothing someone else made — whatever its tags or name — is ever adopted.
+//! Before each step that changes the world, what the instance allows now (`halt`) is
+//! honoured.
 
 use crate::model::progress::{human, Phase, Progress};
+use crate::outcome::Verdict;
+use crate::policy::{Mode, Policy};
 
 /// What the engine saw just now, for the current phase.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -21,6 +26,29 @@ pub struct Seen {
     /// A young enough backup image to relaunch from, when the instance asks for that
     /// (`autoheal:relaunch-from=latest-backup`) and nothing was imaged yet.
     pub backup: Option<String>,
+    /// The instance no longer lets autoheal act (`halt`): the outcome and why.
+    pub halt: Option<(Verdict, String)>,
+}
+
+/// What the instance's `autoheal` tag and `AUTOHEAL_DRY_RUN` allow now, read again before
+/// each step: anything but `Act` stops the relaunch where it is.
+pub fn halt(policy: &Policy) -> Option<(Verdict, String)> {
+    let source = &policy.source;
+    match policy.mode {
+        Mode::Act => None,
+        Mode::Off => Some((
+            Verdict::Ignored,
+            format!("opted out ({source}) during the relaunch: stopped there, nothing more done"),
+        )),
+        Mode::Notify => Some((
+            Verdict::Held,
+            format!("report only ({source}) during the relaunch: stopped there, nothing more done"),
+        )),
+        Mode::DryRun => Some((
+            Verdict::DryRun,
+            format!("dry run ({source}) during the relaunch: stopped there, nothing more done"),
+        )),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -40,9 +68,22 @@ pub enum Next {
     WaitForChecks,
     Recovered,
     Fail(String),
+    /// The instance no longer lets autoheal act: end the relaunch before this step.
+    Halt(Verdict, String),
 }
 
 pub fn next(progress: &Progress, seen: &Seen, now_ms: i64, verify_timeout_ms: i64) -> Next {
+    let step = next_step(progress, seen, now_ms, verify_timeout_ms);
+    match (&seen.halt, step) {
+        (
+            Some((verdict, why)),
+            Next::CreateImage | Next::UseBackup(_) | Next::Launch | Next::TakeOver,
+        ) => Next::Halt(*verdict, why.clone()),
+        (_, step) => step,
+    }
+}
+
+fn next_step(progress: &Progress, seen: &Seen, now_ms: i64, verify_timeout_ms: i64) -> Next {
     match progress.phase {
         None | Some(Phase::Imaging) => match &seen.image {
             None if progress.image_id.is_some() => {
@@ -128,6 +169,7 @@ mod tests {
             replacement: copy.map(|(a, b)| (a.into(), b.into())),
             checks_ok: ok,
             backup: None,
+            halt: None,
         }
     }
 
@@ -161,7 +203,8 @@ mod tests {
                 0,
                 Next::AdoptImage("ami-1".into()),
             ),
-            // Crash after CreateImage, before the ledger write: adopt the image found by name.
+            // Crash after CreateImage, before the ledger write: adopt the image found by its
+            // recorded name.
             (
                 progress(None, None, None),
                 seen(Some(("ami-1", "pending")), None, false),
@@ -192,7 +235,8 @@ mod tests {
                 0,
                 Next::Fail("the image autoheal took has disappeared".into()),
             ),
-            // Crash after RunInstances, before the ledger write: adopt the copy found by tag.
+            // Crash after RunInstances, before the ledger write: adopt the copy found by its
+            // recorded token.
             (
                 progress(Some(Imaging), Some("ami-1"), None),
                 seen(
@@ -255,6 +299,62 @@ mod tests {
         for (p, s, now, expected) in table {
             assert_eq!(next(&p, &s, now, timeout), expected, "{p:?} {s:?}");
         }
+    }
+
+    #[test]
+    fn a_step_that_changes_the_world_halts_when_the_instance_no_longer_allows_it() {
+        use Phase::*;
+        let off = Policy {
+            mode: Mode::Off,
+            source: "tag autoheal=off on the instance".into(),
+        };
+        let halted = |p: Progress, s: Seen| {
+            let s = Seen {
+                halt: halt(&off),
+                ..s
+            };
+            next(&p, &s, 5_000, 900_000)
+        };
+        let stop = Next::Halt(
+            Verdict::Ignored,
+            "opted out (tag autoheal=off on the instance) during the relaunch: stopped there, nothing more done".into(),
+        );
+        // Before the image, the launch and the takeover: halted.
+        assert_eq!(
+            halted(progress(None, None, None), seen(None, None, false)),
+            stop
+        );
+        let available = seen(Some(("ami-1", "available")), None, false);
+        assert_eq!(
+            halted(progress(Some(Imaging), Some("ami-1"), None), available),
+            stop
+        );
+        let running = seen(None, Some(("i-2", "running")), false);
+        assert_eq!(
+            halted(
+                progress(Some(Launching), Some("ami-1"), Some("i-2")),
+                running
+            ),
+            stop
+        );
+        // Waiting and verifying change nothing: they go on.
+        let pending = seen(Some(("ami-1", "pending")), None, false);
+        assert_eq!(
+            halted(progress(Some(Imaging), Some("ami-1"), None), pending),
+            Next::WaitForImage
+        );
+        assert_eq!(
+            halted(
+                progress(Some(Verifying), Some("ami-1"), Some("i-2")),
+                seen(None, None, true)
+            ),
+            Next::Recovered
+        );
+        let act = Policy {
+            mode: Mode::Act,
+            source: "default".into(),
+        };
+        assert_eq!(halt(&act), None);
     }
 
     #[test]

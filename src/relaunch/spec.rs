@@ -66,9 +66,10 @@ pub fn bookkeeping_tags(source_id: &str, incident_id: &str) -> Vec<(String, Stri
     ]
 }
 
-/// The image's name: the same for every try of one incident, so an interrupted try is found.
-pub fn image_name(incident_id: &str) -> String {
-    format!("autoheal-{incident_id}")
+/// The image's name: the incident's, with an unguessable part (`secret::token`) recorded
+/// before the image is created, so nobody can create an image of that name first.
+pub fn image_name(incident_id: &str, secret: &str) -> String {
+    format!("autoheal-{incident_id}-{secret}")
 }
 
 /// What the copy will not have, said plainly for the report.
@@ -121,8 +122,8 @@ mod tests {
             ]
         );
         assert_eq!(
-            image_name("i-1-20261123T031245Z"),
-            "autoheal-i-1-20261123T031245Z"
+            image_name("i-1-20261123T031245Z", "0f"),
+            "autoheal-i-1-20261123T031245Z-0f"
         );
     }
 

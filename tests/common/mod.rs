@@ -960,6 +960,17 @@ pub async fn control(what: &str, body: serde_json::Value) {
     );
 }
 
+/// The emulator's account: the function the tests run is deployed in it.
+pub const ACCOUNT: &str = "123456789012";
+
+/// An invocation of the function in the emulator's account, ending at `deadline_ms`.
+pub fn invocation(deadline_ms: i64) -> autoheal::app::Invocation {
+    autoheal::app::Invocation::new(
+        deadline_ms,
+        &format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:autoheal"),
+    )
+}
+
 /// An invocation's deadline on the function's clock: 30 s, as the template gives it.
 pub fn deadline(deps: &autoheal::app::Deps) -> i64 {
     deps.now_ms() + 30_000
@@ -976,7 +987,7 @@ pub async fn invoke(
         }
         None => serde_json::from_slice(bytes).unwrap(),
     };
-    autoheal::heal::handle(deps, &payload, deadline(deps)).await
+    autoheal::heal::handle(deps, &payload, &invocation(deadline(deps))).await
 }
 
 pub fn summary(r: &autoheal::outcome::Response) -> Vec<String> {
