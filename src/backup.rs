@@ -260,7 +260,7 @@ pub fn backup_name(instance_id: &str, now_ms: i64) -> String {
 }
 
 /// `stored` brought up to date with the images EC2 lists: an answer lost after a request is
-/// found under the request's name; images no longer listed (retired, deregistered by
+/// found under the request's name (an image `CreateImage` made from the instance after it); images no longer listed (retired, deregistered by
 /// hand, untagged) or made from another instance are dropped; images tagged as the
 /// instance's backups but not recorded are flagged. Returns the record, its own images (with
 /// when the run asked for each: its clock orders them) and the suspects (all, and those not
@@ -290,10 +290,11 @@ fn reconcile<'a>(
                 }
             }
             None => {
+                // Made by CreateImage from this instance (EC2 says so), after the request.
                 let answer = backups.iter().find(|b| {
                     b.name == e.name
                         && b.source == id
-                        && b.from_instance(id)
+                        && b.source_instance.as_deref() == Some(id)
                         && b.created_ms >= e.requested_ms - ADOPT_SKEW_MS
                         && !made.recorded().any(|r| r == b.image_id)
                 });
@@ -753,6 +754,12 @@ mod tests {
                 name: backup_name("i-b", NOW - H),
                 ..backup("squat", "i-b", 2, "available")
             },
+            // Registered from snapshots under a request's name: EC2 names no instance.
+            Backup {
+                name: "registered-name".into(),
+                source_instance: None,
+                ..backup("registered", "i-e", 0, "available")
+            },
         ];
         let asked = |name: &str, at: i64| Entry {
             name: name.into(),
@@ -788,8 +795,12 @@ mod tests {
                 "i-d".to_string(),
                 record(vec![asked("in-flight", NOW - 60_000)]),
             ),
+            (
+                "i-e".to_string(),
+                record(vec![asked("registered-name", NOW - 60_000)]),
+            ),
         ]);
-        let tagged: Vec<Tagged> = ["i-a", "i-b", "i-c", "i-d"]
+        let tagged: Vec<Tagged> = ["i-a", "i-b", "i-c", "i-d", "i-e"]
             .into_iter()
             .map(|id| tagged(id, "24", None))
             .collect();
@@ -806,6 +817,9 @@ mod tests {
         assert_eq!(job("i-c").made.images[0].requested_ms, NOW);
         // A request a minute old may still be answered: no second one meanwhile.
         assert!(p.jobs.iter().all(|j| j.instance_id != "i-d"));
+        // Only an image CreateImage made from the instance answers a request.
+        assert_eq!(job("i-e").made.recorded().count(), 0);
+        assert_eq!(job("i-e").made.flagged, ["registered"]);
     }
 
     #[test]

@@ -230,6 +230,60 @@ async fn the_backup_tag_alone_selects_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backup_name_taken_first_is_not_taken_for_the_backup() {
+    let (w, proxy, _slack) = setup(WorldSpec::empty()).await;
+    let a = w
+        .launch(1, &[("autoheal:backup", "1"), APPROVED])
+        .await
+        .remove(0);
+    let other = w.launch(1, &[]).await.remove(0);
+    let deps = w.deps(&proxy, &[SELECTOR]).await;
+    // The name the next backup will have, taken by an image of another instance.
+    let name = autoheal::backup::backup_name(&a, deps.now_ms());
+    let squat = w
+        .ec2
+        .create_image()
+        .instance_id(&other)
+        .name(&name)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::Image)
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("autoheal:backup-of")
+                        .value(&a)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .image_id()
+        .unwrap()
+        .to_string();
+    let s = run(&deps, &w).await;
+    assert_eq!(s.imaged, 0, "{s:?}");
+    assert!(
+        s.problems
+            .iter()
+            .any(|p| p.contains(&format!("{name:?} is taken"))),
+        "{s:?}"
+    );
+    let key = autoheal::model::keys::key(&w.region, &a);
+    let made = deps.ledger.read_backups(&key).await.unwrap();
+    assert!(made.images.is_empty(), "the request is dropped: {made:?}");
+    assert_eq!(made.flagged, [squat.clone()]);
+    // A minute on: a backup under its own name; the squatter's image is never its.
+    deps.clock.advance(60_000);
+    let s = run(&deps, &w).await;
+    assert_eq!(s.imaged, 1, "{s:?}");
+    let own = recorded(&deps, &w, &a).await;
+    assert_eq!(own.len(), 1);
+    assert_ne!(own[0], squat);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_backup_nor_rotation_until_the_latest_incident_closed_as_recovered() {
     let (w, proxy, _slack) = setup(WorldSpec::empty()).await;
     let v = w

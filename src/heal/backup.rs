@@ -162,69 +162,90 @@ async fn perform(deps: &Deps, region: &str, job: Job, deadline_ms: i64) -> Done 
         // Flagged in the record now: reported this once.
         done.problems.extend(job.newly_suspicious);
     }
-    let mut answered = None;
+    let mut edits = Edits::default();
     if let Some(name) = &job.create {
         match crate::aws::backup::create(ec2, id, name).await {
             Ok(Some(image)) => {
-                made.answered(name, &image, deps.now_ms());
-                answered = Some((name.clone(), image));
+                edits.answered = Some((name.clone(), image));
                 done.imaged += 1;
             }
-            // The name is taken: an image made under it for this request is found by the
-            // next run; one made before it is not autoheal's.
-            Ok(None) => {}
+            // The name was taken before the request: no image under it is autoheal's.
+            Ok(None) => {
+                edits.refused = Some(name.clone());
+                done.problems.push(format!(
+                    "{id}: the backup's name {name:?} is taken by an image autoheal did not make; no backup this time"
+                ));
+            }
+            // Perhaps made all the same: the next run looks for it under its name.
             Err(e) => done.problems.push(format!("{id}: {e}")),
         }
     }
-    let mut forgotten = vec![];
     for b in job.retire {
         match crate::aws::backup::retire(ec2, &b).await {
             Ok(n) => {
-                made.forget(&b.image_id);
-                forgotten.push(b.image_id);
+                edits.forgotten.push(b.image_id);
                 done.retired += 1;
                 done.snapshots += n;
             }
             Err(e) => done.problems.push(format!("{}: {e}", b.image_id)),
         }
     }
-    if answered.is_some() || !forgotten.is_empty() {
-        if let Err(why) = save(deps, &key, made, answered.as_ref(), &forgotten).await {
+    if !edits.is_empty() {
+        if let Err(why) = save(deps, &key, made, &edits).await {
             done.problems.push(format!("{id}: {why}"));
         }
     }
     done
 }
 
-/// Writes the answers; when another run wrote meanwhile, applies them to its record.
-async fn save(
-    deps: &Deps,
-    key: &str,
-    mut made: Made,
-    answered: Option<&(String, String)>,
-    forgotten: &[String],
-) -> Result<(), String> {
+/// What a job learnt of EC2, for the record.
+#[derive(Default)]
+struct Edits {
+    /// (name, image id): the image EC2 made for the request.
+    answered: Option<(String, String)>,
+    /// A request whose name EC2 refused as taken.
+    refused: Option<String>,
+    /// Images retired.
+    forgotten: Vec<String>,
+}
+
+impl Edits {
+    fn is_empty(&self) -> bool {
+        self.answered.is_none() && self.refused.is_none() && self.forgotten.is_empty()
+    }
+
+    fn apply(&self, made: &mut Made, now_ms: i64) {
+        if let Some((name, image)) = &self.answered {
+            made.answered(name, image, now_ms);
+        }
+        if let Some(name) = &self.refused {
+            made.images
+                .retain(|e| e.name != *name || e.image_id.is_some());
+        }
+        for image in &self.forgotten {
+            made.forget(image);
+        }
+    }
+}
+
+/// Writes what the job learnt; when another run wrote meanwhile, applies it to that record.
+async fn save(deps: &Deps, key: &str, mut made: Made, edits: &Edits) -> Result<(), String> {
     let why = |e: Error| {
         format!("backup record not updated ({e}); the next run finds the image under its name")
     };
+    edits.apply(&mut made, deps.now_ms());
     for _ in 0..RECORD_RACES {
         made.version += 1;
-        let now = deps.now_ms();
         if deps
             .ledger
-            .write_backups(key, &made, now / 1000)
+            .write_backups(key, &made, deps.now_ms() / 1000)
             .await
             .map_err(why)?
         {
             return Ok(());
         }
         made = deps.ledger.read_backups(key).await.map_err(why)?;
-        if let Some((name, image)) = answered {
-            made.answered(name, image, now);
-        }
-        for image in forgotten {
-            made.forget(image);
-        }
+        edits.apply(&mut made, deps.now_ms());
     }
     Err("backup record changed by other runs meanwhile; the next run finds the image under its name".into())
 }
