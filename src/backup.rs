@@ -116,7 +116,7 @@ pub struct Backup {
 
 impl Backup {
     /// EC2 does not say it was made from another instance.
-    fn from_instance(&self, instance_id: &str) -> bool {
+    fn may_be_from(&self, instance_id: &str) -> bool {
         self.source_instance
             .as_deref()
             .is_none_or(|s| s == instance_id)
@@ -262,20 +262,8 @@ pub fn backup_name(instance_id: &str, now_ms: i64) -> String {
 /// `stored` brought up to date with the images EC2 lists: an answer lost after a request is
 /// found under the request's name (an image `CreateImage` made from the instance after it); images no longer listed (retired, deregistered by
 /// hand, untagged) or made from another instance are dropped; images tagged as the
-/// instance's backups but not recorded are flagged. Returns the record, its own images (with
-/// when the run asked for each: its clock orders them) and the suspects (all, and those not
-/// flagged before).
-fn reconcile<'a>(
-    id: &str,
-    stored: &Made,
-    backups: &'a [Backup],
-    now_ms: i64,
-) -> (
-    Made,
-    Vec<(&'a Backup, i64)>,
-    Vec<&'a Backup>,
-    Vec<&'a Backup>,
-) {
+/// instance's backups but not recorded are flagged.
+fn reconcile<'a>(id: &str, stored: &Made, backups: &'a [Backup], now_ms: i64) -> Reconciled<'a> {
     let listed = |image: &str| backups.iter().find(|b| b.image_id == image);
     let mut made = Made {
         images: vec![],
@@ -285,7 +273,7 @@ fn reconcile<'a>(
     for e in &stored.images {
         match &e.image_id {
             Some(image) => {
-                if listed(image).is_some_and(|b| b.from_instance(id)) {
+                if listed(image).is_some_and(|b| b.may_be_from(id)) {
                     made.images.push(e.clone());
                 }
             }
@@ -324,7 +312,23 @@ fn reconcile<'a>(
         .copied()
         .collect();
     made.flagged = suspicious.iter().map(|b| b.image_id.clone()).collect();
-    (made, own, suspicious, new)
+    Reconciled {
+        made,
+        own,
+        suspicious,
+        new,
+    }
+}
+
+/// A record brought up to date (`reconcile`).
+struct Reconciled<'a> {
+    made: Made,
+    /// Its own images, with when the run asked for each (its clock orders them).
+    own: Vec<(&'a Backup, i64)>,
+    /// Images tagged as its backups it did not make ...
+    suspicious: Vec<&'a Backup>,
+    /// ... and those of them not flagged before.
+    new: Vec<&'a Backup>,
 }
 
 /// Backups of instances no longer tagged or selected, or no longer existing, are never
@@ -346,7 +350,12 @@ pub fn plan(
             continue;
         }
         let known = known.get(id).unwrap_or(&nothing);
-        let (made, own, suspicious, new) = reconcile(id, &known.made, backups, now_ms);
+        let Reconciled {
+            made,
+            own,
+            suspicious,
+            new,
+        } = reconcile(id, &known.made, backups, now_ms);
         for b in &suspicious {
             plan.suspicious
                 .push(format!("{} ({:?}) of {id}", b.image_id, b.name));

@@ -217,7 +217,7 @@ async fn the_backup_tag_alone_selects_nothing() {
     let deps = w.deps(&proxy, &[SELECTOR]).await;
     let s = run(&deps, &w).await;
     assert_eq!((s.tagged, s.imaged), (1, 1), "{s:?}");
-    assert_eq!(s.unselected, [by_anyone.clone()]);
+    assert_eq!(s.unselected, vec![by_anyone.clone()]);
     assert!(
         s.text().contains(&format!(
             "1 tagged autoheal:backup without the selector tag backup-approved=yes, left alone: {by_anyone}"
@@ -273,7 +273,7 @@ async fn a_backup_name_taken_first_is_not_taken_for_the_backup() {
     let key = autoheal::model::keys::key(&w.region, &a);
     let made = deps.ledger.read_backups(&key).await.unwrap();
     assert!(made.images.is_empty(), "the request is dropped: {made:?}");
-    assert_eq!(made.flagged, [squat.clone()]);
+    assert_eq!(made.flagged, vec![squat.clone()]);
     // A minute on: a backup under its own name; the squatter's image is never its.
     deps.clock.advance(60_000);
     let s = run(&deps, &w).await;
