@@ -27,6 +27,9 @@ pub struct Config {
     pub terminate_replaced: bool,
     /// A backup older than this is not relaunched from (`autoheal:relaunch-from`).
     pub backup_max_age_ms: i64,
+    /// The tag an instance must carry besides `autoheal:backup` to be backed up
+    /// (`AUTOHEAL_BACKUP_SELECTOR`); None: no instance is.
+    pub backup_selector: Option<crate::backup::Selector>,
     /// How long after the alarm's state change to wait before acting.
     pub grace: Grace,
     /// A copy autoheal launched is not relaunched again within this (0: no limit).
@@ -159,6 +162,9 @@ impl Default for Grace {
     }
 }
 
+/// The deployer's backup selector (`crate::backup::Selector`).
+pub const BACKUP_SELECTOR_VARIABLE: &str = "AUTOHEAL_BACKUP_SELECTOR";
+
 pub const DEFAULT_VERIFY_TIMEOUT_SECONDS: i64 = 15 * 60;
 pub const DEFAULT_BACKUP_MAX_AGE_SECONDS: i64 = 24 * 3600;
 
@@ -251,6 +257,7 @@ impl std::fmt::Debug for Config {
             .field("verify_timeout_ms", &self.verify_timeout_ms)
             .field("terminate_replaced", &self.terminate_replaced)
             .field("backup_max_age_ms", &self.backup_max_age_ms)
+            .field("backup_selector", &self.backup_selector)
             .field("grace", &self.grace)
             .field("lineage_window_ms", &self.lineage_window_ms)
             .field("quorum_guard", &self.quorum_guard)
@@ -301,6 +308,14 @@ impl Config {
                 get("AUTOHEAL_BACKUP_MAX_AGE"),
                 DEFAULT_BACKUP_MAX_AGE_SECONDS,
             )?;
+        // Unset: `autoheal:backup` alone, anyone's to write who may tag, selects nothing.
+        let backup_selector = match get(BACKUP_SELECTOR_VARIABLE) {
+            None => None,
+            Some(v) => Some(
+                crate::backup::Selector::parse(&v)
+                    .map_err(|e| err(BACKUP_SELECTOR_VARIABLE, &e))?,
+            ),
+        };
         let grace = match get("AUTOHEAL_GRACE_SECONDS") {
             None => Grace::default(),
             Some(v) => {
@@ -422,6 +437,7 @@ impl Config {
             verify_timeout_ms,
             terminate_replaced,
             backup_max_age_ms,
+            backup_selector,
             grace,
             lineage_window_ms,
             quorum_guard,
@@ -492,6 +508,20 @@ mod tests {
             assert_eq!(c.scan, want, "{v}");
         }
         assert!(c.slack_webhook_ciphertext.is_none());
+        assert_eq!(
+            c.backup_selector, None,
+            "no instance is backed up unless selected"
+        );
+        let c = cfg(&[
+            BASE[0],
+            BASE[1],
+            ("AUTOHEAL_BACKUP_SELECTOR", "backup=approved"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.backup_selector.map(|s| s.to_string()).as_deref(),
+            Some("backup=approved")
+        );
     }
 
     #[test]
@@ -603,6 +633,22 @@ mod tests {
             (
                 [&BASE[..], &[("AUTOHEAL_OTHER_CONTROLLER_TAGS", "nomad,,x")]].concat(),
                 "AUTOHEAL_OTHER_CONTROLLER_TAGS",
+            ),
+            (
+                [
+                    &BASE[..],
+                    &[("AUTOHEAL_BACKUP_SELECTOR", "backup-approved")],
+                ]
+                .concat(),
+                "AUTOHEAL_BACKUP_SELECTOR",
+            ),
+            (
+                [
+                    &BASE[..],
+                    &[("AUTOHEAL_BACKUP_SELECTOR", "autoheal:backup=24")],
+                ]
+                .concat(),
+                "AUTOHEAL_BACKUP_SELECTOR",
             ),
         ];
         for (pairs, variable) in cases {

@@ -556,18 +556,21 @@ async fn terminate_replaced_terminates_the_old_instance() {
     ));
 }
 
+/// The deployer's selector the backup tests set (`AUTOHEAL_BACKUP_SELECTOR`).
+const SELECTOR: (&str, &str) = ("AUTOHEAL_BACKUP_SELECTOR", "backup-approved=yes");
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn latest_backup_policy_relaunches_from_the_backup_without_imaging() {
     let (w, proxy, _slack, lone) = setup_lone().await;
     w.tag_instance(&lone.id, "autoheal:backup", "24").await;
+    w.tag_instance(&lone.id, "backup-approved", "yes").await;
     w.tag_instance(&lone.id, "autoheal:relaunch-from", "latest-backup")
         .await;
-    let deps = w.deps(&proxy, &[]).await;
+    let deps = w.deps(&proxy, &[SELECTOR]).await;
     let now = deps.now_ms();
-    let taken =
-        autoheal::heal::backup::run(&deps.clients.ec2, &deps.clock, &[], false, now + 60_000)
-            .await
-            .unwrap();
+    let taken = autoheal::heal::backup::run(&deps, &w.region, &[], now + 60_000)
+        .await
+        .unwrap();
     assert_eq!(taken.imaged, 1, "{taken:?}");
     let backup_id = w
         .ec2
@@ -586,6 +589,9 @@ async fn latest_backup_policy_relaunches_from_the_backup_without_imaging() {
         .image_id()
         .unwrap()
         .to_string();
+    // Someone who may image and tag makes another instance's disks its newest "backup".
+    let other = w.launch(1, &[]).await.remove(0);
+    let planted = w.plant_backup(&lone.id, &other).await;
     proxy.forget();
 
     let r = invoke(&deps, &event("sns-alarm.json", &[&lone.id]))
@@ -617,18 +623,45 @@ async fn latest_backup_policy_relaunches_from_the_backup_without_imaging() {
         .await
         .unwrap();
     let copy = &copies.reservations()[0].instances()[0];
-    assert_eq!(copy.image_id(), Some(backup_id.as_str()));
+    assert_eq!(
+        copy.image_id(),
+        Some(backup_id.as_str()),
+        "the backup autoheal recorded, not {planted}"
+    );
+
+    // Only a planted "backup": it is not relaunched from; a fresh image is taken.
+    let (w, proxy, _slack, lone) = setup_lone().await;
+    w.tag_instance(&lone.id, "autoheal:relaunch-from", "latest-backup")
+        .await;
+    let other = w.launch(1, &[]).await.remove(0);
+    let planted = w.plant_backup(&lone.id, &other).await;
+    let deps = w.deps(&proxy, &[SELECTOR]).await;
+    let r = invoke(&deps, &event("sns-alarm.json", &[&lone.id]))
+        .await
+        .unwrap();
+    assert_eq!(r.outcomes[0].result, Verdict::Done, "{r:?}");
+    assert!(
+        !r.outcomes[0].reason.contains("relaunched from backup"),
+        "{r:?}"
+    );
+    assert_eq!(proxy.calls("CreateImage"), 1);
+    let (_, copies) = made_for(&w, &lone.id).await;
+    assert_ne!(copies[0].image_id(), Some(planted.as_str()));
 
     // Too old a backup is not used: a fresh image is taken instead.
     let (w, proxy, _slack, lone) = setup_lone().await;
     w.tag_instance(&lone.id, "autoheal:relaunch-from", "latest-backup")
         .await;
-    let deps = w.deps(&proxy, &[("AUTOHEAL_BACKUP_MAX_AGE", "1s")]).await;
+    w.tag_instance(&lone.id, "backup-approved", "yes").await;
+    let deps = w
+        .deps(&proxy, &[("AUTOHEAL_BACKUP_MAX_AGE", "1s"), SELECTOR])
+        .await;
     let now = deps.now_ms();
     w.tag_instance(&lone.id, "autoheal:backup", "24").await;
-    autoheal::heal::backup::run(&deps.clients.ec2, &deps.clock, &[], false, now + 60_000)
+    let taken = autoheal::heal::backup::run(&deps, &w.region, &[], now + 60_000)
         .await
         .unwrap();
+    assert_eq!(taken.imaged, 1, "{taken:?}");
     // The image's age is moto's creation time (real time) to the function's clock: a
     // minute on, however slowly the backup was made.
     deps.clock.advance(60_000);

@@ -333,6 +333,7 @@ async fn one_incidents_failure_does_not_stop_the_tick_and_dry_run_backups_call_n
                 ("AUTOHEAL_GRACE_SECONDS", "30"),
                 ("AUTOHEAL_QUORUM_GUARD", "off"),
                 ("AUTOHEAL_MAX_INFLIGHT_PERCENT", "off"),
+                ("AUTOHEAL_BACKUP_SELECTOR", "backup-approved=yes"),
             ],
         )
         .await;
@@ -342,7 +343,10 @@ async fn one_incidents_failure_does_not_stop_the_tick_and_dry_run_backups_call_n
             .await
             .unwrap();
     }
-    let tagged = world.launch(1, &[("autoheal:backup", "1")]).await.remove(0);
+    let tagged = world
+        .launch(1, &[("autoheal:backup", "1"), ("backup-approved", "yes")])
+        .await
+        .remove(0);
     deps.clock.advance(31_000);
     // The first incident's reads fail past the SDK's retries; the second goes on, and the
     // backups are taken all the same.
@@ -379,7 +383,14 @@ async fn one_incidents_failure_does_not_stop_the_tick_and_dry_run_backups_call_n
 
     // Dry run: backups planned and said, nothing called.
     let dry = world
-        .deps_on(&proxy, &[("AUTOHEAL_DRY_RUN", "true")], &deps.clock)
+        .deps_on(
+            &proxy,
+            &[
+                ("AUTOHEAL_DRY_RUN", "true"),
+                ("AUTOHEAL_BACKUP_SELECTOR", "backup-approved=yes"),
+            ],
+            &deps.clock,
+        )
         .await;
     deps.clock.advance(2 * 3_600_000);
     proxy.forget();

@@ -8,8 +8,9 @@ tools/moto_deploy.py).
 
 moto 5.2 raises NotImplementedError for `TagSpecifications` of resource type `snapshot`
 in CreateImage, which AWS supports and autoheal uses (the image's snapshots carry the
-incident tags). This wrapper tags the snapshot moto creates for the image instead, then
-runs the normal server. Nothing else is changed unless a test asks for it through
+incident tags). This wrapper tags the snapshot moto creates for the image instead, refuses
+a name the account already uses (`InvalidAMIName.Duplicate`, as EC2 does; moto takes it),
+then runs the normal server. Nothing else is changed unless a test asks for it through
 /_autoheal/. Usage: same arguments as moto_server.
 """
 
@@ -19,6 +20,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import moto.server  # noqa: E402
+from moto.ec2.exceptions import EC2ClientError  # noqa: E402
 from moto.ec2.models.amis import AmiBackend  # noqa: E402
 
 import cbor_shim  # noqa: E402
@@ -29,6 +31,12 @@ _create_image = AmiBackend.create_image
 
 
 def create_image(self, instance_id, name, description, tag_specifications):
+    # EC2 refuses a name the account already uses in the region; moto takes it twice.
+    for ami in self.amis.values():
+        if ami.owner_id == self.account_id and ami.name == name:
+            raise EC2ClientError(
+                "InvalidAMIName.Duplicate", f"AMI name {name} is already in use by AMI {ami.id}"
+            )
     snapshot_tags = {}
     image_specs = []
     for spec in tag_specifications:

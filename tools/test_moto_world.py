@@ -118,6 +118,10 @@ class World(unittest.TestCase):
     def setUp(self):
         self.ok("reset")
 
+    def unique(self, name):
+        """An image name no other image of the account has (EC2 refuses a name twice)."""
+        return f"{name}-{time.time_ns()}"
+
     def launch(self, ec2=None, count=1):
         ec2 = ec2 or self.ec2
         r = ec2.run_instances(ImageId=AMI, MinCount=count, MaxCount=count)
@@ -287,7 +291,7 @@ class World(unittest.TestCase):
         )
         image_id = self.ec2.create_image(
             InstanceId=iid,
-            Name="autoheal-test",
+            Name=self.unique("autoheal-test"),
             TagSpecifications=[
                 {"ResourceType": "image", "Tags": [{"Key": "k", "Value": "image"}]},
                 {"ResourceType": "snapshot", "Tags": [{"Key": "k", "Value": "snapshot"}]},
@@ -319,7 +323,7 @@ class World(unittest.TestCase):
     def test_release_by_instance_with_fail(self):
         (iid,) = self.launch()
         self.ok("pending-images", {"instance_id": iid, "pending": True})
-        images = [self.ec2.create_image(InstanceId=iid, Name=f"img-{n}")["ImageId"] for n in range(2)]
+        images = [self.ec2.create_image(InstanceId=iid, Name=self.unique(f"img-{n}"))["ImageId"] for n in range(2)]
         self.assertEqual([self.image(i)["State"] for i in images], ["pending", "pending"])
         answer = self.ok("release-image", {"instance_id": iid, "fail": True})
         self.assertEqual(
@@ -335,9 +339,9 @@ class World(unittest.TestCase):
     def test_pending_false_stops_holding_new_images(self):
         (iid,) = self.launch()
         self.ok("pending-images", {"instance_id": iid, "pending": True})
-        held = self.ec2.create_image(InstanceId=iid, Name="held")["ImageId"]
+        held = self.ec2.create_image(InstanceId=iid, Name=self.unique("held"))["ImageId"]
         self.ok("pending-images", {"instance_id": iid, "pending": False})
-        free = self.ec2.create_image(InstanceId=iid, Name="free")["ImageId"]
+        free = self.ec2.create_image(InstanceId=iid, Name=self.unique("free"))["ImageId"]
         self.assertEqual((self.image(held)["State"], self.image(free)["State"]), ("pending", "available"))
         self.ok("release-image", {"instance_id": iid})
         self.assertEqual(self.image(held)["State"], "available")
@@ -348,7 +352,7 @@ class World(unittest.TestCase):
             self.ok("pending-images", {"instance_id": iid, "pending_seconds": 1}),
             {"instance_id": iid, "pending": True, "pending_seconds": 1},
         )
-        image_id = self.ec2.create_image(InstanceId=iid, Name="timed")["ImageId"]
+        image_id = self.ec2.create_image(InstanceId=iid, Name=self.unique("timed"))["ImageId"]
         self.assertEqual(self.image(image_id)["State"], "pending")
         deadline = time.time() + 5
         while self.image(image_id)["State"] == "pending" and time.time() < deadline:
@@ -359,8 +363,18 @@ class World(unittest.TestCase):
     def test_other_instances_images_are_available(self):
         held, free = self.launch(count=2)
         self.ok("pending-images", {"instance_id": held, "pending": True})
-        image_id = self.ec2.create_image(InstanceId=free, Name="free")["ImageId"]
+        image_id = self.ec2.create_image(InstanceId=free, Name=self.unique("free"))["ImageId"]
         self.assertEqual(self.image(image_id)["State"], "available")
+
+    def test_an_image_name_is_refused_twice_in_an_account(self):
+        first, second = self.launch(count=2)
+        name = self.unique("taken")
+        self.ec2.create_image(InstanceId=first, Name=name)
+        with self.assertRaises(botocore.exceptions.ClientError) as refused:
+            self.ec2.create_image(InstanceId=second, Name=name)
+        self.assertEqual(refused.exception.response["Error"]["Code"], "InvalidAMIName.Duplicate")
+        (other,) = self.launch(self.client("ec2", account=OTHER_ACCOUNT))
+        self.client("ec2", account=OTHER_ACCOUNT).create_image(InstanceId=other, Name=name)
 
     # --- Auto Scaling replacement of Unhealthy members -------------------------------------
 
@@ -958,11 +972,11 @@ class World(unittest.TestCase):
         self.ok("status", {"instance_id": iid, "system": "impaired", "instance": "impaired"})
         self.ok("stuck-stop", {"instance_id": iid, "stuck": True})
         self.ok("pending-images", {"instance_id": iid, "pending": True})
-        held = self.ec2.create_image(InstanceId=iid, Name="held")["ImageId"]
+        held = self.ec2.create_image(InstanceId=iid, Name=self.unique("held"))["ImageId"]
         self.assertEqual(self.ok("reset"), {"reset": True})
         seen = self.statuses(InstanceIds=[iid])[iid]
         self.assertEqual((seen["SystemStatus"]["Status"], seen["InstanceStatus"]["Status"]), ("ok", "ok"))
-        self.assertEqual(self.image(self.ec2.create_image(InstanceId=iid, Name="new")["ImageId"])["State"], "available")
+        self.assertEqual(self.image(self.ec2.create_image(InstanceId=iid, Name=self.unique("new"))["ImageId"])["State"], "available")
         # What was already under way stays so, and can still be finished.
         self.assertEqual(self.image(held)["State"], "pending")
         self.ok("release-image", {"image_id": held})
@@ -980,7 +994,7 @@ class World(unittest.TestCase):
         seen = self.statuses(InstanceIds=[mine, theirs])
         self.assertEqual((seen[mine]["SystemStatus"]["Status"], seen[theirs]["SystemStatus"]["Status"]),
                          ("ok", "impaired"))
-        images = [self.ec2.create_image(InstanceId=i, Name="after")["ImageId"] for i in (mine, theirs)]
+        images = [self.ec2.create_image(InstanceId=i, Name=self.unique("after"))["ImageId"] for i in (mine, theirs)]
         self.assertEqual([self.image(i)["State"] for i in images], ["available", "pending"])
         self.ec2.stop_instances(InstanceIds=[mine, theirs])
         self.assertEqual((self.state(mine), self.state(theirs)), ("stopped", "stopping"))
@@ -1003,7 +1017,7 @@ class World(unittest.TestCase):
         self.ok("finish-stop", {"instance_id": iid})
         self.assertEqual(self.state(iid, ec2), "stopped")
         self.ok("pending-images", {"instance_id": iid, "pending": True})
-        image_id = ec2.create_image(InstanceId=iid, Name="other")["ImageId"]
+        image_id = ec2.create_image(InstanceId=iid, Name=self.unique("other"))["ImageId"]
         self.assertEqual(ec2.describe_images(ImageIds=[image_id])["Images"][0]["State"], "pending")
         self.ok("release-image", {"image_id": image_id})
         self.assertEqual(ec2.describe_images(ImageIds=[image_id])["Images"][0]["State"], "available")

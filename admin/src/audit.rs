@@ -356,6 +356,7 @@ mod tests {
             image_id: format!("ami-b{age_h}"),
             name: autoheal::backup::backup_name(source, NOW - age_h * HOUR),
             source: source.into(),
+            source_instance: Some(source.into()),
             created_ms: NOW - age_h * HOUR,
             state: state.into(),
             snapshots: vec![],

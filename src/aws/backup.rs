@@ -1,14 +1,18 @@
 //! EC2 reads and writes for periodic backup images (planned in `crate::backup`).
 
 use super::image::tag_spec;
-use crate::backup::{Backup, Tagged, BACKUP_OF_TAG, BACKUP_TAG, KEEP_TAG};
+use crate::backup::{Backup, Selector, Tagged, BACKUP_OF_TAG, BACKUP_TAG, KEEP_TAG};
 use crate::error::Error;
 use crate::model::tags::{INCIDENT_TAG, SOURCE_TAG};
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{Filter, ResourceType};
 
-/// Every running or stopped instance tagged for backups, all pages.
-pub async fn tagged_instances(ec2: &aws_sdk_ec2::Client) -> Result<Vec<Tagged>, Error> {
+/// Every running or stopped instance tagged for backups, all pages; `selected` when it also
+/// carries the deployer's selector tag (never without a selector).
+pub async fn tagged_instances(
+    ec2: &aws_sdk_ec2::Client,
+    selector: Option<&Selector>,
+) -> Result<Vec<Tagged>, Error> {
     let mut pages = ec2
         .describe_instances()
         .filters(Filter::builder().name("tag-key").values(BACKUP_TAG).build())
@@ -26,13 +30,13 @@ pub async fn tagged_instances(ec2: &aws_sdk_ec2::Client) -> Result<Vec<Tagged>, 
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| Error::from_sdk("ec2:DescribeInstances", e))?;
         for i in page.reservations().iter().flat_map(|r| r.instances()) {
-            let tag = |k: &str| {
+            let value = |k: &str| {
                 i.tags()
                     .iter()
                     .find(|t| t.key() == Some(k))
                     .and_then(|t| t.value())
-                    .map(str::to_string)
             };
+            let tag = |k: &str| value(k).map(str::to_string);
             if let (Some(id), Some(every)) = (i.instance_id(), tag(BACKUP_TAG)) {
                 tagged.push(Tagged {
                     instance_id: id.to_string(),
@@ -40,6 +44,7 @@ pub async fn tagged_instances(ec2: &aws_sdk_ec2::Client) -> Result<Vec<Tagged>, 
                     keep_tag: tag(KEEP_TAG),
                     mode_tag: tag(crate::policy::MODE_TAG),
                     replaced_by: tag(crate::model::tags::REPLACED_BY_TAG),
+                    selected: selector.is_some_and(|s| s.selects(value)),
                 });
             }
         }
@@ -47,7 +52,7 @@ pub async fn tagged_instances(ec2: &aws_sdk_ec2::Client) -> Result<Vec<Tagged>, 
     Ok(tagged)
 }
 
-/// Every backup image of this account, all pages.
+/// Every image of this account tagged as a backup (by anyone), all pages.
 pub async fn backups(ec2: &aws_sdk_ec2::Client) -> Result<Vec<Backup>, Error> {
     let mut pages = ec2
         .describe_images()
@@ -75,6 +80,7 @@ pub async fn backups(ec2: &aws_sdk_ec2::Client) -> Result<Vec<Backup>, Error> {
                     image_id: id.to_string(),
                     name: i.name().unwrap_or_default().to_string(),
                     source: source.to_string(),
+                    source_instance: i.source_instance_id().map(str::to_string),
                     created_ms: i
                         .creation_date()
                         .and_then(crate::intake::parse_time)
@@ -93,18 +99,24 @@ pub async fn backups(ec2: &aws_sdk_ec2::Client) -> Result<Vec<Backup>, Error> {
     Ok(backups)
 }
 
-/// (image id, creation ms) of the newest available backup of one instance.
+/// (image id, creation ms) of the newest available image among `recorded` (the backup
+/// run's record of the instance) that EC2 does not say was made from another instance.
 pub async fn newest_available(
     ec2: &aws_sdk_ec2::Client,
     instance_id: &str,
+    recorded: &[String],
 ) -> Result<Option<(String, i64)>, Error> {
+    if recorded.is_empty() {
+        return Ok(None);
+    }
+    // A filter, not ImageIds: an id deregistered since is no error.
     let out = ec2
         .describe_images()
         .owners("self")
         .filters(
             Filter::builder()
-                .name(format!("tag:{BACKUP_OF_TAG}"))
-                .values(instance_id)
+                .name("image-id")
+                .set_values(Some(recorded.to_vec()))
                 .build(),
         )
         .filters(Filter::builder().name("state").values("available").build())
@@ -114,12 +126,17 @@ pub async fn newest_available(
     Ok(out
         .images()
         .iter()
+        .filter(|i| i.source_instance_id().is_none_or(|s| s == instance_id))
         .filter_map(|i| {
+            let id = i.image_id()?;
             let created = i
                 .creation_date()
                 .and_then(crate::intake::parse_time)?
                 .timestamp_millis();
-            Some((i.image_id()?.to_string(), created))
+            recorded
+                .iter()
+                .any(|r| r == id)
+                .then(|| (id.to_string(), created))
         })
         .max_by_key(|(_, created)| *created))
 }

@@ -51,7 +51,8 @@ fn in_progress(head: &Head, why: &str) -> Outcome {
     )
 }
 
-/// The newest backup to relaunch from, if the instance asks for that and one is young enough.
+/// The newest backup to relaunch from, if the instance asks for that and one is young enough:
+/// one the backup run recorded for it.
 async fn young_backup(deps: &Deps, head: &Head) -> Result<Option<String>, Error> {
     let (ec2, instance_id) = (&deps.cloud(head.region()).ec2, &head.instance_id);
     let wants_backup = crate::aws::ec2::describe_instance(ec2, instance_id)
@@ -61,7 +62,10 @@ async fn young_backup(deps: &Deps, head: &Head) -> Result<Option<String>, Error>
     if !wants_backup {
         return Ok(None);
     }
-    let newest = crate::aws::backup::newest_available(ec2, instance_id).await?;
+    // Only what the backup run recorded: an image tagged as its backup proves nothing.
+    let made = deps.ledger.read_backups(&head.key()).await?;
+    let recorded: Vec<String> = made.recorded().map(str::to_string).collect();
+    let newest = crate::aws::backup::newest_available(ec2, instance_id, &recorded).await?;
     let now = deps.now_ms();
     Ok(newest
         .filter(|(_, created_ms)| now - created_ms <= deps.config.backup_max_age_ms)

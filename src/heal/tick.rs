@@ -196,14 +196,7 @@ pub async fn backups(deps: &Deps, open: &[String], deadline_ms: i64) -> Vec<Outc
 }
 
 async fn backups_in(deps: &Deps, region: &str, open: &[String], deadline_ms: i64) -> Outcome {
-    let run = super::backup::run(
-        &deps.cloud(region).ec2,
-        &deps.clock,
-        open,
-        deps.config.dry_run,
-        deadline_ms,
-    )
-    .await;
+    let run = super::backup::run(deps, region, open, deadline_ms).await;
     let summary = match run {
         Ok(s) => s,
         Err(e) => {

@@ -1,10 +1,11 @@
 //! DynamoDB ledger: one head item per instance (`pk = instance#<region>/<id>`,
 //! `sk = head`), read consistently and written only on the condition that nobody wrote it
 //! since; and an index of open incidents (`pk = open`, `sk = instance#<region>/<id>`) for
-//! the tick. Keys are `model::keys::key`s. In the same table: the guards' scope items
-//! (`scope`), the breaker's partitions (`breaker`), the audit trail (`history`) and the
-//! reports Slack did not take (`outbox`).
+//! the tick. Keys are `model::keys::key`s. In the same table: the backup run's record of
+//! each instance (`backups`), the guards' scope items (`scope`), the breaker's partitions
+//! (`breaker`), the audit trail (`history`) and the reports Slack did not take (`outbox`).
 
+pub mod backups;
 pub mod breaker;
 pub mod history;
 pub mod outbox;

@@ -905,6 +905,32 @@ impl World {
         })
     }
 
+    /// What anyone allowed to image and tag can do: an image of another instance (`from`),
+    /// named and tagged as autoheal names and tags a backup of `victim`. Its id.
+    pub async fn plant_backup(&self, victim: &str, from: &str) -> String {
+        let tag = aws_sdk_ec2::types::Tag::builder()
+            .key("autoheal:backup-of")
+            .value(victim)
+            .build();
+        self.ec2
+            .create_image()
+            .instance_id(from)
+            .name(format!("autoheal-backup-{victim}-29991231T2359Z"))
+            .no_reboot(true)
+            .tag_specifications(
+                aws_sdk_ec2::types::TagSpecification::builder()
+                    .resource_type(aws_sdk_ec2::types::ResourceType::Image)
+                    .tags(tag)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .image_id()
+            .unwrap()
+            .to_string()
+    }
+
     pub async fn tag_instance(&self, instance_id: &str, key: &str, value: &str) {
         self.ec2
             .create_tags()

@@ -1,0 +1,238 @@
+//! The backup run's record of an instance (`pk = instance#<region>/<id>`, `sk = backups`,
+//! beside its head): every image it asked EC2 for, written before it asks and changed only
+//! on the version read. What it lists is what autoheal made (records in `crate::backup`).
+//! The tick reads it with the head, both items of many instances per `BatchGetItem`.
+
+use super::{head_from_item, key, n, s, Item, Ledger, RETENTION_SECONDS};
+use crate::backup::{Entry, Known, Made};
+use crate::error::Error;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use std::collections::HashMap;
+
+const SK: &str = "backups";
+/// DynamoDB takes at most 100 keys per `BatchGetItem`: 50 instances, two items each.
+const KEYS_PER_BATCH: usize = 100;
+/// Batches read at once.
+const BATCHES_AT_ONCE: usize = 4;
+/// Rounds of keys DynamoDB left unprocessed (throttled) before giving up as transient.
+const UNPROCESSED_ROUNDS: u32 = 5;
+
+fn record_key(instance: &str) -> Item {
+    let mut k = key(instance);
+    k.insert("sk".into(), s(SK));
+    k
+}
+
+fn number(item: &Item, name: &str) -> Option<i64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+fn made_from_item(item: &Item) -> Made {
+    let images = item
+        .get("images")
+        .and_then(|v| v.as_l().ok())
+        .map(|l| {
+            l.iter()
+                .filter_map(|v| {
+                    let m = v.as_m().ok()?;
+                    let get = |k: &str| m.get(k).and_then(|v| v.as_s().ok()).cloned();
+                    Some(Entry {
+                        name: get("name")?,
+                        image_id: get("image_id"),
+                        requested_ms: number(m, "requested_ms")?,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let flagged = item
+        .get("flagged")
+        .and_then(|v| v.as_l().ok())
+        .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+        .unwrap_or_default();
+    Made {
+        images,
+        flagged,
+        version: number(item, "version").unwrap_or(0),
+        expires_at: number(item, "expires_at").unwrap_or(0),
+    }
+}
+
+fn item_from_made(instance: &str, made: &Made, now_secs: i64) -> Item {
+    let mut item = record_key(instance);
+    item.insert(
+        "instance_id".into(),
+        s(crate::model::keys::instance_of(instance)),
+    );
+    let images = made
+        .images
+        .iter()
+        .map(|e| {
+            let mut m: Item = [
+                ("name".to_string(), s(&e.name)),
+                ("requested_ms".to_string(), n(e.requested_ms)),
+            ]
+            .into();
+            if let Some(id) = &e.image_id {
+                m.insert("image_id".into(), s(id));
+            }
+            AttributeValue::M(m)
+        })
+        .collect();
+    item.insert("images".into(), AttributeValue::L(images));
+    if !made.flagged.is_empty() {
+        let flagged = made.flagged.iter().map(|f| s(f)).collect();
+        item.insert("flagged".into(), AttributeValue::L(flagged));
+    }
+    item.insert("version".into(), n(made.version));
+    item.insert("expires_at".into(), n(now_secs + RETENTION_SECONDS));
+    item
+}
+
+impl Ledger {
+    /// The backup record of `instance` (a `model::keys::key`); none yet: an empty one.
+    pub async fn read_backups(&self, instance: &str) -> Result<Made, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(record_key(instance)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("dynamodb:GetItem", e))?;
+        Ok(out.item().map(made_from_item).unwrap_or_default())
+    }
+
+    /// Writes `made` if the stored record is still at `made.version - 1` (or absent for the
+    /// first version). False: another run wrote first.
+    pub async fn write_backups(
+        &self,
+        instance: &str,
+        made: &Made,
+        now_secs: i64,
+    ) -> Result<bool, Error> {
+        let item = item_from_made(instance, made, now_secs);
+        self.put_if_version(item, made.version - 1).await
+    }
+
+    /// The head and the backup record of each of `instances` (`model::keys::key`s), read
+    /// consistently, keyed like them.
+    pub async fn backup_standing(
+        &self,
+        instances: &[String],
+    ) -> Result<HashMap<String, Known>, Error> {
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        let keys: Vec<Item> = instances
+            .iter()
+            .flat_map(|i| [key(i), record_key(i)])
+            .collect();
+        let items: Vec<Vec<Item>> = stream::iter(keys.chunks(KEYS_PER_BATCH))
+            .map(|chunk| self.batch_get(chunk.to_vec()))
+            .buffer_unordered(BATCHES_AT_ONCE)
+            .try_collect()
+            .await?;
+        let mut known: HashMap<String, Known> = HashMap::new();
+        for item in items.iter().flatten() {
+            let field = |k: &str| item.get(k).and_then(|v| v.as_s().ok());
+            let (Some(pk), Some(sk)) = (field("pk"), field("sk")) else {
+                continue;
+            };
+            let Some(instance) = pk.strip_prefix("instance#") else {
+                continue;
+            };
+            let entry = known.entry(instance.to_string()).or_default();
+            match sk.as_str() {
+                "head" => entry.head = head_from_item(item),
+                SK => entry.made = made_from_item(item),
+                _ => {}
+            }
+        }
+        Ok(known)
+    }
+
+    /// One `BatchGetItem`, with the keys DynamoDB leaves unprocessed asked again.
+    async fn batch_get(&self, mut keys: Vec<Item>) -> Result<Vec<Item>, Error> {
+        let op = "dynamodb:BatchGetItem";
+        let mut items = vec![];
+        for round in 0..UNPROCESSED_ROUNDS {
+            if round > 0 {
+                // What DynamoDB asks for when it leaves keys unprocessed: back off.
+                tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
+            }
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| Error::Permanent {
+                    op,
+                    code: None,
+                    detail: e.to_string(),
+                })?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| Error::from_sdk(op, e))?;
+            if let Some(found) = out.responses().and_then(|r| r.get(&self.table)) {
+                items.extend(found.iter().cloned());
+            }
+            keys = out
+                .unprocessed_keys()
+                .and_then(|u| u.get(&self.table))
+                .map(|k| k.keys().to_vec())
+                .unwrap_or_default();
+            if keys.is_empty() {
+                return Ok(items);
+            }
+        }
+        Err(Error::Transient {
+            op,
+            detail: format!(
+                "{} key(s) still unprocessed after {UNPROCESSED_ROUNDS} rounds",
+                keys.len()
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_survives_the_round_trip_through_an_item() {
+        let made = Made {
+            images: vec![
+                Entry {
+                    name: "autoheal-backup-i-1-20261123T0312Z".into(),
+                    image_id: Some("ami-1".into()),
+                    requested_ms: 5,
+                },
+                Entry {
+                    name: "autoheal-backup-i-1-20261124T0312Z".into(),
+                    image_id: None,
+                    requested_ms: 9,
+                },
+            ],
+            flagged: vec!["ami-planted".into()],
+            version: 3,
+            expires_at: 0,
+        };
+        let item = item_from_made("us-east-1/i-1", &made, 1_000);
+        assert_eq!(item["pk"].as_s().unwrap(), "instance#us-east-1/i-1");
+        assert_eq!(item["sk"].as_s().unwrap(), "backups");
+        assert_eq!(item["instance_id"].as_s().unwrap(), "i-1");
+        let back = made_from_item(&item);
+        assert_eq!(back.expires_at, 1_000 + RETENTION_SECONDS);
+        assert_eq!(
+            back,
+            Made {
+                expires_at: back.expires_at,
+                ..made
+            }
+        );
+    }
+}
