@@ -8,6 +8,7 @@ use crate::aws::{image, launch, takeover};
 use crate::error::Error;
 use crate::incident::{self, Head};
 use crate::ladder::Rung;
+use crate::model::facts::InstanceFacts;
 use crate::model::progress::{human, Phase};
 use crate::outcome::{Action, Outcome, Recovered, Verdict};
 use crate::relaunch::{plan, spec};
@@ -53,11 +54,15 @@ fn in_progress(head: &Head, why: &str) -> Outcome {
 
 /// The newest backup to relaunch from, if the instance asks for that and one is young enough:
 /// one the backup run recorded for it.
-async fn young_backup(deps: &Deps, head: &Head) -> Result<Option<String>, Error> {
+/// `source`: the instance as `look` just read it.
+async fn young_backup(
+    deps: &Deps,
+    head: &Head,
+    source: Option<&InstanceFacts>,
+) -> Result<Option<String>, Error> {
     let (ec2, instance_id) = (&deps.cloud(head.region()).ec2, &head.instance_id);
-    let wants_backup = crate::aws::ec2::describe_instance(ec2, instance_id)
-        .await?
-        .and_then(|i| i.tags.get(crate::model::tags::RELAUNCH_FROM_TAG).cloned())
+    let wants_backup = source
+        .and_then(|i| i.tags.get(crate::model::tags::RELAUNCH_FROM_TAG))
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("latest-backup"));
     if !wants_backup {
         return Ok(None);
@@ -86,7 +91,7 @@ async fn look(deps: &Deps, head: &Head) -> Result<Seen, Error> {
     let p = &head.progress;
     let fresh = p.image_id.is_none() && p.image_name.is_none();
     if matches!(p.phase, None | Some(Phase::Imaging)) && seen.image.is_none() && fresh {
-        seen.backup = young_backup(deps, head).await?;
+        seen.backup = young_backup(deps, head, source.as_ref()).await?;
     }
     Ok(seen)
 }
