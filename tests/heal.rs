@@ -357,6 +357,42 @@ async fn slack_failing_never_fails_the_repair() {
     );
 }
 
+/// Two containers (each its own clients and ledger) keep a report in the same millisecond:
+/// both are kept. A key already taken is never written over; the next try's key is used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reports_kept_in_one_millisecond_by_two_containers_are_both_kept() {
+    let (w, proxy, _slack) = setup(WorldSpec::empty()).await;
+    let clock = autoheal::clock::Clock::manual(1_795_403_565_123);
+    let a = w.deps_on(&proxy, &[], &clock).await;
+    let b = w.deps_on(&proxy, &[], &clock).await;
+    let report = |n: u32| serde_json::json!({ "text": format!("report {n}") });
+    let ms = clock.now_ms();
+    a.ledger.keep_report(&report(1), ms).await.unwrap();
+    b.ledger.keep_report(&report(2), ms).await.unwrap();
+    a.ledger
+        .keep_report_with(&report(3), ms, || 7)
+        .await
+        .unwrap();
+    let mut suffixes = [7, 8].into_iter();
+    b.ledger
+        .keep_report_with(&report(4), ms, || suffixes.next().unwrap())
+        .await
+        .unwrap();
+    let mut kept: Vec<String> = a
+        .ledger
+        .kept_reports()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| {
+            assert_eq!(k.created_ms, ms);
+            k.payload["text"].as_str().unwrap().to_string()
+        })
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ["report 1", "report 2", "report 3", "report 4"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kms_failing_never_fails_the_repair() {
     // The webhook was encrypted for another function: KMS refuses the encryption context.
