@@ -492,7 +492,8 @@ fn create_tags_only_on_create_or_autoheals_own_keys() {
 fn the_other_grants_carry_their_scopes() {
     let t = template();
     let statements = role_statements(&t);
-    // PassRole: named roles, to EC2 only; the name pattern is required and never "*".
+    // PassRole: named roles, to EC2 only; the name pattern is required, and a wildcard
+    // comes only after a fixed prefix (a leading one would pass every role).
     for s in with_action(&statements, "iam:PassRole") {
         assert_eq!(
             s.resources,
@@ -508,20 +509,33 @@ fn the_other_grants_carry_their_scopes() {
         pattern.get("Default").is_none(),
         "PassableRolePattern has a default"
     );
-    let rules = t["Rules"].as_mapping().expect("template Rules");
     assert!(
-        rules
-            .values()
-            .any(|r| r["Assertions"]
-                .as_sequence()
-                .into_iter()
-                .flatten()
-                .any(
-                    |a| strings(&a["Assert"]) == ["!Not !Equals !Ref PassableRolePattern *"]
-                        && a.get("AssertDescription").is_some()
-                )),
-        "no Rules assertion refusing PassableRolePattern \"*\""
+        pattern.get("ConstraintDescription").is_some(),
+        "PassableRolePattern says why a value is refused"
     );
+    // CloudFormation: the value must match the whole pattern.
+    let allowed =
+        regex_lite::Regex::new(&format!("^(?:{})$", one(&pattern["AllowedPattern"]))).unwrap();
+    for refused in [
+        "*", "?", "**", "?*", "*?", "*app", "?app-*", "*-role", "a*", "ab*", "a?", "ab?c", "a/*",
+        " app-*", "app *", "app-é*", "é*", "ａpp-*", "app-*\n", "",
+    ] {
+        assert!(!allowed.is_match(refused), "{refused:?} is allowed");
+    }
+    for accepted in [
+        "app-*",
+        "web*",
+        "ec2?",
+        "app/*",
+        "service-role/app-*",
+        "my-app-role",
+        "db",
+        "a",
+        "app-?-*",
+        "App+=,.@_-*",
+    ] {
+        assert!(allowed.is_match(accepted), "{accepted:?} is refused");
+    }
     // Backups: retire only autoheal's own.
     let backup_of = format!("aws:ResourceTag/{}", autoheal::backup::BACKUP_OF_TAG);
     for action in ["ec2:DeregisterImage", "ec2:DeleteSnapshot"] {
