@@ -51,9 +51,7 @@ impl Deps {
         if delivery.delivered() {
             return delivery.as_notification();
         }
-        static KEPT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = KEPT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match self.ledger.keep_report(payload, now, n).await {
+        match self.ledger.keep_report(payload, now).await {
             Ok(()) => format!("{}; kept, re-sent by the tick", delivery.as_notification()),
             Err(e) => {
                 tracing::error!(error = %e, "report neither delivered nor kept");

@@ -115,19 +115,25 @@ pub fn sort_key(r: &Record) -> String {
     )
 }
 
-/// `24h`, `7d`, `90m` ago, or an RFC 3339 time -> epoch ms.
+/// `24h`, `7d`, `90m` ago, or an RFC 3339 time -> epoch ms. Any text is an answer or an
+/// error naming `--since`, never a panic; a duration reaching before the epoch is the epoch
+/// (the ledger reads no further back than it keeps decisions anyway).
 pub fn parse_since(s: &str, now_ms: i64) -> Result<i64, String> {
     let s = s.trim();
-    let unit = |c: char| match c {
+    let unit_ms = |c: char| match c {
         'm' => Some(60_000),
         'h' => Some(3_600_000),
         'd' => Some(86_400_000),
         _ => None,
     };
-    if let Some(last) = s.chars().last() {
-        if let (Some(ms), Ok(n)) = (unit(last), s[..s.len() - 1].parse::<i64>()) {
-            if n >= 0 {
-                return Ok(now_ms - n * ms);
+    if let Some((at, last)) = s.char_indices().last() {
+        let number = &s[..at];
+        if let Some(ms) = unit_ms(last) {
+            if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) {
+                return Ok(match number.parse::<i64>() {
+                    Ok(n) => now_ms.saturating_sub(n.saturating_mul(ms)).max(0),
+                    Err(_) => 0,
+                });
             }
         }
     }
@@ -198,8 +204,47 @@ mod tests {
             parse_since("2026-11-24T03:00:00Z", T),
             Ok(1_795_489_200_000)
         );
-        for bad in ["", "h", "-1h", "yesterday", "24x"] {
-            assert!(parse_since(bad, T).is_err(), "{bad}");
+        // Far back is the epoch, not an overflow.
+        for far in [
+            "9223372036854775807d",
+            "99999999999999999999999h",
+            "100000000000m",
+        ] {
+            assert_eq!(parse_since(far, T), Ok(0), "{far}");
+        }
+        // Bad text of every kind is an error naming the flag, never a panic.
+        let bad = [
+            "",
+            " ",
+            "h",
+            "-1h",
+            "+1h",
+            "1.5h",
+            "1 h",
+            "24H",
+            "24hh",
+            "yesterday",
+            "24x",
+            "5é",
+            "é",
+            "éh",
+            "5\u{301}h",
+            "２４h",
+            "٣h",
+            "24h\u{0}",
+            "\u{202e}24h",
+            "ｈ",
+            "24ｈ",
+            "2026-13-01T00:00:00Z",
+            "2026-11-24T03:00:00",
+            "🕐",
+            "5🕐",
+            "d",
+            "0x10m",
+        ];
+        for bad in bad {
+            let err = parse_since(bad, T).unwrap_err();
+            assert!(err.starts_with("--since "), "{bad:?}: {err}");
         }
     }
 

@@ -15,6 +15,13 @@ use aws_lambda_events::event::sns::SnsRecord;
 /// carrying one, escaped, stays well under this.
 pub const MAX_PAYLOAD_BYTES: usize = 512 * 1024;
 
+/// Records of one event handled; those after are `ignored`. SNS delivers one record per
+/// invocation, so an event with more was made by hand or forged. The records run at once,
+/// each with its AWS calls and Slack post, in one invocation of 128 MB and 30 s: 100 is
+/// far above any delivery and bounds what one such event can start (512 KiB holds
+/// hundreds).
+pub const MAX_RECORDS: usize = 100;
+
 /// What the signal of an instance found by the scan is named, in reports and the ledger.
 pub const SCAN_ALARM: &str = "found by the scan";
 
@@ -265,7 +272,19 @@ pub fn parse_value(event: &Value) -> Vec<Intake> {
         if records.is_empty() {
             return vec![ignored("event has no records")];
         }
-        return records.iter().map(parse_record).collect();
+        let beyond = (MAX_RECORDS..records.len()).map(|i| {
+            ignored(format!(
+                "record {} of {}: only the first {MAX_RECORDS} records of an event are handled",
+                i + 1,
+                records.len()
+            ))
+        });
+        return records
+            .iter()
+            .take(MAX_RECORDS)
+            .map(parse_record)
+            .chain(beyond)
+            .collect();
     }
     if event.get("detail-type").is_some() {
         return vec![parse_eventbridge(event).unwrap_or_else(ignored)];
@@ -725,6 +744,27 @@ mod tests {
             })
             .collect();
         assert_eq!(ids, [IID, "i-0fedcba9876543210"]);
+    }
+
+    #[test]
+    fn records_beyond_the_cap_are_ignored_each_naming_it() {
+        let mut event: Value = serde_json::from_slice(&fixture("sns-alarm.json")).unwrap();
+        let record = event["Records"][0].clone();
+        event["Records"] = Value::Array(vec![record; 1_000]);
+        let intakes = parse_value(&event);
+        assert_eq!(intakes.len(), 1_000, "one outcome per record");
+        assert!(intakes[..MAX_RECORDS]
+            .iter()
+            .all(|i| matches!(i, Intake::Signal(s) if s.instance_id == IID)));
+        for (n, intake) in intakes.into_iter().enumerate().skip(MAX_RECORDS) {
+            assert_eq!(
+                ignored_reason(intake),
+                format!(
+                    "record {} of 1000: only the first {MAX_RECORDS} records of an event are handled",
+                    n + 1
+                )
+            );
+        }
     }
 
     #[test]

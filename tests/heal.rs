@@ -357,6 +357,87 @@ async fn slack_failing_never_fails_the_repair() {
     );
 }
 
+/// Two containers (each its own clients and ledger) keep a report in the same millisecond:
+/// both are kept. A key already taken is never written over; the next try's key is used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reports_kept_in_one_millisecond_by_two_containers_are_both_kept() {
+    let (w, proxy, _slack) = setup(WorldSpec::empty()).await;
+    let clock = autoheal::clock::Clock::manual(1_795_403_565_123);
+    let a = w.deps_on(&proxy, &[], &clock).await;
+    let b = w.deps_on(&proxy, &[], &clock).await;
+    let report = |n: u32| serde_json::json!({ "text": format!("report {n}") });
+    let ms = clock.now_ms();
+    a.ledger.keep_report(&report(1), ms).await.unwrap();
+    b.ledger.keep_report(&report(2), ms).await.unwrap();
+    a.ledger
+        .keep_report_with(&report(3), ms, || 7)
+        .await
+        .unwrap();
+    let mut suffixes = [7, 8].into_iter();
+    b.ledger
+        .keep_report_with(&report(4), ms, || suffixes.next().unwrap())
+        .await
+        .unwrap();
+    let mut kept: Vec<String> = a
+        .ledger
+        .kept_reports()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| {
+            assert_eq!(k.created_ms, ms);
+            k.payload["text"].as_str().unwrap().to_string()
+        })
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ["report 1", "report 2", "report 3", "report 4"]);
+}
+
+/// The tick re-sends kept reports while its invocation has time: none is started that could
+/// run into the stop margin before the deadline, and those not started stay kept for the
+/// next tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_ticks_resend_stops_at_the_deadline_and_keeps_the_rest() {
+    let (w, proxy, slack) = setup(WorldSpec::empty()).await;
+    let deps = w.deps(&proxy, &[]).await;
+    for n in 0..5 {
+        let report = serde_json::json!({ "text": format!("kept {n}") });
+        deps.ledger
+            .keep_report(&report, deps.now_ms())
+            .await
+            .unwrap();
+    }
+    // Each post takes 10 s of the function's clock: the tick's 30 s have room for three.
+    slack.takes(&deps.clock, 10_000);
+    let tick = invoke(&deps, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
+    let resent = "reports kept for re-sending: 3 delivered, 0 still not, 0 dropped (over an hour old), 2 left for the next tick (this one's time ran out)";
+    assert!(
+        summary(&tick).contains(&format!("none in_progress: {resent}")),
+        "{:?}",
+        summary(&tick)
+    );
+    assert_eq!(slack.texts().len(), 3);
+    assert_eq!(deps.ledger.kept_reports().await.unwrap().len(), 2);
+    // The next tick sends the rest; every report went out once.
+    let tick = invoke(&deps, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
+    assert!(
+        summary(&tick).contains(
+            &"none done: reports kept for re-sending: 2 delivered, 0 still not, 0 dropped (over an hour old)"
+                .to_string()
+        ),
+        "{:?}",
+        summary(&tick)
+    );
+    let mut texts = slack.texts();
+    texts.sort();
+    assert_eq!(texts, ["kept 0", "kept 1", "kept 2", "kept 3", "kept 4"]);
+    assert!(deps.ledger.kept_reports().await.unwrap().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kms_failing_never_fails_the_repair() {
     // The webhook was encrypted for another function: KMS refuses the encryption context.

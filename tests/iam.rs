@@ -494,7 +494,8 @@ fn create_tags_only_on_create_or_autoheals_own_keys() {
 fn the_other_grants_carry_their_scopes() {
     let t = template();
     let statements = role_statements(&t);
-    // PassRole: named roles, to EC2 only; the name pattern is required and never "*".
+    // PassRole: named roles, to EC2 only; the name pattern is required, and a wildcard
+    // comes only after a fixed prefix (a leading one would pass every role).
     for s in with_action(&statements, "iam:PassRole") {
         assert_eq!(
             s.resources,
@@ -510,20 +511,33 @@ fn the_other_grants_carry_their_scopes() {
         pattern.get("Default").is_none(),
         "PassableRolePattern has a default"
     );
-    let rules = t["Rules"].as_mapping().expect("template Rules");
     assert!(
-        rules
-            .values()
-            .any(|r| r["Assertions"]
-                .as_sequence()
-                .into_iter()
-                .flatten()
-                .any(
-                    |a| strings(&a["Assert"]) == ["!Not !Equals !Ref PassableRolePattern *"]
-                        && a.get("AssertDescription").is_some()
-                )),
-        "no Rules assertion refusing PassableRolePattern \"*\""
+        pattern.get("ConstraintDescription").is_some(),
+        "PassableRolePattern says why a value is refused"
     );
+    // CloudFormation: the value must match the whole pattern.
+    let allowed =
+        regex_lite::Regex::new(&format!("^(?:{})$", one(&pattern["AllowedPattern"]))).unwrap();
+    for refused in [
+        "*", "?", "**", "?*", "*?", "*app", "?app-*", "*-role", "a*", "ab*", "a?", "ab?c", "a/*",
+        " app-*", "app *", "app-é*", "é*", "ａpp-*", "app-*\n", "",
+    ] {
+        assert!(!allowed.is_match(refused), "{refused:?} is allowed");
+    }
+    for accepted in [
+        "app-*",
+        "web*",
+        "ec2?",
+        "app/*",
+        "service-role/app-*",
+        "my-app-role",
+        "db",
+        "a",
+        "app-?-*",
+        "App+=,.@_-*",
+    ] {
+        assert!(allowed.is_match(accepted), "{accepted:?} is refused");
+    }
     // Backups: retire only autoheal's own.
     let backup_of = format!("aws:ResourceTag/{}", autoheal::backup::BACKUP_OF_TAG);
     for action in ["ec2:DeregisterImage", "ec2:DeleteSnapshot"] {
@@ -783,6 +797,32 @@ fn outcome_actions() -> Vec<String> {
     actions
 }
 
+/// The wire name of `Verdict::<name>` in src/outcome.rs.
+fn verdict_wire(name: &str) -> String {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/outcome.rs"))
+            .unwrap();
+    let block = text
+        .split("Verdict {")
+        .nth(1)
+        .unwrap()
+        .split('}')
+        .next()
+        .unwrap();
+    let wire = block
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{name} => \"")))
+        .unwrap_or_else(|| panic!("no Verdict::{name} in src/outcome.rs"))
+        .trim_end_matches("\",")
+        .trim_end_matches('"')
+        .to_string();
+    assert_eq!(
+        autoheal::outcome::Verdict::parse(&wire).map(|v| v.as_str()),
+        Some(wire.as_str())
+    );
+    wire
+}
+
 /// The (action, result) pairs of an alarm's metric-math inputs, checked to be the code's
 /// EMF metric.
 fn emf_inputs(alarm: &Value) -> Vec<(String, String)> {
@@ -834,8 +874,9 @@ fn failed_outcomes_and_a_stopped_tick_alarm() {
         one(&failed.1["Properties"]["ComparisonOperator"]),
         "GreaterThanOrEqualToThreshold"
     );
-    // The tick: each scheduled run ends with the backup summary (create_image, done or
-    // failed); none for a while is breaching.
+    // The tick: each scheduled run ends with the backup summary (create_image, with every
+    // result its code can give: dry run included, or a dry-run stack's alarm never clears);
+    // none for a while is breaching.
     let tick_src =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/heal/tick.rs"))
             .unwrap();
@@ -843,21 +884,39 @@ fn failed_outcomes_and_a_stopped_tick_alarm() {
         tick_src.contains("Outcome::new(None, Action::CreateImage, result, summary.text())"),
         "the tick's backup summary is no longer action=create_image: fix TickStopped"
     );
+    let summary_results: BTreeSet<(String, String)> = tick_src
+        .split("async fn backups_in(")
+        .nth(1)
+        .unwrap()
+        .split("\n}\n")
+        .next()
+        .unwrap()
+        .split("Verdict::")
+        .skip(1)
+        .map(|v| {
+            let name: String = v.chars().take_while(char::is_ascii_alphanumeric).collect();
+            ("create_image".to_string(), verdict_wire(&name))
+        })
+        .collect();
+    assert!(
+        summary_results.contains(&("create_image".to_string(), "dry_run".to_string())),
+        "{summary_results:?}"
+    );
     let tick = alarms
         .iter()
         .find(|(_, a)| {
-            a["Properties"].get("Metrics").is_some() && {
-                let inputs: BTreeSet<_> = emf_inputs(a).into_iter().collect();
-                inputs
-                    == [
-                        ("create_image".to_string(), "done".to_string()),
-                        ("create_image".to_string(), "failed".to_string()),
-                    ]
+            a["Properties"].get("Metrics").is_some()
+                && emf_inputs(a)
                     .into_iter()
-                    .collect()
-            }
+                    .any(|(a, r)| a == "create_image" && r != "failed")
         })
         .expect("an alarm on the tick's backup summaries");
+    let inputs: BTreeSet<_> = emf_inputs(tick.1).into_iter().collect();
+    assert_eq!(
+        inputs, summary_results,
+        "{}: every result of the tick's summary",
+        tick.0
+    );
     let p = &tick.1["Properties"];
     assert_eq!(one(&p["TreatMissingData"]), "breaching");
     assert_eq!(one(&p["ComparisonOperator"]), "LessThanThreshold");

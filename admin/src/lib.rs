@@ -10,6 +10,16 @@ pub mod webhook;
 
 use autoheal::error::Error;
 
+/// `--region` (or the region the AWS sources give): a region's name, `us-east-1`,
+/// `us-gov-west-1`. Anything else fails every call later, in the SDK's words, not ours.
+pub fn parse_region(s: &str) -> Result<String, String> {
+    let name = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-';
+    match !s.is_empty() && s.len() <= 32 && s.bytes().all(name) && !s.starts_with('-') {
+        true => Ok(s.to_string()),
+        false => Err(format!("{s:?} is not an AWS region name (e.g. us-east-1)")),
+    }
+}
+
 /// An AWS failure said for a person at a terminal: the common causes by name.
 pub fn explain(e: &Error) -> String {
     let hint = match e.code() {
@@ -27,5 +37,42 @@ pub fn explain(e: &Error) -> String {
     match hint {
         Some(h) => format!("{h}\n  ({e})"),
         None => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_names_only() {
+        for ok in [
+            "us-east-1",
+            "eu-central-2",
+            "us-gov-west-1",
+            "cn-north-1",
+            "ap-southeast-5",
+        ] {
+            assert_eq!(parse_region(ok), Ok(ok.to_string()));
+        }
+        for bad in [
+            "",
+            " ",
+            "é",
+            "us-east-é",
+            "US-EAST-1",
+            "us east 1",
+            "us-east-1\n",
+            "-us",
+            "us.east",
+            "us/east",
+            "ｕｓ-east-1",
+            "\u{202e}us-east-1",
+            "us-east-1\u{0}",
+            &"a".repeat(33),
+        ] {
+            let err = parse_region(bad).unwrap_err();
+            assert!(err.contains("is not an AWS region name"), "{bad:?}: {err}");
+        }
     }
 }

@@ -21,7 +21,7 @@ use std::process::ExitCode;
 )]
 struct Cli {
     /// AWS region [default: AWS_REGION or the profile's region]
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = admin::parse_region)]
     region: Option<String>,
     /// No progress lines on stderr
     #[arg(long, global = true)]
@@ -118,9 +118,11 @@ async fn sdk(region: Option<String>) -> Result<SdkConfig, String> {
         loader = loader.region(Region::new(r));
     }
     let sdk = loader.load().await;
-    if sdk.region().is_none() {
+    let Some(region) = sdk.region() else {
         return Err("no AWS region: pass --region or set AWS_REGION".into());
-    }
+    };
+    admin::parse_region(region.as_ref())
+        .map_err(|e| format!("AWS region (AWS_REGION or the profile): {e}"))?;
     let provider = sdk
         .credentials_provider()
         .ok_or("no AWS credentials provider configured")?;

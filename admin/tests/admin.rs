@@ -17,7 +17,7 @@ struct Run {
 
 /// Runs autoheal-admin with only the environment given (nothing from the developer's
 /// shell: no profile, no real credentials).
-async fn admin_with_env(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Run {
+async fn admin_with_env(args: &[&str], stdin: impl AsRef<[u8]>, env: &[(&str, &str)]) -> Run {
     use tokio::io::AsyncWriteExt;
     let home = std::env::temp_dir().join(unique("admin-home"));
     std::fs::create_dir_all(&home).unwrap();
@@ -33,7 +33,7 @@ async fn admin_with_env(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Run
         .spawn()
         .unwrap();
     let mut pipe = child.stdin.take().unwrap();
-    pipe.write_all(stdin.as_bytes()).await.unwrap();
+    pipe.write_all(stdin.as_ref()).await.unwrap();
     drop(pipe);
     let out = child.wait_with_output().await.unwrap();
     Run {
@@ -565,6 +565,28 @@ async fn history_shows_every_decision_with_its_reason_and_inputs() {
     )
     .await;
     assert_eq!(later.stdout, "0 decisions\n");
+    // However far back: the decisions kept, read with one query per day kept (30 days),
+    // not one per day since the epoch.
+    for far in [
+        "9223372036854775807d",
+        "99999999999999999999m",
+        "1970-01-01T00:00:00Z",
+    ] {
+        world.setup_proxy.forget();
+        let all = admin(
+            &world,
+            &["history", "--table", &world.table, "--since", far],
+            "",
+        )
+        .await;
+        assert_eq!(all.code, 0, "{far}: {}", all.stderr);
+        assert!(
+            all.stdout.ends_with("3 decisions\n"),
+            "{far}: {}",
+            all.stdout
+        );
+        assert!(world.setup_proxy.calls("Query") <= 32, "{far}");
+    }
     let bad = admin(
         &world,
         &["history", "--table", &world.table, "--since", "yesterday"],
@@ -611,6 +633,103 @@ async fn missing_credentials_or_region_are_said_plainly() {
     assert_eq!(help.code, 0);
     for command in ["encrypt-webhook", "alarms", "audit"] {
         assert!(help.stdout.contains(command), "{}", help.stdout);
+    }
+}
+
+/// Whatever is typed, the answer is exit status 2 and one message naming what was wrong,
+/// never a panic (status 101). Each is refused before any AWS call.
+#[tokio::test]
+async fn odd_input_is_refused_by_name_never_a_panic() {
+    let env = [
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        // Nothing listens here: a call that got this far would fail, not hang.
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+    ];
+    // `--flag=value`, so that a value starting with `-` is the flag's.
+    let args = |words: &[&str], flag: &str, value: &str| -> Vec<String> {
+        let mut a: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        a.push(format!("{flag}={value}"));
+        a
+    };
+    let history = ["history", "--table", "t"];
+    let mut cases: Vec<(Vec<String>, &str)> = [
+        "5é",
+        "é",
+        "éh",
+        "5\u{301}h",
+        "２４h",
+        "٣d",
+        "24ｈ",
+        "🕐",
+        "5🕐",
+        "",
+        " ",
+        "h",
+        "-1h",
+        "+1h",
+        "1.5h",
+        "1 h",
+        "24H",
+        "0x10m",
+        "24h\u{7f}",
+        "\u{202e}24h",
+        "2026-13-01T00:00:00Z",
+    ]
+    .into_iter()
+    .map(|s| (args(&history, "--since", s), "--since"))
+    .collect();
+    for region in [
+        "é",
+        "",
+        "-1",
+        "US-EAST-1",
+        "us east 1",
+        "us-east-1/..",
+        "\u{202e}us-east-1",
+    ] {
+        cases.push((args(&history, "--region", region), "--region"));
+    }
+    for fail_on in ["é", "", "CRITICAL", "critical\u{7}"] {
+        cases.push((args(&["audit"], "--fail-on", fail_on), "--fail-on"));
+    }
+    for format in ["é", "yaml"] {
+        cases.push((args(&["audit"], "--format", format), "--format"));
+    }
+    let sync = ["alarms", "sync", "--topic-arn", "arn:aws:sns:us-east-1:1:t"];
+    for tag in ["é", "", "=x", "=é", "-"] {
+        cases.push((args(&sync, "--tag", tag), "--tag"));
+    }
+    for (args, flag) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = admin_with_env(&args, "", &env).await;
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(flag), "{args:?}: {}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{args:?}: {}", run.stderr);
+    }
+    // The region from the environment is checked too.
+    let run = admin_with_env(
+        &["history", "--table", "t"],
+        "",
+        &[
+            ("AWS_REGION", "é"),
+            ("AWS_ACCESS_KEY_ID", "x"),
+            ("AWS_SECRET_ACCESS_KEY", "y"),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("AWS region"), "{}", run.stderr);
+    // stdin that is not UTF-8, or not a URL.
+    for stdin in [
+        &b"\xff\xfe"[..],
+        "é".as_bytes(),
+        "https://a\u{2028}b".as_bytes(),
+    ] {
+        let run = admin_with_env(&["encrypt-webhook", "--key", "alias/k"], stdin, &env).await;
+        assert_eq!(run.code, 2, "{stdin:?}: {}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     }
 }
 

@@ -44,7 +44,7 @@ pub async fn run(
         },
         async {
             match scheduled {
-                true => resend(deps).await,
+                true => resend(deps, deadline_ms).await,
                 false => None,
             }
         },
@@ -120,8 +120,10 @@ pub async fn scan(
 }
 
 /// Reports kept after Slack refused them or was away: re-sent until delivered or an hour
-/// old. One summary outcome when there were any.
-pub async fn resend(deps: &Deps) -> Option<Outcome> {
+/// old. One is started only if its whole budget ends `STOP_MARGIN_MS` before the deadline
+/// (the invocation must still answer); the rest stay kept for the next tick. One summary
+/// outcome when there were any.
+pub async fn resend(deps: &Deps, deadline_ms: i64) -> Option<Outcome> {
     let kept = match deps.ledger.kept_reports().await {
         Ok(k) if k.is_empty() => return None,
         Ok(k) => k,
@@ -134,9 +136,13 @@ pub async fn resend(deps: &Deps) -> Option<Outcome> {
             ))
         }
     };
-    let (mut sent, mut failed, mut dropped) = (0, 0, 0);
+    let (mut sent, mut failed, mut dropped, mut left) = (0, 0, 0, 0);
     for k in kept {
         let now = deps.now_ms();
+        if deadline_ms - now < RESEND_BUDGET_MS + relaunch::STOP_MARGIN_MS {
+            left += 1;
+            continue;
+        }
         if now - k.created_ms > MAX_RESEND_AGE_MS {
             dropped += 1;
         } else {
@@ -156,15 +162,16 @@ pub async fn resend(deps: &Deps) -> Option<Outcome> {
     }
     let result = if failed > 0 || dropped > 0 {
         Verdict::Failed
+    } else if left > 0 {
+        Verdict::InProgress
     } else {
         Verdict::Done
     };
-    Some(Outcome::new(
-        None,
-        Action::None,
-        result,
-        format!("reports kept for re-sending: {sent} delivered, {failed} still not, {dropped} dropped (over an hour old)"),
-    ))
+    let mut reason = format!("reports kept for re-sending: {sent} delivered, {failed} still not, {dropped} dropped (over an hour old)");
+    if left > 0 {
+        reason += &format!(", {left} left for the next tick (this one's time ran out)");
+    }
+    Some(Outcome::new(None, Action::None, result, reason))
 }
 
 /// A kept report older than this is dropped (the log and the audit trail still have it).

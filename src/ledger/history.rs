@@ -50,12 +50,15 @@ impl Ledger {
     }
 
     /// Decisions since `since_ms` (of one instance, if given), oldest first, all pages.
+    /// No further back than decisions are kept: one query per day, so an early `since_ms`
+    /// would ask for years of empty days.
     pub async fn history(
         &self,
         since_ms: i64,
         now_ms: i64,
         instance_id: Option<&str>,
     ) -> Result<Vec<Record>, Error> {
+        let since_ms = since_ms.max(now_ms.saturating_sub(RETENTION_SECONDS * 1000));
         let since = chrono::DateTime::from_timestamp_millis(since_ms)
             .unwrap_or_default()
             .format("%Y-%m-%dT%H:%M:%S%.3fZ")

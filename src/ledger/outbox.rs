@@ -1,5 +1,5 @@
-//! Reports Slack did not take, kept in the ledger (`pk = outbox`, `sk = <ms>#<n>`) until
-//! the tick delivers them or they are an hour old.
+//! Reports Slack did not take, kept in the ledger (`pk = outbox`, `sk = <ms>#<random>`)
+//! until the tick delivers them or they are an hour old.
 
 use super::{n, s, Item, Ledger};
 use crate::error::Error;
@@ -21,19 +21,46 @@ fn key(sk: &str) -> Item {
     HashMap::from([("pk".to_string(), s("outbox")), ("sk".to_string(), s(sk))])
 }
 
+/// Tries at a fresh key when one is taken (a 64-bit random suffix: never in practice).
+const KEEP_TRIES: usize = 3;
+
+/// 64 random bits: std's `RandomState` is seeded from the operating system's randomness
+/// once per thread and steps on for each new one, so two containers, or two calls, differ.
+fn random() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(0u8)
+}
+
 impl Ledger {
-    /// Keeps a report for the tick to re-send. `n` tells reports of one millisecond apart.
-    pub async fn keep_report(
+    /// Keeps a report for the tick to re-send. Containers run apart and may keep reports
+    /// in the same millisecond: the key's random suffix tells them apart, and the write
+    /// never replaces a kept report.
+    pub async fn keep_report(&self, payload: &serde_json::Value, now_ms: i64) -> Result<(), Error> {
+        self.keep_report_with(payload, now_ms, random).await
+    }
+
+    /// `keep_report` with the suffixes drawn from `suffix` (tests force a collision).
+    #[doc(hidden)]
+    pub async fn keep_report_with(
         &self,
         payload: &serde_json::Value,
         now_ms: i64,
-        n_: usize,
+        mut suffix: impl FnMut() -> u64,
     ) -> Result<(), Error> {
-        let mut item = key(&format!("{now_ms:013}#{n_}"));
-        item.insert("created_ms".into(), n(now_ms));
-        item.insert("payload".into(), s(&payload.to_string()));
-        item.insert("expires_at".into(), n(now_ms / 1000 + KEPT_SECONDS));
-        self.put(item).await
+        for _ in 0..KEEP_TRIES {
+            let mut item = key(&format!("{now_ms:013}#{:016x}", suffix()));
+            item.insert("created_ms".into(), n(now_ms));
+            item.insert("payload".into(), s(&payload.to_string()));
+            item.insert("expires_at".into(), n(now_ms / 1000 + KEPT_SECONDS));
+            if self.put_new(item).await? {
+                return Ok(());
+            }
+        }
+        Err(Error::Permanent {
+            op: "dynamodb:PutItem",
+            code: None,
+            detail: format!("no free outbox key at {now_ms} in {KEEP_TRIES} tries"),
+        })
     }
 
     /// Every kept report, oldest first.

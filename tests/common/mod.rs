@@ -365,6 +365,8 @@ pub struct Slack {
     pub received: Arc<Mutex<Vec<serde_json::Value>>>,
     script: Arc<Mutex<VecDeque<Scripted>>>,
     always: Arc<Mutex<Option<u16>>>,
+    /// Each post moves this clock on by this much before it is answered.
+    takes: Arc<Mutex<Option<(autoheal::clock::Clock, i64)>>>,
     pub url: String,
 }
 
@@ -385,6 +387,9 @@ impl Slack {
                     .lock()
                     .unwrap()
                     .push(serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null));
+                if let Some((clock, ms)) = &*me.takes.lock().unwrap() {
+                    clock.advance(*ms);
+                }
                 let next = me.script.lock().unwrap().pop_front();
                 let always = *me.always.lock().unwrap();
                 match (next, always) {
@@ -411,6 +416,12 @@ impl Slack {
 
     pub fn always(&self, status: u16) {
         *self.always.lock().unwrap() = Some(status);
+    }
+
+    /// Each post from now on takes `ms` of the function's `clock` (a slow Slack, without
+    /// waiting).
+    pub fn takes(&self, clock: &autoheal::clock::Clock, ms: i64) {
+        *self.takes.lock().unwrap() = Some((clock.clone(), ms));
     }
 
     /// Back to answering 200.
