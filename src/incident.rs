@@ -401,7 +401,8 @@ pub fn close_on_ok(
             ),
             Some(h),
         ),
-        h if h.progress.under_way() => skip(
+        // Settled, a relaunch is over whatever phase it stopped in.
+        h if h.status == Status::Repairing && h.progress.under_way() => skip(
             Verdict::Ignored,
             format!(
                 "alarm returned to OK during the relaunch of incident {}; the relaunch goes on and verifies its copy",
@@ -710,6 +711,9 @@ mod tests {
         let leased = head(Status::Repairing, now + 5_000);
         let mut relaunching = head(Status::Repairing, 0);
         relaunching.progress.phase = Some(crate::model::progress::Phase::Imaging);
+        // A relaunch whose step failed for good is settled where it stopped: over.
+        let mut failed_relaunch = head(Status::Settled, 0);
+        failed_relaunch.progress.phase = Some(crate::model::progress::Phase::Imaging);
         let impaired = Some("EC2 reports both status checks impaired");
         // (head, OK, what EC2 says against it, expected)
         let table: Vec<(Option<Head>, &Signal, Option<&str>, &str)> = vec![
@@ -720,6 +724,7 @@ mod tests {
                 "skip ignored: alarm returned to OK; no incident was open",
             ),
             (Some(head(Status::Settled, 0)), &ok, None, "close"),
+            (Some(failed_relaunch), &ok, None, "close"),
             (Some(head(Status::Repairing, T0 + 5_000)), &ok, None, "close"),
             // A forged OK from the future closes on autoheal's own time.
             (Some(head(Status::Settled, 0)), &future_ok, None, "close"),

@@ -341,11 +341,13 @@ async fn no_backup_nor_rotation_until_the_latest_incident_closed_as_recovered() 
     }
     assert_eq!(image_ids(&backups_of(&w, &v).await), good);
 
-    // The alarm returns to OK: the incident closes, as failed. Still held back.
-    invoke(&deps, &alarm_at(&deps, "sns-ok.json", &v, 0))
+    // EC2 reports it healthy again and the alarm returns to OK: the incident closes, as
+    // failed. Still held back.
+    w.checks(&v, None, None).await;
+    let ok = invoke(&deps, &alarm_at(&deps, "sns-ok.json", &v, 0))
         .await
         .unwrap();
-    assert_eq!(w.head(&v).await.unwrap()["status"], "closed");
+    assert_eq!(w.head(&v).await.unwrap()["status"], "closed", "{ok:?}");
     deps.clock.advance(HOUR);
     let s = run(&deps, &w).await;
     assert_eq!((s.imaged, s.retired), (0, 0), "{s:?}");

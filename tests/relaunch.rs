@@ -162,6 +162,23 @@ async fn lone_instance(w: &World) -> Lone {
     }
 }
 
+/// The function's dependencies with the ledger's writes never retried by the SDK: a failed
+/// write is the process dying right there.
+async fn without_ledger_retries(
+    w: &World,
+    proxy: &Proxy,
+    clock: &autoheal::clock::Clock,
+) -> autoheal::app::Deps {
+    let mut deps = w.deps_on(proxy, &[], clock).await;
+    deps.clients.dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk_config(&proxy.endpoint).await)
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    deps.ledger = autoheal::ledger::Ledger::new(deps.clients.dynamodb.clone(), w.table.clone());
+    deps
+}
+
 async fn setup_lone() -> (World, Proxy, Slack, Lone) {
     let (w, proxy, slack) = setup(WorldSpec::empty()).await;
     let lone = lone_instance(&w).await;
@@ -452,13 +469,7 @@ async fn a_crash_after_create_image_is_resumed_by_adopting_the_image() {
     // Every ledger write after CreateImage fails, as if the process died right after it: the
     // image exists, the ledger does not know, and the claim holds until its lease ends.
     proxy.fail_after("CreateImage", "PutItem", 3, Fault::ServerError);
-    let mut stingy = w.deps_on(&proxy, &[], &deps.clock).await;
-    stingy.clients.dynamodb = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk_config(&proxy.endpoint).await)
-            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
-            .build(),
-    );
-    stingy.ledger = autoheal::ledger::Ledger::new(stingy.clients.dynamodb.clone(), w.table.clone());
+    let stingy = without_ledger_retries(&w, &proxy, &deps.clock).await;
     let payload: serde_json::Value = serde_json::from_slice(&alarm).unwrap();
     let short = stingy.now_ms() + 1_000;
     let err = autoheal::heal::handle(&stingy, &payload, &invocation(short))
@@ -849,13 +860,7 @@ async fn a_crash_after_run_instances_ends_with_exactly_one_copy() {
     // Every ledger write after RunInstances fails, as if the process died right after it:
     // the copy runs, the ledger knows only the launch token recorded before the call.
     proxy.fail_after("RunInstances", "PutItem", 3, Fault::ServerError);
-    let mut stingy = w.deps_on(&proxy, &[], &deps.clock).await;
-    stingy.clients.dynamodb = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk_config(&proxy.endpoint).await)
-            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
-            .build(),
-    );
-    stingy.ledger = autoheal::ledger::Ledger::new(stingy.clients.dynamodb.clone(), w.table.clone());
+    let stingy = without_ledger_retries(&w, &proxy, &deps.clock).await;
     let payload: serde_json::Value = serde_json::from_slice(&alarm).unwrap();
     let err = autoheal::heal::handle(&stingy, &payload, &invocation(deadline(&stingy)))
         .await
@@ -895,28 +900,10 @@ async fn a_planted_copy_and_a_planted_image_are_left_alone_and_named() {
         )
         .await
         .remove(0);
+    let name = format!("autoheal-{incident}");
     let image = w
-        .ec2
-        .create_image()
-        .instance_id(&planted)
-        .name(format!("autoheal-{incident}"))
-        .tag_specifications(
-            TagSpecification::builder()
-                .resource_type(ResourceType::Image)
-                .tags(
-                    Tag::builder()
-                        .key("autoheal:incident")
-                        .value(&incident)
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .image_id()
-        .unwrap()
-        .to_string();
+        .plant_image(&planted, &name, ("autoheal:incident", &incident))
+        .await;
 
     let r = invoke(&deps, &event("sns-alarm.json", &[&lone.id]))
         .await

@@ -63,6 +63,13 @@ async fn the_scan_repairs_impaired_instances_nobody_alarmed_on_once_each() {
         "{texts:#?}"
     );
     let reason = slack.received.lock().unwrap()[0].clone();
+    // The scan's findings are about the function's own account, and say so.
+    assert!(
+        reason
+            .to_string()
+            .contains(&format!("{ACCOUNT} / {HOME_REGION}")),
+        "{reason}"
+    );
     assert!(
         reason.to_string().contains(
             "found by the scan: no alarm reported it; EC2 reports both status checks impaired since"

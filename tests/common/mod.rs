@@ -919,14 +919,21 @@ impl World {
     /// What anyone allowed to image and tag can do: an image of another instance (`from`),
     /// named and tagged as autoheal names and tags a backup of `victim`. Its id.
     pub async fn plant_backup(&self, victim: &str, from: &str) -> String {
+        let name = format!("autoheal-backup-{victim}-29991231T2359Z");
+        self.plant_image(from, &name, ("autoheal:backup-of", victim))
+            .await
+    }
+
+    /// An image of `from` made by someone else, named `name` and carrying `tag`. Its id.
+    pub async fn plant_image(&self, from: &str, name: &str, tag: (&str, &str)) -> String {
         let tag = aws_sdk_ec2::types::Tag::builder()
-            .key("autoheal:backup-of")
-            .value(victim)
+            .key(tag.0)
+            .value(tag.1)
             .build();
         self.ec2
             .create_image()
             .instance_id(from)
-            .name(format!("autoheal-backup-{victim}-29991231T2359Z"))
+            .name(name)
             .no_reboot(true)
             .tag_specifications(
                 aws_sdk_ec2::types::TagSpecification::builder()
