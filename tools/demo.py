@@ -255,7 +255,8 @@ def main() -> int:
              "not acted on the alarm alone",
              rig.prepare_event(rig.load_event("sns-two-records.json", events_dir),
                                {rig.FIXTURE_INSTANCE_A: b, rig.FIXTURE_INSTANCE_B: c}, times.next())),
-            ("sns-ok.json", "A's alarm returns to OK (later)",
+            ("sns-ok.json", "an OK for A while EC2 still reports A impaired: a claim EC2 does not "
+             "confirm, so the incident goes on",
              rig.prepare_event(rig.load_event("sns-ok.json", events_dir), ids_a, times.next(1000))),
             ("eventbridge-alarm.json", "EventBridge alarm state change for A (new alarm)",
              rig.prepare_event(rig.load_event("eventbridge-alarm.json", events_dir), ids_a, times.next(2000))),

@@ -250,11 +250,12 @@ async fn advance_steps(
                 let token = match head.progress.launch_token.clone() {
                     Some(token) => token,
                     None => {
-                        head.progress.launch_token = Some(crate::secret::token());
+                        let token = crate::secret::token();
+                        head.progress.launch_token = Some(token.clone());
                         if !record_first(deps, head).await? {
                             return Ok(taken_over(head));
                         }
-                        head.progress.launch_token.clone().unwrap_or_default()
+                        token
                     }
                 };
                 let id =
