@@ -241,27 +241,8 @@ async fn a_backup_name_taken_first_is_not_taken_for_the_backup() {
     // The name the next backup will have, taken by an image of another instance.
     let name = autoheal::backup::backup_name(&a, deps.now_ms());
     let squat = w
-        .ec2
-        .create_image()
-        .instance_id(&other)
-        .name(&name)
-        .tag_specifications(
-            aws_sdk_ec2::types::TagSpecification::builder()
-                .resource_type(aws_sdk_ec2::types::ResourceType::Image)
-                .tags(
-                    aws_sdk_ec2::types::Tag::builder()
-                        .key("autoheal:backup-of")
-                        .value(&a)
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .image_id()
-        .unwrap()
-        .to_string();
+        .plant_image(&other, &name, ("autoheal:backup-of", &a))
+        .await;
     let s = run(&deps, &w).await;
     assert_eq!(s.imaged, 0, "{s:?}");
     assert!(

@@ -179,6 +179,21 @@ async fn without_ledger_retries(
     deps
 }
 
+/// Lifts termination protection, as a person would: autoheal never does.
+async fn unprotect(w: &World, id: &str) {
+    w.ec2
+        .modify_instance_attribute()
+        .instance_id(id)
+        .disable_api_termination(
+            aws_sdk_ec2::types::AttributeBooleanValue::builder()
+                .value(false)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
 async fn setup_lone() -> (World, Proxy, Slack, Lone) {
     let (w, proxy, slack) = setup(WorldSpec::empty()).await;
     let lone = lone_instance(&w).await;
@@ -544,17 +559,7 @@ async fn terminate_replaced_terminates_the_old_instance() {
         .deps(&proxy, &[("AUTOHEAL_TERMINATE_REPLACED", "true")])
         .await;
     // autoheal never lifts termination protection; this instance is not protected.
-    w.ec2
-        .modify_instance_attribute()
-        .instance_id(&lone.id)
-        .disable_api_termination(
-            aws_sdk_ec2::types::AttributeBooleanValue::builder()
-                .value(false)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    unprotect(&w, &lone.id).await;
     let r = invoke(&deps, &event("sns-alarm.json", &[&lone.id]))
         .await
         .unwrap();
@@ -995,17 +1000,7 @@ async fn terminate_replaced_waits_for_the_copy_to_be_verified() {
             ],
         )
         .await;
-    w.ec2
-        .modify_instance_attribute()
-        .instance_id(&lone.id)
-        .disable_api_termination(
-            aws_sdk_ec2::types::AttributeBooleanValue::builder()
-                .value(false)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    unprotect(&w, &lone.id).await;
     let r = invoke(&deps, &event("sns-alarm.json", &[&lone.id]))
         .await
         .unwrap();
