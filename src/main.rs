@@ -1,12 +1,12 @@
 //! Wiring only: logging, configuration, clients, the runtime loop.
 
+use autoheal::app::clock::Clock;
+use autoheal::app::config::Config;
 use autoheal::app::{Deps, Invocation};
 use autoheal::aws::Clients;
-use autoheal::clock::Clock;
-use autoheal::config::Config;
-use autoheal::heal;
 use autoheal::lambda::PayloadGuard;
 use autoheal::notify::Notifier;
+use autoheal::pipeline;
 use lambda_runtime::{service_fn, LambdaEvent, Runtime};
 use serde_json::Value;
 use std::sync::Arc;
@@ -37,7 +37,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         async move {
             let deadline_ms = i64::try_from(event.context.deadline).unwrap_or(i64::MAX);
             let inv = Invocation::new(deadline_ms, &event.context.invoked_function_arn);
-            heal::handle(&deps, &event.payload, &inv).await
+            pipeline::handle(&deps, &event.payload, &inv).await
         }
     });
     Runtime::new(handler).layer(PayloadGuard).run().await

@@ -6,7 +6,7 @@
 
 mod common;
 
-use autoheal::heal::backup;
+use autoheal::pipeline::tick::backups as backup;
 use aws_sdk_ec2::types::Filter;
 use common::*;
 use std::time::Instant;
@@ -239,7 +239,7 @@ async fn a_backup_name_taken_first_is_not_taken_for_the_backup() {
     let other = w.launch(1, &[]).await.remove(0);
     let deps = w.deps(&proxy, &[SELECTOR]).await;
     // The name the next backup will have, taken by an image of another instance.
-    let name = autoheal::backup::backup_name(&a, deps.now_ms());
+    let name = autoheal::rules::backup::backup_name(&a, deps.now_ms());
     let squat = w
         .plant_image(&other, &name, ("autoheal:backup-of", &a))
         .await;

@@ -15,7 +15,7 @@ async fn a_correlated_failure_trips_the_breaker_once_and_repairs_resume_after_th
         ("AUTOHEAL_BREAKER_WINDOW_SECONDS", "10"),
         ("AUTOHEAL_BREAKER_COOLDOWN_SECONDS", "60"),
     ];
-    let clock = autoheal::clock::Clock::manual(chrono::Utc::now().timestamp_millis());
+    let clock = autoheal::app::clock::Clock::manual(chrono::Utc::now().timestamp_millis());
     let deps = world.deps_on(&proxy, &env, &clock).await;
     // 200 members alarm within 5 s (stamped 5 s ago to now, 25 ms apart), delivered 20 at a
     // time: twice the template's default reserved concurrency, the most Lambda would run at

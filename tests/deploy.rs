@@ -91,13 +91,13 @@ async fn deploy(world: &World, region: &str, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("tools/deploy.py prints JSON")
 }
 
-/// The variables the code reads: the `AUTOHEAL_*` and `SLACK_*` names src/config.rs spells
+/// The variables the code reads: the `AUTOHEAL_*` and `SLACK_*` names src/app/config.rs spells
 /// (it is the only reader of the environment); Lambda sets the `AWS_*` ones.
 fn variables_read() -> BTreeSet<String> {
     let (_, text) = function_sources()
         .into_iter()
-        .find(|(f, _)| f == "src/config.rs")
-        .expect("src/config.rs");
+        .find(|(f, _)| f == "src/app/config.rs")
+        .expect("src/app/config.rs");
     ["\"AUTOHEAL_", "\"SLACK_"]
         .iter()
         .flat_map(|prefix| text.match_indices(prefix).map(|(at, _)| at + 1))
@@ -225,7 +225,7 @@ async fn deployed_from_zero_the_stack_is_what_the_code_reads_and_it_heals() {
         )
     );
     let names: BTreeSet<String> = env.keys().cloned().collect();
-    assert_eq!(names, variables_read(), "environment vs src/config.rs");
+    assert_eq!(names, variables_read(), "environment vs src/app/config.rs");
     assert_eq!(env["AUTOHEAL_TABLE"], table.as_str());
     assert_eq!(env["AUTOHEAL_REGIONS"], HOME_REGION);
     assert_eq!(env["AUTOHEAL_GRACE_SECONDS"], "off");

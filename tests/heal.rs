@@ -3,7 +3,7 @@
 
 mod common;
 
-use autoheal::outcome::{Action, Verdict};
+use autoheal::model::outcome::{Action, Verdict};
 use common::*;
 use std::time::Instant;
 
@@ -362,7 +362,7 @@ async fn slack_failing_never_fails_the_repair() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reports_kept_in_one_millisecond_by_two_containers_are_both_kept() {
     let (w, proxy, _slack) = setup(WorldSpec::empty()).await;
-    let clock = autoheal::clock::Clock::manual(1_795_403_565_123);
+    let clock = autoheal::app::clock::Clock::manual(1_795_403_565_123);
     let a = w.deps_on(&proxy, &[], &clock).await;
     let b = w.deps_on(&proxy, &[], &clock).await;
     let report = |n: u32| serde_json::json!({ "text": format!("report {n}") });
@@ -553,8 +553,8 @@ async fn a_repair_whose_invocation_died_is_resumed_after_its_lease() {
         panic!("the fixture is an alarm")
     };
     let now = deps.now_ms();
-    let autoheal::incident::Move::Take(claim) =
-        autoheal::incident::claim_alarm(None, &signal, now, now + 1_500)
+    let autoheal::rules::incident::Move::Take(claim) =
+        autoheal::rules::incident::claim_alarm(None, &signal, now, now + 1_500)
     else {
         panic!("nothing to skip in an empty ledger")
     };

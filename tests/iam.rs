@@ -275,7 +275,7 @@ fn opted_out_instances_and_groups_are_denied_every_mutating_call() {
         }
     }
     // The tag key the Deny names is the one the code reads.
-    assert_eq!(autoheal::policy::MODE_TAG, "autoheal");
+    assert_eq!(autoheal::rules::policy::MODE_TAG, "autoheal");
 }
 
 #[test]
@@ -420,17 +420,19 @@ fn run_instances_scoped_by_resource() {
     for kind in ["ResourceType::Instance", "ResourceType::Volume"] {
         assert!(launch.contains(kind), "launch.rs no longer tags {kind}");
     }
-    let source = autoheal::relaunch::spec::Source {
+    let source = autoheal::rules::relaunch::spec::Source {
         instance_id: "i-1".into(),
         ..Default::default()
     };
-    let tags = autoheal::relaunch::spec::copy_tags(&source, "inc");
+    let tags = autoheal::rules::relaunch::spec::copy_tags(&source, "inc");
     assert!(tags
         .iter()
         .any(|(k, _)| k == autoheal::model::tags::INCIDENT_TAG));
-    assert!(autoheal::relaunch::spec::bookkeeping_tags("i-1", "inc")
-        .iter()
-        .any(|(k, _)| k == autoheal::model::tags::INCIDENT_TAG));
+    assert!(
+        autoheal::rules::relaunch::spec::bookkeeping_tags("i-1", "inc")
+            .iter()
+            .any(|(k, _)| k == autoheal::model::tags::INCIDENT_TAG)
+    );
 }
 
 /// Where the code calls `create_tags()`, and the tag key it writes there.
@@ -459,7 +461,7 @@ fn create_tags_only_on_create_or_autoheals_own_keys() {
         );
         for k in &keys {
             assert!(own_keys.contains(&k.as_str()), "{}: tag key {k}", s.sid);
-            assert!(!k.eq_ignore_ascii_case(autoheal::policy::MODE_TAG));
+            assert!(!k.eq_ignore_ascii_case(autoheal::rules::policy::MODE_TAG));
         }
         for k in &keys {
             assert_eq!(
@@ -539,7 +541,7 @@ fn the_other_grants_carry_their_scopes() {
         assert!(allowed.is_match(accepted), "{accepted:?} is refused");
     }
     // Backups: retire only autoheal's own.
-    let backup_of = format!("aws:ResourceTag/{}", autoheal::backup::BACKUP_OF_TAG);
+    let backup_of = format!("aws:ResourceTag/{}", autoheal::rules::backup::BACKUP_OF_TAG);
     for action in ["ec2:DeregisterImage", "ec2:DeleteSnapshot"] {
         for s in with_action(&statements, action) {
             assert_eq!(s.cond("StringLike", &backup_of), ["i-*"], "{}", s.sid);
@@ -756,9 +758,11 @@ fn every_alarm_notifies_the_ops_topic() {
 
 /// The EMF the code emits: (namespace, metric name, dimension names).
 fn emf() -> (String, String, Vec<String>) {
-    use autoheal::outcome::{Action, Outcome, Verdict};
-    let line =
-        autoheal::report::emf_line(&Outcome::new(None, Action::None, Verdict::Failed, "x"), 0);
+    use autoheal::model::outcome::{Action, Outcome, Verdict};
+    let line = autoheal::pipeline::report::emf_line(
+        &Outcome::new(None, Action::None, Verdict::Failed, "x"),
+        0,
+    );
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     let d = &v["_aws"]["CloudWatchMetrics"][0];
     (
@@ -773,10 +777,10 @@ fn emf() -> (String, String, Vec<String>) {
     )
 }
 
-/// The wire names of `Action` in src/outcome.rs.
+/// The wire names of `Action` in src/model/outcome.rs.
 fn outcome_actions() -> Vec<String> {
     let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/outcome.rs"))
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/model/outcome.rs"))
             .unwrap();
     let block = text
         .split("Action {")
@@ -791,16 +795,16 @@ fn outcome_actions() -> Vec<String> {
         .map(|w| w.trim_end_matches("\",").trim_end_matches('"').to_string())
         .collect();
     for a in &actions {
-        assert!(autoheal::outcome::Action::parse(a).is_some(), "{a}");
+        assert!(autoheal::model::outcome::Action::parse(a).is_some(), "{a}");
     }
     assert!(actions.len() >= 7, "{actions:?}");
     actions
 }
 
-/// The wire name of `Verdict::<name>` in src/outcome.rs.
+/// The wire name of `Verdict::<name>` in src/model/outcome.rs.
 fn verdict_wire(name: &str) -> String {
     let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/outcome.rs"))
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/model/outcome.rs"))
             .unwrap();
     let block = text
         .split("Verdict {")
@@ -812,12 +816,12 @@ fn verdict_wire(name: &str) -> String {
     let wire = block
         .lines()
         .find_map(|l| l.trim().strip_prefix(&format!("{name} => \"")))
-        .unwrap_or_else(|| panic!("no Verdict::{name} in src/outcome.rs"))
+        .unwrap_or_else(|| panic!("no Verdict::{name} in src/model/outcome.rs"))
         .trim_end_matches("\",")
         .trim_end_matches('"')
         .to_string();
     assert_eq!(
-        autoheal::outcome::Verdict::parse(&wire).map(|v| v.as_str()),
+        autoheal::model::outcome::Verdict::parse(&wire).map(|v| v.as_str()),
         Some(wire.as_str())
     );
     wire
@@ -877,9 +881,10 @@ fn failed_outcomes_and_a_stopped_tick_alarm() {
     // The tick: each scheduled run ends with the backup summary (create_image, with every
     // result its code can give: dry run included, or a dry-run stack's alarm never clears);
     // none for a while is breaching.
-    let tick_src =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/heal/tick.rs"))
-            .unwrap();
+    let tick_src = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/pipeline/tick/backups.rs"),
+    )
+    .unwrap();
     assert!(
         tick_src.contains("Outcome::new(None, Action::CreateImage, result, summary.text())"),
         "the tick's backup summary is no longer action=create_image: fix TickStopped"

@@ -6,7 +6,7 @@
 
 mod common;
 
-use autoheal::outcome::Verdict;
+use autoheal::model::outcome::Verdict;
 use common::*;
 
 /// The alarm fixture about `id`, dated `time` (as the event says).

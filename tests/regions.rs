@@ -41,7 +41,7 @@ async fn a_tokyo_member_is_marked_unhealthy_in_tokyo_by_a_function_in_virginia()
     let r = invoke(&deps, &alarm_in(TOKYO, &deps, &id)).await.unwrap();
     assert_eq!(
         r.outcomes[0].result,
-        autoheal::outcome::Verdict::Done,
+        autoheal::model::outcome::Verdict::Done,
         "{r:?}"
     );
     assert!(
@@ -74,7 +74,7 @@ async fn a_tokyo_member_is_marked_unhealthy_in_tokyo_by_a_function_in_virginia()
     let again = invoke(&deps, &alarm_in(TOKYO, &deps, &id)).await.unwrap();
     assert_eq!(
         again.outcomes[0].result,
-        autoheal::outcome::Verdict::Duplicate
+        autoheal::model::outcome::Verdict::Duplicate
     );
     assert_eq!(proxy.calls("SetInstanceHealth"), 1);
 }
@@ -92,13 +92,16 @@ async fn any_region_is_served_with_a_star_and_guards_count_per_region() {
     let first = invoke(&deps, &alarm_in(TOKYO, &deps, &world.members[0]))
         .await
         .unwrap();
-    assert_eq!(first.outcomes[0].result, autoheal::outcome::Verdict::Done);
+    assert_eq!(
+        first.outcomes[0].result,
+        autoheal::model::outcome::Verdict::Done
+    );
     let second = invoke(&deps, &alarm_in(TOKYO, &deps, &world.members[1]))
         .await
         .unwrap();
     assert_eq!(
         second.outcomes[0].result,
-        autoheal::outcome::Verdict::Held,
+        autoheal::model::outcome::Verdict::Held,
         "{second:?}"
     );
     assert!(

@@ -3,7 +3,7 @@
 
 mod common;
 
-use autoheal::outcome::Verdict;
+use autoheal::model::outcome::Verdict;
 use aws_sdk_ec2::types::{
     Filter, HttpTokensState, IamInstanceProfileSpecification, InstanceMetadataOptionsRequest,
     InstanceType, ResourceType, Tag, TagSpecification,
@@ -167,7 +167,7 @@ async fn lone_instance(w: &World) -> Lone {
 async fn without_ledger_retries(
     w: &World,
     proxy: &Proxy,
-    clock: &autoheal::clock::Clock,
+    clock: &autoheal::app::clock::Clock,
 ) -> autoheal::app::Deps {
     let mut deps = w.deps_on(proxy, &[], clock).await;
     deps.clients.dynamodb = aws_sdk_dynamodb::Client::from_conf(
@@ -443,7 +443,7 @@ async fn without_the_ami_event_the_tick_finishes_the_job() {
     let payload: serde_json::Value =
         serde_json::from_slice(&event("sns-alarm.json", &[&lone.id])).unwrap();
     let short = deps.now_ms() + 1_000;
-    let r = autoheal::heal::handle(&deps, &payload, &invocation(short))
+    let r = autoheal::pipeline::handle(&deps, &payload, &invocation(short))
         .await
         .unwrap();
     assert_eq!(
@@ -487,11 +487,12 @@ async fn a_crash_after_create_image_is_resumed_by_adopting_the_image() {
     let stingy = without_ledger_retries(&w, &proxy, &deps.clock).await;
     let payload: serde_json::Value = serde_json::from_slice(&alarm).unwrap();
     let short = stingy.now_ms() + 1_000;
-    let err = autoheal::heal::handle(&stingy, &payload, &invocation(short))
+    let err = autoheal::pipeline::handle(&stingy, &payload, &invocation(short))
         .await
         .unwrap_err();
     assert!(err.is_transient(), "{err}");
-    deps.clock.advance(1_000 + autoheal::heal::LEASE_MARGIN_MS);
+    deps.clock
+        .advance(1_000 + autoheal::pipeline::LEASE_MARGIN_MS);
     let head = w.head(&lone.id).await.unwrap();
     assert!(
         !head.contains_key("image_id"),
@@ -584,7 +585,7 @@ async fn latest_backup_policy_relaunches_from_the_backup_without_imaging() {
         .await;
     let deps = w.deps(&proxy, &[SELECTOR]).await;
     let now = deps.now_ms();
-    let taken = autoheal::heal::backup::run(&deps, &w.region, &[], now + 60_000)
+    let taken = autoheal::pipeline::tick::backups::run(&deps, &w.region, &[], now + 60_000)
         .await
         .unwrap();
     assert_eq!(taken.imaged, 1, "{taken:?}");
@@ -674,7 +675,7 @@ async fn latest_backup_policy_relaunches_from_the_backup_without_imaging() {
         .await;
     let now = deps.now_ms();
     w.tag_instance(&lone.id, "autoheal:backup", "24").await;
-    let taken = autoheal::heal::backup::run(&deps, &w.region, &[], now + 60_000)
+    let taken = autoheal::pipeline::tick::backups::run(&deps, &w.region, &[], now + 60_000)
         .await
         .unwrap();
     assert_eq!(taken.imaged, 1, "{taken:?}");
@@ -854,7 +855,7 @@ async fn an_instance_with_a_root_volume_under_a_customer_managed_key_relaunches(
 /// is long past, so it is not trusted as a clock).
 fn incident_received_now(deps: &autoheal::app::Deps, id: &str) -> String {
     let now = chrono::DateTime::from_timestamp_millis(deps.now_ms()).unwrap();
-    autoheal::incident::incident_id(id, now)
+    autoheal::rules::incident::incident_id(id, now)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -867,11 +868,12 @@ async fn a_crash_after_run_instances_ends_with_exactly_one_copy() {
     proxy.fail_after("RunInstances", "PutItem", 3, Fault::ServerError);
     let stingy = without_ledger_retries(&w, &proxy, &deps.clock).await;
     let payload: serde_json::Value = serde_json::from_slice(&alarm).unwrap();
-    let err = autoheal::heal::handle(&stingy, &payload, &invocation(deadline(&stingy)))
+    let err = autoheal::pipeline::handle(&stingy, &payload, &invocation(deadline(&stingy)))
         .await
         .unwrap_err();
     assert!(err.is_transient(), "{err}");
-    deps.clock.advance(30_000 + autoheal::heal::LEASE_MARGIN_MS);
+    deps.clock
+        .advance(30_000 + autoheal::pipeline::LEASE_MARGIN_MS);
     let head = w.head(&lone.id).await.unwrap();
     assert!(head.contains_key("launch_token"), "{head:?}");
     assert!(!head.contains_key("replacement_id"), "{head:?}");

@@ -3,10 +3,10 @@
 
 mod common;
 
-use autoheal::outcome::Verdict;
+use autoheal::model::outcome::Verdict;
 use common::*;
 
-fn lines(r: &autoheal::outcome::Response) -> Vec<String> {
+fn lines(r: &autoheal::model::outcome::Response) -> Vec<String> {
     summary(r)
 }
 

@@ -252,7 +252,7 @@ async fn a_cluster_repairs_one_member_at_a_time() {
     assert_eq!(proxy.calls("CreateImage"), 1, "one member under repair");
     // The repair is left open: an error (retried), or, on a loaded machine where the
     // invocation's time runs out before verifying, `in_progress`.
-    let is_hold = |r: &Result<autoheal::outcome::Response, _>| {
+    let is_hold = |r: &Result<autoheal::model::outcome::Response, _>| {
         r.as_ref()
             .is_ok_and(|r| r.outcomes[0].result.as_str() == "held")
     };

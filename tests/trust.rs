@@ -5,7 +5,7 @@
 
 mod common;
 
-use autoheal::outcome::Verdict;
+use autoheal::model::outcome::Verdict;
 use common::*;
 
 /// A world whose instances EC2 reports healthy: nothing confirms an alarm yet.

@@ -2,6 +2,14 @@
 
 Starts tools/moto_server.py on a free loopback port and drives it with plain HTTP POSTs to
 /_autoheal/* and boto3 calls. Run: .venv/bin/python -m unittest tools/test_moto_world.py -v
+
+Every test meets a world of its own (setUp resets moto, which forgets the wrapper's state
+too) and names what it makes uniquely, so the tests pass in any order. Nothing is checked
+"only if the machine was quick enough": what moves with time (pending_seconds, Auto
+Scaling's delays) is given a delay no machine is slow enough to reach during a test (LONG),
+asserted before it, then moved past with the wrapper's clock (`advance`, below) and asserted
+after; the tests on the real clock poll with a generous deadline and assert only what holds
+however slow the machine is.
 """
 
 import json
@@ -14,6 +22,7 @@ import unittest
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 
 import boto3
 import botocore.exceptions
@@ -22,6 +31,56 @@ import cbor2
 HERE = os.path.dirname(os.path.abspath(__file__))
 AMI = "ami-12c6146b"  # one of moto's stock images
 OTHER_ACCOUNT = "111122223333"
+# A delay (seconds) that no test run reaches on the real clock: only `advance` passes it.
+LONG = 3600
+# How long a test waits for something the real clock brings, at most (polling meanwhile).
+PATIENCE = 30
+
+# The server under test: tools/moto_server.py as it is (imported, so that its patches are in
+# place, then started as its __main__ would), with one addition for these tests only: the
+# wrapper's clock (moto_world's `time.time()`, on which pending images' seconds and Auto
+# Scaling's delays are measured) runs `offset` seconds ahead of the real one, and
+# POST /_autoheal/test-clock {"advance_seconds": N} moves it on ({"reset": true} first sets
+# it back to the real time). The wrapper settles what is due at the start of each request,
+# so the request after an advance sees the world as it is at the new time.
+SERVE = r"""
+import sys
+import time
+
+sys.path.insert(0, sys.argv.pop(1))
+import moto_server  # noqa: F401 - the wrapper's patches
+import moto.server
+import moto_world
+
+
+class Clock:
+    def __init__(self):
+        self.offset = 0.0
+
+    def time(self):
+        return time.time() + self.offset
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+
+clock = Clock()
+moto_world.time = clock
+
+
+def clock_endpoint(body):
+    if body.get("reset"):
+        clock.offset = 0.0
+    advance = body.get("advance_seconds", 0)
+    if isinstance(advance, bool) or not isinstance(advance, (int, float)) or advance < 0:
+        raise moto_world.HttpError(400, "`advance_seconds` must be a number >= 0")
+    clock.offset += advance
+    return {"offset": clock.offset, "now": clock.time()}
+
+
+moto_world.ENDPOINTS["test-clock"] = clock_endpoint
+moto.server.main(sys.argv[1:])
+"""
 
 
 def free_port():
@@ -37,11 +96,11 @@ class World(unittest.TestCase):
         cls.endpoint = f"http://127.0.0.1:{port}"
         cls.log = open(os.devnull, "w")
         cls.server = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "moto_server.py"), "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, "-c", SERVE, HERE, "-H", "127.0.0.1", "-p", str(port)],
             stdout=cls.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.time() + 30
+        deadline = time.time() + 60
         while True:
             try:
                 urllib.request.urlopen(f"{cls.endpoint}/moto-api/", timeout=1).read()
@@ -115,12 +174,30 @@ class World(unittest.TestCase):
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
 
+    def moto_reset(self):
+        """moto's own reset: every account's resources, and the wrapper's state with them."""
+        urllib.request.urlopen(
+            urllib.request.Request(f"{self.endpoint}/moto-api/reset", data=b"", method="POST"),
+            timeout=30,
+        ).read()
+
     def setUp(self):
-        self.ok("reset")
+        # A world of its own for each test, whatever ran before: no instance, group, image,
+        # override, mark or replacement record of another test; the clock on real time.
+        self.moto_reset()
+        self.clock(reset=True)
+
+    def clock(self, advance=0, reset=False):
+        """The wrapper's clock ({"offset", "now"}), moved on by `advance` seconds."""
+        return self.ok("test-clock", {"advance_seconds": advance, "reset": reset})
+
+    def advance(self, seconds):
+        """Moves the wrapper's clock on: what is due by then happens at the next request."""
+        return self.clock(advance=seconds)["now"]
 
     def unique(self, name):
-        """An image name no other image of the account has (EC2 refuses a name twice)."""
-        return f"{name}-{time.time_ns()}"
+        """A name nothing else of the run has (EC2 refuses an image name twice)."""
+        return f"{name}-{uuid.uuid4().hex[:12]}"
 
     def launch(self, ec2=None, count=1):
         ec2 = ec2 or self.ec2
@@ -306,7 +383,8 @@ class World(unittest.TestCase):
         snap = image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
         tags = self.ec2.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]["Tags"]
         self.assertEqual(tags, [{"Key": "k", "Value": "snapshot"}])
-        time.sleep(0.2)
+        # Held with no seconds: pending however long it waits, until released.
+        self.advance(LONG)
         self.assertEqual(self.image(image_id)["State"], "pending")
         self.assertEqual(
             self.ok("release-image", {"image_id": image_id}),
@@ -349,16 +427,32 @@ class World(unittest.TestCase):
     def test_pending_seconds(self):
         (iid,) = self.launch()
         self.assertEqual(
-            self.ok("pending-images", {"instance_id": iid, "pending_seconds": 1}),
-            {"instance_id": iid, "pending": True, "pending_seconds": 1},
+            self.ok("pending-images", {"instance_id": iid, "pending_seconds": LONG}),
+            {"instance_id": iid, "pending": True, "pending_seconds": LONG},
         )
         image_id = self.ec2.create_image(InstanceId=iid, Name=self.unique("timed"))["ImageId"]
-        self.assertEqual(self.image(image_id)["State"], "pending")
-        deadline = time.time() + 5
+        image = self.image(image_id)
+        self.assertEqual((image["State"], self.snapshot_state(image)), ("pending", "pending"))
+        # Half its seconds later (on the wrapper's clock): still pending.
+        self.advance(LONG / 2)
+        image = self.image(image_id)
+        self.assertEqual((image["State"], self.snapshot_state(image)), ("pending", "pending"))
+        # Its seconds passed: available at the next request, by itself (no release-image).
+        self.advance(LONG / 2)
+        image = self.image(image_id)
+        self.assertEqual((image["State"], self.snapshot_state(image)), ("available", "completed"))
+
+    def test_pending_seconds_on_the_real_clock(self):
+        (iid,) = self.launch()
+        self.ok("pending-images", {"instance_id": iid, "pending_seconds": 0.5})
+        before = time.time()
+        image_id = self.ec2.create_image(InstanceId=iid, Name=self.unique("timed"))["ImageId"]
+        deadline = time.time() + PATIENCE
         while self.image(image_id)["State"] == "pending" and time.time() < deadline:
-            time.sleep(0.1)
+            time.sleep(0.05)
+        seen = time.time()  # after the answer that said available
         self.assertEqual(self.image(image_id)["State"], "available")
-        self.assertGreater(time.time(), deadline - 5 + 0.9)
+        self.assertGreaterEqual(seen, before + 0.5)  # not before its seconds
 
     def test_other_instances_images_are_available(self):
         held, free = self.launch(count=2)
@@ -382,7 +476,7 @@ class World(unittest.TestCase):
         """A group of `size` members launched from a launch template: (name, member ids, client)."""
         asg = self.client("autoscaling", account)
         ec2 = self.client("ec2", account)
-        name = f"autoheal-test-{time.time_ns()}"
+        name = self.unique("autoheal-test")
         ec2.create_launch_template(
             LaunchTemplateName=name,
             LaunchTemplateData={"ImageId": AMI, "InstanceType": "t3.micro"},
@@ -411,7 +505,7 @@ class World(unittest.TestCase):
     def mark(self, asg, instance_id):
         asg.set_instance_health(InstanceId=instance_id, HealthStatus="Unhealthy")
 
-    def wait_replaced(self, instance_id, seconds=10):
+    def wait_replaced(self, instance_id, seconds=PATIENCE):
         deadline = time.time() + seconds
         while True:
             answer = self.ok("asg-replacements", {})
@@ -460,44 +554,64 @@ class World(unittest.TestCase):
         self.assertEqual(len(self.ok("asg-replacements", {"group": name})["replaced"]), 2)
 
     def test_asg_replace_after_delay(self):
-        delay = 1.0
+        delay = LONG
         self.ok("asg-replace", {"delay_seconds": delay})
         name, (sick, well), asg = self.group()
-        marked = time.time()
         self.mark(asg, sick)
-        members = self.members(name, asg)
-        if time.time() < marked + delay:  # no upper bound on real time: checked only if early
-            self.assertEqual(members, {sick: ("InService", "Unhealthy"), well: ("InService", "Healthy")})
-            self.assertEqual(self.state(sick), "running")
-            answer = self.ok("asg-replacements", {"group": name})
-            self.assertEqual(answer["replaced"], [])
-            (pending,) = answer["pending"]
-            self.assertEqual((pending["instance_id"], pending["phase"]), (sick, "marked"))
-            self.assertAlmostEqual(pending["replace_at"] - pending["marked_at"], delay)
-        self.assertTrue(self.wait_replaced(sick))
+        # Before the delay: marked, not acted on.
+        self.assertEqual(self.members(name, asg),
+                         {sick: ("InService", "Unhealthy"), well: ("InService", "Healthy")})
+        self.assertEqual(self.state(sick), "running")
+        answer = self.ok("asg-replacements", {"group": name})
+        self.assertEqual(answer["replaced"], [])
+        (pending,) = answer["pending"]
+        self.assertEqual((pending["instance_id"], pending["phase"]), (sick, "marked"))
+        self.assertAlmostEqual(pending["replace_at"] - pending["marked_at"], delay)
+        # Half the delay later (on the wrapper's clock): still only marked.
+        self.advance(delay / 2)
+        self.assertEqual(self.members(name, asg),
+                         {sick: ("InService", "Unhealthy"), well: ("InService", "Healthy")})
+        answer = self.ok("asg-replacements", {"group": name})
+        self.assertEqual(([p["instance_id"] for p in answer["pending"]], answer["replaced"]), ([sick], []))
+        # The delay passed: replaced at the next request.
+        self.advance(delay / 2)
         self.assert_replaced(name, sick, [well])
         (record,) = self.ok("asg-replacements", {"group": name})["replaced"]
-        self.assertGreaterEqual(record["at"], marked + delay)
+        self.assertGreaterEqual(record["at"], pending["marked_at"] + delay)
         self.assertEqual(self.ok("asg-replacements", {"group": name})["pending"], [])
 
-    def test_asg_replace_terminating_phase(self):
-        hold = 1.0
-        self.ok("asg-replace", {"delay_seconds": 0, "terminating_seconds": hold})
+    def test_asg_replace_after_a_delay_on_the_real_clock(self):
+        delay = 0.3
+        self.ok("asg-replace", {"delay_seconds": delay})
         name, (sick, well), asg = self.group()
-        marked = time.time()
+        before = time.time()
         self.mark(asg, sick)
-        members = self.members(name, asg)
-        instance = self.asg_instance(sick, asg)
-        if time.time() < marked + hold:
-            self.assertEqual(members, {sick: ("Terminating", "Unhealthy"), well: ("InService", "Healthy")})
-            self.assertEqual(instance, ("Terminating", "Unhealthy"))
-            self.assertEqual(self.state(sick), "running")  # see docs/emulator.md
-            (pending,) = self.ok("asg-replacements", {"group": name})["pending"]
-            self.assertEqual(pending["phase"], "terminating")
-        self.assertTrue(self.wait_replaced(sick))
+        self.assertTrue(self.wait_replaced(sick))  # the real clock alone brings it
         self.assert_replaced(name, sick, [well])
         (record,) = self.ok("asg-replacements", {"group": name})["replaced"]
-        self.assertGreaterEqual(record["at"], marked + hold)
+        self.assertGreaterEqual(record["at"], before + delay)
+
+    def test_asg_replace_terminating_phase(self):
+        hold = LONG
+        self.ok("asg-replace", {"delay_seconds": 0, "terminating_seconds": hold})
+        name, (sick, well), asg = self.group()
+        self.mark(asg, sick)
+        # The first request after the mark starts the Terminating phase; for `hold` seconds
+        # the member shows it.
+        self.assertEqual(self.members(name, asg),
+                         {sick: ("Terminating", "Unhealthy"), well: ("InService", "Healthy")})
+        self.assertEqual(self.asg_instance(sick, asg), ("Terminating", "Unhealthy"))
+        self.assertEqual(self.state(sick), "running")  # see docs/emulator.md
+        (pending,) = self.ok("asg-replacements", {"group": name})["pending"]
+        self.assertEqual((pending["instance_id"], pending["phase"]), (sick, "terminating"))
+        self.assertAlmostEqual(pending["replace_at"] - pending["marked_at"], hold)
+        self.advance(hold / 2)
+        self.assertEqual(self.members(name, asg)[sick], ("Terminating", "Unhealthy"))
+        self.assertEqual(self.state(sick), "running")
+        self.advance(hold / 2)
+        self.assert_replaced(name, sick, [well])
+        (record,) = self.ok("asg-replacements", {"group": name})["replaced"]
+        self.assertGreaterEqual(record["at"], pending["marked_at"] + hold)
 
     def test_asg_replace_off(self):
         name, (sick, well), asg = self.group()
@@ -511,7 +625,7 @@ class World(unittest.TestCase):
         self.members(name, asg)
         self.assertEqual(self.members(name, asg)[sick], ("InService", "Unhealthy"))
         # Off cancels a mark not yet acted on.
-        self.ok("asg-replace", {"delay_seconds": 1.0})
+        self.ok("asg-replace", {"delay_seconds": LONG})
         (other,) = self.launch()  # not in a group: AWS's error (moto's would be a 500)
         with self.assertRaises(botocore.exceptions.ClientError) as e:
             self.mark(asg, other)
@@ -520,17 +634,18 @@ class World(unittest.TestCase):
         self.assertEqual(len(self.ok("asg-replacements", {})["pending"]), 1)
         self.assertEqual(self.ok("asg-replace", {"off": True}), {"all": None, "groups": {}})
         self.assertEqual(self.ok("asg-replacements", {})["pending"], [])
-        time.sleep(1.2)
+        self.advance(2 * LONG)  # well past the delay the mark had
         self.assertEqual(set(self.members(name, asg)), {sick, well})
         self.assertEqual(self.ok("asg-replacements", {})["replaced"], [])
 
     def test_asg_healthy_again_before_the_delay(self):
-        self.ok("asg-replace", {"delay_seconds": 1.0})
+        self.ok("asg-replace", {"delay_seconds": LONG})
         name, (sick, well), asg = self.group()
         self.mark(asg, sick)
+        self.assertEqual([p["instance_id"] for p in self.ok("asg-replacements", {})["pending"]], [sick])
         asg.set_instance_health(InstanceId=sick, HealthStatus="Healthy")
         self.assertEqual(self.ok("asg-replacements", {})["pending"], [])
-        time.sleep(1.2)
+        self.advance(2 * LONG)  # well past the delay the mark had
         self.assertEqual(set(self.members(name, asg)), {sick, well})
         self.assertEqual(self.ok("asg-replacements", {})["replaced"], [])
 
@@ -559,24 +674,26 @@ class World(unittest.TestCase):
         name, (first, second), asg = self.group()
         self.mark(asg, first)
         new = self.assert_replaced(name, first, [second])
-        self.ok("asg-replace", {"delay_seconds": 1.0})
+        self.ok("asg-replace", {"delay_seconds": LONG})
         self.mark(asg, second)
+        self.assertEqual([p["instance_id"] for p in self.ok("asg-replacements", {})["pending"]], [second])
         self.assertEqual(self.ok("reset"), {"reset": True})
         self.assertEqual(self.ok("asg-replacements", {}),
                          {"replaced": [], "pending": [], "failed": [], "setting": {"all": None, "groups": {}}})
-        time.sleep(1.2)
+        self.advance(2 * LONG)  # well past the delay the mark had
         self.assertEqual(self.members(name, asg), {new: ("InService", "Healthy"), second: ("InService", "Unhealthy")})
         self.mark(asg, new)
         self.assertEqual(self.members(name, asg)[new], ("InService", "Unhealthy"))
         self.assertEqual(self.ok("asg-replacements", {})["replaced"], [])
 
     def test_asg_reset_of_one_instance(self):
-        self.ok("asg-replace", {"delay_seconds": 1.0})
+        self.ok("asg-replace", {"delay_seconds": LONG})
         name, (mine, theirs), asg = self.group()
         self.mark(asg, mine)
         self.mark(asg, theirs)
         self.ok("reset", {"instance_id": mine})
         self.assertEqual([p["instance_id"] for p in self.ok("asg-replacements", {})["pending"]], [theirs])
+        self.advance(LONG)
         self.assertTrue(self.wait_replaced(theirs))
         self.assertEqual(self.members(name, asg)[mine], ("InService", "Unhealthy"))
 
@@ -787,7 +904,7 @@ class World(unittest.TestCase):
             self.ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, MaintenanceOptions={"AutoRecovery": "off"})
         self.assertEqual(e.exception.response["Error"]["Code"], "InvalidParameterValue")
         # From a launch template (as Auto Scaling launches): its settings, unless the request's.
-        name = f"autoheal-facts-{time.time_ns()}"
+        name = self.unique("autoheal-facts")
         self.ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
             "ImageId": AMI, "InstanceType": "t3.micro", "DisableApiStop": True,
             "MaintenanceOptions": {"AutoRecovery": "disabled"},
@@ -861,7 +978,7 @@ class World(unittest.TestCase):
     # --- RunInstances' ClientToken ----------------------------------------------------------
 
     def token(self):
-        return f"autoheal-token-{time.time_ns()}"
+        return self.unique("autoheal-token")
 
     def run_instances(self, ec2=None, **kwargs):
         """(reservation id, instance ids) of a RunInstances of the stock image."""
@@ -1055,13 +1172,10 @@ class World(unittest.TestCase):
             self.assertEqual(r.headers["Content-Type"], "application/cbor")
             self.assertIn("Metrics", cbor2.loads(r.read()))
 
-    def test_zz_control_after_moto_reset(self):
-        # Runs last (moto's reset wipes every test's instances).
+    def test_control_after_moto_reset(self):
         (iid,) = self.launch()
         self.ok("status", {"instance_id": iid, "system": "impaired"})
-        urllib.request.urlopen(
-            urllib.request.Request(f"{self.endpoint}/moto-api/reset", data=b"", method="POST")
-        ).read()
+        self.moto_reset()
         status, _ = self.control("status", {"instance_id": iid, "system": "impaired"})
         self.assertEqual(status, 404)  # gone with moto's state
         (iid,) = self.launch()
@@ -1069,16 +1183,14 @@ class World(unittest.TestCase):
         self.ok("status", {"instance_id": iid, "system": "impaired"})
         self.assertEqual(self.statuses(InstanceIds=[iid])[iid]["SystemStatus"]["Status"], "impaired")
 
-    def test_zz_asg_replacement_after_moto_reset(self):
-        self.ok("asg-replace", {"delay_seconds": 0.3, "terminating_seconds": 5})
+    def test_asg_replacement_after_moto_reset(self):
+        self.ok("asg-replace", {"delay_seconds": LONG, "terminating_seconds": LONG})
         name, (sick, well), asg = self.group()
         self.mark(asg, sick)
-        time.sleep(0.4)
+        self.advance(LONG)  # past the delay, inside the Terminating phase
         self.assertEqual(self.members(name, asg)[sick], ("Terminating", "Unhealthy"))
         self.ok("asg-replace", {"delay_seconds": 0})
-        urllib.request.urlopen(
-            urllib.request.Request(f"{self.endpoint}/moto-api/reset", data=b"", method="POST")
-        ).read()
+        self.moto_reset()
         self.assertEqual(self.ok("asg-replacements", {}),
                          {"replaced": [], "pending": [], "failed": [], "setting": {"all": None, "groups": {}}})
         name, (sick, well), asg = self.group()
@@ -1089,7 +1201,7 @@ class World(unittest.TestCase):
         import concurrent.futures
 
         ddb = self.client("dynamodb")
-        table = f"race-{time.time_ns()}"
+        table = self.unique("race")
         ddb.create_table(
             TableName=table,
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],

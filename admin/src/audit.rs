@@ -1,8 +1,8 @@
 //! `audit`, the pure part: from what the fleet reads returned, the instances that will hurt
 //! when they fail (or that autoheal cannot help), each with a severity and a reason.
 
-use autoheal::backup::{Backup, BACKUP_TAG};
-use autoheal::policy::{policy_for, Mode};
+use autoheal::rules::backup::{Backup, BACKUP_TAG};
+use autoheal::rules::policy::{policy_for, Mode};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -175,7 +175,7 @@ pub fn findings(inv: &Inventory) -> Vec<Finding> {
         let group_tags: Option<BTreeMap<String, String>> = i.tags.get(GROUP_TAG).map(|g| {
             inv.group_modes
                 .get(g)
-                .map(|v| (autoheal::policy::MODE_TAG.to_string(), v.clone()))
+                .map(|v| (autoheal::rules::policy::MODE_TAG.to_string(), v.clone()))
                 .into_iter()
                 .collect()
         });
@@ -354,7 +354,7 @@ mod tests {
     fn backup(source: &str, age_h: i64, state: &str) -> Backup {
         Backup {
             image_id: format!("ami-b{age_h}"),
-            name: autoheal::backup::backup_name(source, NOW - age_h * HOUR),
+            name: autoheal::rules::backup::backup_name(source, NOW - age_h * HOUR),
             source: source.into(),
             source_instance: Some(source.into()),
             created_ms: NOW - age_h * HOUR,

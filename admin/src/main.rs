@@ -2,8 +2,8 @@
 //! Exit status: 0 done, 1 `audit` found something at or above `--fail-on`, 2 error.
 
 use autoheal::aws::{autoscaling, backup};
-use autoheal::history;
 use autoheal::ledger::Ledger;
+use autoheal::rules::history;
 use autoheal_admin::{self as admin, alarms, audit, fleet, webhook};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials;

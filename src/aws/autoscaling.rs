@@ -41,7 +41,7 @@ pub async fn desired_capacity(
 pub async fn group(
     asg: &aws_sdk_autoscaling::Client,
     group: &str,
-) -> Result<Option<crate::replacement::Group>, Error> {
+) -> Result<Option<crate::rules::replacement::Group>, Error> {
     let out = asg
         .describe_auto_scaling_groups()
         .auto_scaling_group_names(group)
@@ -52,12 +52,12 @@ pub async fn group(
         .auto_scaling_groups()
         .iter()
         .find(|g| g.auto_scaling_group_name() == Some(group))
-        .map(|g| crate::replacement::Group {
+        .map(|g| crate::rules::replacement::Group {
             desired: g.desired_capacity().unwrap_or(0),
             members: g
                 .instances()
                 .iter()
-                .map(|i| crate::replacement::Member {
+                .map(|i| crate::rules::replacement::Member {
                     instance_id: i.instance_id().unwrap_or_default().to_string(),
                     lifecycle: i
                         .lifecycle_state()
@@ -79,7 +79,7 @@ pub async fn mode_tags(
         .filters(
             Filter::builder()
                 .name("key")
-                .values(crate::policy::MODE_TAG)
+                .values(crate::rules::policy::MODE_TAG)
                 .build(),
         )
         .into_paginator()
@@ -89,7 +89,7 @@ pub async fn mode_tags(
         let page = page.map_err(|e| Error::from_sdk("autoscaling:DescribeTags", e))?;
         for t in page.tags() {
             if let (Some(group), Some(key)) = (t.resource_id(), t.key()) {
-                if key == crate::policy::MODE_TAG {
+                if key == crate::rules::policy::MODE_TAG {
                     tags.insert(group.to_string(), t.value().unwrap_or("").to_string());
                 }
             }

@@ -1,9 +1,9 @@
-//! EC2 reads and writes for periodic backup images (planned in `crate::backup`).
+//! EC2 reads and writes for periodic backup images (planned in `crate::rules::backup`).
 
 use super::image::tag_spec;
-use crate::backup::{Backup, Selector, Tagged, BACKUP_OF_TAG, BACKUP_TAG, KEEP_TAG};
 use crate::error::Error;
 use crate::model::tags::{INCIDENT_TAG, SOURCE_TAG};
+use crate::rules::backup::{Backup, Selector, Tagged, BACKUP_OF_TAG, BACKUP_TAG, KEEP_TAG};
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{Filter, ResourceType};
 
@@ -42,7 +42,7 @@ pub async fn tagged_instances(
                     instance_id: id.to_string(),
                     backup_tag: every,
                     keep_tag: tag(KEEP_TAG),
-                    mode_tag: tag(crate::policy::MODE_TAG),
+                    mode_tag: tag(crate::rules::policy::MODE_TAG),
                     replaced_by: tag(crate::model::tags::REPLACED_BY_TAG),
                     selected: selector.is_some_and(|s| s.selects(value)),
                 });

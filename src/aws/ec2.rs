@@ -64,7 +64,7 @@ pub async fn cluster_size(ec2: &aws_sdk_ec2::Client, cluster: &str) -> Result<us
         .describe_instances()
         .filters(
             Filter::builder()
-                .name(format!("tag:{}", crate::guard::CLUSTER_TAG))
+                .name(format!("tag:{}", crate::rules::guard::CLUSTER_TAG))
                 .values(cluster)
                 .build(),
         )
@@ -224,7 +224,9 @@ pub async fn stop_protected(ec2: &aws_sdk_ec2::Client, instance_id: &str) -> Res
 /// Every instance EC2 reports with a status check impaired: two paginated
 /// `DescribeInstanceStatus` at once (one filter per check: filters on different names are
 /// ANDed), merged.
-pub async fn impaired(ec2: &aws_sdk_ec2::Client) -> Result<Vec<crate::scan::Impaired>, Error> {
+pub async fn impaired(
+    ec2: &aws_sdk_ec2::Client,
+) -> Result<Vec<crate::rules::scan::Impaired>, Error> {
     use aws_sdk_ec2::types::{Filter, InstanceStatusSummary};
     let list = |check: &'static str| async move {
         let mut pages = ec2
@@ -250,7 +252,7 @@ pub async fn impaired(ec2: &aws_sdk_ec2::Client) -> Result<Vec<crate::scan::Impa
                     .min()
             })
     };
-    let mut found: Vec<crate::scan::Impaired> = vec![];
+    let mut found: Vec<crate::rules::scan::Impaired> = vec![];
     for s in system.iter().chain(&instance) {
         let Some(id) = s.instance_id() else { continue };
         if found.iter().any(|f| f.instance_id == id) {
@@ -260,7 +262,7 @@ pub async fn impaired(ec2: &aws_sdk_ec2::Client) -> Result<Vec<crate::scan::Impa
             impaired_since(s.system_status()),
             impaired_since(s.instance_status()),
         );
-        found.push(crate::scan::Impaired {
+        found.push(crate::rules::scan::Impaired {
             instance_id: id.to_string(),
             system: sys.is_some(),
             instance: inst.is_some(),

@@ -2,7 +2,7 @@
 
 use super::image::tag_spec;
 use crate::error::Error;
-use crate::relaunch::spec::{self, Metadata, Source};
+use crate::rules::relaunch::spec::{self, Metadata, Source};
 use aws_sdk_ec2::types::{
     CreditSpecificationRequest, Filter, HttpTokensState, IamInstanceProfileSpecification,
     InstanceAttributeName, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,

@@ -96,7 +96,7 @@ pub async fn observe(clients: &Cloud, instance_id: &str) -> Result<Facts, Error>
     let group = membership.map(|m| {
         let tags = mode_tags
             .get(&m.name)
-            .map(|v| (crate::policy::MODE_TAG.to_string(), v.clone()))
+            .map(|v| (crate::rules::policy::MODE_TAG.to_string(), v.clone()))
             .into_iter()
             .collect();
         GroupFacts { tags, ..m }

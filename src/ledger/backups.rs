@@ -1,11 +1,11 @@
 //! The backup run's record of an instance (`pk = instance#<region>/<id>`, `sk = backups`,
 //! beside its head): every image it asked EC2 for, written before it asks and changed only
-//! on the version read. What it lists is what autoheal made (records in `crate::backup`).
+//! on the version read. What it lists is what autoheal made (records in `crate::rules::backup`).
 //! The tick reads it with the head, both items of many instances per `BatchGetItem`.
 
 use super::{head_from_item, key, n, s, Item, Ledger, RETENTION_SECONDS};
-use crate::backup::{Entry, Known, Made};
 use crate::error::Error;
+use crate::rules::backup::{Entry, Known, Made};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use std::collections::HashMap;
 

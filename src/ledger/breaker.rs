@@ -4,8 +4,8 @@
 //! reads both.
 
 use super::{n, s, Item, Ledger};
-use crate::breaker::State;
 use crate::error::Error;
+use crate::rules::breaker::State;
 
 /// Alarm items outlive any window and cool-down worth having.
 const ALARM_RETENTION_SECONDS: i64 = 24 * 3600;

@@ -1,8 +1,8 @@
-//! The audit trail's reads and writes (records and keys in `crate::history`).
+//! The audit trail's reads and writes (records and keys in `crate::rules::history`).
 
 use super::{n, s, Item, Ledger, RETENTION_SECONDS};
 use crate::error::Error;
-use crate::history::{partition_of, partitions, sort_key, Record};
+use crate::rules::history::{partition_of, partitions, sort_key, Record};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 impl Ledger {

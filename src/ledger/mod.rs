@@ -12,9 +12,9 @@ pub mod outbox;
 pub mod scope;
 
 use crate::error::Error;
-use crate::incident::{AlarmContext, Head, HoldKind, Status};
+use crate::model::outcome::{Action, Verdict};
 use crate::model::progress::{Phase, Progress};
-use crate::outcome::{Action, Verdict};
+use crate::rules::incident::{AlarmContext, Head, HoldKind, Status};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -356,9 +356,9 @@ fn head_from_item(item: &Item) -> Option<Head> {
             account: get_s("account"),
             region: get_s("region"),
         },
-        member_steps: timed(item, "member_steps", crate::replacement::Step::parse),
+        member_steps: timed(item, "member_steps", crate::rules::replacement::Step::parse),
         ec2_heard: timed(item, "ec2_recoveries", crate::intake::Heard::parse),
-        rungs: timed(item, "rungs", crate::ladder::Rung::parse),
+        rungs: timed(item, "rungs", crate::rules::ladder::Rung::parse),
         progress: Progress {
             phase: get_s("step").and_then(|p| Phase::parse(&p)),
             image_id: get_s("image_id"),
@@ -417,12 +417,12 @@ mod tests {
             hold_until_ms: Some(7),
             hold_kind: Some(HoldKind::Confirm),
             member_steps: vec![
-                (crate::replacement::Step::Marked, 12),
-                (crate::replacement::Step::Left, 13),
+                (crate::rules::replacement::Step::Marked, 12),
+                (crate::rules::replacement::Step::Left, 13),
             ],
             rungs: vec![
-                (crate::ladder::Rung::Reboot, 3),
-                (crate::ladder::Rung::Relaunch, 11),
+                (crate::rules::ladder::Rung::Reboot, 3),
+                (crate::rules::ladder::Rung::Relaunch, 11),
             ],
             ec2_heard: vec![
                 (crate::intake::Heard::Failed, 14),

@@ -3,5 +3,6 @@
 
 pub mod facts;
 pub mod keys;
+pub mod outcome;
 pub mod progress;
 pub mod tags;

@@ -101,3 +101,11 @@ pub fn human(ms: i64) -> String {
         format!("{}m{:02}s", s / 60, s % 60)
     }
 }
+
+/// `HH:MM:SSZ` of a time in milliseconds, as reports show times of the day.
+pub fn clock_text(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%H:%M:%SZ")
+        .to_string()
+}

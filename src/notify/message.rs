@@ -8,7 +8,7 @@
 
 use crate::intake::Signal;
 use crate::model::facts::Facts;
-use crate::outcome::{Action, Outcome, Recovered, Verdict};
+use crate::model::outcome::{Action, Outcome, Recovered, Verdict};
 use serde_json::{json, Value};
 
 /// Block Kit's limits, in characters (Unicode scalar values, as slack_sdk counts them with

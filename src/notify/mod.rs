@@ -5,7 +5,6 @@ pub mod kms;
 pub mod message;
 pub mod webhook;
 
-use crate::config::Config;
 use kms::SecretUrl;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
@@ -28,13 +27,19 @@ pub struct Slack {
 }
 
 impl Notifier {
-    pub fn new(kms: aws_sdk_kms::Client, config: &Config) -> Notifier {
-        match &config.slack_webhook_ciphertext {
+    /// `ciphertext`: the KMS-encrypted webhook (None: reports go to the log only);
+    /// `function_name`: the encryption context it was encrypted with.
+    pub fn new(
+        kms: aws_sdk_kms::Client,
+        ciphertext: Option<&[u8]>,
+        function_name: &str,
+    ) -> Notifier {
+        match ciphertext {
             None => Notifier::LogOnly,
             Some(ciphertext) => Notifier::Slack(Slack {
                 kms,
-                ciphertext: ciphertext.clone(),
-                function_name: config.function_name.clone(),
+                ciphertext: ciphertext.to_vec(),
+                function_name: function_name.to_string(),
                 url: OnceCell::new(),
                 http: OnceCell::new(),
             }),

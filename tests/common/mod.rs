@@ -366,7 +366,7 @@ pub struct Slack {
     script: Arc<Mutex<VecDeque<Scripted>>>,
     always: Arc<Mutex<Option<u16>>>,
     /// Each post moves this clock on by this much before it is answered.
-    takes: Arc<Mutex<Option<(autoheal::clock::Clock, i64)>>>,
+    takes: Arc<Mutex<Option<(autoheal::app::clock::Clock, i64)>>>,
     pub url: String,
 }
 
@@ -420,7 +420,7 @@ impl Slack {
 
     /// Each post from now on takes `ms` of the function's `clock` (a slow Slack, without
     /// waiting).
-    pub fn takes(&self, clock: &autoheal::clock::Clock, ms: i64) {
+    pub fn takes(&self, clock: &autoheal::app::clock::Clock, ms: i64) {
         *self.takes.lock().unwrap() = Some((clock.clone(), ms));
     }
 
@@ -848,7 +848,7 @@ impl World {
     /// The function's dependencies, with AWS reached through `proxy`, on a manual clock
     /// standing at the real time now: the test steps it forward.
     pub async fn deps(&self, proxy: &Proxy, extra_env: &[(&str, &str)]) -> autoheal::app::Deps {
-        let clock = autoheal::clock::Clock::manual(chrono::Utc::now().timestamp_millis());
+        let clock = autoheal::app::clock::Clock::manual(chrono::Utc::now().timestamp_millis());
         self.deps_on(proxy, extra_env, &clock).await
     }
 
@@ -857,11 +857,11 @@ impl World {
         &self,
         proxy: &Proxy,
         extra_env: &[(&str, &str)],
-        clock: &autoheal::clock::Clock,
+        clock: &autoheal::app::clock::Clock,
     ) -> autoheal::app::Deps {
         proxy.bind(&self.account);
         let env = self.env(extra_env);
-        let config = autoheal::config::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+        let config = autoheal::app::config::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
         let sdk = sdk_config(&proxy.endpoint).await;
         autoheal::app::Deps::new(autoheal::aws::Clients::new(&sdk), config, clock.clone())
     }
@@ -1024,17 +1024,17 @@ pub fn deadline(deps: &autoheal::app::Deps) -> i64 {
 pub async fn invoke(
     deps: &autoheal::app::Deps,
     bytes: &[u8],
-) -> Result<autoheal::outcome::Response, autoheal::error::Error> {
+) -> Result<autoheal::model::outcome::Response, autoheal::error::Error> {
     let payload = match autoheal::intake::unparseable_reason(bytes) {
         Some(reason) => {
             serde_json::from_slice(&autoheal::intake::unparseable_stand_in(&reason)).unwrap()
         }
         None => serde_json::from_slice(bytes).unwrap(),
     };
-    autoheal::heal::handle(deps, &payload, &invocation(deadline(deps))).await
+    autoheal::pipeline::handle(deps, &payload, &invocation(deadline(deps))).await
 }
 
-pub fn summary(r: &autoheal::outcome::Response) -> Vec<String> {
+pub fn summary(r: &autoheal::model::outcome::Response) -> Vec<String> {
     r.outcomes
         .iter()
         .map(|o| format!("{} {}: {}", o.action.as_str(), o.result.as_str(), o.reason))

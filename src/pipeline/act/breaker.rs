@@ -2,15 +2,16 @@
 //! breaker, trip or close it (one message each, sent by the one invocation whose
 //! conditional write made the change), and the operator's resume event.
 
-use super::{desired_capacity, MAX_LEDGER_RACES};
-use crate::app::Deps;
+use super::guard::desired_capacity;
+use crate::app::Run;
 use crate::aws;
-use crate::breaker::{self, Assessment, State};
 use crate::error::Error;
-use crate::incident::{Head, HoldKind};
 use crate::model::facts::Facts;
+use crate::model::outcome::{Action, Outcome, Verdict};
 use crate::notify::message::summary_payload;
-use crate::outcome::{Action, Outcome, Verdict};
+use crate::pipeline::commit::MAX_LEDGER_RACES;
+use crate::rules::breaker::{self, Assessment, State};
+use crate::rules::incident::{Head, HoldKind};
 use tokio::sync::OnceCell;
 
 /// The breaker is open in this incident's scope: hold, with why, and where the one summary
@@ -25,39 +26,39 @@ pub struct Open {
 /// breaker of its scope is open. Closing it after the cool-down happens here too.
 /// `desired`: the group's desired capacity, shared with the guards.
 pub async fn check(
-    deps: &Deps,
+    run: &Run<'_>,
     facts: &Facts,
     head: &Head,
     confirmed: bool,
     desired: &OnceCell<Option<i32>>,
 ) -> Result<Option<Open>, Error> {
-    let (Some(settings), Some(instance)) = (deps.config.breaker, &facts.instance) else {
+    let (Some(settings), Some(instance)) = (run.config.breaker, &facts.instance) else {
         return Ok(None);
     };
     let group = facts.group.as_ref().map(|g| g.name.as_str());
     let Some((key, label)) = breaker::scope_of(instance, group) else {
         return Ok(None);
     };
-    let (key, label) = crate::guard::in_region(&key, &label, head.region());
+    let (key, label) = crate::rules::guard::in_region(&key, &label, head.region());
     // Noted once confirmed; noting again is a no-op (one item per member), and a repair
     // held by a guard was confirmed, so noted, before. The size a percent is taken of: the
     // group's desired capacity, or the instances with the tag.
     let note = async {
         if confirmed && head.hold_kind != Some(HoldKind::Guard) {
-            deps.ledger
-                .note_alarm(&key, &head.key(), head.opened_ms, deps.now_ms() / 1000)
+            run.ledger
+                .note_alarm(&key, &head.key(), head.opened_ms, run.now_ms() / 1000)
                 .await?;
         }
         Ok::<(), Error>(())
     };
     let size = async {
-        let cluster = crate::guard::cluster_of(instance);
+        let cluster = crate::rules::guard::cluster_of(instance);
         match (group, cluster) {
             _ if settings.percent.is_none() => Ok(None),
             (_, Some(name)) => Ok(Some(
-                aws::ec2::cluster_size(&deps.cloud(head.region()).ec2, name).await?,
+                aws::ec2::cluster_size(&run.cloud(head.region()).ec2, name).await?,
             )),
-            (Some(name), None) => Ok(desired_capacity(deps, head.region(), name, desired)
+            (Some(name), None) => Ok(desired_capacity(run, head.region(), name, desired)
                 .await?
                 .map(|d| d.max(0) as usize)),
             (None, None) => Ok(None),
@@ -67,8 +68,8 @@ pub async fn check(
     noted?;
     let size = size?;
     for _ in 0..MAX_LEDGER_RACES {
-        let (alarms, state) = deps.ledger.read_breaker(&key).await?;
-        let now = deps.now_ms();
+        let (alarms, state) = run.ledger.read_breaker(&key).await?;
+        let now = run.now_ms();
         match breaker::assess(&settings, size, &alarms, &state, now) {
             Assessment::Closed => return Ok(None),
             Assessment::Open(why) => return Ok(Some(Open { why, summary: None })),
@@ -76,7 +77,7 @@ pub async fn check(
                 instances,
                 threshold,
             } => {
-                if deps
+                if run
                     .ledger
                     .write_breaker(&key, &state.tripped(now), now / 1000)
                     .await?
@@ -89,7 +90,7 @@ pub async fn check(
                         .map(str::to_string)
                         .collect();
                     let text = breaker::opened_text(&label, &ids, &threshold, &settings);
-                    let summary = deps.tell(&summary_payload(&text)).await;
+                    let summary = run.tell(&summary_payload(&text)).await;
                     tracing::warn!(scope = %key, members = instances.len(), "breaker open");
                     let why = format!(
                         "{}: {} members of {label} alarmed within the window (threshold {threshold}); automated repair stopped there, one summary sent",
@@ -103,7 +104,7 @@ pub async fn check(
                 }
             }
             Assessment::Closes => {
-                if close(deps, &key, &alarms, &state, "cool-down over").await? {
+                if close(run, &key, &alarms, &state, "cool-down over").await? {
                     return Ok(None);
                 }
             }
@@ -120,28 +121,28 @@ pub async fn check(
 
 /// Closes the breaker, forgetting the alarms so far; the winner of the write tells people.
 async fn close(
-    deps: &Deps,
+    run: &Run<'_>,
     key: &str,
     alarms: &[(String, i64)],
     state: &State,
     by: &str,
 ) -> Result<bool, Error> {
-    let now = deps.now_ms();
+    let now = run.now_ms();
     let closed = state.closed(alarms, now);
-    if !deps.ledger.write_breaker(key, &closed, now / 1000).await? {
+    if !run.ledger.write_breaker(key, &closed, now / 1000).await? {
         return Ok(false);
     }
     let text = breaker::closed_text(&breaker::label(key), by);
-    let delivery = deps.tell(&summary_payload(&text)).await;
+    let delivery = run.tell(&summary_payload(&text)).await;
     tracing::warn!(scope = %key, by, notification = %delivery, "breaker closed");
     Ok(true)
 }
 
 /// The operator's resume event: closes the scope's breaker now.
-pub async fn resume(deps: &Deps, key: &str) -> Result<Outcome, Error> {
+pub async fn resume(run: &Run<'_>, key: &str) -> Result<Outcome, Error> {
     let label = breaker::label(key);
     for _ in 0..MAX_LEDGER_RACES {
-        let (alarms, state) = deps.ledger.read_breaker(key).await?;
+        let (alarms, state) = run.ledger.read_breaker(key).await?;
         if state.open_since_ms.is_none() {
             return Ok(Outcome::new(
                 None,
@@ -150,7 +151,7 @@ pub async fn resume(deps: &Deps, key: &str) -> Result<Outcome, Error> {
                 format!("resume: the breaker for {label} is not open"),
             ));
         }
-        if close(deps, key, &alarms, &state, "resumed by an operator").await? {
+        if close(run, key, &alarms, &state, "resumed by an operator").await? {
             return Ok(Outcome::new(
                 None,
                 Action::None,

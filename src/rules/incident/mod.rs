@@ -4,11 +4,19 @@
 //! Every change is a conditional write on `version`, so of two invocations that read the
 //! same head only one can move it; the other re-reads and sees what the first did.
 
-use crate::intake::{AlarmState, Heard, Metric, Recovery, Signal};
+use crate::intake::{AlarmState, Heard, Metric, Signal};
 use crate::model::keys::key;
+use crate::model::outcome::{Action, Outcome, Verdict};
 use crate::model::progress::Progress;
-use crate::outcome::{Action, Outcome, Verdict};
 use chrono::{DateTime, Utc};
+
+mod change;
+mod claim;
+mod close;
+
+pub use change::*;
+pub use claim::*;
+pub use close::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -69,15 +77,15 @@ pub struct Head {
     /// and only after this; an OK before it closes the incident as recovered by itself.
     pub hold_until_ms: Option<i64>,
     /// The escalation ladder's rungs begun so far (standalone instances).
-    pub rungs: Vec<crate::ladder::Mark>,
+    pub rungs: Vec<crate::rules::ladder::Mark>,
     /// Why it is held, when it is (`hold_until_ms`).
     pub hold_kind: Option<HoldKind>,
     /// A group member marked Unhealthy: the steps of its replacement seen so far
     /// (`replacement::assess`); empty for other repairs.
-    pub member_steps: Vec<crate::replacement::Mark>,
+    pub member_steps: Vec<crate::rules::replacement::Mark>,
     /// What EC2 announced of its automatic recoveries of the instance (AWS Health) in the
     /// last 24 hours, across incidents: EC2 tries at most three times a day.
-    pub ec2_heard: Vec<crate::ladder::Announcement>,
+    pub ec2_heard: Vec<crate::rules::ladder::Announcement>,
 }
 
 /// Why an incident waits before acting.
@@ -138,7 +146,7 @@ impl AlarmContext {
 impl Head {
     /// When EC2 announced, for this incident, that its recovery of the instance `went`.
     pub fn heard(&self, went: Heard) -> Option<i64> {
-        crate::ladder::heard_since(&self.ec2_heard, self.opened_ms)
+        crate::rules::ladder::heard_since(&self.ec2_heard, self.opened_ms)
             .filter(|(h, _)| *h == went)
             .map(|(_, t)| *t)
             .last()
@@ -170,7 +178,7 @@ impl Head {
     }
 
     /// A group member marked Unhealthy whose replacement is being followed
-    /// (`heal::replacement`).
+    /// (`pipeline::replacement`).
     pub fn is_verifying(&self) -> bool {
         self.status == Status::Repairing
             && self.action == Some(Action::MarkUnhealthy)
@@ -208,379 +216,14 @@ pub enum Move {
     Skip(Outcome),
 }
 
-pub fn claim_alarm(
-    current: Option<&Head>,
-    signal: &Signal,
-    now_ms: i64,
-    lease_until_ms: i64,
-) -> Move {
-    let key = signal.transition_key();
-    let t = signal.changed_at.timestamp_millis();
-    // The event's time only identifies the transition; opening, ordering and closing use
-    // autoheal's own reading of it, so no message of any date can make a later alarm stale.
-    let at = crate::trust::alarm_clock(t, now_ms).0;
-    let fresh = || Head {
-        instance_id: signal.instance_id.clone(),
-        incident_id: incident_id(
-            &signal.instance_id,
-            DateTime::from_timestamp_millis(at).unwrap_or_default(),
-        ),
-        status: Status::Repairing,
-        opened_ms: at,
-        alarm_ms: t,
-        closed_ms: None,
-        transitions: vec![key.clone()],
-        lease_until_ms,
-        version: current.map_or(1, |h| h.version + 1),
-        attempts: 1,
-        action: None,
-        result: None,
-        reason: None,
-        group: None,
-        alarm: AlarmContext::of(signal),
-        progress: Progress::default(),
-        hold_until_ms: None,
-        rungs: vec![],
-        hold_kind: None,
-        member_steps: vec![],
-        // EC2's recovery attempts of the last day count across incidents.
-        ec2_heard: current.map(|h| h.ec2_heard.clone()).unwrap_or_default(),
-    };
-    let Some(head) = current else {
-        return Move::Take(fresh());
-    };
-    let skip = |reason: String| {
-        let mut o = Outcome::new(
-            Some(signal.instance_id.clone()),
-            head.action.unwrap_or(Action::None),
-            Verdict::Duplicate,
-            reason,
-        );
-        o.incident = Some(head.incident_id.clone());
-        o.group = head.group.clone();
-        Move::Skip(o)
-    };
-    let resume = || {
-        let mut next = head.clone();
-        if !next.transitions.contains(&key) {
-            next.transitions.push(key.clone());
-        }
-        next.status = Status::Repairing;
-        next.lease_until_ms = lease_until_ms;
-        next.version += 1;
-        next.attempts += 1;
-        Move::Take(next)
-    };
-    match head.status {
-        // The same transition again (whatever time it claims): the incident it opened ended.
-        Status::Closed if head.transitions.contains(&key) => skip(format!(
-            "stale alarm: incident {} closed after this alarm changed state",
-            head.incident_id
-        )),
-        Status::Closed if at > head.closed_ms.unwrap_or(head.opened_ms) => Move::Take(fresh()),
-        Status::Closed => skip(format!(
-            "stale alarm: incident {} closed after this alarm changed state",
-            head.incident_id
-        )),
-        Status::Repairing if head.lease_until_ms > now_ms => skip(format!(
-            "incident {} is being repaired by another invocation",
-            head.incident_id
-        )),
-        Status::Repairing
-            if head.transitions.contains(&key)
-                && head.hold_until_ms.is_some_and(|t| t > now_ms) =>
-        {
-            skip(format!(
-                "incident {} is held ({}); looked at again by the tick",
-                head.incident_id,
-                head.hold_kind
-                    .map_or("a rung of its ladder under way", HoldKind::as_str)
-            ))
-        }
-        // Marked Unhealthy: Auto Scaling replaces it; any alarm meanwhile is the same one.
-        Status::Repairing if head.is_verifying() => skip(format!(
-            "already handled: marked Unhealthy{}; incident {} follows its replacement",
-            head.group
-                .as_deref()
-                .map_or(String::new(), |g| format!(" in group {g}")),
-            head.incident_id
-        )),
-        // The last invocation failed or died before settling: pick up where it stopped.
-        Status::Repairing => resume(),
-        Status::Settled if head.transitions.contains(&key) => skip(format!(
-            "already handled: {} {}",
-            head.action.map_or("none", Action::as_str),
-            head.result.map_or("?", Verdict::as_str)
-        )),
-        // A new transition for an incident already settled: look at the world again.
-        Status::Settled => resume(),
-    }
-}
-
-/// An instance found by the scan: an incident only where autoheal knows of none — no head,
-/// or a closed one whose incident ended before this impairment began. A head settled or
-/// under repair is an alarm's, or people's now: the scan never resumes it.
-pub fn claim_scan(
-    current: Option<&Head>,
-    signal: &Signal,
-    now_ms: i64,
-    lease_until_ms: i64,
-) -> Move {
-    match current {
-        Some(h) if h.status != Status::Closed => {
-            let mut o = Outcome::new(
-                Some(signal.instance_id.clone()),
-                Action::None,
-                Verdict::Ignored,
-                format!(
-                    "found by the scan, but autoheal knows it: incident {} is {}",
-                    h.incident_id,
-                    h.status.as_str()
-                ),
-            );
-            o.incident = Some(h.incident_id.clone());
-            Move::Skip(o)
-        }
-        _ => claim_alarm(current, signal, now_ms, lease_until_ms),
-    }
-}
-
-/// An OK alarm closes the incident only when EC2 agrees (`ec2`: None, or why not — see
-/// `trust::confirm_ok`), never while another invocation holds its lease, and never in the
-/// middle of a relaunch (which verifies its copy itself). Closed on autoheal's reading of the
-/// OK's time, so an OK dated in the future cannot make later alarms stale.
-pub fn close_on_ok(
-    current: Option<&Head>,
-    signal: &Signal,
-    ec2: Option<&str>,
-    now_ms: i64,
-) -> Move {
-    let t = signal.changed_at.timestamp_millis();
-    let skip = |verdict, reason: String, incident: Option<&Head>| {
-        let mut o = Outcome::new(
-            Some(signal.instance_id.clone()),
-            Action::None,
-            verdict,
-            reason,
-        );
-        o.incident = incident.map(|h| h.incident_id.clone());
-        o.group = incident.and_then(|h| h.group.clone());
-        Move::Skip(o)
-    };
-    let Some(h) = current else {
-        return skip(
-            Verdict::Ignored,
-            "alarm returned to OK; no incident was open".into(),
-            None,
-        );
-    };
-    match h {
-        h if h.status == Status::Closed => {
-            let mut o = Outcome::new(
-                Some(signal.instance_id.clone()),
-                Action::Verify,
-                Verdict::Duplicate,
-                format!("incident {} is already closed", h.incident_id),
-            );
-            o.incident = Some(h.incident_id.clone());
-            Move::Skip(o)
-        }
-        h if t < h.alarm_ms => skip(
-            Verdict::Ignored,
-            format!(
-                "stale OK: older than the alarm that opened incident {}",
-                h.incident_id
-            ),
-            Some(h),
-        ),
-        h if h.status == Status::Repairing && h.lease_until_ms > now_ms => skip(
-            Verdict::Duplicate,
-            format!(
-                "alarm returned to OK while incident {} is being repaired by another invocation; not interrupted (that repair looks at EC2 itself)",
-                h.incident_id
-            ),
-            Some(h),
-        ),
-        // Settled, a relaunch is over whatever phase it stopped in.
-        h if h.status == Status::Repairing && h.progress.under_way() => skip(
-            Verdict::Ignored,
-            format!(
-                "alarm returned to OK during the relaunch of incident {}; the relaunch goes on and verifies its copy",
-                h.incident_id
-            ),
-            Some(h),
-        ),
-        h => match ec2 {
-            Some(why) => skip(
-                Verdict::Held,
-                format!(
-                    "OK not confirmed by EC2: {why}; incident {} goes on",
-                    h.incident_id
-                ),
-                Some(h),
-            ),
-            None => {
-                let mut next = h.clone();
-                next.status = Status::Closed;
-                next.closed_ms = Some(crate::trust::alarm_clock(t, now_ms).0);
-                next.lease_until_ms = 0;
-                next.version += 1;
-                if h.is_verifying() {
-                    // The mark was done; following its replacement ends with the incident.
-                    next.result = Some(Verdict::Done);
-                }
-                Move::Take(next)
-            }
-        },
-    }
-}
-
-/// A trigger without an alarm (the tick, an AMI or instance state change) takes a repair
-/// that waits on the world and nobody holds.
-pub fn claim_waiting(current: Option<&Head>, now_ms: i64, lease_until_ms: i64) -> Move {
-    match current {
-        Some(h) if h.is_waiting(now_ms) => {
-            let mut next = h.clone();
-            next.lease_until_ms = lease_until_ms;
-            next.version += 1;
-            next.attempts += 1;
-            Move::Take(next)
-        }
-        other => {
-            let mut o = Outcome::new(
-                other.map(|h| h.instance_id.clone()),
-                Action::None,
-                Verdict::Duplicate,
-                "nothing waiting here (finished, held by another invocation, or still in its grace period)",
-            );
-            o.incident = other.map(|h| h.incident_id.clone());
-            Move::Skip(o)
-        }
-    }
-}
-
-/// EC2 announced a recovery of the instance: kept on the head for a day (EC2 tries at most
-/// three times a day), and, when the incident waits for that recovery with nobody holding
-/// it, taken (leased) so the announcement is acted on at once. A repeated delivery is a
-/// duplicate; an instance without a head has no incident to move.
-pub fn hear(current: Option<&Head>, r: &Recovery, now_ms: i64, lease_until_ms: i64) -> Move {
-    let at = r.at.timestamp_millis();
-    let said = format!(
-        "EC2 announced {} ({} at {})",
-        match r.heard {
-            Heard::Recovered => "its automatic recovery of the instance",
-            Heard::Failed => "that its automatic recovery of the instance failed",
-        },
-        r.code,
-        r.at.format("%H:%M:%SZ")
-    );
-    let skip = |h: Option<&Head>, verdict, why: String| {
-        let mut o = Outcome::new(
-            Some(r.instance_id.clone()),
-            Action::None,
-            verdict,
-            format!("{said}; {why}"),
-        );
-        o.incident = h.map(|h| h.incident_id.clone());
-        Move::Skip(o)
-    };
-    let Some(head) = current else {
-        return skip(
-            None,
-            Verdict::Ignored,
-            "autoheal has no incident for it".into(),
-        );
-    };
-    if head.ec2_heard.iter().any(|&(h, t)| (h, t) == (r.heard, at)) {
-        return skip(Some(head), Verdict::Duplicate, "already heard".into());
-    }
-    let mut next = head.clone();
-    next.ec2_heard.retain(|(_, t)| now_ms - t < 86_400_000);
-    next.ec2_heard.push((r.heard, at));
-    next.version += 1;
-    let on_the_rung = head.status == Status::Repairing
-        && head
-            .rungs
-            .last()
-            .is_some_and(|(rung, _)| *rung == crate::ladder::Rung::Ec2Recovery);
-    if on_the_rung {
-        // Due now: another invocation holding it leaves it to the next tick.
-        next.hold_until_ms = Some(now_ms);
-        if head.lease_until_ms <= now_ms {
-            next.lease_until_ms = lease_until_ms;
-            next.attempts += 1;
-        }
-    }
-    Move::Take(next)
-}
-
-/// The head with its lease kept, after a step of a multi-step repair.
-pub fn record_step(head: &Head) -> Head {
-    let mut next = head.clone();
-    next.version += 1;
-    next
-}
-
-/// The head after the repair step finished (whatever its verdict).
-pub fn settle(head: &Head, outcome: &Outcome) -> Head {
-    let mut next = head.clone();
-    next.status = Status::Settled;
-    next.lease_until_ms = 0;
-    next.version += 1;
-    next.action = Some(outcome.action);
-    next.result = Some(outcome.result);
-    next.reason = Some(outcome.reason.clone());
-    next.group = outcome.group.clone().or(next.group);
-    // No longer held: off the tick's list (`heal::settle`).
-    next.hold_until_ms = None;
-    next.hold_kind = None;
-    next
-}
-
-/// The head closed without an OK alarm: EC2 never confirmed it within its window, or
-/// reports the instance healthy again after a rung.
-/// Closed as of the latest alarm transition it took in, so a repeat of those is stale and
-/// a later transition opens a new incident.
-/// A transition's own time counts only up to `now_ms`: one dated in the future cannot push
-/// the close past later alarms.
-pub fn close_without_ok(head: &Head, outcome: &Outcome, now_ms: i64) -> Head {
-    let mut next = settle(head, outcome);
-    next.status = Status::Closed;
-    let latest = head
-        .transitions
-        .iter()
-        .filter_map(|k| k.rsplit_once('@')?.1.parse::<i64>().ok())
-        .max()
-        .unwrap_or(head.opened_ms);
-    next.closed_ms = Some(latest.min(now_ms).max(head.opened_ms));
-    next
-}
-
-/// The head given back: still repairing, lease released so that the next trigger (a
-/// retry of this invocation, a later delivery, the tick) resumes it.
-pub fn release(head: &Head) -> Head {
-    let mut next = head.clone();
-    next.lease_until_ms = 0;
-    next.version += 1;
-    next
-}
-
-/// The head after a transient failure: released and due for the tick at once (it is
-/// listed in the open index; settling unlists it), its step not counted as tried.
-pub fn retry_later(head: &Head, now_ms: i64) -> Head {
-    let mut next = release(head);
-    next.hold_until_ms = Some(next.hold_until_ms.map_or(now_ms, |t| t.min(now_ms)));
-    next
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::intake::{AlarmState, Metric};
+    use crate::intake::{AlarmState, Metric, Recovery};
 
-    const T0: i64 = 1_795_403_565_123;
+    pub(super) const T0: i64 = 1_795_403_565_123;
 
-    fn signal(state: AlarmState, t_ms: i64) -> Signal {
+    pub(super) fn signal(state: AlarmState, t_ms: i64) -> Signal {
         Signal {
             instance_id: "i-0123456789abcdef0".into(),
             metric: Metric::StatusCheckFailed,
@@ -594,7 +237,7 @@ mod tests {
         }
     }
 
-    fn head(status: Status, lease_until_ms: i64) -> Head {
+    pub(super) fn head(status: Status, lease_until_ms: i64) -> Head {
         let s = signal(AlarmState::Alarm, T0);
         Head {
             instance_id: s.instance_id.clone(),
@@ -845,7 +488,7 @@ mod tests {
 
     #[test]
     fn what_ec2_announces_is_kept_and_taken_when_its_rung_waits() {
-        use crate::ladder::Rung;
+        use crate::rules::ladder::Rung;
         let recovery = |heard: Heard, at_ms: i64| Recovery {
             instance_id: "i-0123456789abcdef0".into(),
             region: Some("us-east-1".into()),

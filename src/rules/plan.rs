@@ -6,15 +6,14 @@
 //! repair in its scopes, which needs the ledger). A later rung starts only while EC2 still
 //! reports the failure.
 
-use super::{grace_hold, limit_lineage, Step};
-use crate::config::Grace;
-use crate::incident::{Head, HoldKind};
+use super::decide::{grace_hold, limit_lineage, Grace, Step};
 use crate::intake::{Heard, Metric};
-use crate::ladder::{self, Ladders, Next, Rung};
 use crate::model::facts::{Check, Facts, InstanceFacts};
+use crate::model::outcome::{Action, Verdict};
 use crate::model::progress::Phase;
-use crate::outcome::{Action, Verdict};
-use crate::trust::{self, AfterRung, Confirmation};
+use crate::rules::incident::{Head, HoldKind};
+use crate::rules::ladder::{self, Ladders, Next, Rung};
+use crate::rules::trust::{self, AfterRung, Confirmation};
 
 /// A repair the shell carries out.
 #[derive(Debug, Clone, PartialEq)]
@@ -283,11 +282,11 @@ fn repair(repair: Repair, guarded: bool) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::incident::{incident_id, AlarmContext, Status};
     use crate::intake::{AlarmState, Signal};
     use crate::model::facts::{Checks, GroupFacts};
     use crate::model::progress::Progress;
     use crate::model::tags::SOURCE_TAG;
+    use crate::rules::incident::{incident_id, AlarmContext, Status};
 
     const T0: i64 = 1_795_403_565_123;
     const MIN: i64 = 60_000;

@@ -6,8 +6,8 @@
 
 use crate::intake::Signal;
 use crate::model::facts::Facts;
-use crate::outcome::Outcome;
-use crate::policy::policy_for;
+use crate::model::outcome::Outcome;
+use crate::rules::policy::policy_for;
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -168,7 +168,7 @@ pub fn render_table(records: &[Record]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::{Action, Verdict};
+    use crate::model::outcome::{Action, Verdict};
 
     const T: i64 = 1_795_000_000_123; // 2026-11-18T...
 

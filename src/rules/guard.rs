@@ -6,10 +6,10 @@
 //! (`ledger::scope`); whether each is still under repair is read from its own head, so
 //! nothing has to remember to release it.
 
-use crate::incident::{Head, Status};
 use crate::model::facts::InstanceFacts;
+use crate::model::outcome::Action;
 use crate::model::progress::Phase;
-use crate::outcome::Action;
+use crate::rules::incident::{Head, Status};
 
 pub const CLUSTER_TAG: &str = "autoheal:cluster";
 
@@ -212,9 +212,9 @@ pub fn admit(scope: &Scope, me: (&str, &str), live: &[(String, String)]) -> Admi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::incident::AlarmContext;
+    use crate::model::outcome::Verdict;
     use crate::model::progress::Progress;
-    use crate::outcome::Verdict;
+    use crate::rules::incident::AlarmContext;
 
     const T: i64 = 1_795_403_565_123;
 

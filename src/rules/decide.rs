@@ -1,14 +1,30 @@
 //! The judgement: `Policy x Signal x Facts -> Step` (here), and the order of the rules on a
 //! claimed incident (`plan`). Pure; every branch is in the table tests.
 
-pub mod plan;
-
-use crate::config::Grace;
 use crate::intake::{Metric, Signal};
 use crate::model::facts::{Facts, InstanceFacts};
+use crate::model::outcome::{Action, Verdict};
 use crate::model::tags::REPLACED_BY_TAG;
-use crate::outcome::{Action, Verdict};
-use crate::policy::{policy_for, Mode};
+use crate::rules::policy::{policy_for, Mode};
+
+/// `AUTOHEAL_GRACE_SECONDS`: unset -> 0 for Auto Scaling members (a replacement is cheap)
+/// and 120 s for standalone instances (a relaunch is not); a duration -> both; `off` -> 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grace {
+    pub group_member_ms: i64,
+    pub standalone_ms: i64,
+}
+
+pub const DEFAULT_STANDALONE_GRACE_SECONDS: i64 = 120;
+
+impl Default for Grace {
+    fn default() -> Grace {
+        Grace {
+            group_member_ms: 0,
+            standalone_ms: DEFAULT_STANDALONE_GRACE_SECONDS * 1000,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
@@ -73,7 +89,8 @@ pub fn decide(
             "attached EBS volume check failed: reported only, no automated action",
         );
     }
-    if let Some(why) = crate::owner::other_owner(instance, facts.group.as_ref(), other_controllers)
+    if let Some(why) =
+        crate::rules::owner::other_owner(instance, facts.group.as_ref(), other_controllers)
     {
         return report(
             Action::None,

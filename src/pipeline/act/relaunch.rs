@@ -3,15 +3,17 @@
 //! before the next begins; any trigger (the alarm again, an AMI or instance event, the
 //! tick) resumes from the record, so a lost event only delays.
 
-use crate::app::Deps;
+use crate::app::Run;
 use crate::aws::{image, launch, takeover};
 use crate::error::Error;
-use crate::incident::{self, Head};
-use crate::ladder::Rung;
 use crate::model::facts::InstanceFacts;
+use crate::model::outcome::{Action, Outcome, Recovered, Verdict};
 use crate::model::progress::{human, Phase};
-use crate::outcome::{Action, Outcome, Recovered, Verdict};
-use crate::relaunch::{plan, spec};
+use crate::pipeline::commit::{fail, settle, unlist};
+use crate::pipeline::report;
+use crate::rules::incident::{self, Head};
+use crate::rules::ladder::Rung;
+use crate::rules::relaunch::{plan, spec, RUNBOOK};
 use plan::{Next, Seen};
 
 /// Between two looks at something the world is doing (an image, a launch, the checks).
@@ -20,13 +22,6 @@ pub const POLL_MS: i64 = 5_000;
 pub const STOP_MARGIN_MS: i64 = 3_000;
 /// A stop that has not taken after this long becomes a forced stop.
 pub const FORCE_STOP_AFTER_MS: i64 = 60_000;
-
-pub const RUNBOOK: &str = "Manual recovery (docs/RUNBOOK.md): \
-1) open the incident's instance in the console and look at its status checks and system log; \
-2) if the copy exists (tag autoheal:incident), check it in the console: running with both status checks ok means it only needs its Elastic IP (EC2 > Elastic IPs > Associate, Allow reassociation); \
-3) if no copy runs: EC2 > AMIs, find autoheal-<incident> (or the newest backup), Launch instance from it with the old instance's subnet, security groups, IAM role, key pair and user data; \
-4) move the Elastic IPs to the copy; 5) stop the old instance (Force stop if it hangs) and keep it for the post-mortem; \
-6) never take an image with reboot, never stop a healthy cluster member to make room.";
 
 pub fn action_of(phase: Option<Phase>) -> Action {
     match phase {
@@ -56,11 +51,11 @@ fn in_progress(head: &Head, why: &str) -> Outcome {
 /// one the backup run recorded for it.
 /// `source`: the instance as `look` just read it.
 async fn young_backup(
-    deps: &Deps,
+    run: &Run<'_>,
     head: &Head,
     source: Option<&InstanceFacts>,
 ) -> Result<Option<String>, Error> {
-    let (ec2, instance_id) = (&deps.cloud(head.region()).ec2, &head.instance_id);
+    let (ec2, instance_id) = (&run.cloud(head.region()).ec2, &head.instance_id);
     let wants_backup = source
         .and_then(|i| i.tags.get(crate::model::tags::RELAUNCH_FROM_TAG))
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("latest-backup"));
@@ -68,30 +63,30 @@ async fn young_backup(
         return Ok(None);
     }
     // Only what the backup run recorded: an image tagged as its backup proves nothing.
-    let made = deps.ledger.read_backups(&head.key()).await?;
+    let made = run.ledger.read_backups(&head.key()).await?;
     let recorded: Vec<String> = made.recorded().map(str::to_string).collect();
     let newest = crate::aws::backup::newest_available(ec2, instance_id, &recorded).await?;
-    let now = deps.now_ms();
+    let now = run.now_ms();
     Ok(newest
-        .filter(|(_, created_ms)| now - created_ms <= deps.config.backup_max_age_ms)
+        .filter(|(_, created_ms)| now - created_ms <= run.config.backup_max_age_ms)
         .map(|(id, _)| id))
 }
 
 /// What the world shows of the relaunch now, and what the instance allows: in one round.
-async fn look(deps: &Deps, head: &Head) -> Result<Seen, Error> {
-    let ec2 = &deps.cloud(head.region()).ec2;
+async fn look(run: &Run<'_>, head: &Head) -> Result<Seen, Error> {
+    let ec2 = &run.cloud(head.region()).ec2;
     let (source, mut seen) = tokio::try_join!(
         crate::aws::ec2::describe_instance(ec2, &head.instance_id),
         look_at_phase(ec2, head),
     )?;
     if let Some(source) = &source {
-        let policy = crate::policy::policy_for(deps.config.dry_run, &source.tags, None);
+        let policy = crate::rules::policy::policy_for(run.config.dry_run, &source.tags, None);
         seen.halt = plan::halt(&policy);
     }
     let p = &head.progress;
     let fresh = p.image_id.is_none() && p.image_name.is_none();
     if matches!(p.phase, None | Some(Phase::Imaging)) && seen.image.is_none() && fresh {
-        seen.backup = young_backup(deps, head, source.as_ref()).await?;
+        seen.backup = young_backup(run, head, source.as_ref()).await?;
     }
     Ok(seen)
 }
@@ -132,9 +127,9 @@ async fn look_at_phase(ec2: &aws_sdk_ec2::Client, head: &Head) -> Result<Seen, E
 
 /// Records the head as it is now (a name or token chosen before the call that uses it).
 /// False: another invocation took the relaunch over meanwhile.
-async fn record_first(deps: &Deps, head: &mut Head) -> Result<bool, Error> {
+async fn record_first(run: &Run<'_>, head: &mut Head) -> Result<bool, Error> {
     let recorded = incident::record_step(head);
-    if !deps.ledger.write(&recorded, deps.now_ms() / 1000).await? {
+    if !run.ledger.write(&recorded, run.now_ms() / 1000).await? {
         return Ok(false);
     }
     *head = recorded;
@@ -142,13 +137,13 @@ async fn record_first(deps: &Deps, head: &mut Head) -> Result<bool, Error> {
 }
 
 /// Whatever carries this incident's tag but is not what autoheal recorded, for the report.
-async fn strangers(deps: &Deps, head: &Head) -> Vec<String> {
+async fn strangers(run: &Run<'_>, head: &Head) -> Vec<String> {
     let p = &head.progress;
     let ours: Vec<&str> = [p.image_id.as_deref(), p.replacement_id.as_deref()]
         .into_iter()
         .flatten()
         .collect();
-    let ec2 = &deps.cloud(head.region()).ec2;
+    let ec2 = &run.cloud(head.region()).ec2;
     launch::strangers(ec2, &head.incident_id, &ours)
         .await
         .unwrap_or_else(|e| {
@@ -187,40 +182,39 @@ fn taken_over(head: &Head) -> Outcome {
 /// look and as many steps as the world allows now (the tick: it never waits on one repair
 /// while others are due).
 pub async fn advance(
-    deps: &Deps,
+    run: &Run<'_>,
     head: &mut Head,
-    deadline_ms: i64,
     poll: bool,
 ) -> Result<Outcome, (Action, Error)> {
     let mut attempting = action_of(head.progress.phase);
-    advance_steps(deps, head, deadline_ms, poll, &mut attempting)
+    advance_steps(run, head, poll, &mut attempting)
         .await
         .map_err(|e| (attempting, e))
 }
 
 async fn advance_steps(
-    deps: &Deps,
+    run: &Run<'_>,
     head: &mut Head,
-    deadline_ms: i64,
     poll: bool,
     attempting: &mut Action,
 ) -> Result<Outcome, Error> {
-    let ec2 = &deps.cloud(head.region()).ec2;
+    let ec2 = &run.cloud(head.region()).ec2;
     let mut notes = Notes::default();
     loop {
-        let seen = look(deps, head).await?;
-        let now = deps.now_ms();
+        let seen = look(run, head).await?;
+        let now = run.now_ms();
         let before = head.progress.phase;
-        let next = plan::next(&head.progress, &seen, now, deps.config.verify_timeout_ms);
+        let next = plan::next(&head.progress, &seen, now, run.config.verify_timeout_ms);
         match next {
             Next::CreateImage => {
                 *attempting = Action::CreateImage;
                 let name = match head.progress.image_name.clone() {
                     Some(name) => name,
                     None => {
-                        let name = spec::image_name(&head.incident_id, &crate::secret::token());
+                        let name =
+                            spec::image_name(&head.incident_id, &crate::app::secret::token());
                         head.progress.image_name = Some(name.clone());
-                        if !record_first(deps, head).await? {
+                        if !record_first(run, head).await? {
                             return Ok(taken_over(head));
                         }
                         name
@@ -250,9 +244,9 @@ async fn advance_steps(
                 let token = match head.progress.launch_token.clone() {
                     Some(token) => token,
                     None => {
-                        let token = crate::secret::token();
+                        let token = crate::app::secret::token();
                         head.progress.launch_token = Some(token.clone());
-                        if !record_first(deps, head).await? {
+                        if !record_first(run, head).await? {
                             return Ok(taken_over(head));
                         }
                         token
@@ -275,14 +269,14 @@ async fn advance_steps(
                 notes.moved = takeover::move_addresses(ec2, &head.instance_id, &copy).await?;
                 // Stopped, not terminated, until the copy is verified.
                 takeover::retire(ec2, &head.instance_id, &copy, false, false).await?;
-                head.progress.enter(Phase::Verifying, deps.now_ms());
+                head.progress.enter(Phase::Verifying, run.now_ms());
             }
             Next::WaitForImage | Next::WaitForReplacement | Next::WaitForChecks => {
                 if next == Next::WaitForChecks && seen.halt.is_none() {
-                    force_stop_if_stuck(deps, head, now).await;
+                    force_stop_if_stuck(run, head, now).await;
                 }
-                if poll && deadline_ms - now > POLL_MS + STOP_MARGIN_MS {
-                    deps.clock.sleep(POLL_MS).await;
+                if poll && run.deadline_ms - now > POLL_MS + STOP_MARGIN_MS {
+                    run.clock.sleep(POLL_MS).await;
                     continue;
                 }
                 let what = match next {
@@ -294,9 +288,9 @@ async fn advance_steps(
             }
             Next::Recovered => {
                 head.progress.enter(Phase::Recovered, now);
-                notes.strangers = strangers(deps, head).await;
-                if deps.config.terminate_replaced && seen.halt.is_none() {
-                    notes.terminated = Some(terminate_source(deps, head).await);
+                notes.strangers = strangers(run, head).await;
+                if run.config.terminate_replaced && seen.halt.is_none() {
+                    notes.terminated = Some(terminate_source(run, head).await);
                 }
                 let mut o = outcome(
                     head,
@@ -310,7 +304,7 @@ async fn advance_steps(
             Next::Fail(why) => {
                 let action = action_of(before);
                 head.progress.enter(Phase::Failed, now);
-                let found = strangers_note(&strangers(deps, head).await);
+                let found = strangers_note(&strangers(run, head).await);
                 return Ok(outcome(
                     head,
                     action,
@@ -334,14 +328,14 @@ async fn advance_steps(
             head.rungs.push((Rung::Relaunch, now));
         }
         // Record the phase before anything else, so that a crash resumes from here.
-        if !record_first(deps, head).await? {
+        if !record_first(run, head).await? {
             return Ok(taken_over(head));
         }
         *attempting = action_of(head.progress.phase);
         if head.progress.phase != before {
-            report_step(deps, head).await;
+            report_step(run, head).await;
         }
-        if deadline_ms - deps.now_ms() < STOP_MARGIN_MS {
+        if run.deadline_ms - run.now_ms() < STOP_MARGIN_MS {
             return Ok(in_progress(head, "continues at the next trigger"));
         }
     }
@@ -349,8 +343,8 @@ async fn advance_steps(
 
 /// `AUTOHEAL_TERMINATE_REPLACED`: the old instance goes once its copy is verified, not
 /// before. What happened, for the report.
-async fn terminate_source(deps: &Deps, head: &Head) -> Result<(), Error> {
-    let ec2 = &deps.cloud(head.region()).ec2;
+async fn terminate_source(run: &Run<'_>, head: &Head) -> Result<(), Error> {
+    let ec2 = &run.cloud(head.region()).ec2;
     let copy = head.progress.replacement_id.clone().unwrap_or_default();
     takeover::retire(ec2, &head.instance_id, &copy, true, false).await
 }
@@ -366,14 +360,14 @@ fn strangers_note(strangers: &[String]) -> String {
     }
 }
 
-async fn force_stop_if_stuck(deps: &Deps, head: &Head, now: i64) {
+async fn force_stop_if_stuck(run: &Run<'_>, head: &Head, now: i64) {
     let Some(since) = head.progress.began(Phase::Verifying) else {
         return;
     };
     if now - since < FORCE_STOP_AFTER_MS {
         return;
     }
-    let ec2 = &deps.cloud(head.region()).ec2;
+    let ec2 = &run.cloud(head.region()).ec2;
     if let Ok(Some(state)) = launch::state(ec2, &head.instance_id).await {
         if state == "running" || state == "stopping" {
             let copy = head.progress.replacement_id.clone().unwrap_or_default();
@@ -417,7 +411,7 @@ fn recovered_reason(head: &Head, notes: &Notes, now: i64) -> String {
     reason
 }
 
-async fn report_step(deps: &Deps, head: &Head) {
+async fn report_step(run: &Run<'_>, head: &Head) {
     let Some(phase) = head.progress.phase else {
         return;
     };
@@ -444,44 +438,39 @@ async fn report_step(deps: &Deps, head: &Head) {
     let reason = format!(
         "step {}: {detail} ({} since the alarm)",
         phase.as_str(),
-        human(deps.now_ms() - head.opened_ms)
+        human(run.now_ms() - head.opened_ms)
     );
     let o = outcome(head, action_of(Some(phase)), Verdict::InProgress, reason);
-    super::tell_progress(deps, &head.opening_signal(), &o).await;
+    report::progress(run, &head.opening_signal(), &o).await;
 }
 
 /// Runs (or resumes) the relaunch of a standalone instance on a claimed head: records it
 /// as open, advances it, then settles and reports it, or gives the claim back to wait.
-pub async fn run(
-    deps: &Deps,
-    mut head: Head,
-    deadline_ms: i64,
-    poll: bool,
-) -> Result<Outcome, Error> {
+pub async fn run(run: &Run<'_>, mut head: Head, poll: bool) -> Result<Outcome, Error> {
     let signal = head.opening_signal();
-    let now_secs = deps.now_ms() / 1000;
-    if let Err(e) = deps.ledger.set_open(&head.key(), true, now_secs).await {
-        return super::fail(deps, &head, &signal, None, Action::CreateImage, e).await;
+    let now_secs = run.now_ms() / 1000;
+    if let Err(e) = run.ledger.set_open(&head.key(), true, now_secs).await {
+        return fail(run, &head, &signal, None, Action::CreateImage, e).await;
     }
-    let result = advance(deps, &mut head, deadline_ms, poll).await;
+    let result = advance(run, &mut head, poll).await;
     let outcome = match result {
         Ok(outcome) if head.progress.is_finished() => {
             let (_, outcome) = tokio::join!(
-                super::settle(deps, &head, &outcome),
-                super::notify(deps, &signal, None, outcome.clone())
+                settle(run, &head, &outcome),
+                report::decision(run, &signal, None, outcome.clone())
             );
             outcome
         }
         Ok(outcome) if outcome.result == Verdict::Duplicate => return Ok(outcome),
         Ok(outcome) => {
             // Waiting on the world: give the lease back so that the next trigger continues.
-            if let Err(e) = deps.ledger.write(&incident::release(&head), now_secs).await {
+            if let Err(e) = run.ledger.write(&incident::release(&head), now_secs).await {
                 tracing::warn!(error = %e, incident = %head.incident_id, "could not release the claim; it expires with its lease");
             }
             return Ok(outcome);
         }
-        Err((action, e)) => super::fail(deps, &head, &signal, None, action, e).await?,
+        Err((action, e)) => fail(run, &head, &signal, None, action, e).await?,
     };
-    super::unlist(deps, &head).await;
+    unlist(run, &head).await;
     Ok(outcome)
 }

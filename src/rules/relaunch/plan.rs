@@ -10,9 +10,9 @@
 //! Before each step that changes the world, what the instance allows now (`halt`) is
 //! honoured.
 
+use crate::model::outcome::Verdict;
 use crate::model::progress::{human, Phase, Progress};
-use crate::outcome::Verdict;
-use crate::policy::{Mode, Policy};
+use crate::rules::policy::{Mode, Policy};
 
 /// What the engine saw just now, for the current phase.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -30,7 +30,7 @@ pub fn scope_of(
     instance: &crate::model::facts::InstanceFacts,
     group: Option<&str>,
 ) -> Option<(String, String)> {
-    match (crate::guard::cluster_of(instance), group) {
+    match (crate::rules::guard::cluster_of(instance), group) {
         (Some(c), _) => Some((format!("cluster:{c}"), format!("cluster {c}"))),
         (None, Some(g)) => Some((format!("group:{g}"), format!("group {g}"))),
         (None, None) => None,
@@ -450,7 +450,11 @@ mod tests {
     fn scope_table() {
         use crate::model::facts::InstanceFacts;
         let tagged = InstanceFacts {
-            tags: [(crate::guard::CLUSTER_TAG.to_string(), "db".to_string())].into(),
+            tags: [(
+                crate::rules::guard::CLUSTER_TAG.to_string(),
+                "db".to_string(),
+            )]
+            .into(),
             ..Default::default()
         };
         let plain = InstanceFacts::default();

@@ -1,9 +1,14 @@
 //! What an invocation works with: the clients (per region), the ledger, the notifier, the
 //! configuration and the clock, built once per container.
 
+pub mod clock;
+pub mod config;
+pub mod secret;
+
+use crate::app::clock::Clock;
+use crate::app::config::Config;
 use crate::aws::{self, Clients, Cloud, Clouds};
-use crate::clock::Clock;
-use crate::config::Config;
+use crate::intake::Signal;
 use crate::ledger::Ledger;
 use crate::notify::Notifier;
 use std::sync::Arc;
@@ -23,7 +28,11 @@ impl Deps {
     pub fn new(clients: Clients, config: Config, clock: Clock) -> Deps {
         Deps {
             ledger: Ledger::new(clients.dynamodb.clone(), config.table.clone()),
-            notifier: Arc::new(Notifier::new(clients.kms.clone(), &config)),
+            notifier: Arc::new(Notifier::new(
+                clients.kms.clone(),
+                config.slack_webhook_ciphertext.as_deref(),
+                &config.function_name,
+            )),
             clouds: Clouds::new(&clients, &config.region),
             recovery_by_type: aws::ec2::RecoveryByType::default(),
             clients,
@@ -39,25 +48,6 @@ impl Deps {
     /// The EC2 and Auto Scaling clients of `region` (an instance's, from its alarm).
     pub fn cloud(&self, region: &str) -> Cloud {
         self.clouds.get(region)
-    }
-
-    /// Delivers one report within the invocation's time; one Slack did not take is kept in
-    /// the ledger for the tick to re-send (for an hour). Returns the outcome's
-    /// `notification`: `slack`, `log`, or `failed: …` saying whether it was kept.
-    pub async fn tell(&self, payload: &serde_json::Value) -> String {
-        let now = self.now_ms();
-        let deadline = DEADLINE.try_with(|d| *d).unwrap_or(now + 60_000);
-        let delivery = self.notifier.send_by(payload, deadline, now).await;
-        if delivery.delivered() {
-            return delivery.as_notification();
-        }
-        match self.ledger.keep_report(payload, now).await {
-            Ok(()) => format!("{}; kept, re-sent by the tick", delivery.as_notification()),
-            Err(e) => {
-                tracing::error!(error = %e, "report neither delivered nor kept");
-                format!("{}; not kept ({e})", delivery.as_notification())
-            }
-        }
     }
 }
 
@@ -84,15 +74,70 @@ impl Invocation {
     }
 }
 
-tokio::task_local! {
-    /// The invocation's deadline, for the reports sent on its way.
-    static DEADLINE: i64;
+/// The alarm being decided, and when it was received: its report's audit record is written
+/// beside the report, completed from these.
+#[derive(Debug, Clone)]
+pub struct Deciding {
+    pub signal: Signal,
+    pub received_ms: i64,
 }
 
-/// Runs `work` as the invocation that ends at `deadline_ms`: the reports sent on its way
-/// keep to it.
-pub async fn within<F: std::future::Future>(deadline_ms: i64, work: F) -> F::Output {
-    DEADLINE.scope(deadline_ms, work).await
+/// One run of the pipeline: what it works with, when it must end, whose account it serves,
+/// and the alarm it is deciding (None on the tick's own work and EC2's announcements).
+/// Passed down explicitly; it derefs to `Deps`.
+#[derive(Clone)]
+pub struct Run<'a> {
+    pub deps: &'a Deps,
+    pub deadline_ms: i64,
+    pub account: Option<&'a str>,
+    pub deciding: Option<Deciding>,
+}
+
+impl std::ops::Deref for Run<'_> {
+    type Target = Deps;
+    fn deref(&self) -> &Deps {
+        self.deps
+    }
+}
+
+impl<'a> Run<'a> {
+    pub fn new(deps: &'a Deps, inv: &'a Invocation) -> Run<'a> {
+        Run {
+            deps,
+            deadline_ms: inv.deadline_ms,
+            account: inv.account.as_deref(),
+            deciding: None,
+        }
+    }
+
+    /// The same run, deciding `signal` received at `received_ms`.
+    pub fn deciding(&self, signal: &Signal, received_ms: i64) -> Run<'a> {
+        Run {
+            deciding: Some(Deciding {
+                signal: signal.clone(),
+                received_ms,
+            }),
+            ..self.clone()
+        }
+    }
+
+    /// Delivers one report before the run's deadline; one Slack did not take is kept in
+    /// the ledger for the tick to re-send (for an hour). Returns the outcome's
+    /// `notification`: `slack`, `log`, or `failed: …` saying whether it was kept.
+    pub async fn tell(&self, payload: &serde_json::Value) -> String {
+        let now = self.now_ms();
+        let delivery = self.notifier.send_by(payload, self.deadline_ms, now).await;
+        if delivery.delivered() {
+            return delivery.as_notification();
+        }
+        match self.ledger.keep_report(payload, now).await {
+            Ok(()) => format!("{}; kept, re-sent by the tick", delivery.as_notification()),
+            Err(e) => {
+                tracing::error!(error = %e, "report neither delivered nor kept");
+                format!("{}; not kept ({e})", delivery.as_notification())
+            }
+        }
+    }
 }
 
 #[cfg(test)]

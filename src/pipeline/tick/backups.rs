@@ -3,11 +3,13 @@
 //! request, image, retire and record the answers, instances at once with bounded
 //! concurrency (in dry run: read and plan only).
 
-use crate::app::Deps;
-use crate::backup::{plan, would, Job, Made};
-use crate::config::BACKUP_SELECTOR_VARIABLE;
+use crate::app::config::BACKUP_SELECTOR_VARIABLE;
+use crate::app::{Deps, Run};
 use crate::error::Error;
 use crate::model::keys;
+use crate::model::outcome::{Action, Outcome, Verdict};
+use crate::notify::message::summary_payload;
+use crate::rules::backup::{plan, would, Job, Made};
 use std::collections::{HashMap, HashSet};
 
 /// At most this many instances worked on at once: enough for 1,000 instances in one tick,
@@ -93,7 +95,7 @@ impl Summary {
             t.push_str(&format!(
                 "; {} tagged {} {without}, left alone: {}",
                 self.unselected.len(),
-                crate::backup::BACKUP_TAG,
+                crate::rules::backup::BACKUP_TAG,
                 named(&self.unselected)
             ));
         }
@@ -313,4 +315,54 @@ pub async fn run(
         summary.problems.extend(done.problems);
     }
     Ok(summary)
+}
+
+/// The tick's periodic backups: one summary outcome; reported to Slack only when
+/// something went wrong (not every minute). A failure is an outcome, never an error.
+/// `open`: the instances (`model::keys::key`s) with an open incident. One outcome per served
+/// region (`AUTOHEAL_REGIONS`; `*`: the function's own), the regions at once.
+pub async fn backups(run: &Run<'_>, open: &[String]) -> Vec<Outcome> {
+    let regions = run.config.regions.listed(&run.config.region);
+    let several = regions.len() > 1;
+    futures::future::join_all(regions.into_iter().map(|region| async move {
+        let open: Vec<String> = open
+            .iter()
+            .filter_map(|k| keys::split_key(k))
+            .filter(|(r, _)| *r == region)
+            .map(|(_, id)| id.to_string())
+            .collect();
+        let mut o = backups_in(run, region, &open).await;
+        if several {
+            o.reason = format!("{region}: {}", o.reason);
+        }
+        o
+    }))
+    .await
+}
+
+async fn backups_in(run: &Run<'_>, region: &str, open: &[String]) -> Outcome {
+    let summary = match self::run(run, region, open, run.deadline_ms).await {
+        Ok(s) => s,
+        Err(e) => {
+            return Outcome::new(
+                None,
+                Action::CreateImage,
+                Verdict::Failed,
+                format!("backups: {e}"),
+            )
+        }
+    };
+    let result = if !summary.problems.is_empty() {
+        Verdict::Failed
+    } else if run.config.dry_run {
+        Verdict::DryRun
+    } else {
+        Verdict::Done
+    };
+    let mut outcome = Outcome::new(None, Action::CreateImage, result, summary.text());
+    if !summary.problems.is_empty() {
+        let payload = summary_payload(&format!(":warning: autoheal {}", summary.text()));
+        outcome.notification = Some(run.tell(&payload).await);
+    }
+    outcome
 }

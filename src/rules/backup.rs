@@ -1,6 +1,6 @@
 //! Periodic backup images (the operators' trick: once a first image exists, later ones are
 //! incremental and fast, so the image taken at failure time is quick too): the pure plan
-//! (the tick runs it: `heal::backup`; `aws::backup` reads and acts, `ledger::backups` keeps
+//! (the tick runs it: `pipeline::backup`; `aws::backup` reads and acts, `ledger::backups` keeps
 //! the record).
 //!
 //! An instance tagged `autoheal:backup=<hours>` **and** carrying the deployer's selector tag
@@ -14,9 +14,9 @@
 //! whose latest incident did not close as recovered; the `autoheal` tag and dry run hold
 //! every call back.
 
-use crate::incident::{Head, Status};
-use crate::outcome::Verdict;
-use crate::policy::{self, Mode};
+use crate::model::outcome::Verdict;
+use crate::rules::incident::{Head, Status};
+use crate::rules::policy::{self, Mode};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub const BACKUP_TAG: &str = "autoheal:backup";
@@ -505,8 +505,8 @@ pub fn would(create: &[String], retire: &[Backup]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::incident::AlarmContext;
-    use crate::outcome::Action;
+    use crate::model::outcome::Action;
+    use crate::rules::incident::AlarmContext;
 
     const H: i64 = 3_600_000;
     const NOW: i64 = 100 * H;

@@ -3,19 +3,20 @@
 //! or `AUTOHEAL_VERIFY_TIMEOUT` passes (`verify failed`, for people). The rule is
 //! `replacement::assess`.
 
-use super::{fail, notify, settle, unlist};
-use crate::app::Deps;
+use crate::app::Run;
 use crate::aws::autoscaling;
 use crate::error::Error;
-use crate::incident::{self, Head};
+use crate::model::outcome::{Action, Outcome, Recovered, Verdict};
 use crate::model::progress::human;
-use crate::outcome::{Action, Outcome, Recovered, Verdict};
-use crate::replacement::{self, Step};
+use crate::pipeline::commit::{fail, settle, unlist};
+use crate::pipeline::report;
+use crate::rules::incident::{self, Head};
+use crate::rules::replacement::{self, Step};
 
 /// After `SetInstanceHealth` answered: kept open for the tick (listed first: a repair the
 /// tick cannot find would never be verified), with the mark's time.
-pub async fn begin(deps: &Deps, head: &Head, outcome: &Outcome) {
-    let now = deps.now_ms();
+pub async fn begin(run: &Run<'_>, head: &Head, outcome: &Outcome) {
+    let now = run.now_ms();
     let mut next = incident::release(head);
     next.action = Some(Action::MarkUnhealthy);
     next.result = Some(Verdict::InProgress);
@@ -24,10 +25,10 @@ pub async fn begin(deps: &Deps, head: &Head, outcome: &Outcome) {
     next.hold_until_ms = None;
     next.hold_kind = None;
     next.member_steps = vec![(Step::Marked, now)];
-    if let Err(e) = deps.ledger.set_open(&head.key(), true, now / 1000).await {
+    if let Err(e) = run.ledger.set_open(&head.key(), true, now / 1000).await {
         tracing::warn!(error = %e, incident = %head.incident_id, "could not list the replacement for the tick; it is not verified");
     }
-    match deps.ledger.write(&next, now / 1000).await {
+    match run.ledger.write(&next, now / 1000).await {
         Ok(true) => {}
         Ok(false) => {
             tracing::info!(incident = %head.incident_id, "incident changed while marking (closed by an OK?)")
@@ -40,15 +41,15 @@ pub async fn begin(deps: &Deps, head: &Head, outcome: &Outcome) {
 
 /// One look at the group: records the steps seen, and ends the incident when the member
 /// was replaced or the time is up. A claimed head (`incident::claim_waiting`).
-pub async fn follow(deps: &Deps, head: Head) -> Result<Outcome, Error> {
+pub async fn follow(run: &Run<'_>, head: Head) -> Result<Outcome, Error> {
     let s = head.opening_signal();
     let group = head.group.clone().unwrap_or_default();
-    let now = deps.now_ms();
-    let seen = match autoscaling::group(&deps.cloud(head.region()).autoscaling, &group).await {
+    let now = run.now_ms();
+    let seen = match autoscaling::group(&run.cloud(head.region()).autoscaling, &group).await {
         Ok(g) => g,
-        Err(e) => return fail(deps, &head, &s, None, Action::Verify, e).await,
+        Err(e) => return fail(run, &head, &s, None, Action::Verify, e).await,
     };
-    let timeout = deps.config.verify_timeout_ms;
+    let timeout = run.config.verify_timeout_ms;
     let (marks, verdict) = replacement::assess(
         &head.instance_id,
         seen.as_ref(),
@@ -64,7 +65,7 @@ pub async fn follow(deps: &Deps, head: Head) -> Result<Outcome, Error> {
         replacement::Verdict::Waiting(missing) => {
             let waiting = incident::release(&next);
             let reason = format!("waiting for Auto Scaling to replace it: {missing} ({times})");
-            if !deps.ledger.write(&waiting, now / 1000).await? {
+            if !run.ledger.write(&waiting, now / 1000).await? {
                 return Ok(outcome(&head, Verdict::Duplicate, "incident changed while verifying (closed by an OK?)".into()));
             }
             return Ok(outcome(&head, Verdict::InProgress, reason));
@@ -85,9 +86,9 @@ pub async fn follow(deps: &Deps, head: Head) -> Result<Outcome, Error> {
     if result == Verdict::Done {
         done.recovered = Some(Recovered::Replacement);
     }
-    settle(deps, &next, &done).await;
-    unlist(deps, &next).await;
-    Ok(notify(deps, &s, None, done).await)
+    settle(run, &next, &done).await;
+    unlist(run, &next).await;
+    Ok(report::decision(run, &s, None, done).await)
 }
 
 fn outcome(head: &Head, result: Verdict, reason: String) -> Outcome {

@@ -3,26 +3,27 @@
 //! for EC2's recovery, stop and start — each a ledger step with its timeout, listed for
 //! the tick, and reported.
 
-use super::notify;
-use crate::app::Deps;
+use crate::app::Run;
 use crate::aws::{self, ec2::Power};
 use crate::error::Error;
-use crate::history;
-use crate::incident::{self, Head};
 use crate::intake::{Heard, Signal};
-use crate::ladder::{Next, Rung};
 use crate::model::facts::{Facts, InstanceFacts};
-use crate::outcome::{Action, Outcome, Verdict};
+use crate::model::outcome::{Action, Outcome, Verdict};
+use crate::pipeline::commit::fail;
+use crate::pipeline::report::{self, clock_text};
+use crate::rules::history;
+use crate::rules::incident::{self, Head};
+use crate::rules::ladder::{Next, Rung};
 
 /// The facts only the ladder needs, read for a standalone instance in one round: whether
 /// its type supports EC2's automatic recovery (cached per container) and whether it is
 /// stop-protected. What cannot be read stays unknown: the rung is then tried (waiting for
 /// EC2's recovery is harmless; a refused stop is a failed rung, reported).
-pub async fn enrich(deps: &Deps, region: &str, instance: &InstanceFacts) -> InstanceFacts {
-    let ec2 = &deps.cloud(region).ec2;
+pub async fn enrich(run: &Run<'_>, region: &str, instance: &InstanceFacts) -> InstanceFacts {
+    let ec2 = &run.cloud(region).ec2;
     let itype = instance.instance_type.clone().unwrap_or_default();
     let (supported, protected) = tokio::join!(
-        deps.recovery_by_type.supports(ec2, region, &itype),
+        run.recovery_by_type.supports(ec2, region, &itype),
         aws::ec2::stop_protected(ec2, &instance.instance_id),
     );
     let known = |r: Result<bool, Error>, what: &str| {
@@ -41,15 +42,15 @@ pub async fn enrich(deps: &Deps, region: &str, instance: &InstanceFacts) -> Inst
 /// Starts a rung other than relaunch (or starts a stopped instance again) and waits for
 /// the alarm to clear: listed for the tick, which takes the next rung after the timeout.
 pub async fn climb(
-    deps: &Deps,
+    run: &Run<'_>,
     head: Head,
     s: &Signal,
     facts: &Facts,
     next: Next,
 ) -> Result<Outcome, Error> {
-    let now = deps.clock.now_ms();
+    let now = run.clock.now_ms();
     let id = head.instance_id.clone();
-    let ladders = &deps.config.ladders;
+    let ladders = &run.config.ladders;
     let (rung, power, skipped) = match next {
         Next::Start { rung, skipped } => (
             rung,
@@ -64,9 +65,9 @@ pub async fn climb(
         other => unreachable!("not a rung to start: {other:?}"),
     };
     if let Some(p) = power {
-        if let Err(e) = aws::ec2::power(&deps.cloud(head.region()).ec2, &id, p).await {
+        if let Err(e) = aws::ec2::power(&run.cloud(head.region()).ec2, &id, p).await {
             let action = action_of(rung);
-            return super::fail(deps, &head, s, Some(facts), action, e).await;
+            return fail(run, &head, s, Some(facts), action, e).await;
         }
     }
     let timeout = ladders.timeout_ms(rung);
@@ -110,7 +111,7 @@ pub async fn climb(
     if let Some(t) = head.heard(Heard::Failed).filter(|_| after_recovery) {
         reason.push_str(&format!(
             " (EC2 announced at {} that its automatic recovery failed)",
-            super::clock_text(t)
+            clock_text(t)
         ));
     }
     let mut next = head.clone();
@@ -124,24 +125,24 @@ pub async fn climb(
     let now_secs = now / 1000;
     // Listed for the tick before the head says so: a rung the tick cannot find would
     // wait for the next alarm.
-    if let Err(e) = deps.ledger.set_open(&head.key(), true, now_secs).await {
+    if let Err(e) = run.ledger.set_open(&head.key(), true, now_secs).await {
         tracing::warn!(error = %e, incident = %head.incident_id, "could not list the rung for the tick");
     }
-    if let Err(e) = deps.ledger.write(&next, now_secs).await {
+    if let Err(e) = run.ledger.write(&next, now_secs).await {
         tracing::error!(error = %e, incident = %head.incident_id, "could not record the rung in the ledger");
     }
     let mut outcome = Outcome::new(Some(id), action_of(rung), Verdict::InProgress, reason);
     outcome.incident = Some(head.incident_id.clone());
-    outcome.inputs = Some(history::inputs(s, Some(facts), deps.config.dry_run));
-    Ok(notify(deps, s, Some(facts), outcome).await)
+    outcome.inputs = Some(history::inputs(s, Some(facts), run.config.dry_run));
+    Ok(report::decision(run, s, Some(facts), outcome).await)
 }
 
 /// A rung under way (a new alarm transition, or a stop not finished yet): give the incident
 /// back until `until_ms`, say nothing.
-pub async fn wait(deps: &Deps, head: Head, rung: Rung, until_ms: i64) -> Result<Outcome, Error> {
+pub async fn wait(run: &Run<'_>, head: Head, rung: Rung, until_ms: i64) -> Result<Outcome, Error> {
     let mut next = incident::release(&head);
     next.hold_until_ms = Some(until_ms);
-    if let Err(e) = deps.ledger.write(&next, deps.clock.now_ms() / 1000).await {
+    if let Err(e) = run.ledger.write(&next, run.clock.now_ms() / 1000).await {
         tracing::warn!(error = %e, incident = %head.incident_id, "could not give the incident back; it is taken again when its lease ends");
     }
     let mut o = Outcome::new(

@@ -1,7 +1,7 @@
 //! After a group member is marked Unhealthy: is Auto Scaling's replacement done? The
 //! marked instance must leave the group (terminating or gone) and the group be back at its
 //! desired capacity with every other member `InService` and `Healthy`. Pure: the runner
-//! (`heal::replacement`) reads the group, records the steps this returns and reports.
+//! (`pipeline::replacement`) reads the group, records the steps this returns and reports.
 
 use crate::model::progress::human;
 

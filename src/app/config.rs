@@ -1,6 +1,7 @@
 //! Start-up configuration from the environment (the contract: the README's configuration table).
 //! Every bad value is an error naming its variable, found before the first poll.
 
+use crate::rules::decide::Grace;
 use base64::Engine;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -29,7 +30,7 @@ pub struct Config {
     pub backup_max_age_ms: i64,
     /// The tag an instance must carry besides `autoheal:backup` to be backed up
     /// (`AUTOHEAL_BACKUP_SELECTOR`); None: no instance is.
-    pub backup_selector: Option<crate::backup::Selector>,
+    pub backup_selector: Option<crate::rules::backup::Selector>,
     /// How long after the alarm's state change to wait before acting.
     pub grace: Grace,
     /// A copy autoheal launched is not relaunched again within this (0: no limit).
@@ -41,9 +42,9 @@ pub struct Config {
     /// At most this many new repairs per 10 minutes of alarm time (None: no limit).
     pub account_max_repairs: Option<u32>,
     /// The correlated-failure breaker (None: off).
-    pub breaker: Option<crate::breaker::Settings>,
+    pub breaker: Option<crate::rules::breaker::Settings>,
     /// The escalation ladders of standalone instances.
-    pub ladders: crate::ladder::Ladders,
+    pub ladders: crate::rules::ladder::Ladders,
     /// How long an alarm EC2 does not confirm is looked at again before it goes to people.
     pub confirm_window_ms: i64,
     /// The tick's scan for impaired instances no alarm reported: at most this many new
@@ -143,26 +144,7 @@ pub const DEFAULT_MAX_INFLIGHT_PERCENT: u32 = 10;
 
 pub const DEFAULT_LINEAGE_WINDOW_SECONDS: i64 = 24 * 3600;
 
-/// `AUTOHEAL_GRACE_SECONDS`: unset -> 0 for Auto Scaling members (a replacement is cheap)
-/// and 120 s for standalone instances (a relaunch is not); a duration -> both; `off` -> 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Grace {
-    pub group_member_ms: i64,
-    pub standalone_ms: i64,
-}
-
-pub const DEFAULT_STANDALONE_GRACE_SECONDS: i64 = 120;
-
-impl Default for Grace {
-    fn default() -> Grace {
-        Grace {
-            group_member_ms: 0,
-            standalone_ms: DEFAULT_STANDALONE_GRACE_SECONDS * 1000,
-        }
-    }
-}
-
-/// The deployer's backup selector (`crate::backup::Selector`).
+/// The deployer's backup selector (`crate::rules::backup::Selector`).
 pub const BACKUP_SELECTOR_VARIABLE: &str = "AUTOHEAL_BACKUP_SELECTOR";
 
 pub const DEFAULT_VERIFY_TIMEOUT_SECONDS: i64 = 15 * 60;
@@ -312,7 +294,7 @@ impl Config {
         let backup_selector = match get(BACKUP_SELECTOR_VARIABLE) {
             None => None,
             Some(v) => Some(
-                crate::backup::Selector::parse(&v)
+                crate::rules::backup::Selector::parse(&v)
                     .map_err(|e| err(BACKUP_SELECTOR_VARIABLE, &e))?,
             ),
         };
@@ -361,7 +343,7 @@ impl Config {
             |v| count("AUTOHEAL_ACCOUNT_MAX_REPAIRS", &v, u32::MAX),
         )?;
         let breaker = {
-            use crate::breaker::*;
+            use crate::rules::breaker::*;
             let window = unless_off(
                 get("AUTOHEAL_BREAKER_WINDOW_SECONDS"),
                 DEFAULT_WINDOW_SECONDS * 1000,
@@ -394,13 +376,14 @@ impl Config {
                 _ => None,
             }
         };
-        let ladder = |variable: &'static str, default: Vec<crate::ladder::Rung>| match get(variable)
-        {
+        let ladder = |variable: &'static str, default: Vec<crate::rules::ladder::Rung>| match get(
+            variable,
+        ) {
             None => Ok(default),
-            Some(v) => crate::ladder::parse_ladder(&v).map_err(|e| err(variable, &e)),
+            Some(v) => crate::rules::ladder::parse_ladder(&v).map_err(|e| err(variable, &e)),
         };
-        let defaults = crate::ladder::Ladders::default();
-        let ladders = crate::ladder::Ladders {
+        let defaults = crate::rules::ladder::Ladders::default();
+        let ladders = crate::rules::ladder::Ladders {
             system: ladder("AUTOHEAL_SYSTEM_LADDER", defaults.system)?,
             instance: ladder("AUTOHEAL_INSTANCE_LADDER", defaults.instance)?,
             timeout_ms: match get("AUTOHEAL_RUNG_TIMEOUT") {
@@ -718,7 +701,7 @@ mod tests {
 
     #[test]
     fn breaker_defaults_and_each_part_turns_off() {
-        use crate::breaker::Settings;
+        use crate::rules::breaker::Settings;
         let breaker = |pairs: &[(&'static str, &'static str)]| {
             let mut all = BASE.to_vec();
             all.extend_from_slice(pairs);
@@ -774,7 +757,7 @@ mod tests {
 
     #[test]
     fn ladders_default_parse_and_refuse_unknown_rungs() {
-        use crate::ladder::{Ladders, Rung};
+        use crate::rules::ladder::{Ladders, Rung};
         let ladders = |pairs: &[(&'static str, &'static str)]| {
             let mut all = BASE.to_vec();
             all.extend_from_slice(pairs);

@@ -1,0 +1,45 @@
+//! An incident closed without an OK alarm: EC2 reports the instance healthy after a rung,
+//! EC2 never confirmed the alarm, or a person took the instance over.
+
+use crate::app::Run;
+use crate::error::Error;
+use crate::intake::Signal;
+use crate::model::facts::Facts;
+use crate::model::outcome::{Outcome, Recovered};
+use crate::pipeline::commit::{replace, unlist};
+use crate::pipeline::report;
+use crate::rules::history;
+use crate::rules::incident::{self, Head};
+
+/// After a rung, EC2 reports both checks ok: the rung worked, whatever the alarm says yet.
+pub(crate) async fn recovered_after_rung(
+    run: &Run<'_>,
+    head: Head,
+    s: &Signal,
+    facts: &Facts,
+) -> Result<Outcome, Error> {
+    let reason = incident::recovered_after_rung(&head, &facts.checks.said());
+    let outcome = Outcome::recovered(s.instance_id.clone(), Recovered::ChecksOk, reason);
+    close(run, head, s, facts, outcome).await
+}
+
+/// Closes the incident (settled as closed, off the tick's list) and reports it.
+pub(crate) async fn close(
+    run: &Run<'_>,
+    head: Head,
+    s: &Signal,
+    facts: &Facts,
+    mut outcome: Outcome,
+) -> Result<Outcome, Error> {
+    outcome.incident = Some(head.incident_id.clone());
+    outcome.group = facts.group.as_ref().map(|g| g.name.clone());
+    outcome.inputs = Some(history::inputs(s, Some(facts), run.config.dry_run));
+    let closed = incident::close_without_ok(&head, &outcome, run.now_ms());
+    if let Some(other) = replace(run, &head, &closed, s, facts).await? {
+        return Ok(other);
+    }
+    if head.hold_until_ms.is_some() || !head.rungs.is_empty() {
+        unlist(run, &head).await;
+    }
+    Ok(report::decision(run, s, Some(facts), outcome).await)
+}

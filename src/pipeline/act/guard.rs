@@ -1,0 +1,180 @@
+//! The repair guards at the edges: the cluster's or group's scope of the instance and the
+//! account budget (`rules::guard`), each a ledger item whose place is taken by a conditional
+//! write; the holds of one scope are told once per period, not one by one.
+
+use super::hold::Telling;
+use crate::app::Run;
+use crate::aws::autoscaling;
+use crate::error::Error;
+use crate::model::facts::Facts;
+use crate::pipeline::commit::MAX_LEDGER_RACES;
+use crate::rules::guard::{self, Admission};
+use crate::rules::incident::Head;
+use tokio::sync::OnceCell;
+
+/// The guard scope of the instance about to be repaired; a group's desired capacity is
+/// read only when a group guard is on.
+async fn guard_scope(
+    run: &Run<'_>,
+    region: &str,
+    facts: &Facts,
+    desired: &OnceCell<Option<i32>>,
+) -> Result<Option<guard::Scope>, Error> {
+    let Some(instance) = &facts.instance else {
+        return Ok(None);
+    };
+    let (quorum, percent) = (run.config.quorum_guard, run.config.max_inflight_percent);
+    let group = match &facts.group {
+        Some(g) if guard::needs_group_size(instance, quorum, percent) => {
+            desired_capacity(run, region, &g.name, desired)
+                .await?
+                .map(|d| (g.name.as_str(), d))
+        }
+        _ => None,
+    };
+    Ok(
+        guard::scope_for(instance, group, quorum, percent).map(|mut scope| {
+            (scope.key, scope.label) = guard::in_region(&scope.key, &scope.label, region);
+            scope
+        }),
+    )
+}
+
+/// The group's desired capacity, read at most once per decision (`once`).
+pub(crate) async fn desired_capacity(
+    run: &Run<'_>,
+    region: &str,
+    group: &str,
+    once: &OnceCell<Option<i32>>,
+) -> Result<Option<i32>, Error> {
+    let asg = run.cloud(region).autoscaling;
+    once.get_or_try_init(|| autoscaling::desired_capacity(&asg, group))
+        .await
+        .copied()
+}
+
+/// A scope item as read: its members (instance, incident) and version.
+pub type ScopeItem = (Vec<(String, String)>, i64);
+
+/// The scope items a repair's admission will read, read ahead (`wanted`: `Reads::scopes`)
+/// in the round of the breaker's reads, not one of their own. A plan that holds wastes
+/// the reads; one that repairs saves a round. A failed read is read again at admission.
+pub(crate) async fn read_ahead(
+    run: &Run<'_>,
+    facts: &Facts,
+    head: &Head,
+    wanted: bool,
+) -> Vec<(String, ScopeItem)> {
+    let Some(instance) = facts.instance.as_ref().filter(|_| wanted) else {
+        return vec![];
+    };
+    let group = facts.group.as_ref().map(|g| g.name.as_str());
+    let (quorum, percent) = (run.config.quorum_guard, run.config.max_inflight_percent);
+    let keys: Vec<String> = [
+        guard::scope_key(instance, group, quorum, percent, head.region()),
+        guard::account_scope(run.config.account_max_repairs).map(|s| s.key),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let items = futures::future::join_all(keys.iter().map(|k| run.ledger.read_scope(k))).await;
+    keys.into_iter()
+        .zip(items)
+        .filter_map(|(k, item)| Some((k, item.ok()?)))
+        .collect()
+}
+
+/// Admits this repair in its scope (cluster or group), then in the account budget. None:
+/// admitted everywhere; otherwise why it waits, and how people hear of it: the holds of
+/// one scope are told once per `HOLD_REPORT_PERIOD_MS`, not one by one.
+pub(crate) async fn admit_everywhere(
+    run: &Run<'_>,
+    facts: &Facts,
+    head: &Head,
+    desired: &OnceCell<Option<i32>>,
+    mut ahead: Vec<(String, ScopeItem)>,
+) -> Result<Option<(String, Telling)>, Error> {
+    let scopes: Vec<guard::Scope> = [
+        guard_scope(run, head.region(), facts, desired).await?,
+        guard::account_scope(run.config.account_max_repairs),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    // Every scope at once: a hold in any holds the repair. A place taken meanwhile in
+    // another scope costs nobody a repair: a held head counts in no scope.
+    let verdicts = futures::future::try_join_all(scopes.iter().map(|scope| {
+        let read = ahead.iter().position(|(k, _)| *k == scope.key);
+        admit(run, scope, head, read.map(|i| ahead.swap_remove(i).1))
+    }))
+    .await?;
+    for (scope, why) in scopes.iter().zip(verdicts) {
+        let Some(why) = why else {
+            continue;
+        };
+        // A lost write race is a hold like the others: summarised with them.
+        let now = run.now_ms();
+        let first = run
+            .ledger
+            .claim_summary(&scope.key, now, now + guard::HOLD_REPORT_PERIOD_MS)
+            .await?;
+        return Ok(Some(if first {
+            (
+                format!("{why}. {}", guard::summary_note(scope)),
+                Telling::Report,
+            )
+        } else {
+            (why, Telling::Summarised(None))
+        }));
+    }
+    Ok(None)
+}
+
+/// Admits this member to repair in `scope`, or says why it waits. None: admitted. `ahead`:
+/// the scope item read ahead, for the first try (a stale one loses the conditional write).
+async fn admit(
+    run: &Run<'_>,
+    scope: &guard::Scope,
+    head: &Head,
+    mut ahead: Option<ScopeItem>,
+) -> Result<Option<String>, Error> {
+    for _ in 0..MAX_LEDGER_RACES {
+        let (members, version) = match ahead.take() {
+            Some(read) => read,
+            None => run.ledger.read_scope(&scope.key).await?,
+        };
+        let me = head.key();
+        let others: Vec<&(String, String)> = members
+            .iter()
+            .filter(|(key, inc)| (key, inc) != (&me, &head.incident_id))
+            .collect();
+        let heads =
+            futures::future::try_join_all(others.iter().map(|(id, _)| run.ledger.read(id))).await?;
+        let now = run.now_ms();
+        let live: Vec<(String, String)> = others
+            .iter()
+            .zip(&heads)
+            .filter(|((_, incident), h)| match scope.window_ms {
+                Some(window) => guard::started_within(h.as_ref(), incident, head.opened_ms, window),
+                None => guard::still_under_repair(h.as_ref(), incident),
+            })
+            .map(|(member, _)| (*member).clone())
+            .collect();
+        match guard::admit(scope, (&me, &head.incident_id), &live) {
+            Admission::Hold(why) => return Ok(Some(why)),
+            Admission::Admit(list) => {
+                if run
+                    .ledger
+                    .write_scope(&scope.key, &list, version, now / 1000)
+                    .await?
+                {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+    Ok(Some(format!(
+        "{}: {} kept changing under other invocations; looking again in a minute",
+        scope.rule, scope.label
+    )))
+}

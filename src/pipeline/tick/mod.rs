@@ -1,0 +1,144 @@
+//! Triggers that carry no alarm — the 1-minute schedule, AMI and instance state changes —
+//! move open incidents on (relaunches in progress, holds, rungs, transient failures to
+//! retry); the schedule also takes periodic backups, at the same time, so neither starves
+//! the other. One incident's failure never stops the others.
+
+pub mod backups;
+pub mod resend;
+pub mod scan;
+
+use super::act::{relaunch, replacement};
+use super::commit::{advance, First};
+use super::LEASE_MARGIN_MS;
+use crate::app::Run;
+use crate::error::Error;
+use crate::intake::Trigger;
+use crate::model::outcome::{Action, Outcome, Verdict};
+use crate::pipeline;
+use crate::rules::incident::{self, Head, Move};
+
+/// Work is started only while this much of the invocation is left.
+pub use relaunch::STOP_MARGIN_MS;
+
+/// The trigger's outcomes, and the error that kept the open incidents from being read
+/// (then a retry of the invocation helps). The open index is read once, for the incidents
+/// and the backups (which leave instances with an open incident alone).
+/// `account`: the function's own, which the scan's findings are about.
+pub async fn run(run: &Run<'_>, trigger: Trigger) -> (Vec<Outcome>, Option<Error>) {
+    let scheduled = trigger == Trigger::Tick;
+    let open = match run.ledger.open_incidents().await {
+        Ok(open) => open,
+        Err(e) => {
+            let o = Outcome::new(
+                None,
+                Action::None,
+                Verdict::Failed,
+                format!("{trigger}: open incidents not read (nothing advanced, no backups): {e}"),
+            );
+            return (vec![o], Some(e));
+        }
+    };
+    let (mut outcomes, backups, resent) = tokio::join!(
+        advance_open(run, trigger, &open),
+        async {
+            match scheduled {
+                true => backups::backups(run, &open).await,
+                false => vec![],
+            }
+        },
+        async {
+            match scheduled {
+                true => resend::resend(run).await,
+                false => None,
+            }
+        },
+    );
+    outcomes.extend(backups);
+    outcomes.extend(resent);
+    if let (true, Some(limit)) = (scheduled, run.config.scan) {
+        // Boxed: the scan goes through the pipeline again.
+        outcomes.extend(Box::pin(scan::scan(run, &open, limit as usize)).await);
+    }
+    (outcomes, None)
+}
+
+/// The tick, an AMI or instance state change: move every open incident on — relaunches in
+/// progress (one look each, no waiting), holds due, rungs timed out, retries.
+pub async fn advance_open(run: &Run<'_>, trigger: Trigger, open: &[String]) -> Vec<Outcome> {
+    let scheduled = trigger == Trigger::Tick;
+    let mut outcomes = vec![];
+    for key in open {
+        let instance_id = crate::model::keys::instance_of(key);
+        if run.deadline_ms - run.now_ms() < STOP_MARGIN_MS {
+            outcomes.push(Outcome::new(
+                Some(instance_id.to_string()),
+                Action::None,
+                Verdict::InProgress,
+                "left for the next tick: this one's time ran out",
+            ));
+            continue;
+        }
+        let outcome = match advance_one(run, key, scheduled).await {
+            Ok(Some(o)) => o,
+            Ok(None) => continue,
+            // Released and listed by `commit::fail` where it got that far: the next trigger
+            // takes the same step again.
+            Err(e) => Outcome::new(
+                Some(instance_id.to_string()),
+                Action::None,
+                if e.is_transient() {
+                    Verdict::InProgress
+                } else {
+                    Verdict::Failed
+                },
+                format!("not advanced this time ({e}); the next trigger tries the same step again"),
+            ),
+        };
+        outcomes.push(outcome);
+    }
+    if outcomes.is_empty() {
+        outcomes.push(Outcome::new(
+            None,
+            Action::None,
+            Verdict::Ignored,
+            format!("{trigger}: no repair waiting"),
+        ));
+    }
+    outcomes
+}
+
+/// `key`: as the open index lists it (`model::keys::key`; an older ledger's bare id is
+/// taken as the function's own region, found closed and unlisted).
+/// None: not this trigger's business (a member's replacement is followed by the schedule
+/// only, once a minute, not by every AMI or instance state change).
+async fn advance_one(run: &Run<'_>, key: &str, scheduled: bool) -> Result<Option<Outcome>, Error> {
+    let (region, instance_id) =
+        crate::model::keys::split_key(key).unwrap_or((&run.config.region, key));
+    let lease_until = run.deadline_ms.max(run.now_ms()) + LEASE_MARGIN_MS;
+    let ended = std::cell::Cell::new(false);
+    let not_now = std::cell::Cell::new(false);
+    let step = advance(run, region, instance_id, First::Read, |h| {
+        ended.set(h.is_none_or(|h| h.status != incident::Status::Repairing));
+        not_now.set(!scheduled && h.is_some_and(Head::is_verifying));
+        match not_now.get() {
+            true => Move::Skip(Outcome::new(None, Action::None, Verdict::Ignored, "")),
+            false => incident::claim_waiting(h, run.now_ms(), lease_until),
+        }
+    })
+    .await?;
+    if not_now.get() {
+        return Ok(None);
+    }
+    let outcome = match step {
+        Move::Take(head) if head.progress.under_way() => relaunch::run(run, head, false).await,
+        Move::Take(head) if head.is_verifying() => replacement::follow(run, head).await,
+        Move::Take(head) => pipeline::resume_held(run, head).await,
+        // Closed or settled meanwhile (an OK, a relaunch that ended): nothing to wait for.
+        Move::Skip(o) if ended.get() => {
+            run.ledger.set_open(key, false, run.now_ms() / 1000).await?;
+            Ok(o)
+        }
+        Move::Skip(o) => Ok(o),
+    };
+    outcome.map(Some)
+}

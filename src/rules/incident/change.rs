@@ -1,0 +1,184 @@
+//! The changes of a taken incident: a step recorded, settled, released, held.
+
+use super::{Head, HoldKind, Status};
+use crate::model::outcome::{Outcome, Verdict};
+
+/// The head with its lease kept, after a step of a multi-step repair.
+pub fn record_step(head: &Head) -> Head {
+    let mut next = head.clone();
+    next.version += 1;
+    next
+}
+
+/// The head after the repair step finished (whatever its verdict).
+pub fn settle(head: &Head, outcome: &Outcome) -> Head {
+    let mut next = head.clone();
+    next.status = Status::Settled;
+    next.lease_until_ms = 0;
+    next.version += 1;
+    next.action = Some(outcome.action);
+    next.result = Some(outcome.result);
+    next.reason = Some(outcome.reason.clone());
+    next.group = outcome.group.clone().or(next.group);
+    // No longer held: off the tick's list (`pipeline::settle`).
+    next.hold_until_ms = None;
+    next.hold_kind = None;
+    next
+}
+
+/// The head closed without an OK alarm: EC2 never confirmed it within its window, or
+/// reports the instance healthy again after a rung.
+/// Closed as of the latest alarm transition it took in, so a repeat of those is stale and
+/// a later transition opens a new incident.
+/// A transition's own time counts only up to `now_ms`: one dated in the future cannot push
+/// the close past later alarms.
+pub fn close_without_ok(head: &Head, outcome: &Outcome, now_ms: i64) -> Head {
+    let mut next = settle(head, outcome);
+    next.status = Status::Closed;
+    let latest = head
+        .transitions
+        .iter()
+        .filter_map(|k| k.rsplit_once('@')?.1.parse::<i64>().ok())
+        .max()
+        .unwrap_or(head.opened_ms);
+    next.closed_ms = Some(latest.min(now_ms).max(head.opened_ms));
+    next
+}
+
+/// The head given back: still repairing, lease released so that the next trigger (a
+/// retry of this invocation, a later delivery, the tick) resumes it.
+pub fn release(head: &Head) -> Head {
+    let mut next = head.clone();
+    next.lease_until_ms = 0;
+    next.version += 1;
+    next
+}
+
+/// The head after a transient failure: released and due for the tick at once (it is
+/// listed in the open index; settling unlists it), its step not counted as tried.
+pub fn retry_later(head: &Head, now_ms: i64) -> Head {
+    let mut next = release(head);
+    next.hold_until_ms = Some(next.hold_until_ms.map_or(now_ms, |t| t.min(now_ms)));
+    next
+}
+
+/// The head held — in its grace period, unconfirmed by EC2, behind a guard or the breaker:
+/// given back (no lease), to be looked at again at `until_ms`, saying why.
+pub fn hold(head: &Head, until_ms: i64, kind: HoldKind, why: &str) -> Head {
+    let mut next = release(head);
+    next.hold_until_ms = Some(until_ms);
+    next.hold_kind = Some(kind);
+    next.result = Some(Verdict::Held);
+    next.reason = Some(why.to_string());
+    next
+}
+
+/// Whether a hold only repeats the one on record — the same kind for the same reason, or an
+/// unconfirmed alarm whatever EC2 says meanwhile: told once, not every minute.
+pub fn repeats_hold(head: &Head, kind: HoldKind, why: &str) -> bool {
+    head.result == Some(Verdict::Held)
+        && head.hold_kind == Some(kind)
+        && (kind == HoldKind::Confirm || head.reason.as_deref() == Some(why))
+}
+
+/// Where an alarm EC2 does not confirm stands in its confirmation window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmWindow {
+    /// Looked at again until then.
+    Open { until_ms: i64 },
+    /// Over: closed without any repair.
+    Over,
+}
+
+/// The window of `window_ms` from `since_ms` (when the alarm was first held unconfirmed).
+pub fn confirm_window(since_ms: i64, window_ms: i64, now_ms: i64) -> ConfirmWindow {
+    match now_ms < since_ms + window_ms {
+        true => ConfirmWindow::Open {
+            until_ms: since_ms + window_ms,
+        },
+        false => ConfirmWindow::Over,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{head, T0};
+    use super::*;
+
+    #[test]
+    fn a_hold_gives_the_incident_back_with_when_and_why() {
+        let taken = head(Status::Repairing, T0 + 30_000);
+        let held = hold(&taken, T0 + 60_000, HoldKind::Guard, "cluster busy");
+        assert_eq!(held.lease_until_ms, 0, "no lease: the tick may take it");
+        assert_eq!(held.version, taken.version + 1);
+        assert_eq!(held.hold_until_ms, Some(T0 + 60_000));
+        assert_eq!(held.hold_kind, Some(HoldKind::Guard));
+        assert_eq!(held.result, Some(Verdict::Held));
+        assert_eq!(held.reason.as_deref(), Some("cluster busy"));
+        assert_eq!(held.status, Status::Repairing, "a hold closes nothing");
+    }
+
+    #[test]
+    fn a_hold_is_told_once_per_kind_and_reason() {
+        let taken = head(Status::Repairing, T0 + 30_000);
+        let held = hold(&taken, T0, HoldKind::Guard, "cluster busy");
+        let unconfirmed = hold(&taken, T0, HoldKind::Confirm, "EC2 reports ok");
+        // (on record, kind now, reason now, a repeat?)
+        let table = [
+            (&taken, HoldKind::Guard, "cluster busy", false),
+            (&held, HoldKind::Guard, "cluster busy", true),
+            (&held, HoldKind::Guard, "budget spent", false),
+            (&held, HoldKind::Breaker, "cluster busy", false),
+            (&unconfirmed, HoldKind::Confirm, "EC2 reports ok", true),
+            // An unconfirmed alarm is told once whatever EC2 says meanwhile.
+            (
+                &unconfirmed,
+                HoldKind::Confirm,
+                "EC2 reports impaired",
+                true,
+            ),
+            (&unconfirmed, HoldKind::Grace, "EC2 reports ok", false),
+        ];
+        for (on_record, kind, why, want) in table {
+            assert_eq!(repeats_hold(on_record, kind, why), want, "{kind:?} {why}");
+        }
+    }
+
+    #[test]
+    fn the_confirmation_window_ends_once() {
+        let table = [
+            (
+                T0,
+                ConfirmWindow::Open {
+                    until_ms: T0 + 600_000,
+                },
+            ),
+            (
+                T0 + 599_999,
+                ConfirmWindow::Open {
+                    until_ms: T0 + 600_000,
+                },
+            ),
+            (T0 + 600_000, ConfirmWindow::Over),
+            (T0 + 3_600_000, ConfirmWindow::Over),
+        ];
+        for (now, want) in table {
+            assert_eq!(confirm_window(T0, 600_000, now), want, "{now}");
+        }
+    }
+
+    #[test]
+    fn a_transient_failure_is_due_at_once_and_keeps_an_earlier_hold() {
+        let mut taken = head(Status::Repairing, T0 + 30_000);
+        let retry = retry_later(&taken, T0 + 5_000);
+        assert_eq!(
+            (retry.lease_until_ms, retry.hold_until_ms),
+            (0, Some(T0 + 5_000))
+        );
+        taken.hold_until_ms = Some(T0 + 1_000);
+        assert_eq!(
+            retry_later(&taken, T0 + 5_000).hold_until_ms,
+            Some(T0 + 1_000)
+        );
+    }
+}
