@@ -186,6 +186,96 @@ fn rules_and_the_model_reach_no_sdk_no_effect_and_no_clock() {
     assert!(impure_in(&code_of("// crate::aws, in a comment\nfn f() {}\n")).is_empty());
 }
 
+/// A source file may hold this many lines of code (its unit tests aside).
+const MAX_FILE_LINES: usize = 500;
+/// A function may span this many lines.
+const MAX_FN_LINES: usize = 80;
+
+/// The lines of a file before its unit tests.
+fn code_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .take_while(|l| !l.starts_with("#[cfg(test)]"))
+        .collect()
+}
+
+/// (name, lines) of every function a file's code defines: from its `fn` line to the line
+/// that closes it at the same indentation (one line when it opens and closes on one).
+fn functions(code: &[&str]) -> Vec<(String, usize)> {
+    let mut out = vec![];
+    for (i, line) in code.iter().enumerate() {
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        let words: Vec<&str> = trimmed.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == "fn");
+        let prefix_ok = at.is_some_and(|n| {
+            words[..n].iter().all(|w| {
+                matches!(*w, "pub" | "async" | "const" | "unsafe") || w.starts_with("pub(")
+            })
+        });
+        if !prefix_ok || trimmed.ends_with(';') {
+            continue;
+        }
+        let name: String = words[at.unwrap() + 1]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let closing = format!("{indent}}}");
+        let len = if trimmed.contains('{') && trimmed.ends_with('}') {
+            1
+        } else {
+            code[i..]
+                .iter()
+                .position(|l| *l == closing)
+                .map_or(code.len() - i, |n| n + 1)
+        };
+        out.push((name, len));
+    }
+    out
+}
+
+#[test]
+fn no_file_and_no_function_is_too_long_to_read() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![];
+    files_under(&root.join("src"), "rs", &mut files);
+    files_under(&root.join("admin/src"), "rs", &mut files);
+    assert!(files.len() > 40, "the sources were not found");
+    let mut too_long = vec![];
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let code = code_lines(&text);
+        let name = file.strip_prefix(root).unwrap().display().to_string();
+        if code.len() > MAX_FILE_LINES {
+            too_long.push(format!("{name}: {} lines", code.len()));
+        }
+        for (f, n) in functions(&code) {
+            if n > MAX_FN_LINES {
+                too_long.push(format!("{name}: fn {f}, {n} lines"));
+            }
+        }
+    }
+    assert!(
+        too_long.is_empty(),
+        "too long to read:\n{}",
+        too_long.join("\n")
+    );
+}
+
+#[test]
+fn functions_are_measured_from_fn_to_their_close() {
+    let code = "pub(crate) async fn a(\n    x: i32,\n) {\n    b();\n}\nfn one() { 1 }\nimpl X {\n    pub fn c() {\n        d();\n    }\n}\ntrait T {\n    fn e();\n}\n";
+    let lines: Vec<&str> = code.lines().collect();
+    assert_eq!(
+        functions(&lines),
+        [
+            ("a".to_string(), 5),
+            ("one".to_string(), 1),
+            ("c".to_string(), 3)
+        ]
+    );
+    assert_eq!(code_lines("a\n#[cfg(test)]\nmod tests {}\n"), ["a"]);
+}
+
 #[test]
 fn a_cycle_is_found_and_comments_and_tests_are_not_edges() {
     let g: Graph = [("a", "b"), ("b", "c"), ("c", "a"), ("d", "a")]

@@ -110,115 +110,14 @@ pub fn audited(inv: &Inventory) -> impl Iterator<Item = &Instance> {
 pub fn findings(inv: &Inventory) -> Vec<Finding> {
     let mut out = vec![];
     for i in audited(inv) {
-        let mut add = |severity, kind, detail: String| {
-            out.push(Finding {
-                severity,
-                kind,
-                instance_id: i.instance_id.clone(),
-                name: i.tags.get("Name").cloned().unwrap_or_default(),
-                detail,
-            })
-        };
-        if matches!(i.state.as_str(), "running" | "pending")
-            && !inv.watched.contains(&i.instance_id)
-        {
-            add(
-                Severity::Warning,
-                "no-alarm",
-                "no StatusCheckFailed alarm watches it: autoheal never hears of its failure (run `autoheal-admin alarms sync`)".into(),
-            );
-        }
-        if i.virtualization == "paravirtual" {
-            add(
-                Severity::Critical,
-                "reboot-risk",
-                "paravirtual: may not come back from a reboot or stop/start; migrate to HVM".into(),
-            );
-        }
-        if i.kernel_id.as_deref() == Some(RISKY_KERNEL) {
-            add(
-                Severity::Critical,
-                "reboot-risk",
-                format!("kernel {RISKY_KERNEL}: known not to boot after a reboot; move to a current image"),
-            );
-        }
-        if inv.type_has_instance_store.get(&i.instance_type) == Some(&false) {
-            if let Some(mappings) = inv
-                .image_ephemeral
-                .get(&i.image_id)
-                .filter(|m| !m.is_empty())
-            {
-                add(
-                    Severity::Warning,
-                    "recovery-blocked",
-                    format!(
-                        "image {} maps {} but {} has no instance store: EC2 automatic recovery will not act",
-                        i.image_id,
-                        mappings.join(", "),
-                        i.instance_type
-                    ),
-                );
-            }
-        }
-        if i.root_device_type == "instance-store" {
-            add(
-                Severity::Warning,
-                "instance-store-root",
-                "root device is instance store: it cannot be imaged, so autoheal cannot relaunch it".into(),
-            );
-        }
-        if let Some(hours) = i.tags.get(BACKUP_TAG) {
-            if let Some(detail) = stale_backup(inv, &i.instance_id, hours) {
-                add(Severity::Warning, "stale-backup", detail);
-            }
-        }
-        let group_tags: Option<BTreeMap<String, String>> = i.tags.get(GROUP_TAG).map(|g| {
-            inv.group_modes
-                .get(g)
-                .map(|v| (autoheal::rules::policy::MODE_TAG.to_string(), v.clone()))
-                .into_iter()
-                .collect()
-        });
-        let policy = policy_for(false, &i.tags, group_tags.as_ref());
-        match policy.mode {
-            Mode::Off => add(
-                Severity::Info,
-                "opted-out",
-                format!("{}: never repaired", policy.source),
-            ),
-            Mode::Notify => add(
-                Severity::Info,
-                "opted-out",
-                format!("{}: reported, never repaired", policy.source),
-            ),
-            Mode::DryRun => add(
-                Severity::Info,
-                "opted-out",
-                format!("{}: dry run only", policy.source),
-            ),
-            Mode::Act => {}
-        }
-        for e in inv.events.get(&i.instance_id).into_iter().flatten() {
-            // AWS keeps finished events listed, marked in the description.
-            if e.description.starts_with("[Completed]") || e.description.starts_with("[Canceled]") {
-                continue;
-            }
-            let severity = if e.code.contains("retirement") || e.code == "instance-stop" {
-                Severity::Critical
-            } else {
-                Severity::Warning
-            };
-            add(
-                severity,
-                "scheduled-event",
-                format!(
-                    "{} not before {}: {}",
-                    e.code,
-                    e.not_before.as_deref().unwrap_or("unknown"),
-                    e.description
-                ),
-            );
-        }
+        let found = [watch_and_boot(inv, i), mode(inv, i), scheduled(inv, i)].concat();
+        out.extend(found.into_iter().map(|(severity, kind, detail)| Finding {
+            severity,
+            kind,
+            instance_id: i.instance_id.clone(),
+            name: i.tags.get("Name").cloned().unwrap_or_default(),
+            detail,
+        }));
     }
     out.sort_by(|a, b| {
         b.severity
@@ -226,6 +125,131 @@ pub fn findings(inv: &Inventory) -> Vec<Finding> {
             .then(a.kind.cmp(b.kind))
             .then(a.instance_id.cmp(&b.instance_id))
     });
+    out
+}
+
+/// A finding before it is named: severity, kind, detail.
+type Found = (Severity, &'static str, String);
+
+/// Whether autoheal hears of the instance, and what would keep it from coming back.
+fn watch_and_boot(inv: &Inventory, i: &Instance) -> Vec<Found> {
+    let mut out = vec![];
+    let mut add = |severity, kind, detail: String| out.push((severity, kind, detail));
+    if matches!(i.state.as_str(), "running" | "pending") && !inv.watched.contains(&i.instance_id) {
+        add(
+            Severity::Warning,
+            "no-alarm",
+            "no StatusCheckFailed alarm watches it: autoheal never hears of its failure (run `autoheal-admin alarms sync`)".into(),
+        );
+    }
+    if i.virtualization == "paravirtual" {
+        add(
+            Severity::Critical,
+            "reboot-risk",
+            "paravirtual: may not come back from a reboot or stop/start; migrate to HVM".into(),
+        );
+    }
+    if i.kernel_id.as_deref() == Some(RISKY_KERNEL) {
+        add(
+            Severity::Critical,
+            "reboot-risk",
+            format!(
+                "kernel {RISKY_KERNEL}: known not to boot after a reboot; move to a current image"
+            ),
+        );
+    }
+    if inv.type_has_instance_store.get(&i.instance_type) == Some(&false) {
+        if let Some(mappings) = inv
+            .image_ephemeral
+            .get(&i.image_id)
+            .filter(|m| !m.is_empty())
+        {
+            add(
+                Severity::Warning,
+                "recovery-blocked",
+                format!(
+                    "image {} maps {} but {} has no instance store: EC2 automatic recovery will not act",
+                    i.image_id,
+                    mappings.join(", "),
+                    i.instance_type
+                ),
+            );
+        }
+    }
+    if i.root_device_type == "instance-store" {
+        add(
+            Severity::Warning,
+            "instance-store-root",
+            "root device is instance store: it cannot be imaged, so autoheal cannot relaunch it"
+                .into(),
+        );
+    }
+    if let Some(hours) = i.tags.get(BACKUP_TAG) {
+        if let Some(detail) = stale_backup(inv, &i.instance_id, hours) {
+            add(Severity::Warning, "stale-backup", detail);
+        }
+    }
+    out
+}
+
+/// The `autoheal` tag (the instance's, or its group's): what autoheal may do.
+fn mode(inv: &Inventory, i: &Instance) -> Vec<Found> {
+    let mut out = vec![];
+    let mut add = |severity, kind, detail: String| out.push((severity, kind, detail));
+    let group_tags: Option<BTreeMap<String, String>> = i.tags.get(GROUP_TAG).map(|g| {
+        inv.group_modes
+            .get(g)
+            .map(|v| (autoheal::rules::policy::MODE_TAG.to_string(), v.clone()))
+            .into_iter()
+            .collect()
+    });
+    let policy = policy_for(false, &i.tags, group_tags.as_ref());
+    match policy.mode {
+        Mode::Off => add(
+            Severity::Info,
+            "opted-out",
+            format!("{}: never repaired", policy.source),
+        ),
+        Mode::Notify => add(
+            Severity::Info,
+            "opted-out",
+            format!("{}: reported, never repaired", policy.source),
+        ),
+        Mode::DryRun => add(
+            Severity::Info,
+            "opted-out",
+            format!("{}: dry run only", policy.source),
+        ),
+        Mode::Act => {}
+    }
+    out
+}
+
+/// EC2's scheduled events still to come.
+fn scheduled(inv: &Inventory, i: &Instance) -> Vec<Found> {
+    let mut out = vec![];
+    let mut add = |severity, kind, detail: String| out.push((severity, kind, detail));
+    for e in inv.events.get(&i.instance_id).into_iter().flatten() {
+        // AWS keeps finished events listed, marked in the description.
+        if e.description.starts_with("[Completed]") || e.description.starts_with("[Canceled]") {
+            continue;
+        }
+        let severity = if e.code.contains("retirement") || e.code == "instance-stop" {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        };
+        add(
+            severity,
+            "scheduled-event",
+            format!(
+                "{} not before {}: {}",
+                e.code,
+                e.not_before.as_deref().unwrap_or("unknown"),
+                e.description
+            ),
+        );
+    }
     out
 }
 

@@ -139,23 +139,10 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             eprintln!("{line}");
         }
     };
+    let region = cli.region;
     match cli.command {
         Command::EncryptWebhook { key, function_name } => {
-            if std::io::stdin().is_terminal() {
-                eprintln!("Paste the Slack webhook URL, then Enter and Ctrl-D:");
-            }
-            let mut input = String::new();
-            std::io::stdin()
-                .read_to_string(&mut input)
-                .map_err(|e| format!("cannot read stdin: {e}"))?;
-            let url = webhook::read_url(&input)?;
-            let sdk = sdk(cli.region).await?;
-            let kms = aws_sdk_kms::Client::new(&sdk);
-            let ciphertext = webhook::encrypt(&kms, &key, &function_name, &url)
-                .await
-                .map_err(|e| admin::explain(&e))?;
-            println!("{ciphertext}");
-            Ok(ExitCode::SUCCESS)
+            encrypt_webhook(region, &key, &function_name).await
         }
         Command::Alarms {
             command:
@@ -164,124 +151,173 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     tags,
                     dry_run,
                 },
-        } => {
-            let sdk = sdk(cli.region).await?;
-            let (ec2, cw) = (
-                aws_sdk_ec2::Client::new(&sdk),
-                aws_sdk_cloudwatch::Client::new(&sdk),
-            );
-            let fail = |e: autoheal::error::Error| admin::explain(&e);
-            fleet::check_topic(&aws_sdk_sns::Client::new(&sdk), &topic_arn)
-                .await
-                .map_err(|e| format!("topic {topic_arn}: {}", admin::explain(&e)))?;
-            let (instances, existing) = tokio::try_join!(
-                fleet::instances(&ec2, &progress),
-                fleet::alarms(&cw, Some(alarms::PREFIX), &progress),
-            )
-            .map_err(fail)?;
-            let existing: BTreeMap<_, _> = existing
-                .iter()
-                .filter_map(|a| Some((a.alarm_name()?.to_string(), fleet::shape_of(a))))
-                .collect();
-            let plan = alarms::plan(&instances, &existing, &topic_arn, &tags);
-            if !dry_run {
-                let (mut puts, mut deletes) = (vec![], vec![]);
-                for change in &plan.changes {
-                    match change {
-                        alarms::Change::Create(s) | alarms::Change::Update(s, _) => puts.push(s),
-                        alarms::Change::Delete { name, .. } => deletes.push(name.clone()),
-                    }
-                }
-                let partial = |e| {
-                    format!(
-                        "{} (stopped part-way; running the command again finishes the job)",
-                        fail(e)
-                    )
-                };
-                fleet::put_alarms(&cw, &puts, &progress)
-                    .await
-                    .map_err(partial)?;
-                fleet::delete_alarms(&cw, &deletes).await.map_err(partial)?;
-            }
-            print!("{}", alarms::render(&plan, dry_run));
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Audit { format, fail_on } => {
-            let sdk = sdk(cli.region).await?;
-            let (ec2, cw, asg) = (
-                aws_sdk_ec2::Client::new(&sdk),
-                aws_sdk_cloudwatch::Client::new(&sdk),
-                aws_sdk_autoscaling::Client::new(&sdk),
-            );
-            let fail = |e: autoheal::error::Error| admin::explain(&e);
-            let (instances, all_alarms, backups, events, group_modes) = tokio::try_join!(
-                fleet::instances(&ec2, &progress),
-                fleet::alarms(&cw, None, &progress),
-                backup::backups(&ec2),
-                fleet::scheduled_events(&ec2),
-                autoscaling::mode_tags(&asg),
-            )
-            .map_err(fail)?;
-            let distinct = |f: fn(&audit::Instance) -> &str| {
-                let mut v: Vec<String> = instances
-                    .iter()
-                    .map(|i| f(i).to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect();
-                v.sort();
-                v.dedup();
-                v
-            };
-            let (images, types) = (distinct(|i| &i.image_id), distinct(|i| &i.instance_type));
-            let (image_ephemeral, type_has_instance_store) = tokio::try_join!(
-                fleet::ephemeral_mappings(&ec2, &images),
-                fleet::instance_storage(&ec2, &types),
-            )
-            .map_err(fail)?;
-            let inventory = audit::Inventory {
-                watched: fleet::watched_instances(&all_alarms),
-                instances,
-                image_ephemeral,
-                type_has_instance_store,
-                backups,
-                events,
-                group_modes,
-                now_ms: chrono::Utc::now().timestamp_millis(),
-            };
-            let findings = audit::findings(&inventory);
-            let scanned = audit::audited(&inventory).count();
-            match format {
-                Format::Table => print!("{}", audit::render_table(&findings, scanned)),
-                Format::Json => println!("{}", audit::render_json(&findings, scanned)),
-            }
-            Ok(if fail_on.fails(&findings) {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
+        } => alarms_sync(region, &topic_arn, &tags, dry_run, &progress).await,
+        Command::Audit { format, fail_on } => run_audit(region, format, fail_on, &progress).await,
         Command::History {
             table,
             instance,
             since,
             format,
-        } => {
-            let now = chrono::Utc::now().timestamp_millis();
-            let since = history::parse_since(&since, now)?;
-            let sdk = sdk(cli.region).await?;
-            let ledger = Ledger::new(aws_sdk_dynamodb::Client::new(&sdk), &table);
-            let records = ledger
-                .history(since, now, instance.as_deref())
-                .await
-                .map_err(|e| format!("table {table}: {}", admin::explain(&e)))?;
-            match format {
-                Format::Table => print!("{}", history::render_table(&records)),
-                Format::Json => println!(
-                    "{}",
-                    serde_json::to_string(&records).map_err(|e| e.to_string())?
-                ),
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => run_history(region, &table, instance, &since, format).await,
     }
+}
+
+/// `encrypt-webhook`: the URL from stdin, encrypted for the function's context.
+async fn encrypt_webhook(
+    region: Option<String>,
+    key: &str,
+    function_name: &str,
+) -> Result<ExitCode, String> {
+    if std::io::stdin().is_terminal() {
+        eprintln!("Paste the Slack webhook URL, then Enter and Ctrl-D:");
+    }
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(|e| format!("cannot read stdin: {e}"))?;
+    let url = webhook::read_url(&input)?;
+    let sdk = sdk(region).await?;
+    let kms = aws_sdk_kms::Client::new(&sdk);
+    let ciphertext = webhook::encrypt(&kms, key, function_name, &url)
+        .await
+        .map_err(|e| admin::explain(&e))?;
+    println!("{ciphertext}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `alarms sync`: one status-check alarm per instance, made to match.
+async fn alarms_sync(
+    region: Option<String>,
+    topic_arn: &str,
+    tags: &[(String, String)],
+    dry_run: bool,
+    progress: fleet::Progress<'_>,
+) -> Result<ExitCode, String> {
+    let sdk = sdk(region).await?;
+    let (ec2, cw) = (
+        aws_sdk_ec2::Client::new(&sdk),
+        aws_sdk_cloudwatch::Client::new(&sdk),
+    );
+    let fail = |e: autoheal::error::Error| admin::explain(&e);
+    fleet::check_topic(&aws_sdk_sns::Client::new(&sdk), topic_arn)
+        .await
+        .map_err(|e| format!("topic {topic_arn}: {}", admin::explain(&e)))?;
+    let (instances, existing) = tokio::try_join!(
+        fleet::instances(&ec2, progress),
+        fleet::alarms(&cw, Some(alarms::PREFIX), progress),
+    )
+    .map_err(fail)?;
+    let existing: BTreeMap<_, _> = existing
+        .iter()
+        .filter_map(|a| Some((a.alarm_name()?.to_string(), fleet::shape_of(a))))
+        .collect();
+    let plan = alarms::plan(&instances, &existing, topic_arn, tags);
+    if !dry_run {
+        let (mut puts, mut deletes) = (vec![], vec![]);
+        for change in &plan.changes {
+            match change {
+                alarms::Change::Create(s) | alarms::Change::Update(s, _) => puts.push(s),
+                alarms::Change::Delete { name, .. } => deletes.push(name.clone()),
+            }
+        }
+        let partial = |e| {
+            format!(
+                "{} (stopped part-way; running the command again finishes the job)",
+                fail(e)
+            )
+        };
+        fleet::put_alarms(&cw, &puts, progress)
+            .await
+            .map_err(partial)?;
+        fleet::delete_alarms(&cw, &deletes).await.map_err(partial)?;
+    }
+    print!("{}", alarms::render(&plan, dry_run));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `audit`: what would keep autoheal from healing each instance.
+async fn run_audit(
+    region: Option<String>,
+    format: Format,
+    fail_on: audit::FailOn,
+    progress: fleet::Progress<'_>,
+) -> Result<ExitCode, String> {
+    let sdk = sdk(region).await?;
+    let (ec2, cw, asg) = (
+        aws_sdk_ec2::Client::new(&sdk),
+        aws_sdk_cloudwatch::Client::new(&sdk),
+        aws_sdk_autoscaling::Client::new(&sdk),
+    );
+    let fail = |e: autoheal::error::Error| admin::explain(&e);
+    let (instances, all_alarms, backups, events, group_modes) = tokio::try_join!(
+        fleet::instances(&ec2, progress),
+        fleet::alarms(&cw, None, progress),
+        backup::backups(&ec2),
+        fleet::scheduled_events(&ec2),
+        autoscaling::mode_tags(&asg),
+    )
+    .map_err(fail)?;
+    let distinct = |f: fn(&audit::Instance) -> &str| {
+        let mut v: Vec<String> = instances
+            .iter()
+            .map(|i| f(i).to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let (images, types) = (distinct(|i| &i.image_id), distinct(|i| &i.instance_type));
+    let (image_ephemeral, type_has_instance_store) = tokio::try_join!(
+        fleet::ephemeral_mappings(&ec2, &images),
+        fleet::instance_storage(&ec2, &types),
+    )
+    .map_err(fail)?;
+    let inventory = audit::Inventory {
+        watched: fleet::watched_instances(&all_alarms),
+        instances,
+        image_ephemeral,
+        type_has_instance_store,
+        backups,
+        events,
+        group_modes,
+        now_ms: chrono::Utc::now().timestamp_millis(),
+    };
+    let findings = audit::findings(&inventory);
+    let scanned = audit::audited(&inventory).count();
+    match format {
+        Format::Table => print!("{}", audit::render_table(&findings, scanned)),
+        Format::Json => println!("{}", audit::render_json(&findings, scanned)),
+    }
+    Ok(if fail_on.fails(&findings) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `history`: the audit trail, newest first.
+async fn run_history(
+    region: Option<String>,
+    table: &str,
+    instance: Option<String>,
+    since: &str,
+    format: Format,
+) -> Result<ExitCode, String> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let since = history::parse_since(since, now)?;
+    let sdk = sdk(region).await?;
+    let ledger = Ledger::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    let records = ledger
+        .history(since, now, instance.as_deref())
+        .await
+        .map_err(|e| format!("table {table}: {}", admin::explain(&e)))?;
+    match format {
+        Format::Table => print!("{}", history::render_table(&records)),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string(&records).map_err(|e| e.to_string())?
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -262,10 +262,6 @@ impl Config {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        let err = |variable: &'static str, problem: &str| ConfigError {
-            variable,
-            problem: problem.to_string(),
-        };
         let table = get("AUTOHEAL_TABLE")
             .ok_or_else(|| err("AUTOHEAL_TABLE", "must name the DynamoDB ledger table"))?;
         let region = get("AWS_REGION")
@@ -291,27 +287,11 @@ impl Config {
                 DEFAULT_BACKUP_MAX_AGE_SECONDS,
             )?;
         // Unset: `autoheal:backup` alone, anyone's to write who may tag, selects nothing.
-        let backup_selector = match get(BACKUP_SELECTOR_VARIABLE) {
-            None => None,
-            Some(v) => Some(
-                crate::rules::backup::Selector::parse(&v)
-                    .map_err(|e| err(BACKUP_SELECTOR_VARIABLE, &e))?,
-            ),
-        };
-        let grace = match get("AUTOHEAL_GRACE_SECONDS") {
-            None => Grace::default(),
-            Some(v) => {
-                // One value for both kinds; `0` means none, as `off` does.
-                let ms = match v.as_str() {
-                    "0" => 0,
-                    _ => duration_or_off("AUTOHEAL_GRACE_SECONDS", Some(v), 0)?,
-                };
-                Grace {
-                    group_member_ms: ms,
-                    standalone_ms: ms,
-                }
-            }
-        };
+        let backup_selector = get(BACKUP_SELECTOR_VARIABLE)
+            .map(|v| crate::rules::backup::Selector::parse(&v))
+            .transpose()
+            .map_err(|e| err(BACKUP_SELECTOR_VARIABLE, &e))?;
+        let grace = grace(&get)?;
         // No `off`: acting on an alarm that EC2 does not confirm is never allowed.
         let confirm_window_ms = 1000
             * duration_seconds(
@@ -324,92 +304,13 @@ impl Config {
             get("AUTOHEAL_LINEAGE_WINDOW"),
             DEFAULT_LINEAGE_WINDOW_SECONDS,
         )?;
-        let quorum_guard = flag("AUTOHEAL_QUORUM_GUARD", get("AUTOHEAL_QUORUM_GUARD"), true)?;
-        let max_inflight_percent = unless_off(
-            get("AUTOHEAL_MAX_INFLIGHT_PERCENT"),
-            DEFAULT_MAX_INFLIGHT_PERCENT,
-            |v| percent("AUTOHEAL_MAX_INFLIGHT_PERCENT", &v),
-        )?;
-        // Off unless asked: `on` (the default bound per tick) or the bound itself.
-        let scan = match get("AUTOHEAL_SCAN") {
-            None => None,
-            Some(v) if v.parse::<u32>().is_ok() => Some(count("AUTOHEAL_SCAN", &v, 100)?),
-            v => flag("AUTOHEAL_SCAN", v, false)?.then_some(DEFAULT_SCAN_PER_TICK),
-        };
+        let (quorum_guard, max_inflight_percent, account_max_repairs) = guards(&get)?;
+        let scan = scan(&get)?;
         let other_controllers = controller_tags(get("AUTOHEAL_OTHER_CONTROLLER_TAGS"))?;
-        let account_max_repairs = unless_off(
-            get("AUTOHEAL_ACCOUNT_MAX_REPAIRS"),
-            DEFAULT_ACCOUNT_MAX_REPAIRS,
-            |v| count("AUTOHEAL_ACCOUNT_MAX_REPAIRS", &v, u32::MAX),
-        )?;
-        let breaker = {
-            use crate::rules::breaker::*;
-            let window = unless_off(
-                get("AUTOHEAL_BREAKER_WINDOW_SECONDS"),
-                DEFAULT_WINDOW_SECONDS * 1000,
-                |v| {
-                    duration_seconds("AUTOHEAL_BREAKER_WINDOW_SECONDS", Some(v), 0)
-                        .map(|s| s * 1000)
-                },
-            )?;
-            let above = unless_off(get("AUTOHEAL_BREAKER_COUNT"), DEFAULT_COUNT, |v| {
-                count("AUTOHEAL_BREAKER_COUNT", &v, u32::MAX)
-            })?;
-            let by_percent = unless_off(get("AUTOHEAL_BREAKER_PERCENT"), DEFAULT_PERCENT, |v| {
-                percent("AUTOHEAL_BREAKER_PERCENT", &v)
-            })?;
-            // `off`: resumes as soon as the count is back at the threshold.
-            let cooldown_ms = duration_or_off(
-                "AUTOHEAL_BREAKER_COOLDOWN_SECONDS",
-                get("AUTOHEAL_BREAKER_COOLDOWN_SECONDS"),
-                DEFAULT_COOLDOWN_SECONDS,
-            )?;
-            match (window, above, by_percent) {
-                (Some(window_ms), above, by_percent) if above.is_some() || by_percent.is_some() => {
-                    Some(Settings {
-                        window_ms,
-                        count: above,
-                        percent: by_percent,
-                        cooldown_ms,
-                    })
-                }
-                _ => None,
-            }
-        };
-        let ladder = |variable: &'static str, default: Vec<crate::rules::ladder::Rung>| match get(
-            variable,
-        ) {
-            None => Ok(default),
-            Some(v) => crate::rules::ladder::parse_ladder(&v).map_err(|e| err(variable, &e)),
-        };
-        let defaults = crate::rules::ladder::Ladders::default();
-        let ladders = crate::rules::ladder::Ladders {
-            system: ladder("AUTOHEAL_SYSTEM_LADDER", defaults.system)?,
-            instance: ladder("AUTOHEAL_INSTANCE_LADDER", defaults.instance)?,
-            timeout_ms: match get("AUTOHEAL_RUNG_TIMEOUT") {
-                None => None,
-                v => Some(1000 * duration_seconds("AUTOHEAL_RUNG_TIMEOUT", v, 0)?),
-            },
-        };
+        let breaker = breaker_settings(&get)?;
+        let ladders = ladders(&get)?;
         let function_name = get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
-        let slack_webhook_ciphertext = match get("SLACK_WEBHOOK_ENCRYPTED") {
-            None => None,
-            Some(b64) => {
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(b64.as_bytes())
-                    .map_err(|e| err("SLACK_WEBHOOK_ENCRYPTED", &format!("not base64: {e}")))?;
-                if bytes.is_empty() {
-                    return Err(err("SLACK_WEBHOOK_ENCRYPTED", "decodes to nothing"));
-                }
-                if function_name.is_empty() {
-                    return Err(err(
-                        "AWS_LAMBDA_FUNCTION_NAME",
-                        "must be set: it is the KMS encryption context of SLACK_WEBHOOK_ENCRYPTED",
-                    ));
-                }
-                Some(bytes)
-            }
-        };
+        let slack_webhook_ciphertext = slack(&get, &function_name)?;
         Ok(Config {
             table,
             region,
@@ -433,6 +334,133 @@ impl Config {
             other_controllers,
         })
     }
+}
+
+/// The environment as `from_lookup` reads it: trimmed, empty as unset.
+type Get<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn err(variable: &'static str, problem: &str) -> ConfigError {
+    ConfigError {
+        variable,
+        problem: problem.to_string(),
+    }
+}
+
+/// The repair guards: the quorum guard, a group's share in flight, the account's budget.
+fn guards(get: Get) -> Result<(bool, Option<u32>, Option<u32>), ConfigError> {
+    let quorum_guard = flag("AUTOHEAL_QUORUM_GUARD", get("AUTOHEAL_QUORUM_GUARD"), true)?;
+    let max_inflight_percent = unless_off(
+        get("AUTOHEAL_MAX_INFLIGHT_PERCENT"),
+        DEFAULT_MAX_INFLIGHT_PERCENT,
+        |v| percent("AUTOHEAL_MAX_INFLIGHT_PERCENT", &v),
+    )?;
+    let account_max_repairs = unless_off(
+        get("AUTOHEAL_ACCOUNT_MAX_REPAIRS"),
+        DEFAULT_ACCOUNT_MAX_REPAIRS,
+        |v| count("AUTOHEAL_ACCOUNT_MAX_REPAIRS", &v, u32::MAX),
+    )?;
+    Ok((quorum_guard, max_inflight_percent, account_max_repairs))
+}
+
+/// `AUTOHEAL_SCAN`: None when off.
+fn scan(get: Get) -> Result<Option<u32>, ConfigError> {
+    // Off unless asked: `on` (the default bound per tick) or the bound itself.
+    Ok(match get("AUTOHEAL_SCAN") {
+        None => None,
+        Some(v) if v.parse::<u32>().is_ok() => Some(count("AUTOHEAL_SCAN", &v, 100)?),
+        v => flag("AUTOHEAL_SCAN", v, false)?.then_some(DEFAULT_SCAN_PER_TICK),
+    })
+}
+
+/// `AUTOHEAL_GRACE_SECONDS`.
+fn grace(get: Get) -> Result<Grace, ConfigError> {
+    Ok(match get("AUTOHEAL_GRACE_SECONDS") {
+        None => Grace::default(),
+        Some(v) => {
+            // One value for both kinds; `0` means none, as `off` does.
+            let ms = match v.as_str() {
+                "0" => 0,
+                _ => duration_or_off("AUTOHEAL_GRACE_SECONDS", Some(v), 0)?,
+            };
+            Grace {
+                group_member_ms: ms,
+                standalone_ms: ms,
+            }
+        }
+    })
+}
+
+/// The correlated-failure breaker: `AUTOHEAL_BREAKER_*`; None when off.
+fn breaker_settings(get: Get) -> Result<Option<crate::rules::breaker::Settings>, ConfigError> {
+    use crate::rules::breaker::*;
+    let window = unless_off(
+        get("AUTOHEAL_BREAKER_WINDOW_SECONDS"),
+        DEFAULT_WINDOW_SECONDS * 1000,
+        |v| duration_seconds("AUTOHEAL_BREAKER_WINDOW_SECONDS", Some(v), 0).map(|s| s * 1000),
+    )?;
+    let above = unless_off(get("AUTOHEAL_BREAKER_COUNT"), DEFAULT_COUNT, |v| {
+        count("AUTOHEAL_BREAKER_COUNT", &v, u32::MAX)
+    })?;
+    let by_percent = unless_off(get("AUTOHEAL_BREAKER_PERCENT"), DEFAULT_PERCENT, |v| {
+        percent("AUTOHEAL_BREAKER_PERCENT", &v)
+    })?;
+    // `off`: resumes as soon as the count is back at the threshold.
+    let cooldown_ms = duration_or_off(
+        "AUTOHEAL_BREAKER_COOLDOWN_SECONDS",
+        get("AUTOHEAL_BREAKER_COOLDOWN_SECONDS"),
+        DEFAULT_COOLDOWN_SECONDS,
+    )?;
+    Ok(match (window, above, by_percent) {
+        (Some(window_ms), above, by_percent) if above.is_some() || by_percent.is_some() => {
+            Some(Settings {
+                window_ms,
+                count: above,
+                percent: by_percent,
+                cooldown_ms,
+            })
+        }
+        _ => None,
+    })
+}
+
+/// The escalation ladders and their rung timeout.
+fn ladders(get: Get) -> Result<crate::rules::ladder::Ladders, ConfigError> {
+    let ladder =
+        |variable: &'static str, default: Vec<crate::rules::ladder::Rung>| match get(variable) {
+            None => Ok(default),
+            Some(v) => crate::rules::ladder::parse_ladder(&v).map_err(|e| err(variable, &e)),
+        };
+    let defaults = crate::rules::ladder::Ladders::default();
+    Ok(crate::rules::ladder::Ladders {
+        system: ladder("AUTOHEAL_SYSTEM_LADDER", defaults.system)?,
+        instance: ladder("AUTOHEAL_INSTANCE_LADDER", defaults.instance)?,
+        timeout_ms: match get("AUTOHEAL_RUNG_TIMEOUT") {
+            None => None,
+            v => Some(1000 * duration_seconds("AUTOHEAL_RUNG_TIMEOUT", v, 0)?),
+        },
+    })
+}
+
+/// `SLACK_WEBHOOK_ENCRYPTED`, decoded; it needs the function's name (its KMS context).
+fn slack(get: Get, function_name: &str) -> Result<Option<Vec<u8>>, ConfigError> {
+    Ok(match get("SLACK_WEBHOOK_ENCRYPTED") {
+        None => None,
+        Some(b64) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|e| err("SLACK_WEBHOOK_ENCRYPTED", &format!("not base64: {e}")))?;
+            if bytes.is_empty() {
+                return Err(err("SLACK_WEBHOOK_ENCRYPTED", "decodes to nothing"));
+            }
+            if function_name.is_empty() {
+                return Err(err(
+                    "AWS_LAMBDA_FUNCTION_NAME",
+                    "must be set: it is the KMS encryption context of SLACK_WEBHOOK_ENCRYPTED",
+                ));
+            }
+            Some(bytes)
+        }
+    })
 }
 
 /// `AUTOHEAL_OTHER_CONTROLLER_TAGS`: comma-separated tag keys, each at most 128 characters

@@ -148,12 +148,7 @@ pub async fn power(ec2: &aws_sdk_ec2::Client, instance_id: &str, what: Power) ->
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Power {
-    Reboot,
-    Stop,
-    Start,
-}
+pub use crate::rules::ladder::Power;
 
 /// The instance's state name (`running`, `stopped`, ...), `unknown` when absent.
 pub fn state_name(i: &aws_sdk_ec2::types::Instance) -> String {

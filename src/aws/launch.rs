@@ -31,41 +31,11 @@ pub async fn describe_source(
             detail: format!("{instance_id} is gone"),
         });
     };
-    let attribute = |name: InstanceAttributeName| {
-        ec2.describe_instance_attribute()
-            .instance_id(instance_id)
-            .attribute(name)
-            .send()
-    };
     let instance_type = i
         .instance_type()
         .map(|t| t.as_str().to_string())
         .unwrap_or_default();
-    let (user_data, termination, shutdown) = tokio::try_join!(
-        attribute(InstanceAttributeName::UserData),
-        attribute(InstanceAttributeName::DisableApiTermination),
-        attribute(InstanceAttributeName::InstanceInitiatedShutdownBehavior),
-    )
-    .map_err(|e| Error::from_sdk("ec2:DescribeInstanceAttribute", e))?;
-    // Stop protection is newer than the rest; where it cannot be read, it is reported off.
-    let stop_protection = attribute(InstanceAttributeName::DisableApiStop)
-        .await
-        .ok()
-        .and_then(|a| a.disable_api_stop().and_then(|v| v.value()))
-        .unwrap_or(false);
-    let cpu_credits = if is_burstable(&instance_type) {
-        ec2.describe_instance_credit_specifications()
-            .instance_ids(instance_id)
-            .send()
-            .await
-            .map_err(|e| Error::from_sdk("ec2:DescribeInstanceCreditSpecifications", e))?
-            .instance_credit_specifications()
-            .first()
-            .and_then(|c| c.cpu_credits())
-            .map(str::to_string)
-    } else {
-        None
-    };
+    let a = attributes(ec2, instance_id, &instance_type).await?;
     let placement = i.placement();
     Ok(Source {
         instance_id: instance_id.to_string(),
@@ -85,10 +55,7 @@ pub async fn describe_source(
             .and_then(|p| p.arn())
             .map(str::to_string),
         key_name: i.key_name().map(str::to_string),
-        user_data: user_data
-            .user_data()
-            .and_then(|v| v.value())
-            .map(str::to_string),
+        user_data: a.user_data,
         ebs_optimized: i.ebs_optimized().unwrap_or(false),
         detailed_monitoring: i
             .monitoring()
@@ -107,16 +74,10 @@ pub async fn describe_source(
             .and_then(|p| p.group_name())
             .filter(|g| !g.is_empty())
             .map(str::to_string),
-        disable_api_termination: termination
-            .disable_api_termination()
-            .and_then(|v| v.value())
-            .unwrap_or(false),
-        disable_api_stop: stop_protection,
-        shutdown_behavior: shutdown
-            .instance_initiated_shutdown_behavior()
-            .and_then(|v| v.value())
-            .map(str::to_string),
-        cpu_credits,
+        disable_api_termination: a.termination,
+        disable_api_stop: a.stop_protection,
+        shutdown_behavior: a.shutdown,
+        cpu_credits: a.cpu_credits,
         tags: i
             .tags()
             .iter()
@@ -125,6 +86,69 @@ pub async fn describe_source(
         private_ip: i.private_ip_address().map(str::to_string),
         network_interfaces: i.network_interfaces().len(),
         instance_store_volumes: 0,
+    })
+}
+
+/// What `DescribeInstances` does not say of the source: its attributes and CPU credits.
+struct Attributes {
+    user_data: Option<String>,
+    termination: bool,
+    stop_protection: bool,
+    shutdown: Option<String>,
+    cpu_credits: Option<String>,
+}
+
+async fn attributes(
+    ec2: &aws_sdk_ec2::Client,
+    instance_id: &str,
+    instance_type: &str,
+) -> Result<Attributes, Error> {
+    let attribute = |name: InstanceAttributeName| {
+        ec2.describe_instance_attribute()
+            .instance_id(instance_id)
+            .attribute(name)
+            .send()
+    };
+    let (user_data, termination, shutdown) = tokio::try_join!(
+        attribute(InstanceAttributeName::UserData),
+        attribute(InstanceAttributeName::DisableApiTermination),
+        attribute(InstanceAttributeName::InstanceInitiatedShutdownBehavior),
+    )
+    .map_err(|e| Error::from_sdk("ec2:DescribeInstanceAttribute", e))?;
+    // Stop protection is newer than the rest; where it cannot be read, it is reported off.
+    let stop_protection = attribute(InstanceAttributeName::DisableApiStop)
+        .await
+        .ok()
+        .and_then(|a| a.disable_api_stop().and_then(|v| v.value()))
+        .unwrap_or(false);
+    let cpu_credits = if is_burstable(instance_type) {
+        ec2.describe_instance_credit_specifications()
+            .instance_ids(instance_id)
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("ec2:DescribeInstanceCreditSpecifications", e))?
+            .instance_credit_specifications()
+            .first()
+            .and_then(|c| c.cpu_credits())
+            .map(str::to_string)
+    } else {
+        None
+    };
+    Ok(Attributes {
+        user_data: user_data
+            .user_data()
+            .and_then(|v| v.value())
+            .map(str::to_string),
+        termination: termination
+            .disable_api_termination()
+            .and_then(|v| v.value())
+            .unwrap_or(false),
+        stop_protection,
+        shutdown: shutdown
+            .instance_initiated_shutdown_behavior()
+            .and_then(|v| v.value())
+            .map(str::to_string),
+        cpu_credits,
     })
 }
 
@@ -193,6 +217,24 @@ pub async fn state(ec2: &aws_sdk_ec2::Client, instance_id: &str) -> Result<Optio
         .map(|i| i.state))
 }
 
+/// The copy's instance metadata options, as the source's.
+fn metadata_options(m: &Metadata) -> InstanceMetadataOptionsRequest {
+    InstanceMetadataOptionsRequest::builder()
+        .set_http_tokens(m.http_tokens.as_deref().map(HttpTokensState::from))
+        .set_http_endpoint(
+            m.http_endpoint
+                .as_deref()
+                .map(InstanceMetadataEndpointState::from),
+        )
+        .set_http_put_response_hop_limit(m.hop_limit)
+        .set_instance_metadata_tags(
+            m.instance_metadata_tags
+                .as_deref()
+                .map(InstanceMetadataTagsState::from),
+        )
+        .build()
+}
+
 /// Launches the copy with the recorded, unguessable `token` as its `ClientToken`: EC2 returns
 /// the same instance to a retry, so a crash after the call still ends with one copy.
 pub async fn run_copy(
@@ -249,22 +291,7 @@ pub async fn run_copy(
         run = run.iam_instance_profile(IamInstanceProfileSpecification::builder().arn(arn).build());
     }
     if let Some(m) = &source.metadata {
-        run = run.metadata_options(
-            InstanceMetadataOptionsRequest::builder()
-                .set_http_tokens(m.http_tokens.as_deref().map(HttpTokensState::from))
-                .set_http_endpoint(
-                    m.http_endpoint
-                        .as_deref()
-                        .map(InstanceMetadataEndpointState::from),
-                )
-                .set_http_put_response_hop_limit(m.hop_limit)
-                .set_instance_metadata_tags(
-                    m.instance_metadata_tags
-                        .as_deref()
-                        .map(InstanceMetadataTagsState::from),
-                )
-                .build(),
-        );
+        run = run.metadata_options(metadata_options(m));
     }
     if let Some(credits) = &source.cpu_credits {
         run = run.credit_specification(

@@ -2,7 +2,7 @@
 //! claimed incident (`plan`). Pure; every branch is in the table tests.
 
 use crate::intake::{Metric, Signal};
-use crate::model::facts::{Facts, InstanceFacts};
+use crate::model::facts::{Facts, GroupFacts, InstanceFacts};
 use crate::model::outcome::{Action, Verdict};
 use crate::model::tags::REPLACED_BY_TAG;
 use crate::rules::policy::{policy_for, Mode};
@@ -98,9 +98,15 @@ pub fn decide(
             format!("not autoheal's to repair: {why}"),
         );
     }
-    let Some(group) = &facts.group else {
-        return decide_standalone(instance, policy.mode, &policy.source);
-    };
+    match &facts.group {
+        None => decide_standalone(instance, policy.mode, &policy.source),
+        Some(group) => decide_member(group, policy.mode, &policy.source),
+    }
+}
+
+/// An Auto Scaling member: marked Unhealthy unless Auto Scaling has it already or would
+/// not replace it.
+fn decide_member(group: &GroupFacts, mode: Mode, source: &str) -> Step {
     let lifecycle = group.lifecycle.as_str();
     if lifecycle.starts_with("Terminat") {
         return report(
@@ -127,19 +133,19 @@ pub fn decide(
         );
     }
     let would = format!("mark Unhealthy in group {}", group.name);
-    match policy.mode {
+    match mode {
         Mode::Act => Step::MarkUnhealthy {
             group: group.name.clone(),
         },
         Mode::DryRun => report(
             Action::MarkUnhealthy,
             Verdict::DryRun,
-            format!("dry run ({}): would {would}", policy.source),
+            format!("dry run ({}): would {would}", source),
         ),
         Mode::Notify => report(
             Action::None,
             Verdict::Held,
-            format!("report only ({}): would {would}", policy.source),
+            format!("report only ({}): would {would}", source),
         ),
         Mode::Off => unreachable!("handled above"),
     }

@@ -9,6 +9,7 @@
 
 use crate::intake::{Heard, Metric};
 use crate::model::facts::InstanceFacts;
+use crate::model::outcome::Action;
 use std::collections::BTreeMap;
 
 pub const LADDER_TAG: &str = "autoheal:ladder";
@@ -26,6 +27,25 @@ pub enum Rung {
 }
 
 impl Rung {
+    /// The call that starts it.
+    pub fn power(self) -> Option<Power> {
+        match self {
+            Rung::Reboot => Some(Power::Reboot),
+            Rung::StopStart => Some(Power::Stop),
+            Rung::Ec2Recovery | Rung::Relaunch => None,
+        }
+    }
+
+    /// The action it is reported as.
+    pub fn action(self) -> Action {
+        match self {
+            Rung::Reboot => Action::Reboot,
+            Rung::StopStart => Action::StopStart,
+            Rung::Ec2Recovery => Action::None,
+            Rung::Relaunch => Action::CreateImage,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Rung::Reboot => "reboot",
@@ -258,6 +278,14 @@ pub fn next(
         why.push_str(&format!(" (skipped: {})", skipped.join("; ")));
     }
     Next::People(format!("{why}: needs a person (see docs/RUNBOOK.md)"))
+}
+
+/// The call a rung makes on the instance, if any (EC2's own recovery needs none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Power {
+    Reboot,
+    Stop,
+    Start,
 }
 
 #[cfg(test)]

@@ -133,37 +133,51 @@ pub fn climb(
 }
 
 pub fn plan(seen: Seen) -> Plan {
-    let Seen {
-        head,
-        facts,
-        metric,
-        now_ms,
-        ..
-    } = seen;
+    let head = seen.head;
     if head.progress.under_way() {
         return repair(Repair::Relaunch, false);
     }
-    let finished = finished(head, &seen.step);
-    let state = facts.instance.as_ref().map_or("", |i| i.state.as_str());
+    let state = seen
+        .facts
+        .instance
+        .as_ref()
+        .map_or("", |i| i.state.as_str());
     if let Some(why) = person_took_over(head, state) {
         return Plan::TakenOver { why };
     }
-    let step = match (&seen.climb, &facts.instance) {
+    let finished = finished(head, &seen.step);
+    let step = match ladder_step(&seen, state) {
+        Ok(step) => step,
+        Err(plan) => return plan,
+    };
+    let guarded = match gate(&seen, &step, finished, state) {
+        Ok(guarded) => guarded,
+        Err(plan) => return plan,
+    };
+    carry_out(seen, step, guarded, finished)
+}
+
+/// The step as the ladder shapes it: a rung under way waits (or is over, when EC2 announced
+/// its recovery and the checks agree), no rung left goes to people, a fresh copy is not
+/// relaunched again. `Err`: the plan, already.
+fn ladder_step(seen: &Seen, state: &str) -> Result<Step, Plan> {
+    let (head, facts) = (seen.head, seen.facts);
+    Ok(match (&seen.climb, &facts.instance) {
         (Some(Next::Wait { rung, until_ms }), _) => {
             // EC2 announced its recovery: done when EC2's status checks agree.
             let announced = (*rung == Rung::Ec2Recovery)
                 .then(|| head.heard(Heard::Recovered))
                 .flatten();
             if announced.is_some()
-                && trust::after_rung(metric, facts.checks, state) == AfterRung::Recovered
+                && trust::after_rung(seen.metric, facts.checks, state) == AfterRung::Recovered
             {
-                return Plan::Recovered;
+                return Err(Plan::Recovered);
             }
-            return Plan::Wait {
+            return Err(Plan::Wait {
                 rung: *rung,
                 until_ms: *until_ms,
                 announced,
-            };
+            });
         }
         (Some(Next::People(why)), _) => Step::Report {
             action: Action::None,
@@ -178,48 +192,62 @@ pub fn plan(seen: Seen) -> Plan {
                 ..
             }),
             Some(i),
-        ) => limit_lineage(seen.step, i, seen.lineage_window_ms, now_ms),
-        _ => seen.step,
-    };
+        ) => limit_lineage(seen.step.clone(), i, seen.lineage_window_ms, seen.now_ms),
+        _ => seen.step.clone(),
+    })
+}
+
+/// What stands before a repair: on a first step, the breaker, the grace period and EC2's
+/// confirmation (then the guards: `Ok(true)`); on a later rung, the instance still failing.
+/// `Err`: the plan that holds or closes instead.
+fn gate(seen: &Seen, step: &Step, finished: bool, state: &str) -> Result<bool, Plan> {
+    let (head, now_ms) = (seen.head, seen.now_ms);
+    let (metric, checks) = (seen.metric, seen.facts.checks);
     let repairs = matches!(step, Step::MarkUnhealthy { .. } | Step::Relaunch);
-    let mut guarded = false;
     if !finished && head.rungs.is_empty() {
-        if let (Some(why), true) = (seen.breaker, repairs) {
-            return Plan::Hold {
-                kind: HoldKind::Breaker,
+        if let (Some(why), true) = (seen.breaker.clone(), repairs) {
+            let kind = HoldKind::Breaker;
+            return Err(Plan::Hold {
+                kind,
                 until_ms: now_ms,
                 why,
-            };
+            });
         }
-        if let Some((until_ms, why)) = grace_hold(&step, head.opened_ms, seen.grace, now_ms) {
-            return Plan::Hold {
+        if let Some((until_ms, why)) = grace_hold(step, head.opened_ms, seen.grace, now_ms) {
+            return Err(Plan::Hold {
                 kind: HoldKind::Grace,
                 until_ms,
                 why,
-            };
+            });
         }
         if repairs {
-            if let Confirmation::Unconfirmed(why) = trust::confirm(metric, facts.checks) {
-                return Plan::Unconfirmed {
+            if let Confirmation::Unconfirmed(why) = trust::confirm(metric, checks) {
+                return Err(Plan::Unconfirmed {
                     since_ms: head.opened_ms,
                     why,
-                };
+                });
             }
-            guarded = true;
         }
-    } else if repairs && matches!(seen.climb, Some(Next::Start { .. })) {
+        return Ok(repairs);
+    }
+    if repairs && matches!(seen.climb, Some(Next::Start { .. })) {
         // A later rung only while the instance is still failing.
-        match trust::after_rung(metric, facts.checks, state) {
-            AfterRung::Recovered => return Plan::Recovered,
+        match trust::after_rung(metric, checks, state) {
+            AfterRung::Recovered => return Err(Plan::Recovered),
             AfterRung::StillFailing => {}
             AfterRung::NotYet(why) => {
                 let since_ms = head.rungs.last().map_or(head.opened_ms, |(rung, at)| {
                     at + seen.ladders.timeout_ms(*rung)
                 });
-                return Plan::Unconfirmed { since_ms, why };
+                return Err(Plan::Unconfirmed { since_ms, why });
             }
         }
     }
+    Ok(false)
+}
+
+/// The step, past what stands before it, as the plan the shell carries out.
+fn carry_out(seen: Seen, step: Step, guarded: bool, finished: bool) -> Plan {
     match (seen.climb, step) {
         // The rung is recorded with the relaunch's first step: a first step that failed
         // transiently is retried as the same rung, not counted as tried.
@@ -239,7 +267,7 @@ pub fn plan(seen: Seen) -> Plan {
             result: Verdict::Held,
             reason: format!(
                 "this incident's relaunch already ended ({}); not retried automatically: see docs/RUNBOOK.md",
-                head.progress.phase.map_or("?", Phase::as_str)
+                seen.head.progress.phase.map_or("?", Phase::as_str)
             ),
         },
         (_, Step::Relaunch) => repair(Repair::Relaunch, guarded),
@@ -253,7 +281,7 @@ pub fn plan(seen: Seen) -> Plan {
             },
         ) => Plan::Report {
             reason: match result {
-                Verdict::DryRun => format!("{reason}; {}", facts.checks.said()),
+                Verdict::DryRun => format!("{reason}; {}", seen.facts.checks.said()),
                 _ => reason,
             },
             action,

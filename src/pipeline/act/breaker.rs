@@ -41,8 +41,7 @@ pub async fn check(
     };
     let (key, label) = crate::rules::guard::in_region(&key, &label, head.region());
     // Noted once confirmed; noting again is a no-op (one item per member), and a repair
-    // held by a guard was confirmed, so noted, before. The size a percent is taken of: the
-    // group's desired capacity, or the instances with the tag.
+    // held by a guard was confirmed, so noted, before.
     let note = async {
         if confirmed && head.hold_kind != Some(HoldKind::Guard) {
             run.ledger
@@ -51,20 +50,8 @@ pub async fn check(
         }
         Ok::<(), Error>(())
     };
-    let size = async {
-        let cluster = crate::rules::guard::cluster_of(instance);
-        match (group, cluster) {
-            _ if settings.percent.is_none() => Ok(None),
-            (_, Some(name)) => Ok(Some(
-                aws::ec2::cluster_size(&run.cloud(head.region()).ec2, name).await?,
-            )),
-            (Some(name), None) => Ok(desired_capacity(run, head.region(), name, desired)
-                .await?
-                .map(|d| d.max(0) as usize)),
-            (None, None) => Ok(None),
-        }
-    };
-    let (noted, size) = tokio::join!(note, size);
+    let percent = settings.percent.is_some();
+    let (noted, size) = tokio::join!(note, scope_size(run, facts, head, percent, desired));
     noted?;
     let size = size?;
     for _ in 0..MAX_LEDGER_RACES {
@@ -82,25 +69,8 @@ pub async fn check(
                     .write_breaker(&key, &state.tripped(now), now / 1000)
                     .await?
                 {
-                    // Counted by ledger key; people read instance ids (the label names
-                    // the region).
-                    let ids: Vec<String> = instances
-                        .iter()
-                        .map(|k| crate::model::keys::instance_of(k))
-                        .map(str::to_string)
-                        .collect();
-                    let text = breaker::opened_text(&label, &ids, &threshold, &settings);
-                    let summary = run.tell(&summary_payload(&text)).await;
-                    tracing::warn!(scope = %key, members = instances.len(), "breaker open");
-                    let why = format!(
-                        "{}: {} members of {label} alarmed within the window (threshold {threshold}); automated repair stopped there, one summary sent",
-                        breaker::HOLD_PREFIX,
-                        instances.len()
-                    );
-                    return Ok(Some(Open {
-                        why,
-                        summary: Some(summary),
-                    }));
+                    let opened = (label.as_str(), &instances[..], threshold.as_str());
+                    return Ok(Some(tell_opened(run, &key, opened, &settings).await));
                 }
             }
             Assessment::Closes => {
@@ -117,6 +87,58 @@ pub async fn check(
         ),
         summary: None,
     }))
+}
+
+/// The size a percent is taken of: the group's desired capacity, or the instances with
+/// the cluster tag. None when no percent is set (nothing read).
+async fn scope_size(
+    run: &Run<'_>,
+    facts: &Facts,
+    head: &Head,
+    percent: bool,
+    desired: &OnceCell<Option<i32>>,
+) -> Result<Option<usize>, Error> {
+    let Some(instance) = facts.instance.as_ref().filter(|_| percent) else {
+        return Ok(None);
+    };
+    let group = facts.group.as_ref().map(|g| g.name.as_str());
+    match (group, crate::rules::guard::cluster_of(instance)) {
+        (_, Some(name)) => Ok(Some(
+            aws::ec2::cluster_size(&run.cloud(head.region()).ec2, name).await?,
+        )),
+        (Some(name), None) => Ok(desired_capacity(run, head.region(), name, desired)
+            .await?
+            .map(|d| d.max(0) as usize)),
+        (None, None) => Ok(None),
+    }
+}
+
+/// This invocation opened the breaker: one summary to people; the hold says so.
+/// `opened`: the scope's label, the members counted (ledger keys), the threshold.
+async fn tell_opened(
+    run: &Run<'_>,
+    key: &str,
+    (label, instances, threshold): (&str, &[String], &str),
+    settings: &breaker::Settings,
+) -> Open {
+    // Counted by ledger key; people read instance ids (the label names the region).
+    let ids: Vec<String> = instances
+        .iter()
+        .map(|k| crate::model::keys::instance_of(k))
+        .map(str::to_string)
+        .collect();
+    let text = breaker::opened_text(label, &ids, threshold, settings);
+    let summary = run.tell(&summary_payload(&text)).await;
+    tracing::warn!(scope = %key, members = instances.len(), "breaker open");
+    let why = format!(
+        "{}: {} members of {label} alarmed within the window (threshold {threshold}); automated repair stopped there, one summary sent",
+        breaker::HOLD_PREFIX,
+        instances.len()
+    );
+    Open {
+        why,
+        summary: Some(summary),
+    }
 }
 
 /// Closes the breaker, forgetting the alarms so far; the winner of the write tells people.

@@ -4,13 +4,13 @@
 //! the tick, and reported.
 
 use crate::app::Run;
-use crate::aws::{self, ec2::Power};
+use crate::aws;
 use crate::error::Error;
-use crate::intake::{Heard, Signal};
+use crate::intake::Signal;
 use crate::model::facts::{Facts, InstanceFacts};
 use crate::model::outcome::{Action, Outcome, Verdict};
-use crate::pipeline::commit::fail;
-use crate::pipeline::report::{self, clock_text};
+use crate::pipeline::commit::{fail, list, settle};
+use crate::pipeline::report;
 use crate::rules::history;
 use crate::rules::incident::{self, Head};
 use crate::rules::ladder::{Next, Rung};
@@ -48,92 +48,53 @@ pub async fn climb(
     facts: &Facts,
     next: Next,
 ) -> Result<Outcome, Error> {
-    let now = run.clock.now_ms();
-    let id = head.instance_id.clone();
     let ladders = &run.config.ladders;
-    let (rung, power, skipped) = match next {
-        Next::Start { rung, skipped } => (
-            rung,
-            match rung {
-                Rung::Reboot => Some(Power::Reboot),
-                Rung::StopStart => Some(Power::Stop),
-                Rung::Ec2Recovery | Rung::Relaunch => None,
-            },
-            skipped,
-        ),
-        Next::StartAgain => (Rung::StopStart, Some(Power::Start), vec![]),
-        other => unreachable!("not a rung to start: {other:?}"),
+    let timeout = |rung| ladders.timeout_ms(rung);
+    let Some(start) = incident::start_rung(&head, next, timeout, run.now_ms()) else {
+        let o = Outcome::new(
+            Some(head.instance_id.clone()),
+            Action::None,
+            Verdict::Failed,
+            "the ladder named no rung to start",
+        );
+        return fail_for_good(run, &head, s, facts, o).await;
     };
-    if let Some(p) = power {
-        if let Err(e) = aws::ec2::power(&run.cloud(head.region()).ec2, &id, p).await {
-            let action = action_of(rung);
-            return fail(run, &head, s, Some(facts), action, e).await;
+    if let Some(p) = start.power {
+        if let Err(e) = aws::ec2::power(&run.cloud(head.region()).ec2, &head.instance_id, p).await {
+            return fail(run, &head, s, Some(facts), start.rung.action(), e).await;
         }
     }
-    let timeout = ladders.timeout_ms(rung);
-    let (until, what) = match power {
-        Some(Power::Reboot) => (now + timeout, "rebooted".to_string()),
-        // Looked at every tick until it is stopped (or the timeout passes).
-        Some(Power::Stop) => (now, "stopping it to start it on a new host".to_string()),
-        Some(Power::Start) => (
-            now + timeout,
-            "stopped, started again (a new host)".to_string(),
-        ),
-        None => (
-            now + timeout,
-            "EC2's automatic recovery applies: waiting for it".to_string(),
-        ),
-    };
-    let mut reason = format!(
-        "{} ({}): {what}; {}",
-        rung.as_str(),
-        rung_number(&head, rung),
-        match power {
-            Some(Power::Stop) => format!(
-                "started again once stopped (up to {})",
-                crate::model::progress::human(timeout)
-            ),
-            _ => format!(
-                "the next rung if the alarm has not cleared by {}",
-                chrono::DateTime::from_timestamp_millis(until)
-                    .unwrap_or_default()
-                    .format("%H:%M:%SZ")
-            ),
-        }
-    );
-    if !skipped.is_empty() {
-        reason.push_str(&format!(" (skipped: {})", skipped.join("; ")));
-    }
-    let after_recovery = head
-        .rungs
-        .last()
-        .is_some_and(|(r, _)| *r == Rung::Ec2Recovery);
-    if let Some(t) = head.heard(Heard::Failed).filter(|_| after_recovery) {
-        reason.push_str(&format!(
-            " (EC2 announced at {} that its automatic recovery failed)",
-            clock_text(t)
-        ));
-    }
-    let mut next = head.clone();
-    next.rungs.push((rung, now));
-    next.action = Some(action_of(rung));
-    next.result = Some(Verdict::InProgress);
-    next.reason = Some(reason.clone());
-    next.hold_until_ms = Some(until);
-    next.lease_until_ms = 0;
-    next.version += 1;
-    let now_secs = now / 1000;
     // Listed for the tick before the head says so: a rung the tick cannot find would
     // wait for the next alarm.
-    if let Err(e) = run.ledger.set_open(&head.key(), true, now_secs).await {
+    if let Err(e) = list(run, &head, true).await {
         tracing::warn!(error = %e, incident = %head.incident_id, "could not list the rung for the tick");
     }
-    if let Err(e) = run.ledger.write(&next, now_secs).await {
+    if let Err(e) = run.ledger.write(&start.next, run.now_ms() / 1000).await {
         tracing::error!(error = %e, incident = %head.incident_id, "could not record the rung in the ledger");
     }
-    let mut outcome = Outcome::new(Some(id), action_of(rung), Verdict::InProgress, reason);
+    let reason = start.next.reason.clone().unwrap_or_default();
+    let action = start.rung.action();
+    let mut outcome = Outcome::new(
+        Some(head.instance_id.clone()),
+        action,
+        Verdict::InProgress,
+        reason,
+    );
     outcome.incident = Some(head.incident_id.clone());
     outcome.inputs = Some(history::inputs(s, Some(facts), run.config.dry_run));
+    Ok(report::decision(run, s, Some(facts), outcome).await)
+}
+
+/// A plan that cannot be carried out: settled as failed and reported.
+async fn fail_for_good(
+    run: &Run<'_>,
+    head: &Head,
+    s: &Signal,
+    facts: &Facts,
+    mut outcome: Outcome,
+) -> Result<Outcome, Error> {
+    outcome.incident = Some(head.incident_id.clone());
+    settle(run, head, &outcome).await;
     Ok(report::decision(run, s, Some(facts), outcome).await)
 }
 
@@ -142,36 +103,15 @@ pub async fn climb(
 pub async fn wait(run: &Run<'_>, head: Head, rung: Rung, until_ms: i64) -> Result<Outcome, Error> {
     let mut next = incident::release(&head);
     next.hold_until_ms = Some(until_ms);
-    if let Err(e) = run.ledger.write(&next, run.clock.now_ms() / 1000).await {
+    if let Err(e) = run.ledger.write(&next, run.now_ms() / 1000).await {
         tracing::warn!(error = %e, incident = %head.incident_id, "could not give the incident back; it is taken again when its lease ends");
     }
     let mut o = Outcome::new(
         Some(head.instance_id.clone()),
-        action_of(rung),
+        rung.action(),
         Verdict::InProgress,
         format!("{} under way; looked at again by the tick", rung.as_str()),
     );
     o.incident = Some(head.incident_id.clone());
     Ok(o)
-}
-
-fn action_of(rung: Rung) -> Action {
-    match rung {
-        Rung::Reboot => Action::Reboot,
-        Rung::StopStart => Action::StopStart,
-        Rung::Ec2Recovery => Action::None,
-        Rung::Relaunch => Action::CreateImage,
-    }
-}
-
-/// "rung 2" of the incident (stop-start's start counts with its stop).
-fn rung_number(head: &Head, rung: Rung) -> String {
-    let mut seen: Vec<Rung> = head.rungs.iter().map(|(r, _)| *r).collect();
-    seen.dedup();
-    let n = if seen.last() == Some(&rung) {
-        seen.len()
-    } else {
-        seen.len() + 1
-    };
-    format!("rung {n}")
 }

@@ -38,63 +38,10 @@ pub async fn act(
             return fail(run, &head, s, facts.as_ref(), Action::None, error).await
         }
     };
-    let facts = &d.facts;
+    let (facts, summary) = (&d.facts, d.open.and_then(|o| o.summary));
     let (repair, guarded) = match d.plan {
         Plan::Repair { repair, guarded } => (repair, guarded),
-        Plan::Wait {
-            rung,
-            until_ms,
-            announced,
-        } => {
-            let mut o = ladder::wait(run, head, rung, until_ms).await?;
-            if let Some(t) = announced {
-                o.reason = format!(
-                    "EC2 announced at {} that it recovered the instance, but {}; looked at again until {}, then the next rung",
-                    clock_text(t),
-                    facts.checks.said(),
-                    clock_text(until_ms)
-                );
-            }
-            return Ok(o);
-        }
-        Plan::Recovered => return close::recovered_after_rung(run, head, s, facts).await,
-        Plan::Hold {
-            kind,
-            until_ms,
-            why,
-        } => {
-            let told = match kind {
-                HoldKind::Breaker => Telling::Summarised(d.open.and_then(|o| o.summary)),
-                _ => Telling::Report,
-            };
-            let held = Held {
-                until_ms,
-                why,
-                told,
-                kind,
-            };
-            return hold::hold(run, head, s, facts, held).await;
-        }
-        Plan::TakenOver { why } => {
-            let o = Outcome::new(
-                Some(s.instance_id.clone()),
-                Action::None,
-                Verdict::Held,
-                why,
-            );
-            return close::close(run, head, s, facts, o).await;
-        }
-        Plan::Unconfirmed { since_ms, why } => {
-            return hold::unconfirmed(run, head, s, facts, since_ms, why).await
-        }
-        Plan::Report {
-            action,
-            result,
-            reason,
-        } => {
-            let o = Outcome::new(Some(s.instance_id.clone()), action, result, reason);
-            return finish(run, s, head, facts, o).await;
-        }
+        other => return without_repair(run, s, head, facts, other, summary).await,
     };
     if guarded {
         match guard::admit_everywhere(run, facts, &head, &d.desired, d.ahead).await {
@@ -116,6 +63,69 @@ pub async fn act(
         Repair::Relaunch => Box::pin(relaunch::run(run, head, poll)).await,
         Repair::Rung(next) => ladder::climb(run, head, s, facts, next).await,
         Repair::Mark { group } => mark::mark(run, head, s, facts, &group).await,
+    }
+}
+
+/// A plan that repairs nothing now: wait, close, hold or report. `summary`: where the
+/// breaker's summary went, if this invocation sent it.
+async fn without_repair(
+    run: &Run<'_>,
+    s: &Signal,
+    head: Head,
+    facts: &Facts,
+    plan: Plan,
+    summary: Option<String>,
+) -> Result<Outcome, Error> {
+    let outcome =
+        |action, result, why| Outcome::new(Some(s.instance_id.clone()), action, result, why);
+    match plan {
+        Plan::Repair { .. } => unreachable!("a repair is carried out by `act`"),
+        Plan::Wait {
+            rung,
+            until_ms,
+            announced,
+        } => {
+            let mut o = ladder::wait(run, head, rung, until_ms).await?;
+            if let Some(t) = announced {
+                o.reason = format!(
+                    "EC2 announced at {} that it recovered the instance, but {}; looked at again until {}, then the next rung",
+                    clock_text(t),
+                    facts.checks.said(),
+                    clock_text(until_ms)
+                );
+            }
+            Ok(o)
+        }
+        Plan::Recovered => close::recovered_after_rung(run, head, s, facts).await,
+        Plan::Hold {
+            kind,
+            until_ms,
+            why,
+        } => {
+            let told = match kind {
+                HoldKind::Breaker => Telling::Summarised(summary),
+                _ => Telling::Report,
+            };
+            let held = Held {
+                until_ms,
+                why,
+                told,
+                kind,
+            };
+            hold::hold(run, head, s, facts, held).await
+        }
+        Plan::TakenOver { why } => {
+            let o = outcome(Action::None, Verdict::Held, why);
+            close::close(run, head, s, facts, o).await
+        }
+        Plan::Unconfirmed { since_ms, why } => {
+            hold::unconfirmed(run, head, s, facts, since_ms, why).await
+        }
+        Plan::Report {
+            action,
+            result,
+            reason,
+        } => finish(run, s, head, facts, outcome(action, result, reason)).await,
     }
 }
 

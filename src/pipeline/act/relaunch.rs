@@ -8,11 +8,12 @@ use crate::aws::{image, launch, takeover};
 use crate::error::Error;
 use crate::model::facts::InstanceFacts;
 use crate::model::outcome::{Action, Outcome, Recovered, Verdict};
-use crate::model::progress::{human, Phase};
+use crate::model::progress::Phase;
 use crate::pipeline::commit::{fail, settle, unlist};
 use crate::pipeline::report;
 use crate::rules::incident::{self, Head};
 use crate::rules::ladder::Rung;
+use crate::rules::relaunch::said::{self, action_of, Notes};
 use crate::rules::relaunch::{plan, spec, RUNBOOK};
 use plan::{Next, Seen};
 
@@ -22,14 +23,6 @@ pub const POLL_MS: i64 = 5_000;
 pub const STOP_MARGIN_MS: i64 = 3_000;
 /// A stop that has not taken after this long becomes a forced stop.
 pub const FORCE_STOP_AFTER_MS: i64 = 60_000;
-
-pub fn action_of(phase: Option<Phase>) -> Action {
-    match phase {
-        None | Some(Phase::Imaging) => Action::CreateImage,
-        Some(Phase::Launching | Phase::TakingOver) => Action::LaunchReplacement,
-        Some(Phase::Verifying | Phase::Recovered | Phase::Failed) => Action::Verify,
-    }
-}
 
 fn outcome(head: &Head, action: Action, result: Verdict, reason: String) -> Outcome {
     let mut o = Outcome::new(Some(head.instance_id.clone()), action, result, reason);
@@ -153,16 +146,6 @@ async fn strangers(run: &Run<'_>, head: &Head) -> Vec<String> {
 }
 
 /// What this invocation learnt on the way, for the final report.
-#[derive(Default)]
-struct Notes {
-    moved: Vec<String>,
-    not_carried: Vec<String>,
-    /// Resources tagged as this incident's that autoheal did not make.
-    strangers: Vec<String>,
-    /// `AUTOHEAL_TERMINATE_REPLACED`: how terminating the old instance went.
-    terminated: Option<Result<(), Error>>,
-}
-
 /// Someone lost the race for the relaunch: say so, do nothing more.
 fn taken_over(head: &Head) -> Outcome {
     outcome(
@@ -198,78 +181,33 @@ async fn advance_steps(
     poll: bool,
     attempting: &mut Action,
 ) -> Result<Outcome, Error> {
-    let ec2 = &run.cloud(head.region()).ec2;
     let mut notes = Notes::default();
     loop {
         let seen = look(run, head).await?;
         let now = run.now_ms();
         let before = head.progress.phase;
         let next = plan::next(&head.progress, &seen, now, run.config.verify_timeout_ms);
-        match next {
+        let moved = match next {
             Next::CreateImage => {
                 *attempting = Action::CreateImage;
-                let name = match head.progress.image_name.clone() {
-                    Some(name) => name,
-                    None => {
-                        let name =
-                            spec::image_name(&head.incident_id, &crate::app::secret::token());
-                        head.progress.image_name = Some(name.clone());
-                        if !record_first(run, head).await? {
-                            return Ok(taken_over(head));
-                        }
-                        name
-                    }
-                };
-                let tags = spec::bookkeeping_tags(&head.instance_id, &head.incident_id);
-                let id = image::create(ec2, &head.instance_id, &name, &tags).await?;
-                head.progress.image_id = Some(id);
-                head.progress.enter(Phase::Imaging, now);
+                create_image(run, head, now).await?
             }
-            Next::UseBackup(id) => {
-                tracing::info!(incident = %head.incident_id, image = %id, "relaunching from the latest backup");
-                head.progress.image_id = Some(id);
-                head.progress.from_backup = true;
-                head.progress.enter(Phase::Imaging, now);
-            }
-            Next::AdoptImage(id) => {
-                tracing::info!(incident = %head.incident_id, image = %id, "adopting the image an interrupted try created");
-                head.progress.image_id = Some(id);
-                head.progress.enter(Phase::Imaging, now);
+            adopted @ (Next::UseBackup(_) | Next::AdoptImage(_)) => {
+                adopt(head, adopted, now);
+                true
             }
             Next::Launch => {
                 *attempting = Action::LaunchReplacement;
-                let source = launch::describe_source(ec2, &head.instance_id).await?;
-                notes.not_carried = spec::not_carried(&source);
-                let image_id = head.progress.image_id.clone().unwrap_or_default();
-                let token = match head.progress.launch_token.clone() {
-                    Some(token) => token,
-                    None => {
-                        let token = crate::app::secret::token();
-                        head.progress.launch_token = Some(token.clone());
-                        if !record_first(run, head).await? {
-                            return Ok(taken_over(head));
-                        }
-                        token
-                    }
-                };
-                let id =
-                    launch::run_copy(ec2, &source, &image_id, &head.incident_id, &token).await?;
-                head.progress.replacement_id = Some(id);
-                head.progress.enter(Phase::Launching, now);
+                launch_copy(run, head, &mut notes, now).await?
             }
-            Next::AdoptReplacement(id) => {
-                tracing::info!(incident = %head.incident_id, copy = %id, "adopting the copy an interrupted try launched");
-                head.progress.replacement_id = Some(id);
-                head.progress.enter(Phase::Launching, now);
+            adopted @ Next::AdoptReplacement(_) => {
+                adopt(head, adopted, now);
+                true
             }
             Next::TakeOver => {
                 *attempting = Action::LaunchReplacement;
-                head.progress.enter(Phase::TakingOver, now);
-                let copy = head.progress.replacement_id.clone().unwrap_or_default();
-                notes.moved = takeover::move_addresses(ec2, &head.instance_id, &copy).await?;
-                // Stopped, not terminated, until the copy is verified.
-                takeover::retire(ec2, &head.instance_id, &copy, false, false).await?;
-                head.progress.enter(Phase::Verifying, run.now_ms());
+                take_over(run, head, &mut notes, now).await?;
+                true
             }
             Next::WaitForImage | Next::WaitForReplacement | Next::WaitForChecks => {
                 if next == Next::WaitForChecks && seen.halt.is_none() {
@@ -279,49 +217,17 @@ async fn advance_steps(
                     run.clock.sleep(POLL_MS).await;
                     continue;
                 }
-                let what = match next {
-                    Next::WaitForImage => "the image to become available",
-                    Next::WaitForReplacement => "the copy to run",
-                    _ => "the copy's status checks",
-                };
-                return Ok(in_progress(head, &format!("waiting for {what}")));
-            }
-            Next::Recovered => {
-                head.progress.enter(Phase::Recovered, now);
-                notes.strangers = strangers(run, head).await;
-                if run.config.terminate_replaced && seen.halt.is_none() {
-                    notes.terminated = Some(terminate_source(run, head).await);
-                }
-                let mut o = outcome(
+                return Ok(in_progress(
                     head,
-                    Action::Verify,
-                    Verdict::Done,
-                    recovered_reason(head, &notes, now),
-                );
-                o.recovered = Some(Recovered::Copy);
-                return Ok(o);
-            }
-            Next::Fail(why) => {
-                let action = action_of(before);
-                head.progress.enter(Phase::Failed, now);
-                let found = strangers_note(&strangers(run, head).await);
-                return Ok(outcome(
-                    head,
-                    action,
-                    Verdict::Failed,
-                    format!("{why}{found}. {RUNBOOK}"),
+                    &format!("waiting for {}", waiting_for(&next)),
                 ));
             }
-            Next::Halt(verdict, why) => {
-                let action = action_of(before);
-                head.progress.enter(Phase::Failed, now);
-                let done = match (&head.progress.image_id, &head.progress.replacement_id) {
-                    (_, Some(copy)) => format!(" (copy {copy} left as it is)"),
-                    (Some(image), None) => format!(" (image {image} kept)"),
-                    (None, None) => String::new(),
-                };
-                return Ok(outcome(head, action, verdict, format!("{why}{done}")));
-            }
+            Next::Recovered => return Ok(recovered(run, head, &seen, &mut notes, now).await),
+            Next::Fail(why) => return Ok(failed(run, head, before, &why, now).await),
+            Next::Halt(verdict, why) => return Ok(halted(head, before, verdict, &why, now)),
+        };
+        if !moved {
+            return Ok(taken_over(head));
         }
         // The relaunch rung of the ladder is begun with its first step recorded.
         if before.is_none() && !head.rungs.iter().any(|(r, _)| *r == Rung::Relaunch) {
@@ -341,23 +247,163 @@ async fn advance_steps(
     }
 }
 
+/// What an earlier try or the backup run made, taken up: a backup to relaunch from, the
+/// image or the copy an interrupted try made (each proved by the ledger's record).
+fn adopt(head: &mut Head, next: Next, now: i64) {
+    let incident = head.incident_id.clone();
+    match next {
+        Next::UseBackup(id) => {
+            tracing::info!(%incident, image = %id, "relaunching from the latest backup");
+            head.progress.image_id = Some(id);
+            head.progress.from_backup = true;
+            head.progress.enter(Phase::Imaging, now);
+        }
+        Next::AdoptImage(id) => {
+            tracing::info!(%incident, image = %id, "adopting the image an interrupted try created");
+            head.progress.image_id = Some(id);
+            head.progress.enter(Phase::Imaging, now);
+        }
+        Next::AdoptReplacement(id) => {
+            tracing::info!(%incident, copy = %id, "adopting the copy an interrupted try launched");
+            head.progress.replacement_id = Some(id);
+            head.progress.enter(Phase::Launching, now);
+        }
+        _ => {}
+    }
+}
+
+fn waiting_for(next: &Next) -> &'static str {
+    match next {
+        Next::WaitForImage => "the image to become available",
+        Next::WaitForReplacement => "the copy to run",
+        _ => "the copy's status checks",
+    }
+}
+
+/// `CreateImage` without reboot, under a name recorded before the call. False: another
+/// invocation took the relaunch over.
+async fn create_image(run: &Run<'_>, head: &mut Head, now: i64) -> Result<bool, Error> {
+    let name = match head.progress.image_name.clone() {
+        Some(name) => name,
+        None => {
+            let name = spec::image_name(&head.incident_id, &crate::app::secret::token());
+            head.progress.image_name = Some(name.clone());
+            if !record_first(run, head).await? {
+                return Ok(false);
+            }
+            name
+        }
+    };
+    let tags = spec::bookkeeping_tags(&head.instance_id, &head.incident_id);
+    let ec2 = &run.cloud(head.region()).ec2;
+    let id = image::create(ec2, &head.instance_id, &name, &tags).await?;
+    head.progress.image_id = Some(id);
+    head.progress.enter(Phase::Imaging, now);
+    Ok(true)
+}
+
+/// `RunInstances` of the copy with a `ClientToken` recorded before the call. False:
+/// another invocation took the relaunch over.
+async fn launch_copy(
+    run: &Run<'_>,
+    head: &mut Head,
+    notes: &mut Notes,
+    now: i64,
+) -> Result<bool, Error> {
+    let ec2 = &run.cloud(head.region()).ec2;
+    let source = launch::describe_source(ec2, &head.instance_id).await?;
+    notes.not_carried = spec::not_carried(&source);
+    let image_id = head.progress.image_id.clone().unwrap_or_default();
+    let token = match head.progress.launch_token.clone() {
+        Some(token) => token,
+        None => {
+            let token = crate::app::secret::token();
+            head.progress.launch_token = Some(token.clone());
+            if !record_first(run, head).await? {
+                return Ok(false);
+            }
+            token
+        }
+    };
+    let id = launch::run_copy(ec2, &source, &image_id, &head.incident_id, &token).await?;
+    head.progress.replacement_id = Some(id);
+    head.progress.enter(Phase::Launching, now);
+    Ok(true)
+}
+
+/// The copy takes the old instance's place: its Elastic IPs moved, the old one stopped
+/// (not terminated until the copy is verified).
+async fn take_over(
+    run: &Run<'_>,
+    head: &mut Head,
+    notes: &mut Notes,
+    now: i64,
+) -> Result<(), Error> {
+    let ec2 = &run.cloud(head.region()).ec2;
+    head.progress.enter(Phase::TakingOver, now);
+    let copy = head.progress.replacement_id.clone().unwrap_or_default();
+    notes.moved = takeover::move_addresses(ec2, &head.instance_id, &copy).await?;
+    takeover::retire(ec2, &head.instance_id, &copy, false, false).await?;
+    head.progress.enter(Phase::Verifying, run.now_ms());
+    Ok(())
+}
+
+/// The copy passed its checks: strangers named, the old instance terminated if asked.
+async fn recovered(
+    run: &Run<'_>,
+    head: &mut Head,
+    seen: &Seen,
+    notes: &mut Notes,
+    now: i64,
+) -> Outcome {
+    head.progress.enter(Phase::Recovered, now);
+    notes.strangers = strangers(run, head).await;
+    if run.config.terminate_replaced && seen.halt.is_none() {
+        notes.terminated = Some(terminate_source(run, head).await.map_err(|e| e.to_string()));
+    }
+    let reason = said::recovered(head, notes, now);
+    let mut o = outcome(head, Action::Verify, Verdict::Done, reason);
+    o.recovered = Some(Recovered::Copy);
+    o
+}
+
+/// A step failed for good: people, with the runbook.
+async fn failed(
+    run: &Run<'_>,
+    head: &mut Head,
+    before: Option<Phase>,
+    why: &str,
+    now: i64,
+) -> Outcome {
+    head.progress.enter(Phase::Failed, now);
+    let found = said::strangers_note(&strangers(run, head).await);
+    let reason = format!("{why}{found}. {RUNBOOK}");
+    outcome(head, action_of(before), Verdict::Failed, reason)
+}
+
+/// The instance's tag or dry run now says stop: ended where it stood.
+fn halted(
+    head: &mut Head,
+    before: Option<Phase>,
+    verdict: Verdict,
+    why: &str,
+    now: i64,
+) -> Outcome {
+    head.progress.enter(Phase::Failed, now);
+    let done = match (&head.progress.image_id, &head.progress.replacement_id) {
+        (_, Some(copy)) => format!(" (copy {copy} left as it is)"),
+        (Some(image), None) => format!(" (image {image} kept)"),
+        (None, None) => String::new(),
+    };
+    outcome(head, action_of(before), verdict, format!("{why}{done}"))
+}
+
 /// `AUTOHEAL_TERMINATE_REPLACED`: the old instance goes once its copy is verified, not
 /// before. What happened, for the report.
 async fn terminate_source(run: &Run<'_>, head: &Head) -> Result<(), Error> {
     let ec2 = &run.cloud(head.region()).ec2;
     let copy = head.progress.replacement_id.clone().unwrap_or_default();
     takeover::retire(ec2, &head.instance_id, &copy, true, false).await
-}
-
-/// "; left alone, not made by autoheal though tagged as this incident's: …", or nothing.
-fn strangers_note(strangers: &[String]) -> String {
-    match strangers.is_empty() {
-        true => String::new(),
-        false => format!(
-            "; suspicious, left alone: {} carry this incident's tag but autoheal did not make them",
-            strangers.join(", ")
-        ),
-    }
 }
 
 async fn force_stop_if_stuck(run: &Run<'_>, head: &Head, now: i64) {
@@ -378,69 +424,17 @@ async fn force_stop_if_stuck(run: &Run<'_>, head: &Head, now: i64) {
     }
 }
 
-fn recovered_reason(head: &Head, notes: &Notes, now: i64) -> String {
-    let copy = head.progress.replacement_id.as_deref().unwrap_or("?");
-    let mut reason = format!(
-        "recovered: copy {copy} runs with both status checks ok, {} after the alarm ({})",
-        human(now - head.opened_ms),
-        head.progress.timings(now)
-    );
-    if head.progress.from_backup {
-        reason.push_str(&format!(
-            "; relaunched from backup {} (data written since it was taken is not on the copy)",
-            head.progress.image_id.as_deref().unwrap_or("?")
-        ));
-    }
-    if !notes.moved.is_empty() {
-        reason.push_str(&format!("; Elastic IPs moved: {}", notes.moved.join(", ")));
-    }
-    reason.push_str(&match &notes.terminated {
-        Some(Ok(())) => "; old instance terminated once its copy was verified".to_string(),
-        Some(Err(e)) => format!("; old instance stopped, not terminated ({e})"),
-        None => {
-            "; old instance stopped and kept for forensics (tag autoheal:replaced-by)".to_string()
-        }
-    });
-    if !notes.not_carried.is_empty() {
-        reason.push_str(&format!(
-            "; not carried over: {}",
-            notes.not_carried.join("; ")
-        ));
-    }
-    reason.push_str(&strangers_note(&notes.strangers));
-    reason
-}
-
+/// Tells people the relaunch moved to a new phase.
 async fn report_step(run: &Run<'_>, head: &Head) {
-    let Some(phase) = head.progress.phase else {
+    let Some(reason) = said::step(head, run.now_ms()) else {
         return;
     };
-    let detail = match phase {
-        Phase::Imaging if head.progress.from_backup => format!(
-            "relaunching from the latest backup {} (data written since it was taken is not in it)",
-            head.progress.image_id.as_deref().unwrap_or("?")
-        ),
-        Phase::Imaging => format!(
-            "imaging without reboot as {}",
-            head.progress.image_id.as_deref().unwrap_or("?"),
-        ),
-        Phase::Launching => format!(
-            "launching copy {} from {}",
-            head.progress.replacement_id.as_deref().unwrap_or("?"),
-            head.progress.image_id.as_deref().unwrap_or("?")
-        ),
-        Phase::Verifying => format!(
-            "copy {} took over; verifying its status checks",
-            head.progress.replacement_id.as_deref().unwrap_or("?")
-        ),
-        _ => return,
-    };
-    let reason = format!(
-        "step {}: {detail} ({} since the alarm)",
-        phase.as_str(),
-        human(run.now_ms() - head.opened_ms)
+    let o = outcome(
+        head,
+        action_of(head.progress.phase),
+        Verdict::InProgress,
+        reason,
     );
-    let o = outcome(head, action_of(Some(phase)), Verdict::InProgress, reason);
     report::progress(run, &head.opening_signal(), &o).await;
 }
 

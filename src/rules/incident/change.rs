@@ -1,7 +1,10 @@
 //! The changes of a taken incident: a step recorded, settled, released, held.
 
 use super::{Head, HoldKind, Status};
+use crate::intake::Heard;
 use crate::model::outcome::{Outcome, Verdict};
+use crate::model::progress::{clock_text, human};
+use crate::rules::ladder::{Next, Power, Rung};
 
 /// The head with its lease kept, after a step of a multi-step repair.
 pub fn record_step(head: &Head) -> Head {
@@ -100,6 +103,86 @@ pub fn confirm_window(since_ms: i64, window_ms: i64, now_ms: i64) -> ConfirmWind
     }
 }
 
+/// A rung being started: the call it makes, and the head to record once the call is made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RungStart {
+    pub rung: Rung,
+    pub power: Option<Power>,
+    /// Given back (no lease), listed for the tick until the rung's time is up (a stop: at
+    /// once, to start it again when stopped), the rung counted, the reason said.
+    pub next: Head,
+}
+
+/// Starts `next` (a rung, or a stopped instance's start) on `head`; None when `next`
+/// starts nothing (a wait, or people's). `timeout_ms`: the rung's own timeout.
+pub fn start_rung(
+    head: &Head,
+    next: Next,
+    timeout_ms: impl Fn(Rung) -> i64,
+    now_ms: i64,
+) -> Option<RungStart> {
+    let (rung, power, skipped) = match next {
+        Next::Start { rung, skipped } => (rung, rung.power(), skipped),
+        Next::StartAgain => (Rung::StopStart, Some(Power::Start), vec![]),
+        Next::Wait { .. } | Next::People(_) => return None,
+    };
+    let timeout_ms = timeout_ms(rung);
+    let (until, what) = match power {
+        Some(Power::Reboot) => (now_ms + timeout_ms, "rebooted"),
+        // Looked at every tick until it is stopped (or the timeout passes).
+        Some(Power::Stop) => (now_ms, "stopping it to start it on a new host"),
+        Some(Power::Start) => (now_ms + timeout_ms, "stopped, started again (a new host)"),
+        None => (
+            now_ms + timeout_ms,
+            "EC2's automatic recovery applies: waiting for it",
+        ),
+    };
+    let then = match power {
+        Some(Power::Stop) => format!("started again once stopped (up to {})", human(timeout_ms)),
+        _ => format!(
+            "the next rung if the alarm has not cleared by {}",
+            clock_text(until)
+        ),
+    };
+    let mut reason = format!(
+        "{} ({}): {what}; {then}",
+        rung.as_str(),
+        rung_number(head, rung)
+    );
+    if !skipped.is_empty() {
+        reason.push_str(&format!(" (skipped: {})", skipped.join("; ")));
+    }
+    let after_recovery = head
+        .rungs
+        .last()
+        .is_some_and(|(r, _)| *r == Rung::Ec2Recovery);
+    if let Some(t) = head.heard(Heard::Failed).filter(|_| after_recovery) {
+        reason.push_str(&format!(
+            " (EC2 announced at {} that its automatic recovery failed)",
+            clock_text(t)
+        ));
+    }
+    let mut next = release(head);
+    next.rungs.push((rung, now_ms));
+    next.action = Some(rung.action());
+    next.result = Some(Verdict::InProgress);
+    next.reason = Some(reason);
+    next.hold_until_ms = Some(until);
+    Some(RungStart { rung, power, next })
+}
+
+/// "rung 2" of the incident (stop-start's start counts with its stop).
+fn rung_number(head: &Head, rung: Rung) -> String {
+    let mut seen: Vec<Rung> = head.rungs.iter().map(|(r, _)| *r).collect();
+    seen.dedup();
+    let n = if seen.last() == Some(&rung) {
+        seen.len()
+    } else {
+        seen.len() + 1
+    };
+    format!("rung {n}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::{head, T0};
@@ -180,5 +263,81 @@ mod tests {
             retry_later(&taken, T0 + 5_000).hold_until_ms,
             Some(T0 + 1_000)
         );
+    }
+
+    #[test]
+    fn a_rung_starts_with_its_call_its_time_and_its_number() {
+        let taken = head(Status::Repairing, T0 + 30_000);
+        let timeout = |_| 600_000;
+        let start = |h: &Head, next| start_rung(h, next, timeout, T0).unwrap();
+        let reboot = start(
+            &taken,
+            Next::Start {
+                rung: Rung::Reboot,
+                skipped: vec!["ec2-recovery: not supported".into()],
+            },
+        );
+        assert_eq!(
+            (reboot.rung, reboot.power),
+            (Rung::Reboot, Some(Power::Reboot))
+        );
+        assert_eq!(reboot.next.hold_until_ms, Some(T0 + 600_000));
+        assert_eq!(reboot.next.rungs, vec![(Rung::Reboot, T0)]);
+        assert_eq!(
+            (reboot.next.lease_until_ms, reboot.next.result),
+            (0, Some(Verdict::InProgress))
+        );
+        let why = reboot.next.reason.clone().unwrap();
+        assert!(why.starts_with("reboot (rung 1): rebooted;"), "{why}");
+        assert!(
+            why.ends_with("(skipped: ec2-recovery: not supported)"),
+            "{why}"
+        );
+        // A stop is looked at every tick until stopped; its start counts with it.
+        let stop = start(
+            &reboot.next,
+            Next::Start {
+                rung: Rung::StopStart,
+                skipped: vec![],
+            },
+        );
+        assert_eq!(
+            (stop.power, stop.next.hold_until_ms),
+            (Some(Power::Stop), Some(T0))
+        );
+        assert!(stop
+            .next
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("stop-start (rung 2): stopping it"));
+        let again = start(&stop.next, Next::StartAgain);
+        assert_eq!(again.power, Some(Power::Start));
+        assert!(again
+            .next
+            .reason
+            .unwrap()
+            .starts_with("stop-start (rung 2): stopped, started again"));
+        // EC2's recovery makes no call.
+        let recovery = start(
+            &taken,
+            Next::Start {
+                rung: Rung::Ec2Recovery,
+                skipped: vec![],
+            },
+        );
+        assert_eq!(recovery.power, None);
+        // Nothing to start: None, never a guess.
+        assert!(start_rung(&taken, Next::People("no rung".into()), timeout, T0).is_none());
+        assert!(start_rung(
+            &taken,
+            Next::Wait {
+                rung: Rung::Reboot,
+                until_ms: T0
+            },
+            timeout,
+            T0
+        )
+        .is_none());
     }
 }

@@ -18,33 +18,7 @@ pub fn claim_alarm(
     // The event's time only identifies the transition; opening, ordering and closing use
     // autoheal's own reading of it, so no message of any date can make a later alarm stale.
     let at = crate::rules::trust::alarm_clock(t, now_ms).0;
-    let fresh = || Head {
-        instance_id: signal.instance_id.clone(),
-        incident_id: incident_id(
-            &signal.instance_id,
-            DateTime::from_timestamp_millis(at).unwrap_or_default(),
-        ),
-        status: Status::Repairing,
-        opened_ms: at,
-        alarm_ms: t,
-        closed_ms: None,
-        transitions: vec![key.clone()],
-        lease_until_ms,
-        version: current.map_or(1, |h| h.version + 1),
-        attempts: 1,
-        action: None,
-        result: None,
-        reason: None,
-        group: None,
-        alarm: AlarmContext::of(signal),
-        progress: Progress::default(),
-        hold_until_ms: None,
-        rungs: vec![],
-        hold_kind: None,
-        member_steps: vec![],
-        // EC2's recovery attempts of the last day count across incidents.
-        ec2_heard: current.map(|h| h.ec2_heard.clone()).unwrap_or_default(),
-    };
+    let fresh = || opened(current, signal, at, lease_until_ms);
     let Some(head) = current else {
         return Move::Take(fresh());
     };
@@ -59,17 +33,7 @@ pub fn claim_alarm(
         o.group = head.group.clone();
         Move::Skip(o)
     };
-    let resume = || {
-        let mut next = head.clone();
-        if !next.transitions.contains(&key) {
-            next.transitions.push(key.clone());
-        }
-        next.status = Status::Repairing;
-        next.lease_until_ms = lease_until_ms;
-        next.version += 1;
-        next.attempts += 1;
-        Move::Take(next)
-    };
+    let resume = || Move::Take(resumed(head, &key, lease_until_ms));
     match head.status {
         // The same transition again (whatever time it claims): the incident it opened ended.
         Status::Closed if head.transitions.contains(&key) => skip(format!(
@@ -114,6 +78,55 @@ pub fn claim_alarm(
         // A new transition for an incident already settled: look at the world again.
         Status::Settled => resume(),
     }
+}
+
+/// A new incident opened by `signal` at autoheal's reading of its time (`at`); EC2's
+/// recovery attempts of the last day carry over from the head it replaces.
+fn opened(current: Option<&Head>, signal: &Signal, at: i64, lease_until_ms: i64) -> Head {
+    let (key, t) = (
+        signal.transition_key(),
+        signal.changed_at.timestamp_millis(),
+    );
+    Head {
+        instance_id: signal.instance_id.clone(),
+        incident_id: incident_id(
+            &signal.instance_id,
+            DateTime::from_timestamp_millis(at).unwrap_or_default(),
+        ),
+        status: Status::Repairing,
+        opened_ms: at,
+        alarm_ms: t,
+        closed_ms: None,
+        transitions: vec![key],
+        lease_until_ms,
+        version: current.map_or(1, |h| h.version + 1),
+        attempts: 1,
+        action: None,
+        result: None,
+        reason: None,
+        group: None,
+        alarm: AlarmContext::of(signal),
+        progress: Progress::default(),
+        hold_until_ms: None,
+        rungs: vec![],
+        hold_kind: None,
+        member_steps: vec![],
+        // EC2's recovery attempts of the last day count across incidents.
+        ec2_heard: current.map(|h| h.ec2_heard.clone()).unwrap_or_default(),
+    }
+}
+
+/// The incident taken up again by a new delivery: the transition kept, the lease taken.
+fn resumed(head: &Head, key: &str, lease_until_ms: i64) -> Head {
+    let mut next = head.clone();
+    if !next.transitions.iter().any(|k| k == key) {
+        next.transitions.push(key.to_string());
+    }
+    next.status = Status::Repairing;
+    next.lease_until_ms = lease_until_ms;
+    next.version += 1;
+    next.attempts += 1;
+    next
 }
 
 /// An instance found by the scan: an incident only where autoheal knows of none — no head,

@@ -43,7 +43,7 @@ pub fn close_on_ok(
                 Verdict::Duplicate,
                 format!("incident {} is already closed", h.incident_id),
             );
-            o.incident = Some(h.incident_id.clone());
+            (o.incident, o.group) = (Some(h.incident_id.clone()), None);
             Move::Skip(o)
         }
         h if t < h.alarm_ms => skip(
@@ -80,20 +80,23 @@ pub fn close_on_ok(
                 ),
                 Some(h),
             ),
-            None => {
-                let mut next = h.clone();
-                next.status = Status::Closed;
-                next.closed_ms = Some(crate::rules::trust::alarm_clock(t, now_ms).0);
-                next.lease_until_ms = 0;
-                next.version += 1;
-                if h.is_verifying() {
-                    // The mark was done; following its replacement ends with the incident.
-                    next.result = Some(Verdict::Done);
-                }
-                Move::Take(next)
-            }
+            None => Move::Take(closed_at(h, crate::rules::trust::alarm_clock(t, now_ms).0)),
         },
     }
+}
+
+/// The head closed by an OK at `closed_ms` (autoheal's reading of the OK's time).
+fn closed_at(h: &Head, closed_ms: i64) -> Head {
+    let mut next = h.clone();
+    next.status = Status::Closed;
+    next.closed_ms = Some(closed_ms);
+    next.lease_until_ms = 0;
+    next.version += 1;
+    if h.is_verifying() {
+        // The mark was done; following its replacement ends with the incident.
+        next.result = Some(Verdict::Done);
+    }
+    next
 }
 
 /// Why a rung is over when EC2 reports both checks ok after it (`checks`: what EC2 said).

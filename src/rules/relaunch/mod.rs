@@ -2,6 +2,7 @@
 //! carries over (`spec`). `pipeline::relaunch` runs it.
 
 pub mod plan;
+pub mod said;
 pub mod spec;
 
 /// What people do by hand when a relaunch step fails for good.

@@ -19,6 +19,9 @@ use crate::rules::incident::{Head, Status};
 use crate::rules::policy::{self, Mode};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+mod selector;
+pub use selector::Selector;
+
 pub const BACKUP_TAG: &str = "autoheal:backup";
 pub const KEEP_TAG: &str = "autoheal:backup-keep";
 pub const BACKUP_OF_TAG: &str = "autoheal:backup-of";
@@ -35,55 +38,6 @@ pub const ADOPT_SKEW_MS: i64 = 5 * 60_000;
 /// A record is written again once its TTL is this close, so the proof of the images it lists
 /// outlives a long hold (no backups while an incident failed).
 pub const RENEW_BEFORE_SECONDS: i64 = 10 * 24 * 3600;
-
-/// `AUTOHEAL_BACKUP_SELECTOR=key=value`: the tag, besides `autoheal:backup`, that an
-/// instance must carry to be backed up. The deployer grants it (an SCP or permissions
-/// boundary lets only admins write that key); `autoheal:backup` alone is anyone's to write
-/// who may tag, and would make autoheal image any instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Selector {
-    pub key: String,
-    pub value: String,
-}
-
-impl Selector {
-    pub fn parse(v: &str) -> Result<Selector, String> {
-        let (key, value) = v
-            .split_once('=')
-            .map_or(("", ""), |(k, v)| (k.trim(), v.trim()));
-        if key.is_empty() || value.is_empty() {
-            return Err(format!(
-                "expected key=value, a tag only admins may write that an instance must carry besides {BACKUP_TAG}, got {v:?}"
-            ));
-        }
-        // autoheal's own tags are written by anyone who may tag, and by autoheal itself.
-        if key == policy::MODE_TAG || key.starts_with("autoheal:") {
-            return Err(format!(
-                "{key:?} is one of autoheal's own tags; the selector must be a tag of the deployer's that only admins may write"
-            ));
-        }
-        if key.chars().count() > 128 || value.chars().count() > 256 {
-            return Err(format!(
-                "{v:?} is longer than an EC2 tag may be (key 128, value 256 characters)"
-            ));
-        }
-        Ok(Selector {
-            key: key.to_string(),
-            value: value.to_string(),
-        })
-    }
-
-    /// Whether an instance with these tags is selected.
-    pub fn selects<'a>(&self, tag: impl Fn(&str) -> Option<&'a str>) -> bool {
-        tag(&self.key) == Some(self.value.as_str())
-    }
-}
-
-impl std::fmt::Display for Selector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}={}", self.key, self.value)
-    }
-}
 
 /// An instance that asked for backups, as tagged.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -410,20 +364,7 @@ fn calls(
         .map(|v| (policy::MODE_TAG.to_string(), v.clone()))
         .collect();
     let mode = policy::policy_for(false, &tags, None).mode;
-    let left_alone = if open.contains(id.as_str()) {
-        Some("an incident is open: its images are evidence, no backup until it closes".to_string())
-    } else if let Some(copy) = &t.replaced_by {
-        Some(format!(
-            "replaced by {copy}: its backups are kept as they are"
-        ))
-    } else if mode == Mode::Off || mode == Mode::Notify {
-        Some(format!(
-            "tag autoheal={}: no backup calls",
-            t.mode_tag.as_deref().unwrap_or("")
-        ))
-    } else {
-        None
-    };
+    let left_alone = left_alone(t, open, mode);
     if let Some(why) = left_alone {
         plan.skipped.push(format!("{id}: {why}"));
         return;
@@ -439,18 +380,7 @@ fn calls(
         ));
         return;
     };
-    let keep = match &t.keep_tag {
-        None => DEFAULT_KEEP,
-        Some(k) => match positive::<usize>(k) {
-            Some(k) => k,
-            None => {
-                plan.problems.push(format!(
-                    "{id}: {KEEP_TAG}={k:?} is not a positive count; keeping {DEFAULT_KEEP}"
-                ));
-                DEFAULT_KEEP
-            }
-        },
-    };
+    let keep = keep_count(t, plan);
     let mut own = own.to_vec();
     own.sort_by_key(|(_, asked_ms)| std::cmp::Reverse(*asked_ms));
     let newest = own
@@ -491,6 +421,42 @@ fn calls(
         job.create = Some(name);
     }
     job.retire = retire;
+}
+
+/// Why the backup run leaves the instance alone, if it does: an open incident, replaced
+/// by a copy, or its `autoheal` tag says off or notify.
+fn left_alone(t: &Tagged, open: &HashSet<&str>, mode: Mode) -> Option<String> {
+    if open.contains(t.instance_id.as_str()) {
+        Some("an incident is open: its images are evidence, no backup until it closes".to_string())
+    } else if let Some(copy) = &t.replaced_by {
+        Some(format!(
+            "replaced by {copy}: its backups are kept as they are"
+        ))
+    } else if mode == Mode::Off || mode == Mode::Notify {
+        Some(format!(
+            "tag autoheal={}: no backup calls",
+            t.mode_tag.as_deref().unwrap_or("")
+        ))
+    } else {
+        None
+    }
+}
+
+/// `autoheal:backup-keep`, or the default with a problem said.
+fn keep_count(t: &Tagged, plan: &mut Plan) -> usize {
+    let id = &t.instance_id;
+    match &t.keep_tag {
+        None => DEFAULT_KEEP,
+        Some(k) => match positive::<usize>(k) {
+            Some(k) => k,
+            None => {
+                plan.problems.push(format!(
+                    "{id}: {KEEP_TAG}={k:?} is not a positive count; keeping {DEFAULT_KEEP}"
+                ));
+                DEFAULT_KEEP
+            }
+        },
+    }
 }
 
 /// What a dry run says instead of doing it.

@@ -1,0 +1,94 @@
+//! What a relaunch's reports say: pure texts from its record.
+
+use super::super::incident::Head;
+use crate::model::outcome::Action;
+use crate::model::progress::{human, Phase};
+
+/// The action a relaunch in `phase` is reported as.
+pub fn action_of(phase: Option<Phase>) -> Action {
+    match phase {
+        None | Some(Phase::Imaging) => Action::CreateImage,
+        Some(Phase::Launching | Phase::TakingOver) => Action::LaunchReplacement,
+        Some(Phase::Verifying | Phase::Recovered | Phase::Failed) => Action::Verify,
+    }
+}
+
+/// What a relaunch learned on its way, for its last report.
+#[derive(Default)]
+pub struct Notes {
+    pub moved: Vec<String>,
+    pub not_carried: Vec<String>,
+    /// Resources tagged as this incident's that autoheal did not make.
+    pub strangers: Vec<String>,
+    /// `AUTOHEAL_TERMINATE_REPLACED`: how terminating the old instance went.
+    pub terminated: Option<Result<(), String>>,
+}
+
+/// Why the relaunch is over and what it did.
+pub fn recovered(head: &Head, notes: &Notes, now: i64) -> String {
+    let copy = head.progress.replacement_id.as_deref().unwrap_or("?");
+    let mut reason = format!(
+        "recovered: copy {copy} runs with both status checks ok, {} after the alarm ({})",
+        human(now - head.opened_ms),
+        head.progress.timings(now)
+    );
+    if head.progress.from_backup {
+        reason.push_str(&format!(
+            "; relaunched from backup {} (data written since it was taken is not on the copy)",
+            head.progress.image_id.as_deref().unwrap_or("?")
+        ));
+    }
+    if !notes.moved.is_empty() {
+        reason.push_str(&format!("; Elastic IPs moved: {}", notes.moved.join(", ")));
+    }
+    reason.push_str(&match &notes.terminated {
+        Some(Ok(())) => "; old instance terminated once its copy was verified".to_string(),
+        Some(Err(e)) => format!("; old instance stopped, not terminated ({e})"),
+        None => {
+            "; old instance stopped and kept for forensics (tag autoheal:replaced-by)".to_string()
+        }
+    });
+    if !notes.not_carried.is_empty() {
+        reason.push_str(&format!(
+            "; not carried over: {}",
+            notes.not_carried.join("; ")
+        ));
+    }
+    reason.push_str(&strangers_note(&notes.strangers));
+    reason
+}
+
+/// "; left alone, not made by autoheal though tagged as this incident's: …", or nothing.
+pub fn strangers_note(strangers: &[String]) -> String {
+    match strangers.is_empty() {
+        true => String::new(),
+        false => format!(
+            "; suspicious, left alone: {} carry this incident's tag but autoheal did not make them",
+            strangers.join(", ")
+        ),
+    }
+}
+
+/// A phase's progress report ("step imaging: …"); None for a phase not reported as a step.
+pub fn step(head: &Head, now_ms: i64) -> Option<String> {
+    let p = &head.progress;
+    let (image, copy) = (
+        p.image_id.as_deref().unwrap_or("?"),
+        p.replacement_id.as_deref().unwrap_or("?"),
+    );
+    let phase = p.phase?;
+    let detail = match phase {
+        Phase::Imaging if p.from_backup => format!(
+            "relaunching from the latest backup {image} (data written since it was taken is not in it)"
+        ),
+        Phase::Imaging => format!("imaging without reboot as {image}"),
+        Phase::Launching => format!("launching copy {copy} from {image}"),
+        Phase::Verifying => format!("copy {copy} took over; verifying its status checks"),
+        _ => return None,
+    };
+    Some(format!(
+        "step {}: {detail} ({} since the alarm)",
+        phase.as_str(),
+        human(now_ms - head.opened_ms)
+    ))
+}
