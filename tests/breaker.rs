@@ -184,3 +184,98 @@ async fn an_operator_resumes_an_open_breaker() {
     );
     assert_eq!(proxy.calls("SetInstanceHealth"), 1);
 }
+
+#[tokio::test]
+async fn a_cluster_trips_its_own_breaker_and_other_instances_are_repaired() {
+    let (world, proxy, slack) = setup(WorldSpec::empty()).await;
+    // Ten standalone instances sharing the cluster tag (no Auto Scaling group): the breaker
+    // counts their alarms together, threshold max(3, 20% of 10) = 3.
+    let db = world.launch(10, &[("autoheal:cluster", "db")]).await;
+    let web = world
+        .launch(1, &[("autoheal:cluster", "web")])
+        .await
+        .remove(0);
+    let lone = world.launch(1, &[]).await.remove(0);
+    // The first member's repair stays under way (its image pending): the quorum guard holds
+    // the next members, and their alarms still count toward the breaker.
+    world.pending_images(&db[0], true).await;
+    let deps = world
+        .deps(&proxy, &[("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "off")])
+        .await;
+    let alarm = |id: &str| alarm_at(&deps, "sns-alarm.json", id, 0);
+    let mut lines = vec![];
+    for id in &db[..4] {
+        let r = invoke(&deps, &alarm(id)).await.unwrap();
+        lines.push(summary(&r)[0].clone());
+    }
+    assert!(
+        lines[0].starts_with("create_image in_progress"),
+        "{lines:#?}"
+    );
+    for line in &lines[1..3] {
+        assert!(
+            line.starts_with("none held: quorum guard: one member of a cluster at a time"),
+            "{lines:#?}"
+        );
+    }
+    assert!(
+        lines[3].starts_with(
+            "none held: breaker open: 4 members of cluster db in us-east-1 alarmed within the window (threshold max(3, 20% of 10) = 3)"
+        ),
+        "{lines:#?}"
+    );
+    let opened = || -> Vec<String> {
+        slack
+            .texts()
+            .into_iter()
+            .filter(|t| t.contains("autoheal breaker open for cluster db in us-east-1"))
+            .collect()
+    };
+    assert_eq!(opened().len(), 1, "{:#?}", slack.texts());
+    for id in &db[..4] {
+        assert!(opened()[0].contains(id.as_str()), "{id}: {}", opened()[0]);
+    }
+
+    // Another member's alarm is held by the open breaker, and nobody is told again.
+    let r = invoke(&deps, &alarm(&db[4])).await.unwrap();
+    assert!(
+        summary(&r)[0].starts_with("none held: breaker open"),
+        "{:?}",
+        summary(&r)
+    );
+    assert!(r.outcomes[0].notification.is_none(), "{r:?}");
+    assert_eq!(opened().len(), 1);
+
+    // The world: only the first member was imaged; the held members run on untouched.
+    assert_eq!(proxy.calls("CreateImage"), 1);
+    for id in &db[1..5] {
+        assert_eq!(world.state(id).await, "running", "{id}");
+        assert_eq!(world.made_of(id).await, (vec![], vec![]), "{id}");
+    }
+
+    // Instances outside the cluster are not behind its breaker: another cluster's member
+    // and an untagged instance are relaunched.
+    for id in [&web, &lone] {
+        let r = invoke(&deps, &alarm(id)).await.unwrap();
+        assert!(
+            summary(&r)[0].starts_with("verify done: recovered: copy"),
+            "{id}: {:?}",
+            summary(&r)
+        );
+        let (images, copies) = world.made_of(id).await;
+        assert_eq!((images.len(), copies.len()), (1, 1), "{id}");
+    }
+    assert_eq!(opened().len(), 1);
+
+    // An operator closes the cluster's breaker.
+    let resume = serde_json::json!({"autoheal": "resume", "scope": "cluster:db"}).to_string();
+    let r = invoke(&deps, resume.as_bytes()).await.unwrap();
+    assert_eq!(
+        summary(&r),
+        vec!["none done: breaker for cluster db in us-east-1 closed by a resume event; members still alarming are looked at by the next tick"]
+    );
+    assert!(slack
+        .texts()
+        .iter()
+        .any(|t| t.contains("breaker closed for cluster db in us-east-1")));
+}

@@ -79,38 +79,190 @@ async fn a_tokyo_member_is_marked_unhealthy_in_tokyo_by_a_function_in_virginia()
     assert_eq!(proxy.calls("SetInstanceHealth"), 1);
 }
 
+const IRELAND: &str = "eu-west-1";
+
+/// A group of `size` members named `name`, in `region` of the world's account. Its members.
+async fn group_in(world: &World, region: &str, name: &str, size: i32) -> Vec<String> {
+    let sdk = sdk_config_in(&world.setup_proxy.endpoint, region).await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let asg = aws_sdk_autoscaling::Client::new(&sdk);
+    let image = ec2
+        .describe_images()
+        .owners("amazon")
+        .send()
+        .await
+        .unwrap()
+        .images()[0]
+        .image_id()
+        .unwrap()
+        .to_string();
+    let template = unique("lt");
+    ec2.create_launch_template()
+        .launch_template_name(&template)
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id(&image)
+                .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    asg.create_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_name(&template)
+                .version("$Latest")
+                .build(),
+        )
+        .min_size(0)
+        .max_size(size)
+        .desired_capacity(size)
+        .health_check_grace_period(0)
+        .availability_zones(format!("{region}a"))
+        .send()
+        .await
+        .unwrap();
+    let members: Vec<String> = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .unwrap()
+        .auto_scaling_groups()[0]
+        .instances()
+        .iter()
+        .map(|i| i.instance_id().unwrap().to_string())
+        .collect();
+    for id in &members {
+        world.checks(id, Some("impaired"), Some("impaired")).await;
+    }
+    members
+}
+
+/// The group health Auto Scaling in `region` reports for a member.
+async fn health_in(world: &World, region: &str, id: &str) -> String {
+    let sdk = sdk_config_in(&world.setup_proxy.endpoint, region).await;
+    aws_sdk_autoscaling::Client::new(&sdk)
+        .describe_auto_scaling_instances()
+        .instance_ids(id)
+        .send()
+        .await
+        .unwrap()
+        .auto_scaling_instances()
+        .first()
+        .and_then(|i| i.health_status())
+        .unwrap_or("none")
+        .to_ascii_uppercase()
+}
+
+/// The ledger head of an instance of `region` (stored in the function's region).
+async fn head_in(world: &World, region: &str, id: &str) -> Option<String> {
+    let out = world
+        .ddb
+        .get_item()
+        .table_name(&world.table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("instance#{region}/{id}")),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("head".into()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    out.item()
+        .and_then(|i| i.get("result"))
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn any_region_is_served_with_a_star_and_guards_count_per_region() {
-    let (world, proxy, _slack) = setup(WorldSpec {
+    // One account, two regions, a group of 2 of the same name in each: the quorum guard
+    // lets one member of each at a time, and one region's repair holds nothing in the other.
+    let (world, proxy, slack) = setup(WorldSpec {
         region: TOKYO,
         ..WorldSpec::sized(2, 0)
     })
     .await;
+    let tokyo = world.members.clone();
+    let ireland = group_in(&world, IRELAND, &world.group, 2).await;
     let deps = world.deps(&proxy, &[("AUTOHEAL_REGIONS", "*")]).await;
-    // A group of 2: the quorum guard lets one member at a time; the guard's scope is the
-    // Tokyo group's (its key carries the region).
-    let first = invoke(&deps, &alarm_in(TOKYO, &deps, &world.members[0]))
-        .await
-        .unwrap();
-    assert_eq!(
-        first.outcomes[0].result,
-        autoheal::model::outcome::Verdict::Done
-    );
-    let second = invoke(&deps, &alarm_in(TOKYO, &deps, &world.members[1]))
-        .await
-        .unwrap();
-    assert_eq!(
-        second.outcomes[0].result,
-        autoheal::model::outcome::Verdict::Held,
-        "{second:?}"
-    );
+    let alarm = |region: &str, id: &str| alarm_in(region, &deps, id);
+    let done = autoheal::model::outcome::Verdict::Done;
+    let held = autoheal::model::outcome::Verdict::Held;
+
+    // Tokyo's first member is repaired; its second is held by Tokyo's scope.
+    let first = invoke(&deps, &alarm(TOKYO, &tokyo[0])).await.unwrap();
+    assert_eq!(first.outcomes[0].result, done, "{first:?}");
+    let second = invoke(&deps, &alarm(TOKYO, &tokyo[1])).await.unwrap();
+    assert_eq!(second.outcomes[0].result, held, "{second:?}");
     assert!(
         second.outcomes[0].reason.contains(&format!(
-            "in {TOKYO} already has {} under repair",
-            world.members[0]
+            "group {} in {TOKYO} already has {} under repair",
+            world.group, tokyo[0]
         )),
         "{}",
         second.outcomes[0].reason
     );
-    assert_eq!(proxy.calls("SetInstanceHealth"), 1);
+
+    // The group of the same name in Ireland is another scope: its first member is repaired
+    // although Tokyo's is under repair, and only its own second member is held by it.
+    let third = invoke(&deps, &alarm(IRELAND, &ireland[0])).await.unwrap();
+    assert_eq!(third.outcomes[0].result, done, "{third:?}");
+    assert!(
+        third.outcomes[0]
+            .reason
+            .starts_with(&format!("marked Unhealthy in group {}", world.group)),
+        "{}",
+        third.outcomes[0].reason
+    );
+    let fourth = invoke(&deps, &alarm(IRELAND, &ireland[1])).await.unwrap();
+    assert_eq!(fourth.outcomes[0].result, held, "{fourth:?}");
+    assert!(
+        fourth.outcomes[0].reason.contains(&format!(
+            "group {} in {IRELAND} already has {} under repair",
+            world.group, ireland[0]
+        )),
+        "{}",
+        fourth.outcomes[0].reason
+    );
+    assert_eq!(proxy.calls("SetInstanceHealth"), 2);
+
+    // The world: each region's group has its first member marked, its second untouched.
+    for (region, members) in [(TOKYO, &tokyo), (IRELAND, &ireland)] {
+        assert_eq!(
+            (
+                health_in(&world, region, &members[0]).await,
+                health_in(&world, region, &members[1]).await
+            ),
+            ("UNHEALTHY".to_string(), "HEALTHY".to_string()),
+            "{region}"
+        );
+        // The ledger keeps each under its own region's key.
+        assert_eq!(
+            head_in(&world, region, &members[0]).await.as_deref(),
+            Some("in_progress"),
+            "{region}"
+        );
+        assert_eq!(
+            head_in(&world, region, &members[1]).await.as_deref(),
+            Some("held"),
+            "{region}"
+        );
+    }
+    // Each region's hold is told (one per scope), naming its region.
+    let texts = slack.texts();
+    for region in [TOKYO, IRELAND] {
+        let holds = texts
+            .iter()
+            .filter(|t| t.contains("quorum guard") && t.contains(&format!("in {region}")))
+            .count();
+        assert_eq!(holds, 1, "{region}: {texts:#?}");
+    }
 }

@@ -127,17 +127,6 @@ async fn lone_instance(w: &World) -> Lone {
         .instance_id()
         .unwrap()
         .to_string();
-    // moto ignores DisableApiTermination at launch; set it the other way AWS allows.
-    ec2.modify_instance_attribute()
-        .instance_id(&id)
-        .disable_api_termination(
-            aws_sdk_ec2::types::AttributeBooleanValue::builder()
-                .value(true)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
     let eip = ec2
         .allocate_address()
         .domain(aws_sdk_ec2::types::DomainType::Vpc)
@@ -327,9 +316,23 @@ async fn an_impaired_standalone_instance_is_imaged_without_reboot_and_relaunched
         .decode(user_data.user_data().unwrap().value().unwrap())
         .unwrap();
     assert_eq!(String::from_utf8(decoded).unwrap(), USER_DATA);
-    // moto drops DisableApiTermination at launch: assert the request instead.
-    let run = &proxy.bodies("RunInstances")[0];
-    assert!(run.contains("DisableApiTermination=true"), "{run}");
+    // Termination protection, as EC2 reports it on the copy (the emulator keeps
+    // RunInstances' DisableApiTermination, which moto alone dropped).
+    let protection = attribute(
+        &w,
+        copy_id,
+        aws_sdk_ec2::types::InstanceAttributeName::DisableApiTermination,
+    )
+    .await;
+    assert_eq!(
+        protection.disable_api_termination().and_then(|v| v.value()),
+        Some(true)
+    );
+    assert_eq!(
+        copy.placement().and_then(|p| p.availability_zone()),
+        Some("us-east-1b"),
+        "the subnet's zone"
+    );
     let tags: std::collections::BTreeMap<&str, &str> = copy
         .tags()
         .iter()
@@ -664,9 +667,13 @@ async fn latest_backup_policy_relaunches_from_the_backup_without_imaging() {
     assert_eq!(proxy.calls("CreateImage"), 1);
     let (_, copies) = made_for(&w, &lone.id).await;
     assert_ne!(copies[0].image_id(), Some(planted.as_str()));
+}
 
-    // Too old a backup is not used: a fresh image is taken instead.
-    let (w, proxy, _slack, lone) = setup_lone().await;
+/// A standalone instance asking to be relaunched from its latest backup, with one backup
+/// the backup run took and recorded, which is a minute old on the function's clock.
+/// (world, proxy, slack, instance, the backup's image id, deps with a 1 s maximum age).
+async fn with_a_minute_old_backup() -> (World, Proxy, Slack, Lone, String, autoheal::app::Deps) {
+    let (w, proxy, slack, lone) = setup_lone().await;
     w.tag_instance(&lone.id, "autoheal:relaunch-from", "latest-backup")
         .await;
     w.tag_instance(&lone.id, "backup-approved", "yes").await;
@@ -679,15 +686,126 @@ async fn latest_backup_policy_relaunches_from_the_backup_without_imaging() {
         .await
         .unwrap();
     assert_eq!(taken.imaged, 1, "{taken:?}");
+    let backup_id = w
+        .ec2
+        .describe_images()
+        .owners("self")
+        .filters(
+            Filter::builder()
+                .name("tag:autoheal:backup-of")
+                .values(&lone.id)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .images()[0]
+        .image_id()
+        .unwrap()
+        .to_string();
     // The image's age is moto's creation time (real time) to the function's clock: a
     // minute on, however slowly the backup was made.
     deps.clock.advance(60_000);
     proxy.forget();
+    (w, proxy, slack, lone, backup_id, deps)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backup_older_than_the_maximum_age_is_not_relaunched_from() {
+    let (w, proxy, slack, lone, backup_id, deps) = with_a_minute_old_backup().await;
     let r = invoke(&deps, &event("sns-alarm.json", &[&lone.id]))
         .await
         .unwrap();
-    assert_eq!(r.outcomes[0].result, Verdict::Done, "{r:?}");
+    let o = &r.outcomes[0];
+    assert_eq!(
+        (o.action.as_str(), o.result),
+        ("verify", Verdict::Done),
+        "{o:?}"
+    );
+    // A fresh image was taken, and the copy runs from it, not from the backup.
     assert_eq!(proxy.calls("CreateImage"), 1);
+    let head = w.head(&lone.id).await.unwrap();
+    let fresh = head["image_id"].clone();
+    assert_ne!(fresh, backup_id, "{head:?}");
+    assert!(!head.contains_key("from_backup"), "{head:?}");
+    let (mut images, copies) = made_for(&w, &lone.id).await;
+    images.sort();
+    let mut expected = vec![fresh.clone(), backup_id.clone()];
+    expected.sort();
+    assert_eq!(
+        images, expected,
+        "the backup, and the one image of the incident"
+    );
+    assert_eq!(copies.len(), 1);
+    assert_eq!(
+        copies[0].image_id(),
+        Some(fresh.as_str()),
+        "not {backup_id}"
+    );
+    let made = w
+        .ec2
+        .describe_images()
+        .image_ids(&fresh)
+        .send()
+        .await
+        .unwrap()
+        .images()[0]
+        .clone();
+    assert_eq!(made.source_instance_id(), Some(lone.id.as_str()));
+    assert!(
+        made.name()
+            .is_some_and(|n| n.starts_with(&format!("autoheal-{}", o.incident.as_deref().unwrap()))),
+        "{made:?}"
+    );
+    // The backup is kept, untouched.
+    let backup = w
+        .ec2
+        .describe_images()
+        .image_ids(&backup_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(backup.images().len(), 1);
+    // The report and the steps told say it was imaged afresh, not relaunched from a backup.
+    assert!(!o.reason.contains("relaunched from backup"), "{}", o.reason);
+    assert!(!o.reason.contains(&backup_id), "{}", o.reason);
+    let texts = slack.texts();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains(&format!("imaging without reboot as {fresh}"))),
+        "{texts:#?}"
+    );
+    assert!(
+        !texts
+            .iter()
+            .any(|t| t.contains("relaunching from the latest backup")),
+        "{texts:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "product gap: autoheal does not say why it imaged afresh when the latest backup is older than AUTOHEAL_BACKUP_MAX_AGE (young_backup in src/pipeline/act/relaunch.rs drops it silently); the report names neither the backup nor its age"]
+async fn a_backup_too_old_to_use_is_named_in_the_report() {
+    let (_w, _proxy, slack, lone, backup_id, deps) = with_a_minute_old_backup().await;
+    let r = invoke(&deps, &event("sns-alarm.json", &[&lone.id]))
+        .await
+        .unwrap();
+    let o = &r.outcomes[0];
+    assert_eq!(o.result, Verdict::Done, "{o:?}");
+    assert!(
+        o.reason.contains(&backup_id) && o.reason.contains("too old"),
+        "the report says the backup was too old: {}",
+        o.reason
+    );
+    assert!(
+        slack
+            .texts()
+            .iter()
+            .any(|t| t.contains(&backup_id) && t.contains("too old")),
+        "{:#?}",
+        slack.texts()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -828,27 +946,79 @@ async fn an_instance_with_a_root_volume_under_a_customer_managed_key_relaunches(
     );
     let (images, copies) = made_for(&w, &id).await;
     assert_eq!((images.len(), copies.len()), (1, 1));
-    // On AWS the copy's volumes come from the image's snapshots, encrypted under the same
-    // key, which the role may use only through EC2 (docs/permissions.md); moto creates them
-    // unencrypted, so only the source's encryption and the finished relaunch are asserted.
-    let source_volumes = w
+    let copy_id = copies[0].instance_id().unwrap();
+    assert_eq!(copies[0].image_id(), Some(images[0].as_str()));
+    let under_key = |encrypted: Option<bool>, key_id: Option<&str>| {
+        encrypted == Some(true) && key_id.is_some_and(|k| k.contains(&key))
+    };
+    // The image autoheal made lists a snapshot per volume of the source (the emulator plays
+    // CreateImage as EC2 does: docs/emulator.md), each encrypted under the key.
+    let made = w
+        .ec2
+        .describe_images()
+        .image_ids(&images[0])
+        .send()
+        .await
+        .unwrap()
+        .images()[0]
+        .clone();
+    let snapshot_ids: Vec<String> = made
+        .block_device_mappings()
+        .iter()
+        .filter_map(|m| m.ebs()?.snapshot_id().map(str::to_string))
+        .collect();
+    assert_eq!(snapshot_ids.len(), 1, "{made:?}");
+    assert!(
+        made.block_device_mappings()
+            .iter()
+            .all(|m| m.ebs().and_then(|e| e.encrypted()) == Some(true)),
+        "{made:?}"
+    );
+    let snapshots = w
+        .ec2
+        .describe_snapshots()
+        .set_snapshot_ids(Some(snapshot_ids.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(snapshots.snapshots().len(), 1);
+    for snapshot in snapshots.snapshots() {
+        assert!(
+            under_key(snapshot.encrypted(), snapshot.kms_key_id()),
+            "the image's snapshot is under the key: {snapshot:?}"
+        );
+    }
+    // The copy's volumes, as EC2 reports them after the relaunch: made from that snapshot,
+    // under the same key.
+    let copy_volumes = w
         .ec2
         .describe_volumes()
         .filters(
             Filter::builder()
                 .name("attachment.instance-id")
-                .values(&id)
+                .values(copy_id)
                 .build(),
         )
         .send()
         .await
         .unwrap();
-    assert!(
-        source_volumes.volumes().iter().any(
-            |v| v.encrypted() == Some(true) && v.kms_key_id().is_some_and(|k| k.contains(&key))
-        ),
-        "the source's root volume is under the key: {source_volumes:?}"
-    );
+    assert_eq!(copy_volumes.volumes().len(), 1, "{copy_volumes:?}");
+    for volume in copy_volumes.volumes() {
+        assert!(
+            under_key(volume.encrypted(), volume.kms_key_id()),
+            "the copy's volume is under the key: {volume:?}"
+        );
+        assert_eq!(
+            volume.snapshot_id(),
+            Some(snapshot_ids[0].as_str()),
+            "{volume:?}"
+        );
+        assert_eq!(
+            volume.attachments()[0].device(),
+            Some(root.as_str()),
+            "{volume:?}"
+        );
+    }
 }
 
 /// The incident an alarm received now opens: its time is autoheal's (the fixture's own date
@@ -1012,4 +1182,307 @@ async fn terminate_replaced_waits_for_the_copy_to_be_verified() {
         state(&w, &lone.id).await.as_str(),
         "stopped" | "stopping"
     ));
+}
+
+const STATUS_INITIALIZING: &str = r#"<DescribeInstanceStatusResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>x</requestId><instanceStatusSet><item><instanceId>i-0000000000000000a</instanceId><availabilityZone>us-east-1b</availabilityZone><instanceState><code>16</code><name>running</name></instanceState><systemStatus><status>initializing</status><details><item><name>reachability</name><status>initializing</status></item></details></systemStatus><instanceStatus><status>initializing</status><details><item><name>reachability</name><status>initializing</status></item></details></instanceStatus></item></instanceStatusSet></DescribeInstanceStatusResponse>"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_source_still_stopping_a_minute_into_verification_is_stopped_by_force() {
+    let (w, proxy, slack, lone) = setup_lone().await;
+    // The impaired instance's stop hangs in `stopping`; a forced stop ends it, as it
+    // usually does on AWS (the emulator's `force_ends`).
+    control(
+        "stuck-stop",
+        serde_json::json!({"instance_id": lone.id, "stuck": true, "force_ends": true}),
+    )
+    .await;
+    // The copy's checks stay `initializing` (EC2's answer for a fresh instance) until the
+    // test lets them pass.
+    proxy.fail_after(
+        "RunInstances",
+        "DescribeInstanceStatus",
+        usize::MAX,
+        Fault::Swallow(STATUS_INITIALIZING),
+    );
+    let deps = w.deps(&proxy, &[]).await;
+    let tick = || async {
+        invoke(&deps, &event("scheduled-tick.json", &[]))
+            .await
+            .unwrap()
+    };
+    let stops = || proxy.bodies("StopInstances");
+
+    // The alarm's invocation images, launches, hands over and waits on the copy's checks
+    // until its time runs out: ~20 s of the function's clock, less than a minute.
+    let r = invoke(&deps, &event("sns-alarm.json", &[&lone.id]))
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(&r),
+        vec!["verify in_progress: verifying: waiting for the copy's status checks"]
+    );
+    let head = w.head(&lone.id).await.unwrap();
+    assert_eq!(head["step"], "verifying", "{head:?}");
+    let copy = head["replacement_id"].clone();
+    assert_eq!(stops().len(), 1, "one plain stop at the takeover");
+    assert!(!stops()[0].contains("Force=true"), "{}", stops()[0]);
+    assert_eq!(state(&w, &lone.id).await, "stopping");
+
+    // A tick inside the minute: still waiting, no forced stop.
+    let r = tick().await;
+    assert_eq!(
+        summary(&r)[0],
+        "verify in_progress: verifying: waiting for the copy's status checks"
+    );
+    assert_eq!(stops().len(), 1);
+    assert_eq!(state(&w, &lone.id).await, "stopping");
+
+    // A minute into verification the source is still `stopping`: the next tick stops it by
+    // force, and EC2 reports it stopped. The copy is still being verified.
+    // (The relaunch's FORCE_STOP_AFTER_MS: a minute.)
+    deps.clock.advance(60_000);
+    let r = tick().await;
+    assert_eq!(
+        summary(&r)[0],
+        "verify in_progress: verifying: waiting for the copy's status checks"
+    );
+    assert_eq!(stops().len(), 2, "{:?}", stops());
+    assert!(stops()[1].contains("Force=true"), "{}", stops()[1]);
+    assert!(stops()[1].contains(&lone.id), "{}", stops()[1]);
+    assert_eq!(state(&w, &lone.id).await, "stopped");
+    assert_eq!(state(&w, &copy).await, "running");
+    assert_eq!(w.head(&lone.id).await.unwrap()["step"], "verifying");
+
+    // Once stopped it is not stopped again; the copy passes its checks and is verified.
+    let r = tick().await;
+    assert_eq!(stops().len(), 2);
+    assert!(summary(&r)[0].starts_with("verify in_progress"), "{r:?}");
+    proxy.heal_all();
+    let r = tick().await;
+    assert!(
+        summary(&r)[0].starts_with(&format!("verify done: recovered: copy {copy} runs")),
+        "{:?}",
+        summary(&r)
+    );
+    assert_eq!(stops().len(), 2);
+    assert_eq!(state(&w, &lone.id).await, "stopped");
+    let head = w.head(&lone.id).await.unwrap();
+    assert_eq!(
+        (head["step"].as_str(), head["result"].as_str()),
+        ("recovered", "done")
+    );
+    assert!(slack.texts().last().unwrap().contains("recovered: copy"));
+    assert_eq!(proxy.calls("TerminateInstances"), 0);
+}
+
+/// A standalone t3.micro in `us-east-1c` with no subnet (its zone is its own placement),
+/// every setting a copy should keep set away from EC2's default, impaired. Its id.
+async fn unusual_instance(w: &World) -> String {
+    let id = w
+        .ec2
+        .run_instances()
+        .image_id(w.base_image().await)
+        .instance_type(InstanceType::T3Micro)
+        .min_count(1)
+        .max_count(1)
+        .placement(
+            aws_sdk_ec2::types::Placement::builder()
+                .availability_zone("us-east-1c")
+                .tenancy(aws_sdk_ec2::types::Tenancy::Dedicated)
+                .build(),
+        )
+        .ebs_optimized(true)
+        .monitoring(
+            aws_sdk_ec2::types::RunInstancesMonitoringEnabled::builder()
+                .enabled(true)
+                .build(),
+        )
+        .instance_initiated_shutdown_behavior(aws_sdk_ec2::types::ShutdownBehavior::Terminate)
+        .disable_api_termination(true)
+        // T3's default is unlimited.
+        .credit_specification(
+            aws_sdk_ec2::types::CreditSpecificationRequest::builder()
+                .cpu_credits("standard")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .instances()[0]
+        .instance_id()
+        .unwrap()
+        .to_string();
+    w.checks(&id, Some("impaired"), Some("impaired")).await;
+    id
+}
+
+/// What EC2 reports of an instance's settings a copy should keep, each as text.
+async fn settings(w: &World, id: &str) -> std::collections::BTreeMap<&'static str, String> {
+    use aws_sdk_ec2::types::InstanceAttributeName as A;
+    let i = w
+        .ec2
+        .describe_instances()
+        .instance_ids(id)
+        .send()
+        .await
+        .unwrap()
+        .reservations()[0]
+        .instances()[0]
+        .clone();
+    let placement = i.placement().cloned().unwrap();
+    let shutdown = attribute(w, id, A::InstanceInitiatedShutdownBehavior).await;
+    let termination = attribute(w, id, A::DisableApiTermination).await;
+    let credits = w
+        .ec2
+        .describe_instance_credit_specifications()
+        .instance_ids(id)
+        .send()
+        .await
+        .unwrap();
+    [
+        (
+            "availability zone",
+            placement.availability_zone().map(str::to_string),
+        ),
+        (
+            "tenancy",
+            placement.tenancy().map(|t| t.as_str().to_string()),
+        ),
+        ("EBS-optimised", i.ebs_optimized().map(|b| b.to_string())),
+        (
+            "detailed monitoring",
+            i.monitoring()
+                .and_then(|m| m.state())
+                .map(|s| s.as_str().to_string()),
+        ),
+        (
+            "shutdown behaviour",
+            shutdown
+                .instance_initiated_shutdown_behavior()
+                .and_then(|v| v.value())
+                .map(str::to_string),
+        ),
+        (
+            "termination protection",
+            termination
+                .disable_api_termination()
+                .and_then(|v| v.value())
+                .map(|b| b.to_string()),
+        ),
+        (
+            "CPU credits",
+            credits
+                .instance_credit_specifications()
+                .first()
+                .and_then(|c| c.cpu_credits())
+                .map(str::to_string),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.unwrap_or_else(|| "(none)".into())))
+    .collect()
+}
+
+async fn stop_protected(w: &World, id: &str) -> Option<bool> {
+    attribute(
+        w,
+        id,
+        aws_sdk_ec2::types::InstanceAttributeName::DisableApiStop,
+    )
+    .await
+    .disable_api_stop()
+    .and_then(|v| v.value())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_copy_keeps_the_placement_and_settings_of_the_instance_it_replaces() {
+    let (w, proxy, _slack) = setup(WorldSpec::empty()).await;
+    let id = unusual_instance(&w).await;
+    let expected: std::collections::BTreeMap<&str, String> = [
+        ("availability zone", "us-east-1c"),
+        ("tenancy", "dedicated"),
+        ("EBS-optimised", "true"),
+        ("detailed monitoring", "enabled"),
+        ("shutdown behaviour", "terminate"),
+        ("termination protection", "true"),
+        ("CPU credits", "standard"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.to_string()))
+    .collect();
+    // The source as EC2 reports it: none of these is EC2's default.
+    assert_eq!(settings(&w, &id).await, expected);
+    let deps = w.deps(&proxy, &[]).await;
+    let r = invoke(&deps, &event("sns-alarm.json", &[&id]))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.outcomes[0].action.as_str(), r.outcomes[0].result),
+        ("verify", Verdict::Done),
+        "{r:?}"
+    );
+    let (_, copies) = made_for(&w, &id).await;
+    assert_eq!(copies.len(), 1);
+    let copy = copies[0].instance_id().unwrap();
+    // The copy, as EC2 reports it after the relaunch: every setting kept.
+    assert_eq!(settings(&w, copy).await, expected, "the copy {copy}");
+    assert_eq!(stop_protected(&w, copy).await, Some(false));
+    assert_eq!(state(&w, copy).await, "running");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_copy_keeps_stop_protection() {
+    let (w, proxy, _slack) = setup(WorldSpec::empty()).await;
+    let id = w.launch(1, &[]).await.remove(0);
+    w.ec2
+        .modify_instance_attribute()
+        .instance_id(&id)
+        .disable_api_stop(
+            aws_sdk_ec2::types::AttributeBooleanValue::builder()
+                .value(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    w.checks(&id, Some("impaired"), Some("impaired")).await;
+    assert_eq!(stop_protected(&w, &id).await, Some(true));
+    let deps = w.deps(&proxy, &[]).await;
+    let r = invoke(&deps, &event("sns-alarm.json", &[&id]))
+        .await
+        .unwrap();
+    let (_, copies) = made_for(&w, &id).await;
+    assert_eq!(copies.len(), 1, "{r:?}");
+    let copy = copies[0].instance_id().unwrap();
+    // The copy, as EC2 reports it: stop-protected like its source.
+    assert_eq!(stop_protected(&w, copy).await, Some(true), "{r:?}");
+    assert_eq!(state(&w, copy).await, "running");
+    // EC2 refuses to stop the protected source and autoheal never lifts the protection:
+    // the source keeps running beside its copy and the relaunch ends failed at the
+    // takeover, for people (a gap: the relaunch is started although its takeover cannot
+    // stop the source; the stop-start rung checks stop protection first, the relaunch not).
+    assert_eq!(state(&w, &id).await, "running");
+    let o = &r.outcomes[0];
+    assert_eq!(
+        (o.action.as_str(), o.result),
+        ("launch_replacement", Verdict::Failed),
+        "{o:?}"
+    );
+    assert!(
+        o.reason.starts_with("ec2:StopInstances failed")
+            && o.reason.contains("OperationNotPermitted")
+            && o.reason.contains("Manual recovery (docs/RUNBOOK.md)"),
+        "{}",
+        o.reason
+    );
+    let head = w.head(&id).await.unwrap();
+    assert_eq!(
+        (
+            head["status"].as_str(),
+            head["step"].as_str(),
+            head["result"].as_str()
+        ),
+        ("settled", "taking_over", "failed"),
+        "settled where it stopped: {head:?}"
+    );
 }

@@ -176,6 +176,14 @@ async fn a_copy_failing_again_within_a_day_goes_to_people() {
     assert_eq!(proxy.calls("CreateImage"), 0);
     assert_eq!(proxy.calls("RunInstances"), 0);
     assert_eq!(slack.texts().len(), 1, "people are told");
+    assert!(
+        slack.texts()[0].contains("relaunch budget"),
+        "{:?}",
+        slack.texts()
+    );
+    // The world: the copy runs on as it was, nothing made of it.
+    assert_eq!(world.state(&copy).await, "running");
+    assert_eq!(world.made_of(&copy).await, (vec![], vec![]));
 
     // With the budget off, the same alarm on another copy is relaunched.
     let other = world
@@ -185,10 +193,24 @@ async fn a_copy_failing_again_within_a_day_goes_to_people() {
     let unlimited = world
         .deps(&proxy, &[("AUTOHEAL_LINEAGE_WINDOW", "off")])
         .await;
-    invoke(&unlimited, &event("sns-alarm.json", &[&other]))
+    let r = invoke(&unlimited, &event("sns-alarm.json", &[&other]))
         .await
         .unwrap();
+    let o = &r.outcomes[0];
+    assert_eq!(
+        (o.action.as_str(), o.result.as_str()),
+        ("verify", "done"),
+        "{o:?}"
+    );
+    assert!(o.reason.starts_with("recovered: copy i-"), "{}", o.reason);
     assert_eq!(proxy.calls("CreateImage"), 1);
+    let (images, copies) = world.made_of(&other).await;
+    assert_eq!((images.len(), copies.len()), (1, 1));
+    assert_eq!(world.state(&copies[0]).await, "running");
+    assert!(matches!(
+        world.state(&other).await.as_str(),
+        "stopped" | "stopping"
+    ));
 
     // On the instance-check ladder a fresh copy is still rebooted; only the relaunch after
     // it is refused.
@@ -224,6 +246,13 @@ async fn a_copy_failing_again_within_a_day_goes_to_people() {
         summary(&tick)
     );
     assert_eq!(proxy.calls("CreateImage"), 1, "no image of the fresh copy");
+    assert_eq!(proxy.calls("RebootInstances"), 1);
+    assert_eq!(
+        world.state(&third).await,
+        "running",
+        "rebooted, not replaced"
+    );
+    assert_eq!(world.made_of(&third).await, (vec![], vec![]));
     assert!(open_index(&world).await.is_empty());
 }
 
@@ -250,17 +279,35 @@ async fn a_cluster_repairs_one_member_at_a_time() {
     );
     let (a, b) = tokio::join!(invoke(&deps, &alarm_a), invoke(&deps, &alarm_b));
     assert_eq!(proxy.calls("CreateImage"), 1, "one member under repair");
-    // The repair is left open: an error (retried), or, on a loaded machine where the
-    // invocation's time runs out before verifying, `in_progress`.
-    let is_hold = |r: &Result<autoheal::model::outcome::Response, _>| {
+    // The repair is left open: the copy's status read fails for good this time, a
+    // transient `ec2:DescribeInstanceStatus` error (the invocation is retried), or
+    // `in_progress` if its time ran out while waiting; nothing else.
+    type Handled = Result<autoheal::model::outcome::Response, autoheal::error::Error>;
+    let is_hold = |r: &Handled| {
         r.as_ref()
             .is_ok_and(|r| r.outcomes[0].result.as_str() == "held")
     };
-    let (repairing, held) = match (is_hold(&a), is_hold(&b)) {
-        (false, true) => (&ids[0], b.unwrap()),
-        (true, false) => (&ids[1], a.unwrap()),
+    let left_open = |r: &Handled| match r {
+        Ok(r) => r.outcomes[0].result.as_str() == "in_progress",
+        Err(autoheal::error::Error::Transient { op, detail }) => {
+            *op == "ec2:DescribeInstanceStatus" && detail.contains("InternalFailure")
+        }
+        Err(_) => false,
+    };
+    let (repairing, held) = match (left_open(&a), is_hold(&a), left_open(&b), is_hold(&b)) {
+        (true, _, _, true) => (&ids[0], b.unwrap()),
+        (_, true, true, _) => (&ids[1], a.unwrap()),
         _ => panic!("one repair left open and one hold: {a:?} {b:?}"),
     };
+    // The world: the repaired member is imaged and its copy launched; the held one runs on
+    // untouched.
+    let (images, copies) = world.made_of(repairing).await;
+    assert_eq!((images.len(), copies.len()), (1, 1));
+    assert_eq!(
+        world.head(repairing).await.unwrap()["step"],
+        "verifying",
+        "left open while its copy is verified"
+    );
     let waiting = &held.outcomes[0];
     assert_eq!(waiting.result.as_str(), "held");
     assert!(
@@ -271,6 +318,9 @@ async fn a_cluster_repairs_one_member_at_a_time() {
         waiting.reason
     );
     let held_id = waiting.instance_id.clone().unwrap();
+    assert_eq!(world.state(&held_id).await, "running");
+    assert_eq!(world.made_of(&held_id).await, (vec![], vec![]));
+    assert_eq!(world.head(&held_id).await.unwrap()["result"], "held");
     // Its alarm again: still held, not reported again.
     let again = invoke(&deps, &event("sns-alarm.json", &[&held_id]))
         .await
@@ -320,10 +370,14 @@ async fn a_cluster_repairs_one_member_at_a_time() {
     );
     let third = invoke(&off, &event("sns-alarm.json", &[&ids[2]])).await;
     assert!(
-        !is_hold(&third),
+        left_open(&third),
         "admitted and left open like the first: {third:?}"
     );
     assert_eq!(proxy.calls("CreateImage"), 3);
+    let (images, copies) = world.made_of(&ids[2]).await;
+    assert_eq!((images.len(), copies.len()), (1, 1));
+    assert_eq!(world.head(&ids[2]).await.unwrap()["step"], "verifying");
+    assert_eq!(guard_messages(), 1, "no hold told");
 }
 
 #[tokio::test]
@@ -434,6 +488,23 @@ async fn a_larger_group_has_at_most_its_in_flight_budget_under_repair() {
         }
     }
     assert_eq!((proxy.calls("SetInstanceHealth"), held), (2, 3));
+    let healths = || async {
+        let mut by = std::collections::BTreeMap::<String, usize>::new();
+        for id in &world.members {
+            *by.entry(world.health(id).await).or_default() += 1;
+        }
+        by
+    };
+    let counted = |unhealthy: usize| {
+        std::collections::BTreeMap::from([
+            ("HEALTHY".to_string(), 10 - unhealthy),
+            ("UNHEALTHY".to_string(), unhealthy),
+        ])
+    };
+    assert_eq!(healths().await, counted(2), "two marked in the group");
+    for id in &world.members[5..] {
+        assert_eq!(world.health(id).await, "HEALTHY", "{id} never alarmed");
+    }
 
     // With the budget off, the rest go at once.
     let unlimited = world
@@ -445,10 +516,28 @@ async fn a_larger_group_has_at_most_its_in_flight_budget_under_repair() {
             ],
         )
         .await;
-    invoke(&unlimited, &event("scheduled-tick.json", &[]))
+    let tick = invoke(&unlimited, &event("scheduled-tick.json", &[]))
         .await
         .unwrap();
+    let marked: Vec<String> = summary(&tick)
+        .into_iter()
+        .filter(|l| l.starts_with("mark_unhealthy done: marked Unhealthy in group"))
+        .collect();
+    assert_eq!(marked.len(), 3, "{:?}", summary(&tick));
+    assert!(
+        !summary(&tick).iter().any(|l| l.contains(" held: ")),
+        "{:?}",
+        summary(&tick)
+    );
     assert_eq!(proxy.calls("SetInstanceHealth"), 5);
+    for id in &world.members[..5] {
+        assert_eq!(world.health(id).await, "UNHEALTHY", "{id}");
+    }
+    assert_eq!(
+        healths().await,
+        counted(5),
+        "the five that alarmed, no other"
+    );
 }
 
 #[tokio::test]
@@ -477,17 +566,29 @@ async fn the_account_starts_at_most_its_budget_of_new_repairs_per_ten_minutes() 
         ),
         "{lines:?}"
     );
+    for (id, line) in world.standalone.iter().zip(&lines).take(2) {
+        assert!(line.starts_with("verify done: recovered: copy"), "{line}");
+        assert_eq!(world.made_of(id).await.0.len(), 1, "{id} imaged");
+    }
+    // The held one runs on untouched.
+    let held = &world.standalone[2];
+    assert_eq!(world.state(held).await, "running");
+    assert_eq!(world.made_of(held).await, (vec![], vec![]));
+    assert_eq!(world.head(held).await.unwrap()["result"], "held");
     // The first alarms were 11 minutes ago: an alarm now is outside their window.
     let later = world.launch(1, &[]).await.remove(0);
     let r = invoke(&deps, &alarm_at(&deps, "sns-alarm.json", &later, 0))
         .await
         .unwrap();
     assert!(
-        !summary(&r)[0].contains("account budget"),
-        "{:?}",
+        summary(&r)[0].starts_with("verify done: recovered: copy"),
+        "not held by the budget: {:?}",
         summary(&r)
     );
     assert_eq!(proxy.calls("CreateImage"), 3, "{:?}", summary(&r));
+    let (images, copies) = world.made_of(&later).await;
+    assert_eq!((images.len(), copies.len()), (1, 1));
+    assert_eq!(world.state(held).await, "running", "still held");
 }
 
 /// The alarm fixture for the `StatusCheckFailed_Instance` metric.
@@ -637,4 +738,116 @@ async fn a_system_check_ladder_stops_and_starts_then_ends_with_people() {
     );
     assert_eq!(proxy.calls("CreateImage"), 0);
     assert!(open_index(&world).await.is_empty());
+}
+
+/// A 4-member cluster whose first member's repair stays under way (its image pending) and
+/// whose next two members are held by the quorum guard: one told with the scope's summary
+/// note, the other not told. Ten minutes on, the tick holds both again. Returns the
+/// messages the tick sent. `reporter_first`: whether the member told first comes first in
+/// the tick's order (the open index's, by instance id).
+async fn held_again_after_the_period(reporter_first: bool) -> (Vec<String>, Vec<String>) {
+    let (world, proxy, slack) = setup(WorldSpec::empty()).await;
+    let mut ids = world.launch(4, &[("autoheal:cluster", "db")]).await;
+    let repairing = ids.remove(0);
+    ids.sort();
+    if !reporter_first {
+        ids.swap(0, 1);
+    }
+    let (reporter, quiet) = (ids[0].clone(), ids[1].clone());
+    world.pending_images(&repairing, true).await;
+    let deps = world.deps(&proxy, &[]).await;
+    let r = invoke(&deps, &alarm_at(&deps, "sns-alarm.json", &repairing, 0))
+        .await
+        .unwrap();
+    assert!(
+        summary(&r)[0].starts_with("create_image in_progress"),
+        "{:?}",
+        summary(&r)
+    );
+    let note =
+        "Other holds in cluster db in us-east-1 in the next 10 minutes are not reported one by one";
+    let rule = format!(
+        "quorum guard: one member of a cluster at a time: cluster db in us-east-1 already has {repairing} under repair"
+    );
+    for (id, told) in [(&reporter, true), (&quiet, false)] {
+        let r = invoke(&deps, &alarm_at(&deps, "sns-alarm.json", id, 0))
+            .await
+            .unwrap();
+        let o = &r.outcomes[0];
+        assert_eq!(o.result.as_str(), "held", "{o:?}");
+        assert!(o.reason.starts_with(&rule), "{}", o.reason);
+        assert_eq!(o.reason.contains(note), told, "{}", o.reason);
+        assert_eq!(o.notification.is_some(), told, "{o:?}");
+    }
+    let guard_texts = || -> Vec<String> {
+        slack
+            .texts()
+            .into_iter()
+            .filter(|t| t.contains("quorum guard"))
+            .collect()
+    };
+    assert_eq!(guard_texts().len(), 1, "{:#?}", slack.texts());
+    assert!(guard_texts()[0].contains(&reporter), "{:?}", guard_texts());
+
+    // A tick inside the period holds both again and tells nobody.
+    deps.clock.advance(60_000);
+    let tick = invoke(&deps, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
+    let held: Vec<String> = summary(&tick)
+        .into_iter()
+        .filter(|l| l.starts_with("none held: quorum guard"))
+        .collect();
+    assert_eq!(held.len(), 2, "{:?}", summary(&tick));
+    assert_eq!(guard_texts().len(), 1, "{:#?}", slack.texts());
+
+    // Past the ten-minute period the next tick's holds are summarised again.
+    deps.clock.advance(600_000);
+    let told_before = slack.texts().len();
+    let tick = invoke(&deps, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
+    let held: Vec<String> = summary(&tick)
+        .into_iter()
+        .filter(|l| l.starts_with("none held: quorum guard"))
+        .collect();
+    assert_eq!(held.len(), 2, "{:?}", summary(&tick));
+    // The world: nothing of the held members was touched, the first is still imaging.
+    for id in [&reporter, &quiet] {
+        assert_eq!(world.state(id).await, "running");
+        assert_eq!(world.made_of(id).await, (vec![], vec![]));
+    }
+    assert_eq!(proxy.calls("CreateImage"), 1);
+    assert_eq!(world.head(&repairing).await.unwrap()["step"], "imaging");
+    let new: Vec<String> = slack.texts()[told_before..].to_vec();
+    (new, held)
+}
+
+#[tokio::test]
+async fn a_guard_hold_is_summarised_again_after_ten_minutes_once_for_all_its_members() {
+    // The member not told before comes first in the tick: its hold claims the new period.
+    let (new, held) = held_again_after_the_period(false).await;
+    assert_eq!(
+        new.len(),
+        1,
+        "one new summary, not one per member: {new:#?} {held:?}"
+    );
+    assert!(new[0].contains("quorum guard"), "{new:?}");
+    assert!(
+        new[0].contains("are not reported one by one"),
+        "the summary's note: {new:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_guard_hold_is_summarised_again_when_the_member_told_last_comes_first() {
+    // The member whose hold carried the last summary comes first in the tick: its hold,
+    // worded as before, is still told as the new period's summary.
+    let (new, held) = held_again_after_the_period(true).await;
+    assert_eq!(
+        new.len(),
+        1,
+        "one new summary, not one per member: {new:#?} {held:?}"
+    );
+    assert!(new[0].contains("are not reported one by one"), "{new:?}");
 }

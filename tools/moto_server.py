@@ -1,7 +1,8 @@
 """moto_server with gaps filled: CreateImage's snapshot TagSpecifications, CloudWatch over
 the RPC v2 CBOR protocol (see tools/cbor_shim.py), and a control API under /_autoheal/ that
 lets tests impair status checks, hold stops in `stopping` and images in `pending`, and
-instance auto-recovery settings and stop protection as EC2 plays them (see
+instance auto-recovery settings, stop protection, the launch settings and image volumes
+a relaunched copy is checked against as EC2 plays them (see
 tools/moto_world.py and docs/emulator.md), and what a CloudFormation deploy of autoheal's
 stack needs that moto lacks (TestEventPattern, resource types its CloudFormation skips: see
 tools/moto_deploy.py).

@@ -25,6 +25,14 @@ reservation again, even once its instances are terminated; with other parameters
 `client-token`. The tokens are kept on moto's EC2 backend, so moto's reset forgets them and
 `reset` here leaves them.
 
+What a relaunched copy is checked against, kept as EC2 keeps it (moto drops it):
+RunInstances' `DisableApiTermination`, `Placement.Tenancy` and `CreditSpecification`
+(DescribeInstanceCreditSpecifications answers each instance's own option, EC2's default
+without one); CreateImage snapshots each volume of the instance (encrypted under the
+volume's KMS key, listed in the image's block device mappings), and an instance launched
+from such an image gets its volumes from those snapshots, encrypted as they are. A stuck
+stop set `force_ends` is ended by a forced StopInstances, as AWS usually ends it.
+
 Auto Scaling's `aws:autoscaling:groupName` tag stays on an instance that leaves its group
 (DetachInstances, or terminated by the group), as in AWS; moto deletes it on detach. And
 CreateTags and DeleteTags refuse tag keys starting with `aws:` (any case), as EC2 does, so
@@ -49,7 +57,7 @@ from moto.autoscaling.models import ASG_NAME_TAG, AutoScalingBackend, autoscalin
 from moto.core.responses import ActionResult
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models import ec2_backends
-from moto.ec2.models.amis import AmiBackend
+from moto.ec2.models.amis import Ami, AmiBackend
 from moto.ec2.models.instances import Instance, InstanceBackend, StateReason
 from moto.ec2.models.tags import TagBackend
 from moto.ec2.responses.instances import InstanceResponse
@@ -72,8 +80,11 @@ AUTO_RECOVERY = ("disabled", "default")
 _lock = threading.RLock()
 # instance id -> {"system"|"instance": (status, since)}; a kind absent = moto's default.
 _status = {}
-# instance ids whose stops do not complete.
-_stuck = set()
+# instance id -> whether a forced stop ends its stuck stop (`force_ends`); a stop of an
+# instance listed here does not complete otherwise.
+_stuck = {}
+# Whether the StopInstances being handled on this thread asked for `Force`.
+_forcing = threading.local()
 # instance id -> seconds an image made from it stays pending (None: until released).
 _pending = {}
 # image id -> (Ami, unix time it becomes available), for images held with pending_seconds.
@@ -191,7 +202,8 @@ def _stop(original):
     def stop(self):
         with _lock:
             stuck = self.id in _stuck
-        if not stuck:
+            force_ends = _stuck.get(self.id, False)
+        if not stuck or (force_ends and getattr(_forcing, "active", False)):
             return original(self)
         previous = copy.copy(self._state)
         self._state.name, self._state.code = "stopping", STOPPING
@@ -262,6 +274,9 @@ def _init(original):
                 self._auto_recovery = recovery
             if data.get("DisableApiStop") in (True, "true") and not self.disable_api_stop:
                 self.disable_api_stop = True
+            credits = (data.get("CreditSpecification") or {}).get("CpuCredits")
+            if credits in CPU_CREDITS:
+                self._cpu_credits = credits
 
     return init
 
@@ -275,12 +290,25 @@ def _run_instances(original):
         if recovery is not None:
             _check_auto_recovery(recovery, "MaintenanceOptions.AutoRecovery")
         stop = self._get_param("DisableApiStop")
+        termination = self._get_param("DisableApiTermination")
+        tenancy = self._get_param("Placement.Tenancy")
+        if tenancy is not None:
+            _check_choice(tenancy, TENANCIES, "Placement.Tenancy")
+        credits = self._get_param("CreditSpecification.CpuCredits")
+        if credits is not None:
+            _check_choice(credits, CPU_CREDITS, "CreditSpecification.CpuCredits")
         result = original(self)
         for instance in getattr(result.result, "instances", []):
             if recovery is not None:
                 instance._auto_recovery = recovery
             if stop is not None:
                 instance.disable_api_stop = stop in (True, "true")
+            if termination is not None:
+                instance.disable_api_termination = termination in (True, "true")
+            if tenancy is not None:
+                instance.placement.tenancy = tenancy
+            if credits is not None:
+                instance._cpu_credits = credits
         return result
 
     return run_instances
@@ -380,6 +408,155 @@ def _modify_instance_attribute(original):
     return modify_instance_attribute
 
 
+def _stop_instances_force(original):
+    # moto's StopInstances does not read `Force`; a stuck stop set `force_ends` needs it.
+    def stop_instances(self):
+        _forcing.active = self._get_param("Force") in (True, "true")
+        try:
+            return original(self)
+        finally:
+            _forcing.active = False
+
+    return stop_instances
+
+
+# --- launch settings moto drops: termination protection, tenancy, CPU credits --------------
+#
+# moto ignores RunInstances' `DisableApiTermination`, `Placement.Tenancy` and
+# `CreditSpecification` (DescribeInstanceCreditSpecifications answers `standard` for every
+# instance). Kept on moto's Instance, like the settings above.
+TENANCIES = ("default", "dedicated", "host")
+CPU_CREDITS = ("standard", "unlimited")
+
+
+def _default_cpu_credits(instance_type):
+    # EC2's default credit option: T2 `standard`, later burstable families (T3, T3a, T4g)
+    # `unlimited`. Other types are not burstable; moto answered `standard` for them, kept.
+    family = (instance_type or "").split(".")[0]
+    return "unlimited" if family.startswith("t") and family != "t2" else "standard"
+
+
+def _check_choice(value, choices, parameter):
+    if value not in choices:
+        raise EC2ClientError(
+            "InvalidParameterValue",
+            f"Value ({value}) for parameter {parameter} is invalid. "
+            f"Valid values: {', '.join(choices)}.",
+        )
+    return value
+
+
+def _cpu_credits(self):
+    return getattr(self, "_cpu_credits", None) or _default_cpu_credits(self.instance_type)
+
+
+def _describe_instance_credit_specifications(self):
+    """DescribeInstanceCreditSpecifications with each instance's own option (moto: always
+    `standard`)."""
+    instance_ids = self._get_param("InstanceIds", [])
+    instances = self.ec2_backend.describe_instance_credit_specifications(instance_ids)
+    return ActionResult({
+        "InstanceCreditSpecifications": [
+            {"InstanceId": i.id, "CpuCredits": _cpu_credits(i)} for i in instances
+        ],
+    })
+
+
+# --- an image's volumes, and the volumes of an instance launched from it ------------------
+#
+# EC2's CreateImage snapshots each EBS volume attached to the instance: the image's block
+# device mappings list each device with its snapshot, and a snapshot of an encrypted volume
+# is encrypted under the volume's KMS key. RunInstances from the image creates each volume
+# from its snapshot, encrypted as the snapshot is, under its key. moto gives every image one
+# unencrypted snapshot of a fresh 15 GiB volume, and launches every instance with a fresh
+# unencrypted 8 GiB root volume. Played for images made by CreateImage (moto's own stock
+# images are left as they are).
+
+
+def _image_volumes(backend, ami, instance):
+    """Replaces moto's snapshot of a fresh volume by one snapshot per volume of `instance`,
+    carrying the placeholder's tags (CreateImage's TagSpecifications of type snapshot)."""
+    placeholder = getattr(ami, "ebs_snapshot", None)
+    tags = dict(backend.tags.get(placeholder.id, {})) if placeholder is not None else {}
+    mappings, snapshots = [], []
+    for device, bdt in sorted(instance.block_device_mapping.items()):
+        volume = backend.get_volume(bdt.volume_id)
+        snapshot = backend.create_snapshot(
+            volume.id, f"Created by CreateImage({instance.id}) for {ami.id}",
+            ami.owner_id, from_ami=ami.id,
+        )
+        snapshot.encrypted = bool(volume.encrypted)
+        snapshot.kms_key_id = volume.kms_key_id if volume.encrypted else None
+        if tags:
+            backend.create_tags([snapshot.id], tags)
+        snapshots.append((device, snapshot))
+        ebs = {
+            "SnapshotId": snapshot.id,
+            "VolumeSize": volume.size,
+            "DeleteOnTermination": bool(bdt.delete_on_termination),
+            "VolumeType": volume.volume_type,
+            "Encrypted": bool(volume.encrypted),
+        }
+        mappings.append({"DeviceName": device, "Ebs": ebs})
+    if not snapshots:
+        return
+    root = next((s for d, s in snapshots if d == ami.root_device_name), snapshots[0][1])
+    if placeholder is not None:
+        backend.snapshots.pop(placeholder.id, None)
+        backend.tags.pop(placeholder.id, None)
+    ami.ebs_snapshot = root
+    ami._autoheal_snapshots = [s for _, s in snapshots]
+    ami._autoheal_mappings = mappings
+
+
+def _image_block_device_mappings(original):
+    def block_device_mappings(self):
+        mappings = getattr(self, "_autoheal_mappings", None)
+        if mappings is None:
+            return original.fget(self)
+        return copy.deepcopy(mappings)
+
+    return property(block_device_mappings)
+
+
+def _launch_mappings(ami, requested):
+    """The block device mappings an instance launched from `ami` gets: the image's, each
+    with its snapshot's encryption and key, the request's own entries (by device) over them."""
+    mappings = {}
+    for m in ami._autoheal_mappings:
+        snapshot = ami.ec2_backend.snapshots.get(m["Ebs"]["SnapshotId"])
+        ebs = dict(m["Ebs"])
+        if snapshot is not None and snapshot.encrypted:
+            ebs["Encrypted"] = True
+            ebs["KmsKeyId"] = snapshot.kms_key_id
+        mappings[m["DeviceName"]] = {"DeviceName": m["DeviceName"], "Ebs": ebs}
+    for m in requested or []:
+        base = mappings.get(m.get("DeviceName"))
+        if base is None or "Ebs" not in m:
+            mappings[m.get("DeviceName")] = m
+            continue
+        ebs = {**base["Ebs"], **m["Ebs"]}
+        if base["Ebs"].get("Encrypted"):
+            ebs["Encrypted"] = True  # a volume of an encrypted snapshot stays encrypted
+        mappings[m["DeviceName"]] = {**m, "Ebs": ebs}
+    return list(mappings.values())
+
+
+def _run_instances_from_image(original):
+    def run_instances(self, image_id, count, user_data, security_group_names, **kwargs):
+        ami = self.amis.get(image_id) if image_id else None
+        template_mappings = kwargs.get("launch_template") and (
+            self._get_template_from_args(kwargs["launch_template"]).data or {}
+        ).get("BlockDeviceMappings")
+        if getattr(ami, "_autoheal_mappings", None) and not template_mappings:
+            kwargs["block_device_mappings"] = _launch_mappings(
+                ami, kwargs.get("block_device_mappings")
+            )
+        return original(self, image_id, count, user_data, security_group_names, **kwargs)
+
+    return run_instances
+
+
 # --- Auto Scaling's group tag, and tag keys reserved to AWS --------------------------------
 #
 # moto tags every instance a group launches with aws:autoscaling:groupName (at creation,
@@ -429,11 +606,12 @@ def _refuse_reserved_keys(original):
 
 def _hold(ami, state="pending"):
     ami.state = state
-    snapshot = getattr(ami, "ebs_snapshot", None)
-    if snapshot is not None:
-        snapshot.status = {"pending": "pending", "available": "completed"}.get(
-            state, "error"
-        )
+    snapshots = getattr(ami, "_autoheal_snapshots", None) or [getattr(ami, "ebs_snapshot", None)]
+    for snapshot in snapshots:
+        if snapshot is not None:
+            snapshot.status = {"pending": "pending", "available": "completed"}.get(
+                state, "error"
+            )
     if state == "failed":
         ami.state_reason = {
             "Code": "Server.InternalError",
@@ -444,6 +622,7 @@ def _hold(ami, state="pending"):
 def _create_image(original):
     def create_image(self, instance_id, name, description, tag_specifications):
         ami = original(self, instance_id, name, description, tag_specifications)
+        _image_volumes(self, ami, self.get_instance(instance_id))
         with _lock:
             if instance_id in _pending:
                 _hold(ami, "pending")
@@ -607,6 +786,12 @@ def install():
     filter_dict_attribute_mapping["client-token"] = "client_token"
     InstanceResponse.modify_instance_maintenance_options = _modify_instance_maintenance_options
     InstanceBackend.stop_instances = _stop_instances(InstanceBackend.stop_instances)
+    InstanceResponse.stop_instances = _stop_instances_force(InstanceResponse.stop_instances)
+    InstanceResponse.describe_instance_credit_specifications = (
+        _describe_instance_credit_specifications
+    )
+    InstanceBackend.run_instances = _run_instances_from_image(InstanceBackend.run_instances)
+    Ami.block_device_mappings = _image_block_device_mappings(Ami.block_device_mappings)
     InstanceBackend.modify_instance_attribute = _modify_instance_attribute(
         InstanceBackend.modify_instance_attribute
     )
@@ -671,10 +856,19 @@ def status(body):
 def stuck_stop(body):
     instance_id = _required(body, "instance_id")
     stuck = _flag(body, "stuck")
+    force_ends = body.get("force_ends", False)
+    if not isinstance(force_ends, bool):
+        raise HttpError(400, "`force_ends` must be true or false")
+    if force_ends and not stuck:
+        raise HttpError(400, "`force_ends` needs `stuck` true")
     instance = _find_instance(instance_id)
     with _lock:
-        (_stuck.add if stuck else _stuck.discard)(instance_id)
-    return {"instance_id": instance_id, "stuck": stuck, "state": instance.state}
+        if stuck:
+            _stuck[instance_id] = force_ends
+        else:
+            _stuck.pop(instance_id, None)
+    return {"instance_id": instance_id, "stuck": stuck, "force_ends": force_ends,
+            "state": instance.state}
 
 
 def finish_stop(body):
@@ -833,7 +1027,7 @@ def reset(body=None):
             _failed.clear()
             return {"reset": True}
         _status.pop(instance_id, None)
-        _stuck.discard(instance_id)
+        _stuck.pop(instance_id, None)
         _pending.pop(instance_id, None)
         if _marks.get(instance_id, {}).get("phase") == "marked":
             del _marks[instance_id]

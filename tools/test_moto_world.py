@@ -311,7 +311,7 @@ class World(unittest.TestCase):
         (iid,) = self.launch()
         self.assertEqual(
             self.ok("stuck-stop", {"instance_id": iid, "stuck": True}),
-            {"instance_id": iid, "stuck": True, "state": "running"},
+            {"instance_id": iid, "stuck": True, "force_ends": False, "state": "running"},
         )
         for _ in range(2):
             r = self.ec2.stop_instances(InstanceIds=[iid], Force=True)["StoppingInstances"][0]
@@ -331,6 +331,30 @@ class World(unittest.TestCase):
         self.assertEqual(self.state(iid), "stopped")
         status, answer = self.control("finish-stop", {"instance_id": iid})
         self.assertEqual((status, answer["state"]), (409, "stopped"))
+
+    def test_a_forced_stop_ends_a_stuck_stop_set_to_end_so(self):
+        iid, other = self.launch(count=2)
+        self.assertEqual(
+            self.ok("stuck-stop", {"instance_id": iid, "stuck": True, "force_ends": True}),
+            {"instance_id": iid, "stuck": True, "force_ends": True, "state": "running"},
+        )
+        self.ok("stuck-stop", {"instance_id": other, "stuck": True})
+        for _ in range(2):
+            self.ec2.stop_instances(InstanceIds=[iid, other])
+            self.assertEqual((self.state(iid), self.state(other)), ("stopping", "stopping"))
+        self.ec2.stop_instances(InstanceIds=[iid, other], Force=True)
+        # Only the one set so: the other's stop stays stuck whatever Force says.
+        self.assertEqual((self.state(iid), self.state(other)), ("stopped", "stopping"))
+        # Started again, its next unforced stop hangs again.
+        self.ec2.start_instances(InstanceIds=[iid])
+        self.ec2.stop_instances(InstanceIds=[iid])
+        self.assertEqual(self.state(iid), "stopping")
+        status, answer = self.control(
+            "stuck-stop", {"instance_id": iid, "stuck": False, "force_ends": True})
+        self.assertEqual(status, 400, answer)
+        status, answer = self.control(
+            "stuck-stop", {"instance_id": iid, "stuck": True, "force_ends": "yes"})
+        self.assertEqual(status, 400, answer)
 
     def test_first_stop_answers_running_to_stopping(self):
         (iid,) = self.launch()
@@ -974,6 +998,112 @@ class World(unittest.TestCase):
         self.ec2.modify_instance_attribute(InstanceId=free, Attribute="disableApiStop", Value="false")
         self.ec2.stop_instances(InstanceIds=[free])
         self.assertEqual(self.state(free), "stopped")
+
+    # --- launch settings moto drops ---------------------------------------------------------
+
+    def attribute(self, instance_id, name):
+        answer = self.ec2.describe_instance_attribute(InstanceId=instance_id, Attribute=name)
+        key = name[0].upper() + name[1:]
+        return answer[key]["Value"]
+
+    def credits(self, instance_id):
+        (spec,) = self.ec2.describe_instance_credit_specifications(
+            InstanceIds=[instance_id])["InstanceCreditSpecifications"]
+        return spec["CpuCredits"]
+
+    def test_launch_settings_are_kept_as_ec2_keeps_them(self):
+        (i,) = self.ec2.run_instances(
+            ImageId=AMI, MinCount=1, MaxCount=1, InstanceType="t3.micro",
+            Placement={"AvailabilityZone": "us-east-1c", "Tenancy": "dedicated"},
+            DisableApiTermination=True, CreditSpecification={"CpuCredits": "standard"},
+        )["Instances"]
+        iid = i["InstanceId"]
+        (found,) = self.ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"]
+        self.assertEqual(
+            (found["Placement"]["AvailabilityZone"], found["Placement"]["Tenancy"]),
+            ("us-east-1c", "dedicated"),
+        )
+        self.assertIs(self.attribute(iid, "disableApiTermination"), True)
+        self.assertEqual(self.credits(iid), "standard")
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            self.ec2.terminate_instances(InstanceIds=[iid])
+        self.assertEqual(e.exception.response["Error"]["Code"], "OperationNotPermitted")
+        # EC2's defaults: T2 standard, later burstable families unlimited; default tenancy;
+        # no termination protection.
+        (t2,) = self.run_instances(InstanceType="t2.micro")[1]
+        (t3,) = self.run_instances(InstanceType="t3.micro")[1]
+        self.assertEqual((self.credits(t2), self.credits(t3)), ("standard", "unlimited"))
+        self.assertIs(self.attribute(t3, "disableApiTermination"), False)
+        (found,) = self.ec2.describe_instances(InstanceIds=[t3])["Reservations"][0]["Instances"]
+        self.assertEqual(found["Placement"]["Tenancy"], "default")
+        for bad in ({"Placement": {"Tenancy": "shared"}},
+                    {"CreditSpecification": {"CpuCredits": "bursty"}}):
+            with self.assertRaises(botocore.exceptions.ClientError) as e:
+                self.run_instances(InstanceType="t3.micro", **bad)
+            self.assertEqual(e.exception.response["Error"]["Code"], "InvalidParameterValue")
+
+    # --- an image's volumes ------------------------------------------------------------------
+
+    def test_create_image_snapshots_each_volume_and_launches_from_them(self):
+        kms = self.client("kms")
+        key = kms.create_key()["KeyMetadata"]["KeyId"]
+        (i,) = self.ec2.run_instances(
+            ImageId=AMI, MinCount=1, MaxCount=1,
+            BlockDeviceMappings=[
+                {"DeviceName": "/dev/sda1",
+                 "Ebs": {"Encrypted": True, "KmsKeyId": key, "VolumeSize": 9}},
+                {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 20}},
+            ],
+        )["Instances"]
+        iid = i["InstanceId"]
+        image_id = self.ec2.create_image(
+            InstanceId=iid, Name=self.unique("volumes"), NoReboot=True,
+            TagSpecifications=[{"ResourceType": "snapshot",
+                                "Tags": [{"Key": "autoheal:incident", "Value": "x"}]}],
+        )["ImageId"]
+        mappings = {m["DeviceName"]: m["Ebs"] for m in self.image(image_id)["BlockDeviceMappings"]}
+        self.assertEqual(sorted(mappings), ["/dev/sda1", "/dev/sdf"])
+        self.assertEqual(
+            [(mappings[d]["VolumeSize"], mappings[d]["Encrypted"]) for d in sorted(mappings)],
+            [(9, True), (20, False)],
+        )
+        snapshots = {
+            s["SnapshotId"]: s for s in self.ec2.describe_snapshots(
+                SnapshotIds=[m["SnapshotId"] for m in mappings.values()])["Snapshots"]
+        }
+        root = snapshots[mappings["/dev/sda1"]["SnapshotId"]]
+        self.assertEqual((root["Encrypted"], root["KmsKeyId"]), (True, key))
+        self.assertFalse(snapshots[mappings["/dev/sdf"]["SnapshotId"]]["Encrypted"])
+        for s in snapshots.values():
+            self.assertEqual(s["Tags"], [{"Key": "autoheal:incident", "Value": "x"}])
+        # Launched from the image: each volume from its snapshot, the root under the key.
+        (copy,) = self.ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1)["Instances"]
+        volumes = {
+            v["Attachments"][0]["Device"]: v for v in self.ec2.describe_volumes(Filters=[
+                {"Name": "attachment.instance-id", "Values": [copy["InstanceId"]]}])["Volumes"]
+        }
+        self.assertEqual(sorted(volumes), ["/dev/sda1", "/dev/sdf"])
+        self.assertEqual(
+            (volumes["/dev/sda1"]["Encrypted"], volumes["/dev/sda1"]["KmsKeyId"],
+             volumes["/dev/sda1"]["SnapshotId"], volumes["/dev/sda1"]["Size"]),
+            (True, key, mappings["/dev/sda1"]["SnapshotId"], 9),
+        )
+        self.assertFalse(volumes["/dev/sdf"]["Encrypted"])
+        # A pending image's snapshots are all pending; retiring it frees them.
+        self.ok("pending-images", {"instance_id": iid, "pending": True})
+        held = self.ec2.create_image(InstanceId=iid, Name=self.unique("held"), NoReboot=True)["ImageId"]
+        held_snaps = [m["Ebs"]["SnapshotId"] for m in self.image(held)["BlockDeviceMappings"]]
+        states = {s["State"] for s in self.ec2.describe_snapshots(SnapshotIds=held_snaps)["Snapshots"]}
+        self.assertEqual(states, {"pending"})
+        self.ok("release-image", {"image_id": held})
+        self.ec2.deregister_image(ImageId=held)
+        for snap in held_snaps:
+            self.ec2.delete_snapshot(SnapshotId=snap)
+        # moto's stock images are left as they were: one fresh unencrypted root volume.
+        (plain,) = self.launch()
+        (volume,) = self.ec2.describe_volumes(Filters=[
+            {"Name": "attachment.instance-id", "Values": [plain]}])["Volumes"]
+        self.assertEqual((volume["Encrypted"], volume["Size"]), (False, 8))
 
     # --- RunInstances' ClientToken ----------------------------------------------------------
 

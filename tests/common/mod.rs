@@ -949,6 +949,58 @@ impl World {
             .to_string()
     }
 
+    /// The instance's state as EC2 reports it (`running`, `stopping`, ...).
+    pub async fn state(&self, instance_id: &str) -> String {
+        self.ec2
+            .describe_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await
+            .unwrap()
+            .reservations()[0]
+            .instances()[0]
+            .state()
+            .and_then(|s| s.name())
+            .map(|n| n.as_str().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The images and the copies autoheal made of `source` (tagged
+    /// `autoheal:source-instance`), as EC2 lists them: (image ids, copy ids).
+    pub async fn made_of(&self, source: &str) -> (Vec<String>, Vec<String>) {
+        let by_source = || {
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:autoheal:source-instance")
+                .values(source)
+                .build()
+        };
+        let images = self
+            .ec2
+            .describe_images()
+            .owners("self")
+            .filters(by_source())
+            .send()
+            .await
+            .unwrap()
+            .images()
+            .iter()
+            .filter_map(|i| i.image_id().map(str::to_string))
+            .collect();
+        let copies = self
+            .ec2
+            .describe_instances()
+            .filters(by_source())
+            .send()
+            .await
+            .unwrap()
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter_map(|i| i.instance_id().map(str::to_string))
+            .collect();
+        (images, copies)
+    }
+
     pub async fn tag_instance(&self, instance_id: &str, key: &str, value: &str) {
         self.ec2
             .create_tags()
