@@ -13,6 +13,8 @@ use aws_lambda_events::event::sns::SnsRecord;
 mod signal;
 pub use signal::*;
 
+use crate::model::scope::ScopeKey;
+
 /// Key of the object that stands in for a payload that is not JSON (see `guard_payload`).
 const UNPARSEABLE_KEY: &str = "autoheal:unparseable";
 
@@ -111,10 +113,8 @@ fn parse_command(command: &Value, scope: Option<&Value>) -> Intake {
         ));
     }
     let scope = scope.and_then(Value::as_str).unwrap_or_default().trim();
-    match scope.split_once(':') {
-        Some(("group" | "cluster", name)) if !name.trim().is_empty() => Intake::Resume {
-            scope: scope.to_string(),
-        },
+    match scope.parse::<ScopeKey>() {
+        Ok(key) if key != ScopeKey::Account => Intake::Resume { scope: key },
         _ => ignored(format!(
             "resume needs a scope \"group:<name>\" or \"cluster:<name>\" (with \"@<region>\" for another region than the function's), got {scope:?}"
         )),
@@ -773,13 +773,13 @@ mod tests {
         assert_eq!(
             parse(serde_json::json!({"autoheal": "resume", "scope": "group:web"})),
             Intake::Resume {
-                scope: "group:web".into()
+                scope: ScopeKey::group("web")
             }
         );
         assert_eq!(
             parse(serde_json::json!({"autoheal": "resume", "scope": " cluster:db "})),
             Intake::Resume {
-                scope: "cluster:db".into()
+                scope: ScopeKey::cluster("db")
             }
         );
         for (bad, why) in [

@@ -200,7 +200,7 @@ pub enum Intake {
     },
     /// An operator closes a breaker (`{"autoheal": "resume", "scope": "group:web"}`).
     Resume {
-        /// `group:<name>` or `cluster:<name>`.
-        scope: String,
+        /// A group or a cluster; without a region, the function's own.
+        scope: crate::model::scope::ScopeKey,
     },
 }

@@ -5,4 +5,5 @@ pub mod facts;
 pub mod keys;
 pub mod outcome;
 pub mod progress;
+pub mod scope;
 pub mod tags;

@@ -22,7 +22,7 @@ pub struct Decided {
     /// The group's desired capacity, read at most once (the breaker and the guards).
     pub desired: OnceCell<Option<i32>>,
     /// The guards' scope items, read ahead for the admission.
-    pub ahead: Vec<(String, guard::ScopeItem)>,
+    pub ahead: Vec<(crate::model::scope::ScopeKey, guard::ScopeItem)>,
 }
 
 /// What EC2 or the ledger could not tell: the decision fails (`commit::fail`).

@@ -95,10 +95,7 @@ pub(crate) async fn process(run: &Run<'_>, intake: Intake) -> Result<Vec<Outcome
         }
         Intake::Resume { scope } => {
             // `group:web` is the function's own region's; `group:web@eu-west-1` another's.
-            let scope = match scope.contains('@') {
-                true => scope,
-                false => format!("{scope}@{}", run.config.region),
-            };
+            let scope = scope.or_region(&run.config.region);
             let outcome = act::breaker::resume(run, &scope).await?;
             report::emit(&outcome);
             return Ok(vec![outcome]);

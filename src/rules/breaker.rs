@@ -25,24 +25,16 @@ pub const DEFAULT_PERCENT: u32 = 20;
 pub const DEFAULT_COOLDOWN_SECONDS: i64 = 600;
 
 /// Where the breaker counts an instance's alarms: its `autoheal:cluster` if tagged, else
-/// its Auto Scaling group; standalone untagged instances have no breaker. (key, label).
+/// its Auto Scaling group; standalone untagged instances have no breaker.
 pub fn scope_of(
     instance: &crate::model::facts::InstanceFacts,
     group: Option<&str>,
-) -> Option<(String, String)> {
+) -> Option<crate::model::scope::ScopeKey> {
+    use crate::model::scope::ScopeKey;
     match (crate::rules::guard::cluster_of(instance), group) {
-        (Some(c), _) => Some((format!("cluster:{c}"), format!("cluster {c}"))),
-        (None, Some(g)) => Some((format!("group:{g}"), format!("group {g}"))),
+        (Some(c), _) => Some(ScopeKey::cluster(c)),
+        (None, Some(g)) => Some(ScopeKey::group(g)),
         (None, None) => None,
-    }
-}
-
-/// The label of a scope key, for people: `group:web@us-east-1` -> `group web in
-/// us-east-1` (`guard::in_region`).
-pub fn label(key: &str) -> String {
-    match key.rsplit_once('@') {
-        Some((scope, region)) => format!("{} in {region}", scope.replacen(':', " ", 1)),
-        None => key.replacen(':', " ", 1),
     }
 }
 
@@ -458,12 +450,11 @@ mod tests {
             ..Default::default()
         };
         let plain = InstanceFacts::default();
-        let key = |i, g| scope_of(i, g).map(|(k, _)| k);
-        assert_eq!(key(&tagged, Some("web")), Some("cluster:db".into()));
-        assert_eq!(key(&plain, Some("web")), Some("group:web".into()));
+        use crate::model::scope::ScopeKey;
+        let key = |i, g| scope_of(i, g);
+        assert_eq!(key(&tagged, Some("web")), Some(ScopeKey::cluster("db")));
+        assert_eq!(key(&plain, Some("web")), Some(ScopeKey::group("web")));
         assert_eq!(key(&plain, None), None);
-        assert_eq!(label("group:web"), "group web");
-        assert_eq!(label("cluster:db@eu-west-1"), "cluster db in eu-west-1");
     }
 
     #[test]

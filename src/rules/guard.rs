@@ -9,6 +9,7 @@
 use crate::model::facts::InstanceFacts;
 use crate::model::outcome::Action;
 use crate::model::progress::Phase;
+use crate::model::scope::ScopeKey;
 use crate::rules::incident::{Head, Status};
 
 pub const CLUSTER_TAG: &str = "autoheal:cluster";
@@ -28,10 +29,8 @@ pub fn cluster_of(instance: &InstanceFacts) -> Option<&str> {
 /// Where a cap applies, and how many may be under repair there at once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scope {
-    /// Ledger key part: `cluster:<name>`, `group:<name>` or `account`.
-    pub key: String,
-    /// For people: `cluster db`, `group web`, `this account`.
-    pub label: String,
+    /// Its item in the ledger, and its label for people.
+    pub key: ScopeKey,
     pub limit: usize,
     /// The rule, for the report.
     pub rule: String,
@@ -50,25 +49,14 @@ pub const HOLD_REPORT_PERIOD_MS: i64 = 600_000;
 pub fn summary_note(scope: &Scope) -> String {
     format!(
         "Other holds in {} in the next 10 minutes are not reported one by one (`autoheal-admin history` lists them)",
-        scope.label
+        scope.key.label()
     )
-}
-
-/// A group's or cluster's scope key and label in `region`: two regions' groups of one
-/// name never share a guard or a breaker (`group:web` -> `group:web@ap-northeast-1`).
-pub fn in_region(key: &str, label: &str, region: &str) -> (String, String) {
-    (regional(key, region), format!("{label} in {region}"))
-}
-
-fn regional(key: &str, region: &str) -> String {
-    format!("{key}@{region}")
 }
 
 /// `AUTOHEAL_ACCOUNT_MAX_REPAIRS` (None: off).
 pub fn account_scope(max_repairs: Option<u32>) -> Option<Scope> {
     max_repairs.map(|n| Scope {
-        key: "account".into(),
-        label: "this account".into(),
+        key: ScopeKey::Account,
         limit: n as usize,
         rule: format!("account budget: {n} new repairs per 10 minutes"),
         window_ms: Some(ACCOUNT_WINDOW_MS),
@@ -108,13 +96,13 @@ pub fn scope_key(
     quorum: bool,
     inflight_percent: Option<u32>,
     region: &str,
-) -> Option<String> {
+) -> Option<ScopeKey> {
     let key = match (cluster_of(instance).filter(|_| quorum), group) {
-        (Some(cluster), _) => format!("cluster:{cluster}"),
-        (None, Some(name)) if quorum || inflight_percent.is_some() => format!("group:{name}"),
+        (Some(cluster), _) => ScopeKey::cluster(cluster),
+        (None, Some(name)) if quorum || inflight_percent.is_some() => ScopeKey::group(name),
         _ => return None,
     };
-    Some(regional(&key, region))
+    Some(key.in_region(region))
 }
 
 pub fn scope_for(
@@ -125,19 +113,17 @@ pub fn scope_for(
 ) -> Option<Scope> {
     if let Some(cluster) = cluster_of(instance).filter(|_| quorum) {
         return Some(Scope {
-            key: format!("cluster:{cluster}"),
-            label: format!("cluster {cluster}"),
+            key: ScopeKey::cluster(cluster),
             limit: 1,
             rule: "quorum guard: one member of a cluster at a time".into(),
             window_ms: None,
         });
     }
     let (name, desired) = group?;
-    let (key, label) = (format!("group:{name}"), format!("group {name}"));
+    let key = ScopeKey::group(name);
     if quorum && desired <= SMALL_GROUP {
         return Some(Scope {
             key,
-            label,
             limit: 1,
             rule: format!("quorum guard: one member at a time in a group of {desired}"),
             window_ms: None,
@@ -147,7 +133,6 @@ pub fn scope_for(
     let limit = ((desired.max(0) as u64 * percent as u64) / 100).max(1) as usize;
     Some(Scope {
         key,
-        label,
         limit,
         rule: format!("in-flight budget: {percent}% of {desired} = {limit} at a time"),
         window_ms: None,
@@ -203,7 +188,7 @@ pub fn admit(scope: &Scope, me: (&str, &str), live: &[(String, String)]) -> Admi
         Admission::Hold(format!(
             "{}: {} already has {} under repair; this member waits until a repair there is verified (checked every minute)",
             scope.rule,
-            scope.label,
+            scope.key.label(),
             ids.join(", ")
         ))
     }
@@ -262,7 +247,7 @@ mod tests {
                             let key = scope_key(instance, group, quorum, percent, "r");
                             if let Some(scope) = scope {
                                 assert_eq!(
-                                    Some(in_region(&scope.key, "", "r").0),
+                                    Some(scope.key.in_region("r")),
                                     key,
                                     "{group:?} {desired} {quorum} {percent:?}"
                                 );
@@ -273,8 +258,8 @@ mod tests {
             }
         }
         assert_eq!(
-            scope_key(&clustered, Some("web"), true, None, "r").as_deref(),
-            Some("cluster:db@r")
+            scope_key(&clustered, Some("web"), true, None, "r").map(|k| k.to_string()),
+            Some("cluster:db@r".to_string())
         );
         assert_eq!(scope_key(&plain, Some("web"), false, None, "r"), None);
     }
@@ -377,7 +362,7 @@ mod tests {
             ..Default::default()
         };
         let limit = |i: &InstanceFacts, g: Option<(&str, i32)>, q: bool, p: Option<u32>| {
-            scope_for(i, g, q, p).map(|s| (s.key, s.limit))
+            scope_for(i, g, q, p).map(|s| (s.key.to_string(), s.limit))
         };
         let db = tagged(Some("db"));
         let plain = tagged(None);
@@ -464,7 +449,10 @@ mod tests {
     #[test]
     fn the_account_budget_counts_repairs_started_within_ten_minutes_of_alarm_time() {
         let scope = account_scope(Some(5)).unwrap();
-        assert_eq!((scope.key.as_str(), scope.limit), ("account", 5));
+        assert_eq!(
+            (scope.key.to_string().as_str(), scope.limit),
+            ("account", 5)
+        );
         assert_eq!(scope.rule, "account budget: 5 new repairs per 10 minutes");
         assert!(account_scope(None).is_none());
         let started = head(Status::Settled, Some(Action::MarkUnhealthy), None);
@@ -498,8 +486,7 @@ mod tests {
                 .collect()
         };
         let scope = |limit| Scope {
-            key: "cluster:db".into(),
-            label: "cluster db".into(),
+            key: ScopeKey::cluster("db"),
             limit,
             rule: "quorum guard: one member of a cluster at a time".into(),
             window_ms: None,
@@ -559,8 +546,7 @@ mod tests {
         let mut admitted_total = 0;
         for (members, limit) in [(3usize, 1usize), (6, 2), (10, 1)] {
             let scope = Scope {
-                key: "cluster:db".into(),
-                label: "cluster db".into(),
+                key: ScopeKey::cluster("db"),
                 limit,
                 rule: "quorum guard".into(),
                 window_ms: None,

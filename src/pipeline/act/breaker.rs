@@ -8,6 +8,7 @@ use crate::aws;
 use crate::error::Error;
 use crate::model::facts::Facts;
 use crate::model::outcome::{Action, Outcome, Verdict};
+use crate::model::scope::ScopeKey;
 use crate::notify::message::summary_payload;
 use crate::pipeline::commit::MAX_LEDGER_RACES;
 use crate::rules::breaker::{self, Assessment, State};
@@ -36,10 +37,11 @@ pub async fn check(
         return Ok(None);
     };
     let group = facts.group.as_ref().map(|g| g.name.as_str());
-    let Some((key, label)) = breaker::scope_of(instance, group) else {
+    let Some(scope) = breaker::scope_of(instance, group) else {
         return Ok(None);
     };
-    let (key, label) = crate::rules::guard::in_region(&key, &label, head.region());
+    let scope = scope.in_region(head.region());
+    let (key, label) = (scope.to_string(), scope.label());
     // Noted once confirmed; noting again is a no-op (one item per member), and a repair
     // held by a guard was confirmed, so noted, before.
     let note = async {
@@ -74,7 +76,7 @@ pub async fn check(
                 }
             }
             Assessment::Closes => {
-                if close(run, &key, &alarms, &state, "cool-down over").await? {
+                if close(run, &scope, &alarms, &state, "cool-down over").await? {
                     return Ok(None);
                 }
             }
@@ -144,25 +146,26 @@ async fn tell_opened(
 /// Closes the breaker, forgetting the alarms so far; the winner of the write tells people.
 async fn close(
     run: &Run<'_>,
-    key: &str,
+    scope: &ScopeKey,
     alarms: &[(String, i64)],
     state: &State,
     by: &str,
 ) -> Result<bool, Error> {
+    let key = &scope.to_string();
     let now = run.now_ms();
     let closed = state.closed(alarms, now);
     if !run.ledger.write_breaker(key, &closed, now / 1000).await? {
         return Ok(false);
     }
-    let text = breaker::closed_text(&breaker::label(key), by);
+    let text = breaker::closed_text(&scope.label(), by);
     let delivery = run.tell(&summary_payload(&text)).await;
     tracing::warn!(scope = %key, by, notification = %delivery, "breaker closed");
     Ok(true)
 }
 
 /// The operator's resume event: closes the scope's breaker now.
-pub async fn resume(run: &Run<'_>, key: &str) -> Result<Outcome, Error> {
-    let label = breaker::label(key);
+pub async fn resume(run: &Run<'_>, scope: &ScopeKey) -> Result<Outcome, Error> {
+    let (key, label) = (&scope.to_string(), scope.label());
     for _ in 0..MAX_LEDGER_RACES {
         let (alarms, state) = run.ledger.read_breaker(key).await?;
         if state.open_since_ms.is_none() {
@@ -173,7 +176,7 @@ pub async fn resume(run: &Run<'_>, key: &str) -> Result<Outcome, Error> {
                 format!("resume: the breaker for {label} is not open"),
             ));
         }
-        if close(run, key, &alarms, &state, "resumed by an operator").await? {
+        if close(run, scope, &alarms, &state, "resumed by an operator").await? {
             return Ok(Outcome::new(
                 None,
                 Action::None,

@@ -7,6 +7,7 @@ use crate::app::Run;
 use crate::aws::autoscaling;
 use crate::error::Error;
 use crate::model::facts::Facts;
+use crate::model::scope::ScopeKey;
 use crate::pipeline::commit::MAX_LEDGER_RACES;
 use crate::rules::guard::{self, Admission};
 use crate::rules::incident::Head;
@@ -34,7 +35,7 @@ async fn guard_scope(
     };
     Ok(
         guard::scope_for(instance, group, quorum, percent).map(|mut scope| {
-            (scope.key, scope.label) = guard::in_region(&scope.key, &scope.label, region);
+            scope.key = scope.key.clone().in_region(region);
             scope
         }),
     )
@@ -64,20 +65,24 @@ pub(crate) async fn read_ahead(
     facts: &Facts,
     head: &Head,
     wanted: bool,
-) -> Vec<(String, ScopeItem)> {
+) -> Vec<(ScopeKey, ScopeItem)> {
     let Some(instance) = facts.instance.as_ref().filter(|_| wanted) else {
         return vec![];
     };
     let group = facts.group.as_ref().map(|g| g.name.as_str());
     let (quorum, percent) = (run.config.quorum_guard, run.config.max_inflight_percent);
-    let keys: Vec<String> = [
+    let keys: Vec<ScopeKey> = [
         guard::scope_key(instance, group, quorum, percent, head.region()),
         guard::account_scope(run.config.account_max_repairs).map(|s| s.key),
     ]
     .into_iter()
     .flatten()
     .collect();
-    let items = futures::future::join_all(keys.iter().map(|k| run.ledger.read_scope(k))).await;
+    let items = futures::future::join_all(
+        keys.iter()
+            .map(|k| async move { run.ledger.read_scope(&k.to_string()).await }),
+    )
+    .await;
     keys.into_iter()
         .zip(items)
         .filter_map(|(k, item)| Some((k, item.ok()?)))
@@ -92,7 +97,7 @@ pub(crate) async fn admit_everywhere(
     facts: &Facts,
     head: &Head,
     desired: &OnceCell<Option<i32>>,
-    mut ahead: Vec<(String, ScopeItem)>,
+    mut ahead: Vec<(ScopeKey, ScopeItem)>,
 ) -> Result<Option<(String, Telling)>, Error> {
     let scopes: Vec<guard::Scope> = [
         guard_scope(run, head.region(), facts, desired).await?,
@@ -116,7 +121,11 @@ pub(crate) async fn admit_everywhere(
         let now = run.now_ms();
         let first = run
             .ledger
-            .claim_summary(&scope.key, now, now + guard::HOLD_REPORT_PERIOD_MS)
+            .claim_summary(
+                &scope.key.to_string(),
+                now,
+                now + guard::HOLD_REPORT_PERIOD_MS,
+            )
             .await?;
         return Ok(Some(if first {
             (
@@ -141,7 +150,7 @@ async fn admit(
     for _ in 0..MAX_LEDGER_RACES {
         let (members, version) = match ahead.take() {
             Some(read) => read,
-            None => run.ledger.read_scope(&scope.key).await?,
+            None => run.ledger.read_scope(&scope.key.to_string()).await?,
         };
         let me = head.key();
         let others: Vec<&(String, String)> = members
@@ -165,7 +174,7 @@ async fn admit(
             Admission::Admit(list) => {
                 if run
                     .ledger
-                    .write_scope(&scope.key, &list, version, now / 1000)
+                    .write_scope(&scope.key.to_string(), &list, version, now / 1000)
                     .await?
                 {
                     return Ok(None);
@@ -175,6 +184,7 @@ async fn admit(
     }
     Ok(Some(format!(
         "{}: {} kept changing under other invocations; looking again in a minute",
-        scope.rule, scope.label
+        scope.rule,
+        scope.key.label()
     )))
 }
