@@ -1431,7 +1431,7 @@ async fn a_copy_keeps_the_placement_and_settings_of_the_instance_it_replaces() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_copy_keeps_stop_protection() {
+async fn a_stop_protected_instance_gets_no_copy() {
     let (w, proxy, _slack) = setup(WorldSpec::empty()).await;
     let id = w.launch(1, &[]).await.remove(0);
     w.ec2
@@ -1451,38 +1451,37 @@ async fn a_copy_keeps_stop_protection() {
     let r = invoke(&deps, &event("sns-alarm.json", &[&id]))
         .await
         .unwrap();
-    let (_, copies) = made_for(&w, &id).await;
-    assert_eq!(copies.len(), 1, "{r:?}");
-    let copy = copies[0].instance_id().unwrap();
-    // The copy, as EC2 reports it: stop-protected like its source.
-    assert_eq!(stop_protected(&w, copy).await, Some(true), "{r:?}");
-    assert_eq!(state(&w, copy).await, "running");
-    // EC2 refuses to stop the protected source and autoheal never lifts the protection:
-    // the source keeps running beside its copy and the relaunch ends failed at the
-    // takeover, for people (a gap: the relaunch is started although its takeover cannot
-    // stop the source; the stop-start rung checks stop protection first, the relaunch not).
-    assert_eq!(state(&w, &id).await, "running");
-    let o = &r.outcomes[0];
-    assert_eq!(
-        (o.action.as_str(), o.result),
-        ("launch_replacement", Verdict::Failed),
-        "{o:?}"
-    );
+    // EC2 would refuse to stop the source, so a copy could never take its place: none is
+    // launched, nothing is moved, the protection is left as it is, and people are told.
+    let (images, copies) = made_for(&w, &id).await;
     assert!(
-        o.reason.starts_with("ec2:StopInstances failed")
-            && o.reason.contains("OperationNotPermitted")
-            && o.reason.contains("Manual recovery (docs/RUNBOOK.md)"),
+        copies.is_empty(),
+        "no copy beside a source that cannot stop: {r:?}"
+    );
+    assert_eq!(
+        images.len(),
+        1,
+        "the image taken without reboot is kept: {r:?}"
+    );
+    assert_eq!(state(&w, &id).await, "running");
+    assert_eq!(stop_protected(&w, &id).await, Some(true));
+    assert_eq!(proxy.calls("RunInstances"), 0);
+    assert_eq!(proxy.calls("AssociateAddress"), 0);
+    assert_eq!(proxy.calls("StopInstances"), 0);
+    let o = &r.outcomes[0];
+    assert_eq!(o.result, Verdict::Held, "{o:?}");
+    assert!(
+        o.reason
+            .starts_with("stop protection is on (DisableApiStop)")
+            && o.reason.contains("docs/RUNBOOK.md")
+            && o.reason.contains("kept"),
         "{}",
         o.reason
     );
     let head = w.head(&id).await.unwrap();
     assert_eq!(
-        (
-            head["status"].as_str(),
-            head["step"].as_str(),
-            head["result"].as_str()
-        ),
-        ("settled", "taking_over", "failed"),
-        "settled where it stopped: {head:?}"
+        (head["status"].as_str(), head["result"].as_str()),
+        ("settled", "held"),
+        "settled for people: {head:?}"
     );
 }

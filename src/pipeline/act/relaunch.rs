@@ -198,7 +198,13 @@ async fn advance_steps(
             }
             Next::Launch => {
                 *attempting = Action::LaunchReplacement;
-                launch_copy(run, head, &mut notes, now).await?
+                let ec2 = &run.cloud(head.region()).ec2;
+                let source = launch::describe_source(ec2, &head.instance_id).await?;
+                if source.disable_api_stop {
+                    let why = said::STOP_PROTECTED;
+                    return Ok(halted(head, before, Verdict::Held, why, now));
+                }
+                launch_copy(run, head, &source, &mut notes, now).await?
             }
             adopted @ Next::AdoptReplacement(_) => {
                 adopt(head, adopted, now);
@@ -302,17 +308,17 @@ async fn create_image(run: &Run<'_>, head: &mut Head, now: i64) -> Result<bool, 
     Ok(true)
 }
 
-/// `RunInstances` of the copy with a `ClientToken` recorded before the call. False:
+/// `RunInstances` of the copy of `source` with a `ClientToken` recorded before the call. False:
 /// another invocation took the relaunch over.
 async fn launch_copy(
     run: &Run<'_>,
     head: &mut Head,
+    source: &spec::Source,
     notes: &mut Notes,
     now: i64,
 ) -> Result<bool, Error> {
     let ec2 = &run.cloud(head.region()).ec2;
-    let source = launch::describe_source(ec2, &head.instance_id).await?;
-    notes.not_carried = spec::not_carried(&source);
+    notes.not_carried = spec::not_carried(source);
     let image_id = head.progress.image_id.clone().unwrap_or_default();
     let token = match head.progress.launch_token.clone() {
         Some(token) => token,
@@ -325,7 +331,7 @@ async fn launch_copy(
             token
         }
     };
-    let id = launch::run_copy(ec2, &source, &image_id, &head.incident_id, &token).await?;
+    let id = launch::run_copy(ec2, source, &image_id, &head.incident_id, &token).await?;
     head.progress.replacement_id = Some(id);
     head.progress.enter(Phase::Launching, now);
     Ok(true)

@@ -13,6 +13,10 @@ pub fn action_of(phase: Option<Phase>) -> Action {
     }
 }
 
+/// Why a stop-protected instance gets no copy: the copy could not take its place (EC2
+/// refuses to stop it, and autoheal never lifts a protection someone set).
+pub const STOP_PROTECTED: &str = "stop protection is on (DisableApiStop): autoheal could not stop the instance to hand its place to a copy, so it launches none and leaves the protection as it is; relaunch by hand from the image, or lift the protection and relaunch (docs/RUNBOOK.md)";
+
 /// What a relaunch learned on its way, for its last report.
 #[derive(Default)]
 pub struct Notes {
