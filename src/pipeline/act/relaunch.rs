@@ -47,22 +47,25 @@ async fn young_backup(
     run: &Run<'_>,
     head: &Head,
     source: Option<&InstanceFacts>,
-) -> Result<Option<String>, Error> {
+) -> Result<Result<Option<String>, String>, Error> {
     let (ec2, instance_id) = (&run.cloud(head.region()).ec2, &head.instance_id);
     let wants_backup = source
         .and_then(|i| i.tags.get(crate::model::tags::RELAUNCH_FROM_TAG))
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("latest-backup"));
     if !wants_backup {
-        return Ok(None);
+        return Ok(Ok(None));
     }
     // Only what the backup run recorded: an image tagged as its backup proves nothing.
     let made = run.ledger.read_backups(&head.key()).await?;
     let recorded: Vec<String> = made.recorded().map(str::to_string).collect();
     let newest = crate::aws::backup::newest_available(ec2, instance_id, &recorded).await?;
-    let now = run.now_ms();
-    Ok(newest
-        .filter(|(_, created_ms)| now - created_ms <= run.config.backup_max_age_ms)
-        .map(|(id, _)| id))
+    let (now, max_age) = (run.now_ms(), run.config.backup_max_age_ms);
+    Ok(match newest {
+        Some((id, created_ms)) if now - created_ms > max_age => {
+            Err(said::stale_backup(&id, now - created_ms, max_age))
+        }
+        newest => Ok(newest.map(|(id, _)| id)),
+    })
 }
 
 /// What the world shows of the relaunch now, and what the instance allows: in one round.
@@ -79,7 +82,10 @@ async fn look(run: &Run<'_>, head: &Head) -> Result<Seen, Error> {
     let p = &head.progress;
     let fresh = p.image_id.is_none() && p.image_name.is_none();
     if matches!(p.phase, None | Some(Phase::Imaging)) && seen.image.is_none() && fresh {
-        seen.backup = young_backup(run, head, source.as_ref()).await?;
+        match young_backup(run, head, source.as_ref()).await? {
+            Ok(backup) => seen.backup = backup,
+            Err(stale) => seen.stale_backup = Some(stale),
+        }
     }
     Ok(seen)
 }
@@ -190,6 +196,7 @@ async fn advance_steps(
         let moved = match next {
             Next::CreateImage => {
                 *attempting = Action::CreateImage;
+                notes.stale_backup = seen.stale_backup.clone();
                 create_image(run, head, now).await?
             }
             adopted @ (Next::UseBackup(_) | Next::AdoptImage(_)) => {
@@ -245,7 +252,7 @@ async fn advance_steps(
         }
         *attempting = action_of(head.progress.phase);
         if head.progress.phase != before {
-            report_step(run, head).await;
+            report_step(run, head, &notes).await;
         }
         if run.deadline_ms - run.now_ms() < STOP_MARGIN_MS {
             return Ok(in_progress(head, "continues at the next trigger"));
@@ -431,8 +438,8 @@ async fn force_stop_if_stuck(run: &Run<'_>, head: &Head, now: i64) {
 }
 
 /// Tells people the relaunch moved to a new phase.
-async fn report_step(run: &Run<'_>, head: &Head) {
-    let Some(reason) = said::step(head, run.now_ms()) else {
+async fn report_step(run: &Run<'_>, head: &Head, notes: &Notes) {
+    let Some(reason) = said::step(head, notes, run.now_ms()) else {
         return;
     };
     let o = outcome(

@@ -26,6 +26,8 @@ pub struct Seen {
     /// A young enough backup image to relaunch from, when the instance asks for that
     /// (`autoheal:relaunch-from=latest-backup`) and nothing was imaged yet.
     pub backup: Option<String>,
+    /// The newest recorded backup when it is too old to relaunch from: why it is not used.
+    pub stale_backup: Option<String>,
     /// The instance no longer lets autoheal act (`halt`): the outcome and why.
     pub halt: Option<(Verdict, String)>,
 }
@@ -169,6 +171,7 @@ mod tests {
             replacement: copy.map(|(a, b)| (a.into(), b.into())),
             checks_ok: ok,
             backup: None,
+            stale_backup: None,
             halt: None,
         }
     }

@@ -24,6 +24,8 @@ pub struct Notes {
     pub not_carried: Vec<String>,
     /// Resources tagged as this incident's that autoheal did not make.
     pub strangers: Vec<String>,
+    /// The newest backup, too old to relaunch from: why a fresh image was taken.
+    pub stale_backup: Option<String>,
     /// `AUTOHEAL_TERMINATE_REPLACED`: how terminating the old instance went.
     pub terminated: Option<Result<(), String>>,
 }
@@ -41,6 +43,9 @@ pub fn recovered(head: &Head, notes: &Notes, now: i64) -> String {
             "; relaunched from backup {} (data written since it was taken is not on the copy)",
             head.progress.image_id.as_deref().unwrap_or("?")
         ));
+    }
+    if let Some(stale) = &notes.stale_backup {
+        reason.push_str(&format!("; {stale}"));
     }
     if !notes.moved.is_empty() {
         reason.push_str(&format!("; Elastic IPs moved: {}", notes.moved.join(", ")));
@@ -74,7 +79,7 @@ pub fn strangers_note(strangers: &[String]) -> String {
 }
 
 /// A phase's progress report ("step imaging: …"); None for a phase not reported as a step.
-pub fn step(head: &Head, now_ms: i64) -> Option<String> {
+pub fn step(head: &Head, notes: &Notes, now_ms: i64) -> Option<String> {
     let p = &head.progress;
     let (image, copy) = (
         p.image_id.as_deref().unwrap_or("?"),
@@ -85,7 +90,10 @@ pub fn step(head: &Head, now_ms: i64) -> Option<String> {
         Phase::Imaging if p.from_backup => format!(
             "relaunching from the latest backup {image} (data written since it was taken is not in it)"
         ),
-        Phase::Imaging => format!("imaging without reboot as {image}"),
+        Phase::Imaging => match &notes.stale_backup {
+            Some(stale) => format!("imaging without reboot as {image} ({stale})"),
+            None => format!("imaging without reboot as {image}"),
+        },
         Phase::Launching => format!("launching copy {copy} from {image}"),
         Phase::Verifying => format!("copy {copy} took over; verifying its status checks"),
         _ => return None,
@@ -95,4 +103,13 @@ pub fn step(head: &Head, now_ms: i64) -> Option<String> {
         phase.as_str(),
         human(now_ms - head.opened_ms)
     ))
+}
+
+/// Why the newest recorded backup is not relaunched from.
+pub fn stale_backup(image_id: &str, age_ms: i64, max_age_ms: i64) -> String {
+    format!(
+        "the latest backup {image_id} is too old to relaunch from ({} old, AUTOHEAL_BACKUP_MAX_AGE {}): imaged afresh",
+        human(age_ms),
+        human(max_age_ms)
+    )
 }
