@@ -86,55 +86,7 @@ async fn group_in(world: &World, region: &str, name: &str, size: i32) -> Vec<Str
     let sdk = sdk_config_in(&world.setup_proxy.endpoint, region).await;
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
     let asg = aws_sdk_autoscaling::Client::new(&sdk);
-    let image = ec2
-        .describe_images()
-        .owners("amazon")
-        .send()
-        .await
-        .unwrap()
-        .images()[0]
-        .image_id()
-        .unwrap()
-        .to_string();
-    let template = unique("lt");
-    ec2.create_launch_template()
-        .launch_template_name(&template)
-        .launch_template_data(
-            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                .image_id(&image)
-                .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    asg.create_auto_scaling_group()
-        .auto_scaling_group_name(name)
-        .launch_template(
-            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
-                .launch_template_name(&template)
-                .version("$Latest")
-                .build(),
-        )
-        .min_size(0)
-        .max_size(size)
-        .desired_capacity(size)
-        .health_check_grace_period(0)
-        .availability_zones(format!("{region}a"))
-        .send()
-        .await
-        .unwrap();
-    let members: Vec<String> = asg
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(name)
-        .send()
-        .await
-        .unwrap()
-        .auto_scaling_groups()[0]
-        .instances()
-        .iter()
-        .map(|i| i.instance_id().unwrap().to_string())
-        .collect();
+    let (_, members) = make_group(&ec2, &asg, region, name, size, &[]).await;
     for id in &members {
         world.checks(id, Some("impaired"), Some("impaired")).await;
     }

@@ -576,6 +576,31 @@ async fn terminate_replaced_terminates_the_old_instance() {
     ));
 }
 
+/// The backup run, as the tick starts it, takes one backup of `id`: its image id.
+async fn take_backup(w: &World, deps: &autoheal::app::Deps, id: &str) -> String {
+    let deadline = deps.now_ms() + 60_000;
+    let taken = autoheal::pipeline::tick::backups::run(deps, &w.region, &[], deadline)
+        .await
+        .unwrap();
+    assert_eq!(taken.imaged, 1, "{taken:?}");
+    w.ec2
+        .describe_images()
+        .owners("self")
+        .filters(
+            Filter::builder()
+                .name("tag:autoheal:backup-of")
+                .values(id)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .images()[0]
+        .image_id()
+        .unwrap()
+        .to_string()
+}
+
 /// The deployer's selector the backup tests set (`AUTOHEAL_BACKUP_SELECTOR`).
 const SELECTOR: (&str, &str) = ("AUTOHEAL_BACKUP_SELECTOR", "backup-approved=yes");
 
@@ -587,28 +612,7 @@ async fn latest_backup_policy_relaunches_from_the_backup_without_imaging() {
     w.tag_instance(&lone.id, "autoheal:relaunch-from", "latest-backup")
         .await;
     let deps = w.deps(&proxy, &[SELECTOR]).await;
-    let now = deps.now_ms();
-    let taken = autoheal::pipeline::tick::backups::run(&deps, &w.region, &[], now + 60_000)
-        .await
-        .unwrap();
-    assert_eq!(taken.imaged, 1, "{taken:?}");
-    let backup_id = w
-        .ec2
-        .describe_images()
-        .owners("self")
-        .filters(
-            Filter::builder()
-                .name("tag:autoheal:backup-of")
-                .values(&lone.id)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .images()[0]
-        .image_id()
-        .unwrap()
-        .to_string();
+    let backup_id = take_backup(&w, &deps, &lone.id).await;
     // Someone who may image and tag makes another instance's disks its newest "backup".
     let other = w.launch(1, &[]).await.remove(0);
     let planted = w.plant_backup(&lone.id, &other).await;
@@ -680,29 +684,8 @@ async fn with_a_minute_old_backup() -> (World, Proxy, Slack, Lone, String, autoh
     let deps = w
         .deps(&proxy, &[("AUTOHEAL_BACKUP_MAX_AGE", "1s"), SELECTOR])
         .await;
-    let now = deps.now_ms();
     w.tag_instance(&lone.id, "autoheal:backup", "24").await;
-    let taken = autoheal::pipeline::tick::backups::run(&deps, &w.region, &[], now + 60_000)
-        .await
-        .unwrap();
-    assert_eq!(taken.imaged, 1, "{taken:?}");
-    let backup_id = w
-        .ec2
-        .describe_images()
-        .owners("self")
-        .filters(
-            Filter::builder()
-                .name("tag:autoheal:backup-of")
-                .values(&lone.id)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .images()[0]
-        .image_id()
-        .unwrap()
-        .to_string();
+    let backup_id = take_backup(&w, &deps, &lone.id).await;
     // The image's age is moto's creation time (real time) to the function's clock: a
     // minute on, however slowly the backup was made.
     deps.clock.advance(60_000);

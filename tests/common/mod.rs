@@ -517,6 +517,78 @@ impl WorldSpec {
     }
 }
 
+/// An Auto Scaling group `name` of `size` t3.micro members from an image moto ships, in
+/// zone a of `region`, with `tags` on the group: (the image, the members).
+pub async fn make_group(
+    ec2: &aws_sdk_ec2::Client,
+    asg: &aws_sdk_autoscaling::Client,
+    region: &str,
+    name: &str,
+    size: i32,
+    tags: &[(&str, &str)],
+) -> (String, Vec<String>) {
+    let image = ec2
+        .describe_images()
+        .owners("amazon")
+        .send()
+        .await
+        .unwrap()
+        .images()[0]
+        .image_id()
+        .unwrap()
+        .to_string();
+    let template = unique("lt");
+    ec2.create_launch_template()
+        .launch_template_name(&template)
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id(&image)
+                .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut create = asg
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .launch_template(
+            LaunchTemplateSpecification::builder()
+                .launch_template_name(&template)
+                .version("$Latest")
+                .build(),
+        )
+        .min_size(0)
+        .max_size(size.max(1))
+        .desired_capacity(size)
+        .health_check_grace_period(0)
+        .availability_zones(format!("{region}a"));
+    for (k, v) in tags {
+        create = create.tags(
+            AsgTag::builder()
+                .key(*k)
+                .value(*v)
+                .resource_id(name)
+                .resource_type("auto-scaling-group")
+                .propagate_at_launch(false)
+                .build(),
+        );
+    }
+    create.send().await.unwrap();
+    let members = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .unwrap()
+        .auto_scaling_groups()[0]
+        .instances()
+        .iter()
+        .map(|i| i.instance_id().unwrap().to_string())
+        .collect();
+    (image, members)
+}
+
 /// A world, a recording proxy for the function's calls, and a Slack receiver.
 pub async fn setup(spec: WorldSpec) -> (World, Proxy, Slack) {
     let slack = Slack::start().await;
@@ -586,66 +658,16 @@ impl World {
             .await
             .unwrap();
 
-        let image = ec2
-            .describe_images()
-            .owners("amazon")
-            .send()
-            .await
-            .unwrap()
-            .images()[0]
-            .image_id()
-            .unwrap()
-            .to_string();
-        let template = unique("lt");
-        ec2.create_launch_template()
-            .launch_template_name(&template)
-            .launch_template_data(
-                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                    .image_id(&image)
-                    .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
         let group = unique("web");
-        let mut create = asg
-            .create_auto_scaling_group()
-            .auto_scaling_group_name(&group)
-            .launch_template(
-                LaunchTemplateSpecification::builder()
-                    .launch_template_name(&template)
-                    .version("$Latest")
-                    .build(),
-            )
-            .min_size(0)
-            .max_size(spec.group_size.max(1) as i32)
-            .desired_capacity(spec.group_size as i32)
-            .health_check_grace_period(0)
-            .availability_zones(format!("{}a", spec.region));
-        for (k, v) in &spec.group_tags {
-            create = create.tags(
-                AsgTag::builder()
-                    .key(*k)
-                    .value(*v)
-                    .resource_id(&group)
-                    .resource_type("auto-scaling-group")
-                    .propagate_at_launch(false)
-                    .build(),
-            );
-        }
-        create.send().await.unwrap();
-        let members: Vec<String> = asg
-            .describe_auto_scaling_groups()
-            .auto_scaling_group_names(&group)
-            .send()
-            .await
-            .unwrap()
-            .auto_scaling_groups()[0]
-            .instances()
-            .iter()
-            .map(|i| i.instance_id().unwrap().to_string())
-            .collect();
+        let (image, members) = make_group(
+            &ec2,
+            &asg,
+            spec.region,
+            &group,
+            spec.group_size as i32,
+            &spec.group_tags,
+        )
+        .await;
         assert_eq!(members.len(), spec.group_size);
 
         let mut standalone = vec![];

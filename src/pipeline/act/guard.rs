@@ -147,10 +147,11 @@ async fn admit(
     head: &Head,
     mut ahead: Option<ScopeItem>,
 ) -> Result<Option<String>, Error> {
+    let key = scope.key.to_string();
     for _ in 0..MAX_LEDGER_RACES {
         let (members, version) = match ahead.take() {
             Some(read) => read,
-            None => run.ledger.read_scope(&scope.key.to_string()).await?,
+            None => run.ledger.read_scope(&key).await?,
         };
         let me = head.key();
         let others: Vec<&(String, String)> = members
@@ -174,7 +175,7 @@ async fn admit(
             Admission::Admit(list) => {
                 if run
                     .ledger
-                    .write_scope(&scope.key.to_string(), &list, version, now / 1000)
+                    .write_scope(&key, &list, version, now / 1000)
                     .await?
                 {
                     return Ok(None);

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::intake::Signal;
 use crate::model::facts::{Facts, InstanceFacts};
 use crate::model::outcome::{Action, Outcome, Verdict};
-use crate::pipeline::commit::{fail, list, settle};
+use crate::pipeline::commit::{fail, list};
 use crate::pipeline::report;
 use crate::rules::history;
 use crate::rules::incident::{self, Head};
@@ -51,13 +51,12 @@ pub async fn climb(
     let ladders = &run.config.ladders;
     let timeout = |rung| ladders.timeout_ms(rung);
     let Some(start) = incident::start_rung(&head, next, timeout, run.now_ms()) else {
-        let o = Outcome::new(
-            Some(head.instance_id.clone()),
-            Action::None,
-            Verdict::Failed,
-            "the ladder named no rung to start",
-        );
-        return fail_for_good(run, &head, s, facts, o).await;
+        let e = Error::Permanent {
+            op: "ladder",
+            code: None,
+            detail: "the ladder named no rung to start".into(),
+        };
+        return fail(run, &head, s, Some(facts), Action::None, e).await;
     };
     if let Some(p) = start.power {
         if let Err(e) = aws::ec2::power(&run.cloud(head.region()).ec2, &head.instance_id, p).await {
@@ -82,19 +81,6 @@ pub async fn climb(
     );
     outcome.incident = Some(head.incident_id.clone());
     outcome.inputs = Some(history::inputs(s, Some(facts), run.config.dry_run));
-    Ok(report::decision(run, s, Some(facts), outcome).await)
-}
-
-/// A plan that cannot be carried out: settled as failed and reported.
-async fn fail_for_good(
-    run: &Run<'_>,
-    head: &Head,
-    s: &Signal,
-    facts: &Facts,
-    mut outcome: Outcome,
-) -> Result<Outcome, Error> {
-    outcome.incident = Some(head.incident_id.clone());
-    settle(run, head, &outcome).await;
     Ok(report::decision(run, s, Some(facts), outcome).await)
 }
 
