@@ -591,6 +591,55 @@ async fn the_account_starts_at_most_its_budget_of_new_repairs_per_ten_minutes() 
     assert_eq!(world.state(held).await, "running", "still held");
 }
 
+/// Group members take the account budget in one transaction while it is free, and by
+/// reading it when it is not: the budget holds the same either way.
+#[tokio::test]
+async fn the_account_budget_holds_members_of_other_groups_and_frees_after_its_window() {
+    let (world, proxy, _slack) = setup(WorldSpec::sized(1, 0)).await;
+    let deps = world
+        .deps(&proxy, &[("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "1")])
+        .await;
+    let mut members = vec![world.members[0].clone()];
+    for _ in 0..2 {
+        let (_, m) = make_group(&world.ec2, &world.asg, "us-east-1", &unique("web"), 1, &[]).await;
+        world
+            .checks(&m[0], Some("impaired"), Some("impaired"))
+            .await;
+        members.extend(m);
+    }
+    let first = invoke(&deps, &alarm_at(&deps, "sns-alarm.json", &members[0], 0))
+        .await
+        .unwrap();
+    assert!(
+        summary(&first)[0].starts_with("mark_unhealthy done"),
+        "{:?}",
+        summary(&first)
+    );
+    // Admitted in its group and the account at once, no scope read first.
+    assert_eq!(proxy.calls("TransactWriteItems"), 1);
+    let second = invoke(&deps, &alarm_at(&deps, "sns-alarm.json", &members[1], 0))
+        .await
+        .unwrap();
+    assert!(
+        summary(&second)[0].starts_with("none held: account budget: 1 new repairs per 10 minutes"),
+        "{:?}",
+        summary(&second)
+    );
+    assert_eq!(world.health(&members[1]).await, "HEALTHY");
+    // Eleven minutes on, the first repair is outside the window: the budget is free again.
+    deps.clock.advance(660_000);
+    let third = invoke(&deps, &alarm_at(&deps, "sns-alarm.json", &members[2], 0))
+        .await
+        .unwrap();
+    assert!(
+        summary(&third)[0].starts_with("mark_unhealthy done"),
+        "{:?}",
+        summary(&third)
+    );
+    assert_eq!(world.health(&members[2]).await, "UNHEALTHY");
+    assert_eq!(proxy.calls("SetInstanceHealth"), 2);
+}
+
 /// The alarm fixture for the `StatusCheckFailed_Instance` metric.
 fn instance_check(deps: &autoheal::app::Deps, id: &str, ago_ms: i64) -> Vec<u8> {
     let text = String::from_utf8(alarm_at(deps, "sns-alarm.json", id, ago_ms)).unwrap();

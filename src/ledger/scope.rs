@@ -1,10 +1,28 @@
 //! The guards' scope items (`pk = scope#cluster:<name>@<region>`, `scope#group:<name>@<region>`,
-//! `sk = head`): the members admitted to repair, changed only on the version read, like
-//! incident heads.
+//! `scope#account`, `sk = head`): the members admitted to repair and the latest alarm time
+//! among them (`newest_ms`), changed only on the version read, like incident heads — or, when
+//! the scope is free, claimed in one transaction without reading it first.
 
 use super::{n, s, Item, Ledger, RETENTION_SECONDS};
 use crate::error::Error;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+
+/// A scope claimed by `Ledger::admit_if_free`.
+pub struct Free<'a> {
+    pub scope: String,
+    /// The member (ledger key) and its incident.
+    pub member: (&'a str, &'a str),
+    /// The member's alarm time.
+    pub alarm_ms: i64,
+    /// A window scope (the account budget) is free too when its newest member's alarm is
+    /// at or before this time.
+    pub window_start_ms: Option<i64>,
+}
+
+fn member(id: &str, incident: &str) -> AttributeValue {
+    s(&format!("{id}@{incident}"))
+}
 
 fn key(scope: &str) -> Item {
     [
@@ -54,22 +72,68 @@ impl Ledger {
         &self,
         scope: &str,
         members: &[(String, String)],
-        version: i64,
+        (version, newest_ms): (i64, i64),
         now_secs: i64,
     ) -> Result<bool, Error> {
         let mut item = key(scope);
         item.insert(
             "members".into(),
-            AttributeValue::L(
-                members
-                    .iter()
-                    .map(|(i, inc)| s(&format!("{i}@{inc}")))
-                    .collect(),
-            ),
+            AttributeValue::L(members.iter().map(|(i, inc)| member(i, inc)).collect()),
         );
+        item.insert("newest_ms".into(), n(newest_ms));
         item.insert("version".into(), n(version + 1));
         item.insert("expires_at".into(), n(now_secs + RETENTION_SECONDS));
         self.put_if_version(item, version).await
+    }
+
+    /// Admits one member in every scope of `free` at once, if each is free: no item, no
+    /// member, or (a window scope) no member alarmed after its window's start. All or none:
+    /// false when any scope was not free, and nothing is written.
+    pub async fn admit_if_free(&self, free: &[Free<'_>], now_secs: i64) -> Result<bool, Error> {
+        let mut items = Vec::with_capacity(free.len());
+        for f in free {
+            let mut condition = "attribute_not_exists(pk) OR size(members) = :zero".to_string();
+            let mut update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(&f.scope)))
+                .update_expression(
+                    "SET members = :m, newest_ms = :t, expires_at = :e ADD version :one",
+                )
+                .expression_attribute_values(
+                    ":m",
+                    AttributeValue::L(vec![member(f.member.0, f.member.1)]),
+                )
+                .expression_attribute_values(":t", n(f.alarm_ms))
+                .expression_attribute_values(":e", n(now_secs + RETENTION_SECONDS))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":zero", n(0));
+            if let Some(start) = f.window_start_ms {
+                condition.push_str(" OR newest_ms <= :start");
+                update = update.expression_attribute_values(":start", n(start));
+            }
+            let update = update
+                .condition_expression(condition)
+                .build()
+                .map_err(|e| Error::Permanent {
+                    op: "dynamodb:TransactWriteItems",
+                    code: None,
+                    detail: e.to_string(),
+                })?;
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
+        let out = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            // A condition failed (a scope is not free) or another transaction was on the
+            // same items: admitted one scope at a time instead.
+            Err(e) if e.code() == Some("TransactionCanceledException") => Ok(false),
+            Err(e) => Err(Error::from_sdk("dynamodb:TransactWriteItems", e)),
+        }
     }
 
     /// Claims the one summary message of `key` until `until_ms`: true for exactly one

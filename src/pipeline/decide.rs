@@ -1,6 +1,6 @@
 //! The second round of an alarm, on a claimed incident: what the plan needs beyond EC2's
-//! facts (the ladder's facts, the breaker, the guards' scope items), read at once; then the
-//! plan (`rules::plan`, pure).
+//! facts (the ladder's facts, the breaker's note and count), read at once, with the
+//! guards' admission when every scope is free; then the plan (`rules::plan`, pure).
 
 use super::act::{breaker, guard, ladder};
 use crate::app::Run;
@@ -21,8 +21,9 @@ pub struct Decided {
     pub open: Option<breaker::Open>,
     /// The group's desired capacity, read at most once (the breaker and the guards).
     pub desired: OnceCell<Option<i32>>,
-    /// The guards' scope items, read ahead for the admission.
-    pub ahead: Vec<(crate::model::scope::ScopeKey, guard::ScopeItem)>,
+    /// The repair was admitted in its guard scopes at once, in the round of the reads
+    /// (`guard::admit_if_free`); otherwise, a guarded repair is admitted scope by scope.
+    pub admitted: bool,
 }
 
 /// What EC2 or the ledger could not tell: the decision fails (`commit::fail`).
@@ -49,7 +50,29 @@ pub async fn decide(
         trust::confirm(metric, facts.checks),
         trust::Confirmation::Confirmed(_)
     );
-    let (instance, open, ahead) = tokio::join!(
+    let ladders = &config.ladders;
+    let seen = |climb, breaker| plan::Seen {
+        head,
+        facts: &facts,
+        step: step.clone(),
+        metric,
+        climb,
+        breaker,
+        grace: config.grace,
+        lineage_window_ms: config.lineage_window_ms,
+        ladders,
+        now_ms: now,
+    };
+    // Admitted beside the breaker's reads when the plan, unless the breaker holds it, is a
+    // guarded repair (no ladder to read first): the breaker's hold leaves the admission
+    // unused, as a held head counts in no scope.
+    let admit_ahead = reads.scopes
+        && !reads.ladder
+        && matches!(
+            plan::plan(seen(None, None)),
+            Plan::Repair { guarded: true, .. }
+        );
+    let (instance, open, admitted) = tokio::join!(
         async {
             match (reads.ladder, &facts.instance) {
                 (true, Some(i)) => Some(ladder::enrich(run, head.region(), i).await),
@@ -62,7 +85,12 @@ pub async fn decide(
                 false => Ok(None),
             }
         },
-        guard::read_ahead(run, &facts, head, reads.scopes),
+        async {
+            match admit_ahead {
+                true => guard::admit_if_free(run, &facts, head).await,
+                false => false,
+            }
+        },
     );
     let open = match open {
         Ok(open) => open,
@@ -73,24 +101,13 @@ pub async fn decide(
             })
         }
     };
-    let ladders = &config.ladders;
-    let plan = plan::plan(plan::Seen {
-        head,
-        facts: &facts,
-        step,
-        metric,
-        climb: instance.map(|i| plan::climb(ladders, metric, head, &facts, &i, now)),
-        breaker: open.as_ref().map(|o| o.why.clone()),
-        grace: config.grace,
-        lineage_window_ms: config.lineage_window_ms,
-        ladders,
-        now_ms: now,
-    });
+    let climb = instance.map(|i| plan::climb(ladders, metric, head, &facts, &i, now));
+    let plan = plan::plan(seen(climb, open.as_ref().map(|o| o.why.clone())));
     Ok(Decided {
         facts,
         plan,
         open,
         desired,
-        ahead,
+        admitted,
     })
 }

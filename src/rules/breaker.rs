@@ -126,6 +126,14 @@ pub fn exceeds(settings: &Settings, size: Option<usize>, n: usize) -> bool {
     }
 }
 
+/// Whether `assess` needs the scope's size (one more read): a percent is set, and either the
+/// breaker is open (its cool-down counts against the whole threshold) or the `n` members
+/// noted exceed the count alone (at or below it, no percent can trip it).
+pub fn needs_size(settings: &Settings, n: usize, state: &State) -> bool {
+    settings.percent.is_some()
+        && (state.open_since_ms.is_some() || settings.count.is_none_or(|c| n > c as usize))
+}
+
 /// The breaker of one scope. `alarms`: each member's latest alarm time; `now_ms`: the clock,
 /// for the cool-down only.
 pub fn assess(
@@ -234,6 +242,34 @@ pub fn closed_text(label: &str, by: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_size_is_read_only_when_it_can_change_the_answer() {
+        let s = |count, percent| Settings {
+            count,
+            percent,
+            ..settings()
+        };
+        let open = State {
+            open_since_ms: Some(1),
+            ..State::default()
+        };
+        let closed = State::default();
+        let table = [
+            (s(Some(3), Some(20)), 3, &closed, false),
+            (s(Some(3), Some(20)), 4, &closed, true),
+            (s(Some(3), Some(20)), 1, &open, true),
+            (s(Some(3), None), 9, &open, false),
+            (s(None, Some(20)), 1, &closed, true),
+        ];
+        for (settings, n, state, want) in table {
+            assert_eq!(
+                needs_size(&settings, n, state),
+                want,
+                "{settings:?} {n} {state:?}"
+            );
+        }
+    }
 
     const T: i64 = 1_795_403_565_000;
     const MIN: i64 = 60_000;

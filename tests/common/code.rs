@@ -61,6 +61,27 @@ pub fn function_sources() -> Vec<(String, String)> {
         .collect()
 }
 
+/// A transaction is authorised per item, as the action each item is: the kinds of item the
+/// file builds (`TransactWriteItem::builder().update(…)` -> `dynamodb:UpdateItem`).
+fn transacted(text: &str) -> Vec<String> {
+    let kinds = [
+        ("put(", "PutItem"),
+        ("update(", "UpdateItem"),
+        ("delete(", "DeleteItem"),
+        ("condition_check(", "ConditionCheckItem"),
+    ];
+    let found: Vec<String> = kinds
+        .iter()
+        .filter(|(call, _)| text.contains(&format!("TransactWriteItem::builder().{call}")))
+        .map(|(_, action)| format!("dynamodb:{action}"))
+        .collect();
+    assert!(
+        !found.is_empty(),
+        "a transaction whose items the scan cannot see: build them with TransactWriteItem::builder()"
+    );
+    found
+}
+
 /// `ec2.describe_instances()` (whitespace and line breaks ignored) -> `ec2:DescribeInstances`.
 pub fn actions_in_code() -> BTreeSet<String> {
     let mut actions = BTreeSet::new();
@@ -73,7 +94,12 @@ pub fn actions_in_code() -> BTreeSet<String> {
                     .take_while(|c| c.is_ascii_lowercase() || *c == '_')
                     .collect();
                 if !name.is_empty() && rest[name.len()..].starts_with("()") && name != "clone" {
-                    actions.insert(format!("{service}:{}", pascal(&name)));
+                    match name.as_str() {
+                        "transact_write_items" => actions.extend(transacted(&text)),
+                        _ => {
+                            actions.insert(format!("{service}:{}", pascal(&name)));
+                        }
+                    }
                 }
             }
         }

@@ -42,24 +42,28 @@ pub async fn check(
     };
     let scope = scope.in_region(head.region());
     let (key, label) = (scope.to_string(), scope.label());
-    // Noted once confirmed; noting again is a no-op (one item per member), and a repair
-    // held by a guard was confirmed, so noted, before.
-    let note = async {
-        if confirmed && head.hold_kind != Some(HoldKind::Guard) {
+    // Noted once confirmed, and read back in the same call; noting again is a no-op (one
+    // entry per member), and a repair held by a guard was confirmed, so noted, before.
+    let mut read = Some(match confirmed && head.hold_kind != Some(HoldKind::Guard) {
+        true => {
             run.ledger
-                .note_alarm(&key, &head.key(), head.opened_ms, run.now_ms() / 1000)
-                .await?;
+                .note_alarm(&key, &head.key(), head.opened_ms)
+                .await?
         }
-        Ok::<(), Error>(())
-    };
-    let percent = settings.percent.is_some();
-    let (noted, size) = tokio::join!(note, scope_size(run, facts, head, percent, desired));
-    noted?;
-    let size = size?;
+        false => run.ledger.read_breaker(&key).await?,
+    });
+    let mut size = None;
     for _ in 0..MAX_LEDGER_RACES {
-        let (alarms, state) = run.ledger.read_breaker(&key).await?;
+        let (alarms, state) = match read.take() {
+            Some(read) => read,
+            None => run.ledger.read_breaker(&key).await?,
+        };
+        // The size a percent is taken of is read only when it can change the answer.
+        if size.is_none() && breaker::needs_size(&settings, alarms.len(), &state) {
+            size = Some(scope_size(run, facts, head, desired).await?);
+        }
         let now = run.now_ms();
-        match breaker::assess(&settings, size, &alarms, &state, now) {
+        match breaker::assess(&settings, size.flatten(), &alarms, &state, now) {
             Assessment::Closed => return Ok(None),
             Assessment::Open(why) => return Ok(Some(Open { why, summary: None })),
             Assessment::Opens {
@@ -68,7 +72,7 @@ pub async fn check(
             } => {
                 if run
                     .ledger
-                    .write_breaker(&key, &state.tripped(now), now / 1000)
+                    .write_breaker(&key, &state.tripped(now), &alarms, now)
                     .await?
                 {
                     let opened = (label.as_str(), &instances[..], threshold.as_str());
@@ -92,15 +96,14 @@ pub async fn check(
 }
 
 /// The size a percent is taken of: the group's desired capacity, or the instances with
-/// the cluster tag. None when no percent is set (nothing read).
+/// the cluster tag.
 async fn scope_size(
     run: &Run<'_>,
     facts: &Facts,
     head: &Head,
-    percent: bool,
     desired: &OnceCell<Option<i32>>,
 ) -> Result<Option<usize>, Error> {
-    let Some(instance) = facts.instance.as_ref().filter(|_| percent) else {
+    let Some(instance) = facts.instance.as_ref() else {
         return Ok(None);
     };
     let group = facts.group.as_ref().map(|g| g.name.as_str());
@@ -154,7 +157,7 @@ async fn close(
     let key = &scope.to_string();
     let now = run.now_ms();
     let closed = state.closed(alarms, now);
-    if !run.ledger.write_breaker(key, &closed, now / 1000).await? {
+    if !run.ledger.write_breaker(key, &closed, alarms, now).await? {
         return Ok(false);
     }
     let text = breaker::closed_text(&scope.label(), by);

@@ -6,8 +6,8 @@ use super::hold::Telling;
 use crate::app::Run;
 use crate::aws::autoscaling;
 use crate::error::Error;
+use crate::ledger::scope::Free;
 use crate::model::facts::Facts;
-use crate::model::scope::ScopeKey;
 use crate::pipeline::commit::MAX_LEDGER_RACES;
 use crate::rules::guard::{self, Admission};
 use crate::rules::incident::Head;
@@ -54,39 +54,48 @@ pub(crate) async fn desired_capacity(
         .copied()
 }
 
-/// A scope item as read: its members (instance, incident) and version.
-pub type ScopeItem = (Vec<(String, String)>, i64);
-
-/// The scope items a repair's admission will read, read ahead (`wanted`: `Reads::scopes`)
-/// in the round of the breaker's reads, not one of their own. A plan that holds wastes
-/// the reads; one that repairs saves a round. A failed read is read again at admission.
-pub(crate) async fn read_ahead(
-    run: &Run<'_>,
-    facts: &Facts,
-    head: &Head,
-    wanted: bool,
-) -> Vec<(ScopeKey, ScopeItem)> {
-    let Some(instance) = facts.instance.as_ref().filter(|_| wanted) else {
-        return vec![];
+/// Admits the repair in its scopes (cluster or group, and the account budget) in one
+/// transaction, when each is free — the common case, and no scope item read first. Run in
+/// the round of the breaker's reads, before the plan: `decide` asks only when the plan will
+/// be a guarded repair unless the breaker holds it, and a head held by the breaker counts
+/// in no scope. False: not every scope was free (or none applies); `admit_everywhere`
+/// admits after the plan.
+pub(crate) async fn admit_if_free(run: &Run<'_>, facts: &Facts, head: &Head) -> bool {
+    let Some(instance) = &facts.instance else {
+        return false;
     };
+    let config = &run.config;
+    if config.account_max_repairs == Some(0) {
+        return false;
+    }
     let group = facts.group.as_ref().map(|g| g.name.as_str());
-    let (quorum, percent) = (run.config.quorum_guard, run.config.max_inflight_percent);
-    let keys: Vec<ScopeKey> = [
-        guard::scope_key(instance, group, quorum, percent, head.region()),
-        guard::account_scope(run.config.account_max_repairs).map(|s| s.key),
+    let (quorum, percent) = (config.quorum_guard, config.max_inflight_percent);
+    let me = head.key();
+    let scoped = guard::scope_key(instance, group, quorum, percent, head.region());
+    let free: Vec<Free> = [
+        scoped.map(|k| (k, None)),
+        guard::account_scope(config.account_max_repairs)
+            .map(|s| (s.key, s.window_ms.map(|w| head.opened_ms - w))),
     ]
     .into_iter()
     .flatten()
+    .map(|(key, window_start_ms)| Free {
+        scope: key.to_string(),
+        member: (&me, &head.incident_id),
+        alarm_ms: head.opened_ms,
+        window_start_ms,
+    })
     .collect();
-    let items = futures::future::join_all(
-        keys.iter()
-            .map(|k| async move { run.ledger.read_scope(&k.to_string()).await }),
-    )
-    .await;
-    keys.into_iter()
-        .zip(items)
-        .filter_map(|(k, item)| Some((k, item.ok()?)))
-        .collect()
+    if free.is_empty() {
+        return false;
+    }
+    match run.ledger.admit_if_free(&free, run.now_ms() / 1000).await {
+        Ok(admitted) => admitted,
+        Err(e) => {
+            tracing::warn!(error = %e, incident = %head.incident_id, "could not admit at once; admitting scope by scope");
+            false
+        }
+    }
 }
 
 /// Admits this repair in its scope (cluster or group), then in the account budget. None:
@@ -97,7 +106,6 @@ pub(crate) async fn admit_everywhere(
     facts: &Facts,
     head: &Head,
     desired: &OnceCell<Option<i32>>,
-    mut ahead: Vec<(ScopeKey, ScopeItem)>,
 ) -> Result<Option<(String, Telling)>, Error> {
     let scopes: Vec<guard::Scope> = [
         guard_scope(run, head.region(), facts, desired).await?,
@@ -108,11 +116,8 @@ pub(crate) async fn admit_everywhere(
     .collect();
     // Every scope at once: a hold in any holds the repair. A place taken meanwhile in
     // another scope costs nobody a repair: a held head counts in no scope.
-    let verdicts = futures::future::try_join_all(scopes.iter().map(|scope| {
-        let read = ahead.iter().position(|(k, _)| *k == scope.key);
-        admit(run, scope, head, read.map(|i| ahead.swap_remove(i).1))
-    }))
-    .await?;
+    let verdicts =
+        futures::future::try_join_all(scopes.iter().map(|scope| admit(run, scope, head))).await?;
     for (scope, why) in scopes.iter().zip(verdicts) {
         let Some(why) = why else {
             continue;
@@ -139,20 +144,11 @@ pub(crate) async fn admit_everywhere(
     Ok(None)
 }
 
-/// Admits this member to repair in `scope`, or says why it waits. None: admitted. `ahead`:
-/// the scope item read ahead, for the first try (a stale one loses the conditional write).
-async fn admit(
-    run: &Run<'_>,
-    scope: &guard::Scope,
-    head: &Head,
-    mut ahead: Option<ScopeItem>,
-) -> Result<Option<String>, Error> {
+/// Admits this member to repair in `scope`, or says why it waits. None: admitted.
+async fn admit(run: &Run<'_>, scope: &guard::Scope, head: &Head) -> Result<Option<String>, Error> {
     let key = scope.key.to_string();
     for _ in 0..MAX_LEDGER_RACES {
-        let (members, version) = match ahead.take() {
-            Some(read) => read,
-            None => run.ledger.read_scope(&key).await?,
-        };
+        let (members, version) = run.ledger.read_scope(&key).await?;
         let me = head.key();
         let others: Vec<&(String, String)> = members
             .iter()
@@ -161,21 +157,22 @@ async fn admit(
         let heads =
             futures::future::try_join_all(others.iter().map(|(id, _)| run.ledger.read(id))).await?;
         let now = run.now_ms();
-        let live: Vec<(String, String)> = others
+        let (live, alarms): (Vec<(String, String)>, Vec<i64>) = others
             .iter()
             .zip(&heads)
             .filter(|((_, incident), h)| match scope.window_ms {
                 Some(window) => guard::started_within(h.as_ref(), incident, head.opened_ms, window),
                 None => guard::still_under_repair(h.as_ref(), incident),
             })
-            .map(|(member, _)| (*member).clone())
-            .collect();
+            .map(|(member, h)| ((*member).clone(), h.as_ref().map_or(0, |h| h.opened_ms)))
+            .unzip();
+        let newest = alarms.into_iter().fold(head.opened_ms, i64::max);
         match guard::admit(scope, (&me, &head.incident_id), &live) {
             Admission::Hold(why) => return Ok(Some(why)),
             Admission::Admit(list) => {
                 if run
                     .ledger
-                    .write_scope(&key, &list, version, now / 1000)
+                    .write_scope(&key, &list, (version, newest), now / 1000)
                     .await?
                 {
                     return Ok(None);

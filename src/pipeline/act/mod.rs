@@ -43,8 +43,8 @@ pub async fn act(
         Plan::Repair { repair, guarded } => (repair, guarded),
         other => return without_repair(run, s, head, facts, other, summary).await,
     };
-    if guarded {
-        match guard::admit_everywhere(run, facts, &head, &d.desired, d.ahead).await {
+    if guarded && !d.admitted {
+        match guard::admit_everywhere(run, facts, &head, &d.desired).await {
             Ok(None) => {}
             // Looked at again by the next tick.
             Ok(Some((why, told))) => {
