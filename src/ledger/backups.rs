@@ -58,7 +58,7 @@ fn made_from_item(item: &Item) -> Made {
     }
 }
 
-fn item_from_made(instance: &str, made: &Made, now_secs: i64) -> Item {
+fn item_from_made(instance: &str, made: &Made, now_secs: i64) -> Result<Item, Error> {
     let mut item = record_key(instance);
     item.insert(
         "instance_id".into(),
@@ -86,7 +86,7 @@ fn item_from_made(instance: &str, made: &Made, now_secs: i64) -> Item {
     }
     item.insert("version".into(), n(made.version));
     item.insert("expires_at".into(), n(now_secs + RETENTION_SECONDS));
-    item
+    Ok(item)
 }
 
 impl Ledger {
@@ -112,7 +112,7 @@ impl Ledger {
         made: &Made,
         now_secs: i64,
     ) -> Result<bool, Error> {
-        let item = item_from_made(instance, made, now_secs);
+        let item = item_from_made(instance, made, now_secs)?;
         self.put_if_version(item, made.version - 1).await
     }
 
@@ -201,6 +201,7 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::tests::{fixtures, WRITTEN};
 
     #[test]
     fn a_record_survives_the_round_trip_through_an_item() {
@@ -221,7 +222,7 @@ mod tests {
             version: 3,
             expires_at: 0,
         };
-        let item = item_from_made("us-east-1/i-1", &made, 1_000);
+        let item = item_from_made("us-east-1/i-1", &made, 1_000).unwrap();
         assert_eq!(item["pk"].as_s().unwrap(), "instance#us-east-1/i-1");
         assert_eq!(item["sk"].as_s().unwrap(), "backups");
         assert_eq!(item["instance_id"].as_s().unwrap(), "i-1");
@@ -234,5 +235,53 @@ mod tests {
                 ..made
             }
         );
+    }
+
+    /// Backup records, by fixture case.
+    fn records() -> Vec<(&'static str, Made)> {
+        let first = Made {
+            images: vec![Entry {
+                name: "autoheal-backup-i-1-20261123T0312Z".into(),
+                image_id: None,
+                requested_ms: 1_795_000_000_000,
+            }],
+            flagged: vec![],
+            version: 1,
+            expires_at: 0,
+        };
+        let later = Made {
+            images: vec![
+                Entry {
+                    image_id: Some("ami-0abc".into()),
+                    ..first.images[0].clone()
+                },
+                Entry {
+                    name: "autoheal-backup-i-1-20261124T0312Z".into(),
+                    image_id: None,
+                    requested_ms: 1_795_086_400_000,
+                },
+            ],
+            flagged: vec!["ami-planted".into()],
+            version: 4,
+            expires_at: 0,
+        };
+        vec![("first", first), ("later", later)]
+    }
+
+    #[test]
+    fn records_read_and_write_as_the_stored_items() {
+        let items = fixtures("backups");
+        assert_eq!(items.len(), records().len());
+        for (name, made) in records() {
+            let item = &items[name];
+            let written = WRITTEN;
+            let read = Made {
+                expires_at: written + RETENTION_SECONDS,
+                ..made.clone()
+            };
+            assert_eq!(made_from_item(item), read, "{name}: read");
+            let stored = item_from_made("us-east-1/i-1", &made, written).unwrap();
+            assert_eq!(&stored, item, "{name}: written");
+        }
     }
 }

@@ -21,6 +21,28 @@ fn key(sk: &str) -> Item {
     HashMap::from([("pk".to_string(), s("outbox")), ("sk".to_string(), s(sk))])
 }
 
+/// The item `keep_report_with` stores for `payload` under `sk` at `now_ms`.
+fn kept_item(sk: &str, payload: &serde_json::Value, now_ms: i64) -> Result<Item, Error> {
+    let mut item = key(sk);
+    item.insert("created_ms".into(), n(now_ms));
+    item.insert("payload".into(), s(&payload.to_string()));
+    item.insert("expires_at".into(), n(now_ms / 1000 + KEPT_SECONDS));
+    Ok(item)
+}
+
+fn kept_from_item(i: &Item) -> Option<Kept> {
+    let get = |k: &str| match i.get(k) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        Some(AttributeValue::N(v)) => Some(v.clone()),
+        _ => None,
+    };
+    Some(Kept {
+        sk: get("sk")?,
+        created_ms: get("created_ms")?.parse().ok()?,
+        payload: serde_json::from_str(&get("payload")?).ok()?,
+    })
+}
+
 /// Tries at a fresh key when one is taken (a 64-bit random suffix: never in practice).
 const KEEP_TRIES: usize = 3;
 
@@ -48,10 +70,7 @@ impl Ledger {
         mut suffix: impl FnMut() -> u64,
     ) -> Result<(), Error> {
         for _ in 0..KEEP_TRIES {
-            let mut item = key(&format!("{now_ms:013}#{:016x}", suffix()));
-            item.insert("created_ms".into(), n(now_ms));
-            item.insert("payload".into(), s(&payload.to_string()));
-            item.insert("expires_at".into(), n(now_ms / 1000 + KEPT_SECONDS));
+            let item = kept_item(&format!("{now_ms:013}#{:016x}", suffix()), payload, now_ms)?;
             if self.put_new(item).await? {
                 return Ok(());
             }
@@ -66,24 +85,40 @@ impl Ledger {
     /// Every kept report, oldest first.
     pub async fn kept_reports(&self) -> Result<Vec<Kept>, Error> {
         let items = self.partition("outbox").await?;
-        Ok(items
-            .iter()
-            .filter_map(|i| {
-                let get = |k: &str| match i.get(k) {
-                    Some(AttributeValue::S(v)) => Some(v.clone()),
-                    Some(AttributeValue::N(v)) => Some(v.clone()),
-                    _ => None,
-                };
-                Some(Kept {
-                    sk: get("sk")?,
-                    created_ms: get("created_ms")?.parse().ok()?,
-                    payload: serde_json::from_str(&get("payload")?).ok()?,
-                })
-            })
-            .collect())
+        Ok(items.iter().filter_map(kept_from_item).collect())
     }
 
     pub async fn forget_report(&self, sk: &str) -> Result<(), Error> {
         self.delete(key(sk)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::tests::fixtures;
+
+    /// Kept reports, by fixture case.
+    fn kept() -> Vec<(&'static str, Kept)> {
+        vec![(
+            "report",
+            Kept {
+                sk: "1795000000000#00000000deadbeef".into(),
+                created_ms: 1_795_000_000_000,
+                payload: serde_json::json!({"text": "i-1 rebooted", "blocks": [{"type": "section"}]}),
+            },
+        )]
+    }
+
+    #[test]
+    fn reports_read_and_write_as_the_stored_items() {
+        let items = fixtures("outbox");
+        assert_eq!(items.len(), kept().len());
+        for (name, report) in kept() {
+            let item = &items[name];
+            assert_eq!(kept_from_item(item).as_ref(), Some(&report), "{name}: read");
+            let stored = kept_item(&report.sk, &report.payload, report.created_ms).unwrap();
+            assert_eq!(&stored, item, "{name}: written");
+        }
     }
 }
