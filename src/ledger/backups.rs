@@ -3,10 +3,11 @@
 //! on the version read. What it lists is what autoheal made (records in `crate::rules::backup`).
 //! The tick reads it with the head, both items of many instances per `BatchGetItem`.
 
-use super::{head_from_item, key, n, s, Item, Ledger, RETENTION_SECONDS};
+use super::{from_item, head_from_item, key, s, stored, Item, Ledger, RETENTION_SECONDS};
 use crate::error::Error;
 use crate::rules::backup::{Entry, Known, Made};
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::KeysAndAttributes;
+use serde::Serialize;
 use std::collections::HashMap;
 
 const SK: &str = "backups";
@@ -23,70 +24,29 @@ fn record_key(instance: &str) -> Item {
     k
 }
 
-fn number(item: &Item, name: &str) -> Option<i64> {
-    item.get(name)?.as_n().ok()?.parse().ok()
+/// What is written of a record besides its key and TTL (read back as a `Made`).
+#[derive(Serialize)]
+struct StoredMade<'a> {
+    instance_id: &'a str,
+    images: &'a [Entry],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    flagged: &'a [String],
+    version: i64,
 }
 
 fn made_from_item(item: &Item) -> Made {
-    let images = item
-        .get("images")
-        .and_then(|v| v.as_l().ok())
-        .map(|l| {
-            l.iter()
-                .filter_map(|v| {
-                    let m = v.as_m().ok()?;
-                    let get = |k: &str| m.get(k).and_then(|v| v.as_s().ok()).cloned();
-                    Some(Entry {
-                        name: get("name")?,
-                        image_id: get("image_id"),
-                        requested_ms: number(m, "requested_ms")?,
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let flagged = item
-        .get("flagged")
-        .and_then(|v| v.as_l().ok())
-        .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
-        .unwrap_or_default();
-    Made {
-        images,
-        flagged,
-        version: number(item, "version").unwrap_or(0),
-        expires_at: number(item, "expires_at").unwrap_or(0),
-    }
+    from_item(item).unwrap_or_default()
 }
 
 fn item_from_made(instance: &str, made: &Made, now_secs: i64) -> Result<Item, Error> {
-    let mut item = record_key(instance);
-    item.insert(
-        "instance_id".into(),
-        s(crate::model::keys::instance_of(instance)),
-    );
-    let images = made
-        .images
-        .iter()
-        .map(|e| {
-            let mut m: Item = [
-                ("name".to_string(), s(&e.name)),
-                ("requested_ms".to_string(), n(e.requested_ms)),
-            ]
-            .into();
-            if let Some(id) = &e.image_id {
-                m.insert("image_id".into(), s(id));
-            }
-            AttributeValue::M(m)
-        })
-        .collect();
-    item.insert("images".into(), AttributeValue::L(images));
-    if !made.flagged.is_empty() {
-        let flagged = made.flagged.iter().map(|f| s(f)).collect();
-        item.insert("flagged".into(), AttributeValue::L(flagged));
-    }
-    item.insert("version".into(), n(made.version));
-    item.insert("expires_at".into(), n(now_secs + RETENTION_SECONDS));
-    Ok(item)
+    let body = StoredMade {
+        instance_id: crate::model::keys::instance_of(instance),
+        images: &made.images,
+        flagged: &made.flagged,
+        version: made.version,
+    };
+    let expires_at = now_secs + RETENTION_SECONDS;
+    stored(format!("instance#{instance}"), SK.into(), expires_at, body)
 }
 
 impl Ledger {

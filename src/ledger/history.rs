@@ -1,9 +1,8 @@
 //! The audit trail's reads and writes (records and keys in `crate::rules::history`).
 
-use super::{n, s, Item, Ledger, RETENTION_SECONDS};
+use super::{from_item, s, stored, Item, Ledger, RETENTION_SECONDS};
 use crate::error::Error;
 use crate::rules::history::{partition_of, partitions, sort_key, Record};
-use aws_sdk_dynamodb::types::AttributeValue;
 
 impl Ledger {
     /// Keeps one decision; overwriting the same key (same instant, instance and incident)
@@ -75,48 +74,16 @@ impl Ledger {
 
 /// The item `record` stores for `r` at `now_secs`, under its first key.
 fn record_item(r: &Record, now_secs: i64) -> Result<Item, Error> {
-    let mut item: Item = [
-        ("pk", s(&partition_of(r))),
-        ("sk", s(&sort_key(r))),
-        ("at", s(&r.at)),
-        ("instance_id", s(&r.instance_id)),
-        ("action", s(&r.action)),
-        ("result", s(&r.result)),
-        ("reason", s(&r.reason)),
-        ("expires_at", n(now_secs + RETENTION_SECONDS)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    for (k, v) in [
-        ("incident", &r.incident),
-        ("group", &r.group),
-        ("inputs", &r.inputs),
-        ("notification", &r.notification),
-    ] {
-        if let Some(v) = v {
-            item.insert(k.into(), s(v));
-        }
-    }
-    Ok(item)
+    stored(
+        partition_of(r),
+        sort_key(r),
+        now_secs + RETENTION_SECONDS,
+        r,
+    )
 }
 
 fn record_from_item(item: &Item) -> Option<Record> {
-    let get = |k: &str| match item.get(k) {
-        Some(AttributeValue::S(v)) => Some(v.clone()),
-        _ => None,
-    };
-    Some(Record {
-        at: get("at")?,
-        instance_id: get("instance_id")?,
-        action: get("action")?,
-        result: get("result")?,
-        reason: get("reason").unwrap_or_default(),
-        incident: get("incident"),
-        group: get("group"),
-        inputs: get("inputs"),
-        notification: get("notification"),
-    })
+    from_item(item)
 }
 
 #[cfg(test)]

@@ -7,16 +7,18 @@
 
 pub mod backups;
 pub mod breaker;
+mod head;
 pub mod history;
 pub mod outbox;
 pub mod scope;
 
 use crate::error::Error;
-use crate::model::outcome::{Action, Verdict};
-use crate::model::progress::{Phase, Progress};
-use crate::rules::incident::{AlarmContext, Head, HoldKind, Status};
+use crate::rules::incident::Head;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
+use head::StoredHead;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::collections::HashMap;
 
 /// Closed and settled incidents are kept this long, then DynamoDB's TTL removes them.
@@ -208,185 +210,65 @@ pub(super) fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())
 }
 
+/// An item as written: its key, when DynamoDB's TTL removes it (epoch seconds), and the
+/// attributes of `body`, as serde names them.
+#[derive(Serialize)]
+struct Stored<T> {
+    pk: String,
+    sk: String,
+    expires_at: i64,
+    #[serde(flatten)]
+    body: T,
+}
+
+pub(super) fn stored(
+    pk: String,
+    sk: String,
+    expires_at: i64,
+    body: impl Serialize,
+) -> Result<Item, Error> {
+    let item = Stored {
+        pk,
+        sk,
+        expires_at,
+        body,
+    };
+    serde_dynamo::to_item(item).map_err(|e| Error::Permanent {
+        op: "dynamodb:PutItem",
+        code: None,
+        detail: format!("no item for it: {e}"),
+    })
+}
+
+/// The `T` an item holds; None when it holds none (an attribute missing or of another
+/// type), as for an item autoheal did not write.
+pub(super) fn from_item<T: DeserializeOwned>(item: &Item) -> Option<T> {
+    serde_dynamo::from_item(item.clone())
+        .inspect_err(|e| tracing::warn!(error = %e, "a ledger item did not read"))
+        .ok()
+}
+
 /// The item `write` stores for `head` at `now_secs`.
 fn head_item(head: &Head, now_secs: i64) -> Result<Item, Error> {
-    let mut item = item_from_head(head);
-    item.insert("expires_at".into(), n(now_secs + RETENTION_SECONDS));
-    item.insert(
-        "updated_at".into(),
-        AttributeValue::S(
-            chrono::DateTime::from_timestamp(now_secs, 0)
-                .unwrap_or_default()
-                .to_rfc3339(),
-        ),
-    );
-    Ok(item)
-}
-
-fn item_from_head(h: &Head) -> Item {
-    let mut item = key(&h.key());
-    item.insert("instance_id".into(), s(&h.instance_id));
-    item.insert("incident".into(), s(&h.incident_id));
-    item.insert("status".into(), s(h.status.as_str()));
-    item.insert("opened_ms".into(), n(h.opened_ms));
-    item.insert("alarm_ms".into(), n(h.alarm_ms));
-    if let Some(c) = h.closed_ms {
-        item.insert("closed_ms".into(), n(c));
-    }
-    item.insert(
-        "transitions".into(),
-        AttributeValue::L(h.transitions.iter().map(|t| s(t)).collect()),
-    );
-    item.insert("lease_until_ms".into(), n(h.lease_until_ms));
-    item.insert("version".into(), n(h.version));
-    item.insert("attempts".into(), n(h.attempts));
-    if let Some(a) = h.action {
-        item.insert("action".into(), s(a.as_str()));
-    }
-    if let Some(r) = h.result {
-        item.insert("result".into(), s(r.as_str()));
-    }
-    if let Some(r) = &h.reason {
-        item.insert("reason".into(), s(r));
-    }
-    if let Some(g) = &h.group {
-        item.insert("group".into(), s(g));
-    }
-    item.insert("alarm_name".into(), s(&h.alarm.alarm_name));
-    item.insert("metric".into(), s(&h.alarm.metric));
-    item.insert("alarm_reason".into(), s(&h.alarm.reason));
-    if let Some(a) = &h.alarm.account {
-        item.insert("account".into(), s(a));
-    }
-    if let Some(r) = &h.alarm.region {
-        item.insert("region".into(), s(r));
-    }
-    if let Some(t) = h.hold_until_ms {
-        item.insert("hold_until_ms".into(), n(t));
-    }
-    if let Some(k) = h.hold_kind {
-        item.insert("hold_kind".into(), s(k.as_str()));
-    }
-    if !h.rungs.is_empty() {
-        item.insert("rungs".into(), timed_list(&h.rungs, |r| r.as_str()));
-    }
-    if !h.member_steps.is_empty() {
-        let steps = timed_list(&h.member_steps, |st| st.as_str());
-        item.insert("member_steps".into(), steps);
-    }
-    if !h.ec2_heard.is_empty() {
-        let heard = timed_list(&h.ec2_heard, |h| h.as_str());
-        item.insert("ec2_recoveries".into(), heard);
-    }
-    let p = &h.progress;
-    if let Some(phase) = p.phase {
-        item.insert("step".into(), s(phase.as_str()));
-    }
-    if let Some(i) = &p.image_id {
-        item.insert("image_id".into(), s(i));
-    }
-    if let Some(i) = &p.replacement_id {
-        item.insert("replacement_id".into(), s(i));
-    }
-    if p.from_backup {
-        item.insert("from_backup".into(), AttributeValue::Bool(true));
-    }
-    if let Some(name) = &p.image_name {
-        item.insert("image_name".into(), s(name));
-    }
-    if let Some(token) = &p.launch_token {
-        item.insert("launch_token".into(), s(token));
-    }
-    if !p.marks.is_empty() {
-        item.insert("step_times".into(), timed_list(&p.marks, |ph| ph.as_str()));
-    }
-    item
-}
-
-/// A list of `name@epoch-ms` strings, as `timed_list` writes them; entries that do not
-/// parse are left out.
-fn timed<T>(item: &Item, key: &str, parse: impl Fn(&str) -> Option<T>) -> Vec<(T, i64)> {
-    item.get(key)
-        .and_then(|v| v.as_l().ok())
-        .map(|l| {
-            l.iter()
-                .filter_map(|v| {
-                    let (name, t) = v.as_s().ok()?.split_once('@')?;
-                    Some((parse(name)?, t.parse().ok()?))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// `(name, time)` pairs as a DynamoDB list of `name@epoch-ms` strings.
-fn timed_list<T>(pairs: &[(T, i64)], name: impl Fn(&T) -> &'static str) -> AttributeValue {
-    AttributeValue::L(
-        pairs
-            .iter()
-            .map(|(x, t)| s(&format!("{}@{t}", name(x))))
-            .collect(),
+    stored(
+        format!("instance#{}", head.key()),
+        "head".into(),
+        now_secs + RETENTION_SECONDS,
+        StoredHead::new(head, now_secs),
     )
 }
 
 fn head_from_item(item: &Item) -> Option<Head> {
-    let get_s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-    let get_n = |k: &str| {
-        item.get(k)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<i64>().ok())
-    };
-    Some(Head {
-        instance_id: get_s("instance_id")?,
-        incident_id: get_s("incident")?,
-        status: Status::parse(&get_s("status")?)?,
-        opened_ms: get_n("opened_ms")?,
-        alarm_ms: get_n("alarm_ms").or(get_n("opened_ms"))?,
-        closed_ms: get_n("closed_ms"),
-        transitions: item
-            .get("transitions")
-            .and_then(|v| v.as_l().ok())
-            .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
-            .unwrap_or_default(),
-        lease_until_ms: get_n("lease_until_ms").unwrap_or(0),
-        version: get_n("version")?,
-        attempts: get_n("attempts").unwrap_or(1),
-        action: get_s("action").and_then(|a| Action::parse(&a)),
-        result: get_s("result").and_then(|r| Verdict::parse(&r)),
-        reason: get_s("reason"),
-        group: get_s("group"),
-        alarm: AlarmContext {
-            alarm_name: get_s("alarm_name").unwrap_or_default(),
-            metric: get_s("metric").unwrap_or_default(),
-            reason: get_s("alarm_reason").unwrap_or_default(),
-            account: get_s("account"),
-            region: get_s("region"),
-        },
-        member_steps: timed(item, "member_steps", crate::rules::replacement::Step::parse),
-        ec2_heard: timed(item, "ec2_recoveries", crate::intake::Heard::parse),
-        rungs: timed(item, "rungs", crate::rules::ladder::Rung::parse),
-        progress: Progress {
-            phase: get_s("step").and_then(|p| Phase::parse(&p)),
-            image_id: get_s("image_id"),
-            replacement_id: get_s("replacement_id"),
-            from_backup: item
-                .get("from_backup")
-                .and_then(|v| v.as_bool().ok())
-                .copied()
-                .unwrap_or(false),
-            marks: timed(item, "step_times", Phase::parse),
-            image_name: get_s("image_name"),
-            launch_token: get_s("launch_token"),
-        },
-        hold_until_ms: get_n("hold_until_ms"),
-        hold_kind: get_s("hold_kind").and_then(|k| HoldKind::parse(&k)),
-    })
+    from_item::<StoredHead>(item)?.head()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::intake::Heard;
+    use crate::model::outcome::{Action, Verdict};
+    use crate::model::progress::{Phase, Progress};
+    use crate::rules::incident::{AlarmContext, HoldKind, Status};
     use crate::rules::ladder::Rung;
     use crate::rules::replacement::Step;
     use serde_json::Value;

@@ -1,16 +1,20 @@
 //! Reports Slack did not take, kept in the ledger (`pk = outbox`, `sk = <ms>#<random>`)
 //! until the tick delivers them or they are an hour old.
 
-use super::{n, s, Item, Ledger};
+use super::{from_item, s, stored, Item, Ledger};
 use crate::error::Error;
-use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-/// A kept report: its key and the payload as posted.
-#[derive(Debug, Clone, PartialEq)]
+/// A kept report: its key and the payload as posted. Also the stored form: its fields are
+/// the item's attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Kept {
+    /// Written as the key.
+    #[serde(skip_serializing)]
     pub sk: String,
     pub created_ms: i64,
+    #[serde(with = "json_text")]
     pub payload: serde_json::Value,
 }
 
@@ -23,24 +27,34 @@ fn key(sk: &str) -> Item {
 
 /// The item `keep_report_with` stores for `payload` under `sk` at `now_ms`.
 fn kept_item(sk: &str, payload: &serde_json::Value, now_ms: i64) -> Result<Item, Error> {
-    let mut item = key(sk);
-    item.insert("created_ms".into(), n(now_ms));
-    item.insert("payload".into(), s(&payload.to_string()));
-    item.insert("expires_at".into(), n(now_ms / 1000 + KEPT_SECONDS));
-    Ok(item)
+    let kept = Kept {
+        sk: sk.into(),
+        created_ms: now_ms,
+        payload: payload.clone(),
+    };
+    stored(
+        "outbox".into(),
+        sk.into(),
+        now_ms / 1000 + KEPT_SECONDS,
+        kept,
+    )
 }
 
-fn kept_from_item(i: &Item) -> Option<Kept> {
-    let get = |k: &str| match i.get(k) {
-        Some(AttributeValue::S(v)) => Some(v.clone()),
-        Some(AttributeValue::N(v)) => Some(v.clone()),
-        _ => None,
-    };
-    Some(Kept {
-        sk: get("sk")?,
-        created_ms: get("created_ms")?.parse().ok()?,
-        payload: serde_json::from_str(&get("payload")?).ok()?,
-    })
+fn kept_from_item(item: &Item) -> Option<Kept> {
+    from_item(item)
+}
+
+/// The payload is kept as the JSON text posted.
+mod json_text {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &serde_json::Value, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<serde_json::Value, D::Error> {
+        serde_json::from_str(&String::deserialize(d)?).map_err(D::Error::custom)
+    }
 }
 
 /// Tries at a fresh key when one is taken (a 64-bit random suffix: never in practice).
