@@ -3,10 +3,11 @@
 //! on the version read. What it lists is what autoheal made (records in `crate::rules::backup`).
 //! The tick reads it with the head, both items of many instances per `BatchGetItem`.
 
-use super::{head_from_item, key, n, s, Item, Ledger, RETENTION_SECONDS};
+use super::{from_item, head_from_item, key, s, stored, Item, Ledger, RETENTION_SECONDS};
 use crate::error::Error;
 use crate::rules::backup::{Entry, Known, Made};
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::KeysAndAttributes;
+use serde::Serialize;
 use std::collections::HashMap;
 
 const SK: &str = "backups";
@@ -23,70 +24,29 @@ fn record_key(instance: &str) -> Item {
     k
 }
 
-fn number(item: &Item, name: &str) -> Option<i64> {
-    item.get(name)?.as_n().ok()?.parse().ok()
+/// What is written of a record besides its key and TTL (read back as a `Made`).
+#[derive(Serialize)]
+struct StoredMade<'a> {
+    instance_id: &'a str,
+    images: &'a [Entry],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    flagged: &'a [String],
+    version: i64,
 }
 
 fn made_from_item(item: &Item) -> Made {
-    let images = item
-        .get("images")
-        .and_then(|v| v.as_l().ok())
-        .map(|l| {
-            l.iter()
-                .filter_map(|v| {
-                    let m = v.as_m().ok()?;
-                    let get = |k: &str| m.get(k).and_then(|v| v.as_s().ok()).cloned();
-                    Some(Entry {
-                        name: get("name")?,
-                        image_id: get("image_id"),
-                        requested_ms: number(m, "requested_ms")?,
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let flagged = item
-        .get("flagged")
-        .and_then(|v| v.as_l().ok())
-        .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
-        .unwrap_or_default();
-    Made {
-        images,
-        flagged,
-        version: number(item, "version").unwrap_or(0),
-        expires_at: number(item, "expires_at").unwrap_or(0),
-    }
+    from_item(item).unwrap_or_default()
 }
 
-fn item_from_made(instance: &str, made: &Made, now_secs: i64) -> Item {
-    let mut item = record_key(instance);
-    item.insert(
-        "instance_id".into(),
-        s(crate::model::keys::instance_of(instance)),
-    );
-    let images = made
-        .images
-        .iter()
-        .map(|e| {
-            let mut m: Item = [
-                ("name".to_string(), s(&e.name)),
-                ("requested_ms".to_string(), n(e.requested_ms)),
-            ]
-            .into();
-            if let Some(id) = &e.image_id {
-                m.insert("image_id".into(), s(id));
-            }
-            AttributeValue::M(m)
-        })
-        .collect();
-    item.insert("images".into(), AttributeValue::L(images));
-    if !made.flagged.is_empty() {
-        let flagged = made.flagged.iter().map(|f| s(f)).collect();
-        item.insert("flagged".into(), AttributeValue::L(flagged));
-    }
-    item.insert("version".into(), n(made.version));
-    item.insert("expires_at".into(), n(now_secs + RETENTION_SECONDS));
-    item
+fn item_from_made(instance: &str, made: &Made, now_secs: i64) -> Result<Item, Error> {
+    let body = StoredMade {
+        instance_id: crate::model::keys::instance_of(instance),
+        images: &made.images,
+        flagged: &made.flagged,
+        version: made.version,
+    };
+    let expires_at = now_secs + RETENTION_SECONDS;
+    stored(format!("instance#{instance}"), SK.into(), expires_at, body)
 }
 
 impl Ledger {
@@ -112,7 +72,7 @@ impl Ledger {
         made: &Made,
         now_secs: i64,
     ) -> Result<bool, Error> {
-        let item = item_from_made(instance, made, now_secs);
+        let item = item_from_made(instance, made, now_secs)?;
         self.put_if_version(item, made.version - 1).await
     }
 
@@ -201,6 +161,7 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::tests::{fixtures, WRITTEN};
 
     #[test]
     fn a_record_survives_the_round_trip_through_an_item() {
@@ -221,7 +182,7 @@ mod tests {
             version: 3,
             expires_at: 0,
         };
-        let item = item_from_made("us-east-1/i-1", &made, 1_000);
+        let item = item_from_made("us-east-1/i-1", &made, 1_000).unwrap();
         assert_eq!(item["pk"].as_s().unwrap(), "instance#us-east-1/i-1");
         assert_eq!(item["sk"].as_s().unwrap(), "backups");
         assert_eq!(item["instance_id"].as_s().unwrap(), "i-1");
@@ -234,5 +195,53 @@ mod tests {
                 ..made
             }
         );
+    }
+
+    /// Backup records, by fixture case.
+    fn records() -> Vec<(&'static str, Made)> {
+        let first = Made {
+            images: vec![Entry {
+                name: "autoheal-backup-i-1-20261123T0312Z".into(),
+                image_id: None,
+                requested_ms: 1_795_000_000_000,
+            }],
+            flagged: vec![],
+            version: 1,
+            expires_at: 0,
+        };
+        let later = Made {
+            images: vec![
+                Entry {
+                    image_id: Some("ami-0abc".into()),
+                    ..first.images[0].clone()
+                },
+                Entry {
+                    name: "autoheal-backup-i-1-20261124T0312Z".into(),
+                    image_id: None,
+                    requested_ms: 1_795_086_400_000,
+                },
+            ],
+            flagged: vec!["ami-planted".into()],
+            version: 4,
+            expires_at: 0,
+        };
+        vec![("first", first), ("later", later)]
+    }
+
+    #[test]
+    fn records_read_and_write_as_the_stored_items() {
+        let items = fixtures("backups");
+        assert_eq!(items.len(), records().len());
+        for (name, made) in records() {
+            let item = &items[name];
+            let written = WRITTEN;
+            let read = Made {
+                expires_at: written + RETENTION_SECONDS,
+                ..made.clone()
+            };
+            assert_eq!(made_from_item(item), read, "{name}: read");
+            let stored = item_from_made("us-east-1/i-1", &made, written).unwrap();
+            assert_eq!(&stored, item, "{name}: written");
+        }
     }
 }

@@ -1,37 +1,14 @@
 //! The audit trail's reads and writes (records and keys in `crate::rules::history`).
 
-use super::{n, s, Item, Ledger, RETENTION_SECONDS};
+use super::{from_item, s, stored, Item, Ledger, RETENTION_SECONDS};
 use crate::error::Error;
 use crate::rules::history::{partition_of, partitions, sort_key, Record};
-use aws_sdk_dynamodb::types::AttributeValue;
 
 impl Ledger {
     /// Keeps one decision; overwriting the same key (same instant, instance and incident)
     /// is harmless.
     pub async fn record(&self, r: &Record, now_secs: i64) -> Result<(), Error> {
-        let mut item: Item = [
-            ("pk", s(&partition_of(r))),
-            ("sk", s(&sort_key(r))),
-            ("at", s(&r.at)),
-            ("instance_id", s(&r.instance_id)),
-            ("action", s(&r.action)),
-            ("result", s(&r.result)),
-            ("reason", s(&r.reason)),
-            ("expires_at", n(now_secs + RETENTION_SECONDS)),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        for (k, v) in [
-            ("incident", &r.incident),
-            ("group", &r.group),
-            ("inputs", &r.inputs),
-            ("notification", &r.notification),
-        ] {
-            if let Some(v) = v {
-                item.insert(k.into(), s(v));
-            }
-        }
+        let mut item = record_item(r, now_secs)?;
         // Two decisions about one incident in the same millisecond (concurrent deliveries)
         // are both kept: the second takes the next free key.
         let base = sort_key(r);
@@ -95,20 +72,64 @@ impl Ledger {
     }
 }
 
+/// The item `record` stores for `r` at `now_secs`, under its first key.
+fn record_item(r: &Record, now_secs: i64) -> Result<Item, Error> {
+    stored(
+        partition_of(r),
+        sort_key(r),
+        now_secs + RETENTION_SECONDS,
+        r,
+    )
+}
+
 fn record_from_item(item: &Item) -> Option<Record> {
-    let get = |k: &str| match item.get(k) {
-        Some(AttributeValue::S(v)) => Some(v.clone()),
-        _ => None,
-    };
-    Some(Record {
-        at: get("at")?,
-        instance_id: get("instance_id")?,
-        action: get("action")?,
-        result: get("result")?,
-        reason: get("reason").unwrap_or_default(),
-        incident: get("incident"),
-        group: get("group"),
-        inputs: get("inputs"),
-        notification: get("notification"),
-    })
+    from_item(item)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::tests::{fixtures, WRITTEN};
+
+    /// Audit records, by fixture case.
+    fn records() -> Vec<(&'static str, Record)> {
+        let full = Record {
+            at: "2026-11-19T04:26:40.000Z".into(),
+            instance_id: "i-0123456789abcdef0".into(),
+            action: "reboot".into(),
+            result: "done".into(),
+            reason: "rebooted".into(),
+            incident: Some("i-0123456789abcdef0-20261119T042640Z".into()),
+            group: Some("web".into()),
+            inputs: Some("alarm \"a\" StatusCheckFailed ALARM at 2026-11-19T04:26:39.000Z".into()),
+            notification: Some("slack".into()),
+        };
+        let bare = Record {
+            action: "none".into(),
+            result: "ignored".into(),
+            reason: String::new(),
+            incident: None,
+            group: None,
+            inputs: None,
+            notification: None,
+            ..full.clone()
+        };
+        vec![("full", full), ("bare", bare)]
+    }
+
+    #[test]
+    fn records_read_and_write_as_the_stored_items() {
+        let items = fixtures("history");
+        assert_eq!(items.len(), records().len());
+        for (name, record) in records() {
+            let item = &items[name];
+            assert_eq!(
+                record_from_item(item).as_ref(),
+                Some(&record),
+                "{name}: read"
+            );
+            let stored = record_item(&record, WRITTEN).unwrap();
+            assert_eq!(&stored, item, "{name}: written");
+        }
+    }
 }

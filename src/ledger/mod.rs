@@ -7,16 +7,18 @@
 
 pub mod backups;
 pub mod breaker;
+mod head;
 pub mod history;
 pub mod outbox;
 pub mod scope;
 
 use crate::error::Error;
-use crate::model::outcome::{Action, Verdict};
-use crate::model::progress::{Phase, Progress};
-use crate::rules::incident::{AlarmContext, Head, HoldKind, Status};
+use crate::rules::incident::Head;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
+use head::StoredHead;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::collections::HashMap;
 
 /// Closed and settled incidents are kept this long, then DynamoDB's TTL removes them.
@@ -134,16 +136,7 @@ impl Ledger {
     /// Writes `head` if the stored version is still `head.version - 1` (or absent for the
     /// first version). Returns false when another invocation wrote first.
     pub async fn write(&self, head: &Head, now_secs: i64) -> Result<bool, Error> {
-        let mut item = item_from_head(head);
-        item.insert("expires_at".into(), n(now_secs + RETENTION_SECONDS));
-        item.insert(
-            "updated_at".into(),
-            AttributeValue::S(
-                chrono::DateTime::from_timestamp(now_secs, 0)
-                    .unwrap_or_default()
-                    .to_rfc3339(),
-            ),
-        );
+        let item = head_item(head, now_secs)?;
         self.put_if_version(item, head.version - 1).await
     }
 
@@ -217,223 +210,263 @@ pub(super) fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())
 }
 
-fn item_from_head(h: &Head) -> Item {
-    let mut item = key(&h.key());
-    item.insert("instance_id".into(), s(&h.instance_id));
-    item.insert("incident".into(), s(&h.incident_id));
-    item.insert("status".into(), s(h.status.as_str()));
-    item.insert("opened_ms".into(), n(h.opened_ms));
-    item.insert("alarm_ms".into(), n(h.alarm_ms));
-    if let Some(c) = h.closed_ms {
-        item.insert("closed_ms".into(), n(c));
-    }
-    item.insert(
-        "transitions".into(),
-        AttributeValue::L(h.transitions.iter().map(|t| s(t)).collect()),
-    );
-    item.insert("lease_until_ms".into(), n(h.lease_until_ms));
-    item.insert("version".into(), n(h.version));
-    item.insert("attempts".into(), n(h.attempts));
-    if let Some(a) = h.action {
-        item.insert("action".into(), s(a.as_str()));
-    }
-    if let Some(r) = h.result {
-        item.insert("result".into(), s(r.as_str()));
-    }
-    if let Some(r) = &h.reason {
-        item.insert("reason".into(), s(r));
-    }
-    if let Some(g) = &h.group {
-        item.insert("group".into(), s(g));
-    }
-    item.insert("alarm_name".into(), s(&h.alarm.alarm_name));
-    item.insert("metric".into(), s(&h.alarm.metric));
-    item.insert("alarm_reason".into(), s(&h.alarm.reason));
-    if let Some(a) = &h.alarm.account {
-        item.insert("account".into(), s(a));
-    }
-    if let Some(r) = &h.alarm.region {
-        item.insert("region".into(), s(r));
-    }
-    if let Some(t) = h.hold_until_ms {
-        item.insert("hold_until_ms".into(), n(t));
-    }
-    if let Some(k) = h.hold_kind {
-        item.insert("hold_kind".into(), s(k.as_str()));
-    }
-    if !h.rungs.is_empty() {
-        item.insert("rungs".into(), timed_list(&h.rungs, |r| r.as_str()));
-    }
-    if !h.member_steps.is_empty() {
-        let steps = timed_list(&h.member_steps, |st| st.as_str());
-        item.insert("member_steps".into(), steps);
-    }
-    if !h.ec2_heard.is_empty() {
-        let heard = timed_list(&h.ec2_heard, |h| h.as_str());
-        item.insert("ec2_recoveries".into(), heard);
-    }
-    let p = &h.progress;
-    if let Some(phase) = p.phase {
-        item.insert("step".into(), s(phase.as_str()));
-    }
-    if let Some(i) = &p.image_id {
-        item.insert("image_id".into(), s(i));
-    }
-    if let Some(i) = &p.replacement_id {
-        item.insert("replacement_id".into(), s(i));
-    }
-    if p.from_backup {
-        item.insert("from_backup".into(), AttributeValue::Bool(true));
-    }
-    if let Some(name) = &p.image_name {
-        item.insert("image_name".into(), s(name));
-    }
-    if let Some(token) = &p.launch_token {
-        item.insert("launch_token".into(), s(token));
-    }
-    if !p.marks.is_empty() {
-        item.insert("step_times".into(), timed_list(&p.marks, |ph| ph.as_str()));
-    }
-    item
+/// An item as written: its key, when DynamoDB's TTL removes it (epoch seconds), and the
+/// attributes of `body`, as serde names them.
+#[derive(Serialize)]
+struct Stored<T> {
+    pk: String,
+    sk: String,
+    expires_at: i64,
+    #[serde(flatten)]
+    body: T,
 }
 
-/// A list of `name@epoch-ms` strings, as `timed_list` writes them; entries that do not
-/// parse are left out.
-fn timed<T>(item: &Item, key: &str, parse: impl Fn(&str) -> Option<T>) -> Vec<(T, i64)> {
-    item.get(key)
-        .and_then(|v| v.as_l().ok())
-        .map(|l| {
-            l.iter()
-                .filter_map(|v| {
-                    let (name, t) = v.as_s().ok()?.split_once('@')?;
-                    Some((parse(name)?, t.parse().ok()?))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+pub(super) fn stored(
+    pk: String,
+    sk: String,
+    expires_at: i64,
+    body: impl Serialize,
+) -> Result<Item, Error> {
+    let item = Stored {
+        pk,
+        sk,
+        expires_at,
+        body,
+    };
+    serde_dynamo::to_item(item).map_err(|e| Error::Permanent {
+        op: "dynamodb:PutItem",
+        code: None,
+        detail: format!("no item for it: {e}"),
+    })
 }
 
-/// `(name, time)` pairs as a DynamoDB list of `name@epoch-ms` strings.
-fn timed_list<T>(pairs: &[(T, i64)], name: impl Fn(&T) -> &'static str) -> AttributeValue {
-    AttributeValue::L(
-        pairs
-            .iter()
-            .map(|(x, t)| s(&format!("{}@{t}", name(x))))
-            .collect(),
+/// The `T` an item holds; None when it holds none (an attribute missing or of another
+/// type), as for an item autoheal did not write.
+pub(super) fn from_item<T: DeserializeOwned>(item: &Item) -> Option<T> {
+    serde_dynamo::from_item(item.clone())
+        .inspect_err(|e| tracing::warn!(error = %e, "a ledger item did not read"))
+        .ok()
+}
+
+/// The item `write` stores for `head` at `now_secs`.
+fn head_item(head: &Head, now_secs: i64) -> Result<Item, Error> {
+    stored(
+        format!("instance#{}", head.key()),
+        "head".into(),
+        now_secs + RETENTION_SECONDS,
+        StoredHead::new(head, now_secs),
     )
 }
 
 fn head_from_item(item: &Item) -> Option<Head> {
-    let get_s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-    let get_n = |k: &str| {
-        item.get(k)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<i64>().ok())
-    };
-    Some(Head {
-        instance_id: get_s("instance_id")?,
-        incident_id: get_s("incident")?,
-        status: Status::parse(&get_s("status")?)?,
-        opened_ms: get_n("opened_ms")?,
-        alarm_ms: get_n("alarm_ms").or(get_n("opened_ms"))?,
-        closed_ms: get_n("closed_ms"),
-        transitions: item
-            .get("transitions")
-            .and_then(|v| v.as_l().ok())
-            .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
-            .unwrap_or_default(),
-        lease_until_ms: get_n("lease_until_ms").unwrap_or(0),
-        version: get_n("version")?,
-        attempts: get_n("attempts").unwrap_or(1),
-        action: get_s("action").and_then(|a| Action::parse(&a)),
-        result: get_s("result").and_then(|r| Verdict::parse(&r)),
-        reason: get_s("reason"),
-        group: get_s("group"),
-        alarm: AlarmContext {
-            alarm_name: get_s("alarm_name").unwrap_or_default(),
-            metric: get_s("metric").unwrap_or_default(),
-            reason: get_s("alarm_reason").unwrap_or_default(),
-            account: get_s("account"),
-            region: get_s("region"),
-        },
-        member_steps: timed(item, "member_steps", crate::rules::replacement::Step::parse),
-        ec2_heard: timed(item, "ec2_recoveries", crate::intake::Heard::parse),
-        rungs: timed(item, "rungs", crate::rules::ladder::Rung::parse),
-        progress: Progress {
-            phase: get_s("step").and_then(|p| Phase::parse(&p)),
-            image_id: get_s("image_id"),
-            replacement_id: get_s("replacement_id"),
-            from_backup: item
-                .get("from_backup")
-                .and_then(|v| v.as_bool().ok())
-                .copied()
-                .unwrap_or(false),
-            marks: timed(item, "step_times", Phase::parse),
-            image_name: get_s("image_name"),
-            launch_token: get_s("launch_token"),
-        },
-        hold_until_ms: get_n("hold_until_ms"),
-        hold_kind: get_s("hold_kind").and_then(|k| HoldKind::parse(&k)),
-    })
+    from_item::<StoredHead>(item)?.head()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::intake::Heard;
+    use crate::model::outcome::{Action, Verdict};
+    use crate::model::progress::{Phase, Progress};
+    use crate::rules::incident::{AlarmContext, HoldKind, Status};
+    use crate::rules::ladder::Rung;
+    use crate::rules::replacement::Step;
+    use serde_json::Value;
+    use std::collections::BTreeMap;
 
-    #[test]
-    fn a_head_survives_the_round_trip_through_an_item() {
-        let h = Head {
+    /// The stored items of `kind` in `tests/fixtures/ledger-items.json`, by case: the
+    /// table's format as autoheal wrote it before serde mapped it (DynamoDB's JSON).
+    pub(super) fn fixtures(kind: &str) -> BTreeMap<String, Item> {
+        let all: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/ledger-items.json")).unwrap();
+        let cases = all[kind].as_object().unwrap_or_else(|| panic!("no {kind}"));
+        cases
+            .iter()
+            .map(|(name, item)| (name.clone(), item_of(item)))
+            .collect()
+    }
+
+    fn item_of(json: &Value) -> Item {
+        json.as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), value_of(v)))
+            .collect()
+    }
+
+    fn value_of(json: &Value) -> AttributeValue {
+        let (kind, v) = json.as_object().unwrap().iter().next().unwrap();
+        match kind.as_str() {
+            "S" => AttributeValue::S(v.as_str().unwrap().into()),
+            "N" => AttributeValue::N(v.as_str().unwrap().into()),
+            "BOOL" => AttributeValue::Bool(v.as_bool().unwrap()),
+            "L" => AttributeValue::L(v.as_array().unwrap().iter().map(value_of).collect()),
+            "M" => AttributeValue::M(item_of(v)),
+            other => panic!("no {other} in the ledger's items"),
+        }
+    }
+
+    /// When the fixtures' items were written (epoch seconds).
+    pub(super) const WRITTEN: i64 = 1_795_000_000;
+
+    /// A fresh claim: the first alarm of an instance, leased, nothing decided yet.
+    fn claimed() -> Head {
+        Head {
             instance_id: "i-0123456789abcdef0".into(),
             incident_id: "i-0123456789abcdef0-20261123T031245Z".into(),
-            status: Status::Settled,
-            opened_ms: 1,
-            alarm_ms: 4,
-            closed_ms: Some(2),
-            transitions: vec!["a@1".into(), "b@2".into()],
-            lease_until_ms: 0,
-            version: 3,
-            attempts: 2,
-            action: Some(Action::MarkUnhealthy),
-            result: Some(Verdict::Done),
-            reason: Some("marked".into()),
-            group: Some("web".into()),
+            status: Status::Repairing,
+            opened_ms: 1_795_000_000_000,
+            alarm_ms: 1_794_999_999_000,
+            closed_ms: None,
+            transitions: vec!["ALARM@1794999999000".into()],
+            lease_until_ms: 1_795_000_090_000,
+            version: 1,
+            attempts: 1,
+            action: None,
+            result: None,
+            reason: None,
+            group: None,
             alarm: AlarmContext {
-                alarm_name: "a".into(),
-                metric: "StatusCheckFailed".into(),
-                reason: "r".into(),
-                account: Some("1".into()),
+                alarm_name: "autoheal-i-0123456789abcdef0".into(),
+                metric: "StatusCheckFailed_System".into(),
+                reason: "Threshold Crossed: 2 datapoints".into(),
+                account: Some("123456789012".into()),
                 region: Some("ap-northeast-1".into()),
             },
+            progress: Progress::default(),
+            hold_until_ms: None,
+            hold_kind: None,
+            member_steps: vec![],
+            rungs: vec![],
+            ec2_heard: vec![],
+        }
+    }
+
+    /// Representative heads, by fixture case.
+    fn heads() -> Vec<(&'static str, Head)> {
+        let held = Head {
+            lease_until_ms: 0,
+            version: 2,
+            result: Some(Verdict::Held),
+            reason: Some("grace period".into()),
+            hold_until_ms: Some(1_795_000_300_000),
+            hold_kind: Some(HoldKind::Grace),
+            ..claimed()
+        };
+        let laddered = Head {
+            status: Status::Settled,
+            lease_until_ms: 0,
+            version: 5,
+            attempts: 2,
+            action: Some(Action::StopStart),
+            result: Some(Verdict::Done),
+            reason: Some("stopped and started".into()),
+            rungs: vec![
+                (Rung::Reboot, 1_795_000_010_000),
+                (Rung::StopStart, 1_795_000_400_000),
+            ],
+            ec2_heard: vec![(Heard::Failed, 1_795_000_200_000)],
+            ..claimed()
+        };
+        let member = Head {
+            group: Some("web".into()),
+            action: Some(Action::MarkUnhealthy),
+            result: Some(Verdict::InProgress),
+            version: 3,
+            member_steps: vec![
+                (Step::Marked, 1_795_000_001_000),
+                (Step::Left, 1_795_000_060_000),
+            ],
+            ..claimed()
+        };
+        let relaunching = Head {
+            version: 4,
+            action: Some(Action::LaunchReplacement),
+            result: Some(Verdict::InProgress),
+            rungs: vec![(Rung::Relaunch, 1_795_000_010_000)],
             progress: Progress {
                 phase: Some(Phase::Launching),
-                image_id: Some("ami-1".into()),
+                image_id: Some("ami-0abc".into()),
                 replacement_id: None,
                 from_backup: true,
-                marks: vec![(Phase::Imaging, 5), (Phase::Launching, 9)],
-                image_name: Some("autoheal-x-0f".into()),
-                launch_token: Some("0f".into()),
+                marks: vec![
+                    (Phase::Imaging, 1_795_000_010_000),
+                    (Phase::Launching, 1_795_000_500_000),
+                ],
+                image_name: Some("autoheal-i-0123456789abcdef0-5f3a9c".into()),
+                launch_token: Some("5f3a9c0d1e2b".into()),
             },
-            hold_until_ms: Some(7),
-            hold_kind: Some(HoldKind::Confirm),
-            member_steps: vec![
-                (crate::rules::replacement::Step::Marked, 12),
-                (crate::rules::replacement::Step::Left, 13),
-            ],
-            rungs: vec![
-                (crate::rules::ladder::Rung::Reboot, 3),
-                (crate::rules::ladder::Rung::Relaunch, 11),
-            ],
-            ec2_heard: vec![
-                (crate::intake::Heard::Failed, 14),
-                (crate::intake::Heard::Recovered, 15),
-            ],
+            ..claimed()
         };
-        let item = item_from_head(&h);
-        assert_eq!(
-            item["pk"].as_s().unwrap(),
-            "instance#ap-northeast-1/i-0123456789abcdef0"
-        );
-        assert_eq!(head_from_item(&item), Some(h));
+        let relaunched = Head {
+            status: Status::Settled,
+            lease_until_ms: 0,
+            version: 9,
+            progress: Progress {
+                phase: Some(Phase::Recovered),
+                replacement_id: Some("i-0fedcba9876543210".into()),
+                from_backup: false,
+                marks: vec![
+                    (Phase::Imaging, 1_795_000_010_000),
+                    (Phase::Launching, 1_795_000_500_000),
+                    (Phase::TakingOver, 1_795_000_600_000),
+                    (Phase::Verifying, 1_795_000_700_000),
+                    (Phase::Recovered, 1_795_000_900_000),
+                ],
+                ..relaunching.progress.clone()
+            },
+            result: Some(Verdict::Done),
+            ..relaunching.clone()
+        };
+        let closed = Head {
+            status: Status::Closed,
+            closed_ms: Some(1_795_001_000_000),
+            transitions: vec!["ALARM@1794999999000".into(), "OK@1795001000000".into()],
+            reason: Some("recovered by itself".into()),
+            ..held.clone()
+        };
+        vec![
+            ("claimed", claimed()),
+            ("held", held),
+            ("laddered", laddered),
+            ("member", member),
+            ("relaunching", relaunching),
+            ("relaunched", relaunched),
+            ("closed", closed),
+        ]
+    }
+
+    #[test]
+    fn heads_read_and_write_as_the_stored_items() {
+        let items = fixtures("heads");
+        assert_eq!(items.len(), heads().len());
+        for (name, head) in heads() {
+            let item = &items[name];
+            assert_eq!(head_from_item(item).as_ref(), Some(&head), "{name}: read");
+            assert_eq!(&head_item(&head, WRITTEN).unwrap(), item, "{name}: written");
+        }
+    }
+
+    /// Attributes added since are absent from older items; names no longer known are left
+    /// out, not fatal.
+    #[test]
+    fn older_heads_read_with_the_defaults() {
+        let item = &fixtures("older heads")["before alarm_ms, attempts and leases"];
+        let head = Head {
+            status: Status::Settled,
+            alarm_ms: 1_795_000_000_000,
+            transitions: vec![],
+            lease_until_ms: 0,
+            version: 7,
+            alarm: AlarmContext {
+                alarm_name: String::new(),
+                metric: String::new(),
+                reason: String::new(),
+                ..claimed().alarm
+            },
+            rungs: vec![(Rung::Reboot, 1_795_000_010_000)],
+            ..claimed()
+        };
+        assert_eq!(head_from_item(item), Some(head));
     }
 }

@@ -8,15 +8,17 @@ use crate::intake::Signal;
 use crate::model::facts::Facts;
 use crate::model::outcome::Outcome;
 use crate::rules::policy::policy_for;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Also the stored form: its fields are the ledger's attributes (`ledger::history`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     /// RFC 3339, milliseconds, UTC.
     pub at: String,
     pub instance_id: String,
     pub action: String,
     pub result: String,
+    #[serde(default)]
     pub reason: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incident: Option<String>,

@@ -17,6 +17,7 @@
 use crate::model::outcome::Verdict;
 use crate::rules::incident::{Head, Status};
 use crate::rules::policy::{self, Mode};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 mod selector;
@@ -78,8 +79,10 @@ impl Backup {
 }
 
 /// The ledger's record of what the backup run asked EC2 for, of one instance: the proof of
-/// which images are autoheal's.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// which images are autoheal's. Read as stored: its fields are the item's attributes
+/// (`ledger::backups`), each absent one empty.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default)]
 pub struct Made {
     /// In the order asked for.
     pub images: Vec<Entry>,
@@ -91,12 +94,13 @@ pub struct Made {
     pub expires_at: i64,
 }
 
-/// One image the backup run asked for.
-#[derive(Debug, Clone, PartialEq)]
+/// One image the backup run asked for; its fields are the stored attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     /// The name it was asked for under (`backup_name`).
     pub name: String,
     /// None: asked for, EC2's answer not recorded (yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub image_id: Option<String>,
     /// When it was asked for.
     pub requested_ms: i64,
