@@ -8,6 +8,7 @@ use crate::aws::autoscaling;
 use crate::error::Error;
 use crate::ledger::scope::Free;
 use crate::model::facts::Facts;
+use crate::model::scope::ScopeKey;
 use crate::pipeline::commit::MAX_LEDGER_RACES;
 use crate::rules::guard::{self, Admission};
 use crate::rules::incident::Head;
@@ -54,6 +55,27 @@ pub(crate) async fn desired_capacity(
         .copied()
 }
 
+/// The keys of the scopes a repair of this instance is admitted in, known before the
+/// group's size: its cluster's or group's (when a guard applies to one), the account's.
+fn scope_keys(run: &Run<'_>, facts: &Facts, head: &Head) -> Vec<ScopeKey> {
+    let Some(instance) = &facts.instance else {
+        return vec![];
+    };
+    let config = &run.config;
+    let group = facts.group.as_ref().map(|g| g.name.as_str());
+    let (quorum, percent) = (config.quorum_guard, config.max_inflight_percent);
+    [
+        guard::scope_key(instance, group, quorum, percent, head.region()),
+        guard::account_scope(config.account_max_repairs).map(|s| s.key),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// A scope item as read: its members (instance, incident) and version.
+type ScopeItem = (Vec<(String, String)>, i64);
+
 /// Admits the repair in its scopes (cluster or group, and the account budget) in one
 /// transaction, when each is free — the common case, and no scope item read first. Run in
 /// the round of the breaker's reads, before the plan: `decide` asks only when the plan will
@@ -61,31 +83,23 @@ pub(crate) async fn desired_capacity(
 /// in no scope. False: not every scope was free (or none applies); `admit_everywhere`
 /// admits after the plan.
 pub(crate) async fn admit_if_free(run: &Run<'_>, facts: &Facts, head: &Head) -> bool {
-    let Some(instance) = &facts.instance else {
-        return false;
-    };
-    let config = &run.config;
-    if config.account_max_repairs == Some(0) {
+    if run.config.account_max_repairs == Some(0) {
         return false;
     }
-    let group = facts.group.as_ref().map(|g| g.name.as_str());
-    let (quorum, percent) = (config.quorum_guard, config.max_inflight_percent);
     let me = head.key();
-    let scoped = guard::scope_key(instance, group, quorum, percent, head.region());
-    let free: Vec<Free> = [
-        scoped.map(|k| (k, None)),
-        guard::account_scope(config.account_max_repairs)
-            .map(|s| (s.key, s.window_ms.map(|w| head.opened_ms - w))),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|(key, window_start_ms)| Free {
-        scope: key.to_string(),
-        member: (&me, &head.incident_id),
-        alarm_ms: head.opened_ms,
-        window_start_ms,
-    })
-    .collect();
+    let window = guard::account_scope(run.config.account_max_repairs).and_then(|s| s.window_ms);
+    let free: Vec<Free> = scope_keys(run, facts, head)
+        .into_iter()
+        .map(|key| Free {
+            window_start_ms: match key {
+                ScopeKey::Account => window.map(|w| head.opened_ms - w),
+                _ => None,
+            },
+            scope: key.to_string(),
+            member: (&me, &head.incident_id),
+            alarm_ms: head.opened_ms,
+        })
+        .collect();
     if free.is_empty() {
         return false;
     }
@@ -107,8 +121,23 @@ pub(crate) async fn admit_everywhere(
     head: &Head,
     desired: &OnceCell<Option<i32>>,
 ) -> Result<Option<(String, Telling)>, Error> {
+    // The scope items are read while the group's size is: their keys do not need it. A
+    // failed read is read again by `admit`.
+    let keys = scope_keys(run, facts, head);
+    let (scoped, items) = tokio::join!(
+        guard_scope(run, head.region(), facts, desired),
+        futures::future::join_all(
+            keys.iter()
+                .map(|k| async move { run.ledger.read_scope(&k.to_string()).await })
+        ),
+    );
+    let mut read: Vec<(ScopeKey, ScopeItem)> = keys
+        .into_iter()
+        .zip(items)
+        .filter_map(|(k, item)| Some((k, item.ok()?)))
+        .collect();
     let scopes: Vec<guard::Scope> = [
-        guard_scope(run, head.region(), facts, desired).await?,
+        scoped?,
         guard::account_scope(run.config.account_max_repairs),
     ]
     .into_iter()
@@ -116,8 +145,11 @@ pub(crate) async fn admit_everywhere(
     .collect();
     // Every scope at once: a hold in any holds the repair. A place taken meanwhile in
     // another scope costs nobody a repair: a held head counts in no scope.
-    let verdicts =
-        futures::future::try_join_all(scopes.iter().map(|scope| admit(run, scope, head))).await?;
+    let verdicts = futures::future::try_join_all(scopes.iter().map(|scope| {
+        let first = read.iter().position(|(k, _)| *k == scope.key);
+        admit(run, scope, head, first.map(|i| read.swap_remove(i).1))
+    }))
+    .await?;
     for (scope, why) in scopes.iter().zip(verdicts) {
         let Some(why) = why else {
             continue;
@@ -145,10 +177,20 @@ pub(crate) async fn admit_everywhere(
 }
 
 /// Admits this member to repair in `scope`, or says why it waits. None: admitted.
-async fn admit(run: &Run<'_>, scope: &guard::Scope, head: &Head) -> Result<Option<String>, Error> {
+/// `first`: the scope item as read already, for the first try (a stale one loses the
+/// conditional write, and the item is read again).
+async fn admit(
+    run: &Run<'_>,
+    scope: &guard::Scope,
+    head: &Head,
+    mut first: Option<ScopeItem>,
+) -> Result<Option<String>, Error> {
     let key = scope.key.to_string();
     for _ in 0..MAX_LEDGER_RACES {
-        let (members, version) = run.ledger.read_scope(&key).await?;
+        let (members, version) = match first.take() {
+            Some(item) => item,
+            None => run.ledger.read_scope(&key).await?,
+        };
         let me = head.key();
         let others: Vec<&(String, String)> = members
             .iter()
