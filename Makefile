@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= target
 DEBUG_BIN   := $(CARGO_TARGET_DIR)/debug/autoheal
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/autoheal
 
-.PHONY: test test-deploy demo bench lint validate build build-debug deploy invoke clean
+.PHONY: test test-deploy demo bench lint validate build build-debug deploy live dry-run invoke clean
 
 ## Python side: the moto AWS emulator (and boto3 for the demo/bench rig), pinned.
 $(VENV)/.installed: tools/requirements.txt
@@ -17,7 +17,7 @@ $(VENV)/.installed: tools/requirements.txt
 ## All tests: unit tables, then integration tests against a fresh moto server; the
 ## template through cfn-lint with the serverless rules (warnings fail too).
 test: $(VENV)/.installed
-	$(PY) -m unittest tools/test_moto_world.py tools/test_slack_check.py tools/test_event_pattern.py tools/test_latency_proxy.py
+	$(PY) -m unittest tools/test_moto_world.py tools/test_slack_check.py tools/test_event_pattern.py tools/test_latency_proxy.py tools/test_live.py
 	tools/with-moto.sh cargo test --workspace --all-targets --no-fail-fast
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 
@@ -86,6 +86,17 @@ deploy: $(DEPLOY_VENV)/.installed
 	PATH="$(DEPLOY_PATH)" sam build --beta-features --parameter-overrides Architecture=$(ARCH)
 	if [ -f samconfig.toml ]; then PATH="$(DEPLOY_PATH)" sam deploy; \
 	else PATH="$(DEPLOY_PATH)" sam deploy --guided --capabilities CAPABILITY_IAM; fi
+
+## Going live: repairs on from the next deploy, and on every deploy after it (DryRun=false
+## written into samconfig.toml, which the first `make deploy` made), then that deploy.
+## `make dry-run` turns repairs off the same way. See docs/RUNBOOK.md.
+live: $(VENV)/.installed
+	$(PY) tools/live.py false
+	$(MAKE) deploy
+
+dry-run: $(VENV)/.installed
+	$(PY) tools/live.py true
+	$(MAKE) deploy
 
 ## One event through the function on this machine (cargo lambda watch + invoke), in dry run
 ## unless AUTOHEAL_DRY_RUN=false, against the AWS your environment points at (AWS_PROFILE,

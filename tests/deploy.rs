@@ -174,6 +174,10 @@ async fn deployed_from_zero_the_stack_is_what_the_code_reads_and_it_heals() {
     // compared with every call the code makes.
     let params = [
         "--param",
+        "OpsEmail=ops@example.com",
+        "--param",
+        "DryRun=false",
+        "--param",
         "PassableRolePattern=app-*",
         "--param",
         "TerminateReplaced=true",
@@ -184,6 +188,16 @@ async fn deployed_from_zero_the_stack_is_what_the_code_reads_and_it_heals() {
         "--param",
         "GraceSeconds=off",
     ];
+    // A stack whose own alarms would reach nobody is refused before anything is made.
+    let unheard = deploy(&world, HOME_REGION, &[&["up"], &params[2..]].concat()).await;
+    assert_eq!(unheard["status"], "REFUSED", "{unheard}");
+    assert!(
+        unheard["reason"]
+            .as_str()
+            .unwrap()
+            .contains("must reach someone - set OpsEmail"),
+        "{unheard}"
+    );
     let up = deploy(&world, HOME_REGION, &[&["up"], &params[..]].concat()).await;
     assert_eq!(up["status"], "CREATE_COMPLETE", "{}", up["reason"]);
     let w = deploy(&world, HOME_REGION, &["world"]).await;
@@ -317,8 +331,12 @@ async fn deployed_from_zero_the_stack_is_what_the_code_reads_and_it_heals() {
     );
     assert!(w["queues"]["DeadLetters"]["policy"].is_object());
 
-    // The stack's own alarms notify the ops topic it made.
+    // The stack's own alarms notify the ops topic it made, which someone hears.
     let ops = w["topics"]["OpsTopic"]["arn"].clone();
+    assert_eq!(
+        w["topics"]["OpsTopic"]["subscriptions"],
+        json!([{"protocol": "email", "endpoint": "ops@example.com", "redrive": {"deadLetterTargetArn": dlq}}])
+    );
     let alarms = w["alarms"].as_object().unwrap();
     assert_eq!(alarms.len(), 5, "{alarms:?}");
     for (name, a) in alarms {

@@ -154,3 +154,30 @@ fn nothing_cites_a_section_or_an_issue_the_repository_lacks() {
         assert!(!cites_issue, "{} cites an issue number", rel(f));
     }
 }
+
+/// The logical ids of the template's CloudWatch alarms (the stack's own alarms).
+fn stack_alarms() -> Vec<String> {
+    let template = read("template.yaml");
+    let lines: Vec<&str> = template.lines().collect();
+    lines
+        .windows(2)
+        .filter(|w| w[1].trim() == "Type: AWS::CloudWatch::Alarm")
+        .map(|w| w[0].trim().trim_end_matches(':').to_string())
+        .collect()
+}
+
+#[test]
+fn the_runbook_says_what_to_do_for_each_of_the_stacks_alarms() {
+    let alarms = stack_alarms();
+    assert!(alarms.len() >= 5, "the scan found the alarms: {alarms:?}");
+    let runbook = read("docs/RUNBOOK.md");
+    let (_, section) = runbook
+        .split_once("## The stack's own alarms")
+        .expect("docs/RUNBOOK.md has a section on the stack's own alarms");
+    for alarm in alarms {
+        assert!(
+            section.contains(&format!("\n### {alarm} ")),
+            "docs/RUNBOOK.md says nothing under its own heading about the alarm {alarm}"
+        );
+    }
+}

@@ -1008,3 +1008,12 @@ fn retries_dead_letters_and_logs() {
         assert!(t["Outputs"].get(o).is_some(), "output {o}");
     }
 }
+
+/// A first deploy decides and reports but repairs nothing until someone goes live.
+#[test]
+fn the_first_deploy_is_a_dry_run() {
+    let t = template();
+    assert_eq!(t["Parameters"]["DryRun"]["Default"], "true");
+    let env = &function(&t)["Environment"]["Variables"];
+    assert_eq!(one(&env["AUTOHEAL_DRY_RUN"]), "!Ref DryRun");
+}

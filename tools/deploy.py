@@ -110,12 +110,18 @@ def up(args) -> dict:
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
     )
     try:
-        cf.describe_stacks(StackName=args.stack)
-        cf.update_stack(**kwargs)
+        try:
+            cf.describe_stacks(StackName=args.stack)
+            cf.update_stack(**kwargs)
+        except ClientError as e:
+            if "does not exist" not in str(e):
+                raise
+            cf.create_stack(**kwargs)
     except ClientError as e:
-        if "does not exist" not in str(e):
+        # Refused before anything is made (a template rule, a bad parameter): say why.
+        if e.response["Error"]["Code"] != "ValidationError":
             raise
-        cf.create_stack(**kwargs)
+        return {"status": "REFUSED", "reason": e.response["Error"]["Message"]}
     s = wait(cf, args.stack)
     return {
         "status": s["StackStatus"],

@@ -8,6 +8,10 @@
   `AWS::Lambda::EventInvokeConfig` and `AWS::CloudWatch::Alarm` (metric and metric-math
   alarms). Updates replace them; stack deletion removes them.
 - `AWS::Lambda::Function`'s `Architectures`, which moto's CloudFormation drops.
+- The template's `Rules`, which moto's CloudFormation ignores: CreateStack and UpdateStack
+  evaluate their assertions on the parameters (given, else defaults) and refuse the stack
+  with a ValidationError carrying the failed assertion's `AssertDescription`, as
+  CloudFormation does.
 What stays unplayed (and is checked in the transformed template instead) is listed in
 docs/deploy.md. Installed by tools/moto_server.py; idempotent.
 """
@@ -18,6 +22,8 @@ import json
 import uuid
 
 from moto.awslambda.models import LambdaFunction, lambda_backends
+from moto.cloudformation.exceptions import ValidationError
+from moto.cloudformation.models import CloudFormationBackend
 from moto.cloudwatch.models import (
     Dimension,
     Metric,
@@ -42,9 +48,57 @@ def install():
         return
     _installed = True
     EventsHandler.test_event_pattern = _test_event_pattern
+    CloudFormationBackend.create_stack = _ruled(CloudFormationBackend.create_stack)
+    CloudFormationBackend.update_stack = _ruled(CloudFormationBackend.update_stack)
     LambdaFunction.create_from_cloudformation_json = _with_architectures(
         LambdaFunction.create_from_cloudformation_json
     )
+
+
+def _ruled(operation):
+    """CreateStack/UpdateStack, refused when one of the template's Rules fails."""
+
+    def wrapped(self, name, template, *args, **kwargs):
+        given = kwargs.get("parameters", args[-1] if args else {})
+        if isinstance(given, list):
+            given = self._resolve_update_parameters(self.get_stack(name), given)
+        check_rules(json.loads(template), given)
+        return operation(self, name, template, *args, **kwargs)
+
+    return wrapped
+
+
+def check_rules(template: dict, given: dict) -> None:
+    """Raises ValidationError with the first failed assertion's description."""
+    values = {k: str(p.get("Default", "")) for k, p in template.get("Parameters", {}).items()}
+    values.update(given)
+    for rule in template.get("Rules", {}).values():
+        if "RuleCondition" in rule and not _rule_value(rule["RuleCondition"], values):
+            continue
+        for assertion in rule.get("Assertions", []):
+            if not _rule_value(assertion["Assert"], values):
+                raise ValidationError(message=assertion.get("AssertDescription", "a template rule failed"))
+
+
+def _rule_value(expr, values: dict):
+    """The rule functions CloudFormation allows in Rules, on parameter values."""
+    if not isinstance(expr, dict):
+        return expr
+    (fn, arg), = expr.items()
+    if fn == "Ref":
+        return values[arg]
+    args = [_rule_value(a, values) for a in arg]
+    if fn == "Fn::Equals":
+        return args[0] == args[1]
+    if fn == "Fn::Not":
+        return not args[0]
+    if fn == "Fn::Or":
+        return any(args)
+    if fn == "Fn::And":
+        return all(args)
+    if fn == "Fn::Contains":
+        return args[1] in args[0]
+    raise ValidationError(message=f"rule function {fn} is not played by the emulator")
 
 
 def _test_event_pattern(self):
