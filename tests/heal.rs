@@ -653,6 +653,27 @@ async fn dry_run_and_the_autoheal_tag_hold_back_the_repair() {
         .unwrap();
     assert_eq!(r.outcomes[0].result, Verdict::DryRun);
     assert_eq!(proxy.calls("SetInstanceHealth"), 0);
+
+    // A group's `off` is not lifted by a member's `on`: the stricter tag wins, as the
+    // role's Deny does (no AccessDenied, no failed repair).
+    let (w, proxy, _slack) = setup(WorldSpec {
+        group_tags: vec![("autoheal", "off")],
+        ..Default::default()
+    })
+    .await;
+    w.tag_instance(&w.members[0], "autoheal", "on").await;
+    let deps = w.deps(&proxy, &[]).await;
+    let r = invoke(&deps, &event("sns-alarm.json", &[&w.members[0]]))
+        .await
+        .unwrap();
+    assert!(
+        summary(&r)[0]
+            .starts_with("none ignored: opted out (tag autoheal=off on the Auto Scaling group)"),
+        "{:?}",
+        summary(&r)
+    );
+    assert_eq!(proxy.calls("SetInstanceHealth"), 0);
+    assert_eq!(w.health(&w.members[0]).await, "HEALTHY");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

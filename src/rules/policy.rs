@@ -31,24 +31,30 @@ fn tag_mode(value: &str) -> Mode {
     }
 }
 
-/// The instance's own tag overrides its group's; `AUTOHEAL_DRY_RUN` can only make the result
-/// stricter, never lift an `off` or `notify`.
+/// The stricter of the instance's and its group's tag wins (the role's Deny refuses every
+/// call on an instance or a group tagged `off`, so an instance's `on` cannot lift its
+/// group's `off`); `AUTOHEAL_DRY_RUN` can only make the result stricter, never lift an
+/// `off` or `notify`.
 pub fn policy_for(
     env_dry_run: bool,
     instance_tags: &BTreeMap<String, String>,
     group_tags: Option<&BTreeMap<String, String>>,
 ) -> Policy {
-    let tagged = instance_tags
+    let on_instance = instance_tags
         .get(MODE_TAG)
-        .map(|v| (tag_mode(v), format!("tag autoheal={v} on the instance")))
-        .or_else(|| {
-            group_tags.and_then(|t| t.get(MODE_TAG)).map(|v| {
-                (
-                    tag_mode(v),
-                    format!("tag autoheal={v} on the Auto Scaling group"),
-                )
-            })
-        });
+        .map(|v| (tag_mode(v), format!("tag autoheal={v} on the instance")));
+    let on_group = group_tags.and_then(|t| t.get(MODE_TAG)).map(|v| {
+        (
+            tag_mode(v),
+            format!("tag autoheal={v} on the Auto Scaling group"),
+        )
+    });
+    // On a tie the instance's tag is named: it is the nearer one.
+    let tagged = match (on_instance, on_group) {
+        (Some(i), Some(g)) if g.0 > i.0 => Some(g),
+        (Some(i), _) => Some(i),
+        (None, g) => g,
+    };
     let (mode, source) = tagged.unwrap_or((Mode::Act, "default".to_string()));
     if env_dry_run && mode < Mode::DryRun {
         return Policy {
@@ -83,11 +89,22 @@ mod tests {
                 Mode::Off,
                 "on the Auto Scaling group",
             ),
+            // A group's `off` is not lifted by its member's `on` (nor `notify`): the
+            // stricter wins, as the role's Deny does.
             (
                 false,
                 Some("act"),
                 Some("off"),
-                Mode::Act,
+                Mode::Off,
+                "on the Auto Scaling group",
+            ),
+            (false, Some("on"), Some("notify"), Mode::Notify, "group"),
+            (false, Some("off"), Some("on"), Mode::Off, "on the instance"),
+            (
+                false,
+                Some("notify"),
+                Some("notify"),
+                Mode::Notify,
                 "on the instance",
             ),
             (false, None, Some("notify"), Mode::Notify, "group"),
