@@ -5,7 +5,7 @@ use autoheal::app::config::Config;
 use autoheal::app::{Deps, Invocation};
 use autoheal::aws::Clients;
 use autoheal::lambda::PayloadGuard;
-use autoheal::notify::Notifier;
+use autoheal::notify::Sink;
 use autoheal::pipeline;
 use lambda_runtime::{service_fn, LambdaEvent, Runtime};
 use serde_json::Value;
@@ -28,10 +28,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .load()
         .await;
     let deps = Arc::new(Deps::new(Clients::new(&sdk), config, Clock::system()));
-    if let Notifier::LogOnly = deps.notifier.as_ref() {
+    if deps.teller.sink() == Sink::Log {
         tracing::warn!("SLACK_WEBHOOK_ENCRYPTED is not set: reports go to the log only");
     }
-    deps.notifier.prefetch();
+    Arc::clone(&deps.teller).prefetch();
     let handler = service_fn(move |event: LambdaEvent<Value>| {
         let deps = Arc::clone(&deps);
         async move {

@@ -362,24 +362,23 @@ async fn slack_failing_never_fails_the_repair() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reports_kept_in_one_millisecond_by_two_containers_are_both_kept() {
     let (w, proxy, _slack) = setup(WorldSpec::empty()).await;
-    let clock = autoheal::app::clock::Clock::manual(1_795_403_565_123);
-    let a = w.deps_on(&proxy, &[], &clock).await;
-    let b = w.deps_on(&proxy, &[], &clock).await;
+    proxy.bind(&w.account);
+    let sdk = sdk_config(&proxy.endpoint).await;
+    let ledger = || {
+        let client = aws_sdk_dynamodb::Client::new(&sdk);
+        autoheal::ledger::Ledger::new(client, w.table.clone())
+    };
+    let (a, b) = (ledger(), ledger());
     let report = |n: u32| serde_json::json!({ "text": format!("report {n}") });
-    let ms = clock.now_ms();
-    a.ledger.keep_report(&report(1), ms).await.unwrap();
-    b.ledger.keep_report(&report(2), ms).await.unwrap();
-    a.ledger
-        .keep_report_with(&report(3), ms, || 7)
-        .await
-        .unwrap();
+    let ms = 1_795_403_565_123;
+    a.keep_report(&report(1), ms).await.unwrap();
+    b.keep_report(&report(2), ms).await.unwrap();
+    a.keep_report_with(&report(3), ms, || 7).await.unwrap();
     let mut suffixes = [7, 8].into_iter();
-    b.ledger
-        .keep_report_with(&report(4), ms, || suffixes.next().unwrap())
+    b.keep_report_with(&report(4), ms, || suffixes.next().unwrap())
         .await
         .unwrap();
     let mut kept: Vec<String> = a
-        .ledger
         .kept_reports()
         .await
         .unwrap()

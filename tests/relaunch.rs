@@ -159,12 +159,12 @@ async fn without_ledger_retries(
     clock: &autoheal::app::clock::Clock,
 ) -> autoheal::app::Deps {
     let mut deps = w.deps_on(proxy, &[], clock).await;
-    deps.clients.dynamodb = aws_sdk_dynamodb::Client::from_conf(
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&sdk_config(&proxy.endpoint).await)
             .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
             .build(),
     );
-    deps.ledger = autoheal::ledger::Ledger::new(deps.clients.dynamodb.clone(), w.table.clone());
+    deps.ledger = std::sync::Arc::new(autoheal::ledger::Ledger::new(dynamodb, w.table.clone()));
     deps
 }
 

@@ -1,41 +1,59 @@
-//! What an invocation works with: the clients (per region), the ledger, the notifier, the
-//! configuration and the clock, built once per container.
+//! What an invocation works with: the ledger, the fleet (EC2 and Auto Scaling, per region),
+//! the teller (Slack or the log), the configuration and the clock, built once per container.
+//! The first three are seams (`Store`, `Fleet`, `Teller`): `Deps::new` builds the real ones,
+//! `Deps::with` takes any (the unit tests' in-memory fakes).
 
 pub mod clock;
 pub mod config;
 pub mod secret;
+pub mod store;
 
 use crate::app::clock::Clock;
 use crate::app::config::Config;
-use crate::aws::{self, Clients, Cloud, Clouds};
+use crate::aws::fleet::Fleet;
+use crate::aws::{Clients, Clouds};
 use crate::intake::Signal;
 use crate::ledger::Ledger;
-use crate::notify::Notifier;
+use crate::notify::{Notifier, Teller};
 use std::sync::Arc;
+use store::Store;
 
 pub struct Deps {
-    pub clients: Clients,
-    clouds: Clouds,
-    /// Which instance types EC2 recovers automatically, read once per container.
-    pub(crate) recovery_by_type: aws::ec2::RecoveryByType,
-    pub ledger: Ledger,
-    pub notifier: Arc<Notifier>,
+    pub ledger: Arc<dyn Store>,
+    pub fleet: Arc<dyn Fleet>,
+    pub teller: Arc<dyn Teller>,
     pub config: Config,
     pub clock: Clock,
 }
 
 impl Deps {
     pub fn new(clients: Clients, config: Config, clock: Clock) -> Deps {
+        let teller = Notifier::new(
+            clients.kms.clone(),
+            config.slack_webhook_ciphertext.as_deref(),
+            &config.function_name,
+        );
+        Deps::with(
+            Arc::new(Ledger::new(clients.dynamodb.clone(), config.table.clone())),
+            Arc::new(Clouds::new(&clients, &config.region)),
+            Arc::new(teller),
+            config,
+            clock,
+        )
+    }
+
+    /// Any ledger, fleet and teller.
+    pub fn with(
+        ledger: Arc<dyn Store>,
+        fleet: Arc<dyn Fleet>,
+        teller: Arc<dyn Teller>,
+        config: Config,
+        clock: Clock,
+    ) -> Deps {
         Deps {
-            ledger: Ledger::new(clients.dynamodb.clone(), config.table.clone()),
-            notifier: Arc::new(Notifier::new(
-                clients.kms.clone(),
-                config.slack_webhook_ciphertext.as_deref(),
-                &config.function_name,
-            )),
-            clouds: Clouds::new(&clients, &config.region),
-            recovery_by_type: aws::ec2::RecoveryByType::default(),
-            clients,
+            ledger,
+            fleet,
+            teller,
             config,
             clock,
         }
@@ -43,11 +61,6 @@ impl Deps {
 
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
-    }
-
-    /// The EC2 and Auto Scaling clients of `region` (an instance's, from its alarm).
-    pub fn cloud(&self, region: &str) -> Cloud {
-        self.clouds.get(region)
     }
 }
 
@@ -126,7 +139,7 @@ impl<'a> Run<'a> {
     /// `notification`: `slack`, `log`, or `failed: …` saying whether it was kept.
     pub async fn tell(&self, payload: &serde_json::Value) -> String {
         let now = self.now_ms();
-        let delivery = self.notifier.send_by(payload, self.deadline_ms, now).await;
+        let delivery = self.teller.send_by(payload, self.deadline_ms, now).await;
         if delivery.delivered() {
             return delivery.as_notification();
         }

@@ -28,14 +28,6 @@ pub async fn membership(
         }))
 }
 
-/// The group's desired capacity (None: no such group), for the repair guards.
-pub async fn desired_capacity(
-    asg: &aws_sdk_autoscaling::Client,
-    name: &str,
-) -> Result<Option<i32>, Error> {
-    Ok(group(asg, name).await?.map(|g| g.desired))
-}
-
 /// The group's desired capacity and members (None: no such group), to follow a marked
 /// member's replacement.
 pub async fn group(

@@ -210,13 +210,6 @@ pub async fn strangers(
         .collect())
 }
 
-/// The state name of an instance, None if EC2 no longer knows it.
-pub async fn state(ec2: &aws_sdk_ec2::Client, instance_id: &str) -> Result<Option<String>, Error> {
-    Ok(crate::aws::ec2::describe_instance(ec2, instance_id)
-        .await?
-        .map(|i| i.state))
-}
-
 /// The copy's instance metadata options, as the source's.
 fn metadata_options(m: &Metadata) -> InstanceMetadataOptionsRequest {
     InstanceMetadataOptionsRequest::builder()

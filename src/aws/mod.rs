@@ -3,6 +3,7 @@
 pub mod autoscaling;
 pub mod backup;
 pub mod ec2;
+pub mod fleet;
 pub mod image;
 pub mod launch;
 pub mod takeover;
@@ -42,11 +43,14 @@ pub struct Cloud {
 
 /// One `Cloud` per region, built on first use and kept for the container (the function's
 /// own region reuses its clients). Clients share nothing across regions but the
-/// credentials, so a region's first alarm pays one connection setup.
+/// credentials, so a region's first alarm pays one connection setup. The production
+/// `fleet::Fleet`.
 #[derive(Debug)]
 pub struct Clouds {
     sdk: aws_config::SdkConfig,
     built: std::sync::Mutex<std::collections::HashMap<String, Cloud>>,
+    /// Which instance types EC2 recovers automatically, read once per container.
+    recovery_by_type: ec2::RecoveryByType,
 }
 
 impl Clouds {
@@ -58,6 +62,7 @@ impl Clouds {
         Clouds {
             sdk: clients.sdk.clone(),
             built: std::sync::Mutex::new([(home.to_string(), home_cloud)].into()),
+            recovery_by_type: ec2::RecoveryByType::default(),
         }
     }
 

@@ -65,8 +65,3 @@ pub async fn retire(
     }
     Ok(())
 }
-
-/// Both status checks of the instance are `ok`.
-pub async fn checks_ok(ec2: &aws_sdk_ec2::Client, instance_id: &str) -> Result<bool, Error> {
-    Ok(super::ec2::status_checks(ec2, instance_id).await?.both_ok())
-}

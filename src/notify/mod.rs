@@ -110,6 +110,37 @@ impl Notifier {
     }
 }
 
+/// The seam between the pipeline and people: delivering one report, so that tests can put a
+/// recording teller in the notifier's place. The production teller is `Notifier`.
+#[async_trait::async_trait(?Send)]
+pub trait Teller: Send + Sync {
+    /// Delivers one report before `deadline_ms` (`Notifier::send_by`).
+    async fn send_by(&self, payload: &serde_json::Value, deadline_ms: i64, now_ms: i64)
+        -> Delivery;
+    /// Where reports go.
+    fn sink(&self) -> Sink;
+    /// Gets ready for the first report in the background (the container's start).
+    fn prefetch(self: Arc<Self>);
+}
+
+#[async_trait::async_trait(?Send)]
+impl Teller for Notifier {
+    async fn send_by(
+        &self,
+        payload: &serde_json::Value,
+        deadline_ms: i64,
+        now_ms: i64,
+    ) -> Delivery {
+        Notifier::send_by(self, payload, deadline_ms, now_ms).await
+    }
+    fn sink(&self) -> Sink {
+        Notifier::sink(self)
+    }
+    fn prefetch(self: Arc<Self>) {
+        Notifier::prefetch(&self)
+    }
+}
+
 /// `send`'s budget when no deadline is given: more than 3 tries of 5 s and the waits.
 pub const DEFAULT_BUDGET_MS: i64 = 60_000;
 

@@ -8,6 +8,8 @@
 pub mod act;
 pub mod commit;
 pub mod decide;
+#[cfg(test)]
+mod fakes;
 pub mod observe;
 pub mod recover;
 pub mod report;

@@ -3,7 +3,6 @@
 
 use super::commit::{advance, First};
 use crate::app::Run;
-use crate::aws;
 use crate::error::Error;
 use crate::intake::Signal;
 use crate::model::facts::Facts;
@@ -24,5 +23,5 @@ pub async fn claim(run: &Run<'_>, s: &Signal) -> (Result<Move, Error>, Result<Fa
 
 /// What EC2 and Auto Scaling report of the instance.
 pub async fn facts(run: &Run<'_>, region: &str, instance_id: &str) -> Result<Facts, Error> {
-    aws::observe(&run.cloud(region), instance_id).await
+    run.fleet.observe(region, instance_id).await
 }

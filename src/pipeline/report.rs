@@ -37,7 +37,7 @@ pub(crate) async fn decision(
     );
     // It says where the report is sent; one Slack does not take is kept in the outbox and
     // shown in the result.
-    audited.notification = Some(Delivery::Sent(run.notifier.sink()).as_notification());
+    audited.notification = Some(Delivery::Sent(run.teller.sink()).as_notification());
     let (told, ()) = tokio::join!(
         run.tell(&payload),
         record(run, std::slice::from_ref(&audited))

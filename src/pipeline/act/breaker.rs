@@ -4,7 +4,6 @@
 
 use super::guard::desired_capacity;
 use crate::app::Run;
-use crate::aws;
 use crate::error::Error;
 use crate::model::facts::Facts;
 use crate::model::outcome::{Action, Outcome, Verdict};
@@ -108,9 +107,7 @@ async fn scope_size(
     };
     let group = facts.group.as_ref().map(|g| g.name.as_str());
     match (group, crate::rules::guard::cluster_of(instance)) {
-        (_, Some(name)) => Ok(Some(
-            aws::ec2::cluster_size(&run.cloud(head.region()).ec2, name).await?,
-        )),
+        (_, Some(name)) => Ok(Some(run.fleet.cluster_size(head.region(), name).await?)),
         (Some(name), None) => Ok(desired_capacity(run, head.region(), name, desired)
             .await?
             .map(|d| d.max(0) as usize)),

@@ -4,7 +4,6 @@
 
 use super::hold::Telling;
 use crate::app::Run;
-use crate::aws::autoscaling;
 use crate::error::Error;
 use crate::ledger::scope::Free;
 use crate::model::facts::Facts;
@@ -49,10 +48,8 @@ pub(crate) async fn desired_capacity(
     group: &str,
     once: &OnceCell<Option<i32>>,
 ) -> Result<Option<i32>, Error> {
-    let asg = run.cloud(region).autoscaling;
-    once.get_or_try_init(|| autoscaling::desired_capacity(&asg, group))
-        .await
-        .copied()
+    let read = || async { Ok(run.fleet.group(region, group).await?.map(|g| g.desired)) };
+    once.get_or_try_init(read).await.copied()
 }
 
 /// The keys of the scopes a repair of this instance is admitted in, known before the

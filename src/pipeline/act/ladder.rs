@@ -4,7 +4,6 @@
 //! the tick, and reported.
 
 use crate::app::Run;
-use crate::aws;
 use crate::error::Error;
 use crate::intake::Signal;
 use crate::model::facts::{Facts, InstanceFacts};
@@ -20,11 +19,10 @@ use crate::rules::ladder::{Next, Rung};
 /// stop-protected. What cannot be read stays unknown: the rung is then tried (waiting for
 /// EC2's recovery is harmless; a refused stop is a failed rung, reported).
 pub async fn enrich(run: &Run<'_>, region: &str, instance: &InstanceFacts) -> InstanceFacts {
-    let ec2 = &run.cloud(region).ec2;
     let itype = instance.instance_type.clone().unwrap_or_default();
     let (supported, protected) = tokio::join!(
-        run.recovery_by_type.supports(ec2, region, &itype),
-        aws::ec2::stop_protected(ec2, &instance.instance_id),
+        run.fleet.recovery_supported(region, &itype),
+        run.fleet.stop_protected(region, &instance.instance_id),
     );
     let known = |r: Result<bool, Error>, what: &str| {
         r.map_err(
@@ -59,7 +57,7 @@ pub async fn climb(
         return fail(run, &head, s, Some(facts), Action::None, e).await;
     };
     if let Some(p) = start.power {
-        if let Err(e) = aws::ec2::power(&run.cloud(head.region()).ec2, &head.instance_id, p).await {
+        if let Err(e) = run.fleet.power(head.region(), &head.instance_id, p).await {
             return fail(run, &head, s, Some(facts), start.rung.action(), e).await;
         }
     }

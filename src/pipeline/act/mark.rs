@@ -3,7 +3,6 @@
 
 use super::finish;
 use crate::app::Run;
-use crate::aws::autoscaling;
 use crate::error::Error;
 use crate::intake::Signal;
 use crate::model::facts::Facts;
@@ -19,8 +18,7 @@ pub async fn mark(
     facts: &Facts,
     group: &str,
 ) -> Result<Outcome, Error> {
-    let asg = &run.cloud(s.region()).autoscaling;
-    match autoscaling::mark_unhealthy(asg, &s.instance_id).await {
+    match run.fleet.mark_unhealthy(s.region(), &s.instance_id).await {
         Ok(()) => {
             let o = Outcome::new(
                 Some(s.instance_id.clone()),

@@ -4,7 +4,6 @@
 //! tick) resumes from the record, so a lost event only delays.
 
 use crate::app::Run;
-use crate::aws::{image, launch, takeover};
 use crate::error::Error;
 use crate::model::facts::InstanceFacts;
 use crate::model::outcome::{Action, Outcome, Recovered, Verdict};
@@ -48,7 +47,7 @@ async fn young_backup(
     head: &Head,
     source: Option<&InstanceFacts>,
 ) -> Result<Result<Option<String>, String>, Error> {
-    let (ec2, instance_id) = (&run.cloud(head.region()).ec2, &head.instance_id);
+    let (fleet, region, instance_id) = (&run.fleet, head.region(), &head.instance_id);
     let wants_backup = source
         .and_then(|i| i.tags.get(crate::model::tags::RELAUNCH_FROM_TAG))
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("latest-backup"));
@@ -58,7 +57,7 @@ async fn young_backup(
     // Only what the backup run recorded: an image tagged as its backup proves nothing.
     let made = run.ledger.read_backups(&head.key()).await?;
     let recorded: Vec<String> = made.recorded().map(str::to_string).collect();
-    let newest = crate::aws::backup::newest_available(ec2, instance_id, &recorded).await?;
+    let newest = fleet.newest_backup(region, instance_id, &recorded).await?;
     let (now, max_age) = (run.now_ms(), run.config.backup_max_age_ms);
     Ok(match newest {
         Some((id, created_ms)) if now - created_ms > max_age => {
@@ -70,10 +69,9 @@ async fn young_backup(
 
 /// What the world shows of the relaunch now, and what the instance allows: in one round.
 async fn look(run: &Run<'_>, head: &Head) -> Result<Seen, Error> {
-    let ec2 = &run.cloud(head.region()).ec2;
     let (source, mut seen) = tokio::try_join!(
-        crate::aws::ec2::describe_instance(ec2, &head.instance_id),
-        look_at_phase(ec2, head),
+        instance(run, head.region(), &head.instance_id),
+        look_at_phase(run, head),
     )?;
     if let Some(source) = &source {
         let policy = crate::rules::policy::policy_for(run.config.dry_run, &source.tags, None);
@@ -92,21 +90,24 @@ async fn look(run: &Run<'_>, head: &Head) -> Result<Seen, Error> {
 
 /// Only what the ledger recorded is looked for: the image by its recorded id or name, the
 /// copy by its recorded id or launch token. Tags and other names prove nothing.
-async fn look_at_phase(ec2: &aws_sdk_ec2::Client, head: &Head) -> Result<Seen, Error> {
+async fn look_at_phase(run: &Run<'_>, head: &Head) -> Result<Seen, Error> {
+    let (fleet, region) = (&run.fleet, head.region());
     let p = &head.progress;
     let mut seen = Seen::default();
     let copy = async {
         match (&p.replacement_id, &p.launch_token) {
-            (Some(id), _) => Ok(launch::state(ec2, id).await?.map(|s| (id.clone(), s))),
-            (None, Some(token)) => launch::find_by_token(ec2, token).await,
+            (Some(id), _) => Ok(instance(run, region, id)
+                .await?
+                .map(|i| (id.clone(), i.state))),
+            (None, Some(token)) => fleet.launched_with(region, token).await,
             (None, None) => Ok(None),
         }
     };
     match p.phase {
         None | Some(Phase::Imaging) => {
             seen.image = match (&p.image_id, &p.image_name) {
-                (Some(id), _) => image::state(ec2, id).await?,
-                (None, Some(name)) => image::find_by_name(ec2, name).await?,
+                (Some(id), _) => fleet.image_state(region, id).await?,
+                (None, Some(name)) => fleet.image_named(region, name).await?,
                 (None, None) => None,
             };
             if seen.image.as_ref().is_some_and(|(_, s)| s == "available") {
@@ -116,12 +117,17 @@ async fn look_at_phase(ec2: &aws_sdk_ec2::Client, head: &Head) -> Result<Seen, E
         Some(Phase::Launching) => seen.replacement = copy.await?,
         Some(Phase::Verifying) => {
             if let Some(copy) = &p.replacement_id {
-                seen.checks_ok = takeover::checks_ok(ec2, copy).await?;
+                seen.checks_ok = fleet.status_checks(region, copy).await?.both_ok();
             }
         }
         _ => {}
     }
     Ok(seen)
+}
+
+/// The instance as EC2 describes it now, None if EC2 no longer knows it.
+async fn instance(run: &Run<'_>, region: &str, id: &str) -> Result<Option<InstanceFacts>, Error> {
+    run.fleet.describe_instance(region, id).await
 }
 
 /// Records the head as it is now (a name or token chosen before the call that uses it).
@@ -142,8 +148,8 @@ async fn strangers(run: &Run<'_>, head: &Head) -> Vec<String> {
         .into_iter()
         .flatten()
         .collect();
-    let ec2 = &run.cloud(head.region()).ec2;
-    launch::strangers(ec2, &head.incident_id, &ours)
+    run.fleet
+        .strangers(head.region(), &head.incident_id, &ours)
         .await
         .unwrap_or_else(|e| {
             tracing::warn!(error = %e, incident = %head.incident_id, "could not look for resources tagged as this incident's");
@@ -205,8 +211,10 @@ async fn advance_steps(
             }
             Next::Launch => {
                 *attempting = Action::LaunchReplacement;
-                let ec2 = &run.cloud(head.region()).ec2;
-                let source = launch::describe_source(ec2, &head.instance_id).await?;
+                let source = run
+                    .fleet
+                    .describe_source(head.region(), &head.instance_id)
+                    .await?;
                 if source.disable_api_stop {
                     let why = said::STOP_PROTECTED;
                     return Ok(halted(head, before, Verdict::Held, why, now));
@@ -308,8 +316,10 @@ async fn create_image(run: &Run<'_>, head: &mut Head, now: i64) -> Result<bool, 
         }
     };
     let tags = spec::bookkeeping_tags(&head.instance_id, &head.incident_id);
-    let ec2 = &run.cloud(head.region()).ec2;
-    let id = image::create(ec2, &head.instance_id, &name, &tags).await?;
+    let id = run
+        .fleet
+        .create_image(head.region(), &head.instance_id, &name, &tags)
+        .await?;
     head.progress.image_id = Some(id);
     head.progress.enter(Phase::Imaging, now);
     Ok(true)
@@ -324,7 +334,6 @@ async fn launch_copy(
     notes: &mut Notes,
     now: i64,
 ) -> Result<bool, Error> {
-    let ec2 = &run.cloud(head.region()).ec2;
     notes.not_carried = spec::not_carried(source);
     let image_id = head.progress.image_id.clone().unwrap_or_default();
     let token = match head.progress.launch_token.clone() {
@@ -338,7 +347,10 @@ async fn launch_copy(
             token
         }
     };
-    let id = launch::run_copy(ec2, source, &image_id, &head.incident_id, &token).await?;
+    let id = run
+        .fleet
+        .run_copy(head.region(), source, &image_id, &head.incident_id, &token)
+        .await?;
     head.progress.replacement_id = Some(id);
     head.progress.enter(Phase::Launching, now);
     Ok(true)
@@ -352,11 +364,11 @@ async fn take_over(
     notes: &mut Notes,
     now: i64,
 ) -> Result<(), Error> {
-    let ec2 = &run.cloud(head.region()).ec2;
     head.progress.enter(Phase::TakingOver, now);
+    let (fleet, region, id) = (&run.fleet, head.region(), &head.instance_id);
     let copy = head.progress.replacement_id.clone().unwrap_or_default();
-    notes.moved = takeover::move_addresses(ec2, &head.instance_id, &copy).await?;
-    takeover::retire(ec2, &head.instance_id, &copy, false, false).await?;
+    notes.moved = fleet.move_addresses(region, id, &copy).await?;
+    fleet.retire(region, id, &copy, false, false).await?;
     head.progress.enter(Phase::Verifying, run.now_ms());
     Ok(())
 }
@@ -414,9 +426,10 @@ fn halted(
 /// `AUTOHEAL_TERMINATE_REPLACED`: the old instance goes once its copy is verified, not
 /// before. What happened, for the report.
 async fn terminate_source(run: &Run<'_>, head: &Head) -> Result<(), Error> {
-    let ec2 = &run.cloud(head.region()).ec2;
     let copy = head.progress.replacement_id.clone().unwrap_or_default();
-    takeover::retire(ec2, &head.instance_id, &copy, true, false).await
+    run.fleet
+        .retire(head.region(), &head.instance_id, &copy, true, false)
+        .await
 }
 
 async fn force_stop_if_stuck(run: &Run<'_>, head: &Head, now: i64) {
@@ -426,11 +439,11 @@ async fn force_stop_if_stuck(run: &Run<'_>, head: &Head, now: i64) {
     if now - since < FORCE_STOP_AFTER_MS {
         return;
     }
-    let ec2 = &run.cloud(head.region()).ec2;
-    if let Ok(Some(state)) = launch::state(ec2, &head.instance_id).await {
-        if state == "running" || state == "stopping" {
+    let (fleet, region, id) = (&run.fleet, head.region(), &head.instance_id);
+    if let Ok(Some(i)) = instance(run, region, id).await {
+        if i.state == "running" || i.state == "stopping" {
             let copy = head.progress.replacement_id.clone().unwrap_or_default();
-            if let Err(e) = takeover::retire(ec2, &head.instance_id, &copy, false, true).await {
+            if let Err(e) = fleet.retire(region, id, &copy, false, true).await {
                 tracing::warn!(error = %e, instance_id = %head.instance_id, "force stop failed; the copy has taken over anyway");
             }
         }

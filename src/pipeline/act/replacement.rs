@@ -4,7 +4,6 @@
 //! `replacement::assess`.
 
 use crate::app::Run;
-use crate::aws::autoscaling;
 use crate::error::Error;
 use crate::model::outcome::{Action, Outcome, Recovered, Verdict};
 use crate::model::progress::human;
@@ -45,7 +44,7 @@ pub async fn follow(run: &Run<'_>, head: Head) -> Result<Outcome, Error> {
     let s = head.opening_signal();
     let group = head.group.clone().unwrap_or_default();
     let now = run.now_ms();
-    let seen = match autoscaling::group(&run.cloud(head.region()).autoscaling, &group).await {
+    let seen = match run.fleet.group(head.region(), &group).await {
         Ok(g) => g,
         Err(e) => return fail(run, &head, &s, None, Action::Verify, e).await,
     };

@@ -138,7 +138,7 @@ async fn perform(deps: &Deps, region: &str, job: Job, deadline_ms: i64) -> Done 
         done.deferred = true;
         return done;
     }
-    let (ec2, id) = (&deps.cloud(region).ec2, &job.instance_id);
+    let (fleet, id) = (&deps.fleet, &job.instance_id);
     let key = keys::key(region, id);
     let mut made = job.made;
     if job.write {
@@ -166,7 +166,7 @@ async fn perform(deps: &Deps, region: &str, job: Job, deadline_ms: i64) -> Done 
     }
     let mut edits = Edits::default();
     if let Some(name) = &job.create {
-        match crate::aws::backup::create(ec2, id, name).await {
+        match fleet.create_backup(region, id, name).await {
             Ok(Some(image)) => {
                 edits.answered = Some((name.clone(), image));
                 done.imaged += 1;
@@ -183,7 +183,7 @@ async fn perform(deps: &Deps, region: &str, job: Job, deadline_ms: i64) -> Done 
         }
     }
     for b in job.retire {
-        match crate::aws::backup::retire(ec2, &b).await {
+        match fleet.retire_backup(region, &b).await {
             Ok(n) => {
                 edits.forgotten.push(b.image_id);
                 done.retired += 1;
@@ -260,9 +260,8 @@ pub async fn run(
     deadline_ms: i64,
 ) -> Result<Summary, Error> {
     use futures::stream::{self, StreamExt};
-    let ec2 = &deps.cloud(region).ec2;
     let selector = deps.config.backup_selector.as_ref();
-    let tagged = crate::aws::backup::tagged_instances(ec2, selector).await?;
+    let tagged = deps.fleet.tagged_instances(region, selector).await?;
     let selected: Vec<String> = tagged
         .iter()
         .filter(|t| t.selected)
@@ -272,7 +271,7 @@ pub async fn run(
     let (backups, known) = match selected.is_empty() {
         true => (vec![], HashMap::new()),
         false => tokio::try_join!(
-            crate::aws::backup::backups(ec2),
+            deps.fleet.backups(region),
             deps.ledger.backup_standing(&selected)
         )?,
     };

@@ -32,7 +32,7 @@ pub async fn resend(run: &Run<'_>) -> Option<Outcome> {
             dropped += 1;
         } else {
             let delivery = run
-                .notifier
+                .teller
                 .send_by(&k.payload, now + RESEND_BUDGET_MS, now)
                 .await;
             if !delivery.delivered() {

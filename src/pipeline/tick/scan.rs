@@ -2,7 +2,6 @@
 
 use super::STOP_MARGIN_MS;
 use crate::app::Run;
-use crate::aws;
 use crate::intake::Intake;
 use crate::model::outcome::{Action, Outcome, Verdict};
 use crate::pipeline;
@@ -16,7 +15,7 @@ pub async fn scan(run: &Run<'_>, open: &[String], limit: usize) -> Vec<Outcome> 
     let found = futures::future::join_all(
         regions
             .iter()
-            .map(|r| async move { (*r, aws::ec2::impaired(&run.cloud(r).ec2).await) }),
+            .map(|r| async move { (*r, run.fleet.impaired(r).await) }),
     )
     .await;
     let mut outcomes = vec![];

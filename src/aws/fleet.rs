@@ -1,0 +1,243 @@
+//! The seam between the pipeline and EC2 / Auto Scaling: every read and act the pipeline
+//! asks of them, per region, as a trait, so that tests can put an in-memory fleet in AWS's
+//! place. The production fleet is `Clouds` (the SDK clients per region), whose methods
+//! delegate to this module's siblings.
+
+use super::{autoscaling, backup, ec2, image, launch, takeover, Clouds};
+use crate::error::Error;
+use crate::model::facts::{Checks, Facts, InstanceFacts};
+use crate::rules::backup::{Backup, Selector, Tagged};
+use crate::rules::ladder::Power;
+use crate::rules::relaunch::spec::Source;
+use crate::rules::replacement::Group;
+use crate::rules::scan::Impaired;
+
+/// (id, state) of an image or an instance.
+pub type Found = Option<(String, String)>;
+
+/// EC2 and Auto Scaling as the pipeline sees them, in `region`. The reads come first; the
+/// acts (which change the world) after them.
+#[async_trait::async_trait(?Send)]
+pub trait Fleet: Send + Sync {
+    /// The instance, its status checks, its group and the group's `autoheal` tag.
+    async fn observe(&self, region: &str, instance_id: &str) -> Result<Facts, Error>;
+    /// None when EC2 does not know the instance.
+    async fn describe_instance(
+        &self,
+        region: &str,
+        instance_id: &str,
+    ) -> Result<Option<InstanceFacts>, Error>;
+    async fn status_checks(&self, region: &str, instance_id: &str) -> Result<Checks, Error>;
+    /// Whether the type supports EC2's automatic recovery.
+    async fn recovery_supported(&self, region: &str, instance_type: &str) -> Result<bool, Error>;
+    async fn stop_protected(&self, region: &str, instance_id: &str) -> Result<bool, Error>;
+    /// How many instances carry `autoheal:cluster=<cluster>`.
+    async fn cluster_size(&self, region: &str, cluster: &str) -> Result<usize, Error>;
+    /// The group's desired capacity and members; None: no such group.
+    async fn group(&self, region: &str, name: &str) -> Result<Option<Group>, Error>;
+    /// Every instance with a status check impaired.
+    async fn impaired(&self, region: &str) -> Result<Vec<Impaired>, Error>;
+    async fn image_state(&self, region: &str, image_id: &str) -> Result<Found, Error>;
+    /// This account's image with that name.
+    async fn image_named(&self, region: &str, name: &str) -> Result<Found, Error>;
+    /// The instance launched with the `ClientToken` `token`.
+    async fn launched_with(&self, region: &str, token: &str) -> Result<Found, Error>;
+    /// What carries the incident's tag but is not `ours`.
+    async fn strangers(
+        &self,
+        region: &str,
+        incident_id: &str,
+        ours: &[&str],
+    ) -> Result<Vec<String>, Error>;
+    /// What a copy of the instance must carry.
+    async fn describe_source(&self, region: &str, instance_id: &str) -> Result<Source, Error>;
+    /// (image id, creation ms) of the newest available image among `recorded`.
+    async fn newest_backup(
+        &self,
+        region: &str,
+        instance_id: &str,
+        recorded: &[String],
+    ) -> Result<Option<(String, i64)>, Error>;
+    /// The instances tagged for backups, `selected` by the deployer's selector.
+    async fn tagged_instances(
+        &self,
+        region: &str,
+        selector: Option<&Selector>,
+    ) -> Result<Vec<Tagged>, Error>;
+    /// Every image tagged as a backup.
+    async fn backups(&self, region: &str) -> Result<Vec<Backup>, Error>;
+
+    /// `SetInstanceHealth Unhealthy`, the grace period skipped.
+    async fn mark_unhealthy(&self, region: &str, instance_id: &str) -> Result<(), Error>;
+    /// Reboot, stop or start: a rung of the ladder.
+    async fn power(&self, region: &str, instance_id: &str, what: Power) -> Result<(), Error>;
+    /// `CreateImage` without reboot; the image's id.
+    async fn create_image(
+        &self,
+        region: &str,
+        instance_id: &str,
+        name: &str,
+        tags: &[(String, String)],
+    ) -> Result<String, Error>;
+    /// `RunInstances` of the copy with `token` as its `ClientToken`; the copy's id.
+    async fn run_copy(
+        &self,
+        region: &str,
+        source: &Source,
+        image_id: &str,
+        incident_id: &str,
+        token: &str,
+    ) -> Result<String, Error>;
+    /// Moves `from`'s Elastic IPs to `to`; the public IPs moved.
+    async fn move_addresses(
+        &self,
+        region: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<String>, Error>;
+    /// Tags `old` with its copy, then stops (or terminates) it.
+    async fn retire(
+        &self,
+        region: &str,
+        old: &str,
+        copy: &str,
+        terminate: bool,
+        force: bool,
+    ) -> Result<(), Error>;
+    /// A periodic backup image; None: the name is taken.
+    async fn create_backup(
+        &self,
+        region: &str,
+        instance_id: &str,
+        name: &str,
+    ) -> Result<Option<String>, Error>;
+    /// Deregisters the backup and deletes its snapshots; how many were deleted.
+    async fn retire_backup(&self, region: &str, backup: &Backup) -> Result<usize, Error>;
+}
+
+#[async_trait::async_trait(?Send)]
+impl Fleet for Clouds {
+    async fn observe(&self, region: &str, instance_id: &str) -> Result<Facts, Error> {
+        super::observe(&self.get(region), instance_id).await
+    }
+    async fn describe_instance(
+        &self,
+        region: &str,
+        instance_id: &str,
+    ) -> Result<Option<InstanceFacts>, Error> {
+        ec2::describe_instance(&self.get(region).ec2, instance_id).await
+    }
+    async fn status_checks(&self, region: &str, instance_id: &str) -> Result<Checks, Error> {
+        ec2::status_checks(&self.get(region).ec2, instance_id).await
+    }
+    async fn recovery_supported(&self, region: &str, instance_type: &str) -> Result<bool, Error> {
+        let client = self.get(region).ec2;
+        self.recovery_by_type
+            .supports(&client, region, instance_type)
+            .await
+    }
+    async fn stop_protected(&self, region: &str, instance_id: &str) -> Result<bool, Error> {
+        ec2::stop_protected(&self.get(region).ec2, instance_id).await
+    }
+    async fn cluster_size(&self, region: &str, cluster: &str) -> Result<usize, Error> {
+        ec2::cluster_size(&self.get(region).ec2, cluster).await
+    }
+    async fn group(&self, region: &str, name: &str) -> Result<Option<Group>, Error> {
+        autoscaling::group(&self.get(region).autoscaling, name).await
+    }
+    async fn impaired(&self, region: &str) -> Result<Vec<Impaired>, Error> {
+        ec2::impaired(&self.get(region).ec2).await
+    }
+    async fn image_state(&self, region: &str, image_id: &str) -> Result<Found, Error> {
+        image::state(&self.get(region).ec2, image_id).await
+    }
+    async fn image_named(&self, region: &str, name: &str) -> Result<Found, Error> {
+        image::find_by_name(&self.get(region).ec2, name).await
+    }
+    async fn launched_with(&self, region: &str, token: &str) -> Result<Found, Error> {
+        launch::find_by_token(&self.get(region).ec2, token).await
+    }
+    async fn strangers(
+        &self,
+        region: &str,
+        incident_id: &str,
+        ours: &[&str],
+    ) -> Result<Vec<String>, Error> {
+        launch::strangers(&self.get(region).ec2, incident_id, ours).await
+    }
+    async fn describe_source(&self, region: &str, instance_id: &str) -> Result<Source, Error> {
+        launch::describe_source(&self.get(region).ec2, instance_id).await
+    }
+    async fn newest_backup(
+        &self,
+        region: &str,
+        instance_id: &str,
+        recorded: &[String],
+    ) -> Result<Option<(String, i64)>, Error> {
+        backup::newest_available(&self.get(region).ec2, instance_id, recorded).await
+    }
+    async fn tagged_instances(
+        &self,
+        region: &str,
+        selector: Option<&Selector>,
+    ) -> Result<Vec<Tagged>, Error> {
+        backup::tagged_instances(&self.get(region).ec2, selector).await
+    }
+    async fn backups(&self, region: &str) -> Result<Vec<Backup>, Error> {
+        backup::backups(&self.get(region).ec2).await
+    }
+    async fn mark_unhealthy(&self, region: &str, instance_id: &str) -> Result<(), Error> {
+        autoscaling::mark_unhealthy(&self.get(region).autoscaling, instance_id).await
+    }
+    async fn power(&self, region: &str, instance_id: &str, what: Power) -> Result<(), Error> {
+        ec2::power(&self.get(region).ec2, instance_id, what).await
+    }
+    async fn create_image(
+        &self,
+        region: &str,
+        instance_id: &str,
+        name: &str,
+        tags: &[(String, String)],
+    ) -> Result<String, Error> {
+        image::create(&self.get(region).ec2, instance_id, name, tags).await
+    }
+    async fn run_copy(
+        &self,
+        region: &str,
+        source: &Source,
+        image_id: &str,
+        incident_id: &str,
+        token: &str,
+    ) -> Result<String, Error> {
+        launch::run_copy(&self.get(region).ec2, source, image_id, incident_id, token).await
+    }
+    async fn move_addresses(
+        &self,
+        region: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<String>, Error> {
+        takeover::move_addresses(&self.get(region).ec2, from, to).await
+    }
+    async fn retire(
+        &self,
+        region: &str,
+        old: &str,
+        copy: &str,
+        terminate: bool,
+        force: bool,
+    ) -> Result<(), Error> {
+        takeover::retire(&self.get(region).ec2, old, copy, terminate, force).await
+    }
+    async fn create_backup(
+        &self,
+        region: &str,
+        instance_id: &str,
+        name: &str,
+    ) -> Result<Option<String>, Error> {
+        backup::create(&self.get(region).ec2, instance_id, name).await
+    }
+    async fn retire_backup(&self, region: &str, backup: &Backup) -> Result<usize, Error> {
+        backup::retire(&self.get(region).ec2, backup).await
+    }
+}

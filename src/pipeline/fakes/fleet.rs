@@ -1,0 +1,299 @@
+//! EC2 and Auto Scaling in memory: instances (state, tags, status checks, group membership
+//! and health) and groups (desired capacity). Every call is recorded in the journal, those
+//! that change the world marked as such. One region: the region argument is not looked at.
+//!
+//! Played: the reads and acts of a mark and of the ladder's power rungs, the group's
+//! members, the scan's impaired list. Not played: images, copies, Elastic IPs and backups
+//! (a relaunch, the backup run) — those calls are recorded, then answer a permanent error
+//! saying the fake does not play them.
+
+use super::{Failures, Journal, Seen};
+use crate::aws::fleet::{Fleet, Found};
+use crate::error::Error;
+use crate::model::facts::{Checks, Facts, GroupFacts, InstanceFacts};
+use crate::rules::backup::{Backup, Selector, Tagged};
+use crate::rules::ladder::Power;
+use crate::rules::relaunch::spec::Source;
+use crate::rules::replacement::{Group, Member};
+use crate::rules::scan::Impaired;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+/// One instance as the fake holds it.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub id: String,
+    /// EC2's state name.
+    pub state: String,
+    pub tags: BTreeMap<String, String>,
+    pub checks: Checks,
+    /// The Auto Scaling group it is a member of.
+    pub group: Option<String>,
+    /// Auto Scaling's health of a member.
+    pub healthy: bool,
+    /// A member's lifecycle state.
+    pub lifecycle: String,
+}
+
+impl Machine {
+    /// A running instance with these checks, in no group.
+    pub fn running(id: &str, checks: Checks) -> Machine {
+        Machine {
+            id: id.to_string(),
+            state: "running".into(),
+            tags: BTreeMap::new(),
+            checks,
+            group: None,
+            healthy: true,
+            lifecycle: "InService".into(),
+        }
+    }
+
+    /// The same, a healthy member of `group` in service.
+    pub fn in_group(self, group: &str) -> Machine {
+        Machine {
+            group: Some(group.to_string()),
+            ..self
+        }
+    }
+}
+
+pub struct FakeFleet {
+    journal: Journal,
+    failures: Failures,
+    machines: Mutex<BTreeMap<String, Machine>>,
+    /// Each group's desired capacity.
+    desired: Mutex<HashMap<String, i32>>,
+}
+
+/// The answer to a call the fake does not play.
+fn not_played(call: &'static str) -> Error {
+    Error::Permanent {
+        op: "fake fleet",
+        code: None,
+        detail: format!("the fake fleet does not play {call}"),
+    }
+}
+
+impl FakeFleet {
+    /// Every group of `machines` at desired capacity: its members' count.
+    pub fn new(journal: Journal, machines: Vec<Machine>) -> FakeFleet {
+        let mut desired = HashMap::new();
+        for g in machines.iter().filter_map(|m| m.group.clone()) {
+            *desired.entry(g).or_insert(0) += 1;
+        }
+        FakeFleet {
+            journal,
+            failures: Failures::default(),
+            machines: Mutex::new(machines.into_iter().map(|m| (m.id.clone(), m)).collect()),
+            desired: Mutex::new(desired),
+        }
+    }
+
+    /// The next call of `call` (a `Fleet` method's name) is recorded, then fails.
+    pub fn fail_once(&self, call: &'static str, transient: bool) {
+        self.failures.arm(call, transient);
+    }
+
+    pub fn machine(&self, id: &str) -> Option<Machine> {
+        self.machines.lock().unwrap().get(id).cloned()
+    }
+
+    /// Records the call; the failure armed for it, if any.
+    fn call(&self, call: &'static str, target: &str, mutating: bool) -> Result<(), Error> {
+        self.journal.push(Seen::Called {
+            call,
+            target: target.to_string(),
+            mutating,
+        });
+        self.failures.take(call)
+    }
+
+    fn change(&self, id: &str, how: impl FnOnce(&mut Machine)) {
+        if let Some(m) = self.machines.lock().unwrap().get_mut(id) {
+            how(m);
+        }
+    }
+
+    fn described(&self, id: &str) -> Option<InstanceFacts> {
+        self.machine(id).map(|m| InstanceFacts {
+            instance_id: m.id,
+            state: m.state,
+            instance_type: Some("m5.large".into()),
+            root_device_type: Some("ebs".into()),
+            tags: m.tags,
+            ..InstanceFacts::default()
+        })
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl Fleet for FakeFleet {
+    async fn observe(&self, _: &str, instance_id: &str) -> Result<Facts, Error> {
+        self.call("observe", instance_id, false)?;
+        let m = self.machine(instance_id);
+        let group = m.as_ref().and_then(|m| {
+            Some(GroupFacts {
+                name: m.group.clone()?,
+                health: if m.healthy { "HEALTHY" } else { "UNHEALTHY" }.into(),
+                lifecycle: m.lifecycle.clone(),
+                tags: BTreeMap::new(),
+            })
+        });
+        Ok(Facts {
+            instance: self.described(instance_id),
+            group,
+            checks: m.map(|m| m.checks).unwrap_or_default(),
+        })
+    }
+    async fn describe_instance(&self, _: &str, id: &str) -> Result<Option<InstanceFacts>, Error> {
+        self.call("describe_instance", id, false)?;
+        Ok(self.described(id))
+    }
+    async fn status_checks(&self, _: &str, instance_id: &str) -> Result<Checks, Error> {
+        self.call("status_checks", instance_id, false)?;
+        Ok(self
+            .machine(instance_id)
+            .map(|m| m.checks)
+            .unwrap_or_default())
+    }
+    async fn recovery_supported(&self, _: &str, instance_type: &str) -> Result<bool, Error> {
+        self.call("recovery_supported", instance_type, false)?;
+        Ok(false)
+    }
+    async fn stop_protected(&self, _: &str, instance_id: &str) -> Result<bool, Error> {
+        self.call("stop_protected", instance_id, false)?;
+        Ok(false)
+    }
+    async fn cluster_size(&self, _: &str, cluster: &str) -> Result<usize, Error> {
+        self.call("cluster_size", cluster, false)?;
+        let machines = self.machines.lock().unwrap();
+        let tag = crate::rules::guard::CLUSTER_TAG;
+        let tagged = machines.values().filter(|m| {
+            m.tags.get(tag).map(String::as_str) == Some(cluster) && m.state != "terminated"
+        });
+        Ok(tagged.count())
+    }
+    async fn group(&self, _: &str, name: &str) -> Result<Option<Group>, Error> {
+        self.call("group", name, false)?;
+        let Some(desired) = self.desired.lock().unwrap().get(name).copied() else {
+            return Ok(None);
+        };
+        let machines = self.machines.lock().unwrap();
+        let members = machines
+            .values()
+            .filter(|m| m.group.as_deref() == Some(name))
+            .map(|m| Member {
+                instance_id: m.id.clone(),
+                lifecycle: m.lifecycle.clone(),
+                health: if m.healthy { "Healthy" } else { "Unhealthy" }.into(),
+            })
+            .collect();
+        Ok(Some(Group { desired, members }))
+    }
+    async fn impaired(&self, region: &str) -> Result<Vec<Impaired>, Error> {
+        self.call("impaired", region, false)?;
+        let machines = self.machines.lock().unwrap();
+        let impaired = machines.values().filter(|m| m.checks.any_impaired());
+        Ok(impaired
+            .map(|m| Impaired {
+                instance_id: m.id.clone(),
+                system: m.checks.system == crate::model::facts::Check::Impaired,
+                instance: m.checks.instance == crate::model::facts::Check::Impaired,
+                since_ms: None,
+            })
+            .collect())
+    }
+    async fn image_state(&self, _: &str, image_id: &str) -> Result<Found, Error> {
+        self.call("image_state", image_id, false)?;
+        Err(not_played("image_state"))
+    }
+    async fn image_named(&self, _: &str, name: &str) -> Result<Found, Error> {
+        self.call("image_named", name, false)?;
+        Err(not_played("image_named"))
+    }
+    async fn launched_with(&self, _: &str, token: &str) -> Result<Found, Error> {
+        self.call("launched_with", token, false)?;
+        Err(not_played("launched_with"))
+    }
+    async fn strangers(&self, _: &str, incident: &str, _: &[&str]) -> Result<Vec<String>, Error> {
+        self.call("strangers", incident, false)?;
+        Err(not_played("strangers"))
+    }
+    async fn describe_source(&self, _: &str, instance_id: &str) -> Result<Source, Error> {
+        self.call("describe_source", instance_id, false)?;
+        Err(not_played("describe_source"))
+    }
+    async fn newest_backup(
+        &self,
+        _: &str,
+        instance_id: &str,
+        _: &[String],
+    ) -> Result<Option<(String, i64)>, Error> {
+        self.call("newest_backup", instance_id, false)?;
+        Err(not_played("newest_backup"))
+    }
+    async fn tagged_instances(
+        &self,
+        region: &str,
+        _: Option<&Selector>,
+    ) -> Result<Vec<Tagged>, Error> {
+        self.call("tagged_instances", region, false)?;
+        Err(not_played("tagged_instances"))
+    }
+    async fn backups(&self, region: &str) -> Result<Vec<Backup>, Error> {
+        self.call("backups", region, false)?;
+        Err(not_played("backups"))
+    }
+    async fn mark_unhealthy(&self, _: &str, instance_id: &str) -> Result<(), Error> {
+        self.call("mark_unhealthy", instance_id, true)?;
+        self.change(instance_id, |m| m.healthy = false);
+        Ok(())
+    }
+    async fn power(&self, _: &str, instance_id: &str, what: Power) -> Result<(), Error> {
+        self.call("power", instance_id, true)?;
+        self.change(instance_id, |m| match what {
+            Power::Reboot => {}
+            Power::Stop => m.state = "stopped".into(),
+            Power::Start => m.state = "running".into(),
+        });
+        Ok(())
+    }
+    async fn create_image(
+        &self,
+        _: &str,
+        instance_id: &str,
+        _: &str,
+        _: &[(String, String)],
+    ) -> Result<String, Error> {
+        self.call("create_image", instance_id, true)?;
+        Err(not_played("create_image"))
+    }
+    async fn run_copy(
+        &self,
+        _: &str,
+        source: &Source,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<String, Error> {
+        self.call("run_copy", &source.instance_id, true)?;
+        Err(not_played("run_copy"))
+    }
+    async fn move_addresses(&self, _: &str, from: &str, _: &str) -> Result<Vec<String>, Error> {
+        self.call("move_addresses", from, true)?;
+        Err(not_played("move_addresses"))
+    }
+    async fn retire(&self, _: &str, old: &str, _: &str, _: bool, _: bool) -> Result<(), Error> {
+        self.call("retire", old, true)?;
+        Err(not_played("retire"))
+    }
+    async fn create_backup(&self, _: &str, id: &str, _: &str) -> Result<Option<String>, Error> {
+        self.call("create_backup", id, true)?;
+        Err(not_played("create_backup"))
+    }
+    async fn retire_backup(&self, _: &str, backup: &Backup) -> Result<usize, Error> {
+        self.call("retire_backup", &backup.image_id, true)?;
+        Err(not_played("retire_backup"))
+    }
+}
