@@ -6,7 +6,6 @@
 pub mod clock;
 pub mod config;
 pub mod secret;
-pub mod store;
 
 use crate::app::clock::Clock;
 use crate::app::config::Config;
@@ -16,7 +15,7 @@ use crate::intake::Signal;
 use crate::ledger::Ledger;
 use crate::notify::{Notifier, Teller};
 use std::sync::Arc;
-use store::Store;
+use crate::ledger::store::Store;
 
 pub struct Deps {
     pub ledger: Arc<dyn Store>,

@@ -11,6 +11,7 @@ mod head;
 pub mod history;
 pub mod outbox;
 pub mod scope;
+pub mod store;
 
 use crate::error::Error;
 use crate::rules::incident::Head;

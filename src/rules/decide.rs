@@ -492,7 +492,9 @@ mod tests {
             (StatusCheckFailed, running(), in_service(), true, "mark_unhealthy dry_run: dry run (AUTOHEAL_DRY_RUN=true): would mark Unhealthy in group web"),
             (StatusCheckFailed, running(), group("HEALTHY", "InService", Some("dry-run")), false, "mark_unhealthy dry_run: dry run (tag autoheal=dry-run on the Auto Scaling group)"),
             (StatusCheckFailed, instance("running", Some("notify")), in_service(), false, "none held: report only (tag autoheal=notify on the instance): would mark Unhealthy in group web"),
-            (StatusCheckFailed, instance("running", Some("act")), group("HEALTHY", "InService", Some("notify")), false, "mark web"),
+            // The stricter of the two tags wins: a member's `act` does not lift its group's `notify`.
+            (StatusCheckFailed, instance("running", Some("act")), group("HEALTHY", "InService", Some("notify")), false, "none held: report only (tag autoheal=notify on the Auto Scaling group): would mark Unhealthy in group web"),
+            (StatusCheckFailed, instance("running", Some("notify")), group("HEALTHY", "InService", Some("act")), false, "none held: report only (tag autoheal=notify on the instance): would mark Unhealthy in group web"),
             (StatusCheckFailed, tagged("aws:autoscaling:groupName"), None, false, "none held: not autoheal's to repair: it left Auto Scaling group"),
             (StatusCheckFailed, tagged("aws:autoscaling:groupName"), in_service(), false, "mark web"),
             (StatusCheckFailed, tagged("karpenter.sh/nodepool"), None, false, "none held: not autoheal's to repair: managed by Karpenter"),

@@ -4,7 +4,7 @@
 //! they would against the table.
 
 use super::{Failures, Journal, Seen};
-use crate::app::store::{Breaker, Store};
+use crate::ledger::store::{Breaker, Store};
 use crate::error::Error;
 use crate::ledger::outbox::Kept;
 use crate::ledger::scope::Free;

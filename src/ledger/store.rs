@@ -1,13 +1,11 @@
 //! The seam between the pipeline and its state: every ledger operation the pipeline and the
 //! run ask for, as a trait, so that tests can put an in-memory store in the ledger's place.
-//! The production store is `Ledger` (DynamoDB), whose methods these delegate to; the
-//! adapter lives here, beside `Deps`, rather than in `src/ledger/`, whose files keep only
-//! the items' mapping.
+//! The production store is `Ledger` (DynamoDB), whose methods these delegate to.
 
 use crate::error::Error;
-use crate::ledger::outbox::Kept;
-use crate::ledger::scope::Free;
-use crate::ledger::Ledger;
+use super::outbox::Kept;
+use super::scope::Free;
+use super::Ledger;
 use crate::rules::backup::{Known, Made};
 use crate::rules::breaker::State;
 use crate::rules::history::Record;
