@@ -12,10 +12,10 @@ use crate::app::config::Config;
 use crate::aws::fleet::Fleet;
 use crate::aws::{Clients, Clouds};
 use crate::intake::Signal;
+use crate::ledger::store::Store;
 use crate::ledger::Ledger;
 use crate::notify::{Notifier, Teller};
 use std::sync::Arc;
-use crate::ledger::store::Store;
 
 pub struct Deps {
     pub ledger: Arc<dyn Store>,

@@ -2,10 +2,10 @@
 //! run ask for, as a trait, so that tests can put an in-memory store in the ledger's place.
 //! The production store is `Ledger` (DynamoDB), whose methods these delegate to.
 
-use crate::error::Error;
 use super::outbox::Kept;
 use super::scope::Free;
 use super::Ledger;
+use crate::error::Error;
 use crate::rules::backup::{Known, Made};
 use crate::rules::breaker::State;
 use crate::rules::history::Record;

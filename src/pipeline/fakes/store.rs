@@ -4,10 +4,10 @@
 //! they would against the table.
 
 use super::{Failures, Journal, Seen};
-use crate::ledger::store::{Breaker, Store};
 use crate::error::Error;
 use crate::ledger::outbox::Kept;
 use crate::ledger::scope::Free;
+use crate::ledger::store::{Breaker, Store};
 use crate::rules::backup::{Known, Made};
 use crate::rules::breaker::State;
 use crate::rules::history::Record;
