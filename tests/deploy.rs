@@ -48,6 +48,8 @@ const ROUTES: &[(&str, &str)] = &[
         "eventbridge-instance-state.json",
         "FunctionInstanceStateChanges",
     ),
+    // a status-check alarm not named with AlarmNamePrefix: not given to autoheal
+    ("eventbridge-unmanaged-alarm.json", "none"),
     // a metric-math alarm over StatusCheckFailed: the rule delivers, the code decides
     ("eventbridge-metric-math.json", "FunctionAlarmStateChanges"),
     ("health-recovery-failure.json", "FunctionEc2Recoveries"),
