@@ -4,9 +4,15 @@
 use super::audit::Instance;
 use std::collections::{BTreeMap, HashMap};
 
-/// Alarms this command manages carry this name prefix (and the tag below); it never
-/// touches any other alarm.
-pub const PREFIX: &str = "autoheal-StatusCheckFailed-";
+/// The stack's `AlarmNamePrefix` by default: its EventBridge rule hears only alarms named
+/// with it.
+pub const DEFAULT_NAME_PREFIX: &str = "autoheal-";
+
+/// Alarms this command manages are named `<name prefix>StatusCheckFailed-<instance>` (and
+/// carry the tag below); it never touches any other alarm.
+pub fn managed_prefix(name_prefix: &str) -> String {
+    format!("{name_prefix}StatusCheckFailed-")
+}
 pub const MANAGED_TAG: &str = "autoheal:managed";
 
 /// The settings compared between what should be and what CloudWatch has.
@@ -53,20 +59,21 @@ pub struct SyncPlan {
     pub unchanged: usize,
 }
 
-pub fn alarm_name(instance_id: &str) -> String {
-    format!("{PREFIX}{instance_id}")
+/// `managed`: `managed_prefix`'s.
+pub fn alarm_name(managed: &str, instance_id: &str) -> String {
+    format!("{managed}{instance_id}")
 }
 
 /// `StatusCheckFailed` every 60 s, 2 of 2 datapoints, missing data as-is (`missing`): both
 /// transitions go to the topic, because `OK` closes autoheal's incident.
-pub fn spec_for(instance: &Instance, topic_arn: &str) -> AlarmSpec {
+pub fn spec_for(instance: &Instance, topic_arn: &str, managed: &str) -> AlarmSpec {
     let named = instance
         .tags
         .get("Name")
         .map(|n| format!(" ({n})"))
         .unwrap_or_default();
     AlarmSpec {
-        name: alarm_name(&instance.instance_id),
+        name: alarm_name(managed, &instance.instance_id),
         instance_id: instance.instance_id.clone(),
         description: format!(
             "Status checks of {}{named}; managed by autoheal-admin alarms sync",
@@ -140,6 +147,7 @@ pub fn plan(
     existing: &BTreeMap<String, AlarmShape>,
     topic_arn: &str,
     selectors: &[(String, String)],
+    managed: &str,
 ) -> SyncPlan {
     let mut plan = SyncPlan::default();
     let states: HashMap<&str, &str> = instances
@@ -152,7 +160,7 @@ pub fn plan(
         .collect();
     wanted.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
     for instance in wanted {
-        let spec = spec_for(instance, topic_arn);
+        let spec = spec_for(instance, topic_arn, managed);
         match existing.get(&spec.name) {
             None => plan.changes.push(Change::Create(spec)),
             Some(old) => {
@@ -166,7 +174,7 @@ pub fn plan(
         }
     }
     for name in existing.keys() {
-        let Some(id) = name.strip_prefix(PREFIX) else {
+        let Some(id) = name.strip_prefix(managed) else {
             continue;
         };
         let why = match states.get(id) {
@@ -215,6 +223,8 @@ pub fn render(plan: &SyncPlan, dry_run: bool) -> String {
 mod tests {
     use super::*;
 
+    const MANAGED: &str = "autoheal-StatusCheckFailed-";
+
     const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:autoheal";
 
     fn inst(id: &str, state: &str, tags: &[(&str, &str)]) -> Instance {
@@ -249,7 +259,7 @@ mod tests {
 
     #[test]
     fn the_alarm_autoheal_needs() {
-        let s = spec_for(&inst("i-1", "running", &[("Name", "web")]), TOPIC);
+        let s = spec_for(&inst("i-1", "running", &[("Name", "web")]), TOPIC, MANAGED);
         assert_eq!(s.name, "autoheal-StatusCheckFailed-i-1");
         assert!(s.description.contains("i-1 (web)"));
         let shape = s.shape;
@@ -273,10 +283,10 @@ mod tests {
 
     #[test]
     fn plan_table() {
-        let good = spec_for(&inst("i-ok", "running", &[]), TOPIC).shape;
-        let mut slow = spec_for(&inst("i-slow", "running", &[]), TOPIC).shape;
+        let good = spec_for(&inst("i-ok", "running", &[]), TOPIC, MANAGED).shape;
+        let mut slow = spec_for(&inst("i-slow", "running", &[]), TOPIC, MANAGED).shape;
         slow.period = 300;
-        let elsewhere = spec_for(&inst("i-moved", "running", &[]), "arn:old").shape;
+        let elsewhere = spec_for(&inst("i-moved", "running", &[]), "arn:old", MANAGED).shape;
         let any = good.clone();
         // (what, instances, existing alarms, selectors, changes, unchanged)
         type Case<'a> = (
@@ -322,7 +332,7 @@ mod tests {
              vec![], 0),
         ];
         for (what, instances, existing, selectors, want, unchanged) in cases {
-            let plan = plan(&instances, &existing, TOPIC, &selectors);
+            let plan = plan(&instances, &existing, TOPIC, &selectors, MANAGED);
             assert_eq!(kinds(&plan), want, "{what}");
             assert_eq!(plan.unchanged, unchanged, "{what}");
         }
@@ -333,6 +343,30 @@ mod tests {
             period: 300,
             ..s.clone()
         }
+    }
+
+    #[test]
+    fn another_name_prefix_names_its_own_alarms_and_leaves_the_others() {
+        let team = managed_prefix("team-a-");
+        let plan = plan(
+            &[inst("i-new", "running", &[])],
+            &existing(&[(
+                "autoheal-StatusCheckFailed-i-gone",
+                spec_for(&inst("i-gone", "running", &[]), TOPIC, MANAGED).shape,
+            )]),
+            TOPIC,
+            &[],
+            &team,
+        );
+        let names: Vec<String> = plan
+            .changes
+            .iter()
+            .map(|c| match c {
+                Change::Create(s) | Change::Update(s, _) => s.name.clone(),
+                Change::Delete { name, .. } => name.clone(),
+            })
+            .collect();
+        assert_eq!(names, vec!["team-a-StatusCheckFailed-i-new"]);
     }
 
     #[test]
@@ -349,10 +383,11 @@ mod tests {
             &[inst("i-new", "running", &[])],
             &existing(&[(
                 "autoheal-StatusCheckFailed-i-gone",
-                spec_for(&inst("i-gone", "running", &[]), TOPIC).shape,
+                spec_for(&inst("i-gone", "running", &[]), TOPIC, MANAGED).shape,
             )]),
             TOPIC,
             &[],
+            MANAGED,
         );
         let text = render(&plan, true);
         assert!(

@@ -91,6 +91,10 @@ enum AlarmsCommand {
         /// Print the diff, change nothing
         #[arg(long)]
         dry_run: bool,
+        /// The stack's AlarmNamePrefix: alarms are named <prefix>StatusCheckFailed-<id>,
+        /// and only those are managed
+        #[arg(long, default_value = alarms::DEFAULT_NAME_PREFIX)]
+        name_prefix: String,
     },
 }
 
@@ -150,8 +154,13 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     topic_arn,
                     tags,
                     dry_run,
+                    name_prefix,
                 },
-        } => alarms_sync(region, &topic_arn, &tags, dry_run, &progress).await,
+        } => {
+            let managed = alarms::managed_prefix(&name_prefix);
+            let selection = (topic_arn.as_str(), &tags[..], managed.as_str());
+            alarms_sync(region, selection, dry_run, &progress).await
+        }
         Command::Audit { format, fail_on } => run_audit(region, format, fail_on, &progress).await,
         Command::History {
             table,
@@ -186,10 +195,10 @@ async fn encrypt_webhook(
 }
 
 /// `alarms sync`: one status-check alarm per instance, made to match.
+/// `selection`: the topic, the instances' tags, the managed alarms' name prefix.
 async fn alarms_sync(
     region: Option<String>,
-    topic_arn: &str,
-    tags: &[(String, String)],
+    (topic_arn, tags, managed): (&str, &[(String, String)], &str),
     dry_run: bool,
     progress: fleet::Progress<'_>,
 ) -> Result<ExitCode, String> {
@@ -204,14 +213,14 @@ async fn alarms_sync(
         .map_err(|e| format!("topic {topic_arn}: {}", admin::explain(&e)))?;
     let (instances, existing) = tokio::try_join!(
         fleet::instances(&ec2, progress),
-        fleet::alarms(&cw, Some(alarms::PREFIX), progress),
+        fleet::alarms(&cw, Some(managed), progress),
     )
     .map_err(fail)?;
     let existing: BTreeMap<_, _> = existing
         .iter()
         .filter_map(|a| Some((a.alarm_name()?.to_string(), fleet::shape_of(a))))
         .collect();
-    let plan = alarms::plan(&instances, &existing, topic_arn, tags);
+    let plan = alarms::plan(&instances, &existing, topic_arn, tags, managed);
     if !dry_run {
         let (mut puts, mut deletes) = (vec![], vec![]);
         for change in &plan.changes {
