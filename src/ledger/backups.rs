@@ -52,16 +52,8 @@ fn item_from_made(instance: &str, made: &Made, now_secs: i64) -> Result<Item, Er
 impl Ledger {
     /// The backup record of `instance` (a `model::keys::key`); none yet: an empty one.
     pub async fn read_backups(&self, instance: &str) -> Result<Made, Error> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(record_key(instance)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Error::from_sdk("dynamodb:GetItem", e))?;
-        Ok(out.item().map(made_from_item).unwrap_or_default())
+        let item = self.get(record_key(instance)).await?;
+        Ok(item.as_ref().map(made_from_item).unwrap_or_default())
     }
 
     /// Writes `made` if the stored record is still at `made.version - 1` (or absent for the

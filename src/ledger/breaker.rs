@@ -81,16 +81,7 @@ impl Ledger {
 
     /// The members' latest alarm times and the breaker's state.
     pub async fn read_breaker(&self, scope: &str) -> Result<(Vec<(String, i64)>, State), Error> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(scope)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Error::from_sdk("dynamodb:GetItem", e))?;
-        Ok(parse(out.item()))
+        Ok(parse(self.get(key(scope)).await?.as_ref()))
     }
 
     /// Writes `state` if nobody changed it since `state.version - 1` was read; the alarms

@@ -54,16 +54,25 @@ impl Ledger {
 
     /// The head of `instance` (a `model::keys::key`).
     pub async fn read(&self, instance: &str) -> Result<Option<Head>, Error> {
+        Ok(self
+            .get(key(instance))
+            .await?
+            .as_ref()
+            .and_then(head_from_item))
+    }
+
+    /// The item with this key, read consistently (none there: None).
+    pub(super) async fn get(&self, key: Item) -> Result<Option<Item>, Error> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(instance)))
+            .set_key(Some(key))
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| Error::from_sdk("dynamodb:GetItem", e))?;
-        Ok(out.item().and_then(head_from_item))
+        Ok(out.item)
     }
 
     /// Lists the instances (`model::keys::key`s) with an open incident: a relaunch in

@@ -35,16 +35,7 @@ fn key(scope: &str) -> Item {
 impl Ledger {
     /// The members admitted (instance, incident) and the item's version (0: no item).
     pub async fn read_scope(&self, scope: &str) -> Result<(Vec<(String, String)>, i64), Error> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(scope)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Error::from_sdk("dynamodb:GetItem", e))?;
-        let Some(item) = out.item() else {
+        let Some(item) = self.get(key(scope)).await? else {
             return Ok((vec![], 0));
         };
         let members = item
