@@ -579,6 +579,57 @@ fn the_other_grants_carry_their_scopes() {
 }
 
 #[test]
+fn alarms_only_the_stacks_and_they_only_notify() {
+    let t = template();
+    let statements = role_statements(&t);
+    let managed = autoheal::rules::alarms::managed_prefix("${AlarmNamePrefix}");
+    let arn = format!("arn:${{AWS::Partition}}:cloudwatch:*:${{AWS::AccountId}}:alarm:{managed}*");
+    let cloudwatch: Vec<_> = statements
+        .iter()
+        .filter(|s| s.effect == "Allow" && s.actions.iter().any(|a| a.starts_with("cloudwatch:")))
+        .collect();
+    assert!(!cloudwatch.is_empty());
+    for s in &cloudwatch {
+        assert_eq!(s.resources, [arn.as_str()], "{}", s.sid);
+    }
+    // What the alarms it writes may do: notify (SNS) or invoke this function, never an EC2
+    // action (arn:aws:automate:...:ec2:stop|terminate|reboot) an insider could aim with it.
+    let puts = with_action(&statements, "cloudwatch:PutMetricAlarm");
+    assert_eq!(puts.len(), 1);
+    let allowed = puts[0].cond("ForAllValues:StringLike", "cloudwatch:AlarmActions");
+    assert_eq!(
+        allowed,
+        [
+            "arn:${AWS::Partition}:sns:*:${AWS::AccountId}:*",
+            "arn:${AWS::Partition}:lambda:*:${AWS::AccountId}:function:${FunctionName}"
+        ]
+    );
+    assert!(
+        puts[0].actions == ["cloudwatch:PutMetricAlarm"],
+        "the condition binds only the write"
+    );
+    // The prefix ends up in the ARN: a wildcard in it would widen the grant.
+    let prefix = &t["Parameters"]["AlarmNamePrefix"];
+    let pattern =
+        regex_lite::Regex::new(&format!("^(?:{})$", one(&prefix["AllowedPattern"]))).unwrap();
+    for refused in ["", "*", "a*", "?", "autoheal-?"] {
+        assert!(!pattern.is_match(refused), "{refused:?} is allowed");
+    }
+    for accepted in ["autoheal-", "team-a/", "x"] {
+        assert!(pattern.is_match(accepted), "{accepted:?} is refused");
+    }
+    let env = &function(&t)["Environment"]["Variables"];
+    assert_eq!(
+        strings(&env["AUTOHEAL_ALARM_NAME_PREFIX"]),
+        ["!Ref AlarmNamePrefix"]
+    );
+    assert_eq!(
+        strings(&env["AUTOHEAL_ALARM_TOPIC_ARN"]),
+        ["!Ref AlarmTopic"]
+    );
+}
+
+#[test]
 fn kms_only_for_the_webhook_or_through_ec2() {
     let statements = role_statements(&template());
     let mut webhook = 0;

@@ -4,43 +4,10 @@
 use super::audit::Instance;
 use std::collections::{BTreeMap, HashMap};
 
-/// The stack's `AlarmNamePrefix` by default: its EventBridge rule hears only alarms named
-/// with it.
-pub const DEFAULT_NAME_PREFIX: &str = "autoheal-";
-
-/// Alarms this command manages are named `<name prefix>StatusCheckFailed-<instance>` (and
-/// carry the tag below); it never touches any other alarm.
-pub fn managed_prefix(name_prefix: &str) -> String {
-    format!("{name_prefix}StatusCheckFailed-")
-}
+pub use autoheal::rules::alarms::{
+    alarm_name, managed_prefix, AlarmShape, AlarmSpec, DEFAULT_NAME_PREFIX,
+};
 pub const MANAGED_TAG: &str = "autoheal:managed";
-
-/// The settings compared between what should be and what CloudWatch has.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlarmShape {
-    pub namespace: String,
-    pub metric: String,
-    pub statistic: String,
-    pub dimensions: Vec<(String, String)>,
-    pub period: i32,
-    pub evaluation_periods: i32,
-    pub datapoints_to_alarm: i32,
-    pub threshold: f64,
-    pub comparison: String,
-    pub treat_missing_data: String,
-    pub actions_enabled: bool,
-    pub alarm_actions: Vec<String>,
-    pub ok_actions: Vec<String>,
-}
-
-/// The alarm one instance should have.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlarmSpec {
-    pub name: String,
-    pub instance_id: String,
-    pub description: String,
-    pub shape: AlarmShape,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
@@ -59,42 +26,15 @@ pub struct SyncPlan {
     pub unchanged: usize,
 }
 
-/// `managed`: `managed_prefix`'s.
-pub fn alarm_name(managed: &str, instance_id: &str) -> String {
-    format!("{managed}{instance_id}")
-}
-
-/// `StatusCheckFailed` every 60 s, 2 of 2 datapoints, missing data as-is (`missing`): both
-/// transitions go to the topic, because `OK` closes autoheal's incident.
+/// The standard alarm (`rules::alarms::standard`), described as this command's.
 pub fn spec_for(instance: &Instance, topic_arn: &str, managed: &str) -> AlarmSpec {
-    let named = instance
-        .tags
-        .get("Name")
-        .map(|n| format!(" ({n})"))
-        .unwrap_or_default();
-    AlarmSpec {
-        name: alarm_name(managed, &instance.instance_id),
-        instance_id: instance.instance_id.clone(),
-        description: format!(
-            "Status checks of {}{named}; managed by autoheal-admin alarms sync",
-            instance.instance_id
-        ),
-        shape: AlarmShape {
-            namespace: "AWS/EC2".into(),
-            metric: "StatusCheckFailed".into(),
-            statistic: "Maximum".into(),
-            dimensions: vec![("InstanceId".into(), instance.instance_id.clone())],
-            period: 60,
-            evaluation_periods: 2,
-            datapoints_to_alarm: 2,
-            threshold: 1.0,
-            comparison: "GreaterThanOrEqualToThreshold".into(),
-            treat_missing_data: "missing".into(),
-            actions_enabled: true,
-            alarm_actions: vec![topic_arn.to_string()],
-            ok_actions: vec![topic_arn.to_string()],
-        },
-    }
+    autoheal::rules::alarms::standard(
+        &instance.instance_id,
+        instance.tags.get("Name").map(String::as_str),
+        topic_arn,
+        managed,
+        "managed by autoheal-admin alarms sync",
+    )
 }
 
 /// `KEY=VALUE` selectors; every one must match an instance tag.

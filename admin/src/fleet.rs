@@ -4,14 +4,12 @@
 
 use autoheal::aws::ec2::{state_name, tag_map};
 use autoheal::error::Error;
-use aws_sdk_cloudwatch::types::{
-    AlarmType, ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag,
-};
+use aws_sdk_cloudwatch::types::{AlarmType, Dimension, MetricAlarm};
 use aws_sdk_ec2::types::{Filter, InstanceType};
 use futures::{stream, StreamExt, TryStreamExt};
 use std::collections::HashMap;
 
-use super::alarms::{AlarmShape, AlarmSpec};
+use super::alarms::AlarmSpec;
 use super::audit::{Event, Instance};
 
 /// At most this many writes at once; the SDK retries what is throttled.
@@ -78,39 +76,7 @@ pub async fn alarms(
     Ok(out)
 }
 
-/// The comparable settings of an alarm as CloudWatch holds it.
-pub fn shape_of(a: &MetricAlarm) -> AlarmShape {
-    AlarmShape {
-        namespace: a.namespace().unwrap_or("").to_string(),
-        metric: a.metric_name().unwrap_or("").to_string(),
-        statistic: a.statistic().map_or("", |s| s.as_str()).to_string(),
-        dimensions: a
-            .dimensions()
-            .iter()
-            .map(|d| {
-                (
-                    d.name().unwrap_or("").to_string(),
-                    d.value().unwrap_or("").to_string(),
-                )
-            })
-            .collect(),
-        period: a.period().unwrap_or(0),
-        evaluation_periods: a.evaluation_periods().unwrap_or(0),
-        datapoints_to_alarm: a
-            .datapoints_to_alarm()
-            .or(a.evaluation_periods())
-            .unwrap_or(0),
-        threshold: a.threshold().unwrap_or(f64::NAN),
-        comparison: a
-            .comparison_operator()
-            .map_or("", |c| c.as_str())
-            .to_string(),
-        treat_missing_data: a.treat_missing_data().unwrap_or("missing").to_string(),
-        actions_enabled: a.actions_enabled().unwrap_or(true),
-        alarm_actions: a.alarm_actions().to_vec(),
-        ok_actions: a.ok_actions().to_vec(),
-    }
-}
+pub use autoheal::aws::alarms::shape_of;
 
 /// Instance ids whose status checks some alarm watches: a `StatusCheckFailed*` metric with
 /// an `InstanceId` dimension, alone or inside a metric-math alarm.
@@ -138,38 +104,9 @@ pub fn watched_instances(alarms: &[MetricAlarm]) -> std::collections::HashSet<St
     watched
 }
 
-/// Creates or overwrites the alarm (PutMetricAlarm replaces every setting).
+/// Creates or overwrites the alarm, tagged as this command's.
 pub async fn put_alarm(cw: &aws_sdk_cloudwatch::Client, spec: &AlarmSpec) -> Result<(), Error> {
-    let s = &spec.shape;
-    let mut req = cw
-        .put_metric_alarm()
-        .alarm_name(&spec.name)
-        .alarm_description(&spec.description)
-        .namespace(&s.namespace)
-        .metric_name(&s.metric)
-        .statistic(Statistic::from(s.statistic.as_str()))
-        .period(s.period)
-        .evaluation_periods(s.evaluation_periods)
-        .datapoints_to_alarm(s.datapoints_to_alarm)
-        .threshold(s.threshold)
-        .comparison_operator(ComparisonOperator::from(s.comparison.as_str()))
-        .treat_missing_data(&s.treat_missing_data)
-        .actions_enabled(s.actions_enabled)
-        .set_alarm_actions(Some(s.alarm_actions.clone()))
-        .set_ok_actions(Some(s.ok_actions.clone()))
-        .tags(
-            Tag::builder()
-                .key(super::alarms::MANAGED_TAG)
-                .value("alarms-sync")
-                .build(),
-        );
-    for (name, value) in &s.dimensions {
-        req = req.dimensions(Dimension::builder().name(name).value(value).build());
-    }
-    req.send()
-        .await
-        .map_err(|e| Error::from_sdk("cloudwatch:PutMetricAlarm", e))?;
-    Ok(())
+    autoheal::aws::alarms::put(cw, spec, &[(super::alarms::MANAGED_TAG, "alarms-sync")]).await
 }
 
 /// Writes every spec, `CONCURRENCY` at a time.
@@ -191,17 +128,7 @@ pub async fn put_alarms(
         .await
 }
 
-/// Deletes alarms by name, 100 per call (the API's limit).
-pub async fn delete_alarms(cw: &aws_sdk_cloudwatch::Client, names: &[String]) -> Result<(), Error> {
-    for chunk in names.chunks(100) {
-        cw.delete_alarms()
-            .set_alarm_names(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(|e| Error::from_sdk("cloudwatch:DeleteAlarms", e))?;
-    }
-    Ok(())
-}
+pub use autoheal::aws::alarms::delete as delete_alarms;
 
 /// Fails with a plain message when the topic does not exist (or cannot be read).
 pub async fn check_topic(sns: &aws_sdk_sns::Client, topic_arn: &str) -> Result<(), Error> {

@@ -53,7 +53,25 @@ pub struct Config {
     /// More tag keys (`prefix*` for a prefix) of controllers whose instances autoheal leaves
     /// to people, beyond the ones it knows (`owner::CONTROLLER_TAGS`).
     pub other_controllers: Vec<String>,
+    /// The status-check alarms autoheal keeps for its copies and new group members (None:
+    /// off, `AUTOHEAL_ALARMS=off`).
+    pub alarms: Option<Alarms>,
 }
+
+/// `AUTOHEAL_ALARMS`, `AUTOHEAL_ALARM_NAME_PREFIX`, `AUTOHEAL_ALARM_TOPIC_ARN`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alarms {
+    /// The stack's `AlarmNamePrefix`: alarms are named `<prefix>StatusCheckFailed-<id>`.
+    pub name_prefix: String,
+    /// Where the standard alarm sends ALARM and OK (a copy whose source had no alarm of
+    /// autoheal's); None: such a copy gets none, and the report says so.
+    pub topic_arn: Option<String>,
+    /// At most this many new members' alarms made per tick per region.
+    pub per_tick: usize,
+}
+
+/// `AUTOHEAL_ALARMS=on`: at most this many new members' alarms per tick and region.
+pub const DEFAULT_ALARMS_PER_TICK: u32 = 10;
 
 /// `AUTOHEAL_SCAN=on`: at most this many instances found per tick become incidents.
 pub const DEFAULT_SCAN_PER_TICK: u32 = 10;
@@ -306,6 +324,7 @@ impl Config {
         )?;
         let (quorum_guard, max_inflight_percent, account_max_repairs) = guards(&get)?;
         let scan = scan(&get)?;
+        let alarms = alarms(&get)?;
         let other_controllers = controller_tags(get("AUTOHEAL_OTHER_CONTROLLER_TAGS"))?;
         let breaker = breaker_settings(&get)?;
         let ladders = ladders(&get)?;
@@ -332,6 +351,7 @@ impl Config {
             confirm_window_ms,
             scan,
             other_controllers,
+            alarms,
         })
     }
 }
@@ -370,6 +390,34 @@ fn scan(get: Get) -> Result<Option<u32>, ConfigError> {
         Some(v) if v.parse::<u32>().is_ok() => Some(count("AUTOHEAL_SCAN", &v, 100)?),
         v => flag("AUTOHEAL_SCAN", v, false)?.then_some(DEFAULT_SCAN_PER_TICK),
     })
+}
+
+/// `AUTOHEAL_ALARMS` (on by default), with its name prefix and topic.
+fn alarms(get: Get) -> Result<Option<Alarms>, ConfigError> {
+    let per_tick = match get("AUTOHEAL_ALARMS") {
+        Some(v) if v.parse::<u32>().is_ok() => Some(count("AUTOHEAL_ALARMS", &v, 100)?),
+        v => flag("AUTOHEAL_ALARMS", v, true)?.then_some(DEFAULT_ALARMS_PER_TICK),
+    };
+    let name_prefix = get("AUTOHEAL_ALARM_NAME_PREFIX")
+        .unwrap_or_else(|| crate::rules::alarms::DEFAULT_NAME_PREFIX.to_string());
+    // The role's grants name the prefix followed by `*`: a wildcard in it would widen them.
+    if name_prefix.len() > 200 || name_prefix.contains(['*', '?']) {
+        return Err(err(
+            "AUTOHEAL_ALARM_NAME_PREFIX",
+            "at most 200 characters, no wildcard",
+        ));
+    }
+    let topic_arn = get("AUTOHEAL_ALARM_TOPIC_ARN");
+    if let Some(t) = &topic_arn {
+        if !(t.starts_with("arn:") && t.split(':').nth(2) == Some("sns")) {
+            return Err(err("AUTOHEAL_ALARM_TOPIC_ARN", "an SNS topic ARN"));
+        }
+    }
+    Ok(per_tick.map(|n| Alarms {
+        name_prefix,
+        topic_arn,
+        per_tick: n as usize,
+    }))
 }
 
 /// `AUTOHEAL_GRACE_SECONDS`.
@@ -514,6 +562,31 @@ mod tests {
         assert_eq!(c.verify_timeout_ms, 900_000);
         assert_eq!(c.confirm_window_ms, 600_000);
         assert_eq!(c.scan, None, "the scan is off unless asked");
+        assert_eq!(
+            c.alarms,
+            Some(Alarms {
+                name_prefix: "autoheal-".into(),
+                topic_arn: None,
+                per_tick: 10
+            }),
+            "the copies' and new members' alarms are kept unless asked not to"
+        );
+        for (v, want) in [("off", None), ("3", Some(3))] {
+            let c = cfg(&[BASE[0], BASE[1], ("AUTOHEAL_ALARMS", v)]).unwrap();
+            assert_eq!(c.alarms.map(|a| a.per_tick), want, "{v}");
+        }
+        for (k, v) in [
+            ("AUTOHEAL_ALARMS", "0"),
+            ("AUTOHEAL_ALARMS", "101"),
+            ("AUTOHEAL_ALARM_NAME_PREFIX", "autoheal-*"),
+            (
+                "AUTOHEAL_ALARM_TOPIC_ARN",
+                "arn:aws:lambda:us-east-1:1:function:x",
+            ),
+        ] {
+            let e = cfg(&[BASE[0], BASE[1], (k, v)]).unwrap_err();
+            assert_eq!(e.variable, k, "{v}");
+        }
         for (v, want) in [("on", Some(10)), ("off", None), ("25", Some(25))] {
             let c = cfg(&[BASE[0], BASE[1], ("AUTOHEAL_SCAN", v)]).unwrap();
             assert_eq!(c.scan, want, "{v}");

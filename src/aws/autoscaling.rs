@@ -90,6 +90,37 @@ pub async fn mode_tags(
     Ok(tags)
 }
 
+/// Every group of the region with its members and their lifecycle states, all pages.
+pub async fn groups(
+    asg: &aws_sdk_autoscaling::Client,
+) -> Result<Vec<crate::rules::alarms::Members>, Error> {
+    let mut pages = asg
+        .describe_auto_scaling_groups()
+        .max_records(100)
+        .into_paginator()
+        .send();
+    let mut out = vec![];
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::from_sdk("autoscaling:DescribeAutoScalingGroups", e))?;
+        out.extend(page.auto_scaling_groups().iter().map(|g| {
+            crate::rules::alarms::Members {
+                group: g.auto_scaling_group_name().unwrap_or_default().to_string(),
+                members: g
+                    .instances()
+                    .iter()
+                    .filter_map(|i| {
+                        Some((
+                            i.instance_id()?.to_string(),
+                            i.lifecycle_state().map_or("", |l| l.as_str()).to_string(),
+                        ))
+                    })
+                    .collect(),
+            }
+        }));
+    }
+    Ok(out)
+}
+
 /// Auto Scaling then terminates and replaces the instance at once (grace period ignored).
 pub async fn mark_unhealthy(
     asg: &aws_sdk_autoscaling::Client,

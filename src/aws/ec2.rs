@@ -92,6 +92,37 @@ pub async fn cluster_size(ec2: &aws_sdk_ec2::Client, cluster: &str) -> Result<us
     Ok(n)
 }
 
+/// instance id -> state for those of `ids` EC2 knows (a filter, so an unknown id is left
+/// out instead of failing the call), 200 ids per call.
+pub async fn states(
+    ec2: &aws_sdk_ec2::Client,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, String>, Error> {
+    use aws_sdk_ec2::types::Filter;
+    let mut out = std::collections::HashMap::new();
+    for chunk in ids.chunks(200) {
+        let mut pages = ec2
+            .describe_instances()
+            .filters(
+                Filter::builder()
+                    .name("instance-id")
+                    .set_values(Some(chunk.to_vec()))
+                    .build(),
+            )
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| Error::from_sdk("ec2:DescribeInstances", e))?;
+            for i in page.reservations().iter().flat_map(|r| r.instances()) {
+                if let Some(id) = i.instance_id() {
+                    out.insert(id.to_string(), state_name(i));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The instance's two status checks as EC2 reports them (`IncludeAllInstances`, so a
 /// stopped instance answers `not-applicable` rather than nothing).
 pub async fn status_checks(ec2: &aws_sdk_ec2::Client, instance_id: &str) -> Result<Checks, Error> {

@@ -3,9 +3,10 @@
 //! place. The production fleet is `Clouds` (the SDK clients per region), whose methods
 //! delegate to this module's siblings.
 
-use super::{autoscaling, backup, ec2, image, launch, takeover, Clouds};
+use super::{alarms, autoscaling, backup, ec2, image, launch, takeover, Clouds};
 use crate::error::Error;
 use crate::model::facts::{Checks, Facts, InstanceFacts};
+use crate::rules::alarms::{AlarmSpec, Managed, Members};
 use crate::rules::backup::{Backup, Selector, Tagged};
 use crate::rules::ladder::Power;
 use crate::rules::relaunch::spec::Source;
@@ -66,6 +67,16 @@ pub trait Fleet: Send + Sync {
     ) -> Result<Vec<Tagged>, Error>;
     /// Every image tagged as a backup.
     async fn backups(&self, region: &str) -> Result<Vec<Backup>, Error>;
+    /// The metric alarms whose name starts with `prefix`.
+    async fn alarms(&self, region: &str, prefix: &str) -> Result<Vec<Managed>, Error>;
+    /// Every Auto Scaling group with its members.
+    async fn groups(&self, region: &str) -> Result<Vec<Members>, Error>;
+    /// instance id -> state, for those of `ids` EC2 knows.
+    async fn instance_states(
+        &self,
+        region: &str,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, Error>;
 
     /// `SetInstanceHealth Unhealthy`, the grace period skipped.
     async fn mark_unhealthy(&self, region: &str, instance_id: &str) -> Result<(), Error>;
@@ -113,6 +124,9 @@ pub trait Fleet: Send + Sync {
     ) -> Result<Option<String>, Error>;
     /// Deregisters the backup and deletes its snapshots; how many were deleted.
     async fn retire_backup(&self, region: &str, backup: &Backup) -> Result<usize, Error>;
+    /// Creates or overwrites a status-check alarm.
+    async fn put_alarm(&self, region: &str, spec: &AlarmSpec) -> Result<(), Error>;
+    async fn delete_alarms(&self, region: &str, names: &[String]) -> Result<(), Error>;
 }
 
 #[async_trait::async_trait(?Send)]
@@ -186,6 +200,19 @@ impl Fleet for Clouds {
     async fn backups(&self, region: &str) -> Result<Vec<Backup>, Error> {
         backup::backups(&self.get(region).ec2).await
     }
+    async fn alarms(&self, region: &str, prefix: &str) -> Result<Vec<Managed>, Error> {
+        alarms::managed(&self.get(region).cloudwatch, prefix).await
+    }
+    async fn groups(&self, region: &str) -> Result<Vec<Members>, Error> {
+        autoscaling::groups(&self.get(region).autoscaling).await
+    }
+    async fn instance_states(
+        &self,
+        region: &str,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, Error> {
+        ec2::states(&self.get(region).ec2, ids).await
+    }
     async fn mark_unhealthy(&self, region: &str, instance_id: &str) -> Result<(), Error> {
         autoscaling::mark_unhealthy(&self.get(region).autoscaling, instance_id).await
     }
@@ -239,5 +266,11 @@ impl Fleet for Clouds {
     }
     async fn retire_backup(&self, region: &str, backup: &Backup) -> Result<usize, Error> {
         backup::retire(&self.get(region).ec2, backup).await
+    }
+    async fn put_alarm(&self, region: &str, spec: &AlarmSpec) -> Result<(), Error> {
+        alarms::put(&self.get(region).cloudwatch, spec, &[]).await
+    }
+    async fn delete_alarms(&self, region: &str, names: &[String]) -> Result<(), Error> {
+        alarms::delete(&self.get(region).cloudwatch, names).await
     }
 }

@@ -1,5 +1,6 @@
 //! The edges that talk to AWS: observe (reads) and act (writes), one file per service.
 
+pub mod alarms;
 pub mod autoscaling;
 pub mod backup;
 pub mod ec2;
@@ -34,11 +35,12 @@ impl Clients {
     }
 }
 
-/// The clients that act on instances, for one region.
+/// The clients that act on instances and watch them, for one region.
 #[derive(Clone, Debug)]
 pub struct Cloud {
     pub ec2: aws_sdk_ec2::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 /// One `Cloud` per region, built on first use and kept for the container (the function's
@@ -58,6 +60,7 @@ impl Clouds {
         let home_cloud = Cloud {
             ec2: clients.ec2.clone(),
             autoscaling: clients.autoscaling.clone(),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&clients.sdk),
         };
         Clouds {
             sdk: clients.sdk.clone(),
@@ -80,6 +83,11 @@ impl Clouds {
                     ),
                     autoscaling: aws_sdk_autoscaling::Client::from_conf(
                         aws_sdk_autoscaling::config::Builder::from(&self.sdk)
+                            .region(r.clone())
+                            .build(),
+                    ),
+                    cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+                        aws_sdk_cloudwatch::config::Builder::from(&self.sdk)
                             .region(r)
                             .build(),
                     ),

@@ -1,6 +1,7 @@
 //! Every pure rule: what the pipeline decides from what it read. No SDK, no ledger, no
 //! clock read (`tests/modules.rs`): each rule takes the time it needs as a value.
 
+pub mod alarms;
 pub mod backup;
 pub mod breaker;
 pub mod decide;

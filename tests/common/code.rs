@@ -10,6 +10,7 @@ pub const CLIENTS: &[(&str, &str)] = &[
     ("ec2.", "ec2"),
     ("asg.", "autoscaling"),
     ("kms.", "kms"),
+    ("cw.", "cloudwatch"),
     ("self.client.", "dynamodb"),
 ];
 

@@ -1,6 +1,7 @@
 //! The plan carried out: a hold, a wait, a close, or a repair admitted past the guards —
 //! one file per kind of repair — then settled and reported.
 
+pub mod alarms;
 pub mod breaker;
 pub mod close;
 pub mod guard;

@@ -3,7 +3,7 @@
 //! that change the world marked as such. One region: the region argument is not looked at.
 //!
 //! Played: the reads and acts of a mark and of the ladder's power rungs, the group's
-//! members, the scan's impaired list. Not played: images, copies, Elastic IPs and backups
+//! members, the scan's impaired list, the managed status-check alarms. Not played: images, copies, Elastic IPs and backups
 //! (a relaunch, the backup run) — those calls are recorded, then answer a permanent error
 //! saying the fake does not play them.
 
@@ -11,6 +11,7 @@ use super::{Failures, Journal, Seen};
 use crate::aws::fleet::{Fleet, Found};
 use crate::error::Error;
 use crate::model::facts::{Checks, Facts, GroupFacts, InstanceFacts};
+use crate::rules::alarms::{AlarmSpec, Managed, Members};
 use crate::rules::backup::{Backup, Selector, Tagged};
 use crate::rules::ladder::Power;
 use crate::rules::relaunch::spec::Source;
@@ -64,6 +65,8 @@ pub struct FakeFleet {
     machines: Mutex<BTreeMap<String, Machine>>,
     /// Each group's desired capacity.
     desired: Mutex<HashMap<String, i32>>,
+    /// CloudWatch's metric alarms, by name.
+    alarms: Mutex<BTreeMap<String, Managed>>,
 }
 
 /// The answer to a call the fake does not play.
@@ -87,7 +90,21 @@ impl FakeFleet {
             failures: Failures::default(),
             machines: Mutex::new(machines.into_iter().map(|m| (m.id.clone(), m)).collect()),
             desired: Mutex::new(desired),
+            alarms: Mutex::default(),
         }
+    }
+
+    /// The alarms CloudWatch holds now.
+    pub fn alarm_names(&self) -> Vec<String> {
+        self.alarms.lock().unwrap().keys().cloned().collect()
+    }
+
+    /// An alarm made by someone (an operator's `alarms sync`).
+    pub fn add_alarm(&self, alarm: Managed) {
+        self.alarms
+            .lock()
+            .unwrap()
+            .insert(alarm.name.clone(), alarm);
     }
 
     /// The next call of `call` (a `Fleet` method's name) is recorded, then fails.
@@ -245,6 +262,40 @@ impl Fleet for FakeFleet {
         self.call("backups", region, false)?;
         Err(not_played("backups"))
     }
+    async fn alarms(&self, region: &str, prefix: &str) -> Result<Vec<Managed>, Error> {
+        self.call("alarms", region, false)?;
+        let alarms = self.alarms.lock().unwrap();
+        Ok(alarms
+            .values()
+            .filter(|a| a.name.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
+    async fn groups(&self, region: &str) -> Result<Vec<Members>, Error> {
+        self.call("groups", region, false)?;
+        let mut groups: BTreeMap<String, Members> = BTreeMap::new();
+        for m in self.machines.lock().unwrap().values() {
+            if let Some(g) = &m.group {
+                let entry = groups.entry(g.clone()).or_insert_with(|| Members {
+                    group: g.clone(),
+                    members: vec![],
+                });
+                entry.members.push((m.id.clone(), m.lifecycle.clone()));
+            }
+        }
+        Ok(groups.into_values().collect())
+    }
+    async fn instance_states(
+        &self,
+        region: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, String>, Error> {
+        self.call("instance_states", region, false)?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| Some((id.clone(), self.machine(id)?.state)))
+            .collect())
+    }
     async fn mark_unhealthy(&self, _: &str, instance_id: &str) -> Result<(), Error> {
         self.call("mark_unhealthy", instance_id, true)?;
         self.change(instance_id, |m| m.healthy = false);
@@ -295,5 +346,21 @@ impl Fleet for FakeFleet {
     async fn retire_backup(&self, _: &str, backup: &Backup) -> Result<usize, Error> {
         self.call("retire_backup", &backup.image_id, true)?;
         Err(not_played("retire_backup"))
+    }
+    async fn put_alarm(&self, _: &str, spec: &AlarmSpec) -> Result<(), Error> {
+        self.call("put_alarm", &spec.instance_id, true)?;
+        self.add_alarm(Managed {
+            name: spec.name.clone(),
+            shape: spec.shape.clone(),
+        });
+        Ok(())
+    }
+    async fn delete_alarms(&self, _: &str, names: &[String]) -> Result<(), Error> {
+        self.call("delete_alarms", &names.join(","), true)?;
+        let mut alarms = self.alarms.lock().unwrap();
+        names.iter().for_each(|n| {
+            alarms.remove(n);
+        });
+        Ok(())
     }
 }

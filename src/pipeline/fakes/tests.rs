@@ -218,3 +218,63 @@ async fn a_dry_run_changes_nothing_for_a_member_or_a_standalone_instance() {
     // Both were looked at, and told.
     assert_eq!(b.teller.payloads.lock().unwrap().len(), 2);
 }
+
+/// An operator's alarm for `id` (not the standard settings: a period of 5 minutes).
+fn operator_alarm(id: &str) -> crate::rules::alarms::Managed {
+    let managed = crate::rules::alarms::managed_prefix("autoheal-");
+    let mut spec =
+        crate::rules::alarms::standard(id, None, "arn:aws:sns:eu-west-1:1:t", &managed, "");
+    spec.shape.period = 300;
+    crate::rules::alarms::Managed {
+        name: spec.name,
+        shape: spec.shape,
+    }
+}
+
+fn tick() -> serde_json::Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/events/scheduled-tick.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn about_alarms(outcomes: Vec<Outcome>) -> Vec<Outcome> {
+    outcomes
+        .into_iter()
+        .filter(|o| o.reason.starts_with("alarms of"))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_tick_gives_a_new_member_its_siblings_alarm_and_deletes_a_gone_instances() {
+    let b = Bench::new(&[], group_web(), LATER_MS);
+    b.fleet.add_alarm(operator_alarm(ID));
+    b.fleet.add_alarm(operator_alarm("i-0000000000000dead"));
+    let o = only(about_alarms(b.invoke(&tick()).await.unwrap().outcomes));
+    assert_eq!(o.result, Verdict::Done, "{o:?}");
+    assert_eq!(
+        b.fleet.alarm_names(),
+        [
+            format!("autoheal-StatusCheckFailed-{ID}"),
+            format!("autoheal-StatusCheckFailed-{OTHER}"),
+        ]
+    );
+    assert_eq!(b.journal.mutating_calls(), ["put_alarm", "delete_alarms"]);
+    // Kept: the next tick has nothing to do.
+    assert!(about_alarms(b.invoke(&tick()).await.unwrap().outcomes).is_empty());
+    assert_eq!(b.journal.mutating_calls().len(), 2);
+}
+
+#[tokio::test]
+async fn the_tick_changes_no_alarm_in_a_dry_run_or_when_asked_not_to() {
+    let b = Bench::new(&[("AUTOHEAL_DRY_RUN", "true")], group_web(), LATER_MS);
+    b.fleet.add_alarm(operator_alarm(ID));
+    let o = only(about_alarms(b.invoke(&tick()).await.unwrap().outcomes));
+    assert_eq!(o.result, Verdict::DryRun, "{o:?}");
+    assert!(o.reason.contains(OTHER), "{o:?}");
+    assert!(b.journal.mutating_calls().is_empty());
+    assert_eq!(b.fleet.alarm_names().len(), 1);
+
+    let b = Bench::new(&[("AUTOHEAL_ALARMS", "off")], group_web(), LATER_MS);
+    b.fleet.add_alarm(operator_alarm(ID));
+    assert!(about_alarms(b.invoke(&tick()).await.unwrap().outcomes).is_empty());
+    assert_eq!(b.journal.position(called("alarms")), None, "not even read");
+}

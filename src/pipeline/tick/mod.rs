@@ -1,8 +1,9 @@
 //! Triggers that carry no alarm — the 1-minute schedule, AMI and instance state changes —
 //! move open incidents on (relaunches in progress, holds, rungs, transient failures to
-//! retry); the schedule also takes periodic backups, at the same time, so neither starves
-//! the other. One incident's failure never stops the others.
+//! retry); the schedule also takes periodic backups and keeps the watched groups' alarms,
+//! at the same time, so none starves the others. One incident's failure never stops the others.
 
+pub mod alarms;
 pub mod backups;
 pub mod resend;
 pub mod scan;
@@ -38,7 +39,7 @@ pub async fn run(run: &Run<'_>, trigger: Trigger) -> (Vec<Outcome>, Option<Error
             return (vec![o], Some(e));
         }
     };
-    let (mut outcomes, backups, resent) = tokio::join!(
+    let (mut outcomes, backups, resent, watched) = tokio::join!(
         advance_open(run, trigger, &open),
         async {
             match scheduled {
@@ -52,9 +53,16 @@ pub async fn run(run: &Run<'_>, trigger: Trigger) -> (Vec<Outcome>, Option<Error
                 false => None,
             }
         },
+        async {
+            match (scheduled, &run.config.alarms) {
+                (true, Some(settings)) => alarms::alarms(run, settings).await,
+                _ => vec![],
+            }
+        },
     );
     outcomes.extend(backups);
     outcomes.extend(resent);
+    outcomes.extend(watched);
     if let (true, Some(limit)) = (scheduled, run.config.scan) {
         // Boxed: the scan goes through the pipeline again.
         outcomes.extend(Box::pin(scan::scan(run, &open, limit as usize)).await);

@@ -28,6 +28,8 @@ pub struct Notes {
     pub stale_backup: Option<String>,
     /// `AUTOHEAL_TERMINATE_REPLACED`: how terminating the old instance went.
     pub terminated: Option<Result<(), String>>,
+    /// Which alarm watches the copy now, or why none does.
+    pub watched: Option<String>,
 }
 
 /// Why the relaunch is over and what it did.
@@ -57,6 +59,9 @@ pub fn recovered(head: &Head, notes: &Notes, now: i64) -> String {
             "; old instance stopped and kept for forensics (tag autoheal:replaced-by)".to_string()
         }
     });
+    if let Some(watched) = &notes.watched {
+        reason.push_str(&format!("; {watched}"));
+    }
     if !notes.not_carried.is_empty() {
         reason.push_str(&format!(
             "; not carried over: {}",
