@@ -221,8 +221,10 @@ fn repo_paths(text: &str) -> Vec<String> {
 /// `relaunch/spec.rs::copy_tags`): paths with a folder and a file extension.
 fn abbreviated_paths(text: &str) -> Vec<String> {
     let spans = text.split('`').skip(1).step_by(2);
-    let file = regex_lite::Regex::new(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]*\.(rs|py|sh|json|md|toml|yaml|txt)\b")
-        .unwrap();
+    let file = regex_lite::Regex::new(
+        r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]*\.(rs|py|sh|json|md|toml|yaml|txt)\b",
+    )
+    .unwrap();
     spans
         .filter_map(|s| file.find(s).map(|m| m.as_str().to_string()))
         .filter(|p| repo_paths(p).is_empty())
@@ -329,7 +331,12 @@ fn configuration_table(readme: &str) -> Vec<(String, String)> {
     let mut rows = vec![];
     for line in section.lines().filter(|l| l.starts_with("| `")) {
         let cells: Vec<&str> = line.split(" | ").collect();
-        let default = cells.last().unwrap().trim_end_matches('|').trim().to_string();
+        let default = cells
+            .last()
+            .unwrap()
+            .trim_end_matches('|')
+            .trim()
+            .to_string();
         for name in cells[0].split('`').skip(1).step_by(2) {
             rows.push((name.to_string(), default.clone()));
         }
@@ -356,22 +363,33 @@ fn the_configuration_table_is_what_the_template_sets_and_the_code_reads() {
     let t = template();
     let readme = read("README.md");
     let table = configuration_table(&readme);
-    let row = |var: &str| table.iter().find(|(v, _)| v == var).map(|(_, d)| d.as_str());
+    let row = |var: &str| {
+        table
+            .iter()
+            .find(|(v, _)| v == var)
+            .map(|(_, d)| d.as_str())
+    };
     let read_by_code = variables_read();
     let env = template_environment(&t);
     assert!(env.len() > 20 && table.len() > 20, "{env:?}\n{table:?}");
     let mut wrong = vec![];
     for (var, params) in &env {
         let Some(default_cell) = row(var) else {
-            wrong.push(format!("{var}: set by the template, not in README.md's table"));
+            wrong.push(format!(
+                "{var}: set by the template, not in README.md's table"
+            ));
             continue;
         };
         if !read_by_code.contains(var) {
-            wrong.push(format!("{var}: set by the template, never read by src/app/config.rs"));
+            wrong.push(format!(
+                "{var}: set by the template, never read by src/app/config.rs"
+            ));
         }
         for p in params {
             if !backticked(&readme).contains(&p.as_str()) {
-                wrong.push(format!("{p} (sets {var}): a template parameter README.md never names"));
+                wrong.push(format!(
+                    "{p} (sets {var}): a template parameter README.md never names"
+                ));
             }
             // An empty default reaches the code as unset: the table's default is the code's.
             let default = default_text(&t["Parameters"][p.as_str()]);
@@ -393,12 +411,16 @@ fn the_configuration_table_is_what_the_template_sets_and_the_code_reads() {
     // No row for a variable the code does not read, and none missing for one it does.
     for (var, _) in table.iter().filter(|(v, _)| v.starts_with("AUTOHEAL_")) {
         if !read_by_code.contains(var) {
-            wrong.push(format!("{var}: in README.md's table, never read by src/app/config.rs"));
+            wrong.push(format!(
+                "{var}: in README.md's table, never read by src/app/config.rs"
+            ));
         }
     }
     for var in &read_by_code {
         if row(var).is_none() {
-            wrong.push(format!("{var}: read by src/app/config.rs, not in README.md's table"));
+            wrong.push(format!(
+                "{var}: read by src/app/config.rs, not in README.md's table"
+            ));
         }
     }
     // Parameters named in docs/deploy.md's commands are the template's.
@@ -409,7 +431,9 @@ fn the_configuration_table_is_what_the_template_sets_and_the_code_reads() {
             .take_while(char::is_ascii_alphanumeric)
             .collect();
         if t["Parameters"].get(name.as_str()).is_none() {
-            wrong.push(format!("docs/deploy.md passes {name}, which the template lacks"));
+            wrong.push(format!(
+                "docs/deploy.md passes {name}, which the template lacks"
+            ));
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
@@ -430,7 +454,13 @@ fn rung_rows() -> Vec<(String, String)> {
         .take_while(|l| l.starts_with('|'))
         .map(|l| {
             let cells: Vec<&str> = l.split(" | ").collect();
-            (cells[0].trim_start_matches("| ").trim_matches('`').to_string(), cells[2].to_string())
+            (
+                cells[0]
+                    .trim_start_matches("| ")
+                    .trim_matches('`')
+                    .to_string(),
+                cells[2].to_string(),
+            )
         })
         .collect()
 }
@@ -455,41 +485,64 @@ fn the_rung_table_says_when_the_code_skips_each_rung() {
         ("fit", fit.clone(), 0, &[]),
         (
             "paravirtual",
-            InstanceFacts { virtualization: Some("paravirtual".into()), ..fit.clone() },
+            InstanceFacts {
+                virtualization: Some("paravirtual".into()),
+                ..fit.clone()
+            },
             0,
             &["paravirtual"],
         ),
         (
             "risky kernel",
-            InstanceFacts { kernel_id: Some(RISKY_KERNEL.into()), ..fit.clone() },
+            InstanceFacts {
+                kernel_id: Some(RISKY_KERNEL.into()),
+                ..fit.clone()
+            },
             0,
             &[RISKY_KERNEL],
         ),
         (
             "instance-store root",
-            InstanceFacts { root_device_type: Some("instance-store".into()), ..fit.clone() },
+            InstanceFacts {
+                root_device_type: Some("instance-store".into()),
+                ..fit.clone()
+            },
             0,
             &["EBS root", "instance-store"],
         ),
         (
             "stop protection",
-            InstanceFacts { disable_api_stop: Some(true), ..fit.clone() },
+            InstanceFacts {
+                disable_api_stop: Some(true),
+                ..fit.clone()
+            },
             0,
             &["disableApiStop"],
         ),
         (
             "recovery disabled",
-            InstanceFacts { auto_recovery: Some("disabled".into()), ..fit.clone() },
+            InstanceFacts {
+                auto_recovery: Some("disabled".into()),
+                ..fit.clone()
+            },
             0,
             &["AutoRecovery"],
         ),
         (
             "type without recovery",
-            InstanceFacts { auto_recovery_supported: Some(false), ..fit.clone() },
+            InstanceFacts {
+                auto_recovery_supported: Some(false),
+                ..fit.clone()
+            },
             0,
             &["AutoRecoverySupported"],
         ),
-        ("EC2's recoveries spent", fit.clone(), RECOVERIES_PER_DAY, &["attempts"]),
+        (
+            "EC2's recoveries spent",
+            fit.clone(),
+            RECOVERIES_PER_DAY,
+            &["attempts"],
+        ),
     ];
     let rows = rung_rows();
     assert_eq!(rows.len(), 4, "{rows:?}");
@@ -501,9 +554,13 @@ fn the_rung_table_says_when_the_code_skips_each_rung() {
             if words.is_empty() {
                 assert_eq!(skipped, None, "{name} applies to a fit instance");
             } else if skipped.is_some() && cell.contains("always") {
-                wrong.push(format!("{name}: the table says always, the code skips it ({why})"));
+                wrong.push(format!(
+                    "{name}: the table says always, the code skips it ({why})"
+                ));
             } else if skipped.is_some() && !words.iter().any(|w| cell.contains(w)) {
-                wrong.push(format!("{name}: skipped for {why}, which its row does not say ({words:?})"));
+                wrong.push(format!(
+                    "{name}: skipped for {why}, which its row does not say ({words:?})"
+                ));
             }
         }
     }
@@ -540,7 +597,8 @@ fn what_the_scan_and_backups_cover_with_any_region_is_what_the_code_covers() {
 
 /// Numbers as the documents write them (`11.1`, `9.80`, `1,000`), and the units after them.
 fn figures(text: &str) -> Vec<(String, String)> {
-    let re = regex_lite::Regex::new(r"(^|[^0-9.,])([0-9][0-9,]*(?:\.[0-9]+)?)\s?(ms|MB|s)\b").unwrap();
+    let re =
+        regex_lite::Regex::new(r"(^|[^0-9.,])([0-9][0-9,]*(?:\.[0-9]+)?)\s?(ms|MB|s)\b").unwrap();
     re.captures_iter(text)
         .map(|c| (c[2].to_string(), c[3].to_string()))
         .collect()
@@ -549,7 +607,9 @@ fn figures(text: &str) -> Vec<(String, String)> {
 #[test]
 fn the_readmes_benchmark_figures_are_those_of_docs_benchmarks() {
     let readme = read("README.md");
-    let (_, section) = readme.split_once("## Benchmark\n").expect("a Benchmark section");
+    let (_, section) = readme
+        .split_once("## Benchmark\n")
+        .expect("a Benchmark section");
     let section = section.split("\n## ").next().unwrap();
     let bench = read("docs/benchmarks.md");
     let numbers: BTreeSet<String> = figures(&bench).into_iter().map(|(n, _)| n).collect();
@@ -603,7 +663,10 @@ fn the_documents_give_the_functions_memory_and_timeout_as_the_template_does() {
             );
         }
     }
-    assert!(found >= 3, "the scan found the documents' memory and timeout ({found})");
+    assert!(
+        found >= 3,
+        "the scan found the documents' memory and timeout ({found})"
+    );
     // A tick starts no backup in its last seconds: what one tick can start in.
     let margin_s = autoheal::pipeline::tick::backups::STOP_MARGIN_MS as u64 / 1000;
     let bench = read("docs/benchmarks.md").replace('\n', " ");
