@@ -17,7 +17,7 @@ $(VENV)/.installed: tools/requirements.txt
 ## All tests: unit tables, then integration tests against a fresh moto server; the
 ## template through cfn-lint with the serverless rules (warnings fail too).
 test: $(VENV)/.installed
-	$(PY) -m unittest tools/test_moto_world.py tools/test_slack_check.py tools/test_event_pattern.py tools/test_latency_proxy.py tools/test_live.py
+	$(PY) -m unittest tools/test_moto_world.py tools/test_slack_check.py tools/test_event_pattern.py tools/test_latency_proxy.py tools/test_live.py tools/test_invoke_event.py
 	tools/with-moto.sh cargo test --workspace --all-targets --no-fail-fast
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 
@@ -98,9 +98,12 @@ dry-run: $(VENV)/.installed
 	$(PY) tools/live.py true
 	$(MAKE) deploy
 
-## One event through the function on this machine (cargo lambda watch + invoke), in dry run
-## unless AUTOHEAL_DRY_RUN=false, against the AWS your environment points at (AWS_PROFILE,
-## or AWS_ENDPOINT_URL for an emulator). Needs AUTOHEAL_TABLE. EVENT=events/<file>.json.
+## One sample alarm through the function on this machine (cargo lambda watch + invoke), about
+## INSTANCE=i-... (an instance of the account, put in the sample's place, the alarm dated
+## now), always in dry run: EC2 and Auto Scaling read, nothing changed. It writes to
+## AUTOHEAL_TABLE what a dry-run alarm does (README, "Deploy from zero", step 6). AWS is what
+## your environment points at (AWS_PROFILE, or AWS_ENDPOINT_URL for an emulator).
+## EVENT=events/<alarm sample>.json.
 EVENT ?= events/sns-alarm.json
 invoke: $(DEPLOY_VENV)/.installed
 	PATH="$(DEPLOY_PATH)" tools/invoke.sh $(EVENT)

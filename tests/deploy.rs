@@ -200,6 +200,26 @@ async fn deployed_from_zero_the_stack_is_what_the_code_reads_and_it_heals() {
             .contains("must reach someone - set OpsEmail"),
         "{unheard}"
     );
+    // The webhook's ciphertext without its key (never decryptable: the role gets no key),
+    // or the key without a ciphertext, is refused the same way.
+    for half in [&key, &hook] {
+        let given: Vec<&str> = params
+            .chunks(2)
+            .filter(|pair| pair[1] != half.as_str())
+            .flatten()
+            .copied()
+            .collect();
+        assert_eq!(given.len(), params.len() - 2);
+        let refused = deploy(&world, HOME_REGION, &[&["up"], &given[..]].concat()).await;
+        assert_eq!(refused["status"], "REFUSED", "{half}: {refused}");
+        assert!(
+            refused["reason"]
+                .as_str()
+                .unwrap()
+                .contains("SlackWebhookEncrypted and WebhookKmsKeyArn go together"),
+            "{refused}"
+        );
+    }
     let up = deploy(&world, HOME_REGION, &[&["up"], &params[..]].concat()).await;
     assert_eq!(up["status"], "CREATE_COMPLETE", "{}", up["reason"]);
     let w = deploy(&world, HOME_REGION, &["world"]).await;
