@@ -53,6 +53,9 @@ pub struct Config {
     /// More tag keys (`prefix*` for a prefix) of controllers whose instances autoheal leaves
     /// to people, beyond the ones it knows (`owner::CONTROLLER_TAGS`).
     pub other_controllers: Vec<String>,
+    /// `AUTOHEAL_RUNBOOK_URL`: the deployer's copy of docs/RUNBOOK.md, which reports for
+    /// people link at their section (None: they name the repository's path).
+    pub runbook_url: Option<String>,
 }
 
 /// `AUTOHEAL_SCAN=on`: at most this many instances found per tick become incidents.
@@ -246,6 +249,7 @@ impl std::fmt::Debug for Config {
             .field("max_inflight_percent", &self.max_inflight_percent)
             .field("account_max_repairs", &self.account_max_repairs)
             .field("other_controllers", &self.other_controllers)
+            .field("runbook_url", &self.runbook_url)
             .finish()
     }
 }
@@ -309,6 +313,7 @@ impl Config {
         let other_controllers = controller_tags(get("AUTOHEAL_OTHER_CONTROLLER_TAGS"))?;
         let breaker = breaker_settings(&get)?;
         let ladders = ladders(&get)?;
+        let runbook_url = get(RUNBOOK_URL_VARIABLE).map(runbook_url).transpose()?;
         let function_name = get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
         let slack_webhook_ciphertext = slack(&get, &function_name)?;
         Ok(Config {
@@ -332,7 +337,27 @@ impl Config {
             confirm_window_ms,
             scan,
             other_controllers,
+            runbook_url,
         })
+    }
+}
+
+pub const RUNBOOK_URL_VARIABLE: &str = "AUTOHEAL_RUNBOOK_URL";
+
+/// `AUTOHEAL_RUNBOOK_URL`: an `https://` URL with a host, of the characters a URL holds
+/// unencoded but `#` (the section's anchor is appended) and at most 1,000 of them. Reports
+/// put it inside Slack's link markup, so none of `<`, `>`, `|`, a quote or a space gets in.
+fn runbook_url(v: String) -> Result<String, ConfigError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~:/?[]@!$&()*+,;=%".contains(c);
+    let host = v
+        .strip_prefix("https://")
+        .map(|rest| rest.split(['/', '?']).next().unwrap_or_default());
+    match host {
+        Some(host) if !host.is_empty() && v.len() <= 1000 && v.chars().all(allowed) => Ok(v),
+        _ => Err(err(
+            RUNBOOK_URL_VARIABLE,
+            &format!("expected an https:// URL of docs/RUNBOOK.md without '#', spaces or quotes (e.g. https://git.example.com/ops/autoheal/blob/main/docs/RUNBOOK.md), got {v:?}"),
+        )),
     }
 }
 
@@ -666,6 +691,42 @@ mod tests {
             let e = cfg(&pairs).unwrap_err();
             assert_eq!(e.variable, variable, "{pairs:?}");
             assert!(e.to_string().starts_with(variable));
+        }
+    }
+
+    #[test]
+    fn the_runbook_url_is_an_https_url_that_cannot_break_a_slack_link() {
+        let url =
+            |v: &str| cfg(&[BASE[0], BASE[1], ("AUTOHEAL_RUNBOOK_URL", v)]).map(|c| c.runbook_url);
+        assert_eq!(cfg(&BASE).unwrap().runbook_url, None);
+        assert_eq!(
+            url("  "),
+            Ok(None),
+            "empty (the template's default) is unset"
+        );
+        for ok in [
+            "https://github.com/acme/autoheal/blob/main/docs/RUNBOOK.md",
+            "https://git.example.com:8443/ops/autoheal/-/blob/main/docs/RUNBOOK.md?ref=main&plain=1",
+            "https://wiki.example.com/runbooks/autoheal%20(prod)",
+        ] {
+            assert_eq!(url(ok), Ok(Some(ok.to_string())), "{ok}");
+        }
+        for bad in [
+            "http://wiki.example.com/RUNBOOK.md",
+            "github.com/acme/autoheal/blob/main/docs/RUNBOOK.md",
+            "https://",
+            "https:///docs/RUNBOOK.md",
+            "https://wiki.example.com/RUNBOOK.md#top",
+            "https://wiki.example.com/a|b",
+            "https://wiki.example.com/<!channel>",
+            "https://wiki.example.com/a b",
+            "https://wiki.example.com/\"x\"",
+            "https://wiki.example.com/it's",
+            "https://wiki.example.com/ü",
+            &format!("https://wiki.example.com/{}", "a".repeat(1000)),
+        ] {
+            let e = url(bad).unwrap_err();
+            assert_eq!(e.variable, "AUTOHEAL_RUNBOOK_URL", "{bad}");
         }
     }
 

@@ -6,6 +6,7 @@
 use crate::app::Run;
 use crate::error::Error;
 use crate::model::facts::InstanceFacts;
+use crate::model::handover::Handover;
 use crate::model::outcome::{Action, Outcome, Recovered, Verdict};
 use crate::model::progress::Phase;
 use crate::pipeline::commit::{fail, settle, unlist};
@@ -216,8 +217,8 @@ async fn advance_steps(
                     .describe_source(head.region(), &head.instance_id)
                     .await?;
                 if source.disable_api_stop {
-                    let why = said::STOP_PROTECTED;
-                    return Ok(halted(head, before, Verdict::Held, why, now));
+                    let why = (Verdict::Held, said::STOP_PROTECTED);
+                    return Ok(halted(head, before, why, Handover::StopProtected, now));
                 }
                 launch_copy(run, head, &source, &mut notes, now).await?
             }
@@ -245,7 +246,10 @@ async fn advance_steps(
             }
             Next::Recovered => return Ok(recovered(run, head, &seen, &mut notes, now).await),
             Next::Fail(why) => return Ok(failed(run, head, before, &why, now).await),
-            Next::Halt(verdict, why) => return Ok(halted(head, before, verdict, &why, now)),
+            Next::Halt(verdict, why) => {
+                let kind = Handover::RelaunchHalted;
+                return Ok(halted(head, before, (verdict, &why), kind, now));
+            }
         };
         if !moved {
             return Ok(taken_over(head));
@@ -392,7 +396,7 @@ async fn recovered(
     o
 }
 
-/// A step failed for good: people, with the runbook.
+/// A step failed for good: people, with the runbook's section of the phase it failed in.
 async fn failed(
     run: &Run<'_>,
     head: &mut Head,
@@ -403,15 +407,17 @@ async fn failed(
     head.progress.enter(Phase::Failed, now);
     let found = said::strangers_note(&strangers(run, head).await);
     let reason = format!("{why}{found}. {RUNBOOK}");
-    outcome(head, action_of(before), Verdict::Failed, reason)
+    let kind = said::failed_in(&head.progress);
+    outcome(head, action_of(before), Verdict::Failed, reason).for_people(kind)
 }
 
-/// The instance's tag or dry run now says stop: ended where it stood.
+/// The instance's tag, dry run or stop protection now says stop: ended where it stood,
+/// handed to people as `kind`.
 fn halted(
     head: &mut Head,
     before: Option<Phase>,
-    verdict: Verdict,
-    why: &str,
+    (verdict, why): (Verdict, &str),
+    kind: Handover,
     now: i64,
 ) -> Outcome {
     head.progress.enter(Phase::Failed, now);
@@ -420,7 +426,7 @@ fn halted(
         (Some(image), None) => format!(" (image {image} kept)"),
         (None, None) => String::new(),
     };
-    outcome(head, action_of(before), verdict, format!("{why}{done}"))
+    outcome(head, action_of(before), verdict, format!("{why}{done}")).for_people(kind)
 }
 
 /// `AUTOHEAL_TERMINATE_REPLACED`: the old instance goes once its copy is verified, not

@@ -72,14 +72,21 @@ pub fn close_on_ok(
             Some(h),
         ),
         h => match ec2 {
-            Some(why) => skip(
-                Verdict::Held,
-                format!(
-                    "OK not confirmed by EC2: {why}; incident {} goes on",
-                    h.incident_id
-                ),
-                Some(h),
-            ),
+            Some(why) => {
+                let mut held = skip(
+                    Verdict::Held,
+                    format!(
+                        "OK not confirmed by EC2: {why}; incident {} goes on",
+                        h.incident_id
+                    ),
+                    Some(h),
+                );
+                // Not for people: the incident goes on by itself.
+                if let Move::Skip(o) = &mut held {
+                    o.resumes = true;
+                }
+                held
+            }
             None => Move::Take(closed_at(h, crate::rules::trust::alarm_clock(t, now_ms).0)),
         },
     }
