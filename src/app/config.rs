@@ -716,7 +716,7 @@ mod tests {
             "github.com/acme/autoheal/blob/main/docs/RUNBOOK.md",
             "https://",
             "https:///docs/RUNBOOK.md",
-            "https://wiki.example.com/RUNBOOK.md#top",
+            "https://wiki.example.com/runbook#top",
             "https://wiki.example.com/a|b",
             "https://wiki.example.com/<!channel>",
             "https://wiki.example.com/a b",
