@@ -53,8 +53,7 @@ pub struct Config {
     /// More tag keys (`prefix*` for a prefix) of controllers whose instances autoheal leaves
     /// to people, beyond the ones it knows (`owner::CONTROLLER_TAGS`).
     pub other_controllers: Vec<String>,
-    /// `AUTOHEAL_RUNBOOK_URL`: the deployer's copy of docs/RUNBOOK.md, which reports for
-    /// people link at their section (None: they name the repository's path).
+    /// `AUTOHEAL_RUNBOOK_URL`: the deployer's docs/RUNBOOK.md, linked by reports for people.
     pub runbook_url: Option<String>,
 }
 
@@ -249,7 +248,6 @@ impl std::fmt::Debug for Config {
             .field("max_inflight_percent", &self.max_inflight_percent)
             .field("account_max_repairs", &self.account_max_repairs)
             .field("other_controllers", &self.other_controllers)
-            .field("runbook_url", &self.runbook_url)
             .finish()
     }
 }
@@ -313,9 +311,8 @@ impl Config {
         let other_controllers = controller_tags(get("AUTOHEAL_OTHER_CONTROLLER_TAGS"))?;
         let breaker = breaker_settings(&get)?;
         let ladders = ladders(&get)?;
-        let runbook_url = get(RUNBOOK_URL_VARIABLE).map(runbook_url).transpose()?;
         let function_name = get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
-        let slack_webhook_ciphertext = slack(&get, &function_name)?;
+        let (slack_webhook_ciphertext, runbook_url) = reports(&get, &function_name)?;
         Ok(Config {
             table,
             region,
@@ -339,25 +336,6 @@ impl Config {
             other_controllers,
             runbook_url,
         })
-    }
-}
-
-pub const RUNBOOK_URL_VARIABLE: &str = "AUTOHEAL_RUNBOOK_URL";
-
-/// `AUTOHEAL_RUNBOOK_URL`: an `https://` URL with a host, of the characters a URL holds
-/// unencoded but `#` (the section's anchor is appended) and at most 1,000 of them. Reports
-/// put it inside Slack's link markup, so none of `<`, `>`, `|`, a quote or a space gets in.
-fn runbook_url(v: String) -> Result<String, ConfigError> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~:/?[]@!$&()*+,;=%".contains(c);
-    let host = v
-        .strip_prefix("https://")
-        .map(|rest| rest.split(['/', '?']).next().unwrap_or_default());
-    match host {
-        Some(host) if !host.is_empty() && v.len() <= 1000 && v.chars().all(allowed) => Ok(v),
-        _ => Err(err(
-            RUNBOOK_URL_VARIABLE,
-            &format!("expected an https:// URL of docs/RUNBOOK.md without '#', spaces or quotes (e.g. https://git.example.com/ops/autoheal/blob/main/docs/RUNBOOK.md), got {v:?}"),
-        )),
     }
 }
 
@@ -466,9 +444,12 @@ fn ladders(get: Get) -> Result<crate::rules::ladder::Ladders, ConfigError> {
     })
 }
 
-/// `SLACK_WEBHOOK_ENCRYPTED`, decoded; it needs the function's name (its KMS context).
-fn slack(get: Get, function_name: &str) -> Result<Option<Vec<u8>>, ConfigError> {
-    Ok(match get("SLACK_WEBHOOK_ENCRYPTED") {
+/// `SLACK_WEBHOOK_ENCRYPTED` decoded (the function's name is its KMS context), the runbook's URL.
+fn reports(get: Get, function: &str) -> Result<(Option<Vec<u8>>, Option<String>), ConfigError> {
+    let variable = "AUTOHEAL_RUNBOOK_URL";
+    let runbook = get(variable).map(crate::notify::message::runbook_url);
+    let runbook = runbook.transpose().map_err(|e| err(variable, &e))?;
+    let webhook = match get("SLACK_WEBHOOK_ENCRYPTED") {
         None => None,
         Some(b64) => {
             let bytes = base64::engine::general_purpose::STANDARD
@@ -477,7 +458,7 @@ fn slack(get: Get, function_name: &str) -> Result<Option<Vec<u8>>, ConfigError> 
             if bytes.is_empty() {
                 return Err(err("SLACK_WEBHOOK_ENCRYPTED", "decodes to nothing"));
             }
-            if function_name.is_empty() {
+            if function.is_empty() {
                 return Err(err(
                     "AWS_LAMBDA_FUNCTION_NAME",
                     "must be set: it is the KMS encryption context of SLACK_WEBHOOK_ENCRYPTED",
@@ -485,7 +466,8 @@ fn slack(get: Get, function_name: &str) -> Result<Option<Vec<u8>>, ConfigError> 
             }
             Some(bytes)
         }
-    })
+    };
+    Ok((webhook, runbook))
 }
 
 /// `AUTOHEAL_OTHER_CONTROLLER_TAGS`: comma-separated tag keys, each at most 128 characters

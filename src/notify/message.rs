@@ -115,6 +115,21 @@ pub fn runbook_link(kind: Handover, runbook: Option<&str>) -> String {
     }
 }
 
+/// `AUTOHEAL_RUNBOOK_URL` if it may stand for the runbook in our link markup, else why not
+/// (checked at start-up): `https://` with a host, at most 1,000 of the characters a URL
+/// holds unencoded but `#` (the section's anchor is appended), so none of `<`, `>`, `|`, a
+/// quote or a space.
+pub fn runbook_url(url: String) -> Result<String, String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~:/?[]@!$&()*+,;=%".contains(c);
+    let host = url
+        .strip_prefix("https://")
+        .map(|rest| rest.split(['/', '?']).next().unwrap_or_default());
+    match host.is_some_and(|h| !h.is_empty()) && url.len() <= 1000 && url.chars().all(allowed) {
+        true => Ok(url),
+        false => Err(format!("expected an https:// URL of docs/RUNBOOK.md without '#', spaces or quotes (e.g. https://git.example.com/ops/autoheal/blob/main/docs/RUNBOOK.md), got {url:?}")),
+    }
+}
+
 /// `text`, cut so that `tail` still fits after it within `max`, then `tail`: the runbook's
 /// pointer is never what a cut takes.
 fn ending_with(text: &str, tail: Option<String>, max: usize) -> String {

@@ -217,8 +217,8 @@ async fn advance_steps(
                     .describe_source(head.region(), &head.instance_id)
                     .await?;
                 if source.disable_api_stop {
-                    let why = (Verdict::Held, said::STOP_PROTECTED);
-                    return Ok(halted(head, before, why, Handover::StopProtected, now));
+                    let ended = halted(head, before, Verdict::Held, said::STOP_PROTECTED, now);
+                    return Ok(ended.for_people(Handover::StopProtected));
                 }
                 launch_copy(run, head, &source, &mut notes, now).await?
             }
@@ -246,10 +246,7 @@ async fn advance_steps(
             }
             Next::Recovered => return Ok(recovered(run, head, &seen, &mut notes, now).await),
             Next::Fail(why) => return Ok(failed(run, head, before, &why, now).await),
-            Next::Halt(verdict, why) => {
-                let kind = Handover::RelaunchHalted;
-                return Ok(halted(head, before, (verdict, &why), kind, now));
-            }
+            Next::Halt(verdict, why) => return Ok(halted(head, before, verdict, &why, now)),
         };
         if !moved {
             return Ok(taken_over(head));
@@ -411,22 +408,17 @@ async fn failed(
     outcome(head, action_of(before), Verdict::Failed, reason).for_people(kind)
 }
 
-/// The instance's tag, dry run or stop protection now says stop: ended where it stood,
-/// handed to people as `kind`.
+/// The instance's tag or dry run now says stop: ended where it stood, for people.
 fn halted(
     head: &mut Head,
     before: Option<Phase>,
-    (verdict, why): (Verdict, &str),
-    kind: Handover,
+    verdict: Verdict,
+    why: &str,
     now: i64,
 ) -> Outcome {
     head.progress.enter(Phase::Failed, now);
-    let done = match (&head.progress.image_id, &head.progress.replacement_id) {
-        (_, Some(copy)) => format!(" (copy {copy} left as it is)"),
-        (Some(image), None) => format!(" (image {image} kept)"),
-        (None, None) => String::new(),
-    };
-    outcome(head, action_of(before), verdict, format!("{why}{done}")).for_people(kind)
+    let reason = format!("{why}{}", said::left_as_it_is(&head.progress));
+    outcome(head, action_of(before), verdict, reason).for_people(Handover::RelaunchHalted)
 }
 
 /// `AUTOHEAL_TERMINATE_REPLACED`: the old instance goes once its copy is verified, not

@@ -26,6 +26,8 @@ pub fn close_on_ok(
         );
         o.incident = incident.map(|h| h.incident_id.clone());
         o.group = incident.and_then(|h| h.group.clone());
+        // Held: an OK EC2 does not confirm; the incident goes on by itself.
+        o.resumes = verdict == Verdict::Held;
         Move::Skip(o)
     };
     let Some(h) = current else {
@@ -72,21 +74,14 @@ pub fn close_on_ok(
             Some(h),
         ),
         h => match ec2 {
-            Some(why) => {
-                let mut held = skip(
-                    Verdict::Held,
-                    format!(
-                        "OK not confirmed by EC2: {why}; incident {} goes on",
-                        h.incident_id
-                    ),
-                    Some(h),
-                );
-                // Not for people: the incident goes on by itself.
-                if let Move::Skip(o) = &mut held {
-                    o.resumes = true;
-                }
-                held
-            }
+            Some(why) => skip(
+                Verdict::Held,
+                format!(
+                    "OK not confirmed by EC2: {why}; incident {} goes on",
+                    h.incident_id
+                ),
+                Some(h),
+            ),
             None => Move::Take(closed_at(h, crate::rules::trust::alarm_clock(t, now_ms).0)),
         },
     }

@@ -25,6 +25,15 @@ pub fn failed_in(progress: &Progress) -> Handover {
     }
 }
 
+/// What a relaunch that stopped part-way leaves behind, for its report.
+pub fn left_as_it_is(p: &Progress) -> String {
+    match (&p.image_id, &p.replacement_id) {
+        (_, Some(copy)) => format!(" (copy {copy} left as it is)"),
+        (Some(image), None) => format!(" (image {image} kept)"),
+        (None, None) => String::new(),
+    }
+}
+
 /// Why a stop-protected instance gets no copy: the copy could not take its place (EC2
 /// refuses to stop it, and autoheal never lifts a protection someone set).
 pub const STOP_PROTECTED: &str = "stop protection is on (DisableApiStop): autoheal could not stop the instance to hand its place to a copy, so it launches none and leaves the protection as it is; relaunch by hand from the image, or lift the protection and relaunch (docs/RUNBOOK.md)";
