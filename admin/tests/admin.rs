@@ -717,9 +717,9 @@ async fn release_frees_the_place_of_an_incident_people_have_and_nothing_else() {
     let done = release(incident.clone()).await;
     assert_eq!(done.code, 0, "{}", done.stderr);
     assert!(
-        done.stdout.starts_with(&format!(
+        done.stdout.starts_with(
             "guard places released by an operator (autoheal-admin release): account, cluster:db@us-east-1; the incident ended held for people"
-        )),
+        ),
         "{}",
         done.stdout
     );

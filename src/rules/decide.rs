@@ -564,13 +564,15 @@ mod tests {
         let running = || instance("running", None);
         let in_service = || group("HEALTHY", "InService", None);
         let notify = || instance("running", Some("notify"));
-        let cases: Vec<(
+        // (metric, instance, group, env dry run, kind)
+        type Row = (
             Metric,
             Option<InstanceFacts>,
             Option<GroupFacts>,
             bool,
             Handover,
-        )> = vec![
+        );
+        let cases: Vec<Row> = vec![
             (
                 Metric::StatusCheckFailedAttachedEbs,
                 running(),
