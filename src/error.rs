@@ -42,6 +42,13 @@ impl Error {
         matches!(self, Error::Transient { .. })
     }
 
+    /// The operation that failed (`ec2:RebootInstances`, `dynamodb:PutItem`, ...).
+    pub fn op(&self) -> &'static str {
+        match self {
+            Error::Transient { op, .. } | Error::Permanent { op, .. } => op,
+        }
+    }
+
     pub fn code(&self) -> Option<&str> {
         match self {
             Error::Permanent { code, .. } => code.as_deref(),

@@ -107,6 +107,10 @@ async fn bad_configuration_stops_the_binary_naming_the_variable() {
         ("AUTOHEAL_TABLE", None),
         ("AUTOHEAL_DRY_RUN", Some("perhaps")),
         ("SLACK_WEBHOOK_ENCRYPTED", Some("not base64!")),
+        (
+            "AUTOHEAL_RUNBOOK_URL",
+            Some("http://wiki.example.com/autoheal/runbook"),
+        ),
     ];
     for (variable, value) in cases {
         let mut env = base.clone();

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks Slack payloads (as autoheal posts them) against Slack's own Block Kit models.
 
-    .venv/bin/python tools/slack_check.py [FILE ...]     # else stdin
+    .venv/bin/python tools/slack_check.py [--runbook-url URL] [FILE ...]     # else stdin
 
 Input: one JSON object per line (blank lines skipped). Each payload must have a string
 `text` and may have `blocks`. Every block is parsed with slack_sdk's `Block.parse` and
@@ -12,8 +12,9 @@ validated with `validate_json()` and `to_dict()` (the nested text objects too), 
 - the limits slack_sdk documents but does not enforce: a section field's text and a context
   element's text at most 2,000 characters; at most 50 blocks; `text` at most 3,000 (ours);
 - escaping: in every mrkdwn text (the top-level `text` too, which Slack parses as mrkdwn)
-  each `<` must open one of our links, `<https://[REGION.]console.aws.amazon.com/...|label>`,
-  and each `&` must start
+  each `<` must open one of our links, `<https://[REGION.]console.aws.amazon.com/...|label>`
+  or, with `--runbook-url URL` (the deployer's `AUTOHEAL_RUNBOOK_URL`), a runbook section's
+  `<URL#anchor|Runbook: title>` (an `&` of the URL written `&amp;`), and each `&` must start
   `&amp;`, `&lt;` or `&gt;`; a plain_text has no `<` at all. So `<!channel>`, `<@U1>` or
   `<http://x|y>` that came from data fail the check.
 
@@ -41,14 +42,20 @@ LINK = re.compile(r"<https://([a-z0-9-]+\.)?console\.aws\.amazon\.com/[^\s<>|]*\
 ENTITY = re.compile(r"&(amp|lt|gt);")
 
 
-def markup_problems(text, kind):
-    """Escaping problems in one text object's text (kind: mrkdwn or plain_text)."""
+def runbook_link(url):
+    """A runbook section's link at `url`, as autoheal writes it: `<url#anchor|Runbook: title>`."""
+    return re.compile("<" + re.escape(url.replace("&", "&amp;")) + r"#[a-z0-9_-]+\|Runbook: [^<>|]+>")
+
+
+def markup_problems(text, kind, ours=(LINK,)):
+    """Escaping problems in one text object's text (kind: mrkdwn or plain_text); `ours`:
+    the patterns of our links."""
     problems = []
     if kind == "plain_text":
         if "<" in text:
             problems.append(f"unescaped '<' in plain_text at {text.index('<')}: {snippet(text, text.index('<'))}")
     else:
-        links = {m.start() for m in LINK.finditer(text)}
+        links = {m.start() for pattern in ours for m in pattern.finditer(text)}
         for i, c in enumerate(text):
             if c == "<" and i not in links:
                 problems.append(f"'<' that is not one of our links at {i}: {snippet(text, i)}")
@@ -74,7 +81,7 @@ def text_objects(raw):
     return out
 
 
-def check_block(raw):
+def check_block(raw, ours=(LINK,)):
     """Problems with one raw block (a dict)."""
     if not isinstance(raw, dict):
         return [f"not an object: {type(raw).__name__}"]
@@ -102,11 +109,11 @@ def check_block(raw):
             limit = CONTEXT_TEXT_MAX
         if limit is not None and len(text) > limit:
             problems.append(f"{where}: text is {len(text)} characters, more than {limit}")
-        problems += [f"{where}: {p}" for p in markup_problems(text, obj.get("type"))]
+        problems += [f"{where}: {p}" for p in markup_problems(text, obj.get("type"), ours)]
     return problems
 
 
-def check_payload(payload):
+def check_payload(payload, ours=(LINK,)):
     """Problems with one payload (a parsed JSON value)."""
     if not isinstance(payload, dict):
         return [f"not a JSON object: {type(payload).__name__}"]
@@ -117,18 +124,18 @@ def check_payload(payload):
     else:
         if len(text) > FALLBACK_TEXT_MAX:
             problems.append(f"text: {len(text)} characters, more than {FALLBACK_TEXT_MAX}")
-        problems += [f"text: {p}" for p in markup_problems(text, "mrkdwn")]
+        problems += [f"text: {p}" for p in markup_problems(text, "mrkdwn", ours)]
     blocks = payload.get("blocks", [])
     if not isinstance(blocks, list):
         return problems + ["blocks: not a list"]
     if len(blocks) > MESSAGE_BLOCKS_MAX:
         problems.append(f"blocks: {len(blocks)}, more than {MESSAGE_BLOCKS_MAX}")
     for n, raw in enumerate(blocks):
-        problems += [f"blocks[{n}] {p}" for p in check_block(raw)]
+        problems += [f"blocks[{n}] {p}" for p in check_block(raw, ours)]
     return problems
 
 
-def check_lines(lines):
+def check_lines(lines, ours=(LINK,)):
     """(number of payloads, problems) for an iterable of JSON lines."""
     count, problems = 0, []
     for lineno, line in enumerate(lines, 1):
@@ -140,12 +147,19 @@ def check_lines(lines):
         except json.JSONDecodeError as e:
             problems.append(f"line {lineno}: not JSON: {e}")
             continue
-        problems += [f"line {lineno}: {p}" for p in check_payload(payload)]
+        problems += [f"line {lineno}: {p}" for p in check_payload(payload, ours)]
     return count, problems
 
 
 def main(argv):
-    count, problems = 0, []
+    count, problems, ours = 0, [], [LINK]
+    argv = list(argv)
+    while argv[:1] == ["--runbook-url"]:
+        if len(argv) < 2 or not argv[1].startswith("https://"):
+            print("slack_check: --runbook-url needs the https:// URL reports link", file=sys.stderr)
+            return 2
+        ours.append(runbook_link(argv[1]))
+        argv = argv[2:]
     try:
         sources = [open(p, encoding="utf-8") for p in argv] if argv else [sys.stdin]
     except OSError as e:
@@ -153,7 +167,7 @@ def main(argv):
         return 2
     for source in sources:
         with source:
-            n, p = check_lines(source)
+            n, p = check_lines(source, ours)
         count += n
         problems += p
     if count == 0:

@@ -84,6 +84,28 @@ class SlackCheck(unittest.TestCase):
         self.assertEqual(problems(changed(["blocks", 1, "text", "text"], LINKS)), [])
         self.assertTrue(problems(changed(["blocks", 0, "text", "text"], LINKS)))
 
+    def test_a_runbook_link_is_ours_only_at_the_runbook_url_given(self):
+        url = "https://git.example.com/ops/autoheal/-/blob/main/docs/RUNBOOK.md?ref=main&plain=1"
+        ours = (slack_check.LINK, slack_check.runbook_link(url))
+        link = ("<https://git.example.com/ops/autoheal/-/blob/main/docs/RUNBOOK.md?ref=main&amp;plain=1"
+                "#ladder-ended-still-failing|Runbook: Ladder ended, still failing>")
+        context = ["blocks", 3, "elements", 0, "text"]
+        self.assertEqual(slack_check.check_payload(changed(context, f"Audit trail · {link}"), ours), [])
+        # Without the URL given, or at another address or label, it is not ours.
+        self.assertTrue(problems(changed(context, link)))
+        for bad in (link.replace("git.example.com", "evil.example"),
+                    link.replace("&amp;", "&"),
+                    link.replace("|Runbook: ", "|Click: "),
+                    link.replace("#ladder", "/../x#ladder")):
+            self.assertTrue(slack_check.check_payload(changed(context, bad), ours), bad)
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "slack_check.py")
+        line = json.dumps(changed(context, link)) + "\n"
+        run = subprocess.run([sys.executable, script, "--runbook-url", url], input=line,
+                             capture_output=True, text=True)
+        self.assertEqual((run.returncode, run.stdout.strip()), (0, "ok 1 payloads"), run.stderr)
+        run = subprocess.run([sys.executable, script], input=line, capture_output=True, text=True)
+        self.assertEqual(run.returncode, 1, run.stdout)
+
     def test_unknown_blocks_and_missing_text_fail(self):
         found = problems(changed(["blocks", 1], {"type": "no_such_block", "text": "x"}))
         self.assertTrue(any("unknown block type 'no_such_block'" in p for p in found), found)

@@ -1,11 +1,13 @@
 //! autoheal-admin, the operator's side: never deployed with the function and run with the
 //! operator's credentials. `webhook` (encrypt the Slack URL), `alarms` (one status-check
-//! alarm per instance), `audit` (instances that will hurt when they fail). Planning,
-//! findings and rendering are pure; `fleet` holds the AWS calls.
+//! alarm per instance), `audit` (instances that will hurt when they fail), `release` (the
+//! guard places of an incident people have taken over). Planning, findings and rendering
+//! are pure; `fleet` holds the AWS calls.
 
 pub mod alarms;
 pub mod audit;
 pub mod fleet;
+pub mod release;
 pub mod webhook;
 
 use autoheal::error::Error;

@@ -4,7 +4,7 @@
 use autoheal::aws::{autoscaling, backup};
 use autoheal::ledger::Ledger;
 use autoheal::rules::history;
-use autoheal_admin::{self as admin, alarms, audit, fleet, webhook};
+use autoheal_admin::{self as admin, alarms, audit, fleet, release, webhook};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -73,6 +73,19 @@ enum Command {
         since: String,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+    },
+    /// Free the guard places (one repair at a time in a cluster or a small group, a larger
+    /// group's budget) still held by an incident people have taken over: its repair failed
+    /// or its ladder ended, and it keeps automation off the rest of its scope until its
+    /// alarm returns to OK. Refused while autoheal still works on the incident. Recorded in
+    /// the audit trail
+    Release {
+        /// The ledger table (the stack's LedgerTable output)
+        #[arg(long, env = "AUTOHEAL_TABLE")]
+        table: String,
+        /// The incident, as the report names it (i-<instance>-<YYYYMMDDTHHMMSSZ>)
+        #[arg(long)]
+        incident: String,
     },
 }
 
@@ -168,7 +181,34 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             since,
             format,
         } => run_history(region, &table, instance, &since, format).await,
+        Command::Release { table, incident } => run_release(region, &table, &incident).await,
     }
+}
+
+/// `release`: the incident's guard places freed, and the release kept in the audit trail.
+async fn run_release(
+    region: Option<String>,
+    table: &str,
+    incident: &str,
+) -> Result<ExitCode, String> {
+    release::instance_of_incident(incident)?;
+    let sdk = sdk(region).await?;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let ledger = Ledger::new(client.clone(), table);
+    let released = release::release(&client, &ledger, table, incident).await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let Some(record) = release::record(&released, incident, now) else {
+        println!("incident {incident} holds no guard place: nothing to release");
+        return Ok(ExitCode::SUCCESS);
+    };
+    ledger.record(&record, now / 1000).await.map_err(|e| {
+        format!(
+            "released, but not recorded in the audit trail: {}",
+            admin::explain(&e)
+        )
+    })?;
+    println!("{}", record.reason);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `encrypt-webhook`: the URL from stdin, encrypted for the function's context.

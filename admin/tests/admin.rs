@@ -608,6 +608,163 @@ async fn history_shows_every_decision_with_its_reason_and_inputs() {
     );
 }
 
+/// A cluster of two whose first member's ladder ends with people: its place in the
+/// cluster's scope keeps the second member waiting until an operator releases it.
+#[tokio::test]
+async fn release_frees_the_place_of_an_incident_people_have_and_nothing_else() {
+    let (world, proxy, slack) = setup(WorldSpec::empty()).await;
+    let ids = world
+        .launch(
+            2,
+            &[("autoheal:cluster", "db"), ("autoheal:ladder", "reboot")],
+        )
+        .await;
+    let (first, second) = (&ids[0], &ids[1]);
+    let runbook = "https://git.example.com/ops/autoheal/blob/main/docs/RUNBOOK.md";
+    let env = [
+        ("AUTOHEAL_GRACE_SECONDS", "off"),
+        ("AUTOHEAL_RUNG_TIMEOUT", "2"),
+        ("AUTOHEAL_RUNBOOK_URL", runbook),
+    ];
+    let deps = world.deps(&proxy, &env).await;
+    let tick = || async {
+        invoke(&deps, &event("scheduled-tick.json", &[]))
+            .await
+            .unwrap()
+    };
+    let release = |incident: String| {
+        let world = &world;
+        async move {
+            let args = ["release", "--table", &world.table, "--incident", &incident];
+            admin(world, &args, "").await
+        }
+    };
+    let r = invoke(&deps, &alarm_at(&deps, "sns-alarm.json", first, 0))
+        .await
+        .unwrap();
+    let incident = r.outcomes[0].incident.clone().unwrap();
+    assert!(
+        summary(&r)[0].starts_with("reboot in_progress"),
+        "{:?}",
+        summary(&r)
+    );
+    let r = invoke(&deps, &alarm_at(&deps, "sns-alarm.json", second, 0))
+        .await
+        .unwrap();
+    assert!(
+        summary(&r)[0].starts_with("none held: quorum guard"),
+        "{:?}",
+        summary(&r)
+    );
+
+    // While the reboot is under way autoheal frees the place itself: refused.
+    let busy = release(incident.clone()).await;
+    assert_eq!(busy.code, 2, "{}", busy.stdout);
+    assert!(
+        busy.stderr.contains(&format!(
+            "incident {incident} is still in progress (repairing, result in_progress)"
+        )),
+        "{}",
+        busy.stderr
+    );
+
+    // The reboot did not help: the ladder ends with people, linked to its section; the
+    // second member still waits for the first's place.
+    deps.clock.advance(2_200);
+    let people = tick().await;
+    let said = summary(&people);
+    assert!(
+        said.contains(
+            &"none held: still failing after reboot: needs a person (see docs/RUNBOOK.md)"
+                .to_string()
+        ),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|l| l.starts_with("none held: quorum guard")),
+        "{said:?}"
+    );
+    let ended = people
+        .outcomes
+        .iter()
+        .find(|o| o.instance_id.as_deref() == Some(first.as_str()))
+        .unwrap();
+    assert_eq!(
+        ended.handover,
+        Some(autoheal::model::handover::Handover::LadderEnded)
+    );
+    let link =
+        format!("<{runbook}#ladder-ended-still-failing|Runbook: Ladder ended, still failing>");
+    assert!(
+        slack
+            .texts()
+            .iter()
+            .any(|t| t.contains("still failing after reboot") && t.ends_with(&link)),
+        "{:#?}",
+        slack.texts()
+    );
+    assert_eq!(proxy.calls("RebootInstances"), 1);
+    let still = tick().await;
+    assert!(
+        summary(&still)
+            .iter()
+            .any(|l| l.starts_with("none held: quorum guard")),
+        "{:?}",
+        summary(&still)
+    );
+
+    let done = release(incident.clone()).await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert!(
+        done.stdout.starts_with(
+            "guard places released by an operator (autoheal-admin release): account, cluster:db@us-east-1; the incident ended held for people"
+        ),
+        "{}",
+        done.stdout
+    );
+    // The place is free: the tick repairs the second member.
+    let freed = tick().await;
+    assert!(
+        summary(&freed)
+            .iter()
+            .any(|l| l.starts_with("reboot in_progress")),
+        "{:?}",
+        summary(&freed)
+    );
+    assert_eq!(proxy.calls("RebootInstances"), 2);
+
+    let again = release(incident.clone()).await;
+    assert_eq!(
+        (again.code, again.stdout.as_str()),
+        (
+            0,
+            format!("incident {incident} holds no guard place: nothing to release\n").as_str()
+        )
+    );
+    let history = admin(
+        &world,
+        &["history", "--table", &world.table, "--instance", first],
+        "",
+    )
+    .await;
+    assert!(
+        history.stdout.contains(&format!(
+            "{first}  release done  guard places released by an operator"
+        )) && history.stdout.contains(&format!("[incident {incident}]")),
+        "{}",
+        history.stdout
+    );
+    let bad = release("i-0123".into()).await;
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr
+            .contains("--incident \"i-0123\": not an incident id"),
+        "{}",
+        bad.stderr
+    );
+}
+
 #[tokio::test]
 async fn missing_credentials_or_region_are_said_plainly() {
     let no_creds = admin_with_env(&["audit"], "", &[("AWS_REGION", "us-east-1")]).await;

@@ -56,6 +56,8 @@ pub struct Config {
     /// The status-check alarms autoheal keeps for its copies and new group members (None:
     /// off, `AUTOHEAL_ALARMS=off`).
     pub alarms: Option<Alarms>,
+    /// `AUTOHEAL_RUNBOOK_URL`: the deployer's docs/RUNBOOK.md, linked by reports for people.
+    pub runbook_url: Option<String>,
 }
 
 /// `AUTOHEAL_ALARMS`, `AUTOHEAL_ALARM_NAME_PREFIX`, `AUTOHEAL_ALARM_TOPIC_ARN`.
@@ -329,7 +331,7 @@ impl Config {
         let breaker = breaker_settings(&get)?;
         let ladders = ladders(&get)?;
         let function_name = get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
-        let slack_webhook_ciphertext = slack(&get, &function_name)?;
+        let (slack_webhook_ciphertext, runbook_url) = reports(&get, &function_name)?;
         Ok(Config {
             table,
             region,
@@ -352,6 +354,7 @@ impl Config {
             scan,
             other_controllers,
             alarms,
+            runbook_url,
         })
     }
 }
@@ -489,9 +492,12 @@ fn ladders(get: Get) -> Result<crate::rules::ladder::Ladders, ConfigError> {
     })
 }
 
-/// `SLACK_WEBHOOK_ENCRYPTED`, decoded; it needs the function's name (its KMS context).
-fn slack(get: Get, function_name: &str) -> Result<Option<Vec<u8>>, ConfigError> {
-    Ok(match get("SLACK_WEBHOOK_ENCRYPTED") {
+/// `SLACK_WEBHOOK_ENCRYPTED` decoded (the function's name is its KMS context), the runbook's URL.
+fn reports(get: Get, function: &str) -> Result<(Option<Vec<u8>>, Option<String>), ConfigError> {
+    let variable = "AUTOHEAL_RUNBOOK_URL";
+    let runbook = get(variable).map(crate::notify::message::runbook_url);
+    let runbook = runbook.transpose().map_err(|e| err(variable, &e))?;
+    let webhook = match get("SLACK_WEBHOOK_ENCRYPTED") {
         None => None,
         Some(b64) => {
             let bytes = base64::engine::general_purpose::STANDARD
@@ -500,7 +506,7 @@ fn slack(get: Get, function_name: &str) -> Result<Option<Vec<u8>>, ConfigError> 
             if bytes.is_empty() {
                 return Err(err("SLACK_WEBHOOK_ENCRYPTED", "decodes to nothing"));
             }
-            if function_name.is_empty() {
+            if function.is_empty() {
                 return Err(err(
                     "AWS_LAMBDA_FUNCTION_NAME",
                     "must be set: it is the KMS encryption context of SLACK_WEBHOOK_ENCRYPTED",
@@ -508,7 +514,8 @@ fn slack(get: Get, function_name: &str) -> Result<Option<Vec<u8>>, ConfigError> 
             }
             Some(bytes)
         }
-    })
+    };
+    Ok((webhook, runbook))
 }
 
 /// `AUTOHEAL_OTHER_CONTROLLER_TAGS`: comma-separated tag keys, each at most 128 characters
@@ -739,6 +746,42 @@ mod tests {
             let e = cfg(&pairs).unwrap_err();
             assert_eq!(e.variable, variable, "{pairs:?}");
             assert!(e.to_string().starts_with(variable));
+        }
+    }
+
+    #[test]
+    fn the_runbook_url_is_an_https_url_that_cannot_break_a_slack_link() {
+        let url =
+            |v: &str| cfg(&[BASE[0], BASE[1], ("AUTOHEAL_RUNBOOK_URL", v)]).map(|c| c.runbook_url);
+        assert_eq!(cfg(&BASE).unwrap().runbook_url, None);
+        assert_eq!(
+            url("  "),
+            Ok(None),
+            "empty (the template's default) is unset"
+        );
+        for ok in [
+            "https://github.com/acme/autoheal/blob/main/docs/RUNBOOK.md",
+            "https://git.example.com:8443/ops/autoheal/-/blob/main/docs/RUNBOOK.md?ref=main&plain=1",
+            "https://wiki.example.com/runbooks/autoheal%20(prod)",
+        ] {
+            assert_eq!(url(ok), Ok(Some(ok.to_string())), "{ok}");
+        }
+        for bad in [
+            "http://wiki.example.com/RUNBOOK.md",
+            "github.com/acme/autoheal/blob/main/docs/RUNBOOK.md",
+            "https://",
+            "https:///docs/RUNBOOK.md",
+            "https://wiki.example.com/runbook#top",
+            "https://wiki.example.com/a|b",
+            "https://wiki.example.com/<!channel>",
+            "https://wiki.example.com/a b",
+            "https://wiki.example.com/\"x\"",
+            "https://wiki.example.com/it's",
+            "https://wiki.example.com/ü",
+            &format!("https://wiki.example.com/{}", "a".repeat(1000)),
+        ] {
+            let e = url(bad).unwrap_err();
+            assert_eq!(e.variable, "AUTOHEAL_RUNBOOK_URL", "{bad}");
         }
     }
 

@@ -20,6 +20,9 @@ pub struct Free<'a> {
     pub window_start_ms: Option<i64>,
 }
 
+/// Writes lost in a row before `release_member` gives up.
+const RELEASE_RACES: usize = 5;
+
 fn member(id: &str, incident: &str) -> AttributeValue {
     s(&format!("{id}@{incident}"))
 }
@@ -125,6 +128,46 @@ impl Ledger {
             Err(e) if e.code() == Some("TransactionCanceledException") => Ok(false),
             Err(e) => Err(Error::from_sdk("dynamodb:TransactWriteItems", e)),
         }
+    }
+
+    /// Takes one member, the instance `member.0` with its incident `member.1`, out of the
+    /// scope's item by a write conditional on the version read; the other members and the
+    /// newest alarm time stay. False: the item does not list it (any more). For an
+    /// operator's `autoheal-admin release`: the function itself never removes a member, it
+    /// reads whether each is still under repair.
+    pub async fn release_member(&self, scope: &str, member: (&str, &str)) -> Result<bool, Error> {
+        for _ in 0..RELEASE_RACES {
+            let (members, version) = self.read_scope(scope).await?;
+            let rest: Vec<AttributeValue> = members
+                .iter()
+                .filter(|(id, incident)| (id.as_str(), incident.as_str()) != member)
+                .map(|(id, incident)| self::member(id, incident))
+                .collect();
+            if rest.len() == members.len() {
+                return Ok(false);
+            }
+            let out = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(scope)))
+                .update_expression("SET members = :m, version = :next")
+                .condition_expression("version = :v")
+                .expression_attribute_values(":m", AttributeValue::L(rest))
+                .expression_attribute_values(":next", n(version + 1))
+                .expression_attribute_values(":v", n(version))
+                .send()
+                .await;
+            match out {
+                Ok(_) => return Ok(true),
+                Err(e) if e.code() == Some("ConditionalCheckFailedException") => continue,
+                Err(e) => return Err(Error::from_sdk("dynamodb:UpdateItem", e)),
+            }
+        }
+        Err(Error::Transient {
+            op: "dynamodb:UpdateItem",
+            detail: format!("{scope} kept changing under the function's writes; run it again"),
+        })
     }
 
     /// Claims the one summary message of `key` until `until_ms`: true for exactly one

@@ -2,6 +2,7 @@
 //! every other module may import it without making a cycle.
 
 pub mod facts;
+pub mod handover;
 pub mod keys;
 pub mod outcome;
 pub mod progress;

@@ -1,5 +1,6 @@
 //! The invocation result (contract): one outcome per record/event.
 
+use super::handover::Handover;
 use serde::Serialize;
 
 macro_rules! wire_enum {
@@ -50,6 +51,9 @@ pub struct Outcome {
     pub incident: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// Why people have it, when they do: the runbook section the report links.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handover: Option<Handover>,
     /// Where the report went: `slack`, `log` (no webhook configured), `failed: ...`, or
     /// absent when nothing was worth reporting (bad input, a duplicate delivery).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,6 +104,22 @@ impl Outcome {
         o
     }
 
+    /// This outcome, handed to people for `kind`.
+    pub fn for_people(mut self, kind: Handover) -> Outcome {
+        self.handover = Some(kind);
+        self
+    }
+
+    /// Whether its report hands the instance to people: a failure, a dry run, or a hold
+    /// that does not proceed by itself. Each of these carries its `handover`.
+    pub fn asks_people(&self) -> bool {
+        match self.result {
+            Verdict::Failed | Verdict::DryRun => true,
+            Verdict::Held => !self.resumes,
+            _ => false,
+        }
+    }
+
     pub fn new(
         instance_id: Option<String>,
         action: Action,
@@ -113,6 +133,7 @@ impl Outcome {
             reason: reason.into(),
             incident: None,
             group: None,
+            handover: None,
             notification: None,
             alarm_time: None,
             received_time: None,

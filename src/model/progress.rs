@@ -74,6 +74,16 @@ impl Progress {
         matches!(self.phase, Some(Phase::Recovered | Phase::Failed))
     }
 
+    /// The last phase it worked in (not `recovered` or `failed`): where a relaunch that
+    /// ended failed, as `step_times` shows it. None: nothing begun.
+    pub fn worked_in(&self) -> Option<Phase> {
+        self.marks
+            .iter()
+            .rev()
+            .map(|(p, _)| *p)
+            .find(|p| !matches!(p, Phase::Recovered | Phase::Failed))
+    }
+
     /// A relaunch under way is resumed by whoever claims its head next.
     pub fn under_way(&self) -> bool {
         self.phase.is_some() && !self.is_finished()

@@ -8,6 +8,7 @@
 
 use crate::intake::Signal;
 use crate::model::facts::Facts;
+use crate::model::handover::Handover;
 use crate::model::outcome::{Action, Outcome, Recovered, Verdict};
 use serde_json::{json, Value};
 
@@ -88,6 +89,57 @@ pub struct Report<'a> {
     pub outcome: &'a Outcome,
     /// The alarm's region (from its ARN), else the function's.
     pub region: &'a str,
+    /// `AUTOHEAL_RUNBOOK_URL`: where the deployer keeps docs/RUNBOOK.md.
+    pub runbook: Option<&'a str>,
+}
+
+/// The runbook in the repository, named when the deployer gave no URL for it.
+pub const RUNBOOK_PATH: &str = "docs/RUNBOOK.md";
+
+/// The pointer to `kind`'s runbook section: a link `<url#anchor|Runbook: title>` to the
+/// deployer's copy (`runbook`: its URL, checked at start-up to hold no markup character;
+/// an `&` is written as the entity Slack decodes), else the section's path.
+pub fn runbook_link(kind: Handover, runbook: Option<&str>) -> String {
+    match runbook {
+        Some(url) => format!(
+            "<{}#{}|Runbook: {}>",
+            url.replace('&', "&amp;"),
+            kind.anchor(),
+            kind.title()
+        ),
+        None => format!(
+            "Runbook: `{RUNBOOK_PATH}#{}` ({})",
+            kind.anchor(),
+            kind.title()
+        ),
+    }
+}
+
+/// `AUTOHEAL_RUNBOOK_URL` if it may stand for the runbook in our link markup, else why not
+/// (checked at start-up): `https://` with a host, at most 1,000 of the characters a URL
+/// holds unencoded but `#` (the section's anchor is appended), so none of `<`, `>`, `|`, a
+/// quote or a space.
+pub fn runbook_url(url: String) -> Result<String, String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~:/?[]@!$&()*+,;=%".contains(c);
+    let host = url
+        .strip_prefix("https://")
+        .map(|rest| rest.split(['/', '?']).next().unwrap_or_default());
+    match host.is_some_and(|h| !h.is_empty()) && url.len() <= 1000 && url.chars().all(allowed) {
+        true => Ok(url),
+        false => Err(format!("expected an https:// URL of docs/RUNBOOK.md without '#', spaces or quotes (e.g. https://git.example.com/ops/autoheal/blob/main/docs/RUNBOOK.md), got {url:?}")),
+    }
+}
+
+/// `text`, cut so that `tail` still fits after it within `max`, then `tail`: the runbook's
+/// pointer is never what a cut takes.
+fn ending_with(text: &str, tail: Option<String>, max: usize) -> String {
+    match tail {
+        None => cut(text, max),
+        Some(tail) => {
+            let room = max.saturating_sub(tail.chars().count() + 1);
+            format!("{} {tail}", cut(text, room))
+        }
+    }
 }
 
 fn emoji(o: &Outcome) -> &'static str {
@@ -200,6 +252,11 @@ pub fn console_links(
 /// The one-line fallback text (also what the log-only notifier prints). Slack parses it
 /// as mrkdwn: every value is escaped, the long ones cut so the alarm and time still show.
 pub fn fallback_text(r: &Report) -> String {
+    let link = r.outcome.handover.map(|k| runbook_link(k, r.runbook));
+    ending_with(&fallback_words(r), link, FALLBACK_TEXT_MAX)
+}
+
+fn fallback_words(r: &Report) -> String {
     let o = r.outcome;
     let s = r.signal;
     let name = r
@@ -307,7 +364,7 @@ pub fn slack_payload(r: &Report) -> Value {
                 "text": cut(&format!("Alarm reason: {alarm_reason}"), CONTEXT_TEXT_MAX)}]},
             {"type": "section", "text": {"type": "mrkdwn", "text": link_text}},
             {"type": "context", "elements": [{"type": "mrkdwn",
-                "text": cut(&next_steps(o, &s.instance_id), CONTEXT_TEXT_MAX)}]},
+                "text": next_steps(o, &s.instance_id, r.runbook)}]},
         ]
     })
 }
@@ -317,27 +374,24 @@ fn going(o: &Outcome) -> &'static str {
     match o.result {
         Verdict::InProgress => "still going: autoheal looks again every minute",
         Verdict::Held if o.resumes => "still going: held, proceeds by itself",
-        Verdict::Held => "ended: needs a person",
-        Verdict::Failed => "ended: failed, see the runbook",
+        Verdict::Held => "ended: needs a person (runbook below)",
+        Verdict::Failed => "ended: failed, a person takes over (runbook below)",
+        Verdict::DryRun => "ended: dry run, nothing done; a person decides (runbook below)",
         _ => "ended",
     }
 }
 
-/// Where to look next: the audit trail, and the runbook when people have work.
-fn next_steps(o: &Outcome, instance_id: &str) -> String {
+/// Where to look next: the audit trail, and — the last words, when people have work — the
+/// runbook section of why they have it.
+fn next_steps(o: &Outcome, instance_id: &str, runbook: Option<&str>) -> String {
     let history = format!(
         "Audit trail: `autoheal-admin history --instance {} --since 24h` (AUTOHEAL_TABLE: the stack's LedgerTable, in its region)",
         escape(instance_id)
     );
-    match o.result {
-        Verdict::Failed => format!(
-            "{history} · Runbook: docs/RUNBOOK.md (1. Look, 2. Finish what autoheal started)"
-        ),
-        Verdict::Held if !o.resumes => {
-            format!("{history} · Runbook: docs/RUNBOOK.md (1. Look, then 2. or 4.)")
-        }
-        _ => history,
-    }
+    let link = o
+        .handover
+        .map(|k| format!("· {}", runbook_link(k, runbook)));
+    ending_with(&history, link, CONTEXT_TEXT_MAX)
 }
 
 /// A message about many instances at once (a summary), text only. The text is built by
@@ -348,6 +402,20 @@ pub fn summary_payload(text: &str) -> Value {
     json!({
         "text": cut(&text, FALLBACK_TEXT_MAX),
         "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": cut(&text, SECTION_TEXT_MAX)}}]
+    })
+}
+
+/// A summary that hands many instances to people for `kind`: it ends with the runbook
+/// section's pointer (`runbook`: as `runbook_link` takes it).
+pub fn summary_for_people(text: &str, kind: Handover, runbook: Option<&str>) -> Value {
+    let link = runbook_link(kind, runbook);
+    let text = escape(text);
+    json!({
+        "text": ending_with(&text, Some(link.clone()), FALLBACK_TEXT_MAX),
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": cut(&text, SECTION_TEXT_MAX)}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": link}]},
+        ]
     })
 }
 
@@ -407,6 +475,7 @@ mod tests {
             facts: Some(&f),
             outcome: &o,
             region: "us-east-1",
+            runbook: None,
         });
         let text = msg["text"].as_str().unwrap();
         assert!(
@@ -486,6 +555,7 @@ mod tests {
                 facts: None,
                 outcome: &o,
                 region: "eu-west-1",
+                runbook: None,
             });
             assert!(
                 text.starts_with(emoji) && text.contains(words) && text.contains("in eu-west-1"),
@@ -504,6 +574,7 @@ mod tests {
                 facts: None,
                 outcome: &o,
                 region: "eu-west-1",
+                runbook: None,
             });
             assert!(text.contains("waiting: repair held back for now"), "{text}");
         }
@@ -524,6 +595,7 @@ mod tests {
                 facts: None,
                 outcome: &o,
                 region: "eu-west-1",
+                runbook: None,
             });
             assert!(text.contains(words), "{how:?}: {text}");
         }
@@ -535,6 +607,7 @@ mod tests {
             facts: None,
             outcome: &o,
             region: "eu-west-1",
+            runbook: None,
         });
         assert!(
             text.contains("recovered: status check alarm back to OK"),
@@ -661,7 +734,13 @@ mod tests {
         }
     }
 
-    /// Every `<` opens one of our console links: `<https://[region.]console.aws.amazon.com/...|Label>`.
+    /// The deployer's runbook, as the payloads under test link it: with an `&` to escape.
+    const RUNBOOK_URL: &str =
+        "https://git.example.com/ops/autoheal/-/blob/main/docs/RUNBOOK.md?ref=main&plain=1";
+
+    /// Every `<` opens one of our links: a console link,
+    /// `<https://[region.]console.aws.amazon.com/...|Label>`, or a runbook section's,
+    /// `<RUNBOOK_URL#anchor|Runbook: title>` (its `&` as the entity).
     fn only_our_links(text: &str) -> Result<(), String> {
         for (i, _) in text.match_indices('<') {
             let rest = &text[i + 1..];
@@ -669,6 +748,13 @@ mod tests {
             let (url, label) = link
                 .split_once('|')
                 .ok_or(format!("bare < at {i}: {rest:.40}"))?;
+            let runbook = Handover::ALL.iter().any(|k| {
+                let ours = format!("{}#{}", RUNBOOK_URL.replace('&', "&amp;"), k.anchor());
+                url == ours && label == format!("Runbook: {}", k.title())
+            });
+            if runbook {
+                continue;
+            }
             let host = url
                 .strip_prefix("https://")
                 .and_then(|u| u.split('/').next())
@@ -686,24 +772,96 @@ mod tests {
 
     fn hostile_payloads() -> Vec<Value> {
         let (s, f, o) = hostile();
-        let report = |facts, region| {
+        let failed = Outcome {
+            result: Verdict::Failed,
+            ..o.clone()
+        }
+        .for_people(Handover::AwsRefused);
+        let mut long_id = s.clone();
+        long_id.instance_id = format!("i-{}", "<&>".repeat(1_000));
+        let report = |signal, facts, outcome, region, runbook| {
             slack_payload(&Report {
-                signal: &s,
+                signal,
                 facts,
-                outcome: &o,
+                outcome,
                 region,
+                runbook,
             })
         };
+        let hostile_text = format!(
+            ":warning: autoheal *backups*: <!channel> {}",
+            "<https://evil.example|x> & ".repeat(300)
+        );
         vec![
-            report(Some(&f), s.region.as_deref().unwrap()),
-            report(Some(&f), "us-east-1"),
-            report(None, "eu-west-1"),
-            summary_payload(&format!(
-                ":warning: autoheal *backups*: <!channel> {}",
-                "<https://evil.example|x> & ".repeat(300)
-            )),
+            report(&s, Some(&f), &o, s.region.as_deref().unwrap(), None),
+            report(&s, Some(&f), &o, "us-east-1", None),
+            report(&s, None, &o, "eu-west-1", None),
+            summary_payload(&hostile_text),
             summary_payload(&"&".repeat(4_000)),
+            report(&s, Some(&f), &failed, "us-east-1", Some(RUNBOOK_URL)),
+            report(&long_id, Some(&f), &failed, "us-east-1", Some(RUNBOOK_URL)),
+            report(&long_id, None, &failed, "us-east-1", None),
+            summary_for_people(&hostile_text, Handover::Breaker, Some(RUNBOOK_URL)),
+            summary_for_people(&hostile_text, Handover::Breaker, None),
         ]
+    }
+
+    #[test]
+    fn a_report_for_people_ends_with_its_runbook_section() {
+        let (mut s, f, o) = hostile();
+        for long in [false, true] {
+            if long {
+                s.instance_id = format!("i-{}", "&".repeat(3_000));
+            }
+            for &kind in Handover::ALL {
+                let o = o.clone().for_people(kind);
+                let (anchor, title) = (kind.anchor(), kind.title());
+                let cases = [
+                    (
+                        Some(RUNBOOK_URL),
+                        format!("<https://git.example.com/ops/autoheal/-/blob/main/docs/RUNBOOK.md?ref=main&amp;plain=1#{anchor}|Runbook: {title}>"),
+                    ),
+                    (None, format!("Runbook: `docs/RUNBOOK.md#{anchor}` ({title})")),
+                ];
+                for (runbook, link) in cases {
+                    let r = Report {
+                        signal: &s,
+                        facts: Some(&f),
+                        outcome: &o,
+                        region: "us-east-1",
+                        runbook,
+                    };
+                    let payload = slack_payload(&r);
+                    let (place, _, last) = texts(&payload).pop().unwrap();
+                    assert!(
+                        last.ends_with(&format!("· {link}")),
+                        "{kind:?} {long}: {last}"
+                    );
+                    assert!(last.chars().count() <= limit(&place), "{kind:?} {long}");
+                    let text = fallback_text(&r);
+                    assert!(
+                        text.ends_with(&format!(" {link}")),
+                        "{kind:?} {long}: {text}"
+                    );
+                    assert!(text.chars().count() <= FALLBACK_TEXT_MAX, "{kind:?} {long}");
+                }
+            }
+        }
+        // Not for people: no runbook.
+        let r = Report {
+            signal: &s,
+            facts: Some(&f),
+            outcome: &o,
+            region: "us-east-1",
+            runbook: Some(RUNBOOK_URL),
+        };
+        assert!(!slack_payload(&r).to_string().contains("Runbook"));
+        let summary = summary_for_people("*breaker open*", Handover::Breaker, Some(RUNBOOK_URL));
+        let (_, _, last) = texts(&summary).pop().unwrap();
+        assert!(
+            last.ends_with("#breaker-open|Runbook: Breaker open>"),
+            "{last}"
+        );
     }
 
     #[test]
@@ -801,6 +959,7 @@ mod tests {
             facts: Some(&f),
             outcome: &o,
             region: "us-east-1",
+            runbook: None,
         });
         let link = texts(&payload).pop().unwrap().2;
         assert!(
@@ -827,12 +986,14 @@ mod tests {
             facts: Some(&facts()),
             outcome: &o,
             region: "us-east-1",
+            runbook: None,
         }));
         payloads.push(slack_payload(&Report {
             signal: &s,
             facts: Some(&f),
             outcome: &o,
             region: "us-east-1",
+            runbook: None,
         }));
         for p in &payloads {
             lines.push_str(&p.to_string());
@@ -843,6 +1004,7 @@ mod tests {
         std::fs::write(&path, lines).unwrap();
         let out = std::process::Command::new(&python)
             .arg(format!("{root}/tools/slack_check.py"))
+            .args(["--runbook-url", RUNBOOK_URL])
             .arg(&path)
             .output()
             .unwrap();

@@ -6,6 +6,7 @@ use crate::app::Run;
 use crate::error::Error;
 use crate::intake::Signal;
 use crate::model::facts::Facts;
+use crate::model::handover::Handover;
 use crate::model::outcome::{Action, Outcome, Verdict};
 use crate::rules::incident::{self, Head, Move};
 use crate::rules::relaunch::RUNBOOK;
@@ -127,13 +128,16 @@ pub(crate) async fn fail(
         }
         return Err(e);
     }
-    let reason = match action {
-        Action::CreateImage | Action::LaunchReplacement | Action::Verify => {
-            format!("{e}. {RUNBOOK}")
-        }
+    let kind = head.failed_for_good(action, e.op());
+    let reason = match kind {
+        Handover::RelaunchImaging
+        | Handover::RelaunchLaunching
+        | Handover::RelaunchTakingOver
+        | Handover::RelaunchVerifying => format!("{e}. {RUNBOOK}"),
         _ => e.to_string(),
     };
-    let mut outcome = Outcome::new(Some(s.instance_id.clone()), action, Verdict::Failed, reason);
+    let mut outcome =
+        Outcome::new(Some(s.instance_id.clone()), action, Verdict::Failed, reason).for_people(kind);
     outcome.incident = Some(head.incident_id.clone());
     outcome.group = facts.and_then(|f| f.group.as_ref()).map(|g| g.name.clone());
     settle(run, head, &outcome).await;

@@ -18,6 +18,7 @@ pub mod tick;
 use crate::app::{Deps, Invocation, Run};
 use crate::error::Error;
 use crate::intake::{self, AlarmState, Intake, Signal};
+use crate::model::handover::Handover;
 use crate::model::outcome::{Action, Outcome, Response, Verdict};
 use crate::rules::incident::Move;
 use serde_json::Value;
@@ -86,7 +87,17 @@ pub(crate) async fn process(run: &Run<'_>, intake: Intake) -> Result<Vec<Outcome
     }
     let outcome = match intake {
         Intake::Advance { trigger } => {
-            let (outcomes, unreadable) = tick::run(run, trigger).await;
+            let (mut outcomes, unreadable) = tick::run(run, trigger).await;
+            // What the tick could not do itself (its backups, scan, re-sends, the open
+            // index, an incident not advanced) is a warning for people, a dry run's backups
+            // a dry run; an incident it moved on says why people have it already.
+            for o in outcomes.iter_mut().filter(|o| o.asks_people()) {
+                let kind = match o.result {
+                    Verdict::DryRun => Handover::DryRun,
+                    _ => Handover::TickWarning,
+                };
+                o.handover.get_or_insert(kind);
+            }
             outcomes.iter().for_each(report::emit);
             report::record(run, &outcomes).await;
             // The open incidents could not be listed (ledger unavailable): a retry helps.

@@ -7,6 +7,7 @@ use crate::app::Run;
 use crate::error::Error;
 use crate::intake::{self, Metric, Signal};
 use crate::model::facts::Facts;
+use crate::model::handover::Handover;
 use crate::model::outcome::{Action, Outcome, Verdict};
 use crate::rules::incident::{self, HoldKind, Move, Status};
 use crate::rules::trust;
@@ -26,6 +27,7 @@ pub async fn ok(run: &Run<'_>, s: &Signal) -> Result<Outcome, Error> {
             Verdict::Failed,
             format!("ledger unusable: {e}"),
         )
+        .for_people(Handover::LedgerUnusable)
     };
     let current = match read {
         Ok(h) => h,
@@ -43,7 +45,8 @@ pub async fn ok(run: &Run<'_>, s: &Signal) -> Result<Outcome, Error> {
                     Action::Verify,
                     Verdict::Failed,
                     format!("OK not confirmed: EC2 not read ({e}); the incident goes on"),
-                )),
+                )
+                .for_people(Handover::AwsRefused)),
             };
         }
         Err(_) => Facts::default(),

@@ -7,6 +7,7 @@ use crate::app::Run;
 use crate::error::Error;
 use crate::intake::Signal;
 use crate::model::facts::Facts;
+use crate::model::handover::Handover;
 use crate::model::outcome::{Action, Outcome, Verdict};
 pub(crate) use crate::model::progress::clock_text;
 use crate::notify::message::{slack_payload, Report};
@@ -64,7 +65,8 @@ pub(crate) async fn ledger_unusable(
         Action::None,
         Verdict::Failed,
         format!("ledger unusable, nothing done: {e}"),
-    );
+    )
+    .for_people(Handover::LedgerUnusable);
     decision(run, s, facts, outcome).await
 }
 
@@ -75,6 +77,7 @@ fn payload(run: &Run<'_>, s: &Signal, facts: Option<&Facts>, outcome: &Outcome) 
         facts,
         outcome,
         region,
+        runbook: run.config.runbook_url.as_deref(),
     })
 }
 
@@ -130,10 +133,15 @@ fn stamp_times(outcome: &mut Outcome, s: &Signal, received_ms: i64) {
 pub const METRIC_NAMESPACE: &str = "autoheal";
 
 pub fn emit(outcome: &Outcome) {
+    debug_assert!(
+        !outcome.asks_people() || outcome.handover.is_some(),
+        "an outcome for people without its runbook section: {outcome:?}"
+    );
     tracing::info!(
         instance_id = outcome.instance_id.as_deref(),
         incident = outcome.incident.as_deref(),
         group = outcome.group.as_deref(),
+        handover = outcome.handover.map(|h| h.anchor()),
         action = outcome.action.as_str(),
         result = outcome.result.as_str(),
         reason = %outcome.reason,

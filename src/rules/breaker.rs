@@ -207,11 +207,13 @@ fn minutes(ms: i64) -> String {
 }
 
 /// The one message when a breaker trips.
+/// `resume`: the command that closes it at once (`resume_command`).
 pub fn opened_text(
     label: &str,
     instances: &[String],
     threshold: &str,
     settings: &Settings,
+    resume: &str,
 ) -> String {
     const LISTED: usize = 50;
     let mut list = instances
@@ -224,12 +226,39 @@ pub fn opened_text(
         list.push_str(&format!(" and {} more", instances.len() - LISTED));
     }
     format!(
-        ":rotating_light: *autoheal breaker open for {label}*: {} members alarmed within {} (threshold {threshold}). This looks like an Availability Zone or monitoring failure, not {} broken machines: automated repair is stopped in {label} (repairs already started go on). Checked every minute; it resumes after {} at or below the threshold, or on a resume event (runbook, \"breaker open\"). Later alarms here are held without a message of their own (`autoheal-admin history` lists them).\nAlarming: {list}",
+        ":rotating_light: *autoheal breaker open for {label}*: {} members alarmed within {} (threshold {threshold}). This looks like an Availability Zone or monitoring failure, not {} broken machines: automated repair is stopped in {label} (repairs already started go on). Checked every minute; it resumes after {} at or below the threshold. Once the common cause is gone, to resume at once: `{resume}`. Later alarms here are held without a message of their own (`autoheal-admin history` lists them).\nAlarming: {list}",
         instances.len(),
         minutes(settings.window_ms),
         instances.len(),
         minutes(settings.cooldown_ms),
     )
+}
+
+/// The command an operator runs to close the breaker of `scope` now: the function, in its
+/// own region, invoked with the resume event, every argument quoted for a POSIX shell
+/// (names are anyone's to choose). `scope` names its region (`group:web@eu-west-1`), so the
+/// command means the same whichever region the function is in.
+pub fn resume_command(
+    function: &str,
+    region: &str,
+    scope: &crate::model::scope::ScopeKey,
+) -> String {
+    let event = serde_json::json!({"autoheal": "resume", "scope": scope.to_string()});
+    let function = match function {
+        "" => "<FunctionName>",
+        name => name,
+    };
+    format!(
+        "aws lambda invoke --region {} --function-name {} --cli-binary-format raw-in-base64-out --payload {} out.json",
+        quoted(region),
+        quoted(function),
+        quoted(&event.to_string())
+    )
+}
+
+/// `s` as one POSIX shell word: single-quoted, each `'` closed, escaped and reopened.
+fn quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// The one message when a breaker closes.
@@ -496,12 +525,73 @@ mod tests {
     #[test]
     fn the_summary_lists_the_members_once() {
         let ids: Vec<String> = (0..60).map(|i| format!("i-{i:03}")).collect();
-        let text = opened_text("group web", &ids, "max(3, 20% of 200) = 40", &settings());
+        let text = opened_text(
+            "group web",
+            &ids,
+            "max(3, 20% of 200) = 40",
+            &settings(),
+            "aws lambda invoke",
+        );
+        assert!(
+            text.contains("to resume at once: `aws lambda invoke`"),
+            "{text}"
+        );
         assert!(
             text.contains("60 members alarmed within 10 min (threshold max(3, 20% of 200) = 40)")
         );
         assert!(text.contains("i-000, i-001"));
         assert!(text.ends_with("i-049 and 10 more"), "{text}");
         assert!(closed_text("group web", "cool-down over").contains("breaker closed for group web"));
+    }
+
+    /// What a POSIX shell passes to `aws` for `command`: its arguments, one per line.
+    pub(crate) fn as_the_shell_reads(command: &str) -> Vec<String> {
+        let script =
+            format!("aws() {{ for a in \"$@\"; do printf '%s\\0' \"$a\"; done; }}; {command}");
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{command}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_terminator('\0')
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn the_resume_command_sends_the_resume_event_for_its_scope_as_the_shell_reads_it() {
+        use crate::intake::{parse, Intake};
+        use crate::model::scope::ScopeKey;
+        let odd = "it's \"odd\" $(reboot) `x` \\ & <!channel>";
+        for (function, scope) in [
+            ("autoheal", ScopeKey::group("web").in_region("us-east-1")),
+            (
+                "autoheal-prod",
+                ScopeKey::cluster("db").in_region("eu-west-1"),
+            ),
+            ("", ScopeKey::group(odd).in_region("ap-northeast-1")),
+        ] {
+            let command = resume_command(function, "us-east-1", &scope);
+            let args = as_the_shell_reads(&command);
+            let after = |flag: &str| {
+                let at = args.iter().position(|a| a == flag).unwrap();
+                args[at + 1].clone()
+            };
+            assert_eq!(&args[..2], ["lambda", "invoke"], "{command}");
+            assert_eq!(after("--region"), "us-east-1");
+            let name = if function.is_empty() {
+                "<FunctionName>"
+            } else {
+                function
+            };
+            assert_eq!(after("--function-name"), name);
+            assert_eq!(after("--cli-binary-format"), "raw-in-base64-out");
+            match parse(after("--payload").as_bytes()).as_slice() {
+                [Intake::Resume { scope: read }] => assert_eq!(read, &scope, "{command}"),
+                other => panic!("{command}: {other:?}"),
+            }
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::intake::{Metric, Signal};
 use crate::model::facts::{Facts, GroupFacts, InstanceFacts};
+use crate::model::handover::Handover;
 use crate::model::outcome::{Action, Verdict};
 use crate::model::tags::REPLACED_BY_TAG;
 use crate::rules::policy::{policy_for, Mode};
@@ -32,11 +33,12 @@ pub enum Step {
     MarkUnhealthy { group: String },
     /// Image the standalone instance without reboot and launch a copy (src/relaunch).
     Relaunch,
-    /// Call nothing; report this.
+    /// Call nothing; report this (for people, when `handover` says why).
     Report {
         action: Action,
         result: Verdict,
         reason: String,
+        handover: Option<Handover>,
     },
 }
 
@@ -45,6 +47,22 @@ fn report(action: Action, result: Verdict, reason: impl Into<String>) -> Step {
         action,
         result,
         reason: reason.into(),
+        handover: None,
+    }
+}
+
+/// A report that hands the instance to people, for `kind`.
+pub fn for_people(
+    kind: Handover,
+    action: Action,
+    result: Verdict,
+    reason: impl Into<String>,
+) -> Step {
+    Step::Report {
+        action,
+        result,
+        reason: reason.into(),
+        handover: Some(kind),
     }
 }
 
@@ -83,7 +101,8 @@ pub fn decide(
         );
     }
     if signal.metric == Metric::StatusCheckFailedAttachedEbs {
-        return report(
+        return for_people(
+            Handover::AttachedEbs,
             Action::None,
             Verdict::Held,
             "attached EBS volume check failed: reported only, no automated action",
@@ -92,7 +111,8 @@ pub fn decide(
     if let Some(why) =
         crate::rules::owner::other_owner(instance, facts.group.as_ref(), other_controllers)
     {
-        return report(
+        return for_people(
+            Handover::OtherController,
             Action::None,
             Verdict::Held,
             format!("not autoheal's to repair: {why}"),
@@ -123,7 +143,8 @@ fn decide_member(group: &GroupFacts, mode: Mode, source: &str) -> Step {
         );
     }
     if !(lifecycle == "InService" || lifecycle.starts_with("Pending")) {
-        return report(
+        return for_people(
+            Handover::MemberNotReplaceable,
             Action::None,
             Verdict::Held,
             format!(
@@ -137,12 +158,14 @@ fn decide_member(group: &GroupFacts, mode: Mode, source: &str) -> Step {
         Mode::Act => Step::MarkUnhealthy {
             group: group.name.clone(),
         },
-        Mode::DryRun => report(
+        Mode::DryRun => for_people(
+            Handover::DryRun,
             Action::MarkUnhealthy,
             Verdict::DryRun,
             format!("dry run ({}): would {would}", source),
         ),
-        Mode::Notify => report(
+        Mode::Notify => for_people(
+            Handover::ReportOnly,
             Action::None,
             Verdict::Held,
             format!("report only ({}): would {would}", source),
@@ -160,7 +183,8 @@ fn decide_standalone(instance: &InstanceFacts, mode: Mode, source: &str) -> Step
         );
     }
     if instance.root_device_type.as_deref() == Some("instance-store") {
-        return report(
+        return for_people(
+            Handover::InstanceStoreRoot,
             Action::None,
             Verdict::Held,
             "instance-store root device cannot be imaged: needs a person (see the runbook)",
@@ -169,12 +193,14 @@ fn decide_standalone(instance: &InstanceFacts, mode: Mode, source: &str) -> Step
     let would = "image it without reboot and launch a copy with the same environment";
     match mode {
         Mode::Act => Step::Relaunch,
-        Mode::DryRun => report(
+        Mode::DryRun => for_people(
+            Handover::DryRun,
             Action::CreateImage,
             Verdict::DryRun,
             format!("dry run ({source}): would {would}"),
         ),
-        Mode::Notify => report(
+        Mode::Notify => for_people(
+            Handover::ReportOnly,
             Action::None,
             Verdict::Held,
             format!("report only ({source}): would {would}"),
@@ -198,7 +224,8 @@ pub fn limit_lineage(step: Step, instance: &InstanceFacts, window_ms: i64, now_m
     if window_ms <= 0 || now_ms - launched >= window_ms {
         return step;
     }
-    report(
+    for_people(
+        Handover::RelaunchBudget,
         Action::LaunchReplacement,
         Verdict::Held,
         format!(
@@ -515,8 +542,13 @@ mod tests {
                     action,
                     result,
                     reason,
+                    handover,
                 } => {
-                    format!("{} {}: {reason}", action.as_str(), result.as_str())
+                    // Every hold and dry run is handed to people, with its kind; nothing else.
+                    let for_people = matches!(result, Verdict::Held | Verdict::DryRun);
+                    assert_eq!(handover.is_some(), for_people, "{reason}");
+                    let kind = handover.map_or("", |h| h.anchor());
+                    format!("{} {}: {reason} [{kind}]", action.as_str(), result.as_str())
                 }
             };
             assert!(
@@ -524,5 +556,95 @@ mod tests {
                 "{facts:?} dry={dry}: {got:?} != {expected:?}"
             );
         }
+    }
+
+    #[test]
+    fn each_hand_over_names_its_kind() {
+        use Handover::*;
+        let running = || instance("running", None);
+        let in_service = || group("HEALTHY", "InService", None);
+        let notify = || instance("running", Some("notify"));
+        // (metric, instance, group, env dry run, kind)
+        type Row = (
+            Metric,
+            Option<InstanceFacts>,
+            Option<GroupFacts>,
+            bool,
+            Handover,
+        );
+        let cases: Vec<Row> = vec![
+            (
+                Metric::StatusCheckFailedAttachedEbs,
+                running(),
+                None,
+                false,
+                AttachedEbs,
+            ),
+            (
+                Metric::StatusCheckFailed,
+                tagged("karpenter.sh/nodepool"),
+                None,
+                false,
+                OtherController,
+            ),
+            (
+                Metric::StatusCheckFailed,
+                running(),
+                group("HEALTHY", "Standby", None),
+                false,
+                MemberNotReplaceable,
+            ),
+            (
+                Metric::StatusCheckFailed,
+                notify(),
+                in_service(),
+                false,
+                ReportOnly,
+            ),
+            (Metric::StatusCheckFailed, notify(), None, false, ReportOnly),
+            (
+                Metric::StatusCheckFailed,
+                instance_store(),
+                None,
+                false,
+                InstanceStoreRoot,
+            ),
+            (
+                Metric::StatusCheckFailed,
+                running(),
+                in_service(),
+                true,
+                DryRun,
+            ),
+            (Metric::StatusCheckFailed, running(), None, true, DryRun),
+        ];
+        for (metric, instance, group, dry, kind) in cases {
+            let facts = Facts {
+                instance,
+                group,
+                ..Default::default()
+            };
+            let step = decide(&signal(metric), &facts, dry, &[]);
+            assert!(
+                matches!(step, Step::Report { handover: Some(k), .. } if k == kind),
+                "{kind:?}: {step:?}"
+            );
+        }
+        let copy = InstanceFacts {
+            tags: [(
+                crate::model::tags::SOURCE_TAG.to_string(),
+                "i-old".to_string(),
+            )]
+            .into(),
+            launch_ms: Some(0),
+            ..Default::default()
+        };
+        assert!(matches!(
+            limit_lineage(Step::Relaunch, &copy, 3_600_000, 60_000),
+            Step::Report {
+                handover: Some(RelaunchBudget),
+                ..
+            }
+        ));
     }
 }

@@ -7,7 +7,7 @@
 //! nothing has to remember to release it.
 
 use crate::model::facts::InstanceFacts;
-use crate::model::outcome::Action;
+use crate::model::outcome::{Action, Verdict};
 use crate::model::progress::Phase;
 use crate::model::scope::ScopeKey;
 use crate::rules::incident::{Head, Status};
@@ -159,6 +159,33 @@ pub fn still_under_repair(head: Option<&Head>, incident_id: &str) -> bool {
     !member_ended
 }
 
+/// Whether people may free by hand (`autoheal-admin release`) the guard places that
+/// `incident_id` holds, judged from its instance's head. Ok: autoheal no longer works on
+/// it, and why (for the audit trail); Err: it still does, and frees them itself.
+pub fn may_release(head: Option<&Head>, incident_id: &str) -> Result<String, String> {
+    let Some(h) = head.filter(|h| h.incident_id == incident_id) else {
+        return Ok("its instance's ledger head holds another incident or none".into());
+    };
+    let said = |v: Option<Verdict>| v.map_or("none", Verdict::as_str);
+    let for_people = matches!(h.result, Some(Verdict::Failed | Verdict::Held))
+        || h.progress.phase == Some(Phase::Failed);
+    match h.status {
+        Status::Closed => Ok("the incident is closed".into()),
+        Status::Settled if for_people => Ok(format!(
+            "the incident ended {} for people",
+            said(h.result)
+        )),
+        status => Err(format!(
+            "incident {incident_id} is still in progress ({}, result {}{}): autoheal frees its places itself when it ends; release only an incident that ended failed or held for people",
+            status.as_str(),
+            said(h.result),
+            h.progress
+                .phase
+                .map_or(String::new(), |p| format!(", relaunch {}", p.as_str()))
+        )),
+    }
+}
+
 #[derive(Debug, PartialEq)]
 pub enum Admission {
     /// Go; the scope item becomes this list (instance, incident).
@@ -197,7 +224,6 @@ pub fn admit(scope: &Scope, me: (&str, &str), live: &[(String, String)]) -> Admi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::outcome::Verdict;
     use crate::model::progress::Progress;
     use crate::rules::incident::AlarmContext;
 
@@ -350,6 +376,108 @@ mod tests {
         for (what, h, incident, want) in cases {
             assert_eq!(still_under_repair(h.as_ref(), incident), want, "{what}");
         }
+    }
+
+    #[test]
+    fn only_an_incident_people_have_may_be_released_by_hand() {
+        use Status::*;
+        let with = |status, result, phase| Head {
+            result,
+            ..head(status, None, phase)
+        };
+        // (what, head, incident, released)
+        let cases: Vec<(&str, Option<Head>, &str, bool)> = vec![
+            ("no head any more", None, "inc-1", true),
+            (
+                "a later incident",
+                Some(with(Repairing, None, None)),
+                "inc-0",
+                true,
+            ),
+            (
+                "closed",
+                Some(with(Closed, Some(Verdict::Done), None)),
+                "inc-1",
+                true,
+            ),
+            (
+                "a relaunch failed",
+                Some(with(Settled, Some(Verdict::Failed), Some(Phase::Failed))),
+                "inc-1",
+                true,
+            ),
+            (
+                "a relaunch refused by AWS mid-way",
+                Some(with(Settled, Some(Verdict::Failed), Some(Phase::Launching))),
+                "inc-1",
+                true,
+            ),
+            (
+                "the ladder ended: held for people",
+                Some(with(Settled, Some(Verdict::Held), None)),
+                "inc-1",
+                true,
+            ),
+            (
+                "a relaunch stopped by a tag",
+                Some(with(Settled, Some(Verdict::Ignored), Some(Phase::Failed))),
+                "inc-1",
+                true,
+            ),
+            (
+                "a relaunch under way",
+                Some(with(
+                    Repairing,
+                    Some(Verdict::InProgress),
+                    Some(Phase::Launching),
+                )),
+                "inc-1",
+                false,
+            ),
+            (
+                "a rung under way",
+                Some(with(Repairing, Some(Verdict::InProgress), None)),
+                "inc-1",
+                false,
+            ),
+            (
+                "held by a guard",
+                Some(Head {
+                    hold_until_ms: Some(T),
+                    ..with(Repairing, Some(Verdict::Held), None)
+                }),
+                "inc-1",
+                false,
+            ),
+            (
+                "marked, its replacement followed",
+                Some(with(Repairing, Some(Verdict::InProgress), None)),
+                "inc-1",
+                false,
+            ),
+            (
+                "settled, waiting for its OK",
+                Some(with(Settled, Some(Verdict::Done), None)),
+                "inc-1",
+                false,
+            ),
+        ];
+        for (what, h, incident, want) in cases {
+            let got = may_release(h.as_ref(), incident);
+            assert_eq!(got.is_ok(), want, "{what}: {got:?}");
+        }
+        let refused = may_release(
+            Some(&with(
+                Repairing,
+                Some(Verdict::InProgress),
+                Some(Phase::Launching),
+            )),
+            "inc-1",
+        );
+        assert_eq!(
+            refused.unwrap_err(),
+            "incident inc-1 is still in progress (repairing, result in_progress, relaunch launching): autoheal frees its places itself when it ends; release only an incident that ended failed or held for people"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 use crate::intake::{Heard, Metric};
 use crate::model::facts::InstanceFacts;
+use crate::model::handover::Handover;
 use crate::model::outcome::Action;
 use std::collections::BTreeMap;
 
@@ -211,8 +212,9 @@ pub enum Next {
     StartAgain,
     /// The current rung is under way: look again at `until_ms`.
     Wait { rung: Rung, until_ms: i64 },
-    /// Every rung was tried (or none applies): people.
-    People(String),
+    /// Every rung was tried (`LadderEnded`), none applies (`NoRung`) or the ladder cannot be
+    /// read (`BadLadderTag`): people, and why.
+    People(Handover, String),
 }
 
 /// What to do now on `ladder`, from the rungs begun so far and what EC2 announced of its
@@ -269,15 +271,19 @@ pub fn next(
         .filter(|r| marks.iter().any(|(m, _)| m == *r))
         .map(|r| r.as_str())
         .collect();
-    let mut why = if tried.is_empty() {
-        "no rung of the ladder applies".to_string()
+    let (kind, mut why) = if tried.is_empty() {
+        (
+            Handover::NoRung,
+            "no rung of the ladder applies".to_string(),
+        )
     } else {
-        format!("still failing after {}", tried.join(", "))
+        let tried = format!("still failing after {}", tried.join(", "));
+        (Handover::LadderEnded, tried)
     };
     if !skipped.is_empty() {
         why.push_str(&format!(" (skipped: {})", skipped.join("; ")));
     }
-    Next::People(format!("{why}: needs a person (see docs/RUNBOOK.md)"))
+    Next::People(kind, format!("{why}: needs a person (see docs/RUNBOOK.md)"))
 }
 
 /// The call a rung makes on the instance, if any (EC2's own recovery needs none).
@@ -514,7 +520,7 @@ mod tests {
                 vec![(Reboot, T)],
                 &running,
                 T + 5 * MIN,
-                Next::People("still failing after reboot: needs a person (see docs/RUNBOOK.md)".into()),
+                Next::People(Handover::LadderEnded, "still failing after reboot: needs a person (see docs/RUNBOOK.md)".into()),
             ),
             (
                 "nothing applies",
@@ -522,7 +528,7 @@ mod tests {
                 vec![],
                 &store,
                 T,
-                Next::People("no rung of the ladder applies (skipped: stop-start: instance-store root): needs a person (see docs/RUNBOOK.md)".into()),
+                Next::People(Handover::NoRung, "no rung of the ladder applies (skipped: stop-start: instance-store root): needs a person (see docs/RUNBOOK.md)".into()),
             ),
         ];
         for (what, ladder, marks, i, now, want) in cases {

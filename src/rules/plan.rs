@@ -6,9 +6,10 @@
 //! repair in its scopes, which needs the ledger). A later rung starts only while EC2 still
 //! reports the failure.
 
-use super::decide::{grace_hold, limit_lineage, Grace, Step};
+use super::decide::{for_people, grace_hold, limit_lineage, Grace, Step};
 use crate::intake::{Heard, Metric};
 use crate::model::facts::{Check, Facts, InstanceFacts};
+use crate::model::handover::Handover;
 use crate::model::outcome::{Action, Verdict};
 use crate::model::progress::Phase;
 use crate::rules::incident::{Head, HoldKind};
@@ -49,11 +50,12 @@ pub enum Plan {
     /// EC2 does not report the failure: held until the confirmation window from `since_ms`
     /// ends, then closed for people.
     Unconfirmed { since_ms: i64, why: String },
-    /// Call nothing; report this.
+    /// Call nothing; report this (for people, when `handover` says why).
     Report {
         action: Action,
         result: Verdict,
         reason: String,
+        handover: Option<Handover>,
     },
     /// A person has taken the instance over after a rung: close the incident, report once,
     /// no further rung.
@@ -120,7 +122,10 @@ pub fn climb(
         && facts.checks.instance == Check::Impaired
         && facts.checks.system != Check::Impaired;
     match ladder::choose(metric, only_instance, &instance.tags, ladders) {
-        Err(why) => Next::People(format!("{why}: needs a person (see docs/RUNBOOK.md)")),
+        Err(why) => Next::People(
+            Handover::BadLadderTag,
+            format!("{why}: needs a person (see docs/RUNBOOK.md)"),
+        ),
         Ok(rungs) => ladder::next(
             &rungs,
             &head.rungs,
@@ -179,11 +184,9 @@ fn ladder_step(seen: &Seen, state: &str) -> Result<Step, Plan> {
                 announced,
             });
         }
-        (Some(Next::People(why)), _) => Step::Report {
-            action: Action::None,
-            result: Verdict::Held,
-            reason: why.clone(),
-        },
+        (Some(Next::People(kind, why)), _) => {
+            for_people(*kind, Action::None, Verdict::Held, why.clone())
+        }
         // One relaunch per lineage: only the relaunch rung is refused to a fresh copy; a
         // reboot may still have helped it.
         (
@@ -269,6 +272,7 @@ fn carry_out(seen: Seen, step: Step, guarded: bool, finished: bool) -> Plan {
                 "this incident's relaunch already ended ({}); not retried automatically: see docs/RUNBOOK.md",
                 seen.head.progress.phase.map_or("?", Phase::as_str)
             ),
+            handover: Some(Handover::RelaunchOver),
         },
         (_, Step::Relaunch) => repair(Repair::Relaunch, guarded),
         (_, Step::MarkUnhealthy { group }) => repair(Repair::Mark { group }, guarded),
@@ -278,8 +282,10 @@ fn carry_out(seen: Seen, step: Step, guarded: bool, finished: bool) -> Plan {
                 action,
                 result,
                 reason,
+                handover,
             },
         ) => Plan::Report {
+            handover,
             reason: match result {
                 Verdict::DryRun => format!("{reason}; {}", seen.facts.checks.said()),
                 _ => reason,
@@ -487,8 +493,14 @@ mod tests {
             Plan::Unconfirmed { since_ms, .. } => {
                 format!("unconfirmed since +{}m", (since_ms - T0) / MIN)
             }
-            Plan::Report { action, result, .. } => {
-                format!("report {} {}", action.as_str(), result.as_str())
+            Plan::Report {
+                action,
+                result,
+                handover,
+                ..
+            } => {
+                let kind = handover.map_or(String::new(), |h| format!(" for {}", h.anchor()));
+                format!("report {} {}{kind}", action.as_str(), result.as_str())
             }
             Plan::TakenOver { why } => why.clone(),
         }
@@ -500,6 +512,7 @@ mod tests {
             action,
             result,
             reason: reason.into(),
+            handover: None,
         };
         let timeout = Ladders::default().timeout_ms(Rung::Reboot) / MIN;
         let rows: Vec<(&str, Case, String)> = vec![
@@ -576,7 +589,7 @@ mod tests {
                     copy_launched_min_ago: Some(30),
                     ..base(Step::Relaunch)
                 },
-                "report launch_replacement held".into(),
+                "report launch_replacement held for relaunch-budget-spent".into(),
             ),
             (
                 "a copy older than the lineage window is relaunched",
@@ -590,11 +603,11 @@ mod tests {
             (
                 "the ladder ends with people",
                 Case {
-                    climb: Some(Next::People("every rung tried".into())),
+                    climb: Some(Next::People(Handover::LadderEnded, "every rung tried".into())),
                     rungs: vec![(Rung::Reboot, T0)],
                     ..base(Step::Relaunch)
                 },
-                "report none held".into(),
+                "report none held for ladder-ended-still-failing".into(),
             ),
             (
                 "a rung under way waits, breaker or not",
@@ -714,7 +727,7 @@ mod tests {
                     phase: Some(Phase::Failed),
                     ..base(Step::Relaunch)
                 },
-                "report launch_replacement held".into(),
+                "report launch_replacement held for relaunch-already-ended".into(),
             ),
             (
                 "what decide reports is reported",
@@ -737,6 +750,7 @@ mod tests {
             action: Action::MarkUnhealthy,
             result: Verdict::DryRun,
             reason: "dry run: would mark".into(),
+            handover: Some(Handover::DryRun),
         });
         let Plan::Report { reason, .. } = run(&dry) else {
             panic!("a dry run reports")

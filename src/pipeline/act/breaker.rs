@@ -6,9 +6,10 @@ use super::guard::desired_capacity;
 use crate::app::Run;
 use crate::error::Error;
 use crate::model::facts::Facts;
+use crate::model::handover::Handover;
 use crate::model::outcome::{Action, Outcome, Verdict};
 use crate::model::scope::ScopeKey;
-use crate::notify::message::summary_payload;
+use crate::notify::message::{summary_for_people, summary_payload};
 use crate::pipeline::commit::MAX_LEDGER_RACES;
 use crate::rules::breaker::{self, Assessment, State};
 use crate::rules::incident::{Head, HoldKind};
@@ -74,8 +75,8 @@ pub async fn check(
                     .write_breaker(&key, &state.tripped(now), &alarms, now)
                     .await?
                 {
-                    let opened = (label.as_str(), &instances[..], threshold.as_str());
-                    return Ok(Some(tell_opened(run, &key, opened, &settings).await));
+                    let opened = (&scope, &instances[..], threshold.as_str());
+                    return Ok(Some(tell_opened(run, opened, &settings).await));
                 }
             }
             Assessment::Closes => {
@@ -115,22 +116,27 @@ async fn scope_size(
     }
 }
 
-/// This invocation opened the breaker: one summary to people; the hold says so.
-/// `opened`: the scope's label, the members counted (ledger keys), the threshold.
+/// This invocation opened the breaker: one summary to people, with the command that
+/// resumes it and the runbook's section; the hold says so.
+/// `opened`: the scope, the members counted (ledger keys), the threshold.
 async fn tell_opened(
     run: &Run<'_>,
-    key: &str,
-    (label, instances, threshold): (&str, &[String], &str),
+    (scope, instances, threshold): (&ScopeKey, &[String], &str),
     settings: &breaker::Settings,
 ) -> Open {
+    let (key, label) = (scope.to_string(), scope.label());
+    let label = label.as_str();
     // Counted by ledger key; people read instance ids (the label names the region).
     let ids: Vec<String> = instances
         .iter()
         .map(|k| crate::model::keys::instance_of(k))
         .map(str::to_string)
         .collect();
-    let text = breaker::opened_text(label, &ids, threshold, settings);
-    let summary = run.tell(&summary_payload(&text)).await;
+    let config = &run.config;
+    let resume = breaker::resume_command(&config.function_name, &config.region, scope);
+    let text = breaker::opened_text(label, &ids, threshold, settings, &resume);
+    let payload = summary_for_people(&text, Handover::Breaker, config.runbook_url.as_deref());
+    let summary = run.tell(&payload).await;
     tracing::warn!(scope = %key, members = instances.len(), "breaker open");
     let why = format!(
         "{}: {} members of {label} alarmed within the window (threshold {threshold}); automated repair stopped there, one summary sent",

@@ -7,6 +7,7 @@ use crate::app::Run;
 use crate::error::Error;
 use crate::intake::Signal;
 use crate::model::facts::Facts;
+use crate::model::handover::Handover;
 use crate::model::outcome::{Action, Outcome, Verdict};
 use crate::model::progress::human;
 use crate::pipeline::commit::{fail, list, replace};
@@ -63,6 +64,10 @@ pub(crate) async fn hold(
     outcome.group = facts.group.as_ref().map(|g| g.name.clone());
     outcome.inputs = Some(history::inputs(s, Some(facts), run.config.dry_run));
     outcome.resumes = true;
+    // Behind the breaker: people look for the common cause (its summary links the section).
+    if held.kind == HoldKind::Breaker {
+        outcome.handover = Some(Handover::Breaker);
+    }
     match held.told {
         Telling::Summarised(summary) => {
             outcome.notification = summary;
@@ -107,7 +112,8 @@ pub(crate) async fn unconfirmed(
                     "{why}; EC2 did not confirm the alarm within {}: incident closed without any repair — look at the instance if the alarm stays on (docs/RUNBOOK.md)",
                     human(window)
                 ),
-            );
+            )
+            .for_people(Handover::Unconfirmed);
             close(run, head, s, facts, outcome).await
         }
     }

@@ -18,6 +18,7 @@ use crate::app::Run;
 use crate::error::Error;
 use crate::intake::Signal;
 use crate::model::facts::Facts;
+use crate::model::handover::Handover;
 use crate::model::outcome::{Action, Outcome, Verdict};
 use crate::rules::history;
 use crate::rules::incident::{Head, HoldKind};
@@ -116,7 +117,7 @@ async fn without_repair(
             hold::hold(run, head, s, facts, held).await
         }
         Plan::TakenOver { why } => {
-            let o = outcome(Action::None, Verdict::Held, why);
+            let o = outcome(Action::None, Verdict::Held, why).for_people(Handover::TakenOver);
             close::close(run, head, s, facts, o).await
         }
         Plan::Unconfirmed { since_ms, why } => {
@@ -126,7 +127,12 @@ async fn without_repair(
             action,
             result,
             reason,
-        } => finish(run, s, head, facts, outcome(action, result, reason)).await,
+            handover,
+        } => {
+            let mut o = outcome(action, result, reason);
+            o.handover = handover;
+            finish(run, s, head, facts, o).await
+        }
     }
 }
 

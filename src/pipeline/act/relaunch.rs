@@ -6,6 +6,7 @@
 use crate::app::Run;
 use crate::error::Error;
 use crate::model::facts::InstanceFacts;
+use crate::model::handover::Handover;
 use crate::model::outcome::{Action, Outcome, Recovered, Verdict};
 use crate::model::progress::Phase;
 use crate::pipeline::commit::{fail, settle, unlist};
@@ -216,8 +217,8 @@ async fn advance_steps(
                     .describe_source(head.region(), &head.instance_id)
                     .await?;
                 if source.disable_api_stop {
-                    let why = said::STOP_PROTECTED;
-                    return Ok(halted(head, before, Verdict::Held, why, now));
+                    let ended = halted(head, before, Verdict::Held, said::STOP_PROTECTED, now);
+                    return Ok(ended.for_people(Handover::StopProtected));
                 }
                 launch_copy(run, head, &source, &mut notes, now).await?
             }
@@ -399,7 +400,7 @@ async fn recovered(
     o
 }
 
-/// A step failed for good: people, with the runbook.
+/// A step failed for good: people, with the runbook's section of the phase it failed in.
 async fn failed(
     run: &Run<'_>,
     head: &mut Head,
@@ -410,10 +411,11 @@ async fn failed(
     head.progress.enter(Phase::Failed, now);
     let found = said::strangers_note(&strangers(run, head).await);
     let reason = format!("{why}{found}. {RUNBOOK}");
-    outcome(head, action_of(before), Verdict::Failed, reason)
+    let kind = said::failed_in(&head.progress);
+    outcome(head, action_of(before), Verdict::Failed, reason).for_people(kind)
 }
 
-/// The instance's tag or dry run now says stop: ended where it stood.
+/// The instance's tag or dry run now says stop: ended where it stood, for people.
 fn halted(
     head: &mut Head,
     before: Option<Phase>,
@@ -422,12 +424,8 @@ fn halted(
     now: i64,
 ) -> Outcome {
     head.progress.enter(Phase::Failed, now);
-    let done = match (&head.progress.image_id, &head.progress.replacement_id) {
-        (_, Some(copy)) => format!(" (copy {copy} left as it is)"),
-        (Some(image), None) => format!(" (image {image} kept)"),
-        (None, None) => String::new(),
-    };
-    outcome(head, action_of(before), verdict, format!("{why}{done}"))
+    let reason = format!("{why}{}", said::left_as_it_is(&head.progress));
+    outcome(head, action_of(before), verdict, reason).for_people(Handover::RelaunchHalted)
 }
 
 /// `AUTOHEAL_TERMINATE_REPLACED`: the old instance goes once its copy is verified, not

@@ -5,6 +5,7 @@
 
 use crate::app::Run;
 use crate::error::Error;
+use crate::model::handover::Handover;
 use crate::model::outcome::{Action, Outcome, Recovered, Verdict};
 use crate::model::progress::human;
 use crate::pipeline::commit::{fail, settle, unlist};
@@ -76,14 +77,15 @@ pub async fn follow(run: &Run<'_>, head: Head) -> Result<Outcome, Error> {
         replacement::Verdict::TimedOut(missing) => (
             Verdict::Failed,
             format!(
-                "not replaced within {} of the alarm: {missing} ({times}); needs a person: see docs/RUNBOOK.md (a member Auto Scaling does not replace)",
+                "not replaced within {} of the alarm: {missing} ({times}); needs a person (see docs/RUNBOOK.md)",
                 human(timeout)
             ),
         ),
     };
     let mut done = outcome(&next, result, reason);
-    if result == Verdict::Done {
-        done.recovered = Some(Recovered::Replacement);
+    match result {
+        Verdict::Done => done.recovered = Some(Recovered::Replacement),
+        _ => done.handover = Some(Handover::MemberNotReplaced),
     }
     settle(run, &next, &done).await;
     unlist(run, &next).await;

@@ -124,7 +124,7 @@ pub fn start_rung(
     let (rung, power, skipped) = match next {
         Next::Start { rung, skipped } => (rung, rung.power(), skipped),
         Next::StartAgain => (Rung::StopStart, Some(Power::Start), vec![]),
-        Next::Wait { .. } | Next::People(_) => return None,
+        Next::Wait { .. } | Next::People(..) => return None,
     };
     let timeout_ms = timeout_ms(rung);
     let (until, what) = match power {
@@ -328,7 +328,13 @@ mod tests {
         );
         assert_eq!(recovery.power, None);
         // Nothing to start: None, never a guess.
-        assert!(start_rung(&taken, Next::People("no rung".into()), timeout, T0).is_none());
+        assert!(start_rung(
+            &taken,
+            Next::People(crate::model::handover::Handover::NoRung, "no rung".into()),
+            timeout,
+            T0
+        )
+        .is_none());
         assert!(start_rung(
             &taken,
             Next::Wait {

@@ -26,6 +26,8 @@ pub fn close_on_ok(
         );
         o.incident = incident.map(|h| h.incident_id.clone());
         o.group = incident.and_then(|h| h.group.clone());
+        // Held: an OK EC2 does not confirm; the incident goes on by itself.
+        o.resumes = verdict == Verdict::Held;
         Move::Skip(o)
     };
     let Some(h) = current else {

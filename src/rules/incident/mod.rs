@@ -5,6 +5,7 @@
 //! same head only one can move it; the other re-reads and sees what the first did.
 
 use crate::intake::{AlarmState, Heard, Metric, Signal};
+use crate::model::handover::Handover;
 use crate::model::keys::key;
 use crate::model::outcome::{Action, Outcome, Verdict};
 use crate::model::progress::Progress;
@@ -191,6 +192,22 @@ impl Head {
             && self.result == Some(Verdict::Held)
             && self.action.is_none()
             && self.progress.phase.is_none()
+    }
+
+    /// Why people have this incident when `action`, a step of its repair, failed for good
+    /// in the operation `op`: the relaunch's phase, a marked member's replacement, the
+    /// ledger, or another AWS call.
+    pub fn failed_for_good(&self, action: Action, op: &str) -> Handover {
+        let relaunch = matches!(action, Action::CreateImage | Action::LaunchReplacement);
+        if relaunch || self.progress.phase.is_some() {
+            crate::rules::relaunch::said::failed_in(&self.progress)
+        } else if self.is_verifying() {
+            Handover::MemberReplacementFailed
+        } else if op.starts_with("dynamodb:") {
+            Handover::LedgerUnusable
+        } else {
+            Handover::AwsRefused
+        }
     }
 
     /// Waiting for the world with nobody holding it: a trigger may pick it up.
@@ -549,6 +566,75 @@ mod tests {
         match claim_alarm(Some(&old), &s, now, lease) {
             Move::Take(fresh) => assert_eq!(fresh.ec2_heard, old.ec2_heard),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_step_failed_for_good_goes_to_the_section_of_what_was_being_repaired() {
+        use crate::model::progress::Phase;
+        let member = head(Status::Repairing, 0);
+        let mut following = member.clone();
+        following.result = Some(Verdict::InProgress);
+        let mut relaunching = member.clone();
+        relaunching.action = None;
+        relaunching.progress.enter(Phase::Imaging, T0);
+        relaunching.progress.enter(Phase::Launching, T0 + 1);
+        let mut rebooting = member.clone();
+        rebooting.action = None;
+        // (what, head, action, operation, kind)
+        let cases = [
+            (
+                "the mark refused",
+                &member,
+                Action::MarkUnhealthy,
+                "autoscaling:SetInstanceHealth",
+                Handover::AwsRefused,
+            ),
+            (
+                "a reboot refused",
+                &rebooting,
+                Action::Reboot,
+                "ec2:RebootInstances",
+                Handover::AwsRefused,
+            ),
+            (
+                "the ledger refused a hold",
+                &rebooting,
+                Action::None,
+                "dynamodb:PutItem",
+                Handover::LedgerUnusable,
+            ),
+            (
+                "the group unreadable while following its replacement",
+                &following,
+                Action::Verify,
+                "autoscaling:DescribeAutoScalingGroups",
+                Handover::MemberReplacementFailed,
+            ),
+            (
+                "the first image refused",
+                &rebooting,
+                Action::CreateImage,
+                "ec2:CreateImage",
+                Handover::RelaunchImaging,
+            ),
+            (
+                "the copy refused",
+                &relaunching,
+                Action::LaunchReplacement,
+                "ec2:RunInstances",
+                Handover::RelaunchLaunching,
+            ),
+            (
+                "the copy's checks unreadable",
+                &relaunching,
+                Action::Verify,
+                "ec2:DescribeInstanceStatus",
+                Handover::RelaunchLaunching,
+            ),
+        ];
+        for (what, h, action, op, want) in cases {
+            assert_eq!(h.failed_for_good(action, op), want, "{what}");
         }
     }
 }

@@ -1,8 +1,9 @@
 //! What a relaunch's reports say: pure texts from its record.
 
 use super::super::incident::Head;
+use crate::model::handover::Handover;
 use crate::model::outcome::Action;
-use crate::model::progress::{human, Phase};
+use crate::model::progress::{human, Phase, Progress};
 
 /// The action a relaunch in `phase` is reported as.
 pub fn action_of(phase: Option<Phase>) -> Action {
@@ -10,6 +11,26 @@ pub fn action_of(phase: Option<Phase>) -> Action {
         None | Some(Phase::Imaging) => Action::CreateImage,
         Some(Phase::Launching | Phase::TakingOver) => Action::LaunchReplacement,
         Some(Phase::Verifying | Phase::Recovered | Phase::Failed) => Action::Verify,
+    }
+}
+
+/// Why people have a relaunch that failed: the phase it worked in last (none begun: the
+/// imaging, its first).
+pub fn failed_in(progress: &Progress) -> Handover {
+    match progress.worked_in() {
+        None | Some(Phase::Imaging) => Handover::RelaunchImaging,
+        Some(Phase::Launching) => Handover::RelaunchLaunching,
+        Some(Phase::TakingOver) => Handover::RelaunchTakingOver,
+        Some(Phase::Verifying | Phase::Recovered | Phase::Failed) => Handover::RelaunchVerifying,
+    }
+}
+
+/// What a relaunch that stopped part-way leaves behind, for its report.
+pub fn left_as_it_is(p: &Progress) -> String {
+    match (&p.image_id, &p.replacement_id) {
+        (_, Some(copy)) => format!(" (copy {copy} left as it is)"),
+        (Some(image), None) => format!(" (image {image} kept)"),
+        (None, None) => String::new(),
     }
 }
 
@@ -117,4 +138,38 @@ pub fn stale_backup(image_id: &str, age_ms: i64, max_age_ms: i64) -> String {
         human(age_ms),
         human(max_age_ms)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_relaunch_goes_to_the_section_of_the_phase_it_worked_in_last() {
+        use Phase::*;
+        let cases: Vec<(Vec<Phase>, Handover)> = vec![
+            (vec![], Handover::RelaunchImaging),
+            (vec![Imaging], Handover::RelaunchImaging),
+            (vec![Imaging, Failed], Handover::RelaunchImaging),
+            (
+                vec![Imaging, Launching, Failed],
+                Handover::RelaunchLaunching,
+            ),
+            (
+                vec![Imaging, Launching, TakingOver],
+                Handover::RelaunchTakingOver,
+            ),
+            (
+                vec![Imaging, Launching, TakingOver, Verifying, Failed],
+                Handover::RelaunchVerifying,
+            ),
+        ];
+        for (phases, want) in cases {
+            let mut p = Progress::default();
+            for (t, phase) in phases.iter().enumerate() {
+                p.enter(*phase, t as i64);
+            }
+            assert_eq!(failed_in(&p), want, "{phases:?}");
+        }
+    }
 }
