@@ -415,6 +415,48 @@ async fn an_impaired_standalone_instance_is_imaged_without_reboot_and_relaunched
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_verified_copy_is_watched_as_its_source_was() {
+    let (w, proxy, _slack, lone) = setup_lone().await;
+    let source_alarm = w.operator_alarm(&lone.id).await;
+    let deps = w.deps(&proxy, &[]).await;
+    let r = invoke(&deps, &event("sns-alarm.json", &[&lone.id]))
+        .await
+        .unwrap();
+    let o = &r.outcomes[0];
+    assert_eq!(o.result, Verdict::Done, "{o:?}");
+    let (_, copies) = made_for(&w, &lone.id).await;
+    let copy = copies[0].instance_id().unwrap().to_string();
+    let alarms = w.managed_alarms().await;
+    assert!(!alarms.contains_key(&source_alarm), "{alarms:?}");
+    let (dimension, period, actions) = &alarms[&format!("autoheal-StatusCheckFailed-{copy}")];
+    assert_eq!(
+        (dimension.as_str(), *period, actions.len()),
+        (copy.as_str(), 300, 2),
+        "the source's settings and actions, the copy's dimension"
+    );
+    assert!(o.reason.contains("watches the copy"), "{}", o.reason);
+
+    // A source without an alarm of autoheal's: the copy gets the standard one to the topic.
+    let (w, proxy, _slack, lone) = setup_lone().await;
+    let topic = format!("arn:aws:sns:{}:{}:autoheal-alarms", w.region, w.account);
+    let deps = w
+        .deps(&proxy, &[("AUTOHEAL_ALARM_TOPIC_ARN", &topic)])
+        .await;
+    let r = invoke(&deps, &event("sns-alarm.json", &[&lone.id]))
+        .await
+        .unwrap();
+    assert_eq!(r.outcomes[0].result, Verdict::Done, "{r:?}");
+    let (_, copies) = made_for(&w, &lone.id).await;
+    let copy = copies[0].instance_id().unwrap().to_string();
+    let alarms = w.managed_alarms().await;
+    assert_eq!(
+        alarms[&format!("autoheal-StatusCheckFailed-{copy}")],
+        (copy.clone(), 60, vec![topic])
+    );
+    assert_eq!(alarms.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn duplicate_and_concurrent_alarms_make_one_image_and_one_copy() {
     let (w, proxy, _slack, lone) = setup_lone().await;
     let alarm = event("sns-alarm.json", &[&lone.id]);

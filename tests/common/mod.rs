@@ -262,9 +262,12 @@ impl Proxy {
             .get("x-amz-target")
             .and_then(|v| v.to_str().ok());
         let json_protocol = target.is_some();
-        let action = match target {
-            Some(t) => t.rsplit('.').next().unwrap_or(t).to_string(),
-            None => String::from_utf8_lossy(&body)
+        // Smithy RPC v2 CBOR (CloudWatch) names the operation in the path.
+        let operation = parts.uri.path().split_once("/operation/").map(|(_, op)| op);
+        let action = match (target, operation) {
+            (Some(t), _) => t.rsplit('.').next().unwrap_or(t).to_string(),
+            (None, Some(op)) => op.to_string(),
+            (None, None) => String::from_utf8_lossy(&body)
                 .split('&')
                 .find_map(|kv| kv.strip_prefix("Action="))
                 .unwrap_or("?")
@@ -759,6 +762,46 @@ impl World {
             serde_json::json!({"instance_id": instance_id, "pending": pending}),
         )
         .await;
+    }
+
+    /// An operator's status-check alarm for `instance_id`, named as `alarms sync` names it,
+    /// with settings no default has (a 5-minute period, a second topic), so that a copy of
+    /// it is told from a fresh one.
+    pub async fn operator_alarm(&self, instance_id: &str) -> String {
+        let cw = aws_sdk_cloudwatch::Client::new(&self.sdk);
+        let managed = autoheal::rules::alarms::managed_prefix("autoheal-");
+        let mut spec = autoheal::rules::alarms::standard(
+            instance_id,
+            None,
+            &format!("arn:aws:sns:{}:{}:autoheal", self.region, self.account),
+            &managed,
+            "made by a test",
+        );
+        spec.shape.period = 300;
+        spec.shape.alarm_actions.push(format!(
+            "arn:aws:sns:{}:{}:pager",
+            self.region, self.account
+        ));
+        autoheal::aws::alarms::put(&cw, &spec, &[]).await.unwrap();
+        spec.name
+    }
+
+    /// The alarms named with the default prefix, by name: (instance dimension, period,
+    /// alarm actions).
+    pub async fn managed_alarms(
+        &self,
+    ) -> std::collections::BTreeMap<String, (String, i32, Vec<String>)> {
+        let cw = aws_sdk_cloudwatch::Client::new(&self.sdk);
+        let managed = autoheal::rules::alarms::managed_prefix("autoheal-");
+        autoheal::aws::alarms::managed(&cw, &managed)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| {
+                let id = a.shape.instance_id().unwrap_or_default().to_string();
+                (a.name, (id, a.shape.period, a.shape.alarm_actions))
+            })
+            .collect()
     }
 
     /// Auto Scaling replaces this world's members marked Unhealthy `delay` seconds after
