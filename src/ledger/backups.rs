@@ -1,11 +1,13 @@
 //! The backup run's record of an instance (`pk = instance#<region>/<id>`, `sk = backups`,
 //! beside its head): every image it asked EC2 for, written before it asks and changed only
 //! on the version read. What it lists is what autoheal made (records in `crate::rules::backup`).
-//! The tick reads it with the head, both items of many instances per `BatchGetItem`.
+//! The tick reads it with the head, both items of many instances per `BatchGetItem`, and
+//! reads the heads of its open incidents alone the same way.
 
 use super::{from_item, head_from_item, key, s, stored, Item, Ledger, RETENTION_SECONDS};
 use crate::error::Error;
 use crate::rules::backup::{Entry, Known, Made};
+use crate::rules::incident::Head;
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -101,6 +103,29 @@ impl Ledger {
             }
         }
         Ok(known)
+    }
+
+    /// The heads of `instances` (`model::keys::key`s), read consistently, 100 per
+    /// `BatchGetItem`, keyed like them; an instance without a head is left out.
+    pub async fn read_heads(&self, instances: &[String]) -> Result<HashMap<String, Head>, Error> {
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        let keys: Vec<Item> = instances.iter().map(|i| key(i)).collect();
+        let items: Vec<Vec<Item>> = stream::iter(keys.chunks(KEYS_PER_BATCH))
+            .map(|chunk| self.batch_get(chunk.to_vec()))
+            .buffer_unordered(BATCHES_AT_ONCE)
+            .try_collect()
+            .await?;
+        Ok(items
+            .iter()
+            .flatten()
+            .filter_map(|item| {
+                let pk = item.get("pk")?.as_s().ok()?;
+                Some((
+                    pk.strip_prefix("instance#")?.to_string(),
+                    head_from_item(item)?,
+                ))
+            })
+            .collect())
     }
 
     /// One `BatchGetItem`, with the keys DynamoDB leaves unprocessed asked again.

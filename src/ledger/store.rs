@@ -29,6 +29,8 @@ pub trait Store: Send + Sync {
     async fn set_open(&self, instance: &str, open: bool, now_secs: i64) -> Result<(), Error>;
     /// The open index.
     async fn open_incidents(&self) -> Result<Vec<String>, Error>;
+    /// The heads of `instances`, in batches; an instance without one is left out.
+    async fn read_heads(&self, instances: &[String]) -> Result<HashMap<String, Head>, Error>;
 
     /// The backup run's record of `instance` (an empty one when none).
     async fn read_backups(&self, instance: &str) -> Result<Made, Error>;
@@ -90,6 +92,9 @@ impl Store for Ledger {
     }
     async fn open_incidents(&self) -> Result<Vec<String>, Error> {
         Ledger::open_incidents(self).await
+    }
+    async fn read_heads(&self, instances: &[String]) -> Result<HashMap<String, Head>, Error> {
+        Ledger::read_heads(self, instances).await
     }
     async fn read_backups(&self, instance: &str) -> Result<Made, Error> {
         Ledger::read_backups(self, instance).await

@@ -814,13 +814,14 @@ impl World {
         control("asg-replace", body).await;
     }
 
-    /// The replacements the emulator made, as it lists them.
+    /// The replacements the emulator made in this world's group, as it lists them (the
+    /// emulator outlives the test binaries: other groups' are not this test's).
     pub async fn replacements(&self) -> Vec<serde_json::Value> {
         let url = format!("{}/_autoheal/asg-replacements", moto_endpoint());
         let body: serde_json::Value = reqwest::Client::new()
             .post(&url)
             .header("content-type", "application/json")
-            .body("{}")
+            .body(serde_json::json!({"group": self.group}).to_string())
             .send()
             .await
             .unwrap()

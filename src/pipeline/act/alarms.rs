@@ -7,8 +7,15 @@ use crate::app::Run;
 use crate::rules::alarms::{alarm_name, managed_prefix, watch_copy};
 use crate::rules::incident::Head;
 
-/// For the report: which alarm watches the copy now, or why none does.
-pub async fn watch(run: &Run<'_>, head: &Head, copy: &str, settings: &Alarms) -> String {
+/// For the report: which alarm watches the copy now, or why none does; None when alarms
+/// are off or the relaunch was `halted` (dry run, opted out: no call at all).
+pub async fn watch(run: &Run<'_>, head: &Head, halted: bool) -> Option<String> {
+    let settings = run.config.alarms.as_ref().filter(|_| !halted)?;
+    let copy = head.progress.replacement_id.as_deref()?;
+    Some(watch_copy_of(run, head, copy, settings).await)
+}
+
+async fn watch_copy_of(run: &Run<'_>, head: &Head, copy: &str, settings: &Alarms) -> String {
     let managed = managed_prefix(&settings.name_prefix);
     let region = head.region();
     let source_name = alarm_name(&managed, &head.instance_id);
@@ -34,7 +41,11 @@ pub async fn watch(run: &Run<'_>, head: &Head, copy: &str, settings: &Alarms) ->
         }
     }
     if let Some(old) = plan.delete {
-        if let Err(e) = run.fleet.delete_alarms(region, &[old.clone()]).await {
+        if let Err(e) = run
+            .fleet
+            .delete_alarms(region, std::slice::from_ref(&old))
+            .await
+        {
             return format!("{}, except that {old} was not deleted ({e})", plan.note);
         }
     }

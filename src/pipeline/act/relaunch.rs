@@ -387,13 +387,7 @@ async fn recovered(
     if run.config.terminate_replaced && seen.halt.is_none() {
         notes.terminated = Some(terminate_source(run, head).await.map_err(|e| e.to_string()));
     }
-    if let (Some(settings), None, Some(copy)) = (
-        &run.config.alarms,
-        &seen.halt,
-        head.progress.replacement_id.clone(),
-    ) {
-        notes.watched = Some(super::alarms::watch(run, head, &copy, settings).await);
-    }
+    notes.watched = super::alarms::watch(run, head, seen.halt.is_some()).await;
     let reason = said::recovered(head, notes, now);
     let mut o = outcome(head, Action::Verify, Verdict::Done, reason);
     o.recovered = Some(Recovered::Copy);

@@ -95,6 +95,11 @@ impl MemStore {
         look(&self.tables.lock().unwrap())
     }
 
+    /// How many times `op` (a `Store` method's name) was called.
+    pub fn calls(&self, op: &'static str) -> usize {
+        self.calls.lock().unwrap().get(op).copied().unwrap_or(0)
+    }
+
     pub fn head(&self, key: &str) -> Option<Head> {
         self.with(|t| t.heads.get(key).cloned())
     }
@@ -210,6 +215,15 @@ impl Store for MemStore {
     async fn open_incidents(&self) -> Result<Vec<String>, Error> {
         self.read_with("open_incidents", |t| t.open.iter().cloned().collect())
             .await
+    }
+    async fn read_heads(&self, instances: &[String]) -> Result<HashMap<String, Head>, Error> {
+        self.read_with("read_heads", |t| {
+            instances
+                .iter()
+                .filter_map(|i| Some((i.clone(), t.heads.get(i)?.clone())))
+                .collect()
+        })
+        .await
     }
     async fn read_backups(&self, instance: &str) -> Result<Made, Error> {
         self.read_with("read_backups", |t| {

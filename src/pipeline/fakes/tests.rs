@@ -278,3 +278,47 @@ async fn the_tick_changes_no_alarm_in_a_dry_run_or_when_asked_not_to() {
     assert!(about_alarms(b.invoke(&tick()).await.unwrap().outcomes).is_empty());
     assert_eq!(b.journal.position(called("alarms")), None, "not even read");
 }
+
+#[tokio::test]
+async fn a_tick_costs_nothing_for_an_incident_not_due_and_takes_it_once_due() {
+    // A standalone instance: held in its grace (120 s) by the alarm.
+    let b = Bench::new(&[], vec![Machine::running(ID, IMPAIRED)], ALARM_MS + 1_000);
+    let o = only(b.invoke(&alarm(ID)).await.unwrap().outcomes);
+    assert_eq!(o.result, Verdict::Held, "{o:?}");
+    let reads = b.store.calls("read");
+    let calls = b.journal.all().len();
+    let r = b.invoke(&tick()).await.unwrap();
+    assert!(
+        r.outcomes
+            .iter()
+            .any(|o| o.reason.starts_with("1 open incident(s) not due")),
+        "{r:?}"
+    );
+    assert_eq!(
+        b.store.calls("read"),
+        reads,
+        "its head was read only in the batch"
+    );
+    let about_it: Vec<Seen> = b.journal.all()[calls..]
+        .iter()
+        .filter(|s| match s {
+            Seen::Wrote { key, .. } => key.contains(ID),
+            Seen::Called { target, .. } => target.contains(ID),
+            Seen::Told(text) => text.contains(ID),
+        })
+        .cloned()
+        .collect();
+    assert!(
+        about_it.is_empty(),
+        "no fleet call, write or report about it: {about_it:?}"
+    );
+    // Once the grace is over, the tick takes it: the reboot rung.
+    b.deps.clock.advance(200_000);
+    let r = b.invoke(&tick()).await.unwrap();
+    assert!(
+        r.outcomes
+            .iter()
+            .any(|o| o.instance_id.as_deref() == Some(ID) && o.action == Action::Reboot),
+        "{r:?}"
+    );
+}

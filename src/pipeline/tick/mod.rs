@@ -70,12 +70,35 @@ pub async fn run(run: &Run<'_>, trigger: Trigger) -> (Vec<Outcome>, Option<Error
     (outcomes, None)
 }
 
-/// The tick, an AMI or instance state change: move every open incident on — relaunches in
-/// progress (one look each, no waiting), holds due, rungs timed out, retries.
+/// The tick, an AMI or instance state change: move every open incident that is due on —
+/// relaunches in progress and replacements to verify first, then holds due, rungs timed
+/// out, retries, oldest first (`incident::turns`) — one look each, no waiting.
 pub async fn advance_open(run: &Run<'_>, trigger: Trigger, open: &[String]) -> Vec<Outcome> {
     let scheduled = trigger == Trigger::Tick;
     let mut outcomes = vec![];
-    for key in open {
+    // One batched read orders the work: what is due first, nothing for what is not.
+    let turns = match run.ledger.read_heads(open).await {
+        Ok(heads) => incident::turns(open, &heads, run.now_ms()),
+        Err(e) => {
+            tracing::warn!(error = %e, "open incidents' heads not read in a batch; each is read in turn");
+            incident::Turns {
+                advance: open.to_vec(),
+                not_due: 0,
+            }
+        }
+    };
+    if turns.not_due > 0 {
+        outcomes.push(Outcome::new(
+            None,
+            Action::None,
+            Verdict::InProgress,
+            format!(
+                "{} open incident(s) not due this time (held until later, or being worked on): left without a call",
+                turns.not_due
+            ),
+        ));
+    }
+    for key in &turns.advance {
         let instance_id = crate::model::keys::instance_of(key);
         if run.deadline_ms - run.now_ms() < STOP_MARGIN_MS {
             outcomes.push(Outcome::new(

@@ -14,10 +14,12 @@ use chrono::{DateTime, Utc};
 mod change;
 mod claim;
 mod close;
+mod turn;
 
 pub use change::*;
 pub use claim::*;
 pub use close::*;
+pub use turn::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
