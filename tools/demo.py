@@ -159,6 +159,14 @@ def show_relaunch(world: rig.World, lone: dict, labels: dict[str, str], dry_run:
         rig.log(f"     {eip['PublicIp']} ({eip['AllocationId']}) -> {who(on, labels)}"
                 + check(copy is not None and on == copy["InstanceId"], "the Elastic IP is not on the copy"))
 
+    alarms = world.status_alarms()
+    rig.log("   the status-check alarms (DescribeAlarms, the names autoheal keeps):")
+    watched = copy is not None and copy["InstanceId"] in alarms.values()
+    rig.log(f"     the copy's: {'yes' if watched else 'none'}"
+            + check(watched, "no alarm watches the copy"))
+    rig.log(f"     S's: {'kept' if sid in alarms.values() else 'deleted (it watched a stopped instance)'}"
+            + check(sid not in alarms.values(), "S's alarm still there"))
+
     old = world.instance(sid) or {}
     state = old.get("State", {}).get("Name")
     replaced_by = tag(old, "autoheal:replaced-by")
@@ -203,6 +211,12 @@ def main() -> int:
         # seconds after the mark, as the real service does within a minute or so.
         world.control("asg-replace", group=GROUP, delay_seconds=2, terminating_seconds=1)
         world.control("pending-images", instance_id=lone["id"], pending=True)
+        # The alarms `autoheal-admin alarms sync` makes: the function keeps them for what it
+        # launches (S's copy) and what Auto Scaling launches into the group (A's and B's
+        # replacements).
+        topic = f"arn:aws:sns:{rig.REGION}:123456789012:autoheal-alarms"
+        for iid in [a, b, c, lone["id"]]:
+            world.status_alarm(iid, topic)
         labels = {**group_labels, lone["id"]: "S"}
         table = world.ledger_table()
         slack = r.start_slack()

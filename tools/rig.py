@@ -277,6 +277,7 @@ class World:
         self.asg = client("autoscaling", endpoint)
         self.kms = client("kms", endpoint)
         self.ddb = client("dynamodb", endpoint)
+        self.cloudwatch = client("cloudwatch", endpoint)
         self.vpc_id: str | None = None
         self.subnet_id: str | None = None
         self.ami: str | None = None
@@ -292,6 +293,24 @@ class World:
                                      headers={"content-type": "application/json"}, method="POST")
         with urllib.request.urlopen(req, timeout=10) as resp:
             resp.read()
+
+    def status_alarm(self, instance_id: str, topic_arn: str) -> str:
+        """The alarm `autoheal-admin alarms sync` makes for an instance (its name, settings)."""
+        name = f"autoheal-StatusCheckFailed-{instance_id}"
+        self.cloudwatch.put_metric_alarm(
+            AlarmName=name, Namespace="AWS/EC2", MetricName="StatusCheckFailed",
+            Statistic="Maximum", Dimensions=[{"Name": "InstanceId", "Value": instance_id}],
+            Period=60, EvaluationPeriods=2, DatapointsToAlarm=2, Threshold=1.0,
+            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="missing",
+            AlarmActions=[topic_arn], OKActions=[topic_arn])
+        return name
+
+    def status_alarms(self) -> dict[str, str]:
+        """Alarm name -> the instance it watches, for the alarms named as autoheal's."""
+        pages = self.cloudwatch.get_paginator("describe_alarms").paginate(
+            AlarmNamePrefix="autoheal-StatusCheckFailed-")
+        return {a["AlarmName"]: next((d["Value"] for d in a["Dimensions"] if d["Name"] == "InstanceId"), "")
+                for page in pages for a in page["MetricAlarms"]}
 
     def impair(self, instance_id: str, system: str | None = "impaired", instance: str | None = "impaired") -> None:
         """What EC2 reports of the instance's status checks from now on."""
