@@ -5,8 +5,9 @@
 use crate::app::config::Alarms;
 use crate::app::Run;
 use crate::error::Error;
+use crate::model::handover::Handover;
 use crate::model::outcome::{Action, Outcome, Verdict};
-use crate::notify::message::summary_payload;
+use crate::notify::message::summary_for_people;
 use crate::rules::alarms::{gone, managed_prefix, watch_members};
 
 /// Every served region's alarms, at once; an outcome per region where something was (or
@@ -25,8 +26,12 @@ async fn region(run: &Run<'_>, region: &str, settings: &Alarms) -> Option<Outcom
             let text = format!(
                 "alarms of {region}: not kept this tick ({e}); new members may be unwatched until a tick succeeds"
             );
-            run.tell(&summary_payload(&format!(":warning: autoheal {text}")))
-                .await;
+            run.tell(&summary_for_people(
+                &format!(":warning: autoheal {text}"),
+                Handover::TickWarning,
+                run.config.runbook_url.as_deref(),
+            ))
+            .await;
             Some(Outcome::new(None, Action::None, Verdict::Failed, text))
         }
     }

@@ -6,9 +6,10 @@
 use crate::app::config::BACKUP_SELECTOR_VARIABLE;
 use crate::app::{Deps, Run};
 use crate::error::Error;
+use crate::model::handover::Handover;
 use crate::model::keys;
 use crate::model::outcome::{Action, Outcome, Verdict};
-use crate::notify::message::summary_payload;
+use crate::notify::message::summary_for_people;
 use crate::rules::backup::{plan, would, Job, Made};
 use std::collections::{HashMap, HashSet};
 
@@ -360,7 +361,11 @@ async fn backups_in(run: &Run<'_>, region: &str, open: &[String]) -> Outcome {
     };
     let mut outcome = Outcome::new(None, Action::CreateImage, result, summary.text());
     if !summary.problems.is_empty() {
-        let payload = summary_payload(&format!(":warning: autoheal {}", summary.text()));
+        let payload = summary_for_people(
+            &format!(":warning: autoheal {}", summary.text()),
+            Handover::TickWarning,
+            run.config.runbook_url.as_deref(),
+        );
         outcome.notification = Some(run.tell(&payload).await);
     }
     outcome
