@@ -4,7 +4,7 @@
 
 use autoheal::aws::ec2::{state_name, tag_map};
 use autoheal::error::Error;
-use aws_sdk_cloudwatch::types::{AlarmType, Dimension, MetricAlarm};
+use aws_sdk_cloudwatch::types::{Dimension, MetricAlarm};
 use aws_sdk_ec2::types::{Filter, InstanceType};
 use futures::{stream, StreamExt, TryStreamExt};
 use std::collections::HashMap;
@@ -58,22 +58,12 @@ pub async fn alarms(
     prefix: Option<&str>,
     progress: Progress<'_>,
 ) -> Result<Vec<MetricAlarm>, Error> {
-    let mut pages = cw
-        .describe_alarms()
-        .set_alarm_name_prefix(prefix.map(str::to_string))
-        .alarm_types(AlarmType::MetricAlarm)
-        .max_records(100)
-        .into_paginator()
-        .send();
-    let mut out = vec![];
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| Error::from_sdk("cloudwatch:DescribeAlarms", e))?;
-        out.extend(page.metric_alarms().iter().cloned());
-        if out.len() % 1000 == 0 {
-            progress(format!("alarms: {} read", out.len()));
+    autoheal::aws::alarms::metric_alarms(cw, prefix, |n| {
+        if n % 1000 == 0 {
+            progress(format!("alarms: {n} read"));
         }
-    }
-    Ok(out)
+    })
+    .await
 }
 
 pub use autoheal::aws::alarms::shape_of;

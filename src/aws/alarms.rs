@@ -41,12 +41,16 @@ pub fn shape_of(a: &MetricAlarm) -> AlarmShape {
     }
 }
 
-/// The metric alarms whose name starts with `prefix`, all pages. A metric-math alarm has no
-/// single metric to copy and is left out.
-pub async fn managed(cw: &aws_sdk_cloudwatch::Client, prefix: &str) -> Result<Vec<Managed>, Error> {
+/// Every metric alarm of the region (whose name starts with `prefix`), all pages;
+/// `read(n)` after each page, with the count so far.
+pub async fn metric_alarms(
+    cw: &aws_sdk_cloudwatch::Client,
+    prefix: Option<&str>,
+    read: impl Fn(usize),
+) -> Result<Vec<MetricAlarm>, Error> {
     let mut pages = cw
         .describe_alarms()
-        .alarm_name_prefix(prefix)
+        .set_alarm_name_prefix(prefix.map(str::to_string))
         .alarm_types(AlarmType::MetricAlarm)
         .max_records(100)
         .into_paginator()
@@ -54,19 +58,26 @@ pub async fn managed(cw: &aws_sdk_cloudwatch::Client, prefix: &str) -> Result<Ve
     let mut out = vec![];
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| Error::from_sdk("cloudwatch:DescribeAlarms", e))?;
-        out.extend(
-            page.metric_alarms()
-                .iter()
-                .filter(|a| a.metrics().is_empty())
-                .filter_map(|a| {
-                    Some(Managed {
-                        name: a.alarm_name()?.to_string(),
-                        shape: shape_of(a),
-                    })
-                }),
-        );
+        out.extend(page.metric_alarms().iter().cloned());
+        read(out.len());
     }
     Ok(out)
+}
+
+/// The metric alarms whose name starts with `prefix`. A metric-math alarm has no single
+/// metric to copy and is left out.
+pub async fn managed(cw: &aws_sdk_cloudwatch::Client, prefix: &str) -> Result<Vec<Managed>, Error> {
+    let alarms = metric_alarms(cw, Some(prefix), |_| {}).await?;
+    Ok(alarms
+        .iter()
+        .filter(|a| a.metrics().is_empty())
+        .filter_map(|a| {
+            Some(Managed {
+                name: a.alarm_name()?.to_string(),
+                shape: shape_of(a),
+            })
+        })
+        .collect())
 }
 
 /// Creates or overwrites the alarm (`PutMetricAlarm` replaces every setting). `tags`: only

@@ -193,8 +193,9 @@ pub struct Members {
 pub struct WatchPlan {
     /// Alarms for members of watched groups that have none.
     pub create: Vec<AlarmSpec>,
-    /// Managed alarms about instances in no group: EC2 says whether they are gone.
-    pub unplaced: Vec<String>,
+    /// Managed alarms about instances in no group, instance id -> alarm name: EC2 says
+    /// whether they are gone.
+    pub unplaced: BTreeMap<String, String>,
     /// Members without an alarm left for the next tick (`limit`).
     pub left: usize,
 }
@@ -248,24 +249,23 @@ pub fn watch_members(
     plan.unplaced = by_instance
         .iter()
         .filter(|(id, _)| !placed.contains(*id))
-        .map(|(_, a)| a.name.clone())
+        .map(|(id, a)| (id.to_string(), a.name.clone()))
         .collect();
     plan
 }
 
 /// The managed alarms (of `unplaced`) whose instance EC2 says is terminated or does not
 /// know: deleted. `states`: instance id -> state, for the ids EC2 returned.
-pub fn gone(unplaced: &[String], states: &HashMap<String, String>, managed: &str) -> Vec<String> {
+pub fn gone(unplaced: &BTreeMap<String, String>, states: &HashMap<String, String>) -> Vec<String> {
     unplaced
         .iter()
-        .filter(|name| {
-            let id = name.strip_prefix(managed).unwrap_or_default();
+        .filter(|(id, _)| {
             matches!(
-                states.get(id).map(String::as_str),
+                states.get(*id).map(String::as_str),
                 None | Some("terminated") | Some("shutting-down")
             )
         })
-        .cloned()
+        .map(|(_, name)| name.clone())
         .collect()
 }
 
@@ -440,7 +440,11 @@ mod tests {
             let plan = watch_members(&groups, &alarms, MANAGED, limit);
             let ids: Vec<&str> = plan.create.iter().map(|s| s.instance_id.as_str()).collect();
             assert_eq!(ids, created, "{what}");
-            assert_eq!(plan.unplaced, unplaced, "{what}");
+            assert_eq!(
+                plan.unplaced.values().collect::<Vec<_>>(),
+                unplaced,
+                "{what}"
+            );
             assert_eq!(plan.left, left, "{what}");
             for s in &plan.create {
                 assert_eq!(
@@ -455,9 +459,9 @@ mod tests {
 
     #[test]
     fn only_alarms_of_terminated_or_unknown_instances_go() {
-        let unplaced: Vec<String> = ["i-dead", "i-gone", "i-stopped", "i-up"]
+        let unplaced: BTreeMap<String, String> = ["i-dead", "i-gone", "i-stopped", "i-up"]
             .iter()
-            .map(|i| alarm_name(MANAGED, i))
+            .map(|i| (i.to_string(), alarm_name(MANAGED, i)))
             .collect();
         let states: HashMap<String, String> = [
             ("i-dead", "terminated"),
@@ -468,7 +472,7 @@ mod tests {
         .map(|(i, s)| (i.to_string(), s.to_string()))
         .collect();
         assert_eq!(
-            gone(&unplaced, &states, MANAGED),
+            gone(&unplaced, &states),
             vec![
                 "autoheal-StatusCheckFailed-i-dead".to_string(),
                 "autoheal-StatusCheckFailed-i-gone".to_string()

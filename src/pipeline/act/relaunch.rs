@@ -383,11 +383,12 @@ async fn recovered(
     now: i64,
 ) -> Outcome {
     head.progress.enter(Phase::Recovered, now);
-    notes.strangers = strangers(run, head).await;
-    if run.config.terminate_replaced && seen.halt.is_none() {
-        notes.terminated = Some(terminate_source(run, head).await.map_err(|e| e.to_string()));
-    }
-    notes.watched = super::alarms::watch(run, head, seen.halt.is_some()).await;
+    // Independent of one another: at once, so the report is not kept waiting.
+    (notes.strangers, notes.terminated, notes.watched) = tokio::join!(
+        strangers(run, head),
+        terminate_source(run, head, seen.halt.is_some()),
+        super::alarms::watch(run, head, seen.halt.is_some()),
+    );
     let reason = said::recovered(head, notes, now);
     let mut o = outcome(head, Action::Verify, Verdict::Done, reason);
     o.recovered = Some(Recovered::Copy);
@@ -422,13 +423,17 @@ fn halted(
     outcome(head, action_of(before), verdict, reason).for_people(Handover::RelaunchHalted)
 }
 
-/// `AUTOHEAL_TERMINATE_REPLACED`: the old instance goes once its copy is verified, not
-/// before. What happened, for the report.
-async fn terminate_source(run: &Run<'_>, head: &Head) -> Result<(), Error> {
-    let copy = head.progress.replacement_id.clone().unwrap_or_default();
-    run.fleet
-        .retire(head.region(), &head.instance_id, &copy, true, false)
-        .await
+/// `AUTOHEAL_TERMINATE_REPLACED`: the old instance goes once its copy is verified (not if
+/// `halted`). What happened, for the report.
+async fn terminate_source(run: &Run<'_>, head: &Head, halted: bool) -> Option<Result<(), String>> {
+    if !run.config.terminate_replaced || halted {
+        return None;
+    }
+    let copy = head.progress.replacement_id.as_deref().unwrap_or_default();
+    let retired = run
+        .fleet
+        .retire(head.region(), &head.instance_id, copy, true, false);
+    Some(retired.await.map_err(|e| e.to_string()))
 }
 
 async fn force_stop_if_stuck(run: &Run<'_>, head: &Head, now: i64) {

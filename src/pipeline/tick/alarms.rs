@@ -46,16 +46,12 @@ async fn watch(
     let fleet = &run.fleet;
     let (alarms, groups) = tokio::try_join!(fleet.alarms(region, managed), fleet.groups(region))?;
     let plan = watch_members(&groups, &alarms, managed, limit);
-    let ids: Vec<String> = plan
-        .unplaced
-        .iter()
-        .filter_map(|n| n.strip_prefix(managed).map(str::to_string))
-        .collect();
+    let ids: Vec<String> = plan.unplaced.keys().cloned().collect();
     let states = match ids.is_empty() {
         true => Default::default(),
         false => fleet.instance_states(region, &ids).await?,
     };
-    let gone = gone(&plan.unplaced, &states, managed);
+    let gone = gone(&plan.unplaced, &states);
     if plan.create.is_empty() && gone.is_empty() {
         return Ok(None);
     }
