@@ -6,6 +6,13 @@ mod common;
 use common::*;
 use futures::StreamExt;
 
+/// These tests are about the breakers of groups and clusters, whose instances share one
+/// zone here: the zone's breaker is off (`tests/storm.rs` has it on).
+const NO_ZONE: [(&str, &str); 2] = [
+    ("AUTOHEAL_ZONE_BREAKER_COUNT", "off"),
+    ("AUTOHEAL_ZONE_BREAKER_PERCENT", "off"),
+];
+
 #[tokio::test]
 async fn a_correlated_failure_trips_the_breaker_once_and_repairs_resume_after_the_cool_down() {
     let (world, proxy, slack) = setup(WorldSpec::sized(200, 0)).await;
@@ -14,6 +21,8 @@ async fn a_correlated_failure_trips_the_breaker_once_and_repairs_resume_after_th
     let env = [
         ("AUTOHEAL_BREAKER_WINDOW_SECONDS", "10"),
         ("AUTOHEAL_BREAKER_COOLDOWN_SECONDS", "60"),
+        NO_ZONE[0],
+        NO_ZONE[1],
     ];
     let clock = autoheal::app::clock::Clock::manual(chrono::Utc::now().timestamp_millis());
     let deps = world.deps_on(&proxy, &env, &clock).await;
@@ -94,7 +103,13 @@ async fn a_correlated_failure_trips_the_breaker_once_and_repairs_resume_after_th
     let no_account_budget = world
         .deps_on(
             &proxy,
-            &[env[0], env[1], ("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "off")],
+            &[
+                env[0],
+                env[1],
+                env[2],
+                env[3],
+                ("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "off"),
+            ],
             &clock,
         )
         .await;
@@ -104,7 +119,7 @@ async fn a_correlated_failure_trips_the_breaker_once_and_repairs_resume_after_th
     let texts = slack.texts();
     let closed = texts
         .iter()
-        .filter(|t| t.contains("autoheal breaker closed for group"))
+        .filter(|t| t.contains("autoheal storm over") && t.contains("the last breaker, group"))
         .count();
     assert_eq!(closed, 1, "{texts:#?}");
     let now_marked = proxy.calls("SetInstanceHealth");
@@ -134,7 +149,14 @@ async fn a_correlated_failure_trips_the_breaker_once_and_repairs_resume_after_th
 async fn an_operator_resumes_an_open_breaker() {
     let (world, proxy, slack) = setup(WorldSpec::sized(10, 0)).await;
     let deps = world
-        .deps(&proxy, &[("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "off")])
+        .deps(
+            &proxy,
+            &[
+                ("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "off"),
+                NO_ZONE[0],
+                NO_ZONE[1],
+            ],
+        )
         .await;
     let group = world.group.clone();
     // Four of ten, one after the other: the fourth trips it (threshold max(3, 2) = 3).
@@ -168,7 +190,7 @@ async fn an_operator_resumes_an_open_breaker() {
     );
     let texts = slack.texts();
     assert!(texts.iter().any(|t| t.contains(&format!(
-        "breaker closed for group {group} in us-east-1* (resumed by an operator)"
+        "the last breaker, group {group} in us-east-1, closed (resumed by an operator)"
     ))));
     // The tick looks at the held members again: now only the in-flight budget (10% of 10 =
     // 1 at a time, the first member marked) holds them.
@@ -204,7 +226,14 @@ async fn a_cluster_trips_its_own_breaker_and_other_instances_are_repaired() {
     // the next members, and their alarms still count toward the breaker.
     world.pending_images(&db[0], true).await;
     let deps = world
-        .deps(&proxy, &[("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "off")])
+        .deps(
+            &proxy,
+            &[
+                ("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "off"),
+                NO_ZONE[0],
+                NO_ZONE[1],
+            ],
+        )
         .await;
     let alarm = |id: &str| alarm_at(&deps, "sns-alarm.json", id, 0);
     let mut lines = vec![];
@@ -281,5 +310,5 @@ async fn a_cluster_trips_its_own_breaker_and_other_instances_are_repaired() {
     assert!(slack
         .texts()
         .iter()
-        .any(|t| t.contains("breaker closed for cluster db in us-east-1")));
+        .any(|t| t.contains("the last breaker, cluster db in us-east-1, closed")));
 }

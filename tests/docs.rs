@@ -344,9 +344,13 @@ fn configuration_table(readme: &str) -> Vec<(String, String)> {
     rows
 }
 
-/// The variables src/app/config.rs reads: the names it spells in quotes.
+/// The variables src/app/config.rs (and its files in src/app/config/) reads: the names it
+/// spells in quotes.
 fn variables_read() -> BTreeSet<String> {
-    let text = read("src/app/config.rs");
+    let mut text = read("src/app/config.rs");
+    for entry in std::fs::read_dir(root().join("src/app/config")).unwrap() {
+        text.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
     ["\"AUTOHEAL_", "\"SLACK_"]
         .iter()
         .flat_map(|prefix| text.match_indices(prefix).map(|(at, _)| at + 1))

@@ -784,6 +784,9 @@ def install():
     InstanceResponse.run_instances = _client_token(_run_instances(InstanceResponse.run_instances))
     # DescribeInstances' client-token filter (moto: NotImplementedError, a 500).
     filter_dict_attribute_mapping["client-token"] = "client_token"
+    # DescribeInstances' availability-zone filter: moto compares it with the placement
+    # object, not its zone name, and so matches no instance.
+    filter_dict_attribute_mapping["availability-zone"] = "_placement.zone"
     InstanceResponse.modify_instance_maintenance_options = _modify_instance_maintenance_options
     InstanceBackend.stop_instances = _stop_instances(InstanceBackend.stop_instances)
     InstanceResponse.stop_instances = _stop_instances_force(InstanceResponse.stop_instances)

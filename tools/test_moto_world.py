@@ -289,6 +289,20 @@ class World(unittest.TestCase):
         )
         self.assertEqual(set(both) & {sick, well, broken}, {well})
 
+    def test_instances_are_found_by_their_availability_zone(self):
+        vpc = self.ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+        found = {}
+        for zone, cidr in [("us-east-1a", "10.9.1.0/24"), ("us-east-1b", "10.9.2.0/24")]:
+            subnet = self.ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=zone)
+            r = self.ec2.run_instances(
+                ImageId=AMI, MinCount=2, MaxCount=2, SubnetId=subnet["Subnet"]["SubnetId"]
+            )
+            found[zone] = {i["InstanceId"] for i in r["Instances"]}
+        for zone, ids in found.items():
+            r = self.ec2.describe_instances(Filters=[{"Name": "availability-zone", "Values": [zone]}])
+            seen = {i["InstanceId"] for res in r["Reservations"] for i in res["Instances"]}
+            self.assertEqual(seen, ids, zone)
+
     def test_stopped_instance_is_not_applicable(self):
         (iid,) = self.launch()
         self.ok("status", {"instance_id": iid, "system": "impaired", "instance": "impaired"})

@@ -5,6 +5,7 @@ use crate::rules::decide::Grace;
 use base64::Engine;
 
 mod regions;
+mod storm;
 use regions::regions;
 pub use regions::Regions;
 
@@ -45,8 +46,10 @@ pub struct Config {
     pub max_inflight_percent: Option<u32>,
     /// At most this many new repairs per 10 minutes of alarm time (None: no limit).
     pub account_max_repairs: Option<u32>,
-    /// The correlated-failure breaker (None: off).
+    /// The correlated-failure breaker of groups and clusters (None: off).
     pub breaker: Option<crate::rules::breaker::Settings>,
+    /// The zone breaker, the storm's updates and the pace of the take-up.
+    pub storm: crate::rules::storm::Settings,
     /// The escalation ladders of standalone instances.
     pub ladders: crate::rules::ladder::Ladders,
     /// How long an alarm EC2 does not confirm is looked at again before it goes to people.
@@ -254,7 +257,6 @@ impl Config {
         let scan = scan(&get)?;
         let other_controllers = controller_tags(get("AUTOHEAL_OTHER_CONTROLLER_TAGS"))?;
         let breaker = breaker_settings(&get)?;
-        let ladders = ladders(&get)?;
         let function_name = get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
         let (slack_webhook_ciphertext, runbook_url) = reports(&get, &function_name)?;
         Ok(Config {
@@ -273,8 +275,9 @@ impl Config {
             quorum_guard,
             max_inflight_percent,
             account_max_repairs,
+            storm: storm::storm(&get, breaker.as_ref())?,
             breaker,
-            ladders,
+            ladders: ladders(&get)?,
             confirm_window_ms,
             scan,
             other_controllers,
@@ -814,7 +817,39 @@ mod tests {
                 .map(|b| b.unwrap().cooldown_ms),
             Ok(0)
         );
+        assert_eq!(
+            cfg(&BASE).unwrap().storm,
+            crate::rules::storm::Settings {
+                zone: Some(Settings {
+                    count: Some(5),
+                    percent: Some(20),
+                    ..default
+                }),
+                update_ms: 300_000,
+                take_up_per_tick: 5,
+            }
+        );
+        let zone = |pairs: &[(&'static str, &'static str)]| {
+            let all: Vec<_> = BASE.iter().chain(pairs).copied().collect();
+            cfg(&all).map(|c| c.storm.zone)
+        };
+        assert_eq!(
+            zone(&[("AUTOHEAL_BREAKER_WINDOW_SECONDS", "off")]),
+            Ok(None)
+        );
+        assert_eq!(
+            zone(&[
+                ("AUTOHEAL_ZONE_BREAKER_COUNT", "off"),
+                ("AUTOHEAL_ZONE_BREAKER_PERCENT", "off")
+            ]),
+            Ok(None)
+        );
         for (variable, bad) in [
+            ("AUTOHEAL_ZONE_BREAKER_COUNT", "0"),
+            ("AUTOHEAL_ZONE_BREAKER_PERCENT", "101"),
+            ("AUTOHEAL_STORM_UPDATE_SECONDS", "30"),
+            ("AUTOHEAL_TAKE_UP_PER_TICK", "0"),
+            ("AUTOHEAL_TAKE_UP_PER_TICK", "off"),
             ("AUTOHEAL_BREAKER_COUNT", "0"),
             ("AUTOHEAL_BREAKER_PERCENT", "120"),
             ("AUTOHEAL_BREAKER_WINDOW_SECONDS", "soon"),

@@ -59,15 +59,21 @@ pub async fn describe_instance(
 
 /// How many instances (pending, running, stopping or stopped) carry `autoheal:cluster=<name>`.
 pub async fn cluster_size(ec2: &aws_sdk_ec2::Client, cluster: &str) -> Result<usize, Error> {
+    let tag = format!("tag:{}", crate::rules::guard::CLUSTER_TAG);
+    count_where(ec2, &tag, cluster).await
+}
+
+/// How many instances (pending, running, stopping or stopped) are in the Availability Zone.
+pub async fn zone_size(ec2: &aws_sdk_ec2::Client, zone: &str) -> Result<usize, Error> {
+    count_where(ec2, "availability-zone", zone).await
+}
+
+/// How many instances not terminated match the filter `name` = `value`.
+async fn count_where(ec2: &aws_sdk_ec2::Client, name: &str, value: &str) -> Result<usize, Error> {
     use aws_sdk_ec2::types::Filter;
     let mut pages = ec2
         .describe_instances()
-        .filters(
-            Filter::builder()
-                .name(format!("tag:{}", crate::rules::guard::CLUSTER_TAG))
-                .values(cluster)
-                .build(),
-        )
+        .filters(Filter::builder().name(name).values(value).build())
         .filters(
             Filter::builder()
                 .name("instance-state-name")

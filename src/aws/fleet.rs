@@ -34,6 +34,8 @@ pub trait Fleet: Send + Sync {
     async fn stop_protected(&self, region: &str, instance_id: &str) -> Result<bool, Error>;
     /// How many instances carry `autoheal:cluster=<cluster>`.
     async fn cluster_size(&self, region: &str, cluster: &str) -> Result<usize, Error>;
+    /// How many instances (pending to stopped) are in the Availability Zone `zone`.
+    async fn zone_size(&self, region: &str, zone: &str) -> Result<usize, Error>;
     /// The group's desired capacity and members; None: no such group.
     async fn group(&self, region: &str, name: &str) -> Result<Option<Group>, Error>;
     /// Every instance with a status check impaired.
@@ -155,6 +157,9 @@ impl Fleet for Clouds {
     }
     async fn cluster_size(&self, region: &str, cluster: &str) -> Result<usize, Error> {
         ec2::cluster_size(&self.get(region).ec2, cluster).await
+    }
+    async fn zone_size(&self, region: &str, zone: &str) -> Result<usize, Error> {
+        ec2::zone_size(&self.get(region).ec2, zone).await
     }
     async fn group(&self, region: &str, name: &str) -> Result<Option<Group>, Error> {
         autoscaling::group(&self.get(region).autoscaling, name).await

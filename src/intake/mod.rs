@@ -116,7 +116,7 @@ fn parse_command(command: &Value, scope: Option<&Value>) -> Intake {
     match scope.parse::<ScopeKey>() {
         Ok(key) if key != ScopeKey::Account => Intake::Resume { scope: key },
         _ => ignored(format!(
-            "resume needs a scope \"group:<name>\" or \"cluster:<name>\" (with \"@<region>\" for another region than the function's), got {scope:?}"
+            "resume needs a scope \"group:<name>\" or \"cluster:<name>\" (with \"@<region>\" for another region than the function's) or \"zone:<name>\", got {scope:?}"
         )),
     }
 }

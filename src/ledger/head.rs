@@ -50,6 +50,8 @@ pub(super) struct StoredHead {
     hold_until_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     hold_kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hold_scope: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     rungs: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -126,6 +128,7 @@ impl StoredHead {
             region: h.alarm.region.clone(),
             hold_until_ms: h.hold_until_ms,
             hold_kind: h.hold_kind.map(|k| k.as_str().into()),
+            hold_scope: h.hold_scope.clone(),
             rungs: timed(&h.rungs, |r| r.as_str()),
             member_steps: timed(&h.member_steps, |s| s.as_str()),
             ec2_recoveries: timed(&h.ec2_heard, |h| h.as_str()),
@@ -181,6 +184,7 @@ impl StoredHead {
             },
             hold_until_ms: self.hold_until_ms,
             hold_kind: self.hold_kind.as_deref().and_then(HoldKind::parse),
+            hold_scope: self.hold_scope,
         })
     }
 }

@@ -3,7 +3,7 @@
 //! since; and an index of open incidents (`pk = open`, `sk = instance#<region>/<id>`) for
 //! the tick. Keys are `model::keys::key`s. In the same table: the backup run's record of
 //! each instance (`backups`), the guards' scope items (`scope`), the breaker's partitions
-//! (`breaker`), the audit trail (`history`) and the reports Slack did not take (`outbox`).
+//! (`breaker`) and the storm they make together (`storm`), the audit trail (`history`) and the reports Slack did not take (`outbox`).
 
 pub mod backups;
 pub mod breaker;
@@ -12,6 +12,7 @@ pub mod history;
 pub mod outbox;
 pub mod scope;
 pub mod store;
+pub mod storm;
 
 use crate::error::Error;
 use crate::rules::incident::Head;
@@ -346,6 +347,7 @@ mod tests {
             progress: Progress::default(),
             hold_until_ms: None,
             hold_kind: None,
+            hold_scope: None,
             member_steps: vec![],
             rungs: vec![],
             ec2_heard: vec![],

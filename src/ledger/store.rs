@@ -10,6 +10,7 @@ use crate::rules::backup::{Known, Made};
 use crate::rules::breaker::State;
 use crate::rules::history::Record;
 use crate::rules::incident::Head;
+use crate::rules::storm::Storm;
 use std::collections::HashMap;
 
 /// The breaker's members' latest alarm times and its state, as `note_alarm` and
@@ -53,6 +54,19 @@ pub trait Store: Send + Sync {
         scope: &str,
         state: &State,
         alarms: &[(String, i64)],
+        now_ms: i64,
+    ) -> Result<bool, Error>;
+
+    /// Adds an open breaker's scope to the storm: true when it begins the storm.
+    async fn join_storm(&self, scope: &str, now_ms: i64) -> Result<bool, Error>;
+    /// Takes a scope out of the storm: the storm after, if this call took it out.
+    async fn leave_storm(&self, scope: &str) -> Result<Option<Storm>, Error>;
+    async fn read_storm(&self) -> Result<Storm, Error>;
+    /// Claims the storm's next update if the last was told at `told_ms`.
+    async fn claim_storm_update(
+        &self,
+        told_ms: Option<i64>,
+        told: (usize, usize),
         now_ms: i64,
     ) -> Result<bool, Error>;
 
@@ -124,6 +138,23 @@ impl Store for Ledger {
         now_ms: i64,
     ) -> Result<bool, Error> {
         Ledger::write_breaker(self, scope, state, alarms, now_ms).await
+    }
+    async fn join_storm(&self, scope: &str, now_ms: i64) -> Result<bool, Error> {
+        Ledger::join_storm(self, scope, now_ms).await
+    }
+    async fn leave_storm(&self, scope: &str) -> Result<Option<Storm>, Error> {
+        Ledger::leave_storm(self, scope).await
+    }
+    async fn read_storm(&self) -> Result<Storm, Error> {
+        Ledger::read_storm(self).await
+    }
+    async fn claim_storm_update(
+        &self,
+        told_ms: Option<i64>,
+        told: (usize, usize),
+        now_ms: i64,
+    ) -> Result<bool, Error> {
+        Ledger::claim_storm_update(self, told_ms, told, now_ms).await
     }
     async fn read_scope(&self, scope: &str) -> Result<(Vec<(String, String)>, i64), Error> {
         Ledger::read_scope(self, scope).await

@@ -1,6 +1,7 @@
-//! What a guard or the breaker counts in, as one type: a cluster or an Auto Scaling group
-//! of one region, or the account. Written in the ledger and in an operator's resume command
-//! as `cluster:<name>@<region>`, `group:<name>@<region>` or `account`.
+//! What a guard or the breaker counts in, as one type: a cluster, an Auto Scaling group or
+//! an Availability Zone of one region, or the account. Written in the ledger and in an
+//! operator's resume command as `cluster:<name>@<region>`, `group:<name>@<region>`,
+//! `zone:<name>@<region>` or `account`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,6 +15,11 @@ pub enum ScopeKey {
     },
     /// An Auto Scaling group's members.
     Group {
+        name: String,
+        region: Option<String>,
+    },
+    /// The instances the function serves in one Availability Zone (`us-east-1a`).
+    Zone {
         name: String,
         region: Option<String>,
     },
@@ -36,6 +42,23 @@ impl ScopeKey {
         }
     }
 
+    pub fn zone(name: &str) -> ScopeKey {
+        ScopeKey::Zone {
+            name: name.to_string(),
+            region: None,
+        }
+    }
+
+    /// The region the scope names, if any (the account names none).
+    pub fn region(&self) -> Option<&str> {
+        match self {
+            ScopeKey::Cluster { region, .. }
+            | ScopeKey::Group { region, .. }
+            | ScopeKey::Zone { region, .. } => region.as_deref(),
+            ScopeKey::Account => None,
+        }
+    }
+
     /// The same scope in `region`: two regions' groups of one name never share a guard or
     /// a breaker. The account is one scope whatever the region.
     pub fn in_region(self, region: &str) -> ScopeKey {
@@ -43,6 +66,7 @@ impl ScopeKey {
         match self {
             ScopeKey::Cluster { name, .. } => ScopeKey::Cluster { name, region },
             ScopeKey::Group { name, .. } => ScopeKey::Group { name, region },
+            ScopeKey::Zone { name, .. } => ScopeKey::Zone { name, region },
             ScopeKey::Account => ScopeKey::Account,
         }
     }
@@ -51,9 +75,9 @@ impl ScopeKey {
     /// function's own region).
     pub fn or_region(self, region: &str) -> ScopeKey {
         match &self {
-            ScopeKey::Cluster { region: None, .. } | ScopeKey::Group { region: None, .. } => {
-                self.in_region(region)
-            }
+            ScopeKey::Cluster { region: None, .. }
+            | ScopeKey::Group { region: None, .. }
+            | ScopeKey::Zone { region: None, .. } => self.in_region(region),
             _ => self,
         }
     }
@@ -63,6 +87,7 @@ impl ScopeKey {
         let (kind, name, region) = match self {
             ScopeKey::Cluster { name, region } => ("cluster", name, region),
             ScopeKey::Group { name, region } => ("group", name, region),
+            ScopeKey::Zone { name, region } => ("zone", name, region),
             ScopeKey::Account => return "this account".to_string(),
         };
         match region {
@@ -77,6 +102,7 @@ impl fmt::Display for ScopeKey {
         let (kind, name, region) = match self {
             ScopeKey::Cluster { name, region } => ("cluster", name, region),
             ScopeKey::Group { name, region } => ("group", name, region),
+            ScopeKey::Zone { name, region } => ("zone", name, region),
             ScopeKey::Account => return f.write_str("account"),
         };
         write!(f, "{kind}:{name}")?;
@@ -103,12 +129,15 @@ impl FromStr for ScopeKey {
         let (kind, name) = scope
             .split_once(':')
             .filter(|(_, name)| !name.trim().is_empty())
-            .ok_or_else(|| format!("{s:?} is not \"group:<name>\" or \"cluster:<name>\""))?;
+            .ok_or_else(|| {
+                format!("{s:?} is not \"group:<name>\", \"cluster:<name>\" or \"zone:<name>\"")
+            })?;
         let name = name.trim().to_string();
         match kind.trim() {
             "cluster" => Ok(ScopeKey::Cluster { name, region }),
             "group" => Ok(ScopeKey::Group { name, region }),
-            other => Err(format!("{other:?} is not a scope: group or cluster")),
+            "zone" => Ok(ScopeKey::Zone { name, region }),
+            other => Err(format!("{other:?} is not a scope: group, cluster or zone")),
         }
     }
 }
@@ -127,6 +156,11 @@ mod tests {
                 "cluster db in eu-west-1",
             ),
             ("account", ScopeKey::Account, "this account"),
+            (
+                "zone:us-east-1a@us-east-1",
+                ScopeKey::zone("us-east-1a").in_region("us-east-1"),
+                "zone us-east-1a in us-east-1",
+            ),
             // A group's name may hold ':' (Auto Scaling allows it); the region is after the last '@'.
             (
                 "group:a:b@us-east-1",
@@ -149,5 +183,7 @@ mod tests {
         let elsewhere = ScopeKey::group("web").in_region("r2");
         assert_eq!(elsewhere.clone().or_region("r1"), elsewhere);
         assert_eq!(ScopeKey::Account.in_region("r1"), ScopeKey::Account);
+        assert_eq!(ScopeKey::zone("r1a").or_region("r1").region(), Some("r1"));
+        assert_eq!(ScopeKey::Account.region(), None);
     }
 }

@@ -38,6 +38,14 @@ pub fn scope_of(
     }
 }
 
+/// Where the zone breaker counts an instance's alarms: its Availability Zone, if known.
+pub fn zone_of(
+    instance: &crate::model::facts::InstanceFacts,
+) -> Option<crate::model::scope::ScopeKey> {
+    let zone = instance.availability_zone.as_deref()?;
+    Some(crate::model::scope::ScopeKey::zone(zone))
+}
+
 /// Hold reasons start with this; such holds are not reported one by one.
 pub const HOLD_PREFIX: &str = "breaker open";
 
@@ -79,13 +87,15 @@ impl State {
 pub enum Assessment {
     /// Nothing to stop.
     Closed,
-    /// Trips now: these members alarmed within the window (sorted).
+    /// Trips now: these members alarmed within the window (sorted); it cannot close
+    /// before `until_ms` unless an operator resumes it.
     Opens {
         instances: Vec<String>,
         threshold: String,
+        until_ms: i64,
     },
-    /// Stays open; why, for the hold.
-    Open(String),
+    /// Stays open at least until `until_ms`; why, for the hold.
+    Open { why: String, until_ms: i64 },
     /// The cool-down is over: closes now.
     Closes,
 }
@@ -149,16 +159,11 @@ pub fn assess(
         .collect();
     recent.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     if let Some(since) = state.open_since_ms {
-        // The count falls to the threshold once the alarm that first exceeded it (counting
-        // from the latest) leaves the window.
-        let first_over = (1..=recent.len()).find(|n| exceeds(settings, size, *n));
-        let below_since =
-            first_over.map_or(since, |m| (recent[m - 1].1 + settings.window_ms).max(since));
-        let resume_at = below_since + settings.cooldown_ms;
+        let resume_at = resume_at(settings, size, &recent, since);
         return if now_ms >= resume_at {
             Assessment::Closes
         } else {
-            Assessment::Open(format!(
+            let why = format!(
                 "{HOLD_PREFIX} since {}: {} members alarmed within {} (threshold {}); automated repair stopped here until {} ({} at or below the threshold), or an operator's resume event",
                 clock(since),
                 in_window(&recent, settings.window_ms).len(),
@@ -166,7 +171,11 @@ pub fn assess(
                 threshold_text(settings, size),
                 clock(resume_at),
                 minutes(settings.cooldown_ms),
-            ))
+            );
+            Assessment::Open {
+                why,
+                until_ms: resume_at,
+            }
         };
     }
     let mut window = in_window(&recent, settings.window_ms);
@@ -177,7 +186,23 @@ pub fn assess(
     Assessment::Opens {
         instances: window,
         threshold: threshold_text(settings, size),
+        until_ms: resume_at(settings, size, &recent, now_ms),
     }
+}
+
+/// When a breaker open since `since` closes by itself if no alarm comes: the count falls to
+/// the threshold once the alarm that first exceeded it (counting from the latest, `recent`
+/// sorted newest first) leaves the window, then the cool-down.
+fn resume_at(
+    settings: &Settings,
+    size: Option<usize>,
+    recent: &[&(String, i64)],
+    since: i64,
+) -> i64 {
+    let first_over = (1..=recent.len()).find(|n| exceeds(settings, size, *n));
+    let below_since =
+        first_over.map_or(since, |m| (recent[m - 1].1 + settings.window_ms).max(since));
+    below_since + settings.cooldown_ms
 }
 
 /// The members whose alarm is within the window ending at the latest alarm.
@@ -462,9 +487,17 @@ mod tests {
         for (what, alarms, state, now, want) in cases {
             let got = match assess(&s, Some(10), &alarms, &state, now) {
                 Assessment::Closed => "closed".to_string(),
-                Assessment::Opens { instances, .. } => format!("opens:{}", instances.len()),
-                Assessment::Open(why) => {
+                Assessment::Opens {
+                    instances,
+                    until_ms,
+                    ..
+                } => {
+                    assert!(until_ms >= now + s.cooldown_ms, "{what}: until {until_ms}");
+                    format!("opens:{}", instances.len())
+                }
+                Assessment::Open { why, until_ms } => {
                     assert!(why.starts_with(HOLD_PREFIX), "{why}");
+                    assert!(until_ms > now, "{what}: open until {until_ms}, now {now}");
                     "open".into()
                 }
                 Assessment::Closes => "closes".into(),

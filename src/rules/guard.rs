@@ -253,6 +253,7 @@ mod tests {
             hold_until_ms: None,
             rungs: vec![],
             hold_kind: None,
+            hold_scope: None,
             member_steps: vec![],
             ec2_heard: vec![],
         }

@@ -15,4 +15,5 @@ pub mod policy;
 pub mod relaunch;
 pub mod replacement;
 pub mod scan;
+pub mod storm;
 pub mod trust;

@@ -418,6 +418,7 @@ mod tests {
             hold_until_ms: None,
             rungs: c.rungs.clone(),
             hold_kind: None,
+            hold_scope: None,
             member_steps: vec![],
             ec2_heard: match c.heard_recovered {
                 true => vec![(Heard::Recovered, T0 + 2 * MIN)],

@@ -530,6 +530,19 @@ pub async fn make_group(
     size: i32,
     tags: &[(&str, &str)],
 ) -> (String, Vec<String>) {
+    make_group_in(ec2, asg, (region, &["a"]), name, size, tags).await
+}
+
+/// The same, spread over the zones `zones` of `region` (`["a", "b", "c"]`); the emulator
+/// places each member in one of them at random.
+pub async fn make_group_in(
+    ec2: &aws_sdk_ec2::Client,
+    asg: &aws_sdk_autoscaling::Client,
+    (region, zones): (&str, &[&str]),
+    name: &str,
+    size: i32,
+    tags: &[(&str, &str)],
+) -> (String, Vec<String>) {
     let image = ec2
         .describe_images()
         .owners("amazon")
@@ -565,7 +578,7 @@ pub async fn make_group(
         .max_size(size.max(1))
         .desired_capacity(size)
         .health_check_grace_period(0)
-        .availability_zones(format!("{region}a"));
+        .set_availability_zones(Some(zones.iter().map(|z| format!("{region}{z}")).collect()));
     for (k, v) in tags {
         create = create.tags(
             AsgTag::builder()

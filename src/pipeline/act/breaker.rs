@@ -1,6 +1,8 @@
-//! The correlated-failure breaker at the edges: count this alarm in its scope, read the
-//! breaker, trip or close it (one message each, sent by the one invocation whose
-//! conditional write made the change), and the operator's resume event.
+//! The correlated-failure breakers at the edges: count this alarm in its zone's and its
+//! group's or cluster's breaker, read them, trip or close them. The storm they make
+//! together is told once: the invocation whose trip begins it sends the opening message,
+//! the one whose close ends it the closing one (`ledger::storm`); the tick sends the
+//! updates between (`pipeline::tick::storm`). And the operator's resume event.
 
 use super::guard::desired_capacity;
 use crate::app::Run;
@@ -11,21 +13,40 @@ use crate::model::outcome::{Action, Outcome, Verdict};
 use crate::model::scope::ScopeKey;
 use crate::notify::message::{summary_for_people, summary_payload};
 use crate::pipeline::commit::MAX_LEDGER_RACES;
-use crate::rules::breaker::{self, Assessment, State};
+use crate::rules::breaker::{self, Assessment, Settings, State};
 use crate::rules::incident::{Head, HoldKind};
+use crate::rules::storm;
 use tokio::sync::OnceCell;
 
-/// The breaker is open in this incident's scope: hold, with why, and where the one summary
-/// went if this invocation sent it.
+/// A breaker is open in one of this incident's scopes: hold, with why, until when at least,
+/// behind which scope, and where the storm's opening message went if this invocation sent it.
 pub struct Open {
     pub why: String,
     pub summary: Option<String>,
+    pub scope: String,
+    pub until_ms: i64,
+}
+
+/// The breakers of an instance: its zone's, then its cluster's or group's, each with its
+/// settings (those turned off left out).
+fn scopes_of(run: &Run<'_>, facts: &Facts, region: &str) -> Vec<(ScopeKey, Settings)> {
+    let Some(instance) = &facts.instance else {
+        return vec![];
+    };
+    let group = facts.group.as_ref().map(|g| g.name.as_str());
+    let zone = breaker::zone_of(instance).zip(run.config.storm.zone);
+    let scope = breaker::scope_of(instance, group).zip(run.config.breaker);
+    [zone, scope]
+        .into_iter()
+        .flatten()
+        .map(|(key, settings)| (key.in_region(region), settings))
+        .collect()
 }
 
 /// Counts the incident's alarm once EC2 confirms it (`confirmed`: an alarm EC2 does not
-/// confirm counts toward no breaker, so forged alarms cannot open one) and says whether the
-/// breaker of its scope is open. Closing it after the cool-down happens here too.
-/// `desired`: the group's desired capacity, shared with the guards.
+/// confirm counts toward no breaker, so forged alarms cannot open one) and says whether a
+/// breaker of its scopes is open — its zone's first. Closing one after its cool-down
+/// happens here too. `desired`: the group's desired capacity, shared with the guards.
 pub async fn check(
     run: &Run<'_>,
     facts: &Facts,
@@ -33,15 +54,57 @@ pub async fn check(
     confirmed: bool,
     desired: &OnceCell<Option<i32>>,
 ) -> Result<Option<Open>, Error> {
-    let (Some(settings), Some(instance)) = (run.config.breaker, &facts.instance) else {
-        return Ok(None);
-    };
-    let group = facts.group.as_ref().map(|g| g.name.as_str());
-    let Some(scope) = breaker::scope_of(instance, group) else {
-        return Ok(None);
-    };
-    let scope = scope.in_region(head.region());
-    let (key, label) = (scope.to_string(), scope.label());
+    let scopes = scopes_of(run, facts, head.region());
+    let checked = futures::future::try_join_all(
+        scopes
+            .iter()
+            .map(|(scope, settings)| check_one(run, head, confirmed, desired, scope, settings)),
+    )
+    .await?;
+    // The breakers this alarm tripped join the storm, the zone's first: only the one that
+    // begins the storm tells people.
+    let mut first: Option<Open> = None;
+    for ((scope, settings), checked) in scopes.iter().zip(checked) {
+        let open = match checked {
+            None => continue,
+            Some(Checked::Open(open)) => open,
+            Some(Checked::Tripped(tripped)) => tell_opened(run, scope, tripped, settings).await,
+        };
+        first = match first {
+            None => Some(open),
+            Some(f) => Some(Open {
+                summary: f.summary.or(open.summary),
+                ..f
+            }),
+        };
+    }
+    Ok(first)
+}
+
+/// One breaker as `check_one` found it.
+enum Checked {
+    Open(Open),
+    /// This invocation's write tripped it: its members counted (ledger keys), its threshold,
+    /// and until when it stays open at least.
+    Tripped(Tripped),
+}
+
+struct Tripped {
+    instances: Vec<String>,
+    threshold: String,
+    until_ms: i64,
+}
+
+/// One scope's breaker: noted, read, tripped or closed.
+async fn check_one(
+    run: &Run<'_>,
+    head: &Head,
+    confirmed: bool,
+    desired: &OnceCell<Option<i32>>,
+    scope: &ScopeKey,
+    settings: &Settings,
+) -> Result<Option<Checked>, Error> {
+    let key = scope.to_string();
     // Noted once confirmed, and read back in the same call; noting again is a no-op (one
     // entry per member), and a repair held by a guard was confirmed, so noted, before.
     let mut read = Some(match confirmed && head.hold_kind != Some(HoldKind::Guard) {
@@ -59,98 +122,139 @@ pub async fn check(
             None => run.ledger.read_breaker(&key).await?,
         };
         // The size a percent is taken of is read only when it can change the answer.
-        if size.is_none() && breaker::needs_size(&settings, alarms.len(), &state) {
-            size = Some(scope_size(run, facts, head, desired).await?);
+        if size.is_none() && breaker::needs_size(settings, alarms.len(), &state) {
+            size = Some(size_of(run, scope, desired).await?);
         }
         let now = run.now_ms();
-        match breaker::assess(&settings, size.flatten(), &alarms, &state, now) {
+        match breaker::assess(settings, size.flatten(), &alarms, &state, now) {
             Assessment::Closed => return Ok(None),
-            Assessment::Open(why) => return Ok(Some(Open { why, summary: None })),
+            Assessment::Open { why, until_ms } => {
+                let open = Open {
+                    why,
+                    summary: None,
+                    scope: key,
+                    until_ms,
+                };
+                return Ok(Some(Checked::Open(open)));
+            }
             Assessment::Opens {
                 instances,
                 threshold,
+                until_ms,
             } => {
                 if run
                     .ledger
                     .write_breaker(&key, &state.tripped(now), &alarms, now)
                     .await?
                 {
-                    let opened = (&scope, &instances[..], threshold.as_str());
-                    return Ok(Some(tell_opened(run, opened, &settings).await));
+                    return Ok(Some(Checked::Tripped(Tripped {
+                        instances,
+                        threshold,
+                        until_ms,
+                    })));
                 }
             }
             Assessment::Closes => {
-                if close(run, &scope, &alarms, &state, "cool-down over").await? {
+                if close(run, scope, &alarms, &state, "cool-down over").await? {
                     return Ok(None);
                 }
             }
         }
     }
-    Ok(Some(Open {
-        why: format!(
-            "{}? {label}'s breaker kept changing under other invocations; looking again in a minute",
-            breaker::HOLD_PREFIX
-        ),
+    let why = format!(
+        "{}? {}'s breaker kept changing under other invocations; looking again in a minute",
+        breaker::HOLD_PREFIX,
+        scope.label()
+    );
+    let open = Open {
+        why,
         summary: None,
-    }))
+        scope: key,
+        until_ms: run.now_ms(),
+    };
+    Ok(Some(Checked::Open(open)))
 }
 
-/// The size a percent is taken of: the group's desired capacity, or the instances with
-/// the cluster tag.
-async fn scope_size(
+/// The size a percent is taken of: the group's desired capacity, the instances with the
+/// cluster tag, or those in the zone.
+pub(crate) async fn size_of(
     run: &Run<'_>,
-    facts: &Facts,
-    head: &Head,
+    scope: &ScopeKey,
     desired: &OnceCell<Option<i32>>,
 ) -> Result<Option<usize>, Error> {
-    let Some(instance) = facts.instance.as_ref() else {
-        return Ok(None);
-    };
-    let group = facts.group.as_ref().map(|g| g.name.as_str());
-    match (group, crate::rules::guard::cluster_of(instance)) {
-        (_, Some(name)) => Ok(Some(run.fleet.cluster_size(head.region(), name).await?)),
-        (Some(name), None) => Ok(desired_capacity(run, head.region(), name, desired)
+    let region = scope.region().unwrap_or(&run.config.region);
+    match scope {
+        ScopeKey::Cluster { name, .. } => Ok(Some(run.fleet.cluster_size(region, name).await?)),
+        ScopeKey::Zone { name, .. } => Ok(Some(run.fleet.zone_size(region, name).await?)),
+        ScopeKey::Group { name, .. } => Ok(desired_capacity(run, region, name, desired)
             .await?
             .map(|d| d.max(0) as usize)),
-        (None, None) => Ok(None),
+        ScopeKey::Account => Ok(None),
     }
 }
 
-/// This invocation opened the breaker: one summary to people, with the command that
-/// resumes it and the runbook's section; the hold says so.
-/// `opened`: the scope, the members counted (ledger keys), the threshold.
+/// This invocation opened the breaker: it joins the storm, and tells people only when it
+/// begins it (a later breaker is counted in the storm's updates).
 async fn tell_opened(
     run: &Run<'_>,
-    (scope, instances, threshold): (&ScopeKey, &[String], &str),
-    settings: &breaker::Settings,
+    scope: &ScopeKey,
+    tripped: Tripped,
+    settings: &Settings,
 ) -> Open {
     let (key, label) = (scope.to_string(), scope.label());
-    let label = label.as_str();
-    // Counted by ledger key; people read instance ids (the label names the region).
-    let ids: Vec<String> = instances
-        .iter()
-        .map(|k| crate::model::keys::instance_of(k))
-        .map(str::to_string)
-        .collect();
-    let config = &run.config;
-    let resume = breaker::resume_command(&config.function_name, &config.region, scope);
-    let text = breaker::opened_text(label, &ids, threshold, settings, &resume);
-    let payload = summary_for_people(&text, Handover::Breaker, config.runbook_url.as_deref());
-    let summary = run.tell(&payload).await;
-    tracing::warn!(scope = %key, members = instances.len(), "breaker open");
+    let Tripped {
+        instances,
+        threshold,
+        until_ms,
+    } = tripped;
+    let threshold = threshold.as_str();
     let why = format!(
-        "{}: {} members of {label} alarmed within the window (threshold {threshold}); automated repair stopped there, one summary sent",
+        "{}: {} members of {label} alarmed within the window (threshold {threshold}); automated repair stopped there",
         breaker::HOLD_PREFIX,
         instances.len()
     );
-    Open {
+    // A storm item that cannot be written costs a message, never a silence.
+    let begins = match run.ledger.join_storm(&key, run.now_ms()).await {
+        Ok(begins) => begins,
+        Err(e) => {
+            tracing::warn!(error = %e, scope = %key, "breaker open, storm not recorded; told on its own");
+            true
+        }
+    };
+    tracing::warn!(scope = %key, members = instances.len(), begins, "breaker open");
+    let open = |why, summary| Open {
         why,
-        summary: Some(summary),
+        summary,
+        scope: key.clone(),
+        until_ms,
+    };
+    if !begins {
+        return open(format!("{why}; counted in the storm's next update"), None);
     }
+    let config = &run.config;
+    let resume = breaker::resume_command(&config.function_name, &config.region, scope);
+    let text = match scope {
+        ScopeKey::Zone { .. } => {
+            let update = config.storm.update_ms;
+            storm::zone_opened_text(scope, instances.len(), threshold, settings, update, &resume)
+        }
+        _ => {
+            // Counted by ledger key; people read instance ids (the label names the region).
+            let ids: Vec<String> = instances
+                .iter()
+                .map(|k| crate::model::keys::instance_of(k).to_string())
+                .collect();
+            breaker::opened_text(&label, &ids, threshold, settings, &resume)
+        }
+    };
+    let payload = summary_for_people(&text, Handover::Breaker, config.runbook_url.as_deref());
+    let summary = run.tell(&payload).await;
+    open(format!("{why}, one summary sent"), Some(summary))
 }
 
-/// Closes the breaker, forgetting the alarms so far; the winner of the write tells people.
-async fn close(
+/// Closes the breaker, forgetting the alarms so far; the winner of the write takes it out
+/// of the storm, and tells people when that ends the storm (or when it was in none).
+pub(crate) async fn close(
     run: &Run<'_>,
     scope: &ScopeKey,
     alarms: &[(String, i64)],
@@ -163,9 +267,29 @@ async fn close(
     if !run.ledger.write_breaker(key, &closed, alarms, now).await? {
         return Ok(false);
     }
-    let text = breaker::closed_text(&scope.label(), by);
-    let delivery = run.tell(&summary_payload(&text)).await;
-    tracing::warn!(scope = %key, by, notification = %delivery, "breaker closed");
+    let text = match run.ledger.leave_storm(key).await {
+        Ok(Some(after)) if after.open.is_empty() => Some(storm::ended_text(
+            after.since_ms,
+            now,
+            scope,
+            by,
+            run.config.storm.take_up_per_tick,
+        )),
+        // The storm goes on: its updates and its end say the rest.
+        Ok(Some(_)) => None,
+        Ok(None) => Some(breaker::closed_text(&scope.label(), by)),
+        Err(e) => {
+            tracing::warn!(error = %e, scope = %key, "breaker closed, storm not updated");
+            Some(breaker::closed_text(&scope.label(), by))
+        }
+    };
+    match text {
+        Some(text) => {
+            let delivery = run.tell(&summary_payload(&text)).await;
+            tracing::warn!(scope = %key, by, notification = %delivery, "breaker closed");
+        }
+        None => tracing::warn!(scope = %key, by, "breaker closed; the storm goes on"),
+    }
     Ok(true)
 }
 

@@ -29,17 +29,46 @@ pub(crate) async fn close(
     head: Head,
     s: &Signal,
     facts: &Facts,
-    mut outcome: Outcome,
+    outcome: Outcome,
 ) -> Result<Outcome, Error> {
+    match closed(run, head, s, facts, outcome).await? {
+        Ok(outcome) => Ok(report::decision(run, s, Some(facts), outcome).await),
+        Err(other) => Ok(other),
+    }
+}
+
+/// The same, told to nobody: a repair held behind a breaker that recovered by itself meanwhile
+/// (the storm's messages stand for it; the audit trail has it).
+pub(crate) async fn close_quietly(
+    run: &Run<'_>,
+    head: Head,
+    s: &Signal,
+    facts: &Facts,
+    outcome: Outcome,
+) -> Result<Outcome, Error> {
+    Ok(closed(run, head, s, facts, outcome)
+        .await?
+        .unwrap_or_else(|other| other))
+}
+
+/// Closes the incident: `Ok(outcome)` to report, `Err(outcome)` of another invocation that
+/// moved the head first.
+async fn closed(
+    run: &Run<'_>,
+    head: Head,
+    s: &Signal,
+    facts: &Facts,
+    mut outcome: Outcome,
+) -> Result<Result<Outcome, Outcome>, Error> {
     outcome.incident = Some(head.incident_id.clone());
     outcome.group = facts.group.as_ref().map(|g| g.name.clone());
     outcome.inputs = Some(history::inputs(s, Some(facts), run.config.dry_run));
     let closed = incident::close_without_ok(&head, &outcome, run.now_ms());
     if let Some(other) = replace(run, &head, &closed, s, facts).await? {
-        return Ok(other);
+        return Ok(Err(other));
     }
     if head.hold_until_ms.is_some() || !head.rungs.is_empty() {
         unlist(run, &head).await;
     }
-    Ok(report::decision(run, s, Some(facts), outcome).await)
+    Ok(Ok(outcome))
 }

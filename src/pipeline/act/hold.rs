@@ -30,6 +30,8 @@ pub(crate) struct Held {
     pub why: String,
     pub told: Telling,
     pub kind: HoldKind,
+    /// Behind a breaker: its scope, which the tick waits on.
+    pub scope: Option<String>,
 }
 
 /// Holds the incident: listed in the open index first, so that the tick acts after it
@@ -50,7 +52,8 @@ pub(crate) async fn hold(
         }
     }
     let repeat = incident::repeats_hold(&head, held.kind, &held.why);
-    let next = incident::hold(&head, held.until_ms, held.kind, &held.why);
+    let mut next = incident::hold(&head, held.until_ms, held.kind, &held.why);
+    next.hold_scope = held.scope;
     if let Some(outcome) = replace(run, &head, &next, s, facts).await? {
         return Ok(outcome);
     }
@@ -100,6 +103,7 @@ pub(crate) async fn unconfirmed(
                 ),
                 told: Telling::Report,
                 kind: HoldKind::Confirm,
+                scope: None,
             };
             hold(run, head, s, facts, held).await
         }

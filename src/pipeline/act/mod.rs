@@ -40,10 +40,10 @@ pub async fn act(
             return fail(run, &head, s, facts.as_ref(), Action::None, error).await
         }
     };
-    let (facts, summary) = (&d.facts, d.open.and_then(|o| o.summary));
+    let facts = &d.facts;
     let (repair, guarded) = match d.plan {
         Plan::Repair { repair, guarded } => (repair, guarded),
-        other => return without_repair(run, s, head, facts, other, summary).await,
+        other => return without_repair(run, s, head, facts, other, d.open).await,
     };
     if guarded && !d.admitted {
         match guard::admit_everywhere(run, facts, &head, &d.desired).await {
@@ -55,6 +55,7 @@ pub async fn act(
                     why,
                     told,
                     kind: HoldKind::Guard,
+                    scope: None,
                 };
                 return hold::hold(run, head, s, facts, held).await;
             }
@@ -68,15 +69,15 @@ pub async fn act(
     }
 }
 
-/// A plan that repairs nothing now: wait, close, hold or report. `summary`: where the
-/// breaker's summary went, if this invocation sent it.
+/// A plan that repairs nothing now: wait, close, hold or report. `open`: the breaker
+/// that holds it, if one does.
 async fn without_repair(
     run: &Run<'_>,
     s: &Signal,
     head: Head,
     facts: &Facts,
     plan: Plan,
-    summary: Option<String>,
+    open: Option<breaker::Open>,
 ) -> Result<Outcome, Error> {
     let outcome =
         |action, result, why| Outcome::new(Some(s.instance_id.clone()), action, result, why);
@@ -104,21 +105,34 @@ async fn without_repair(
             until_ms,
             why,
         } => {
-            let told = match kind {
-                HoldKind::Breaker => Telling::Summarised(summary),
-                _ => Telling::Report,
-            };
-            let held = Held {
-                until_ms,
-                why,
-                told,
-                kind,
+            let held = match (kind, open) {
+                // Not looked at again until its breaker closes (or could have).
+                (HoldKind::Breaker, Some(open)) => Held {
+                    until_ms: open.until_ms.max(until_ms),
+                    why,
+                    told: Telling::Summarised(open.summary),
+                    kind,
+                    scope: Some(open.scope),
+                },
+                _ => Held {
+                    until_ms,
+                    why,
+                    told: Telling::Report,
+                    kind,
+                    scope: None,
+                },
             };
             hold::hold(run, head, s, facts, held).await
         }
         Plan::TakenOver { why } => {
             let o = outcome(Action::None, Verdict::Held, why).for_people(Handover::TakenOver);
             close::close(run, head, s, facts, o).await
+        }
+        // Held behind a breaker and now well again: one of the storm's many, closed quietly.
+        Plan::Unconfirmed { why, .. } if head.hold_kind == Some(HoldKind::Breaker) => {
+            let why = format!("{why}: it recovered while held behind a breaker; closed without a repair (the storm's messages stand for it)");
+            let o = outcome(Action::None, Verdict::Done, why);
+            close::close_quietly(run, head, s, facts, o).await
         }
         Plan::Unconfirmed { since_ms, why } => {
             hold::unconfirmed(run, head, s, facts, since_ms, why).await

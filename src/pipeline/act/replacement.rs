@@ -24,6 +24,7 @@ pub async fn begin(run: &Run<'_>, head: &Head, outcome: &Outcome) {
     next.group = outcome.group.clone().or(next.group);
     next.hold_until_ms = None;
     next.hold_kind = None;
+    next.hold_scope = None;
     next.member_steps = vec![(Step::Marked, now)];
     if let Err(e) = run.ledger.set_open(&head.key(), true, now / 1000).await {
         tracing::warn!(error = %e, incident = %head.incident_id, "could not list the replacement for the tick; it is not verified");

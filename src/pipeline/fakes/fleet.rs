@@ -34,6 +34,8 @@ pub struct Machine {
     pub healthy: bool,
     /// A member's lifecycle state.
     pub lifecycle: String,
+    /// Its Availability Zone.
+    pub zone: Option<String>,
 }
 
 impl Machine {
@@ -47,6 +49,15 @@ impl Machine {
             group: None,
             healthy: true,
             lifecycle: "InService".into(),
+            zone: None,
+        }
+    }
+
+    /// The same, in the Availability Zone `zone`.
+    pub fn in_zone(self, zone: &str) -> Machine {
+        Machine {
+            zone: Some(zone.to_string()),
+            ..self
         }
     }
 
@@ -112,6 +123,13 @@ impl FakeFleet {
         self.failures.arm(call, transient);
     }
 
+    /// EC2's status checks of the instance change (it recovers, or fails).
+    pub fn set_checks(&self, id: &str, checks: Checks) {
+        if let Some(m) = self.machines.lock().unwrap().get_mut(id) {
+            m.checks = checks;
+        }
+    }
+
     pub fn machine(&self, id: &str) -> Option<Machine> {
         self.machines.lock().unwrap().get(id).cloned()
     }
@@ -138,6 +156,7 @@ impl FakeFleet {
             state: m.state,
             instance_type: Some("m5.large".into()),
             root_device_type: Some("ebs".into()),
+            availability_zone: m.zone,
             tags: m.tags,
             ..InstanceFacts::default()
         })
@@ -190,6 +209,14 @@ impl Fleet for FakeFleet {
             m.tags.get(tag).map(String::as_str) == Some(cluster) && m.state != "terminated"
         });
         Ok(tagged.count())
+    }
+    async fn zone_size(&self, _: &str, zone: &str) -> Result<usize, Error> {
+        self.call("zone_size", zone, false)?;
+        let machines = self.machines.lock().unwrap();
+        let there = machines
+            .values()
+            .filter(|m| m.zone.as_deref() == Some(zone) && m.state != "terminated");
+        Ok(there.count())
     }
     async fn group(&self, _: &str, name: &str) -> Result<Option<Group>, Error> {
         self.call("group", name, false)?;

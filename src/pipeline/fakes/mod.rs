@@ -4,6 +4,7 @@
 
 mod fleet;
 mod store;
+mod storm;
 mod tests;
 
 pub use fleet::{FakeFleet, Machine};

@@ -12,6 +12,7 @@ use crate::rules::backup::{Known, Made};
 use crate::rules::breaker::State;
 use crate::rules::history::Record;
 use crate::rules::incident::Head;
+use crate::rules::storm::Storm;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
@@ -42,6 +43,7 @@ pub struct Tables {
     pub breakers: HashMap<String, BreakerItem>,
     pub scopes: HashMap<String, Scope>,
     pub summaries: HashMap<String, i64>,
+    pub storm: Storm,
     pub records: Vec<Record>,
     pub outbox: Vec<Kept>,
 }
@@ -297,6 +299,53 @@ impl Store for MemStore {
                     item.alarms.remove(member);
                 }
             }
+            true
+        })
+        .await
+    }
+    async fn join_storm(&self, scope: &str, now_ms: i64) -> Result<bool, Error> {
+        let began = std::sync::atomic::AtomicBool::new(false);
+        self.write_with("join_storm", scope, |t| {
+            let first = t.storm.open.is_empty();
+            t.storm.open.insert(scope.to_string());
+            if first {
+                t.storm.since_ms = Some(now_ms);
+                t.storm.told_ms = Some(now_ms);
+                t.storm.told = (1, 0);
+            }
+            began.store(first, std::sync::atomic::Ordering::Relaxed);
+            true
+        })
+        .await?;
+        Ok(began.into_inner())
+    }
+    async fn leave_storm(&self, scope: &str) -> Result<Option<Storm>, Error> {
+        let mut after = None;
+        self.write_with("leave_storm", scope, |t| {
+            let left = t.storm.open.remove(scope);
+            if left {
+                after = Some(t.storm.clone());
+            }
+            left
+        })
+        .await?;
+        Ok(after)
+    }
+    async fn read_storm(&self) -> Result<Storm, Error> {
+        self.read_with("read_storm", |t| t.storm.clone()).await
+    }
+    async fn claim_storm_update(
+        &self,
+        told_ms: Option<i64>,
+        told: (usize, usize),
+        now_ms: i64,
+    ) -> Result<bool, Error> {
+        self.write_with("claim_storm_update", "storm", |t| {
+            if t.storm.told_ms != told_ms {
+                return false;
+            }
+            t.storm.told_ms = Some(now_ms);
+            t.storm.told = told;
             true
         })
         .await

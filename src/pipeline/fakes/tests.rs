@@ -289,9 +289,9 @@ async fn a_tick_costs_nothing_for_an_incident_not_due_and_takes_it_once_due() {
     let calls = b.journal.all().len();
     let r = b.invoke(&tick()).await.unwrap();
     assert!(
-        r.outcomes
-            .iter()
-            .any(|o| o.reason.starts_with("1 open incident(s) not due")),
+        r.outcomes.iter().any(|o| o
+            .reason
+            .ends_with(": 1 not due (held until later, or being worked on)")),
         "{r:?}"
     );
     assert_eq!(

@@ -7,6 +7,7 @@ pub mod alarms;
 pub mod backups;
 pub mod resend;
 pub mod scan;
+pub mod storm;
 
 use super::act::{relaunch, replacement};
 use super::commit::{advance, First};
@@ -78,25 +79,26 @@ pub async fn advance_open(run: &Run<'_>, trigger: Trigger, open: &[String]) -> V
     let mut outcomes = vec![];
     // One batched read orders the work: what is due first, nothing for what is not.
     let turns = match run.ledger.read_heads(open).await {
-        Ok(heads) => incident::turns(open, &heads, run.now_ms()),
+        Ok(heads) => {
+            // The storm's breakers, looked at once: what they hold costs nothing more.
+            let upkeep = storm::upkeep(run, &heads).await;
+            outcomes.extend(upkeep.outcomes);
+            let breakers = incident::Breakers {
+                open: upkeep.open.as_ref(),
+                take_up: run.config.storm.take_up_per_tick,
+            };
+            incident::turns(open, &heads, run.now_ms(), breakers)
+        }
         Err(e) => {
             tracing::warn!(error = %e, "open incidents' heads not read in a batch; each is read in turn");
             incident::Turns {
                 advance: open.to_vec(),
-                not_due: 0,
+                ..incident::Turns::default()
             }
         }
     };
-    if turns.not_due > 0 {
-        outcomes.push(Outcome::new(
-            None,
-            Action::None,
-            Verdict::InProgress,
-            format!(
-                "{} open incident(s) not due this time (held until later, or being worked on): left without a call",
-                turns.not_due
-            ),
-        ));
+    if let Some(o) = left_alone(&turns) {
+        outcomes.push(o);
     }
     for key in &turns.advance {
         let instance_id = crate::model::keys::instance_of(key);
@@ -136,6 +138,37 @@ pub async fn advance_open(run: &Run<'_>, trigger: Trigger, open: &[String]) -> V
         ));
     }
     outcomes
+}
+
+/// What the tick leaves without a call, in one outcome.
+fn left_alone(turns: &incident::Turns) -> Option<Outcome> {
+    let mut parts = vec![];
+    if turns.not_due > 0 {
+        parts.push(format!(
+            "{} not due (held until later, or being worked on)",
+            turns.not_due
+        ));
+    }
+    if turns.behind_breaker > 0 {
+        parts.push(format!("{} behind an open breaker", turns.behind_breaker));
+    }
+    if turns.queued > 0 {
+        parts.push(format!(
+            "{} whose breaker closed, waiting their turn to be taken up",
+            turns.queued
+        ));
+    }
+    (!parts.is_empty()).then(|| {
+        Outcome::new(
+            None,
+            Action::None,
+            Verdict::InProgress,
+            format!(
+                "open incidents left without a call this time: {}",
+                parts.join("; ")
+            ),
+        )
+    })
 }
 
 /// `key`: as the open index lists it (`model::keys::key`; an older ledger's bare id is

@@ -26,6 +26,7 @@ pub fn settle(head: &Head, outcome: &Outcome) -> Head {
     // No longer held: off the tick's list (`pipeline::settle`).
     next.hold_until_ms = None;
     next.hold_kind = None;
+    next.hold_scope = None;
     next
 }
 
@@ -71,6 +72,7 @@ pub fn hold(head: &Head, until_ms: i64, kind: HoldKind, why: &str) -> Head {
     let mut next = release(head);
     next.hold_until_ms = Some(until_ms);
     next.hold_kind = Some(kind);
+    next.hold_scope = None;
     next.result = Some(Verdict::Held);
     next.reason = Some(why.to_string());
     next

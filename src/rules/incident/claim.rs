@@ -110,6 +110,7 @@ fn opened(current: Option<&Head>, signal: &Signal, at: i64, lease_until_ms: i64)
         hold_until_ms: None,
         rungs: vec![],
         hold_kind: None,
+        hold_scope: None,
         member_steps: vec![],
         // EC2's recovery attempts of the last day count across incidents.
         ec2_heard: current.map(|h| h.ec2_heard.clone()).unwrap_or_default(),
@@ -161,7 +162,7 @@ pub fn claim_scan(
 /// that waits on the world and nobody holds.
 pub fn claim_waiting(current: Option<&Head>, now_ms: i64, lease_until_ms: i64) -> Move {
     match current {
-        Some(h) if h.is_waiting(now_ms) => {
+        Some(h) if h.is_waiting(now_ms) || h.is_behind_breaker(now_ms) => {
             let mut next = h.clone();
             next.lease_until_ms = lease_until_ms;
             next.version += 1;

@@ -83,6 +83,9 @@ pub struct Head {
     pub rungs: Vec<crate::rules::ladder::Mark>,
     /// Why it is held, when it is (`hold_until_ms`).
     pub hold_kind: Option<HoldKind>,
+    /// Behind an open breaker: that breaker's scope (`ScopeKey` text); the tick takes the
+    /// incident up only once the scope is out of the storm.
+    pub hold_scope: Option<String>,
     /// A group member marked Unhealthy: the steps of its replacement seen so far
     /// (`replacement::assess`); empty for other repairs.
     pub member_steps: Vec<crate::rules::replacement::Mark>,
@@ -218,6 +221,14 @@ impl Head {
             && self.lease_until_ms <= now_ms
             && self.hold_until_ms.is_none_or(|t| t <= now_ms)
     }
+
+    /// Held behind a breaker and free: the tick may take it up before its hold's time,
+    /// once the breaker closed (`turns` knows; the decision looks at the breaker again).
+    pub fn is_behind_breaker(&self, now_ms: i64) -> bool {
+        self.status == Status::Repairing
+            && self.lease_until_ms <= now_ms
+            && self.hold_kind == Some(HoldKind::Breaker)
+    }
 }
 
 pub fn incident_id(instance_id: &str, opened: DateTime<Utc>) -> String {
@@ -278,6 +289,7 @@ mod tests {
             hold_until_ms: None,
             rungs: vec![],
             hold_kind: None,
+            hold_scope: None,
             member_steps: vec![],
             ec2_heard: vec![],
         }
@@ -327,6 +339,7 @@ mod tests {
         Head {
             hold_until_ms: Some(until_ms),
             hold_kind: Some(HoldKind::Grace),
+            hold_scope: None,
             member_steps: vec![],
             ec2_heard: vec![],
             action: None,

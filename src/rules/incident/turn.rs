@@ -1,41 +1,81 @@
 //! The tick's order over the open incidents, from their heads read in one batch: what is
 //! due first (relaunch steps, a member's replacement to verify), then holds and rungs that
-//! are due, oldest first; what is leased or held until later costs no call at all.
+//! are due, oldest first; what is leased, held until later or held behind a breaker still
+//! open costs no call at all, and the repairs a closed breaker held are taken up at a pace.
 
-use super::{Head, Status};
-use std::collections::HashMap;
+use super::{Head, HoldKind, Status};
+use std::collections::{BTreeSet, HashMap};
 
-/// The tick's turns: `advance` in this order; `not_due` left alone this tick.
+/// The tick's turns: `advance` in this order; the rest left alone this tick.
 #[derive(Debug, Default, PartialEq)]
 pub struct Turns {
     pub advance: Vec<String>,
+    /// Held until later, or being worked on.
     pub not_due: usize,
+    /// Held behind a breaker still open.
+    pub behind_breaker: usize,
+    /// Their breaker closed; beyond this tick's take-up, taken up by the next ticks.
+    pub queued: usize,
+}
+
+/// What holds the repairs a breaker held: the scopes whose breaker is open (None: not
+/// known this time, such holds wait for their time as others do), and how many of those
+/// whose breaker closed are taken up per tick.
+#[derive(Debug, Clone, Copy)]
+pub struct Breakers<'a> {
+    pub open: Option<&'a BTreeSet<String>>,
+    pub take_up: usize,
 }
 
 /// `open`: the open index's keys; `heads`: those read (a key without a head is advanced
 /// last, so that it is looked at and unlisted as before).
-pub fn turns(open: &[String], heads: &HashMap<String, Head>, now_ms: i64) -> Turns {
+pub fn turns(
+    open: &[String],
+    heads: &HashMap<String, Head>,
+    now_ms: i64,
+    breakers: Breakers,
+) -> Turns {
+    let mut t = Turns::default();
     let mut ranked: Vec<(u8, i64, &String)> = vec![];
-    let mut not_due = 0;
+    let mut take_up: Vec<(i64, &String)> = vec![];
     for key in open {
         let rank = match heads.get(key) {
-            Some(h) if h.status == Status::Repairing && !h.is_waiting(now_ms) => {
-                not_due += 1;
-                continue;
+            Some(h) if h.status == Status::Repairing => {
+                match (h.hold_kind, breakers.open, h.lease_until_ms <= now_ms) {
+                    (_, _, false) => None,
+                    (Some(HoldKind::Breaker), Some(scopes), true) => {
+                        match h.hold_scope.as_ref().is_some_and(|s| scopes.contains(s)) {
+                            true => t.behind_breaker += 1,
+                            false => take_up.push((h.opened_ms, key)),
+                        }
+                        continue;
+                    }
+                    _ if !h.is_waiting(now_ms) => None,
+                    _ if h.progress.under_way() => Some((0, h.opened_ms)),
+                    _ if h.is_verifying() => Some((1, h.opened_ms)),
+                    _ => Some((2, h.opened_ms)),
+                }
             }
-            Some(h) if h.status != Status::Repairing => (3, h.opened_ms),
-            Some(h) if h.progress.under_way() => (0, h.opened_ms),
-            Some(h) if h.is_verifying() => (1, h.opened_ms),
-            Some(h) => (2, h.opened_ms),
-            None => (3, i64::MAX),
+            Some(h) => Some((3, h.opened_ms)),
+            None => Some((3, i64::MAX)),
         };
-        ranked.push((rank.0, rank.1, key));
+        match rank {
+            Some((rank, at)) => ranked.push((rank, at, key)),
+            None => t.not_due += 1,
+        }
     }
+    // Oldest first, a few per tick: most recovered meanwhile and close quietly.
+    take_up.sort();
+    t.queued = take_up.len().saturating_sub(breakers.take_up);
+    ranked.extend(
+        take_up
+            .into_iter()
+            .take(breakers.take_up)
+            .map(|(at, k)| (2, at, k)),
+    );
     ranked.sort();
-    Turns {
-        advance: ranked.into_iter().map(|(_, _, k)| k.clone()).collect(),
-        not_due,
-    }
+    t.advance = ranked.into_iter().map(|(_, _, k)| k.clone()).collect();
+    t
 }
 
 #[cfg(test)]
@@ -45,6 +85,10 @@ mod tests {
     use crate::model::progress::Phase;
 
     const NOW: i64 = 1_795_403_565_123;
+    const BY_TIME: Breakers = Breakers {
+        open: None,
+        take_up: 5,
+    };
 
     fn head(id: &str, opened_ms: i64, how: impl FnOnce(&mut Head)) -> (String, Head) {
         let mut h = Head {
@@ -85,7 +129,7 @@ mod tests {
         let mut open: Vec<String> = heads.keys().cloned().collect();
         open.push("no-head".into());
         open.sort();
-        let t = turns(&open, &heads, NOW);
+        let t = turns(&open, &heads, NOW, BY_TIME);
         assert_eq!(
             t.advance,
             [
@@ -113,8 +157,48 @@ mod tests {
             h.progress.enter(Phase::Imaging, NOW)
         })]);
         let open: Vec<String> = heads.keys().cloned().collect();
-        let t = turns(&open, &heads, NOW);
+        let t = turns(&open, &heads, NOW, BY_TIME);
         assert_eq!(t.advance[0], "relaunch");
         assert_eq!(t.advance.len(), 1001);
+    }
+
+    #[test]
+    fn behind_an_open_breaker_nothing_once_it_closes_a_few_per_tick_oldest_first() {
+        let behind = |id: &str, opened: i64, scope: &str| {
+            let scope = scope.to_string();
+            head(id, opened, move |h| {
+                h.hold_until_ms = Some(NOW - 1);
+                h.hold_kind = Some(HoldKind::Breaker);
+                h.hold_scope = Some(scope);
+            })
+        };
+        let mut heads: HashMap<String, Head> = (0..300)
+            .map(|i| behind(&format!("zone-{i:03}"), NOW - 1000 + i, "zone:a@r"))
+            .collect();
+        heads.extend((0..8).map(|i| behind(&format!("web-{i}"), NOW - 2000 + i, "group:web@r")));
+        heads.extend([
+            head("relaunch", NOW, |h| h.progress.enter(Phase::Imaging, NOW)),
+            head("leased", NOW - 5000, |h| {
+                h.hold_kind = Some(HoldKind::Breaker);
+                h.hold_scope = Some("group:web@r".into());
+                h.lease_until_ms = NOW + 1;
+            }),
+        ]);
+        let open: Vec<String> = heads.keys().cloned().collect();
+        let zone_open: BTreeSet<String> = ["zone:a@r".to_string()].into();
+        let t = turns(
+            &open,
+            &heads,
+            NOW,
+            Breakers {
+                open: Some(&zone_open),
+                take_up: 3,
+            },
+        );
+        assert_eq!(t.advance, ["relaunch", "web-0", "web-1", "web-2"]);
+        assert_eq!((t.behind_breaker, t.queued, t.not_due), (300, 5, 1));
+        // The storm item not read: such holds wait for their time, as before.
+        let t = turns(&open, &heads, NOW, BY_TIME);
+        assert_eq!((t.advance.len(), t.behind_breaker, t.queued), (309, 0, 0));
     }
 }

@@ -1,0 +1,192 @@
+//! A zone storm on the fakes: the zone's breaker opens with one message and holds every
+//! repair there while another zone is repaired; the tick pays nothing for the holds; once
+//! the cool-down is over the tick closes it with one message and takes the holds up a few
+//! per tick, oldest first, each confirmed with EC2 (those recovered close quietly).
+
+use super::{Bench, Machine, Seen, REGION};
+use crate::model::facts::{Check, Checks};
+use crate::model::outcome::Verdict;
+use crate::rules::incident::{HoldKind, Status};
+
+/// `events/sns-alarm.json`'s instance and state-change time.
+const SAMPLE: &str = "i-0123456789abcdef0";
+const ALARM_MS: i64 = 1_795_403_565_123;
+const MIN: i64 = 60_000;
+
+const IMPAIRED: Checks = Checks {
+    system: Check::Impaired,
+    instance: Check::Ok,
+};
+
+fn alarm(id: &str) -> serde_json::Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/events/sns-alarm.json");
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_json::from_str(&text.replace(SAMPLE, id)).unwrap()
+}
+
+fn tick() -> serde_json::Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/events/scheduled-tick.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn id(i: usize) -> String {
+    format!("i-{i:017x}")
+}
+
+fn told(b: &Bench) -> Vec<String> {
+    b.journal
+        .all()
+        .into_iter()
+        .filter_map(|s| match s {
+            Seen::Told(text) => Some(text),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Eight standalone instances in zone a, one in zone b, all failing; the zone breaker
+/// trips above 3, the account budget is off, two holds are taken up per tick. The zone's
+/// storm after their alarms, and the instances its breaker holds.
+async fn storm_in_zone_a() -> (Bench, Vec<usize>) {
+    let mut machines: Vec<Machine> = (0..8)
+        .map(|i| Machine::running(&id(i), IMPAIRED).in_zone("us-east-1a"))
+        .collect();
+    machines.push(Machine::running(&id(8), IMPAIRED).in_zone("us-east-1b"));
+    let env = [
+        ("AUTOHEAL_ZONE_BREAKER_COUNT", "3"),
+        ("AUTOHEAL_ZONE_BREAKER_PERCENT", "off"),
+        ("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "off"),
+        ("AUTOHEAL_TAKE_UP_PER_TICK", "2"),
+    ];
+    let b = Bench::new(&env, machines, ALARM_MS + 200_000);
+    let mut results = vec![];
+    for i in [0, 1, 2, 3, 8, 4, 5, 6, 7] {
+        let r = b.invoke(&alarm(&id(i))).await.unwrap();
+        results.push((i, r.outcomes.into_iter().next().unwrap()));
+    }
+    let held: Vec<usize> = results
+        .iter()
+        .filter(|(_, o)| o.result == Verdict::Held)
+        .map(|(i, _)| *i)
+        .collect();
+    assert_eq!(held, [3, 4, 5, 6, 7], "{results:#?}");
+    let powered = b.journal.mutating_calls();
+    assert_eq!(
+        powered.len(),
+        4,
+        "zone a's first three and zone b's: {powered:?}"
+    );
+    let storm: Vec<String> = told(&b)
+        .into_iter()
+        .filter(|t| t.contains("us-east-1a"))
+        .collect();
+    assert_eq!(storm.len(), 1, "{storm:#?}");
+    assert!(
+        storm[0].contains("zone us-east-1a in us-east-1 looks impaired"),
+        "{}",
+        storm[0]
+    );
+    for i in &held {
+        let head = b
+            .store
+            .head(&crate::model::keys::key(REGION, &id(*i)))
+            .unwrap();
+        assert_eq!(head.hold_kind, Some(HoldKind::Breaker));
+        assert_eq!(
+            head.hold_scope.as_deref(),
+            Some("zone:us-east-1a@us-east-1")
+        );
+    }
+    (b, held)
+}
+
+#[tokio::test]
+async fn while_a_zone_storm_is_open_its_holds_cost_the_tick_nothing() {
+    let (b, held) = storm_in_zone_a().await;
+    b.deps.clock.advance(MIN);
+    let (reads, seen) = (b.store.calls("read"), b.journal.all().len());
+    let r = b.invoke(&tick()).await.unwrap();
+    assert!(
+        r.outcomes
+            .iter()
+            .any(|o| o.reason.contains("5 behind an open breaker")),
+        "{r:#?}"
+    );
+    let advanced = r
+        .outcomes
+        .iter()
+        .filter(|o| o.instance_id.is_some())
+        .count();
+    assert_eq!(
+        b.store.calls("read") - reads,
+        advanced,
+        "a head read alone only for an incident advanced: {r:#?}"
+    );
+    assert!(
+        !r.outcomes
+            .iter()
+            .any(|o| held.iter().any(|i| o.instance_id == Some(id(*i)))),
+        "{r:#?}"
+    );
+    let about_held = |s: &Seen| {
+        let text = match s {
+            Seen::Wrote { key, .. } => key,
+            Seen::Called { target, .. } => target,
+            Seen::Told(text) => text,
+        };
+        held.iter().any(|i| text.contains(&id(*i)))
+    };
+    assert!(
+        !b.journal.all()[seen..].iter().any(about_held),
+        "nothing about the held"
+    );
+}
+
+#[tokio::test]
+async fn a_zone_storm_ends_with_one_message_and_its_holds_are_taken_up_at_a_pace() {
+    let (b, held) = storm_in_zone_a().await;
+    // The zone recovers; past the window and the cool-down the tick closes the breaker.
+    for i in 0..8 {
+        b.fleet.set_checks(&id(i), Checks::default());
+    }
+    b.deps.clock.advance(20 * MIN);
+    let before = told(&b).len();
+    let mut taken = vec![];
+    for _ in 0..3 {
+        let r = b.invoke(&tick()).await.unwrap();
+        let closed: Vec<usize> = held
+            .iter()
+            .copied()
+            .filter(|i| {
+                r.outcomes
+                    .iter()
+                    .any(|o| o.instance_id.as_deref() == Some(id(*i).as_str()))
+            })
+            .collect();
+        taken.push(closed);
+        b.deps.clock.advance(MIN);
+    }
+    assert_eq!(
+        taken,
+        [vec![3, 4], vec![5, 6], vec![7]],
+        "oldest first, two per tick"
+    );
+    let after: Vec<String> = told(&b)[before..]
+        .iter()
+        .filter(|t| held.iter().any(|i| t.contains(&id(*i))) || t.contains("storm"))
+        .cloned()
+        .collect();
+    assert_eq!(after.len(), 1, "the end, and no hold told: {after:#?}");
+    assert!(after[0].contains("storm over"), "{}", after[0]);
+    for i in &held {
+        let head = b
+            .store
+            .head(&crate::model::keys::key(REGION, &id(*i)))
+            .unwrap();
+        assert_eq!(head.status, Status::Closed, "{head:?}");
+    }
+    let repaired_held = b.journal.all().into_iter().any(|s| {
+        matches!(&s, Seen::Called { mutating: true, target, .. } if held.iter().any(|i| *target == id(*i)))
+    });
+    assert!(!repaired_held, "no repair of what recovered while held");
+}
