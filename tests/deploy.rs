@@ -54,6 +54,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("eventbridge-metric-math.json", "FunctionAlarmStateChanges"),
     ("health-recovery-failure.json", "FunctionEc2Recoveries"),
     ("health-recovery-success.json", "FunctionEc2Recoveries"),
+    // scheduled notices are read by the intake but acted on by nothing yet: no rule
+    ("health-retirement-scheduled.json", "none"),
+    ("health-system-reboot-scheduled.json", "none"),
     ("not-an-alarm.json", "topic"),
     // the Tick rule is a schedule, not a pattern
     ("scheduled-tick.json", "none"),

@@ -3,8 +3,9 @@ the RPC v2 CBOR protocol (see tools/cbor_shim.py), and a control API under /_aut
 lets tests impair status checks, hold stops in `stopping` and images in `pending`, and
 instance auto-recovery settings, stop protection, the launch settings and image volumes
 a relaunched copy is checked against as EC2 plays them (see
-tools/moto_world.py and docs/emulator.md), and what a CloudFormation deploy of autoheal's
-stack needs that moto lacks (TestEventPattern, resource types its CloudFormation skips: see
+tools/moto_world.py and docs/emulator.md), scheduled events (DescribeInstanceStatus'
+`Events`, ModifyInstanceEventStartTime: tools/moto_events.py), and what a CloudFormation
+deploy of autoheal's stack needs that moto lacks (TestEventPattern, resource types its CloudFormation skips: see
 tools/moto_deploy.py).
 
 moto 5.2 raises NotImplementedError for `TagSpecifications` of resource type `snapshot`
@@ -26,6 +27,7 @@ from moto.ec2.models.amis import AmiBackend  # noqa: E402
 
 import cbor_shim  # noqa: E402
 import moto_deploy  # noqa: E402
+import moto_events  # noqa: E402
 import moto_world  # noqa: E402
 
 _create_image = AmiBackend.create_image
@@ -54,6 +56,7 @@ def create_image(self, instance_id, name, description, tag_specifications):
 
 AmiBackend.create_image = create_image
 moto_world.install()  # after the snapshot-tags patch, which it wraps
+moto_events.install()  # after moto_world: it joins its control API
 moto_deploy.install()
 
 

@@ -10,6 +10,7 @@ use aws_lambda_events::event::cloudwatch_alarms::{
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sns::SnsRecord;
 
+pub mod notice;
 mod signal;
 pub use signal::*;
 
@@ -218,7 +219,8 @@ fn parse_eventbridge(event: &Value) -> Result<Intake, String> {
 
 /// EC2's automatic recovery of one instance, announced by AWS Health. Only `aws.health`
 /// events of the recovery types are taken; what they say is checked against EC2's status
-/// checks before it closes or escalates anything.
+/// checks before it closes or escalates anything. A scheduled change (`notice`) is read,
+/// and ignored for now, saying what it announced.
 fn parse_health(event: EventBridgeEvent<Value>) -> Result<Intake, String> {
     if event.source != "aws.health" {
         return Err(format!(
@@ -232,9 +234,15 @@ fn parse_health(event: EventBridgeEvent<Value>) -> Result<Intake, String> {
         .and_then(Value::as_str)
         .unwrap_or_default();
     let Some(&(_, heard)) = RECOVERY_EVENTS.iter().find(|(c, _)| *c == code) else {
-        return Err(format!(
-            "AWS Health event {code:?} is not one of EC2's automatic recovery"
-        ));
+        return match notice::notices(&event, code) {
+            Some(notices) => notices.map(|n| Intake::Ignored {
+                instance_id: Some(n[0].instance_id.clone()),
+                reason: notice::heard(&n),
+            }),
+            None => Err(format!(
+                "AWS Health event {code:?} is neither EC2's automatic recovery nor a scheduled change to an instance"
+            )),
+        };
     };
     let entities = event
         .detail
@@ -697,7 +705,7 @@ mod tests {
             (edited(health, |e| e["source"] = "aws.s3".into()), "AWS Health Event from \"aws.s3\", not aws.health"),
             (
                 edited(health, |e| e["detail"]["eventTypeCode"] = "AWS_EC2_OPERATIONAL_ISSUE".into()),
-                "AWS Health event \"AWS_EC2_OPERATIONAL_ISSUE\" is not one of EC2's automatic recovery",
+                "AWS Health event \"AWS_EC2_OPERATIONAL_ISSUE\" is neither EC2's automatic recovery nor a scheduled change to an instance",
             ),
             (
                 edited(health, |e| {

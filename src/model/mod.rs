@@ -4,6 +4,7 @@
 pub mod facts;
 pub mod handover;
 pub mod keys;
+pub mod notice;
 pub mod outcome;
 pub mod progress;
 pub mod scope;

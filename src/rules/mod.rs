@@ -9,6 +9,7 @@ pub mod guard;
 pub mod history;
 pub mod incident;
 pub mod ladder;
+pub mod notice;
 pub mod owner;
 pub mod plan;
 pub mod policy;

@@ -1,0 +1,366 @@
+//! Maintenance windows, pure: when people agree autoheal may disturb an instance ahead of a
+//! scheduled notice. Written `Sun 03:00-05:00 UTC` (a day, or `Daily`; a range that may
+//! cross midnight; UTC only, said explicitly so nobody reads it as local time), several
+//! separated by `,`. Read from the instance's tag, else its group's, else the stack's
+//! default; text that is not a window is an error for people, never a silent skip.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The tag on an instance or its Auto Scaling group.
+pub const WINDOW_TAG: &str = "autoheal:maintenance-window";
+
+const MINUTE_MS: i64 = 60_000;
+const DAY_MS: i64 = 1_440 * MINUTE_MS;
+const DAYS: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
+
+/// One weekly (or daily) window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Window {
+    /// 0 = Monday; None: every day.
+    day: Option<u8>,
+    start_min: i64,
+    len_min: i64,
+}
+
+/// A non-empty set of windows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Windows(Vec<Window>);
+
+/// One occurrence of a window: [start, end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opening {
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowError {
+    /// Where the text came from: "tag autoheal:maintenance-window on the instance".
+    pub source: String,
+    pub text: String,
+    pub why: String,
+}
+
+impl fmt::Display for WindowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "maintenance window {:?} ({}) is not understood: {}; write e.g. \"Sun 03:00-05:00 UTC\", several separated by \",\"",
+            self.text, self.source, self.why
+        )
+    }
+}
+
+/// The windows `text` says.
+pub fn parse(text: &str) -> Result<Windows, String> {
+    if text.contains(';') {
+        return Err("separate windows with \",\", not \";\"".into());
+    }
+    let windows = text
+        .split(',')
+        .map(|part| parse_one(part.trim()).map_err(|why| format!("{:?}: {why}", part.trim())))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Windows(windows))
+}
+
+fn parse_one(part: &str) -> Result<Window, String> {
+    let words: Vec<&str> = part.split_whitespace().collect();
+    let (day, range, zone) = match words[..] {
+        [] => return Err("empty".into()),
+        [day, range, zone] => (day, range, zone),
+        [_, _] => return Err("name the time zone after the range: UTC".into()),
+        _ => return Err("expected a day, a range HH:MM-HH:MM and UTC".into()),
+    };
+    if !zone.eq_ignore_ascii_case("UTC") {
+        return Err(format!("time zone {zone:?}: only UTC is understood"));
+    }
+    let day = weekday(day)?;
+    let (from, to) = range
+        .split_once('-')
+        .ok_or_else(|| format!("{range:?} is not a range HH:MM-HH:MM"))?;
+    let (start_min, end_min) = (clock(from)?, clock(to)?);
+    if start_min == 1_440 {
+        return Err("a window cannot start at 24:00".into());
+    }
+    let len_min = (end_min - start_min).rem_euclid(1_440);
+    if len_min == 0 {
+        return Err(format!("{range:?} is empty"));
+    }
+    Ok(Window {
+        day,
+        start_min,
+        len_min,
+    })
+}
+
+fn weekday(word: &str) -> Result<Option<u8>, String> {
+    let w = word.to_ascii_lowercase();
+    if w == "daily" {
+        return Ok(None);
+    }
+    DAYS.iter()
+        .position(|d| w.len() >= 3 && d.starts_with(&w) && (w.len() == 3 || w == *d))
+        .map(|i| Some(i as u8))
+        .ok_or_else(|| format!("{word:?} is not a day (Mon ... Sun, or Daily)"))
+}
+
+/// `HH:MM` (or `H:MM`; `24:00` as an end) -> minutes since midnight.
+fn clock(text: &str) -> Result<i64, String> {
+    let bad = || format!("{text:?} is not a time HH:MM");
+    let (h, m) = text.split_once(':').ok_or_else(bad)?;
+    let digits = |s: &str, n: std::ops::RangeInclusive<usize>| {
+        n.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+    };
+    if !digits(h, 1..=2) || !digits(m, 2..=2) {
+        return Err(bad());
+    }
+    let (h, m): (i64, i64) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    match (h, m) {
+        (24, 0) => Ok(1_440),
+        (0..=23, 0..=59) => Ok(h * 60 + m),
+        _ => Err(bad()),
+    }
+}
+
+impl Windows {
+    /// Every opening that starts from the day before `at_ms` to eight days after it:
+    /// enough to hold the one open at `at_ms` and the next of each window.
+    fn openings_near(&self, at_ms: i64) -> impl Iterator<Item = Opening> + '_ {
+        let today = at_ms.div_euclid(DAY_MS);
+        (today - 1..=today + 8).flat_map(move |day| {
+            // 1970-01-01 was a Thursday (3 days after a Monday).
+            let weekday = (day + 3).rem_euclid(7) as u8;
+            self.0
+                .iter()
+                .filter(move |w| w.day.is_none_or(|d| d == weekday))
+                .map(move |w| {
+                    let start_ms = day * DAY_MS + w.start_min * MINUTE_MS;
+                    Opening {
+                        start_ms,
+                        end_ms: start_ms + w.len_min * MINUTE_MS,
+                    }
+                })
+        })
+    }
+
+    /// The opening `at_ms` is inside, if any (the one ending last when two overlap).
+    pub fn open_at(&self, at_ms: i64) -> Option<Opening> {
+        self.openings_near(at_ms)
+            .filter(|o| o.start_ms <= at_ms && at_ms < o.end_ms)
+            .max_by_key(|o| o.end_ms)
+    }
+
+    /// The first opening that starts at or after `at_ms`.
+    pub fn next_opening(&self, at_ms: i64) -> Option<Opening> {
+        self.openings_near(at_ms)
+            .filter(|o| o.start_ms >= at_ms)
+            .min_by_key(|o| o.start_ms)
+    }
+
+    /// The first moment in `[from_ms, to_ms]` that is inside a window.
+    pub fn first_between(&self, from_ms: i64, to_ms: i64) -> Option<i64> {
+        let first = match self.open_at(from_ms) {
+            Some(_) => from_ms,
+            None => self.next_opening(from_ms)?.start_ms,
+        };
+        (first <= to_ms).then_some(first)
+    }
+}
+
+/// The windows that apply, and where they come from: the instance's tag, else its group's,
+/// else the stack's default (`None`: no window anywhere).
+pub fn windows_for(
+    instance_tags: &BTreeMap<String, String>,
+    group_tags: Option<&BTreeMap<String, String>>,
+    default: Option<&str>,
+) -> Result<Option<(Windows, String)>, WindowError> {
+    let tagged = |tags: Option<&BTreeMap<String, String>>, on: &str| {
+        tags.and_then(|t| t.get(WINDOW_TAG))
+            .map(|v| (v.clone(), format!("tag {WINDOW_TAG} on the {on}")))
+    };
+    let chosen = tagged(Some(instance_tags), "instance")
+        .or_else(|| tagged(group_tags, "Auto Scaling group"))
+        .or_else(|| default.map(|d| (d.to_string(), "the stack's default".to_string())));
+    let Some((text, source)) = chosen else {
+        return Ok(None);
+    };
+    match parse(&text) {
+        Ok(w) => Ok(Some((w, source))),
+        Err(why) => Err(WindowError { source, text, why }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sunday 2026-11-22 00:00 UTC.
+    const SUNDAY: i64 = 1_795_305_600_000;
+    const H: i64 = 60 * MINUTE_MS;
+
+    fn at(day: i64, hours: i64, minutes: i64) -> i64 {
+        SUNDAY + day * DAY_MS + hours * H + minutes * MINUTE_MS
+    }
+
+    #[test]
+    fn the_anchor_is_a_sunday() {
+        let d = chrono::DateTime::from_timestamp_millis(SUNDAY).unwrap();
+        assert_eq!(d.to_rfc3339(), "2026-11-22T00:00:00+00:00");
+        assert_eq!(chrono::Datelike::weekday(&d), chrono::Weekday::Sun);
+    }
+
+    #[test]
+    fn windows_parse_or_say_why_not() {
+        let good = [
+            ("Sun 03:00-05:00 UTC", vec![(Some(6), 180, 120)]),
+            ("sunday 3:00-05:00 utc", vec![(Some(6), 180, 120)]),
+            ("Daily 22:00-02:00 UTC", vec![(None, 1_320, 240)]),
+            ("Sat 23:30-24:00 UTC", vec![(Some(5), 1_410, 30)]),
+            (
+                "Mon 01:00-02:00 UTC, Thu 12:00-12:30 UTC",
+                vec![(Some(0), 60, 60), (Some(3), 720, 30)],
+            ),
+        ];
+        for (text, want) in good {
+            let got: Vec<_> = parse(text)
+                .unwrap_or_else(|e| panic!("{text}: {e}"))
+                .0
+                .iter()
+                .map(|w| (w.day, w.start_min, w.len_min))
+                .collect();
+            assert_eq!(got, want, "{text}");
+        }
+        let bad = [
+            ("", "\"\": empty"),
+            ("Sun 03:00-05:00", "name the time zone after the range: UTC"),
+            (
+                "Sun 03:00-05:00 CET",
+                "time zone \"CET\": only UTC is understood",
+            ),
+            (
+                "Sun 03:00-05:00 UTC; Mon 01:00-02:00 UTC",
+                "separate windows with \",\"",
+            ),
+            ("Sun 03:00-05:00 UTC,", "\"\": empty"),
+            ("Someday 03:00-05:00 UTC", "\"Someday\" is not a day"),
+            ("Su 03:00-05:00 UTC", "\"Su\" is not a day"),
+            ("Sun 3-5 UTC", "\"3\" is not a time HH:MM"),
+            ("Sun 03:00 UTC", "\"03:00\" is not a range HH:MM-HH:MM"),
+            ("Sun 25:00-26:00 UTC", "\"25:00\" is not a time HH:MM"),
+            ("Sun 03:60-04:00 UTC", "\"03:60\" is not a time HH:MM"),
+            ("Sun 03:00-03:00 UTC", "\"03:00-03:00\" is empty"),
+            ("Sun 24:00-01:00 UTC", "cannot start at 24:00"),
+            (
+                "Sun 03:00 - 05:00 UTC",
+                "expected a day, a range HH:MM-HH:MM and UTC",
+            ),
+        ];
+        for (text, why) in bad {
+            let e = parse(text).expect_err(text);
+            assert!(e.contains(why), "{text}: {e:?} should contain {why:?}");
+        }
+    }
+
+    #[test]
+    fn openings_inside_and_next() {
+        let w = parse("Sun 03:00-05:00 UTC, Daily 23:00-01:00 UTC").unwrap();
+        // (time, open at it (start, end), next opening's start at or after it)
+        let table = [
+            (at(0, 2, 0), None, at(0, 3, 0)),
+            (at(0, 3, 0), Some((at(0, 3, 0), at(0, 5, 0))), at(0, 3, 0)),
+            (at(0, 4, 59), Some((at(0, 3, 0), at(0, 5, 0))), at(0, 23, 0)),
+            (at(0, 5, 0), None, at(0, 23, 0)),
+            // Inside the daily window that began the day before, across midnight.
+            (
+                at(1, 0, 30),
+                Some((at(0, 23, 0), at(1, 1, 0))),
+                at(1, 23, 0),
+            ),
+            (at(1, 1, 0), None, at(1, 23, 0)),
+        ];
+        for (t, open, next) in table {
+            assert_eq!(
+                w.open_at(t).map(|o| (o.start_ms, o.end_ms)),
+                open,
+                "open at {t}"
+            );
+            assert_eq!(w.next_opening(t).unwrap().start_ms, next, "next at {t}");
+        }
+        // A weekly window a week away is still found.
+        let weekly = parse("Sun 03:00-05:00 UTC").unwrap();
+        assert_eq!(
+            weekly.next_opening(at(0, 6, 0)).unwrap().start_ms,
+            at(7, 3, 0)
+        );
+        assert_eq!(
+            weekly.next_opening(at(-1, 6, 0)).unwrap().start_ms,
+            at(0, 3, 0)
+        );
+    }
+
+    #[test]
+    fn the_first_moment_inside_a_window_between_two_times() {
+        let w = parse("Sun 03:00-05:00 UTC").unwrap();
+        // (from, to, first)
+        let table = [
+            (at(0, 4, 0), at(0, 4, 0), Some(at(0, 4, 0))),
+            (at(0, 1, 0), at(0, 3, 0), Some(at(0, 3, 0))),
+            (at(0, 1, 0), at(0, 2, 59), None),
+            (at(0, 6, 0), at(6, 0, 0), None),
+            (at(0, 6, 0), at(7, 4, 0), Some(at(7, 3, 0))),
+        ];
+        for (from, to, first) in table {
+            assert_eq!(w.first_between(from, to), first, "{from}..{to}");
+        }
+    }
+
+    #[test]
+    fn the_nearest_tag_wins_and_a_bad_one_is_an_error_naming_it() {
+        let tags = |v: Option<&str>| -> BTreeMap<String, String> {
+            v.map(|v| (WINDOW_TAG.to_string(), v.to_string()))
+                .into_iter()
+                .collect()
+        };
+        let (inst, group) = (
+            tags(Some("Sun 03:00-05:00 UTC")),
+            tags(Some("Mon 01:00-02:00 UTC")),
+        );
+        let none = tags(None);
+        let source = |r: Result<Option<(Windows, String)>, WindowError>| r.unwrap().map(|(_, s)| s);
+        assert_eq!(
+            source(windows_for(
+                &inst,
+                Some(&group),
+                Some("Daily 00:00-01:00 UTC")
+            ))
+            .unwrap(),
+            "tag autoheal:maintenance-window on the instance"
+        );
+        assert_eq!(
+            source(windows_for(&none, Some(&group), None)).unwrap(),
+            "tag autoheal:maintenance-window on the Auto Scaling group"
+        );
+        assert_eq!(
+            source(windows_for(&none, None, Some("Daily 00:00-01:00 UTC"))).unwrap(),
+            "the stack's default"
+        );
+        assert_eq!(source(windows_for(&none, None, None)), None);
+        let e = windows_for(&tags(Some("Sundays at 3")), Some(&group), None).unwrap_err();
+        assert_eq!(e.source, "tag autoheal:maintenance-window on the instance");
+        let said = e.to_string();
+        assert!(said.starts_with("maintenance window \"Sundays at 3\" (tag autoheal:maintenance-window on the instance) is not understood: "), "{said}");
+        assert!(
+            said.ends_with("write e.g. \"Sun 03:00-05:00 UTC\", several separated by \",\""),
+            "{said}"
+        );
+    }
+}
