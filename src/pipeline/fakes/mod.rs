@@ -6,6 +6,7 @@ mod fleet;
 mod store;
 mod storm;
 mod tests;
+mod tick_cost;
 
 pub use fleet::{FakeFleet, Machine};
 pub use store::MemStore;

@@ -102,6 +102,11 @@ impl MemStore {
         self.calls.lock().unwrap().get(op).copied().unwrap_or(0)
     }
 
+    /// How many operations were called, all kinds together.
+    pub fn total_calls(&self) -> usize {
+        self.calls.lock().unwrap().values().sum()
+    }
+
     pub fn head(&self, key: &str) -> Option<Head> {
         self.with(|t| t.heads.get(key).cloned())
     }
