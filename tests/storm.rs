@@ -1,8 +1,10 @@
-//! A zone failing, on the emulator: twelve groups of three spread over three zones, every
-//! instance of one zone impaired at once. One story for people (the zone's breaker opens
-//! with one message, one update, one end), no repair in the zone while its breaker is
-//! open, repairs elsewhere go on, and after the zone recovers the holds are taken up at a
-//! pace, each confirmed with EC2 first, closing quietly.
+//! A zone failing, on the emulator: twelve groups of three, each placed by the emulator in
+//! one of three zones at random, every instance of one zone impaired at once. One story for
+//! people (the zone's breaker opens with one message, one update, one end), no repair in
+//! the zone while its breaker is open, repairs elsewhere go on, and after the zone recovers
+//! the holds are taken up at a pace, each confirmed with EC2 first, closing quietly. And a
+//! zone ARC shifts traffic away from: nothing repaired there until the shift ends and the
+//! zone's breaker cools down.
 
 mod common;
 
@@ -231,5 +233,130 @@ async fn a_failing_zone_is_one_story_and_its_repairs_wait_for_it() {
         unhealthy(&world, &down).await,
         repaired,
         "nothing repaired that recovered"
+    );
+}
+
+/// The zone id ARC names `zone` by, as EC2 reports it in the world's account.
+async fn zone_id(world: &World, zone: &str) -> String {
+    let out = world
+        .ec2
+        .describe_availability_zones()
+        .zone_names(zone)
+        .send()
+        .await
+        .unwrap();
+    out.availability_zones()[0].zone_id().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_zone_shifted_away_from_is_not_repaired_until_the_shift_ends_and_cools_down() {
+    let (world, proxy, slack) = setup(WorldSpec {
+        impaired: false,
+        ..WorldSpec::empty()
+    })
+    .await;
+    // The emulator puts each group's members in one zone it picks: groups until two zones
+    // have members. The first group's zone is shifted away from.
+    let mut placed: BTreeMap<String, String> = BTreeMap::new();
+    for _ in 0..12 {
+        let name = unique("svc");
+        let zones = (world.region.as_str(), &["a", "b", "c"][..]);
+        let (_, members) = make_group_in(&world.ec2, &world.asg, zones, &name, 3, &[]).await;
+        placed.extend(zones_of(&world, &members).await);
+        if placed.values().collect::<BTreeSet<_>>().len() > 1 {
+            break;
+        }
+    }
+    let shifted_zone = placed.values().next().unwrap().clone();
+    let inside = placed
+        .iter()
+        .find(|(_, z)| **z == shifted_zone)
+        .map(|(id, _)| id.clone());
+    let outside = placed
+        .iter()
+        .find(|(_, z)| **z != shifted_zone)
+        .map(|(id, _)| id.clone());
+    let (Some(inside), Some(outside)) = (inside, outside) else {
+        panic!("members in two zones: {placed:?}");
+    };
+    for id in [&inside, &outside] {
+        world.checks(id, Some("impaired"), None).await;
+    }
+    // ARC moves traffic away from zone a: an autoshift, as AWS starts one.
+    let shift = |active: bool| {
+        let world = &world;
+        let zone = shifted_zone.clone();
+        async move {
+            let body = serde_json::json!({"account": world.account, "region": world.region,
+                "away_from": zone_id(world, &zone).await, "kind": "autoshift", "active": active});
+            control("zonal-shift", body).await;
+        }
+    };
+    shift(true).await;
+    let clock = autoheal::app::clock::Clock::manual(chrono::Utc::now().timestamp_millis());
+    let deps = world.deps_on(&proxy, &[], &clock).await;
+    invoke(&deps, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
+    let told: Vec<String> = slack
+        .texts()
+        .into_iter()
+        .filter(|t| t.contains(&format!("traffic is shifted away from zone {shifted_zone}")))
+        .collect();
+    assert_eq!(told.len(), 1, "{:#?}", slack.texts());
+    assert!(
+        told[0].contains("AWS zonal autoshift away from"),
+        "{}",
+        told[0]
+    );
+
+    let held = invoke(&deps, &alarm_at(&deps, "sns-alarm.json", &inside, 0))
+        .await
+        .unwrap();
+    assert!(
+        summary(&held)[0].starts_with("none held: breaker open"),
+        "{:?}",
+        summary(&held)
+    );
+    let repaired = invoke(&deps, &alarm_at(&deps, "sns-alarm.json", &outside, 0))
+        .await
+        .unwrap();
+    assert!(
+        summary(&repaired)[0].starts_with("mark_unhealthy done"),
+        "{:?}",
+        summary(&repaired)
+    );
+    assert_eq!(world.health(&inside).await, "HEALTHY");
+
+    // The shift ends; the zone's breaker cools down (10 min) from then; then the held
+    // member is taken up (the in-flight budget of its group still applies).
+    shift(false).await;
+    clock.advance(60_000);
+    let ended = invoke(&deps, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
+    assert!(
+        summary(&ended)
+            .iter()
+            .any(|l| l.contains("the shift away from it ended")),
+        "{:#?}",
+        summary(&ended)
+    );
+    clock.advance(11 * 60_000);
+    let after = invoke(&deps, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
+    let lines = summary(&after);
+    assert!(
+        !lines.iter().any(|l| l.contains("breaker open")),
+        "{lines:#?}"
+    );
+    assert!(
+        slack
+            .texts()
+            .iter()
+            .any(|t| t.contains("autoheal storm over")),
+        "{:#?}",
+        slack.texts()
     );
 }

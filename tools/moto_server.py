@@ -4,7 +4,8 @@ lets tests impair status checks, hold stops in `stopping` and images in `pending
 instance auto-recovery settings, stop protection, the launch settings and image volumes
 a relaunched copy is checked against as EC2 plays them (see
 tools/moto_world.py and docs/emulator.md), scheduled events (DescribeInstanceStatus'
-`Events`, ModifyInstanceEventStartTime: tools/moto_events.py), and what a CloudFormation
+`Events`, ModifyInstanceEventStartTime: tools/moto_events.py), ARC's zonal shifts
+(tools/moto_zonal.py), and what a CloudFormation
 deploy of autoheal's stack needs that moto lacks (TestEventPattern, resource types its CloudFormation skips: see
 tools/moto_deploy.py).
 
@@ -29,6 +30,7 @@ import cbor_shim  # noqa: E402
 import moto_deploy  # noqa: E402
 import moto_events  # noqa: E402
 import moto_world  # noqa: E402
+import moto_zonal  # noqa: E402
 
 _create_image = AmiBackend.create_image
 
@@ -57,12 +59,14 @@ def create_image(self, instance_id, name, description, tag_specifications):
 AmiBackend.create_image = create_image
 moto_world.install()  # after the snapshot-tags patch, which it wraps
 moto_events.install()  # after moto_world: it joins its control API
+moto_zonal.install()
 moto_deploy.install()
 
 
 class Dispatcher(moto.server.DomainDispatcherApplication):
     def __call__(self, environ, start_response):
-        return moto_world.wrap(cbor_shim.wrap(super().__call__))(environ, start_response)
+        inner = moto_zonal.wrap(cbor_shim.wrap(super().__call__))
+        return moto_world.wrap(inner)(environ, start_response)
 
 
 moto.server.DomainDispatcherApplication = Dispatcher

@@ -36,6 +36,8 @@ pub trait Fleet: Send + Sync {
     async fn cluster_size(&self, region: &str, cluster: &str) -> Result<usize, Error>;
     /// How many instances (pending to stopped) are in the Availability Zone `zone`.
     async fn zone_size(&self, region: &str, zone: &str) -> Result<usize, Error>;
+    /// The shifts of traffic away from a zone of the region in progress (ARC).
+    async fn zonal_shifts(&self, region: &str) -> Result<Vec<crate::rules::storm::Shift>, Error>;
     /// The group's desired capacity and members; None: no such group.
     async fn group(&self, region: &str, name: &str) -> Result<Option<Group>, Error>;
     /// Every instance with a status check impaired.
@@ -160,6 +162,10 @@ impl Fleet for Clouds {
     }
     async fn zone_size(&self, region: &str, zone: &str) -> Result<usize, Error> {
         ec2::zone_size(&self.get(region).ec2, zone).await
+    }
+    async fn zonal_shifts(&self, region: &str) -> Result<Vec<crate::rules::storm::Shift>, Error> {
+        let cloud = self.get(region);
+        super::zonal_shift::in_progress(&cloud.arc, &cloud.ec2).await
     }
     async fn group(&self, region: &str, name: &str) -> Result<Option<Group>, Error> {
         autoscaling::group(&self.get(region).autoscaling, name).await

@@ -8,6 +8,7 @@ pub mod fleet;
 pub mod image;
 pub mod launch;
 pub mod takeover;
+pub mod zonal_shift;
 
 use crate::error::Error;
 use crate::model::facts::{Facts, GroupFacts};
@@ -41,6 +42,7 @@ pub struct Cloud {
     pub ec2: aws_sdk_ec2::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub arc: aws_sdk_arczonalshift::Client,
 }
 
 /// One `Cloud` per region, built on first use and kept for the container (the function's
@@ -61,6 +63,7 @@ impl Clouds {
             ec2: clients.ec2.clone(),
             autoscaling: clients.autoscaling.clone(),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&clients.sdk),
+            arc: aws_sdk_arczonalshift::Client::new(&clients.sdk),
         };
         Clouds {
             sdk: clients.sdk.clone(),
@@ -88,6 +91,11 @@ impl Clouds {
                     ),
                     cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
                         aws_sdk_cloudwatch::config::Builder::from(&self.sdk)
+                            .region(r.clone())
+                            .build(),
+                    ),
+                    arc: aws_sdk_arczonalshift::Client::from_conf(
+                        aws_sdk_arczonalshift::config::Builder::from(&self.sdk)
                             .region(r)
                             .build(),
                     ),

@@ -44,6 +44,10 @@ fn parse(item: Option<&Item>) -> (Vec<(String, i64)>, State) {
         open_since_ms: number(item, "open_since_ms"),
         cleared_ms: number(item, "cleared_ms").unwrap_or(0),
         version: number(item, "version").unwrap_or(0),
+        shift: item
+            .get("shift")
+            .and_then(|v| v.as_s().ok())
+            .map(String::from),
     };
     (alarms, state)
 }
@@ -112,6 +116,13 @@ impl Ledger {
             }
             None => remove.push("open_since_ms".to_string()),
         }
+        match &state.shift {
+            Some(shift) => {
+                set.push("shift = :shift");
+                update = update.expression_attribute_values(":shift", s(shift));
+            }
+            None => remove.push("shift".to_string()),
+        }
         let stale = alarms
             .iter()
             .filter(|(_, t)| *t < now_ms - ALARM_RETENTION_MS);
@@ -167,7 +178,8 @@ mod tests {
             State {
                 open_since_ms: Some(9),
                 cleared_ms: 3,
-                version: 2
+                version: 2,
+                shift: None,
             }
         );
         assert_eq!(parse(None), (vec![], State::default()));

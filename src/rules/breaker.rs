@@ -59,6 +59,9 @@ pub struct State {
     /// an operator's resume), so the burst that tripped it cannot trip it again.
     pub cleared_ms: i64,
     pub version: i64,
+    /// A zone's breaker held open by a shift of traffic away from the zone in progress
+    /// (ARC): what it is. Set and cleared by the tick.
+    pub shift: Option<String>,
 }
 
 impl State {
@@ -68,6 +71,21 @@ impl State {
             open_since_ms: Some(now_ms),
             cleared_ms: self.cleared_ms,
             version: self.version + 1,
+            shift: self.shift.clone(),
+        }
+    }
+
+    /// Held open by `shift` from now (opened now if it was not); without one, the cool-down
+    /// runs from now: repairs resume only once Auto Scaling has moved capacity back.
+    pub fn shifted(&self, shift: Option<String>, now_ms: i64) -> State {
+        State {
+            open_since_ms: Some(match (&shift, self.open_since_ms) {
+                (Some(_), Some(since)) => since,
+                _ => now_ms,
+            }),
+            cleared_ms: self.cleared_ms,
+            version: self.version + 1,
+            shift,
         }
     }
 
@@ -79,6 +97,7 @@ impl State {
             open_since_ms: None,
             cleared_ms: latest.max(now_ms).max(self.cleared_ms),
             version: self.version + 1,
+            shift: None,
         }
     }
 }
@@ -153,6 +172,15 @@ pub fn assess(
     state: &State,
     now_ms: i64,
 ) -> Assessment {
+    if let Some(shift) = &state.shift {
+        let why = format!(
+            "{HOLD_PREFIX}: {shift}; autoheal repairs nothing in the zone while traffic is shifted away from it"
+        );
+        return Assessment::Open {
+            why,
+            until_ms: now_ms + 60_000,
+        };
+    }
     let mut recent: Vec<&(String, i64)> = alarms
         .iter()
         .filter(|(_, t)| *t > state.cleared_ms)
@@ -507,11 +535,44 @@ mod tests {
     }
 
     #[test]
+    fn a_shift_away_from_the_zone_holds_its_breaker_open_and_its_end_starts_the_cool_down() {
+        let s = settings();
+        let shift = Some("AWS zonal autoshift away from use1-az6".to_string());
+        let closed = State::default();
+        let shifted = closed.shifted(shift.clone(), T);
+        assert_eq!((shifted.open_since_ms, shifted.version), (Some(T), 1));
+        // Open whatever the alarms, long after any cool-down.
+        match assess(&s, Some(10), &[], &shifted, T + 60 * MIN) {
+            Assessment::Open { why, until_ms } => {
+                assert!(
+                    why.contains("use1-az6") && why.starts_with(HOLD_PREFIX),
+                    "{why}"
+                );
+                assert_eq!(until_ms, T + 61 * MIN);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Still shifted later: it stays open since the first time.
+        assert_eq!(shifted.shifted(shift, T + MIN).open_since_ms, Some(T));
+        // The shift ends: the cool-down runs from then.
+        let ended = shifted.shifted(None, T + 30 * MIN);
+        assert_eq!(
+            (ended.open_since_ms, ended.shift.as_deref()),
+            (Some(T + 30 * MIN), None)
+        );
+        let at = |now| matches!(assess(&s, Some(10), &[], &ended, now), Assessment::Closes);
+        assert!(!at(T + 39 * MIN) && at(T + 40 * MIN));
+        // Closing (an operator's resume) clears it; the tick sets it again while it lasts.
+        assert_eq!(shifted.closed(&[], T).shift, None);
+    }
+
+    #[test]
     fn tripping_and_closing_move_the_state_on() {
         let state = State {
             open_since_ms: None,
             cleared_ms: 5,
             version: 3,
+            shift: None,
         };
         let open = state.tripped(T);
         assert_eq!(

@@ -25,6 +25,16 @@ pub const DEFAULT_ZONE_PERCENT: u32 = 20;
 pub const DEFAULT_UPDATE_SECONDS: i64 = 300;
 pub const DEFAULT_TAKE_UP_PER_TICK: u32 = 5;
 
+/// A shift of traffic away from an Availability Zone in progress (ARC's zonal shift of a
+/// resource, or AWS's zonal autoshift): autoheal repairs nothing in the zone meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shift {
+    /// The zone's name (`us-east-1a`).
+    pub zone: String,
+    /// What it is, for people.
+    pub said: String,
+}
+
 /// The storm as the ledger keeps it (`ledger::storm`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Storm {
@@ -77,6 +87,15 @@ pub fn zone_opened_text(
         ":rotating_light: *autoheal: {label} looks impaired*: {alarmed} instances there alarmed within {} (threshold {threshold}). One failing zone, not {alarmed} broken machines: every automated repair in {label} is stopped (repairs already started go on); instances in other zones are repaired as usual, within their own limits. It resumes by itself after {} at or below the threshold; once the zone is healthy, to resume at once: `{resume}`. Group breakers that open in this storm send no message of their own: an update comes at most every {} while it grows, and one message when it ends (`autoheal-admin history` lists every hold).",
         human(settings.window_ms),
         human(settings.cooldown_ms),
+        human(update_ms),
+    )
+}
+
+/// The message when a shift of traffic away from a zone begins the storm.
+pub fn zone_shifted_text(zone: &ScopeKey, shift: &str, update_ms: i64) -> String {
+    let label = zone.label();
+    format!(
+        ":rotating_light: *autoheal: traffic is shifted away from {label}*: {shift}. Auto Scaling and the load balancers are moving capacity out of it; repairing there would fight them, so autoheal repairs nothing in {label} while the shift lasts, and for the breaker's cool-down after it ends (repairs already started go on; other zones are repaired as usual). An update comes at most every {} while the storm grows, and one message when it ends.",
         human(update_ms),
     )
 }
@@ -223,6 +242,17 @@ mod tests {
             percent: Some(20),
             cooldown_ms: 10 * MIN,
         };
+        let shifted = zone_shifted_text(
+            &zone,
+            "AWS zonal autoshift away from use1-az6 since 2026-12-05 03:10Z",
+            5 * MIN,
+        );
+        assert!(
+            shifted.contains(
+                "traffic is shifted away from zone us-east-1a in us-east-1*: AWS zonal autoshift"
+            ),
+            "{shifted}"
+        );
         let opened = zone_opened_text(
             &zone,
             36,

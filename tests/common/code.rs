@@ -11,6 +11,7 @@ pub const CLIENTS: &[(&str, &str)] = &[
     ("asg.", "autoscaling"),
     ("kms.", "kms"),
     ("cw.", "cloudwatch"),
+    ("arc.", "arc-zonal-shift"),
     ("self.client.", "dynamodb"),
 ];
 

@@ -234,9 +234,24 @@ async fn tell_opened(
     let config = &run.config;
     let resume = breaker::resume_command(&config.function_name, &config.region, scope);
     let text = match scope {
-        ScopeKey::Zone { .. } => {
+        ScopeKey::Zone { name, .. } => {
             let update = config.storm.update_ms;
-            storm::zone_opened_text(scope, instances.len(), threshold, settings, update, &resume)
+            let mut text = storm::zone_opened_text(
+                scope,
+                instances.len(),
+                threshold,
+                settings,
+                update,
+                &resume,
+            );
+            // The zone's own signal, when ARC has one: read once, as the storm begins.
+            let region = scope.region().unwrap_or(&config.region);
+            if let Ok(shifts) = run.fleet.zonal_shifts(region).await {
+                for shift in shifts.iter().filter(|s| &s.zone == name) {
+                    text.push_str(&format!("\nIn progress: {}.", shift.said));
+                }
+            }
+            text
         }
         _ => {
             // Counted by ledger key; people read instance ids (the label names the region).

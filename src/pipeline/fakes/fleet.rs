@@ -78,6 +78,8 @@ pub struct FakeFleet {
     desired: Mutex<HashMap<String, i32>>,
     /// CloudWatch's metric alarms, by name.
     alarms: Mutex<BTreeMap<String, Managed>>,
+    /// ARC's shifts in progress.
+    shifts: Mutex<Vec<crate::rules::storm::Shift>>,
 }
 
 /// The answer to a call the fake does not play.
@@ -102,6 +104,19 @@ impl FakeFleet {
             machines: Mutex::new(machines.into_iter().map(|m| (m.id.clone(), m)).collect()),
             desired: Mutex::new(desired),
             alarms: Mutex::default(),
+            shifts: Mutex::default(),
+        }
+    }
+
+    /// ARC shifts traffic away from `zone` (`said` what it is), or, None, stops doing so.
+    pub fn shift(&self, zone: &str, said: Option<&str>) {
+        let mut shifts = self.shifts.lock().unwrap();
+        shifts.retain(|s| s.zone != zone);
+        if let Some(said) = said {
+            shifts.push(crate::rules::storm::Shift {
+                zone: zone.to_string(),
+                said: said.to_string(),
+            });
         }
     }
 
@@ -217,6 +232,10 @@ impl Fleet for FakeFleet {
             .values()
             .filter(|m| m.zone.as_deref() == Some(zone) && m.state != "terminated");
         Ok(there.count())
+    }
+    async fn zonal_shifts(&self, region: &str) -> Result<Vec<crate::rules::storm::Shift>, Error> {
+        self.call("zonal_shifts", region, false)?;
+        Ok(self.shifts.lock().unwrap().clone())
     }
     async fn group(&self, _: &str, name: &str) -> Result<Option<Group>, Error> {
         self.call("group", name, false)?;

@@ -32,6 +32,7 @@ pub struct BreakerItem {
     pub open_since_ms: Option<i64>,
     pub cleared_ms: i64,
     pub version: Option<i64>,
+    pub shift: Option<String>,
 }
 
 /// What the table holds.
@@ -170,6 +171,7 @@ fn breaker_of(item: Option<&BreakerItem>) -> Breaker {
         open_since_ms: b.open_since_ms,
         cleared_ms: b.cleared_ms,
         version: b.version.unwrap_or(0),
+        shift: b.shift.clone(),
     };
     (
         b.alarms.iter().map(|(m, t)| (m.clone(), *t)).collect(),
@@ -299,6 +301,7 @@ impl Store for MemStore {
             item.open_since_ms = state.open_since_ms;
             item.cleared_ms = state.cleared_ms;
             item.version = Some(state.version);
+            item.shift = state.shift.clone();
             for (member, at) in alarms {
                 if *at < now_ms - ALARM_RETENTION_MS {
                     item.alarms.remove(member);

@@ -190,3 +190,57 @@ async fn a_zone_storm_ends_with_one_message_and_its_holds_are_taken_up_at_a_pace
     });
     assert!(!repaired_held, "no repair of what recovered while held");
 }
+
+#[tokio::test]
+async fn a_shift_away_from_a_zone_holds_its_repairs_until_it_ends_and_cools_down() {
+    let machines = vec![
+        Machine::running(&id(0), IMPAIRED).in_zone("us-east-1a"),
+        Machine::running(&id(1), IMPAIRED).in_zone("us-east-1b"),
+    ];
+    let b = Bench::new(&[], machines, ALARM_MS + 200_000);
+    b.fleet
+        .shift("us-east-1a", Some("AWS zonal autoshift away from use1-az6"));
+    // The tick finds the shift: the zone's breaker opens, one message.
+    b.invoke(&tick()).await.unwrap();
+    let shifted: Vec<String> = told(&b)
+        .into_iter()
+        .filter(|t| t.contains("traffic is shifted away from zone us-east-1a"))
+        .collect();
+    assert_eq!(shifted.len(), 1, "{:#?}", told(&b));
+    // An alarm there is held; one elsewhere is repaired.
+    let held = b.invoke(&alarm(&id(0))).await.unwrap();
+    assert_eq!(held.outcomes[0].result, Verdict::Held, "{held:?}");
+    assert!(held.outcomes[0].reason.contains("use1-az6"), "{held:?}");
+    let other = b.invoke(&alarm(&id(1))).await.unwrap();
+    assert_ne!(other.outcomes[0].result, Verdict::Held, "{other:?}");
+    let on = |i: usize| {
+        let target = id(i);
+        b.journal
+            .all()
+            .into_iter()
+            .any(|s| matches!(s, Seen::Called { mutating: true, target: t, .. } if t == target))
+    };
+    assert!(!on(0) && on(1));
+    // Long after, still shifted: still held; a tick sends no new message for it.
+    b.deps.clock.advance(60 * MIN);
+    b.invoke(&tick()).await.unwrap();
+    assert!(!on(0));
+    // The shift ends: the cool-down (10 min) runs from now, then the repair is taken up.
+    b.fleet.shift("us-east-1a", None);
+    b.invoke(&tick()).await.unwrap();
+    b.deps.clock.advance(5 * MIN);
+    b.invoke(&tick()).await.unwrap();
+    assert!(!on(0), "not within the cool-down");
+    b.deps.clock.advance(6 * MIN);
+    b.invoke(&tick()).await.unwrap();
+    assert!(
+        on(0),
+        "repaired once the zone cooled down: {:#?}",
+        b.journal.all()
+    );
+    let ended: Vec<String> = told(&b)
+        .into_iter()
+        .filter(|t| t.contains("storm over"))
+        .collect();
+    assert_eq!(ended.len(), 1, "{:#?}", told(&b));
+}

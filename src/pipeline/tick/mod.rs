@@ -7,6 +7,7 @@ pub mod alarms;
 pub mod backups;
 pub mod resend;
 pub mod scan;
+pub mod shifts;
 pub mod storm;
 
 use super::act::{relaunch, replacement};

@@ -23,26 +23,36 @@ pub struct Upkeep {
 
 /// `heads`: the open incidents' heads, for the count of repairs held.
 pub async fn upkeep(run: &Run<'_>, heads: &HashMap<String, Head>) -> Upkeep {
+    let unread = |e: Error| {
+        tracing::warn!(error = %e, "storm not read; repairs held behind breakers wait for their time");
+        Upkeep {
+            open: None,
+            outcomes: vec![],
+        }
+    };
     let storm = match run.ledger.read_storm().await {
         Ok(storm) => storm,
-        Err(e) => {
-            tracing::warn!(error = %e, "storm not read; repairs held behind breakers wait for their time");
-            return Upkeep {
-                open: None,
-                outcomes: vec![],
-            };
-        }
+        Err(e) => return unread(e),
+    };
+    // ARC's shifts first: they open and release zones' breakers.
+    let (shifted, changed) = super::shifts::follow(run, &storm.open).await;
+    let storm = match changed {
+        true => match run.ledger.read_storm().await {
+            Ok(storm) => storm,
+            Err(e) => return unread(e),
+        },
+        false => storm,
     };
     if storm.open.is_empty() {
         return Upkeep {
             open: Some(BTreeSet::new()),
-            outcomes: vec![],
+            outcomes: shifted,
         };
     }
     let looked = futures::future::join_all(storm.open.iter().map(|key| look(run, key))).await;
     let mut open = BTreeSet::new();
     let mut counts = held(heads);
-    let mut outcomes = vec![];
+    let mut outcomes = shifted;
     for (key, looked) in storm.open.iter().zip(looked) {
         match looked {
             Ok(Looked::Open(zone)) => {
@@ -64,24 +74,12 @@ pub async fn upkeep(run: &Run<'_>, heads: &HashMap<String, Head>) -> Upkeep {
             }
         }
     }
-    let now = run.now_ms();
     // Told from what is still open: a storm that ended in this tick was told so already.
     let still = storm::Storm {
         open: open.clone(),
-        ..storm.clone()
+        ..storm
     };
-    if storm::update_due(&still, &counts, run.config.storm.update_ms, now) {
-        let told = (counts.zones.len() + counts.groups, counts.held);
-        if let Ok(true) = run
-            .ledger
-            .claim_storm_update(storm.told_ms, told, now)
-            .await
-        {
-            let since = storm.since_ms.unwrap_or(now);
-            let text = storm::update_text(since, now, &counts);
-            run.tell(&summary_payload(&text)).await;
-        }
-    }
+    tell_update(run, &still, &counts).await;
     if !open.is_empty() {
         outcomes.push(Outcome::new(
             None,
@@ -98,6 +96,24 @@ pub async fn upkeep(run: &Run<'_>, heads: &HashMap<String, Head>) -> Upkeep {
     Upkeep {
         open: Some(open),
         outcomes,
+    }
+}
+
+/// The storm's update, when one is due and this tick claims it.
+async fn tell_update(run: &Run<'_>, storm: &storm::Storm, counts: &Counts) {
+    let now = run.now_ms();
+    if !storm::update_due(storm, counts, run.config.storm.update_ms, now) {
+        return;
+    }
+    let told = (counts.zones.len() + counts.groups, counts.held);
+    if let Ok(true) = run
+        .ledger
+        .claim_storm_update(storm.told_ms, told, now)
+        .await
+    {
+        let since = storm.since_ms.unwrap_or(now);
+        let text = storm::update_text(since, now, counts);
+        run.tell(&summary_payload(&text)).await;
     }
 }
 
@@ -155,9 +171,13 @@ async fn look(run: &Run<'_>, key: &str) -> Result<Looked, Error> {
         _ => Ok(Looked::Open(match scope {
             ScopeKey::Zone { .. } => {
                 let alarmed = alarms.iter().filter(|(_, t)| *t > state.cleared_ms).count();
+                let label = match &state.shift {
+                    Some(shift) => format!("{} (traffic shifted away: {shift})", scope.label()),
+                    None => scope.label(),
+                };
                 let config = &run.config;
                 let resume = breaker::resume_command(&config.function_name, &config.region, &scope);
-                Some((scope.label(), alarmed, resume))
+                Some((label, alarmed, resume))
             }
             _ => None,
         })),
