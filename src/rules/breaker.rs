@@ -90,12 +90,12 @@ impl State {
     }
 
     /// Closed now, forgetting every alarm so far (`alarms`), even one stamped ahead of the
-    /// clock.
+    /// clock; a repair it held, taken up from now and still failing, counts again.
     pub fn closed(&self, alarms: &[(String, i64)], now_ms: i64) -> State {
         let latest = alarms.iter().map(|(_, t)| *t).max().unwrap_or(0);
         State {
             open_since_ms: None,
-            cleared_ms: latest.max(now_ms).max(self.cleared_ms),
+            cleared_ms: latest.max(now_ms - 1).max(self.cleared_ms),
             version: self.version + 1,
             shift: None,
         }
@@ -587,8 +587,8 @@ mod tests {
         );
         assert_eq!(
             open.closed(&[], T).cleared_ms,
-            T,
-            "nothing noted: forget up to now"
+            T - 1,
+            "nothing noted: forget up to now (a take-up noted now counts)"
         );
         assert_eq!(
             assess(&settings(), Some(10), &ahead, &closed, T + 2 * MIN),

@@ -105,16 +105,7 @@ async fn check_one(
     settings: &Settings,
 ) -> Result<Option<Checked>, Error> {
     let key = scope.to_string();
-    // Noted once confirmed, and read back in the same call; noting again is a no-op (one
-    // entry per member), and a repair held by a guard was confirmed, so noted, before.
-    let mut read = Some(match confirmed && head.hold_kind != Some(HoldKind::Guard) {
-        true => {
-            run.ledger
-                .note_alarm(&key, &head.key(), head.opened_ms)
-                .await?
-        }
-        false => run.ledger.read_breaker(&key).await?,
-    });
+    let mut read = Some(note(run, head, confirmed, &key).await?);
     let mut size = None;
     for _ in 0..MAX_LEDGER_RACES {
         let (alarms, state) = match read.take() {
@@ -173,6 +164,27 @@ async fn check_one(
         until_ms: run.now_ms(),
     };
     Ok(Some(Checked::Open(open)))
+}
+
+/// The breaker after noting the incident's alarm once EC2 confirms it, read back in the same
+/// call; noting again is a no-op (one entry per member), and a repair held by a guard was
+/// confirmed, so noted, before. A repair a breaker held, taken up and still failing, is
+/// noted again at the time EC2 confirms it: a zone still failing after its cool-down trips
+/// its breaker again after a few take-ups, instead of being repaired five a minute.
+async fn note(
+    run: &Run<'_>,
+    head: &Head,
+    confirmed: bool,
+    key: &str,
+) -> Result<crate::ledger::store::Breaker, Error> {
+    let at = match head.hold_kind {
+        Some(HoldKind::Breaker) => head.opened_ms.max(run.now_ms()),
+        _ => head.opened_ms,
+    };
+    match confirmed && head.hold_kind != Some(HoldKind::Guard) {
+        true => run.ledger.note_alarm(key, &head.key(), at).await,
+        false => run.ledger.read_breaker(key).await,
+    }
 }
 
 /// The size a percent is taken of: the group's desired capacity, the instances with the

@@ -244,3 +244,44 @@ async fn a_shift_away_from_a_zone_holds_its_repairs_until_it_ends_and_cools_down
         .collect();
     assert_eq!(ended.len(), 1, "{:#?}", told(&b));
 }
+
+#[tokio::test]
+async fn a_zone_still_failing_after_its_cool_down_trips_again_from_the_take_up() {
+    let (b, held) = storm_in_zone_a().await;
+    // Nothing recovers, and no new alarm comes (an alarm that stays in ALARM says nothing
+    // more): the breaker cools down and the holds are taken up, each confirmed failing.
+    b.deps.clock.advance(20 * MIN);
+    for _ in 0..4 {
+        b.invoke(&tick()).await.unwrap();
+        b.deps.clock.advance(MIN);
+    }
+    let repaired: Vec<usize> = held
+        .iter()
+        .copied()
+        .filter(|i| {
+            b.journal.all().into_iter().any(
+                |s| matches!(s, Seen::Called { mutating: true, target, .. } if target == id(*i)),
+            )
+        })
+        .collect();
+    // Above 3 noted again within the window, the zone's breaker is open again: of the five
+    // held, at most the three taken up before it were repaired.
+    assert!(repaired.len() <= 3, "{repaired:?}");
+    let reopened = told(&b)
+        .iter()
+        .filter(|t| t.contains("zone us-east-1a in us-east-1 looks impaired"))
+        .count();
+    assert_eq!(reopened, 2, "{:#?}", told(&b));
+    let still: Vec<usize> = held
+        .iter()
+        .copied()
+        .filter(|i| {
+            let head = b
+                .store
+                .head(&crate::model::keys::key(REGION, &id(*i)))
+                .unwrap();
+            head.hold_kind == Some(HoldKind::Breaker)
+        })
+        .collect();
+    assert!(!still.is_empty(), "held again: {still:?}");
+}

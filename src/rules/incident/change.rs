@@ -169,7 +169,10 @@ pub fn start_rung(
     next.action = Some(rung.action());
     next.result = Some(Verdict::InProgress);
     next.reason = Some(reason);
+    // Waiting for the rung now, no longer held: an OK is news again.
     next.hold_until_ms = Some(until);
+    next.hold_kind = None;
+    next.hold_scope = None;
     Some(RungStart { rung, power, next })
 }
 

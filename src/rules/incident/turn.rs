@@ -41,9 +41,10 @@ pub fn turns(
     for key in open {
         let rank = match heads.get(key) {
             Some(h) if h.status == Status::Repairing => {
+                let repairing = h.progress.under_way() || h.is_verifying() || !h.rungs.is_empty();
                 match (h.hold_kind, breakers.open, h.lease_until_ms <= now_ms) {
                     (_, _, false) => None,
-                    (Some(HoldKind::Breaker), Some(scopes), true) => {
+                    (Some(HoldKind::Breaker), Some(scopes), true) if !repairing => {
                         match h.hold_scope.as_ref().is_some_and(|s| scopes.contains(s)) {
                             true => t.behind_breaker += 1,
                             false => take_up.push((h.opened_ms, key)),
@@ -180,8 +181,16 @@ mod tests {
             head("relaunch", NOW, |h| h.progress.enter(Phase::Imaging, NOW)),
             head("leased", NOW - 5000, |h| {
                 h.hold_kind = Some(HoldKind::Breaker);
-                h.hold_scope = Some("group:web@r".into());
+                h.hold_scope = Some("zone:a@r".into());
                 h.lease_until_ms = NOW + 1;
+            }),
+            // Taken up before, its rung under way: work, not a take-up.
+            head("rung", NOW - 3000, |h| {
+                h.hold_kind = Some(HoldKind::Breaker);
+                h.hold_scope = Some("zone:a@r".into());
+                h.rungs
+                    .push((crate::rules::ladder::Rung::Reboot, NOW - 3000));
+                h.hold_until_ms = Some(NOW - 1);
             }),
         ]);
         let open: Vec<String> = heads.keys().cloned().collect();
@@ -195,10 +204,10 @@ mod tests {
                 take_up: 3,
             },
         );
-        assert_eq!(t.advance, ["relaunch", "web-0", "web-1", "web-2"]);
+        assert_eq!(t.advance, ["relaunch", "rung", "web-0", "web-1", "web-2"]);
         assert_eq!((t.behind_breaker, t.queued, t.not_due), (300, 5, 1));
         // The storm item not read: such holds wait for their time, as before.
         let t = turns(&open, &heads, NOW, BY_TIME);
-        assert_eq!((t.advance.len(), t.behind_breaker, t.queued), (309, 0, 0));
+        assert_eq!((t.advance.len(), t.behind_breaker, t.queued), (310, 0, 0));
     }
 }
