@@ -48,9 +48,9 @@ async fn an_ok_during_the_grace_period_closes_the_incident_as_recovered_by_itsel
         .await
         .unwrap();
     assert!(
-        summary(&tick)
-            .iter()
-            .any(|l| l.ends_with("without a call this time: 1 not due (held until later, or being worked on)")),
+        summary(&tick).iter().any(|l| l.ends_with(
+            "without a call this time: 1 not due (held until later, or being worked on)"
+        )),
         "{:?}",
         summary(&tick)
     );

@@ -4,8 +4,8 @@
 use crate::rules::decide::Grace;
 use base64::Engine;
 
-mod regions;
 mod notices;
+mod regions;
 mod storm;
 pub use notices::Notices;
 use regions::regions;

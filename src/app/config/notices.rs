@@ -68,7 +68,10 @@ mod tests {
         let set = read(&[
             ("AUTOHEAL_NOTICES", "off"),
             ("AUTOHEAL_NOTICE_LEAD", "30m"),
-            ("AUTOHEAL_MAINTENANCE_WINDOW", "Sat 23:00-01:00 UTC, Daily 04:00-05:00 UTC"),
+            (
+                "AUTOHEAL_MAINTENANCE_WINDOW",
+                "Sat 23:00-01:00 UTC, Daily 04:00-05:00 UTC",
+            ),
         ])
         .unwrap();
         assert!(!set.on);
