@@ -175,7 +175,7 @@ async fn a_scheduled_event_is_recorded_and_told_once_however_it_is_heard_and_clo
     control("scheduled-event", completed).await;
     deps.clock.advance(60_000);
     let done = tick(&deps).await;
-    let closed = found(&done, &format!("none ignored: scheduled notice (system-reboot): no longer stands ([Completed] Scheduled reboot of the host): its record is closed"));
+    let closed = found(&done, "none ignored: scheduled notice (system-reboot): no longer stands ([Completed] Scheduled reboot of the host): its record is closed");
     assert_eq!(closed.len(), 1, "{done:#?}");
     deps.clock.advance(60_000);
     let later = tick(&deps).await;
