@@ -54,9 +54,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("eventbridge-metric-math.json", "FunctionAlarmStateChanges"),
     ("health-recovery-failure.json", "FunctionEc2Recoveries"),
     ("health-recovery-success.json", "FunctionEc2Recoveries"),
-    // scheduled notices are read by the intake but acted on by nothing yet: no rule
-    ("health-retirement-scheduled.json", "none"),
-    ("health-system-reboot-scheduled.json", "none"),
+    (
+        "health-retirement-scheduled.json",
+        "FunctionEc2ScheduledChanges",
+    ),
+    (
+        "health-system-reboot-scheduled.json",
+        "FunctionEc2ScheduledChanges",
+    ),
     ("not-an-alarm.json", "topic"),
     // the Tick rule is a schedule, not a pattern
     ("scheduled-tick.json", "none"),
@@ -96,13 +101,16 @@ async fn deploy(world: &World, region: &str, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("tools/deploy.py prints JSON")
 }
 
-/// The variables the code reads: the `AUTOHEAL_*` and `SLACK_*` names src/app/config.rs spells
-/// (it is the only reader of the environment); Lambda sets the `AWS_*` ones.
+/// The variables the code reads: the `AUTOHEAL_*` and `SLACK_*` names src/app/config.rs and
+/// its files in src/app/config/ spell (the only readers of the environment); Lambda sets the
+/// `AWS_*` ones.
 fn variables_read() -> BTreeSet<String> {
-    let (_, text) = function_sources()
+    let text: String = function_sources()
         .into_iter()
-        .find(|(f, _)| f == "src/app/config.rs")
-        .expect("src/app/config.rs");
+        .filter(|(f, _)| f == "src/app/config.rs" || f.starts_with("src/app/config/"))
+        .map(|(_, text)| text)
+        .collect();
+    assert!(text.contains("AUTOHEAL_TABLE"), "src/app/config.rs");
     ["\"AUTOHEAL_", "\"SLACK_"]
         .iter()
         .flat_map(|prefix| text.match_indices(prefix).map(|(at, _)| at + 1))

@@ -154,15 +154,7 @@ async fn bad_input_is_ignored_without_any_aws_call() {
             event("eventbridge-composite-alarm.json", &[id]),
             "composite alarm \"autoheal-web-tier\"",
         ),
-        // EC2's scheduled notices are heard, and not acted on yet.
-        (
-            event("health-retirement-scheduled.json", &[id]),
-            "scheduled notice heard: EC2 will retire",
-        ),
-        (
-            event("health-system-reboot-scheduled.json", &[id]),
-            "acting on notices is not built yet",
-        ),
+        // EC2's scheduled notices are read and recorded: tests/notices.rs.
         (b"not json at all".to_vec(), "payload is not JSON"),
         (vec![0xc3, 0x28, 0xa0, 0xa1], "not UTF-8"),
         (big, "exceeds"),

@@ -1075,3 +1075,29 @@ fn the_first_deploy_is_a_dry_run() {
     let env = &function(&t)["Environment"]["Variables"];
     assert_eq!(one(&env["AUTOHEAL_DRY_RUN"]), "!Ref DryRun");
 }
+
+#[test]
+fn the_scheduled_changes_rule_delivers_exactly_the_notices_the_intake_reads() {
+    let t = template();
+    let rule = &t["Resources"]["Function"]["Properties"]["Events"]["Ec2ScheduledChanges"];
+    let detail = &rule["Properties"]["Pattern"]["detail"];
+    assert_eq!(
+        detail["service"],
+        serde_yaml::from_str::<Value>("[EC2]").unwrap()
+    );
+    assert_eq!(
+        detail["eventTypeCategory"],
+        serde_yaml::from_str::<Value>("[scheduledChange]").unwrap()
+    );
+    let codes: BTreeSet<&str> = detail["eventTypeCode"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let read: BTreeSet<&str> = autoheal::model::notice::HEALTH_NOTICES
+        .iter()
+        .map(|(code, _)| *code)
+        .collect();
+    assert_eq!(codes, read);
+}

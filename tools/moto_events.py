@@ -88,6 +88,22 @@ def _events_property(self):
     return [_shape(e) for e in events] or None
 
 
+def _applies(original):
+    # DescribeInstanceStatus' `event.code` filter (moto ignores it, answering every
+    # instance): only instances with a standing event of one of the codes.
+    def applies(self, filters):
+        if not original(self, filters):
+            return False
+        for f in filters or []:
+            if f["name"] == "event.code":
+                codes = {e["code"] for e in _standing(self.id, _now())}
+                if self.state == "terminated" or not codes & set(f["values"]):
+                    return False
+        return True
+
+    return applies
+
+
 def _start(original):
     # A stopped instance started again runs on a new host: its events are gone.
     def start(self):
@@ -230,6 +246,7 @@ def install():
         return
     _installed = True
     Instance.events = property(_events_property)
+    Instance.applies = _applies(Instance.applies)
     Instance.start = _start(Instance.start)
     InstanceResponse.modify_instance_event_start_time = _modify_instance_event_start_time
     moto_world.ENDPOINTS["scheduled-event"] = scheduled_event

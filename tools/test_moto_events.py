@@ -85,6 +85,28 @@ class ScheduledEvents(test_moto_world.World):
         self.assertIn("<code>system-reboot</code>", xml)
         self.assertIn(f"<instanceEventId>{event['instance_event_id']}</instanceEventId>", xml)
 
+    def test_the_event_code_filter_keeps_only_instances_with_such_an_event(self):
+        rebooted, retired, well = self.launch(count=3)
+        self.schedule(rebooted, "system-reboot")
+        self.schedule(retired, "instance-retirement")
+        pages = self.ec2.get_paginator("describe_instance_status").paginate(
+            IncludeAllInstances=True,
+            Filters=[{"Name": "event.code", "Values": ["system-reboot", "instance-stop"]}])
+        seen = {s["InstanceId"]: s for p in pages for s in p["InstanceStatuses"]}
+        self.assertEqual(set(seen) & {rebooted, retired, well}, {rebooted})
+        both = self.ec2.describe_instance_status(
+            IncludeAllInstances=True,
+            Filters=[{"Name": "event.code",
+                      "Values": ["system-reboot", "instance-retirement"]}])["InstanceStatuses"]
+        self.assertEqual({s["InstanceId"] for s in both} & {rebooted, retired, well},
+                         {rebooted, retired})
+        # Stopped, the instance keeps its event and the filter still finds it.
+        self.ec2.stop_instances(InstanceIds=[retired])
+        stopped = self.ec2.describe_instance_status(
+            IncludeAllInstances=True,
+            Filters=[{"Name": "event.code", "Values": ["instance-retirement"]}])["InstanceStatuses"]
+        self.assertIn(retired, {s["InstanceId"] for s in stopped})
+
     def test_a_stopped_instance_keeps_its_event_until_started_on_a_new_host(self):
         [iid] = self.launch()
         self.schedule(iid, "instance-stop")

@@ -74,6 +74,16 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// EC2's scheduled notices autoheal recorded that still stand (retirements, stops,
+    /// reboots, maintenance announced ahead): instance, what EC2 will do and from when,
+    /// autoheal's plan and the maintenance window, oldest date first
+    Upcoming {
+        /// The ledger table (the stack's LedgerTable output)
+        #[arg(long, env = "AUTOHEAL_TABLE")]
+        table: String,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Free the guard places (one repair at a time in a cluster or a small group, a larger
     /// group's budget) still held by an incident people have taken over: its repair failed
     /// or its ladder ended, and it keeps automation off the rest of its scope until its
@@ -181,6 +191,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             since,
             format,
         } => run_history(region, &table, instance, &since, format).await,
+        Command::Upcoming { table, format } => run_upcoming(region, &table, format).await,
         Command::Release { table, incident } => run_release(region, &table, &incident).await,
     }
 }
@@ -366,6 +377,30 @@ async fn run_history(
         Format::Json => println!(
             "{}",
             serde_json::to_string(&records).map_err(|e| e.to_string())?
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `upcoming`: the recorded notices that still stand, oldest date first.
+async fn run_upcoming(
+    region: Option<String>,
+    table: &str,
+    format: Format,
+) -> Result<ExitCode, String> {
+    use autoheal::rules::notice::record;
+    let sdk = sdk(region).await?;
+    let ledger = Ledger::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    let recorded = ledger
+        .notices()
+        .await
+        .map_err(|e| format!("table {table}: {}", admin::explain(&e)))?;
+    let standing = record::upcoming(recorded, chrono::Utc::now().timestamp_millis());
+    match format {
+        Format::Table => print!("{}", record::render_table(&standing)),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string(&standing).map_err(|e| e.to_string())?
         ),
     }
     Ok(ExitCode::SUCCESS)

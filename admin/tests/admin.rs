@@ -966,3 +966,85 @@ async fn bench_admin_5000_instances() {
         show(audit)
     );
 }
+
+#[tokio::test]
+async fn upcoming_lists_the_standing_notices_oldest_date_first_with_plan_and_window() {
+    let (world, proxy, _slack) = setup(WorldSpec {
+        impaired: false,
+        ..WorldSpec::sized(0, 2)
+    })
+    .await;
+    let (later, sooner) = (world.standalone[0].clone(), world.standalone[1].clone());
+    let deps = world
+        .deps(
+            &proxy,
+            &[("AUTOHEAL_MAINTENANCE_WINDOW", "Daily 02:00-04:00 UTC")],
+        )
+        .await;
+    const HOUR: i64 = 3_600_000;
+    let iso = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    let hour = deps.now_ms() / HOUR;
+    for (id, code, start) in [
+        (&later, "instance-stop", (hour + 96) * HOUR),
+        (&sooner, "system-reboot", (hour + 48) * HOUR),
+    ] {
+        control(
+            "scheduled-event",
+            serde_json::json!({"instance_id": id, "code": code, "not_before": iso(start), "not_after": iso(start + 2 * HOUR)}),
+        )
+        .await;
+    }
+    let empty = admin(&world, &["upcoming", "--table", &world.table], "").await;
+    assert_eq!(empty.code, 0, "{}", empty.stderr);
+    assert_eq!(empty.stdout, "no scheduled notice stands\n");
+    invoke(&deps, &event("scheduled-tick.json", &[]))
+        .await
+        .unwrap();
+
+    let table = admin(&world, &["upcoming", "--table", &world.table], "").await;
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    let text = &table.stdout;
+    let first = text.find(&sooner).expect(text);
+    let second = text.find(&later).expect(text);
+    assert!(first < second, "oldest date first: {text}");
+    assert!(
+        text.contains(&format!(
+            "system-reboot       us-east-1/{sooner}  [scheduled]"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("    window: Daily 02:00-04:00 UTC (the stack's default, AUTOHEAL_MAINTENANCE_WINDOW)\n"),
+        "{text}"
+    );
+    assert!(text.contains("    - stop and start it at "), "{text}");
+
+    let json = admin(
+        &world,
+        &["upcoming", "--table", &world.table, "--format", "json"],
+        "",
+    )
+    .await;
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let listed: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let rows = listed.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{listed}");
+    assert_eq!(rows[0]["instance_id"], sooner.as_str());
+    assert_eq!(rows[0]["kind"], "system-reboot");
+    assert_eq!(rows[0]["state"], "scheduled");
+    assert_eq!(rows[1]["kind"], "instance-stop");
+    assert!(!rows[1]["steps"].as_array().unwrap().is_empty(), "{listed}");
+
+    let missing = admin(&world, &["upcoming", "--table", "no-such-table"], "").await;
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("no such DynamoDB table"),
+        "{}",
+        missing.stderr
+    );
+}

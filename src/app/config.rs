@@ -4,8 +4,10 @@
 use crate::rules::decide::Grace;
 use base64::Engine;
 
+mod notices;
 mod regions;
 mod storm;
+pub use notices::Notices;
 use regions::regions;
 pub use regions::Regions;
 
@@ -65,6 +67,8 @@ pub struct Config {
     pub alarms: Option<Alarms>,
     /// `AUTOHEAL_RUNBOOK_URL`: the deployer's docs/RUNBOOK.md, linked by reports for people.
     pub runbook_url: Option<String>,
+    /// EC2's scheduled notices: heard or not, the lead time, the stack's default window.
+    pub notices: Notices,
 }
 
 /// `AUTOHEAL_ALARMS`, `AUTOHEAL_ALARM_NAME_PREFIX`, `AUTOHEAL_ALARM_TOPIC_ARN`.
@@ -195,6 +199,7 @@ impl std::fmt::Debug for Config {
             .field("max_inflight_percent", &self.max_inflight_percent)
             .field("account_max_repairs", &self.account_max_repairs)
             .field("other_controllers", &self.other_controllers)
+            .field("notices", &self.notices)
             .finish()
     }
 }
@@ -254,7 +259,6 @@ impl Config {
             DEFAULT_LINEAGE_WINDOW_SECONDS,
         )?;
         let (quorum_guard, max_inflight_percent, account_max_repairs) = guards(&get)?;
-        let scan = scan(&get)?;
         let other_controllers = controller_tags(get("AUTOHEAL_OTHER_CONTROLLER_TAGS"))?;
         let breaker = breaker_settings(&get)?;
         let function_name = get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
@@ -279,10 +283,11 @@ impl Config {
             breaker,
             ladders: ladders(&get)?,
             confirm_window_ms,
-            scan,
+            scan: scan(&get)?,
             other_controllers,
             alarms: alarms(&get)?,
             runbook_url,
+            notices: notices::notices(&get)?,
         })
     }
 }

@@ -3,9 +3,10 @@
 //! place. The production fleet is `Clouds` (the SDK clients per region), whose methods
 //! delegate to this module's siblings.
 
-use super::{alarms, autoscaling, backup, ec2, image, launch, takeover, Clouds};
+use super::{alarms, autoscaling, backup, ec2, image, launch, notices, takeover, Clouds};
 use crate::error::Error;
 use crate::model::facts::{Checks, Facts, InstanceFacts};
+use crate::model::notice::Notice;
 use crate::rules::alarms::{AlarmSpec, Managed, Members};
 use crate::rules::backup::{Backup, Selector, Tagged};
 use crate::rules::ladder::Power;
@@ -81,6 +82,15 @@ pub trait Fleet: Send + Sync {
         region: &str,
         ids: &[String],
     ) -> Result<std::collections::HashMap<String, String>, Error>;
+    /// Every scheduled event EC2 lists for the region's instances, one notice each.
+    async fn scheduled_events(&self, region: &str) -> Result<Vec<Notice>, Error>;
+    /// The value of the tag `key` on the Auto Scaling group `group`.
+    async fn group_tag(
+        &self,
+        region: &str,
+        group: &str,
+        key: &str,
+    ) -> Result<Option<String>, Error>;
 
     /// `SetInstanceHealth Unhealthy`, the grace period skipped.
     async fn mark_unhealthy(&self, region: &str, instance_id: &str) -> Result<(), Error>;
@@ -223,6 +233,17 @@ impl Fleet for Clouds {
         ids: &[String],
     ) -> Result<std::collections::HashMap<String, String>, Error> {
         ec2::states(&self.get(region).ec2, ids).await
+    }
+    async fn scheduled_events(&self, region: &str) -> Result<Vec<Notice>, Error> {
+        notices::scheduled_events(&self.get(region).ec2, region).await
+    }
+    async fn group_tag(
+        &self,
+        region: &str,
+        group: &str,
+        key: &str,
+    ) -> Result<Option<String>, Error> {
+        notices::group_tag(&self.get(region).autoscaling, group, key).await
     }
     async fn mark_unhealthy(&self, region: &str, instance_id: &str) -> Result<(), Error> {
         autoscaling::mark_unhealthy(&self.get(region).autoscaling, instance_id).await

@@ -7,6 +7,7 @@ pub mod ec2;
 pub mod fleet;
 pub mod image;
 pub mod launch;
+pub mod notices;
 pub mod takeover;
 pub mod zonal_shift;
 

@@ -219,8 +219,8 @@ fn parse_eventbridge(event: &Value) -> Result<Intake, String> {
 
 /// EC2's automatic recovery of one instance, announced by AWS Health. Only `aws.health`
 /// events of the recovery types are taken; what they say is checked against EC2's status
-/// checks before it closes or escalates anything. A scheduled change (`notice`) is read,
-/// and ignored for now, saying what it announced.
+/// checks before it closes or escalates anything. A scheduled change is read into its
+/// notices (`notice`).
 fn parse_health(event: EventBridgeEvent<Value>) -> Result<Intake, String> {
     if event.source != "aws.health" {
         return Err(format!(
@@ -235,10 +235,7 @@ fn parse_health(event: EventBridgeEvent<Value>) -> Result<Intake, String> {
         .unwrap_or_default();
     let Some(&(_, heard)) = RECOVERY_EVENTS.iter().find(|(c, _)| *c == code) else {
         return match notice::notices(&event, code) {
-            Some(notices) => notices.map(|n| Intake::Ignored {
-                instance_id: Some(n[0].instance_id.clone()),
-                reason: notice::heard(&n),
-            }),
+            Some(notices) => notices.map(Intake::Notice),
             None => Err(format!(
                 "AWS Health event {code:?} is neither EC2's automatic recovery nor a scheduled change to an instance"
             )),

@@ -1,6 +1,6 @@
 //! EC2's scheduled changes announced by AWS Health (`eventTypeCategory: scheduledChange`,
 //! service EC2): one `Notice` per instance the event names. Pure, like the rest of the
-//! intake. Acting on them is not built yet: the handler answers `ignored`, saying so.
+//! intake. The pipeline records each once and tells people once (`pipeline::notice`).
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use chrono::DateTime;
@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use crate::model::notice::{Notice, NoticeSource, NoticeState, HEALTH_NOTICES};
 
-/// What the handler answers for now, once the notices are read.
-pub const NOT_BUILT: &str = "acting on notices is not built yet";
+/// What the handler answers, once the notices are read, when `AUTOHEAL_NOTICES=off`.
+pub const OFF: &str = "AUTOHEAL_NOTICES=off: not recorded";
 
 /// The notices of a Health event of one of `HEALTH_NOTICES`' codes (`None`: another code),
 /// or why the event is not one.
@@ -116,8 +116,8 @@ fn description(detail: &Value) -> String {
 }
 
 /// The `ignored` reason for the notices of one event: what EC2 will do, to which
-/// instances, from when.
-pub(super) fn heard(notices: &[Notice]) -> String {
+/// instances, from when; then `why`.
+pub fn heard(notices: &[Notice], why: &str) -> String {
     let first = &notices[0];
     let ids: Vec<&str> = notices.iter().map(|n| n.instance_id.as_str()).collect();
     let when = first
@@ -134,7 +134,7 @@ pub(super) fn heard(notices: &[Notice]) -> String {
         false => "",
     };
     format!(
-        "scheduled notice heard: EC2 will {} {}{when} ({code}){state}; {NOT_BUILT}",
+        "scheduled notice heard: EC2 will {} {}{when} ({code}){state}; {why}",
         first.kind.said(),
         ids.join(", ")
     )
@@ -173,24 +173,27 @@ mod tests {
                 instance_id,
                 reason,
             }] => (instance_id.clone(), reason.clone()),
+            [Intake::Notice(notices)] => {
+                (Some(notices[0].instance_id.clone()), heard(notices, OFF))
+            }
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
-    fn a_scheduled_change_is_heard_and_ignored_for_now_saying_what_it_announced() {
+    fn a_scheduled_change_is_its_notices_said_with_what_it_announced() {
         let table = [
             (
                 fixture(RETIREMENT, |_| {}),
-                "scheduled notice heard: EC2 will retire i-0123456789abcdef0 from 2026-12-07 03:00 UTC (AWS_EC2_PERSISTENT_INSTANCE_RETIREMENT_SCHEDULED); acting on notices is not built yet",
+                "scheduled notice heard: EC2 will retire i-0123456789abcdef0 from 2026-12-07 03:00 UTC (AWS_EC2_PERSISTENT_INSTANCE_RETIREMENT_SCHEDULED); AUTOHEAL_NOTICES=off: not recorded",
             ),
             (
                 fixture(SYSTEM_REBOOT, |_| {}),
-                "scheduled notice heard: EC2 will reboot the host of i-0123456789abcdef0, i-0fedcba9876543210 from 2026-12-06 02:00 UTC (AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED); acting on notices is not built yet",
+                "scheduled notice heard: EC2 will reboot the host of i-0123456789abcdef0, i-0fedcba9876543210 from 2026-12-06 02:00 UTC (AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED); AUTOHEAL_NOTICES=off: not recorded",
             ),
             (
                 fixture(RETIREMENT, |e| e["detail"]["statusCode"] = "closed".into()),
-                "scheduled notice heard: EC2 will retire i-0123456789abcdef0 from 2026-12-07 03:00 UTC (AWS_EC2_PERSISTENT_INSTANCE_RETIREMENT_SCHEDULED) (closed); acting on notices is not built yet",
+                "scheduled notice heard: EC2 will retire i-0123456789abcdef0 from 2026-12-07 03:00 UTC (AWS_EC2_PERSISTENT_INSTANCE_RETIREMENT_SCHEDULED) (closed); AUTOHEAL_NOTICES=off: not recorded",
             ),
         ];
         for (event, reason) in table {

@@ -1,5 +1,5 @@
-//! What an event says, once parsed: an alarm's `Signal`, EC2's `Recovery`, a `Trigger`
-//! without an alarm, an operator's resume, or `Ignored`.
+//! What an event says, once parsed: an alarm's `Signal`, EC2's `Recovery`, EC2's scheduled
+//! `Notice`s, a `Trigger` without an alarm, an operator's resume, or `Ignored`.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -198,6 +198,9 @@ pub enum Intake {
         instance_id: Option<String>,
         reason: String,
     },
+    /// EC2's scheduled changes announced by AWS Health (`notice::notices`): one notice per
+    /// instance the event names, each recorded once and told once (`pipeline::notice`).
+    Notice(Vec<crate::model::notice::Notice>),
     /// An operator closes a breaker (`{"autoheal": "resume", "scope": "group:web"}`).
     Resume {
         /// A group or a cluster; without a region, the function's own.

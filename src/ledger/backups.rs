@@ -129,7 +129,7 @@ impl Ledger {
     }
 
     /// One `BatchGetItem`, with the keys DynamoDB leaves unprocessed asked again.
-    async fn batch_get(&self, mut keys: Vec<Item>) -> Result<Vec<Item>, Error> {
+    pub(super) async fn batch_get(&self, mut keys: Vec<Item>) -> Result<Vec<Item>, Error> {
         let op = "dynamodb:BatchGetItem";
         let mut items = vec![];
         for round in 0..UNPROCESSED_ROUNDS {

@@ -3,12 +3,14 @@
 //! since; and an index of open incidents (`pk = open`, `sk = instance#<region>/<id>`) for
 //! the tick. Keys are `model::keys::key`s. In the same table: the backup run's record of
 //! each instance (`backups`), the guards' scope items (`scope`), the breaker's partitions
-//! (`breaker`) and the storm they make together (`storm`), the audit trail (`history`) and the reports Slack did not take (`outbox`).
+//! (`breaker`) and the storm they make together (`storm`), the audit trail (`history`), the reports Slack did not take (`outbox`) and EC2's scheduled
+//! notices (`notice`).
 
 pub mod backups;
 pub mod breaker;
 mod head;
 pub mod history;
+pub mod notice;
 pub mod outbox;
 pub mod scope;
 pub mod store;

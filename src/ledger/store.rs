@@ -10,6 +10,7 @@ use crate::rules::backup::{Known, Made};
 use crate::rules::breaker::State;
 use crate::rules::history::Record;
 use crate::rules::incident::Head;
+use crate::rules::notice::record::Recorded;
 use crate::rules::storm::Storm;
 use std::collections::HashMap;
 
@@ -91,6 +92,13 @@ pub trait Store: Send + Sync {
     async fn keep_report(&self, payload: &serde_json::Value, now_ms: i64) -> Result<(), Error>;
     async fn kept_reports(&self) -> Result<Vec<Kept>, Error>;
     async fn forget_report(&self, sk: &str) -> Result<(), Error>;
+
+    /// Records a notice first heard: false when it is recorded already (`ledger::notice`).
+    async fn record_notice(&self, r: &Recorded) -> Result<bool, Error>;
+    /// The recorded notices among `keys` (`rules::notice::record::key`s), by key.
+    async fn recorded_notices(&self, keys: &[String]) -> Result<HashMap<String, Recorded>, Error>;
+    /// Closes the notice under `key` if it still stands: false when none does.
+    async fn close_notice(&self, key: &str, why: &str, now_ms: i64) -> Result<bool, Error>;
 }
 
 #[async_trait::async_trait(?Send)]
@@ -185,5 +193,14 @@ impl Store for Ledger {
     }
     async fn forget_report(&self, sk: &str) -> Result<(), Error> {
         Ledger::forget_report(self, sk).await
+    }
+    async fn record_notice(&self, r: &Recorded) -> Result<bool, Error> {
+        Ledger::record_notice(self, r).await
+    }
+    async fn recorded_notices(&self, keys: &[String]) -> Result<HashMap<String, Recorded>, Error> {
+        Ledger::recorded_notices(self, keys).await
+    }
+    async fn close_notice(&self, key: &str, why: &str, now_ms: i64) -> Result<bool, Error> {
+        Ledger::close_notice(self, key, why, now_ms).await
     }
 }

@@ -77,6 +77,9 @@ handovers! {
     TickWarning => "tick-warning", "Tick warning";
     /// Dry run: autoheal decided and did nothing; the instance is still failing.
     DryRun => "dry-run-nothing-done", "Dry run, nothing done";
+    /// EC2 announced a retirement, stop, reboot or maintenance ahead: recorded, planned,
+    /// told once; this version does not act on it.
+    ScheduledNotice => "scheduled-notice", "Scheduled notice";
 }
 
 impl Serialize for Handover {

@@ -10,6 +10,7 @@ pub mod commit;
 pub mod decide;
 #[cfg(test)]
 mod fakes;
+pub mod notice;
 pub mod observe;
 pub mod recover;
 pub mod report;
@@ -117,6 +118,7 @@ pub(crate) async fn process(run: &Run<'_>, intake: Intake) -> Result<Vec<Outcome
             instance_id,
             reason,
         } => Outcome::new(instance_id, Action::None, Verdict::Ignored, reason),
+        Intake::Notice(notices) => return notice::health(run, notices).await,
         Intake::Recovery(r) => {
             let outcome = recover::heard(run, &r).await?;
             report::emit(&outcome);

@@ -11,6 +11,7 @@ use super::{Failures, Journal, Seen};
 use crate::aws::fleet::{Fleet, Found};
 use crate::error::Error;
 use crate::model::facts::{Checks, Facts, GroupFacts, InstanceFacts};
+use crate::model::notice::Notice;
 use crate::rules::alarms::{AlarmSpec, Managed, Members};
 use crate::rules::backup::{Backup, Selector, Tagged};
 use crate::rules::ladder::Power;
@@ -80,6 +81,10 @@ pub struct FakeFleet {
     alarms: Mutex<BTreeMap<String, Managed>>,
     /// ARC's shifts in progress.
     shifts: Mutex<Vec<crate::rules::storm::Shift>>,
+    /// EC2's scheduled events, as `DescribeInstanceStatus` lists them.
+    pub events: Mutex<Vec<Notice>>,
+    /// Groups' tags: (group, key) -> value.
+    pub group_tags: Mutex<HashMap<(String, String), String>>,
 }
 
 /// The answer to a call the fake does not play.
@@ -105,6 +110,8 @@ impl FakeFleet {
             desired: Mutex::new(desired),
             alarms: Mutex::default(),
             shifts: Mutex::default(),
+            events: Mutex::default(),
+            group_tags: Mutex::default(),
         }
     }
 
@@ -341,6 +348,15 @@ impl Fleet for FakeFleet {
             .iter()
             .filter_map(|id| Some((id.clone(), self.machine(id)?.state)))
             .collect())
+    }
+    async fn scheduled_events(&self, region: &str) -> Result<Vec<Notice>, Error> {
+        self.call("scheduled_events", region, false)?;
+        Ok(self.events.lock().unwrap().clone())
+    }
+    async fn group_tag(&self, _: &str, group: &str, key: &str) -> Result<Option<String>, Error> {
+        self.call("group_tag", group, false)?;
+        let tags = self.group_tags.lock().unwrap();
+        Ok(tags.get(&(group.to_string(), key.to_string())).cloned())
     }
     async fn mark_unhealthy(&self, _: &str, instance_id: &str) -> Result<(), Error> {
         self.call("mark_unhealthy", instance_id, true)?;

@@ -3,6 +3,7 @@
 //! reads the order of writes, calls and reports across them.
 
 mod fleet;
+mod notices;
 mod store;
 mod storm;
 mod tests;

@@ -12,6 +12,7 @@ use crate::rules::backup::{Known, Made};
 use crate::rules::breaker::State;
 use crate::rules::history::Record;
 use crate::rules::incident::Head;
+use crate::rules::notice::record::{Recorded, CLOSED, SCHEDULED};
 use crate::rules::storm::Storm;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -47,6 +48,7 @@ pub struct Tables {
     pub storm: Storm,
     pub records: Vec<Record>,
     pub outbox: Vec<Kept>,
+    pub notices: BTreeMap<String, Recorded>,
 }
 
 /// Another invocation's doing, run just before the `nth` call (from 1) of an operation.
@@ -445,5 +447,33 @@ impl Store for MemStore {
         })
         .await
         .map(|_| ())
+    }
+    async fn record_notice(&self, r: &Recorded) -> Result<bool, Error> {
+        self.write_with("record_notice", &r.key, |t| {
+            let new = !t.notices.contains_key(&r.key);
+            if new {
+                t.notices.insert(r.key.clone(), r.clone());
+            }
+            new
+        })
+        .await
+    }
+    async fn recorded_notices(&self, keys: &[String]) -> Result<HashMap<String, Recorded>, Error> {
+        self.read_with("recorded_notices", |t| {
+            let known = keys.iter().filter_map(|k| t.notices.get(k));
+            known.map(|r| (r.key.clone(), r.clone())).collect()
+        })
+        .await
+    }
+    async fn close_notice(&self, key: &str, why: &str, now_ms: i64) -> Result<bool, Error> {
+        self.write_with("close_notice", key, |t| match t.notices.get_mut(key) {
+            Some(r) if r.state == SCHEDULED => {
+                r.state = CLOSED.into();
+                (r.closed_ms, r.closed_why) = (Some(now_ms), Some(why.into()));
+                true
+            }
+            _ => false,
+        })
+        .await
     }
 }

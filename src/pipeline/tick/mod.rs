@@ -1,10 +1,11 @@
 //! Triggers that carry no alarm — the 1-minute schedule, AMI and instance state changes —
 //! move open incidents on (relaunches in progress, holds, rungs, transient failures to
-//! retry); the schedule also takes periodic backups and keeps the watched groups' alarms,
-//! at the same time, so none starves the others. One incident's failure never stops the others.
+//! retry); the schedule also takes periodic backups, keeps the watched groups' alarms and
+//! reads EC2's scheduled notices, at the same time, so none starves the others. One incident's failure never stops the others.
 
 pub mod alarms;
 pub mod backups;
+pub mod notices;
 pub mod resend;
 pub mod scan;
 pub mod shifts;
@@ -41,7 +42,7 @@ pub async fn run(run: &Run<'_>, trigger: Trigger) -> (Vec<Outcome>, Option<Error
             return (vec![o], Some(e));
         }
     };
-    let (mut outcomes, backups, resent, watched) = tokio::join!(
+    let (mut outcomes, backups, resent, watched, noticed) = tokio::join!(
         advance_open(run, trigger, &open),
         async {
             match scheduled {
@@ -61,10 +62,17 @@ pub async fn run(run: &Run<'_>, trigger: Trigger) -> (Vec<Outcome>, Option<Error
                 _ => vec![],
             }
         },
+        async {
+            match scheduled && run.config.notices.on {
+                true => notices::notices(run).await,
+                false => vec![],
+            }
+        },
     );
     outcomes.extend(backups);
     outcomes.extend(resent);
     outcomes.extend(watched);
+    outcomes.extend(noticed);
     if let (true, Some(limit)) = (scheduled, run.config.scan) {
         // Boxed: the scan goes through the pipeline again.
         outcomes.extend(Box::pin(scan::scan(run, &open, limit as usize)).await);

@@ -5,6 +5,7 @@
 //! Times come in as values: no clock is read here.
 
 pub mod plan;
+pub mod record;
 pub mod window;
 
 pub use crate::model::notice::*;

@@ -1,0 +1,78 @@
+//! EC2's scheduled events as the tick reads them (`DescribeInstanceStatus` with the
+//! `event.code` filter, paginated), and the one tag of a group a notice's plan needs (its
+//! maintenance window).
+
+use crate::error::Error;
+use crate::model::notice::{Notice, NoticeKind};
+
+/// Every scheduled event of the region's instances (running or not: `IncludeAllInstances`),
+/// one notice each; events of a code this version does not know are left out.
+pub async fn scheduled_events(
+    ec2: &aws_sdk_ec2::Client,
+    region: &str,
+) -> Result<Vec<Notice>, Error> {
+    use aws_sdk_ec2::types::Filter;
+    let codes = NoticeKind::ALL.map(|k| k.code().to_string()).to_vec();
+    let mut pages = ec2
+        .describe_instance_status()
+        .include_all_instances(true)
+        .filters(
+            Filter::builder()
+                .name("event.code")
+                .set_values(Some(codes))
+                .build(),
+        )
+        .into_paginator()
+        .send();
+    let ms = |t: Option<&aws_sdk_ec2::primitives::DateTime>| t.and_then(|t| t.to_millis().ok());
+    let mut out = vec![];
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::from_sdk("ec2:DescribeInstanceStatus", e))?;
+        for status in page.instance_statuses() {
+            let Some(id) = status.instance_id() else {
+                continue;
+            };
+            for e in status.events() {
+                let code = e.code().map_or("", |c| c.as_str());
+                let times = [
+                    ms(e.not_before()),
+                    ms(e.not_after()),
+                    ms(e.not_before_deadline()),
+                ];
+                let event_id = e.instance_event_id().unwrap_or_default();
+                let description = e.description().unwrap_or_default();
+                if let Some(mut n) = Notice::from_status(id, code, event_id, description, times) {
+                    n.region = Some(region.to_string());
+                    out.push(n);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The value of the tag `key` on the Auto Scaling group `group`, if it has one.
+pub async fn group_tag(
+    asg: &aws_sdk_autoscaling::Client,
+    group: &str,
+    key: &str,
+) -> Result<Option<String>, Error> {
+    use aws_sdk_autoscaling::types::Filter;
+    let out = asg
+        .describe_tags()
+        .filters(
+            Filter::builder()
+                .name("auto-scaling-group")
+                .values(group)
+                .build(),
+        )
+        .filters(Filter::builder().name("key").values(key).build())
+        .send()
+        .await
+        .map_err(|e| Error::from_sdk("autoscaling:DescribeTags", e))?;
+    Ok(out
+        .tags()
+        .iter()
+        .find(|t| t.resource_id() == Some(group) && t.key() == Some(key))
+        .and_then(|t| t.value().map(str::to_string)))
+}
