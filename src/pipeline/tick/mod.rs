@@ -90,7 +90,7 @@ pub async fn advance_open(run: &Run<'_>, trigger: Trigger, open: &[String]) -> V
     let turns = match run.ledger.read_heads(open).await {
         Ok(heads) => {
             // The storm's breakers, looked at once: what they hold costs nothing more.
-            let upkeep = storm::upkeep(run, &heads).await;
+            let upkeep = storm::upkeep(run, &heads, scheduled).await;
             outcomes.extend(upkeep.outcomes);
             let breakers = incident::Breakers {
                 open: upkeep.open.as_ref(),

@@ -21,8 +21,10 @@ pub struct Upkeep {
     pub outcomes: Vec<Outcome>,
 }
 
-/// `heads`: the open incidents' heads, for the count of repairs held.
-pub async fn upkeep(run: &Run<'_>, heads: &HashMap<String, Head>) -> Upkeep {
+/// `heads`: the open incidents' heads, for the count of repairs held. ARC's shifts are
+/// followed, and updates told, by the `scheduled` tick only (not by every AMI or instance
+/// state change).
+pub async fn upkeep(run: &Run<'_>, heads: &HashMap<String, Head>, scheduled: bool) -> Upkeep {
     let unread = |e: Error| {
         tracing::warn!(error = %e, "storm not read; repairs held behind breakers wait for their time");
         Upkeep {
@@ -35,7 +37,10 @@ pub async fn upkeep(run: &Run<'_>, heads: &HashMap<String, Head>) -> Upkeep {
         Err(e) => return unread(e),
     };
     // ARC's shifts first: they open and release zones' breakers.
-    let (shifted, changed) = super::shifts::follow(run, &storm.open).await;
+    let (shifted, changed) = match scheduled {
+        true => super::shifts::follow(run, &storm.open).await,
+        false => (vec![], false),
+    };
     let storm = match changed {
         true => match run.ledger.read_storm().await {
             Ok(storm) => storm,
@@ -79,7 +84,9 @@ pub async fn upkeep(run: &Run<'_>, heads: &HashMap<String, Head>) -> Upkeep {
         open: open.clone(),
         ..storm
     };
-    tell_update(run, &still, &counts).await;
+    if scheduled {
+        tell_update(run, &still, &counts).await;
+    }
     if !open.is_empty() {
         outcomes.push(Outcome::new(
             None,
