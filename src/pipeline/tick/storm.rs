@@ -32,21 +32,9 @@ pub async fn upkeep(run: &Run<'_>, heads: &HashMap<String, Head>, scheduled: boo
             outcomes: vec![],
         }
     };
-    let storm = match run.ledger.read_storm().await {
-        Ok(storm) => storm,
+    let (storm, shifted) = match read(run, scheduled).await {
+        Ok(read) => read,
         Err(e) => return unread(e),
-    };
-    // ARC's shifts first: they open and release zones' breakers.
-    let (shifted, changed) = match scheduled {
-        true => super::shifts::follow(run, &storm.open).await,
-        false => (vec![], false),
-    };
-    let storm = match changed {
-        true => match run.ledger.read_storm().await {
-            Ok(storm) => storm,
-            Err(e) => return unread(e),
-        },
-        false => storm,
     };
     if storm.open.is_empty() {
         return Upkeep {
@@ -121,6 +109,20 @@ async fn tell_update(run: &Run<'_>, storm: &storm::Storm, counts: &Counts) {
         let since = storm.since_ms.unwrap_or(now);
         let text = storm::update_text(since, now, counts);
         run.tell(&summary_payload(&text)).await;
+    }
+}
+
+/// The storm, after ARC's shifts have opened and released zones' breakers (the scheduled
+/// tick's), and what following them did.
+async fn read(run: &Run<'_>, scheduled: bool) -> Result<(storm::Storm, Vec<Outcome>), Error> {
+    let storm = run.ledger.read_storm().await?;
+    if !scheduled {
+        return Ok((storm, vec![]));
+    }
+    let (shifted, changed) = super::shifts::follow(run, &storm.open).await;
+    match changed {
+        true => Ok((run.ledger.read_storm().await?, shifted)),
+        false => Ok((storm, shifted)),
     }
 }
 
