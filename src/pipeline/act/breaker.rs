@@ -294,6 +294,14 @@ pub(crate) async fn close(
     if !run.ledger.write_breaker(key, &closed, alarms, now).await? {
         return Ok(false);
     }
+    leave(run, scope, by, true).await;
+    Ok(true)
+}
+
+/// Takes a closed breaker's scope out of the storm, and tells people when that ends the
+/// storm; `alone`: also when the scope was in no storm (a breaker told on its own).
+pub(crate) async fn leave(run: &Run<'_>, scope: &ScopeKey, by: &str, alone: bool) {
+    let (key, now) = (&scope.to_string(), run.now_ms());
     let text = match run.ledger.leave_storm(key).await {
         Ok(Some(after)) if after.open.is_empty() => Some(storm::ended_text(
             after.since_ms,
@@ -304,10 +312,10 @@ pub(crate) async fn close(
         )),
         // The storm goes on: its updates and its end say the rest.
         Ok(Some(_)) => None,
-        Ok(None) => Some(breaker::closed_text(&scope.label(), by)),
+        Ok(None) => alone.then(|| breaker::closed_text(&scope.label(), by)),
         Err(e) => {
             tracing::warn!(error = %e, scope = %key, "breaker closed, storm not updated");
-            Some(breaker::closed_text(&scope.label(), by))
+            alone.then(|| breaker::closed_text(&scope.label(), by))
         }
     };
     match text {
@@ -317,7 +325,6 @@ pub(crate) async fn close(
         }
         None => tracing::warn!(scope = %key, by, "breaker closed; the storm goes on"),
     }
-    Ok(true)
 }
 
 /// The operator's resume event: closes the scope's breaker now.

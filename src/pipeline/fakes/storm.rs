@@ -285,3 +285,24 @@ async fn a_zone_still_failing_after_its_cool_down_trips_again_from_the_take_up()
         .collect();
     assert!(!still.is_empty(), "held again: {still:?}");
 }
+
+#[tokio::test]
+async fn a_storm_left_listing_a_closed_breaker_is_ended_by_the_next_tick() {
+    // A crash between a breaker's close and the storm's update: the storm still lists it.
+    let b = Bench::new(&[], vec![], ALARM_MS);
+    b.store.before("read_storm", 1, |t| {
+        t.storm.open.insert("zone:us-east-1a@us-east-1".into());
+        t.storm.since_ms = Some(ALARM_MS - 30 * MIN);
+    });
+    b.invoke(&tick()).await.unwrap();
+    assert!(b.store.with(|t| t.storm.open.is_empty()));
+    let ended: Vec<String> = told(&b)
+        .into_iter()
+        .filter(|t| t.contains("storm over"))
+        .collect();
+    assert_eq!(ended.len(), 1, "{:#?}", told(&b));
+    assert!(ended[0].contains("lasted 30m00s"), "{}", ended[0]);
+    // Told once: the next tick has nothing to say.
+    b.invoke(&tick()).await.unwrap();
+    assert_eq!(told(&b).iter().filter(|t| t.contains("storm")).count(), 1);
+}

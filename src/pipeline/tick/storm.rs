@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::model::outcome::{Action, Outcome, Verdict};
 use crate::model::scope::ScopeKey;
 use crate::notify::message::summary_payload;
-use crate::pipeline::act::breaker::{close, size_of};
+use crate::pipeline::act::breaker::{close, leave, size_of};
 use crate::rules::breaker::{self, Assessment};
 use crate::rules::incident::{Head, HoldKind, Status};
 use crate::rules::storm::{self, Counts};
@@ -160,11 +160,14 @@ async fn look(run: &Run<'_>, key: &str) -> Result<Looked, Error> {
     let (alarms, state) = run.ledger.read_breaker(key).await?;
     let Some(settings) = settings.filter(|_| state.open_since_ms.is_some()) else {
         // Closed already (a write whose storm update was lost), or turned off since.
-        if state.open_since_ms.is_some() {
-            close(run, &scope, &alarms, &state, "breaker turned off").await?;
-        } else {
-            run.ledger.leave_storm(key).await?;
-        }
+        match state.open_since_ms.is_some() {
+            true => close(run, &scope, &alarms, &state, "breaker turned off").await?,
+            // Its end is told here if the lost update was the storm's last.
+            false => {
+                leave(run, &scope, "found closed", false).await;
+                true
+            }
+        };
         return Ok(Looked::Closed);
     };
     let size = match breaker::needs_size(&settings, alarms.len(), &state) {
