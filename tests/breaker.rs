@@ -7,10 +7,11 @@ use common::*;
 use futures::StreamExt;
 
 /// These tests are about the breakers of groups and clusters, whose instances share one
-/// zone here: the zone's breaker is off (`tests/storm.rs` has it on).
-const NO_ZONE: [(&str, &str); 2] = [
+/// zone here: the zone's and the account's breakers are off (`tests/storm.rs` has them on).
+const NO_ZONE: [(&str, &str); 3] = [
     ("AUTOHEAL_ZONE_BREAKER_COUNT", "off"),
     ("AUTOHEAL_ZONE_BREAKER_PERCENT", "off"),
+    ("AUTOHEAL_ACCOUNT_BREAKER_COUNT", "off"),
 ];
 
 #[tokio::test]
@@ -23,6 +24,7 @@ async fn a_correlated_failure_trips_the_breaker_once_and_repairs_resume_after_th
         ("AUTOHEAL_BREAKER_COOLDOWN_SECONDS", "60"),
         NO_ZONE[0],
         NO_ZONE[1],
+        NO_ZONE[2],
     ];
     let clock = autoheal::app::clock::Clock::manual(chrono::Utc::now().timestamp_millis());
     let deps = world.deps_on(&proxy, &env, &clock).await;
@@ -108,6 +110,7 @@ async fn a_correlated_failure_trips_the_breaker_once_and_repairs_resume_after_th
                 env[1],
                 env[2],
                 env[3],
+                env[4],
                 ("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "off"),
             ],
             &clock,
@@ -155,6 +158,7 @@ async fn an_operator_resumes_an_open_breaker() {
                 ("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "off"),
                 NO_ZONE[0],
                 NO_ZONE[1],
+                NO_ZONE[2],
             ],
         )
         .await;
@@ -232,6 +236,7 @@ async fn a_cluster_trips_its_own_breaker_and_other_instances_are_repaired() {
                 ("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "off"),
                 NO_ZONE[0],
                 NO_ZONE[1],
+                NO_ZONE[2],
             ],
         )
         .await;

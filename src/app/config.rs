@@ -830,6 +830,11 @@ mod tests {
                     percent: Some(20),
                     ..default
                 }),
+                account: Some(Settings {
+                    count: Some(25),
+                    percent: None,
+                    ..default
+                }),
                 update_ms: 300_000,
                 take_up_per_tick: 5,
             }
@@ -851,6 +856,7 @@ mod tests {
         );
         for (variable, bad) in [
             ("AUTOHEAL_ZONE_BREAKER_COUNT", "0"),
+            ("AUTOHEAL_ACCOUNT_BREAKER_COUNT", "0"),
             ("AUTOHEAL_ZONE_BREAKER_PERCENT", "101"),
             ("AUTOHEAL_STORM_UPDATE_SECONDS", "30"),
             ("AUTOHEAL_TAKE_UP_PER_TICK", "0"),

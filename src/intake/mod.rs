@@ -115,9 +115,9 @@ fn parse_command(command: &Value, scope: Option<&Value>) -> Intake {
     }
     let scope = scope.and_then(Value::as_str).unwrap_or_default().trim();
     match scope.parse::<ScopeKey>() {
-        Ok(key) if key != ScopeKey::Account => Intake::Resume { scope: key },
+        Ok(key) => Intake::Resume { scope: key },
         _ => ignored(format!(
-            "resume needs a scope \"group:<name>\" or \"cluster:<name>\" (with \"@<region>\" for another region than the function's) or \"zone:<name>\", got {scope:?}"
+            "resume needs a scope \"group:<name>\", \"cluster:<name>\" or \"zone:<name>\" (with \"@<region>\" for another region than the function's), or \"account\", got {scope:?}"
         )),
     }
 }
@@ -787,13 +787,19 @@ mod tests {
                 scope: ScopeKey::cluster("db")
             }
         );
+        assert_eq!(
+            parse(serde_json::json!({"autoheal": "resume", "scope": "account"})),
+            Intake::Resume {
+                scope: ScopeKey::Account
+            }
+        );
         for (bad, why) in [
             (
                 serde_json::json!({"autoheal": "resume"}),
                 "resume needs a scope",
             ),
             (
-                serde_json::json!({"autoheal": "resume", "scope": "account"}),
+                serde_json::json!({"autoheal": "resume", "scope": "accounts"}),
                 "resume needs a scope",
             ),
             (

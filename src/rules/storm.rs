@@ -14,6 +14,9 @@ pub struct Settings {
     /// The zone breaker: its own count and percent (of the instances in the zone), the
     /// group breaker's window and cool-down. None: off.
     pub zone: Option<super::breaker::Settings>,
+    /// The account's breaker: its own count of instances alarming anywhere the function
+    /// serves, the group breaker's window and cool-down. None: off.
+    pub account: Option<super::breaker::Settings>,
     /// At most one update per this while the storm grows.
     pub update_ms: i64,
     /// Held repairs taken up per tick once their breaker closed.
@@ -22,6 +25,7 @@ pub struct Settings {
 
 pub const DEFAULT_ZONE_COUNT: u32 = 5;
 pub const DEFAULT_ZONE_PERCENT: u32 = 20;
+pub const DEFAULT_ACCOUNT_COUNT: u32 = 25;
 pub const DEFAULT_UPDATE_SECONDS: i64 = 300;
 pub const DEFAULT_TAKE_UP_PER_TICK: u32 = 5;
 
@@ -50,8 +54,8 @@ pub struct Storm {
 /// What an update counts, from the open breakers and the open incidents' heads.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {
-    /// Each open zone: its label, the instances that alarmed there since the storm
-    /// began, and the command that resumes it.
+    /// Each open zone, and the account's breaker if open: its label, the instances that
+    /// alarmed there since the storm began, and the command that resumes it.
     pub zones: Vec<(String, usize, String)>,
     /// Group and cluster breakers open.
     pub groups: usize,
@@ -85,6 +89,23 @@ pub fn zone_opened_text(
     let label = zone.label();
     format!(
         ":rotating_light: *autoheal: {label} looks impaired*: {alarmed} instances there alarmed within {} (threshold {threshold}). One failing zone, not {alarmed} broken machines: every automated repair in {label} is stopped (repairs already started go on); instances in other zones are repaired as usual, within their own limits. It resumes by itself after {} at or below the threshold; once the zone is healthy, to resume at once: `{resume}`. Group breakers that open in this storm send no message of their own: an update comes at most every {} while it grows, and one message when it ends (`autoheal-admin history` lists every hold).",
+        human(settings.window_ms),
+        human(settings.cooldown_ms),
+        human(update_ms),
+    )
+}
+
+/// The message when the account's breaker begins the storm: alarms across zones (a
+/// regional event, or the monitoring itself). `resume`: its resume command.
+pub fn account_opened_text(
+    alarmed: usize,
+    threshold: &str,
+    settings: &super::breaker::Settings,
+    update_ms: i64,
+    resume: &str,
+) -> String {
+    format!(
+        ":rotating_light: *autoheal: {alarmed} instances across this account alarmed within {}* (threshold {threshold}): more than any one group or zone explains — likely a regional event or the monitoring itself. Every automated repair is stopped (repairs already started go on). It resumes by itself after {} at or below the threshold; to resume at once: `{resume}`. An update comes at most every {} while it grows, and one message when it ends (`autoheal-admin history` lists every hold).",
         human(settings.window_ms),
         human(settings.cooldown_ms),
         human(update_ms),
@@ -242,6 +263,14 @@ mod tests {
             percent: Some(20),
             cooldown_ms: 10 * MIN,
         };
+        let account = account_opened_text(30, "25", &settings, 5 * MIN, "cmd-account");
+        for part in [
+            "30 instances across this account",
+            "(threshold 25)",
+            "`cmd-account`",
+        ] {
+            assert!(account.contains(part), "{part}: {account}");
+        }
         let shifted = zone_shifted_text(
             &zone,
             "AWS zonal autoshift away from use1-az6 since 2026-12-05 03:10Z",

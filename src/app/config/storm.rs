@@ -1,6 +1,6 @@
 //! `AUTOHEAL_ZONE_BREAKER_COUNT`, `AUTOHEAL_ZONE_BREAKER_PERCENT`,
-//! `AUTOHEAL_STORM_UPDATE_SECONDS`, `AUTOHEAL_TAKE_UP_PER_TICK`: the zone breaker and the
-//! storm's pace.
+//! `AUTOHEAL_ACCOUNT_BREAKER_COUNT`, `AUTOHEAL_STORM_UPDATE_SECONDS`,
+//! `AUTOHEAL_TAKE_UP_PER_TICK`: the zone and account breakers and the storm's pace.
 
 use super::{count, duration_seconds, percent, unless_off, ConfigError, Get};
 use crate::rules::breaker;
@@ -32,6 +32,17 @@ pub(super) fn storm(
         }
         _ => None,
     };
+    let account = unless_off(
+        get("AUTOHEAL_ACCOUNT_BREAKER_COUNT"),
+        DEFAULT_ACCOUNT_COUNT,
+        |v| count("AUTOHEAL_ACCOUNT_BREAKER_COUNT", &v, u32::MAX),
+    )?
+    .zip(breaker)
+    .map(|(above, b)| breaker::Settings {
+        count: Some(above),
+        percent: None,
+        ..*b
+    });
     let update_seconds = duration_seconds(
         "AUTOHEAL_STORM_UPDATE_SECONDS",
         get("AUTOHEAL_STORM_UPDATE_SECONDS"),
@@ -49,6 +60,7 @@ pub(super) fn storm(
     };
     Ok(Settings {
         zone,
+        account,
         update_ms: update_seconds * 1000,
         take_up_per_tick: take_up as usize,
     })

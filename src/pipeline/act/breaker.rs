@@ -35,8 +35,9 @@ fn scopes_of(run: &Run<'_>, facts: &Facts, region: &str) -> Vec<(ScopeKey, Setti
     };
     let group = facts.group.as_ref().map(|g| g.name.as_str());
     let zone = breaker::zone_of(instance).zip(run.config.storm.zone);
+    let account = run.config.storm.account.map(|s| (ScopeKey::Account, s));
     let scope = breaker::scope_of(instance, group).zip(run.config.breaker);
-    [zone, scope]
+    [zone, account, scope]
         .into_iter()
         .flatten()
         .map(|(key, settings)| (key.in_region(region), settings))
@@ -264,6 +265,10 @@ async fn tell_opened(
                 }
             }
             text
+        }
+        ScopeKey::Account => {
+            let update = config.storm.update_ms;
+            storm::account_opened_text(instances.len(), threshold, settings, update, &resume)
         }
         _ => {
             // Counted by ledger key; people read instance ids (the label names the region).

@@ -306,3 +306,49 @@ async fn a_storm_left_listing_a_closed_breaker_is_ended_by_the_next_tick() {
     b.invoke(&tick()).await.unwrap();
     assert_eq!(told(&b).iter().filter(|t| t.contains("storm")).count(), 1);
 }
+
+#[tokio::test]
+async fn alarms_spread_over_zones_trip_the_accounts_breaker() {
+    // Two failing instances in each of three zones: no zone's breaker (above 3) trips, the
+    // account's (above 4) does, at the fifth.
+    let machines: Vec<Machine> = (0..6)
+        .map(|i| {
+            Machine::running(&id(i), IMPAIRED)
+                .in_zone(["us-east-1a", "us-east-1b", "us-east-1c"][i % 3])
+        })
+        .collect();
+    let env = [
+        ("AUTOHEAL_ZONE_BREAKER_COUNT", "3"),
+        ("AUTOHEAL_ZONE_BREAKER_PERCENT", "off"),
+        ("AUTOHEAL_ACCOUNT_BREAKER_COUNT", "4"),
+        ("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "off"),
+    ];
+    let b = Bench::new(&env, machines, ALARM_MS + 200_000);
+    let mut results = vec![];
+    for i in 0..6 {
+        let r = b.invoke(&alarm(&id(i))).await.unwrap();
+        results.push(r.outcomes[0].result);
+    }
+    assert_eq!(
+        results,
+        [
+            Verdict::InProgress,
+            Verdict::InProgress,
+            Verdict::InProgress,
+            Verdict::InProgress,
+            Verdict::Held,
+            Verdict::Held
+        ]
+    );
+    let opened: Vec<String> = told(&b)
+        .into_iter()
+        .filter(|t| t.contains("instances across this account alarmed"))
+        .collect();
+    assert_eq!(opened.len(), 1, "{:#?}", told(&b));
+    assert!(opened[0].contains(r#""scope":"account""#), "{}", opened[0]);
+    let head = b
+        .store
+        .head(&crate::model::keys::key(REGION, &id(5)))
+        .unwrap();
+    assert_eq!(head.hold_scope.as_deref(), Some("account"));
+}

@@ -66,6 +66,7 @@ async fn tick_cost(n: usize, standing: Standing) -> (usize, usize, usize) {
         zone[0],
         zone[1],
         ("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "off"),
+        ("AUTOHEAL_ACCOUNT_BREAKER_COUNT", "off"),
         ("AUTOHEAL_BACKUP_SELECTOR", "app=db"),
         ("AUTOHEAL_ALARMS", "off"),
     ];

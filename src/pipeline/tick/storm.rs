@@ -155,6 +155,7 @@ async fn look(run: &Run<'_>, key: &str) -> Result<Looked, Error> {
     };
     let settings = match scope {
         ScopeKey::Zone { .. } => run.config.storm.zone,
+        ScopeKey::Account => run.config.storm.account,
         _ => run.config.breaker,
     };
     let (alarms, state) = run.ledger.read_breaker(key).await?;
@@ -181,7 +182,7 @@ async fn look(run: &Run<'_>, key: &str) -> Result<Looked, Error> {
             Ok(Looked::Closed)
         }
         _ => Ok(Looked::Open(match scope {
-            ScopeKey::Zone { .. } => {
+            ScopeKey::Zone { .. } | ScopeKey::Account => {
                 let alarmed = alarms.iter().filter(|(_, t)| *t > state.cleared_ms).count();
                 let label = match &state.shift {
                     Some(shift) => format!("{} (traffic shifted away: {shift})", scope.label()),
