@@ -141,15 +141,15 @@ async fn begin(run: &Run<'_>, r: &Recorded, i: usize, step: Step) -> Outcome {
         facts.group.as_ref().map(|g| &g.tags),
     );
     let said = |what: &str| format!("{}: {}", act::named(r), what);
-    match (policy.mode, r.dry_run) {
-        (Mode::Off, _) => {
+    match policy.mode {
+        Mode::Off => {
             let why = format!(
                 "{}: autoheal leaves it alone; the notice is closed",
                 policy.source
             );
             return quietly(run, r, i, why).await;
         }
-        (Mode::Notify, _) => {
+        Mode::Notify => {
             let what = format!(
                 "{} ({}): do it by hand before EC2's date",
                 act::would(&step),
@@ -157,11 +157,11 @@ async fn begin(run: &Run<'_>, r: &Recorded, i: usize, step: Step) -> Outcome {
             );
             return told(run, r, i, Verdict::Held, said(&what), true).await;
         }
-        (Mode::DryRun, _) | (_, true) => {
+        Mode::DryRun => {
             let what = format!("dry run: {}; nothing done", act::would(&step));
             return told(run, r, i, Verdict::DryRun, said(&what), false).await;
         }
-        (Mode::Act, false) => {}
+        Mode::Act => {}
     }
     match step {
         Step::Reschedule { event_id, to_ms } => reschedule(run, r, i, &event_id, to_ms).await,
