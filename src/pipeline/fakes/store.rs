@@ -488,9 +488,9 @@ impl Store for MemStore {
     }
     async fn acting_notices(&self) -> Result<Vec<String>, Error> {
         let keys = |t: &Tables| -> Vec<String> {
-            let mut acting = t.notices.values();
-            let acting = acting
-                .by_ref()
+            let acting = t
+                .notices
+                .values()
                 .filter(|r| r.acting.is_some() && r.state == SCHEDULED);
             acting.map(|r| r.key.clone()).collect()
         };

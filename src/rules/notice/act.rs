@@ -47,8 +47,8 @@ pub fn next(r: &Recorded, now_ms: i64) -> Next {
     if let Some(a) = &r.acting {
         return Next::Follow(a.clone());
     }
-    let ahead = r.plan.iter().enumerate().skip(r.done);
-    match ahead.filter(|(_, s)| s.acts()).next() {
+    let mut ahead = r.plan.iter().enumerate().skip(r.done);
+    match ahead.find(|(_, s)| s.acts()) {
         Some((i, s)) if at_ms(s).is_some_and(|at| at <= now_ms) => Next::Begin(i, s.clone()),
         _ => Next::Wait,
     }
