@@ -401,3 +401,55 @@ async fn a_dry_run_says_what_it_would_do_and_calls_nothing_that_changes_the_worl
     assert!(texts[1].contains("would stop and start it"), "{}", texts[1]);
     assert_eq!(events_of(&world, &id).await.len(), 1, "the event stands");
 }
+
+#[tokio::test]
+async fn a_stop_that_never_completes_goes_to_people_with_ec2s_date_once() {
+    let (world, proxy, slack) = setup(WorldSpec {
+        impaired: false,
+        ..WorldSpec::sized(0, 1)
+    })
+    .await;
+    let id = world.standalone[0].clone();
+    let deps = world.deps(&proxy, &[]).await;
+    let start = (deps.now_ms() / HOUR_MS + 3) * HOUR_MS;
+    schedule(&id, "instance-stop", start, None).await;
+    control("stuck-stop", json!({"instance_id": id, "stuck": true})).await;
+    tick(&deps).await;
+    deps.clock.advance(start - HOUR_MS - deps.now_ms());
+    let stopping = tick(&deps).await;
+    assert_eq!(
+        found(&stopping, "stop_start in_progress:").len(),
+        1,
+        "{stopping:#?}"
+    );
+    deps.clock.advance(5 * 60_000);
+    tick(&deps).await;
+    assert_eq!(slack.texts().len(), 1, "still waiting: nothing said");
+    // Past the ladder's stop/start timeout (10 min).
+    deps.clock.advance(6 * 60_000);
+    let late = tick(&deps).await;
+    let failed = found(&late, "stop_start failed:");
+    assert_eq!(failed.len(), 1, "{late:#?}");
+    assert!(
+        failed[0].contains("the stop did not complete within 10 min"),
+        "{}",
+        failed[0]
+    );
+    let texts = slack.texts();
+    assert_eq!(texts.len(), 2, "{texts:#?}");
+    assert!(
+        texts[1].contains(&format!("EC2's date {}", &iso(start)[..10])),
+        "{}",
+        texts[1]
+    );
+    assert!(
+        texts[1].ends_with("Runbook: `docs/RUNBOOK.md#scheduled-notice` (Scheduled notice)"),
+        "{}",
+        texts[1]
+    );
+    deps.clock.advance(60_000);
+    tick(&deps).await;
+    assert_eq!(slack.texts().len(), 2, "told once");
+    assert_eq!(proxy.calls("StopInstances"), 1);
+    assert_eq!(proxy.calls("StartInstances"), 0);
+}
