@@ -85,11 +85,11 @@ impl Ledger {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(notice_item(r)?))
+            // A record without a version reads as version 0.
             .condition_expression(
-                "attribute_exists(pk) AND (act_version = :v OR (attribute_not_exists(act_version) AND :v = :zero))",
+                "attribute_exists(pk) AND (attribute_not_exists(act_version) OR act_version = :v)",
             )
             .expression_attribute_values(":v", super::n(expected))
-            .expression_attribute_values(":zero", super::n(0))
             .send()
             .await;
         match result {

@@ -184,3 +184,37 @@ async fn a_member_is_marked_unhealthy_once_ahead() {
         .unwrap();
     assert_eq!(r.state, "closed");
 }
+
+#[tokio::test]
+async fn a_member_waits_while_a_repair_is_under_way_in_its_guard_scope() {
+    let m = Machine::running(ID, OK).in_group("web");
+    let b = bench(&[], m, NoticeKind::SystemReboot);
+    b.invoke(&tick()).await.unwrap();
+    b.deps.clock.advance(H);
+    let scope = crate::model::scope::ScopeKey::group("web")
+        .in_region(REGION)
+        .to_string();
+    b.store.before("read_scope", 1, move |t| {
+        let other = ("instance#us-east-1/i-other".into(), "incident-1".into());
+        t.scopes.insert(
+            scope,
+            super::store::Scope {
+                members: vec![other],
+                newest_ms: None,
+                version: 1,
+            },
+        );
+    });
+    let out = b.invoke(&tick()).await.unwrap().outcomes;
+    assert!(b.journal.mutating_calls().is_empty(), "{out:#?}");
+    assert!(
+        out.iter()
+            .any(|o| o.result == Verdict::Held && o.reason.contains("guard scope")),
+        "{out:#?}"
+    );
+    // The repair ends: the next tick marks it, once.
+    b.store.before("read_scope", 2, |t| t.scopes.clear());
+    b.invoke(&tick()).await.unwrap();
+    b.invoke(&tick()).await.unwrap();
+    assert_eq!(b.journal.mutating_calls(), vec!["mark_unhealthy"]);
+}

@@ -8,7 +8,7 @@
 //! stopped closes the notice quietly; a dry run or `notify` says what it would do.
 
 use crate::app::Run;
-use crate::model::facts::{Check, Facts};
+use crate::model::facts::Check;
 use crate::model::handover::Handover;
 use crate::model::outcome::{Action, Outcome, Verdict};
 use crate::notify::message::{summary_for_people, summary_payload};
@@ -83,7 +83,7 @@ fn warning(why: String) -> Outcome {
     Outcome::new(None, Action::None, Verdict::Failed, why)
 }
 
-fn outcome(r: &Recorded, action: Action, verdict: Verdict, why: String) -> Outcome {
+pub(super) fn outcome(r: &Recorded, action: Action, verdict: Verdict, why: String) -> Outcome {
     let mut o = Outcome::new(Some(r.instance_id.clone()), action, verdict, why);
     o.inputs = Some(format!("notice {}", r.key));
     o
@@ -99,7 +99,7 @@ fn action(step: &Step) -> Action {
 
 /// Writes `next` over `r` (conditional on `r`'s version): false, with why, when it did not
 /// stick (another invocation wrote first, or the ledger failed): nothing is done then.
-async fn write(run: &Run<'_>, r: &Recorded, next: &Recorded) -> Result<(), String> {
+pub(super) async fn write(run: &Run<'_>, r: &Recorded, next: &Recorded) -> Result<(), String> {
     match run.ledger.write_notice(next, r.act_version).await {
         Ok(true) => Ok(()),
         Ok(false) => Err("another invocation took it first".into()),
@@ -174,7 +174,7 @@ async fn begin(run: &Run<'_>, r: &Recorded, i: usize, step: Step) -> Outcome {
             let what = "a retirement: autoheal images it before a stop, which this version does not do yet; image it, then stop and start it by hand before EC2's date";
             told(run, r, i, Verdict::Held, said(what), true).await
         }
-        Step::ReplaceMember { .. } => replace(run, r, i, &facts).await,
+        Step::ReplaceMember { .. } => super::notice_member::replace(run, r, i, &facts).await,
         _ => {
             let what = "it cannot be stopped: this version does not relaunch a copy ahead of EC2; image it and launch a copy by hand before EC2's date";
             told(run, r, i, Verdict::Held, said(what), true).await
@@ -202,7 +202,7 @@ async fn quietly(run: &Run<'_>, r: &Recorded, i: usize, why: String) -> Outcome 
 }
 
 /// Step `i` behind, said to people once (`people`: handed to them, with the runbook).
-async fn told(
+pub(super) async fn told(
     run: &Run<'_>,
     r: &Recorded,
     i: usize,
@@ -224,7 +224,7 @@ async fn told(
 }
 
 /// Tells the outcome's reason as a message (`people`: handed to them).
-async fn tell(run: &Run<'_>, mut o: Outcome, people: bool) -> Outcome {
+pub(super) async fn tell(run: &Run<'_>, mut o: Outcome, people: bool) -> Outcome {
     let text = format!("*Scheduled notice*: {}", o.reason);
     let payload = match people {
         true => {
@@ -298,7 +298,7 @@ async fn stop(run: &Run<'_>, r: &Recorded, i: usize) -> Outcome {
 }
 
 /// The step under way failed: behind, handed to people with EC2's date.
-async fn failed(run: &Run<'_>, r: &Recorded, why: String) -> Outcome {
+pub(super) async fn failed(run: &Run<'_>, r: &Recorded, why: String) -> Outcome {
     let Some(a) = &r.acting else {
         return outcome(r, Action::None, Verdict::Failed, why);
     };
@@ -326,13 +326,6 @@ async fn failed(run: &Run<'_>, r: &Recorded, why: String) -> Outcome {
 /// event is gone and both checks are ok, handed to people past the ladder's timeout.
 async fn follow(run: &Run<'_>, r: &Recorded, a: Acting, listing: &Listing) -> Option<Outcome> {
     let timeout = run.config.ladders.timeout_ms(Rung::StopStart);
-    if a.phase == RESCHEDULING {
-        // Begun, its end never recorded: whether EC2 moved it is not known.
-        return match run.now_ms() >= a.since_ms + timeout {
-            true => Some(failed(run, r, "whether EC2 moved the event is not known (the invocation ended before it recorded the answer)".into()).await),
-            false => None,
-        };
-    }
     let (instance, checks) = tokio::join!(
         run.fleet.describe_instance(&r.region, &r.instance_id),
         run.fleet.status_checks(&r.region, &r.instance_id),
@@ -419,74 +412,4 @@ async fn verified(run: &Run<'_>, r: &Recorded, a: &Acting) -> Outcome {
         false,
     )
     .await
-}
-
-/// A member marked Unhealthy ahead of EC2 (its group replaces it), one member of its group
-/// at a time: while another member is not healthy and in service, it waits for a later tick.
-async fn replace(run: &Run<'_>, r: &Recorded, i: usize, facts: &Facts) -> Outcome {
-    let Some(g) = &facts.group else {
-        return told(
-            run,
-            r,
-            i,
-            Verdict::Held,
-            format!(
-                "{}: no longer in an Auto Scaling group: not replaced ahead; EC2 acts at its date",
-                act::named(r)
-            ),
-            true,
-        )
-        .await;
-    };
-    match run.fleet.group(&r.region, &g.name).await {
-        Ok(Some(group)) => {
-            let busy = group.members.iter().any(|m| {
-                m.instance_id != r.instance_id
-                    && (m.health != "Healthy" || m.lifecycle != "InService")
-            });
-            if busy {
-                let why = format!("{}: another member of group {} is being replaced; this one waits for a later tick (one at a time)", act::named(r), g.name);
-                return outcome(r, Action::MarkUnhealthy, Verdict::Held, why);
-            }
-        }
-        Ok(None) => {}
-        Err(e) => {
-            let why = format!(
-                "{}: group {} not read ({e}); the next tick tries again",
-                act::named(r),
-                g.name
-            );
-            return outcome(r, Action::MarkUnhealthy, Verdict::InProgress, why);
-        }
-    }
-    let begun = act::begun(r, i, "marking", run.now_ms());
-    if let Err(e) = write(run, r, &begun).await {
-        return outcome(
-            r,
-            Action::None,
-            Verdict::Duplicate,
-            format!("scheduled notice {}: {e}", r.key),
-        );
-    }
-    match run.fleet.mark_unhealthy(&r.region, &r.instance_id).await {
-        Ok(()) => {
-            let text = format!(
-                "{}: marked Unhealthy ahead of EC2 at {}: group {} replaces it",
-                act::named(r),
-                act::date(run.now_ms()),
-                g.name
-            );
-            let next = act::behind(&begun, i, text.clone(), true, run.now_ms());
-            if let Err(e) = write(run, &begun, &next).await {
-                tracing::warn!(notice = %r.key, "the mark's end not recorded: {e}");
-            }
-            tell(
-                run,
-                outcome(r, Action::MarkUnhealthy, Verdict::Done, text),
-                false,
-            )
-            .await
-        }
-        Err(e) => failed(run, &begun, format!("the mark was refused ({e})")).await,
-    }
 }

@@ -14,6 +14,8 @@ pub const STOPPING: &str = "stopping";
 pub const STARTING: &str = "starting";
 /// `ModifyInstanceEventStartTime` about to be asked.
 pub const RESCHEDULING: &str = "rescheduling";
+/// `SetInstanceHealth Unhealthy` about to be asked.
+pub const MARKING: &str = "marking";
 
 /// When an acting step is due: its time; a reschedule at once (it moves the event, at the
 /// time it names). None: not an acting step.
@@ -88,7 +90,8 @@ pub fn progress(a: &Acting, seen: &Seen, timeout_ms: i64, now_ms: i64) -> Progre
         (STARTING, Some("running")) if seen.checks_ok && seen.event_listed == Some(false) => {
             Progress::Verified
         }
-        (STARTING, Some(state)) if late => Progress::TimedOut(format!(
+        // Whether the event is gone unknown (its region not read this tick): not judged.
+        (STARTING, Some(state)) if late && seen.event_listed.is_some() => Progress::TimedOut(format!(
             "started {minutes} min ago, not verified: the instance is {state}, {}, EC2's event {}",
             match seen.checks_ok {
                 true => "both checks ok",
@@ -99,6 +102,12 @@ pub fn progress(a: &Acting, seen: &Seen, timeout_ms: i64, now_ms: i64) -> Progre
                 Some(false) => "gone",
                 None => "not read",
             }
+        )),
+        // A call recorded as about to be made, its answer never recorded (the invocation
+        // ended): whether it was made is not known.
+        (RESCHEDULING | MARKING, _) if late => Progress::TimedOut(format!(
+            "begun, its answer not recorded (the invocation ended): whether EC2 or Auto Scaling took the call is not known; {}",
+            "look at the instance"
         )),
         _ => Progress::Wait,
     }
@@ -279,10 +288,12 @@ mod tests {
         };
         let v = progress(&s, &seen(Some("running"), true, Some(false)), t, 1);
         assert_eq!(v, Progress::Verified);
+        // Its region not read this tick: not judged, even late.
+        let unread = seen(Some("running"), true, None);
+        assert_eq!(progress(&s, &unread, t, t), Progress::Wait);
         for (state, ok, listed) in [
             (Some("running"), true, Some(true)),
             (Some("running"), false, Some(false)),
-            (Some("running"), true, None),
             (Some("pending"), true, Some(false)),
         ] {
             assert_eq!(progress(&s, &seen(state, ok, listed), t, 1), Progress::Wait);
@@ -295,5 +306,16 @@ mod tests {
             progress(&s, &seen(None, false, None), t, 1),
             Progress::TimedOut(_)
         ));
+        for phase in [RESCHEDULING, MARKING] {
+            let m = Acting {
+                phase: phase.into(),
+                ..s.clone()
+            };
+            let up = seen(Some("running"), true, Some(true));
+            assert_eq!(progress(&m, &up, t, 1), Progress::Wait);
+            assert!(
+                matches!(progress(&m, &up, t, t), Progress::TimedOut(w) if w.contains("not known"))
+            );
+        }
     }
 }
