@@ -255,6 +255,7 @@ fn opted_out_instances_and_groups_are_denied_every_mutating_call() {
                 "ec2:RebootInstances",
                 "ec2:StopInstances",
                 "ec2:StartInstances",
+                "ec2:ModifyInstanceEventStartTime",
                 "ec2:TerminateInstances",
                 "ec2:CreateImage",
                 "ec2:CreateTags",
@@ -341,6 +342,7 @@ fn instance_actions_only_on_instances() {
         "ec2:StopInstances",
         "ec2:StartInstances",
         "ec2:TerminateInstances",
+        "ec2:ModifyInstanceEventStartTime",
     ] {
         for s in with_action(&statements, action) {
             assert_eq!(s.resources, [ec2_arn("instance")], "{}: {action}", s.sid);

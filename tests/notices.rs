@@ -2,7 +2,11 @@
 //! scheduled on an instance through the emulator's control API is read by the tick,
 //! recorded once and told once (a second tick says nothing new); AWS Health's notice of the
 //! same event is a duplicate, of another instance recorded and told once; a completed event
-//! closes its record quietly; nothing is stopped, started or rebooted.
+//! closes its record quietly; nothing is stopped, started or rebooted when hearing it.
+//! Carried out at its time: a standalone instance stopped and started once, its event gone,
+//! verified and told done; an instance reboot moved into the window
+//! (`ModifyInstanceEventStartTime`); a member marked Unhealthy once; a dry run changes
+//! nothing.
 
 mod common;
 
@@ -216,4 +220,236 @@ async fn notices_off_reads_no_events_and_records_nothing() {
     );
     assert!(recorded(&world).await.is_empty());
     assert!(slack.texts().is_empty());
+}
+
+/// The standing events EC2 lists for `id`: (code, NotBefore ms).
+async fn events_of(world: &World, id: &str) -> Vec<(String, i64)> {
+    let out = world
+        .ec2
+        .describe_instance_status()
+        .instance_ids(id)
+        .include_all_instances(true)
+        .send()
+        .await
+        .unwrap();
+    let statuses = out.instance_statuses();
+    let events = statuses.iter().flat_map(|s| s.events());
+    events
+        .map(|e| {
+            let code = e.code().map_or("", |c| c.as_str()).to_string();
+            (code, e.not_before().unwrap().to_millis().unwrap())
+        })
+        .collect()
+}
+
+/// `id` gets EC2's `code` event from `start` (on the hour) to an hour later.
+async fn schedule(id: &str, code: &str, start: i64, deadline: Option<i64>) {
+    let mut body = json!({"instance_id": id, "code": code, "not_before": iso(start), "not_after": iso(start + HOUR_MS)});
+    if let Some(d) = deadline {
+        body["not_before_deadline"] = iso(d).into();
+    }
+    control("scheduled-event", body).await;
+}
+
+#[tokio::test]
+async fn a_standalone_instance_is_stopped_and_started_ahead_once_and_verified() {
+    let (world, proxy, slack) = setup(WorldSpec {
+        impaired: false,
+        ..WorldSpec::sized(0, 1)
+    })
+    .await;
+    let id = world.standalone[0].clone();
+    let deps = world.deps(&proxy, &[]).await;
+    let start = (deps.now_ms() / HOUR_MS + 3) * HOUR_MS;
+    schedule(&id, "instance-stop", start, None).await;
+    let heard = tick(&deps).await;
+    assert_eq!(
+        found(&heard, "scheduled notice recorded").len(),
+        1,
+        "{heard:#?}"
+    );
+    assert_eq!(proxy.calls("StopInstances"), 0, "not due yet");
+    // The lead time (1 h) before EC2's start is reached.
+    deps.clock.advance(start - HOUR_MS - deps.now_ms());
+    let mut lines = vec![];
+    for _ in 0..6 {
+        lines.extend(tick(&deps).await);
+        deps.clock.advance(60_000);
+    }
+    assert_eq!(proxy.calls("StopInstances"), 1, "{lines:#?}");
+    assert_eq!(proxy.calls("StartInstances"), 1, "{lines:#?}");
+    assert!(events_of(&world, &id).await.is_empty(), "the event is gone");
+    let done = found(&lines, "stop_start done:");
+    assert_eq!(done.len(), 1, "{lines:#?}");
+    assert!(
+        done[0].contains("EC2's event is gone, both status checks ok"),
+        "{}",
+        done[0]
+    );
+    let texts = slack.texts();
+    assert_eq!(texts.len(), 2, "told when heard, then done: {texts:#?}");
+    assert!(
+        texts[1].contains("stopped and started ahead of EC2 (stop asked at"),
+        "{}",
+        texts[1]
+    );
+    assert_eq!(recorded(&world).await[0].1, "closed");
+    // A later tick does nothing more.
+    tick(&deps).await;
+    assert_eq!(
+        proxy.calls("StopInstances") + proxy.calls("StartInstances"),
+        2
+    );
+    assert_eq!(slack.texts().len(), 2);
+}
+
+#[tokio::test]
+async fn an_instance_reboot_is_moved_into_the_window() {
+    let (world, proxy, slack) = setup(WorldSpec {
+        impaired: false,
+        ..WorldSpec::sized(0, 1)
+    })
+    .await;
+    let id = world.standalone[0].clone();
+    let now = chrono::Utc::now().timestamp_millis();
+    // A window three hours ahead, an hour long: not the event's hour.
+    let hour = (now / HOUR_MS + 3) % 24;
+    let window = format!("Daily {hour:02}:00-{:02}:00 UTC", hour + 1);
+    let deps = world
+        .deps(&proxy, &[("AUTOHEAL_MAINTENANCE_WINDOW", window.as_str())])
+        .await;
+    let start = (deps.now_ms() / HOUR_MS + 72) * HOUR_MS;
+    schedule(&id, "instance-reboot", start, Some(start + 48 * HOUR_MS)).await;
+    let heard = tick(&deps).await;
+    assert!(
+        found(&heard, "move event")[0].contains("scheduled notice recorded"),
+        "{heard:#?}"
+    );
+    deps.clock.advance(60_000);
+    let moved = tick(&deps).await;
+    assert_eq!(proxy.calls("ModifyInstanceEventStartTime"), 1, "{moved:#?}");
+    let events = events_of(&world, &id).await;
+    assert_eq!(events.len(), 1);
+    let to = events[0].1;
+    assert!(to < start && to >= now + 2 * HOUR_MS, "{events:?}");
+    assert_eq!((to / HOUR_MS) % 24, hour, "inside the window: {events:?}");
+    assert!(
+        slack
+            .texts()
+            .iter()
+            .any(|t| t.contains("moved to start at")),
+        "{:#?}",
+        slack.texts()
+    );
+    for call in ["StopInstances", "StartInstances", "RebootInstances"] {
+        assert_eq!(proxy.calls(call), 0, "{call}");
+    }
+}
+
+#[tokio::test]
+async fn a_member_is_marked_unhealthy_once_ahead_of_ec2() {
+    let (world, proxy, _slack) = setup(WorldSpec {
+        impaired: false,
+        ..WorldSpec::sized(2, 0)
+    })
+    .await;
+    let id = world.members[0].clone();
+    let deps = world.deps(&proxy, &[]).await;
+    let start = (deps.now_ms() / HOUR_MS + 3) * HOUR_MS;
+    schedule(&id, "system-reboot", start, None).await;
+    tick(&deps).await;
+    deps.clock.advance(start - HOUR_MS - deps.now_ms());
+    let marked = tick(&deps).await;
+    deps.clock.advance(60_000);
+    tick(&deps).await;
+    assert_eq!(proxy.calls("SetInstanceHealth"), 1, "{marked:#?}");
+    assert_eq!(
+        found(&marked, "mark_unhealthy done:").len(),
+        1,
+        "{marked:#?}"
+    );
+    for call in ["StopInstances", "StartInstances", "RebootInstances"] {
+        assert_eq!(proxy.calls(call), 0, "{call}");
+    }
+}
+
+#[tokio::test]
+async fn a_dry_run_says_what_it_would_do_and_calls_nothing_that_changes_the_world() {
+    let (world, proxy, slack) = setup(WorldSpec {
+        impaired: false,
+        ..WorldSpec::sized(0, 1)
+    })
+    .await;
+    let id = world.standalone[0].clone();
+    let deps = world.deps(&proxy, &[("AUTOHEAL_DRY_RUN", "true")]).await;
+    let start = (deps.now_ms() / HOUR_MS + 3) * HOUR_MS;
+    schedule(&id, "instance-stop", start, None).await;
+    tick(&deps).await;
+    deps.clock.advance(start - HOUR_MS - deps.now_ms());
+    let lines = tick(&deps).await;
+    tick(&deps).await;
+    assert_eq!(found(&lines, "stop_start dry_run:").len(), 1, "{lines:#?}");
+    for call in [
+        "StopInstances",
+        "StartInstances",
+        "ModifyInstanceEventStartTime",
+    ] {
+        assert_eq!(proxy.calls(call), 0, "{call}");
+    }
+    let texts = slack.texts();
+    assert_eq!(texts.len(), 2, "{texts:#?}");
+    assert!(texts[1].contains("would stop and start it"), "{}", texts[1]);
+    assert_eq!(events_of(&world, &id).await.len(), 1, "the event stands");
+}
+
+#[tokio::test]
+async fn a_stop_that_never_completes_goes_to_people_with_ec2s_date_once() {
+    let (world, proxy, slack) = setup(WorldSpec {
+        impaired: false,
+        ..WorldSpec::sized(0, 1)
+    })
+    .await;
+    let id = world.standalone[0].clone();
+    let deps = world.deps(&proxy, &[]).await;
+    let start = (deps.now_ms() / HOUR_MS + 3) * HOUR_MS;
+    schedule(&id, "instance-stop", start, None).await;
+    control("stuck-stop", json!({"instance_id": id, "stuck": true})).await;
+    tick(&deps).await;
+    deps.clock.advance(start - HOUR_MS - deps.now_ms());
+    let stopping = tick(&deps).await;
+    assert_eq!(
+        found(&stopping, "stop_start in_progress:").len(),
+        1,
+        "{stopping:#?}"
+    );
+    deps.clock.advance(5 * 60_000);
+    tick(&deps).await;
+    assert_eq!(slack.texts().len(), 1, "still waiting: nothing said");
+    // Past the ladder's stop/start timeout (10 min).
+    deps.clock.advance(6 * 60_000);
+    let late = tick(&deps).await;
+    let failed = found(&late, "stop_start failed:");
+    assert_eq!(failed.len(), 1, "{late:#?}");
+    assert!(
+        failed[0].contains("the stop did not complete within 10 min"),
+        "{}",
+        failed[0]
+    );
+    let texts = slack.texts();
+    assert_eq!(texts.len(), 2, "{texts:#?}");
+    assert!(
+        texts[1].contains(&format!("EC2's date {}", &iso(start)[..10])),
+        "{}",
+        texts[1]
+    );
+    assert!(
+        texts[1].ends_with("Runbook: `docs/RUNBOOK.md#scheduled-notice` (Scheduled notice)"),
+        "{}",
+        texts[1]
+    );
+    deps.clock.advance(60_000);
+    tick(&deps).await;
+    assert_eq!(slack.texts().len(), 2, "told once");
+    assert_eq!(proxy.calls("StopInstances"), 1);
+    assert_eq!(proxy.calls("StartInstances"), 0);
 }

@@ -5,7 +5,8 @@ A moto server plays AWS (a 3-instance Auto Scaling group, one standalone instanc
 Elastic IP, a KMS key, the DynamoDB ledger), a small HTTP server plays Slack, and this script
 plays the Lambda service: it serves the Runtime API the binary polls, and hands it the
 sample events from events/ one by one. It exits non-zero when the binary stops answering or
-the standalone relaunch does not leave the world as expected.
+the standalone relaunch, or the stop and start of a standalone instance ahead of its scheduled
+event, does not leave the world as expected.
 
     .venv/bin/python tools/demo.py --binary target/debug/autoheal
 """
@@ -25,6 +26,7 @@ import rig  # noqa: E402
 
 GROUP = "autoheal-demo"
 STANDALONE = "db-1"
+NOTICED = "app-1"
 
 
 def health_table(world: rig.World, labels: dict[str, str]) -> None:
@@ -176,6 +178,54 @@ def show_relaunch(world: rig.World, lone: dict, labels: dict[str, str], dry_run:
     rig.log(f"     tag autoheal:replaced-by = {replaced_by}"
             + check(copy is not None and replaced_by == copy["InstanceId"], "S is not tagged as replaced by the copy"))
     return problems
+
+
+def notice_scene(world: rig.World, n: int, runtime, fn, slack, labels, args,
+                 events_dir: Path) -> tuple[int, list[str], bool]:
+    """EC2 announces it will stop a standalone instance (N) in 30 minutes: the tick records and
+    tells the notice, then stops and starts N ahead of EC2 (a new host clears the event) and
+    verifies it. Returns (the last step's number, what was expected and not found, whether
+    the binary stopped answering)."""
+    problems: list[str] = []
+    node = world.standalone(NOTICED)["id"]
+    labels[node] = "N"
+    start = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0) + _dt.timedelta(minutes=30)
+    world.scheduled_event(node, "instance-stop", start, start + _dt.timedelta(hours=1))
+    rig.log(f"Standalone instance {NOTICED!r} (N): EC2 announces it will stop N at {start:%H:%M} UTC")
+    rig.log("(degraded hardware). Within the notice lead time (1 h), autoheal tells people and acts at")
+    rig.log("once, from the tick: stop N, start it again on a new host, then verify that EC2's event is")
+    rig.log("gone and both status checks are ok.")
+    rig.log()
+    tick = rig.load_event("scheduled-tick.json", events_dir).encode()
+    done, stops = False, 0
+    for _ in range(6):
+        n += 1
+        outcomes = run_step(n, "scheduled-tick.json", "the tick reads EC2's scheduled events and acts on N's",
+                            tick, runtime, fn, slack, labels, args)
+        rig.log()
+        if outcomes is None:
+            return n, problems, True
+        mine = [o for o in outcomes if o.get("instance_id") == node]
+        stops += sum(1 for o in mine if "stopped ahead of EC2" in str(o.get("reason")))
+        want = ("stop_start", "dry_run") if args.dry_run else ("stop_start", "done")
+        if any((o.get("action"), o.get("result")) == want for o in mine):
+            done = True
+            break
+    events = world.scheduled_events(node)
+    state = world.ec2.describe_instances(InstanceIds=[node])["Reservations"][0]["Instances"][0]["State"]["Name"]
+    rig.log(f"   N is {state}; EC2 lists {len(events)} scheduled event(s) for it")
+    if not done:
+        problems.append("N's scheduled stop was not carried out ahead of EC2")
+        rig.log("   <-- UNEXPECTED: N's stop/start ahead of its notice did not end")
+    elif args.dry_run:
+        if not events:
+            problems.append("a dry run cleared N's event")
+    else:
+        if events or state != "running" or stops != 1:
+            problems.append(f"N after its stop/start: {state}, {len(events)} event(s), {stops} stop(s)")
+            rig.log("   <-- UNEXPECTED: expected N running, its event gone, stopped once")
+    rig.log()
+    return n, problems, False
 
 
 def main() -> int:
@@ -381,6 +431,10 @@ def main() -> int:
             if not failed and not verified:
                 problems.append("B's replacement by Auto Scaling was not verified")
                 rig.log("   <-- UNEXPECTED: B's replacement was not verified")
+
+        if not failed:
+            n, more, failed = notice_scene(world, n, runtime, fn, slack, labels, args, events_dir)
+            problems += more
 
         if failed:
             rig.log("The binary stopped answering. Last lines of its log:")

@@ -294,6 +294,19 @@ class World:
         with urllib.request.urlopen(req, timeout=10) as resp:
             resp.read()
 
+    def scheduled_event(self, instance_id: str, code: str, not_before: _dt.datetime,
+                        not_after: _dt.datetime) -> None:
+        """EC2 announces an event on the instance (the emulator's `scheduled-event`): listed in
+        `DescribeInstanceStatus` until the instance is stopped and started, or `not_after`."""
+        iso = "%Y-%m-%dT%H:%M:%SZ"
+        self.control("scheduled-event", instance_id=instance_id, code=code,
+                     not_before=not_before.strftime(iso), not_after=not_after.strftime(iso))
+
+    def scheduled_events(self, instance_id: str) -> list[dict]:
+        """The events `DescribeInstanceStatus` lists for the instance."""
+        out = self.ec2.describe_instance_status(InstanceIds=[instance_id], IncludeAllInstances=True)
+        return [e for s in out["InstanceStatuses"] for e in s.get("Events") or []]
+
     def status_alarm(self, instance_id: str, topic_arn: str) -> str:
         """The alarm `autoheal-admin alarms sync` makes for an instance (its name, settings)."""
         name = f"autoheal-StatusCheckFailed-{instance_id}"

@@ -96,6 +96,14 @@ pub trait Fleet: Send + Sync {
     async fn mark_unhealthy(&self, region: &str, instance_id: &str) -> Result<(), Error>;
     /// Reboot, stop or start: a rung of the ladder.
     async fn power(&self, region: &str, instance_id: &str, what: Power) -> Result<(), Error>;
+    /// `ModifyInstanceEventStartTime`: a scheduled event moved to start at `to_ms`.
+    async fn move_event(
+        &self,
+        region: &str,
+        instance_id: &str,
+        event_id: &str,
+        to_ms: i64,
+    ) -> Result<(), Error>;
     /// `CreateImage` without reboot; the image's id.
     async fn create_image(
         &self,
@@ -250,6 +258,15 @@ impl Fleet for Clouds {
     }
     async fn power(&self, region: &str, instance_id: &str, what: Power) -> Result<(), Error> {
         ec2::power(&self.get(region).ec2, instance_id, what).await
+    }
+    async fn move_event(
+        &self,
+        region: &str,
+        instance_id: &str,
+        event_id: &str,
+        to_ms: i64,
+    ) -> Result<(), Error> {
+        notices::move_event(&self.get(region).ec2, instance_id, event_id, to_ms).await
     }
     async fn create_image(
         &self,

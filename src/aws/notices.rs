@@ -51,6 +51,24 @@ pub async fn scheduled_events(
     Ok(out)
 }
 
+/// `ModifyInstanceEventStartTime`: EC2's event `event_id` of the instance moved to start at
+/// `to_ms` (EC2 refuses a time outside its limits: an error naming why).
+pub async fn move_event(
+    ec2: &aws_sdk_ec2::Client,
+    instance_id: &str,
+    event_id: &str,
+    to_ms: i64,
+) -> Result<(), Error> {
+    ec2.modify_instance_event_start_time()
+        .instance_id(instance_id)
+        .instance_event_id(event_id)
+        .not_before(aws_sdk_ec2::primitives::DateTime::from_millis(to_ms))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| Error::from_sdk("ec2:ModifyInstanceEventStartTime", e))
+}
+
 /// The value of the tag `key` on the Auto Scaling group `group`, if it has one.
 pub async fn group_tag(
     asg: &aws_sdk_autoscaling::Client,

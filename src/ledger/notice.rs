@@ -12,6 +12,9 @@ use std::collections::HashMap;
 
 /// The partition every notice is kept in.
 pub const PARTITION: &str = "notices";
+/// The partition listing the notices with a step under way (one item each, keyed as the
+/// notice), which the tick reads: a stop/start is verified after EC2 stops listing its event.
+pub const ACTING: &str = "notices-acting";
 
 fn key(sk: &str) -> Item {
     HashMap::from([("pk".to_string(), s(PARTITION)), ("sk".to_string(), s(sk))])
@@ -72,6 +75,49 @@ impl Ledger {
         }
     }
 
+    /// Writes the notice's acting state if nobody wrote it since version `expected` (and it
+    /// still stands when `expected` is its first); then lists it for the tick while a step
+    /// is under way (`pk = notices-acting`), or unlists it. False: another invocation wrote
+    /// first, nothing written.
+    pub async fn write_notice(&self, r: &Recorded, expected: i64) -> Result<bool, Error> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(notice_item(r)?))
+            // A record without a version reads as version 0.
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(act_version) OR act_version = :v)",
+            )
+            .expression_attribute_values(":v", super::n(expected))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => return Ok(false),
+            Err(e) => return Err(Error::from_sdk("dynamodb:PutItem", e)),
+        }
+        let pointer = HashMap::from([("pk".to_string(), s(ACTING)), ("sk".to_string(), s(&r.key))]);
+        match r.acting.is_some() && r.state == SCHEDULED {
+            true => {
+                let mut item = pointer;
+                item.insert("expires_at".into(), super::n(expires_at(r)));
+                self.put(item).await?;
+            }
+            false => self.delete(pointer).await?,
+        }
+        Ok(true)
+    }
+
+    /// The keys of the notices with a step under way, for the tick (one `Query`).
+    pub async fn acting_notices(&self) -> Result<Vec<String>, Error> {
+        let items = self.partition(ACTING).await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| i.get("sk")?.as_s().ok().cloned())
+            .collect())
+    }
+
     /// Every notice recorded (standing or closed, until the TTL removes it).
     pub async fn notices(&self) -> Result<Vec<Recorded>, Error> {
         let items = self.partition(PARTITION).await?;
@@ -103,6 +149,19 @@ mod tests {
             heard_ms: 1_796_000_000_000,
             closed_ms: None,
             closed_why: None,
+            plan: vec![crate::rules::notice::plan::Step::StopStart {
+                at_ms: 1_796_608_800_000,
+                image_first: true,
+            }],
+            done: 0,
+            acting: Some(crate::rules::notice::record::Acting {
+                step: 0,
+                phase: "stopping".into(),
+                since_ms: 1_796_608_800_000,
+                begun_ms: 1_796_608_800_000,
+            }),
+            act_version: 1,
+            acted: vec![],
         };
         let item = notice_item(&r).unwrap();
         assert_eq!(item["pk"].as_s().unwrap(), "notices");

@@ -99,6 +99,11 @@ pub trait Store: Send + Sync {
     async fn recorded_notices(&self, keys: &[String]) -> Result<HashMap<String, Recorded>, Error>;
     /// Closes the notice under `key` if it still stands: false when none does.
     async fn close_notice(&self, key: &str, why: &str, now_ms: i64) -> Result<bool, Error>;
+    /// Writes a notice's acting state if its version is still `expected`, listing it for
+    /// the tick while a step is under way: false when another invocation wrote first.
+    async fn write_notice(&self, r: &Recorded, expected: i64) -> Result<bool, Error>;
+    /// The keys of the notices with a step under way.
+    async fn acting_notices(&self) -> Result<Vec<String>, Error>;
 }
 
 #[async_trait::async_trait(?Send)]
@@ -202,5 +207,11 @@ impl Store for Ledger {
     }
     async fn close_notice(&self, key: &str, why: &str, now_ms: i64) -> Result<bool, Error> {
         Ledger::close_notice(self, key, why, now_ms).await
+    }
+    async fn write_notice(&self, r: &Recorded, expected: i64) -> Result<bool, Error> {
+        Ledger::write_notice(self, r, expected).await
+    }
+    async fn acting_notices(&self) -> Result<Vec<String>, Error> {
+        Ledger::acting_notices(self).await
     }
 }

@@ -18,7 +18,7 @@ use crate::rules::notice::record::{self, Recorded, SCHEDULED, TOLD_ONE_BY_ONE};
 use crate::rules::notice::{plan, window};
 use crate::rules::policy::policy_for;
 use futures::stream::{self, StreamExt};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// At most this many new notices are observed and recorded per invocation; the others are
 /// left for the next tick.
@@ -58,6 +58,16 @@ pub(crate) async fn handle(
     notices: Vec<Notice>,
     from: Heard,
 ) -> Result<Vec<Outcome>, Error> {
+    Ok(handle_known(run, notices, from).await?.0)
+}
+
+/// The same, with the records read of the notices heard (those recorded before: the tick
+/// carries out their due steps, `tick::notice_steps`).
+pub(crate) async fn handle_known(
+    run: &Run<'_>,
+    notices: Vec<Notice>,
+    from: Heard,
+) -> Result<(Vec<Outcome>, HashMap<String, Recorded>), Error> {
     let mut outcomes = vec![];
     let mut heard_now = vec![];
     for mut n in notices {
@@ -79,6 +89,10 @@ pub(crate) async fn handle(
     for (key, region, n) in heard_now {
         let recorded = known.get(&key);
         if record::over(&n) {
+            // A step under way (a stop/start) is verified by the tick, not closed quietly.
+            if recorded.is_some_and(|r| r.acting.is_some()) {
+                continue;
+            }
             match recorded.is_some_and(|r| r.state == SCHEDULED) {
                 true => outcomes.push(close(run, &key, &n).await),
                 // EC2 lists a done event a week: the tick has nothing to say of it.
@@ -110,7 +124,7 @@ pub(crate) async fn handle(
         ));
     }
     outcomes.extend(record_new(run, new).await);
-    Ok(outcomes)
+    Ok((outcomes, known))
 }
 
 /// Another account's, or a region this function does not serve: nothing is read for it.

@@ -166,7 +166,7 @@ impl FakeFleet {
         self.failures.take(call)
     }
 
-    fn change(&self, id: &str, how: impl FnOnce(&mut Machine)) {
+    pub fn change(&self, id: &str, how: impl FnOnce(&mut Machine)) {
         if let Some(m) = self.machines.lock().unwrap().get_mut(id) {
             how(m);
         }
@@ -370,6 +370,26 @@ impl Fleet for FakeFleet {
             Power::Stop => m.state = "stopped".into(),
             Power::Start => m.state = "running".into(),
         });
+        // Started again, it runs on another host: its scheduled events are gone.
+        if what == Power::Start {
+            let mut events = self.events.lock().unwrap();
+            events.retain(|n| n.instance_id != instance_id);
+        }
+        Ok(())
+    }
+    async fn move_event(
+        &self,
+        _: &str,
+        instance_id: &str,
+        event_id: &str,
+        to_ms: i64,
+    ) -> Result<(), Error> {
+        self.call("move_event", instance_id, true)?;
+        let mut events = self.events.lock().unwrap();
+        let moved = events
+            .iter_mut()
+            .filter(|n| n.instance_id == instance_id && n.event_id() == Some(event_id));
+        moved.for_each(|n| n.not_before_ms = Some(to_ms));
         Ok(())
     }
     async fn create_image(

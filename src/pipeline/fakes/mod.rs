@@ -3,6 +3,7 @@
 //! reads the order of writes, calls and reports across them.
 
 mod fleet;
+mod notice_steps;
 mod notices;
 mod store;
 mod storm;

@@ -476,4 +476,24 @@ impl Store for MemStore {
         })
         .await
     }
+    async fn write_notice(&self, r: &Recorded, expected: i64) -> Result<bool, Error> {
+        let stuck = |t: &mut Tables| match t.notices.get_mut(&r.key) {
+            Some(now) if now.act_version == expected => {
+                *now = r.clone();
+                true
+            }
+            _ => false,
+        };
+        self.write_with("write_notice", &r.key, stuck).await
+    }
+    async fn acting_notices(&self) -> Result<Vec<String>, Error> {
+        let keys = |t: &Tables| -> Vec<String> {
+            let acting = t
+                .notices
+                .values()
+                .filter(|r| r.acting.is_some() && r.state == SCHEDULED);
+            acting.map(|r| r.key.clone()).collect()
+        };
+        self.read_with("acting_notices", keys).await
+    }
 }

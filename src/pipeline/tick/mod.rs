@@ -5,6 +5,8 @@
 
 pub mod alarms;
 pub mod backups;
+pub mod notice_member;
+pub mod notice_steps;
 pub mod notices;
 pub mod resend;
 pub mod scan;

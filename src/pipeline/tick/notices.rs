@@ -2,11 +2,15 @@
 //! (`DescribeInstanceStatus` filtered on `event.code`, one paginated read a region), each
 //! handled as AWS Health's notices are (`pipeline::notice`): a new one recorded and told
 //! once, a recorded one costing nothing but its share of one batched ledger read, one that
-//! no longer stands closing its record quietly.
+//! no longer stands closing its record quietly; then the recorded notices' due steps are
+//! carried out (`notice_steps`).
 
+use super::notice_steps;
 use crate::app::Run;
 use crate::model::outcome::{Action, Outcome, Verdict};
-use crate::pipeline::notice::{handle, Heard};
+use crate::pipeline::notice::{handle_known, Heard};
+use crate::rules::notice::record;
+use std::collections::HashSet;
 
 pub async fn notices(run: &Run<'_>) -> Vec<Outcome> {
     let regions = run.config.regions.listed(&run.config.region);
@@ -18,13 +22,17 @@ pub async fn notices(run: &Run<'_>) -> Vec<Outcome> {
     .await;
     let mut outcomes = vec![];
     let mut heard = vec![];
+    let mut read_ok = HashSet::new();
     for (region, events) in read {
         match events {
-            Ok(events) => heard.extend(events.into_iter().map(|mut n| {
-                n.region = Some(region.to_string());
-                n.account = run.account.map(str::to_string);
-                n
-            })),
+            Ok(events) => {
+                read_ok.insert(region.to_string());
+                heard.extend(events.into_iter().map(|mut n| {
+                    n.region = Some(region.to_string());
+                    n.account = run.account.map(str::to_string);
+                    n
+                }))
+            }
             Err(e) => outcomes.push(Outcome::new(
                 None,
                 Action::None,
@@ -33,11 +41,22 @@ pub async fn notices(run: &Run<'_>) -> Vec<Outcome> {
             )),
         }
     }
-    if heard.is_empty() {
-        return outcomes;
-    }
-    match handle(run, heard, Heard::Tick).await {
-        Ok(o) => outcomes.extend(o),
+    // The standing events listed: a stop/start is verified once its event is not.
+    let listed: HashSet<String> = heard
+        .iter()
+        .filter(|n| !record::over(n))
+        .map(|n| record::key(n.region.as_deref().unwrap_or_default(), n))
+        .collect();
+    let known = match heard.is_empty() {
+        true => Ok((vec![], Default::default())),
+        false => handle_known(run, heard, Heard::Tick).await,
+    };
+    match known {
+        Ok((o, known)) => {
+            outcomes.extend(o);
+            let listing = notice_steps::Listing { listed, read_ok };
+            outcomes.extend(notice_steps::carry_out(run, known, &listing).await);
+        }
         Err(e) => outcomes.push(Outcome::new(
             None,
             Action::None,

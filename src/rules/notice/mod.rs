@@ -4,6 +4,7 @@
 //! itself (`model::notice`) is shared with the intake, which hears it from AWS Health.
 //! Times come in as values: no clock is read here.
 
+pub mod act;
 pub mod plan;
 pub mod record;
 pub mod window;

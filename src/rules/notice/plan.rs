@@ -22,7 +22,8 @@ pub const RESCHEDULE_CLOSED_MS: i64 = 5 * 60_000;
 pub const DEFAULT_LEAD_MS: i64 = 60 * 60_000;
 
 /// One step of a plan. Times are epoch ms; an acting step at a time already past is due.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Kept with the notice's record (`record::Recorded::plan`) for the tick to carry out.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Step {
     /// Mark the member Unhealthy at `at_ms` so that its group replaces it.
     ReplaceMember {
@@ -58,7 +59,7 @@ pub enum Step {
 }
 
 impl Step {
-    fn acts(&self) -> bool {
+    pub fn acts(&self) -> bool {
         matches!(
             self,
             Step::ReplaceMember { .. }

@@ -58,6 +58,33 @@ pub struct Recorded {
     pub closed_ms: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_why: Option<String>,
+    /// The plan's steps as data: what the tick carries out at their time (a record
+    /// written before they were kept has none: it is only told).
+    #[serde(default)]
+    pub plan: Vec<Step>,
+    /// How many of `plan`'s steps are behind: carried out, said instead, or failed.
+    #[serde(default)]
+    pub done: usize,
+    /// The step under way, if one is (`rules::notice::act`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acting: Option<Acting>,
+    /// Bumped by every write of the acting state: each write is conditional on it, so two
+    /// invocations never take the same step.
+    #[serde(default)]
+    pub act_version: i64,
+    /// What became of each step acted on, said, oldest first.
+    #[serde(default)]
+    pub acted: Vec<String>,
+}
+
+/// A step under way: which (`plan`'s index), how far (`act::STOPPING`, …), since when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acting {
+    pub step: usize,
+    pub phase: String,
+    pub since_ms: i64,
+    /// When the step was begun (its first phase).
+    pub begun_ms: i64,
 }
 
 /// The notice's key in `region`: `<region>/<instance>#<code>#<start>` — EC2's start time
@@ -108,6 +135,11 @@ pub fn record(
         heard_ms: now_ms,
         closed_ms: None,
         closed_why: None,
+        plan: plan.steps.clone(),
+        done: 0,
+        acting: None,
+        act_version: 0,
+        acted: vec![],
     }
 }
 
@@ -178,7 +210,10 @@ pub fn window_said(
 pub fn reason(r: &Recorded) -> String {
     let plan = match r.plans_nothing() {
         true => format!("autoheal will do nothing ({})", plain_steps(r)),
-        false => format!("planned ({}); not acted on yet", plain_steps(r)),
+        false => format!(
+            "planned ({}); carried out by the tick at its time",
+            plain_steps(r)
+        ),
     };
     format!("scheduled notice recorded: {}; {plan}", heard(r))
 }
@@ -231,7 +266,7 @@ pub fn message(r: &Recorded, name: Option<&str>) -> String {
         out += &format!("\n{}. {step}", i + 1);
     }
     if !nothing {
-        out += "\nThis version records and tells notices but does not act on them yet: do what the plan says by hand before EC2's date, or let EC2 do it then.";
+        out += "\nautoheal carries out each acting step at its time (the `autoheal` tag and dry run read again then) and says when it is done; what it hands to people, do by hand before EC2's date.";
     }
     out
 }
@@ -253,7 +288,7 @@ pub fn summary(records: &[Recorded]) -> String {
         .map(|((day, kind), n)| format!("• {n} {kind} from {day}"))
         .collect();
     format!(
-        "*Scheduled notices*: EC2 announced {} scheduled events at once, each recorded with its plan (not acted on yet):\n{}\nEach instance, its plan and its window: `autoheal-admin upcoming`.",
+        "*Scheduled notices*: EC2 announced {} scheduled events at once, each recorded with its plan (carried out by the tick at its time):\n{}\nEach instance, its plan and its window: `autoheal-admin upcoming`.",
         records.len(),
         lines.join("\n")
     )
@@ -445,7 +480,7 @@ mod tests {
         assert_eq!(acting.event_id.as_deref(), Some("instance-event-1"));
         assert_eq!(
             reason(&acting),
-            "scheduled notice recorded: EC2 will retire i-1 in us-east-1 from 2026-12-07 03:00 UTC to 2026-12-07 05:00 UTC; planned (stop and start it at 2026-12-06 02:00 UTC, imaged without reboot first); not acted on yet"
+            "scheduled notice recorded: EC2 will retire i-1 in us-east-1 from 2026-12-07 03:00 UTC to 2026-12-07 05:00 UTC; planned (stop and start it at 2026-12-06 02:00 UTC, imaged without reboot first); carried out by the tick at its time"
         );
         let m = message(&acting, Some("web-1"));
         assert!(m.starts_with("*Scheduled notice*: EC2 will retire i-1 in us-east-1 from 2026-12-07 03:00 UTC to 2026-12-07 05:00 UTC (web-1) (instance-retirement, heard from DescribeInstanceStatus). EC2's event: instance-event-1."), "{m}");
@@ -454,7 +489,10 @@ mod tests {
             m.contains("\nautoheal's plan:\n1. stop and start it at 2026-12-06 02:00 UTC"),
             "{m}"
         );
-        assert!(m.contains("does not act on them yet"), "{m}");
+        assert!(
+            m.contains("carries out each acting step at its time"),
+            "{m}"
+        );
         let dry = recorded(
             vec![Step::StopStart {
                 at_ms: START - 25 * H,
@@ -463,7 +501,8 @@ mod tests {
             true,
         );
         assert!(message(&dry, None).contains("autoheal's plan (dry run: said, not taken):"));
-        assert!(reason(&dry).ends_with("(dry run: said, not taken)); not acted on yet"));
+        assert!(reason(&dry)
+            .ends_with("(dry run: said, not taken)); carried out by the tick at its time"));
         let nothing = recorded(
             vec![Step::Nothing {
                 why: "the instance is stopped".into(),
@@ -473,7 +512,7 @@ mod tests {
         assert!(nothing.plans_nothing());
         assert!(reason(&nothing)
             .ends_with("; autoheal will do nothing (nothing: the instance is stopped)"));
-        assert!(!message(&nothing, None).contains("does not act on them yet"));
+        assert!(!message(&nothing, None).contains("carries out each acting step"));
         assert_eq!(
             expires_at(&acting),
             (START + 2 * H) / 1000 + KEPT_AFTER_END_SECONDS

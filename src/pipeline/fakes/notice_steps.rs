@@ -1,0 +1,220 @@
+//! Scheduled notices carried out by the tick, on the fakes: a step is recorded as begun
+//! before its mutating call, taken once however many ticks come, never when another
+//! invocation took it first, and never in a dry run.
+
+use super::{Bench, Machine, Seen, ACCOUNT, REGION};
+use crate::model::facts::{Check, Checks};
+use crate::model::notice::{Notice, NoticeKind, NoticeSource, NoticeState};
+use crate::model::outcome::Verdict;
+
+const ID: &str = "i-0123456789abcdef0";
+const H: i64 = 3_600_000;
+/// 2026-12-07 03:00 UTC.
+const START: i64 = 1_796_612_400_000;
+const NOW: i64 = START - 2 * H;
+const OK: Checks = Checks {
+    system: Check::Ok,
+    instance: Check::Ok,
+};
+
+fn tick() -> serde_json::Value {
+    let path = format!("{}/events/scheduled-tick.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn listed(kind: NoticeKind, deadline_ms: Option<i64>) -> Notice {
+    Notice {
+        instance_id: ID.into(),
+        region: Some(REGION.into()),
+        account: Some(ACCOUNT.into()),
+        kind,
+        source: NoticeSource::Status {
+            event_id: "instance-event-1".into(),
+        },
+        not_before_ms: Some(START),
+        not_after_ms: Some(START + 2 * H),
+        deadline_ms,
+        state: NoticeState::Scheduled,
+        description: "scheduled".into(),
+    }
+}
+
+fn told(b: &Bench) -> Vec<String> {
+    let all = b.journal.all().into_iter();
+    all.filter_map(|s| match s {
+        Seen::Told(text) => Some(text),
+        _ => None,
+    })
+    .collect()
+}
+
+fn bench(env: &[(&str, &str)], machine: Machine, kind: NoticeKind) -> Bench {
+    let b = Bench::new(env, vec![machine], NOW);
+    *b.fleet.events.lock().unwrap() = vec![listed(kind, None)];
+    b
+}
+
+#[tokio::test]
+async fn a_stop_start_is_recorded_before_each_call_taken_once_and_verified() {
+    let b = bench(&[], Machine::running(ID, OK), NoticeKind::InstanceStop);
+    b.invoke(&tick()).await.unwrap();
+    assert_eq!(told(&b).len(), 1, "recorded and told");
+    b.invoke(&tick()).await.unwrap();
+    assert!(b.journal.mutating_calls().is_empty(), "not due yet");
+    // The lead time (1 h) before EC2's start.
+    b.deps.clock.advance(H);
+    for _ in 0..4 {
+        b.invoke(&tick()).await.unwrap();
+        b.deps.clock.advance(60_000);
+    }
+    assert_eq!(b.journal.mutating_calls(), vec!["power", "power"]);
+    let journal = b.journal.all();
+    let wrote = |after: usize| {
+        journal[..after].iter().rev().find_map(|s| match s {
+            Seen::Wrote { op, stuck, .. } => Some((*op, *stuck)),
+            Seen::Called { mutating: true, .. } => Some(("call", true)),
+            _ => None,
+        })
+    };
+    for (i, s) in journal.iter().enumerate() {
+        if matches!(s, Seen::Called { mutating: true, .. }) {
+            assert_eq!(wrote(i), Some(("write_notice", true)), "recorded first");
+        }
+    }
+    let r = b
+        .store
+        .with(|t| t.notices.values().next().cloned())
+        .unwrap();
+    assert_eq!(r.state, "closed", "{r:#?}");
+    assert!(r.acting.is_none());
+    let said = told(&b);
+    assert_eq!(said.len(), 2, "{said:#?}");
+    assert!(
+        said[1].contains("stopped and started ahead of EC2"),
+        "{}",
+        said[1]
+    );
+    assert!(said[1].contains("verified at"), "{}", said[1]);
+}
+
+#[tokio::test]
+async fn a_step_another_invocation_took_first_is_not_taken() {
+    let b = bench(&[], Machine::running(ID, OK), NoticeKind::InstanceStop);
+    b.invoke(&tick()).await.unwrap();
+    b.deps.clock.advance(H);
+    // Another invocation begins the step just before this one writes.
+    b.store.before("write_notice", 1, |t| {
+        let r = t.notices.values_mut().next().unwrap();
+        r.act_version += 1;
+    });
+    let out = b.invoke(&tick()).await.unwrap().outcomes;
+    assert!(b.journal.mutating_calls().is_empty(), "{out:#?}");
+    assert!(out
+        .iter()
+        .any(|o| o.result == Verdict::Duplicate
+            && o.reason.contains("another invocation took it first")));
+}
+
+#[tokio::test]
+async fn a_dry_run_says_what_it_would_do_and_changes_nothing() {
+    let env = [("AUTOHEAL_DRY_RUN", "true")];
+    let b = bench(&env, Machine::running(ID, OK), NoticeKind::InstanceStop);
+    b.invoke(&tick()).await.unwrap();
+    b.deps.clock.advance(H);
+    let out = b.invoke(&tick()).await.unwrap().outcomes;
+    b.invoke(&tick()).await.unwrap();
+    assert!(b.journal.mutating_calls().is_empty());
+    assert!(out.iter().any(|o| o.result == Verdict::DryRun), "{out:#?}");
+    let said = told(&b);
+    assert_eq!(said.len(), 2, "{said:#?}");
+    assert!(said[1].contains("would stop and start it"), "{}", said[1]);
+}
+
+#[tokio::test]
+async fn an_instance_stopped_meanwhile_closes_the_notice_quietly() {
+    let mut m = Machine::running(ID, OK);
+    m.state = "running".into();
+    let b = bench(&[], m, NoticeKind::SystemReboot);
+    b.invoke(&tick()).await.unwrap();
+    b.fleet.change(ID, |m| m.state = "stopped".into());
+    b.deps.clock.advance(H);
+    let out = b.invoke(&tick()).await.unwrap().outcomes;
+    assert!(b.journal.mutating_calls().is_empty());
+    assert!(out
+        .iter()
+        .any(|o| o.result == Verdict::Ignored && o.reason.contains("stopped")));
+    assert_eq!(told(&b).len(), 1);
+}
+
+#[tokio::test]
+async fn an_instance_reboot_is_moved_into_its_window() {
+    let mut m = Machine::running(ID, OK);
+    m.tags.insert(
+        "autoheal:maintenance-window".into(),
+        "Daily 10:00-11:00 UTC".into(),
+    );
+    let b = Bench::new(&[], vec![m], START - 48 * H);
+    *b.fleet.events.lock().unwrap() =
+        vec![listed(NoticeKind::InstanceReboot, Some(START + 72 * H))];
+    b.invoke(&tick()).await.unwrap();
+    b.invoke(&tick()).await.unwrap();
+    b.invoke(&tick()).await.unwrap();
+    assert_eq!(b.journal.mutating_calls(), vec!["move_event"]);
+    let moved = b.fleet.events.lock().unwrap()[0].not_before_ms.unwrap();
+    assert_ne!(moved, START);
+    let said = told(&b);
+    assert!(
+        said.iter().any(|t| t.contains("moved to start at")),
+        "{said:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_member_is_marked_unhealthy_once_ahead() {
+    let m = Machine::running(ID, OK).in_group("web");
+    let b = bench(&[], m, NoticeKind::SystemReboot);
+    b.invoke(&tick()).await.unwrap();
+    b.deps.clock.advance(H);
+    b.invoke(&tick()).await.unwrap();
+    b.invoke(&tick()).await.unwrap();
+    assert_eq!(b.journal.mutating_calls(), vec!["mark_unhealthy"]);
+    let r = b
+        .store
+        .with(|t| t.notices.values().next().cloned())
+        .unwrap();
+    assert_eq!(r.state, "closed");
+}
+
+#[tokio::test]
+async fn a_member_waits_while_a_repair_is_under_way_in_its_guard_scope() {
+    let m = Machine::running(ID, OK).in_group("web");
+    let b = bench(&[], m, NoticeKind::SystemReboot);
+    b.invoke(&tick()).await.unwrap();
+    b.deps.clock.advance(H);
+    let scope = crate::model::scope::ScopeKey::group("web")
+        .in_region(REGION)
+        .to_string();
+    b.store.before("read_scope", 1, move |t| {
+        let other = ("instance#us-east-1/i-other".into(), "incident-1".into());
+        t.scopes.insert(
+            scope,
+            super::store::Scope {
+                members: vec![other],
+                newest_ms: None,
+                version: 1,
+            },
+        );
+    });
+    let out = b.invoke(&tick()).await.unwrap().outcomes;
+    assert!(b.journal.mutating_calls().is_empty(), "{out:#?}");
+    assert!(
+        out.iter()
+            .any(|o| o.result == Verdict::Held && o.reason.contains("guard scope")),
+        "{out:#?}"
+    );
+    // The repair ends: the next tick marks it, once.
+    b.store.before("read_scope", 2, |t| t.scopes.clear());
+    b.invoke(&tick()).await.unwrap();
+    b.invoke(&tick()).await.unwrap();
+    assert_eq!(b.journal.mutating_calls(), vec!["mark_unhealthy"]);
+}
