@@ -218,3 +218,27 @@ async fn a_member_waits_while_a_repair_is_under_way_in_its_guard_scope() {
     b.invoke(&tick()).await.unwrap();
     assert_eq!(b.journal.mutating_calls(), vec!["mark_unhealthy"]);
 }
+
+#[tokio::test]
+async fn no_step_begins_while_a_storm_is_on() {
+    let b = bench(&[], Machine::running(ID, OK), NoticeKind::InstanceStop);
+    b.invoke(&tick()).await.unwrap();
+    // A zone's breaker is open, for longer than the test runs.
+    let next = b.store.calls("read_storm") + 1;
+    b.store.before("read_storm", next, |t| {
+        let zone = "zone:us-east-1b@us-east-1".to_string();
+        t.storm.open.insert(zone.clone());
+        t.storm.since_ms = Some(NOW);
+        let item = t.breakers.entry(zone).or_default();
+        item.open_since_ms = Some(NOW + 10 * H);
+        item.version = Some(1);
+    });
+    b.deps.clock.advance(H);
+    let out = b.invoke(&tick()).await.unwrap().outcomes;
+    assert!(b.journal.mutating_calls().is_empty(), "{out:#?}");
+    assert!(
+        out.iter()
+            .any(|o| o.reason.contains("1 step(s) due wait while a storm is on")),
+        "{out:#?}"
+    );
+}

@@ -65,16 +65,35 @@ pub async fn carry_out(
     }
     let mut records: Vec<Recorded> = known.into_values().collect();
     records.sort_by(|a, b| (a.not_before_ms, &a.key).cmp(&(b.not_before_ms, &b.key)));
+    // While any breaker is open (or the storm cannot be read), no new step begins: a storm
+    // is no time for maintenance ahead of EC2. Steps under way are followed through (an
+    // instance stopped is started again).
+    let storm = run.ledger.read_storm().await.map(|s| s.open);
+    let mut waiting = 0;
     for r in records {
         if run.deadline_ms - run.now_ms() < STOP_MARGIN_MS {
             break;
         }
         let o = match act::next(&r, run.now_ms()) {
             Next::Wait => None,
+            Next::Begin(..) if storm.as_ref().map_or(true, |open| !open.is_empty()) => {
+                waiting += 1;
+                None
+            }
             Next::Begin(i, step) => Some(begin(run, &r, i, step).await),
             Next::Follow(a) => follow(run, &r, a, listing).await,
         };
         outcomes.extend(o);
+    }
+    if waiting > 0 {
+        outcomes.push(Outcome::new(
+            None,
+            Action::None,
+            Verdict::Held,
+            format!(
+                "scheduled notices: {waiting} step(s) due wait while a storm is on (breakers open, or the storm not read); none begins until it ends"
+            ),
+        ));
     }
     outcomes
 }
