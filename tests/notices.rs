@@ -453,3 +453,32 @@ async fn a_stop_that_never_completes_goes_to_people_with_ec2s_date_once() {
     assert_eq!(proxy.calls("StopInstances"), 1);
     assert_eq!(proxy.calls("StartInstances"), 0);
 }
+
+#[tokio::test]
+async fn many_notices_at_once_are_one_summary_each_recorded_once() {
+    // An Availability Zone's maintenance: seven instances, one date, one tick.
+    let (world, proxy, slack) = setup(WorldSpec {
+        impaired: false,
+        ..WorldSpec::sized(0, 7)
+    })
+    .await;
+    let deps = world.deps(&proxy, &[]).await;
+    let start = (deps.now_ms() / HOUR_MS + 48) * HOUR_MS;
+    for id in &world.standalone {
+        schedule(id, "system-maintenance", start, None).await;
+    }
+    let heard = tick(&deps).await;
+    assert_eq!(recorded(&world).await.len(), 7, "{heard:#?}");
+    let texts = slack.texts();
+    assert_eq!(texts.len(), 1, "one summary, not seven: {texts:#?}");
+    assert!(
+        texts[0].contains("EC2 announced 7 scheduled events at once"),
+        "{}",
+        texts[0]
+    );
+    assert!(texts[0].contains("autoheal-admin upcoming"), "{}", texts[0]);
+    // The next tick: nothing new, nothing told, nothing done (two days ahead).
+    tick(&deps).await;
+    assert_eq!(slack.texts().len(), 1);
+    assert_eq!(proxy.calls("StopInstances"), 0);
+}
