@@ -93,6 +93,15 @@ GUARDS_OFF = {"AUTOHEAL_QUORUM_GUARD": "off", "AUTOHEAL_MAX_INFLIGHT_PERCENT": "
               "AUTOHEAL_ACCOUNT_MAX_REPAIRS": "off", "AUTOHEAL_BREAKER_WINDOW_SECONDS": "off"}
 # The account budget's scope item in the ledger (src/ledger/scope.rs, src/rules/guard.rs).
 ACCOUNT_SCOPE_KEY = {"pk": {"S": "scope#account"}, "sk": {"S": "head"}}
+# The breakers an account of one-instance groups in one zone meets (src/ledger/breaker.rs,
+# src/ledger/storm.rs): the account's, each zone's of the region, and the storm they make.
+BREAKER_KEYS = [{"pk": {"S": "breaker#account"}, "sk": {"S": "state"}},
+                {"pk": {"S": "storm#account"}, "sk": {"S": "head"}}]
+
+
+def zone_breaker_keys(region: str) -> list[dict]:
+    return [{"pk": {"S": f"breaker#zone:{region}{z}@{region}"}, "sk": {"S": "state"}}
+            for z in "abcdef"]
 MUTATION = "SetInstanceHealth"
 
 
@@ -434,7 +443,10 @@ def main() -> int:
             def clear_account_budget():
                 # The quiet account every alarm of a real region's day meets: no other repair
                 # started in the last 10 minutes (see docs/benchmarks.md). Untimed, direct to moto.
-                state["world"].ddb.delete_item(TableName=state["table"], Key=ACCOUNT_SCOPE_KEY)
+                # Nor an open breaker: 150 real repairs in a few minutes would be a storm.
+                region = state["world"].ddb.meta.region_name
+                for key in [ACCOUNT_SCOPE_KEY, *BREAKER_KEYS, *zone_breaker_keys(region)]:
+                    state["world"].ddb.delete_item(TableName=state["table"], Key=key)
 
             rust = [str(binary)]
             python = [sys.executable, str(Path(__file__).resolve().parent / "baseline_handler.py")]
