@@ -14,6 +14,14 @@ const NO_ZONE: [(&str, &str); 3] = [
     ("AUTOHEAL_ACCOUNT_BREAKER_COUNT", "off"),
 ];
 
+/// The same, and no account budget.
+const NO_BUDGET: [(&str, &str); 4] = [
+    ("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "off"),
+    NO_ZONE[0],
+    NO_ZONE[1],
+    NO_ZONE[2],
+];
+
 #[tokio::test]
 async fn a_correlated_failure_trips_the_breaker_once_and_repairs_resume_after_the_cool_down() {
     let (world, proxy, slack) = setup(WorldSpec::sized(200, 0)).await;
@@ -151,17 +159,7 @@ async fn a_correlated_failure_trips_the_breaker_once_and_repairs_resume_after_th
 #[tokio::test]
 async fn an_operator_resumes_an_open_breaker() {
     let (world, proxy, slack) = setup(WorldSpec::sized(10, 0)).await;
-    let deps = world
-        .deps(
-            &proxy,
-            &[
-                ("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "off"),
-                NO_ZONE[0],
-                NO_ZONE[1],
-                NO_ZONE[2],
-            ],
-        )
-        .await;
+    let deps = world.deps(&proxy, &NO_BUDGET).await;
     let group = world.group.clone();
     // Four of ten, one after the other: the fourth trips it (threshold max(3, 2) = 3).
     let mut lines = vec![];
@@ -229,17 +227,7 @@ async fn a_cluster_trips_its_own_breaker_and_other_instances_are_repaired() {
     // The first member's repair stays under way (its image pending): the quorum guard holds
     // the next members, and their alarms still count toward the breaker.
     world.pending_images(&db[0], true).await;
-    let deps = world
-        .deps(
-            &proxy,
-            &[
-                ("AUTOHEAL_ACCOUNT_MAX_REPAIRS", "off"),
-                NO_ZONE[0],
-                NO_ZONE[1],
-                NO_ZONE[2],
-            ],
-        )
-        .await;
+    let deps = world.deps(&proxy, &NO_BUDGET).await;
     let alarm = |id: &str| alarm_at(&deps, "sns-alarm.json", id, 0);
     let mut lines = vec![];
     for id in &db[..4] {

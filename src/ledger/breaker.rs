@@ -4,10 +4,9 @@
 //! as it is after the note, so one call both counts and reads: of members failing at once,
 //! the one whose note crosses the threshold sees every note before its own.
 
-use super::{n, s, Item, Ledger};
+use super::{n, s, unless_lost, Item, Ledger};
 use crate::error::Error;
 use crate::rules::breaker::State;
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::ReturnValue;
 
 /// Alarm times older than this are dropped when the state is next written.
@@ -73,13 +72,10 @@ impl Ledger {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match out {
-            Ok(out) => Ok(parse(out.attributes())),
+        match unless_lost("dynamodb:UpdateItem", out)? {
+            Some(out) => Ok(parse(out.attributes())),
             // A later alarm of this member is noted already: read the item as it is.
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
-                self.read_breaker(scope).await
-            }
-            Err(e) => Err(Error::from_sdk("dynamodb:UpdateItem", e)),
+            None => self.read_breaker(scope).await,
         }
     }
 
@@ -141,11 +137,7 @@ impl Ledger {
             .condition_expression("attribute_not_exists(version) OR version = :prev")
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(Error::from_sdk("dynamodb:UpdateItem", e)),
-        }
+        Ok(unless_lost("dynamodb:UpdateItem", out)?.is_some())
     }
 }
 

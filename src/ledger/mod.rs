@@ -18,7 +18,8 @@ pub mod storm;
 
 use crate::error::Error;
 use crate::rules::incident::Head;
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use head::StoredHead;
 use serde::de::DeserializeOwned;
@@ -206,12 +207,23 @@ impl Ledger {
         if let Some((name, value)) = value {
             put = put.expression_attribute_values(name, value);
         }
-        let result = put.send().await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(Error::from_sdk("dynamodb:PutItem", e)),
-        }
+        Ok(unless_lost("dynamodb:PutItem", put.send().await)?.is_some())
+    }
+}
+
+/// A conditional write's answer: `Some` of what it returned, None when its condition did not
+/// hold (another invocation wrote first, or the item is not as the caller expected).
+pub(super) fn unless_lost<T, E>(
+    op: &'static str,
+    out: Result<T, SdkError<E, HttpResponse>>,
+) -> Result<Option<T>, Error>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match out {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(None),
+        Err(e) => Err(Error::from_sdk(op, e)),
     }
 }
 

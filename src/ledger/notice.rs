@@ -4,10 +4,9 @@
 //! tick, closed once, and listed with one `Query` for `autoheal-admin upcoming`. TTL: a
 //! while after the notice's end.
 
-use super::{from_item, s, stored, Item, Ledger};
+use super::{from_item, s, stored, unless_lost, Item, Ledger};
 use crate::error::Error;
 use crate::rules::notice::record::{expires_at, Recorded, CLOSED, SCHEDULED};
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use std::collections::HashMap;
 
 /// The partition every notice is kept in.
@@ -68,11 +67,7 @@ impl Ledger {
             .expression_attribute_values(":why", s(why))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(Error::from_sdk("dynamodb:UpdateItem", e)),
-        }
+        Ok(unless_lost("dynamodb:UpdateItem", result)?.is_some())
     }
 
     /// Writes the notice's acting state if nobody wrote it since version `expected` (and it
@@ -92,10 +87,8 @@ impl Ledger {
             .expression_attribute_values(":v", super::n(expected))
             .send()
             .await;
-        match result {
-            Ok(_) => {}
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => return Ok(false),
-            Err(e) => return Err(Error::from_sdk("dynamodb:PutItem", e)),
+        if unless_lost("dynamodb:PutItem", result)?.is_none() {
+            return Ok(false);
         }
         let pointer = HashMap::from([("pk".to_string(), s(ACTING)), ("sk".to_string(), s(&r.key))]);
         match r.acting.is_some() && r.state == SCHEDULED {

@@ -3,7 +3,7 @@
 //! among them (`newest_ms`), changed only on the version read, like incident heads — or, when
 //! the scope is free, claimed in one transaction without reading it first.
 
-use super::{n, s, Item, Ledger, RETENTION_SECONDS};
+use super::{n, s, unless_lost, Item, Ledger, RETENTION_SECONDS};
 use crate::error::Error;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
@@ -158,10 +158,8 @@ impl Ledger {
                 .expression_attribute_values(":v", n(version))
                 .send()
                 .await;
-            match out {
-                Ok(_) => return Ok(true),
-                Err(e) if e.code() == Some("ConditionalCheckFailedException") => continue,
-                Err(e) => return Err(Error::from_sdk("dynamodb:UpdateItem", e)),
+            if unless_lost("dynamodb:UpdateItem", out)?.is_some() {
+                return Ok(true);
             }
         }
         Err(Error::Transient {

@@ -2,10 +2,9 @@
 //! string set), since when, and what people were last told. Joining and leaving are atomic
 //! set updates, so exactly one invocation sees the storm begin and one sees it end.
 
-use super::{n, s, Item, Ledger, RETENTION_SECONDS};
+use super::{n, s, unless_lost, Item, Ledger, RETENTION_SECONDS};
 use crate::error::Error;
 use crate::rules::storm::Storm;
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 fn key() -> Item {
@@ -90,11 +89,8 @@ impl Ledger {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match out {
-            Ok(out) => Ok(Some(parse(out.attributes()))),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(None),
-            Err(e) => Err(Error::from_sdk("dynamodb:UpdateItem", e)),
-        }
+        let out = unless_lost("dynamodb:UpdateItem", out)?;
+        Ok(out.map(|out| parse(out.attributes())))
     }
 
     pub async fn read_storm(&self) -> Result<Storm, Error> {
@@ -124,11 +120,7 @@ impl Ledger {
                 .expression_attribute_values(":prev", n(t)),
             None => update.condition_expression("attribute_not_exists(told_ms)"),
         };
-        match update.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(Error::from_sdk("dynamodb:UpdateItem", e)),
-        }
+        Ok(unless_lost("dynamodb:UpdateItem", update.send().await)?.is_some())
     }
 }
 

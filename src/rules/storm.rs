@@ -88,8 +88,17 @@ pub fn zone_opened_text(
 ) -> String {
     let label = zone.label();
     format!(
-        ":rotating_light: *autoheal: {label} looks impaired*: {alarmed} instances there alarmed within {} (threshold {threshold}). One failing zone, not {alarmed} broken machines: every automated repair in {label} is stopped (repairs already started go on); instances in other zones are repaired as usual, within their own limits. It resumes by itself after {} at or below the threshold; once the zone is healthy, to resume at once: `{resume}`. Group breakers that open in this storm send no message of their own: an update comes at most every {} while it grows, and one message when it ends (`autoheal-admin history` lists every hold).",
+        ":rotating_light: *autoheal: {label} looks impaired*: {alarmed} instances there alarmed within {} (threshold {threshold}). One failing zone, not {alarmed} broken machines: every automated repair in {label} is stopped (repairs already started go on); instances in other zones are repaired as usual, within their own limits. {}",
         human(settings.window_ms),
+        way_back(settings, update_ms, resume),
+    )
+}
+
+/// How an opening message ends: when its breaker resumes by itself, the command that
+/// resumes it at once, and what people hear next.
+fn way_back(settings: &super::breaker::Settings, update_ms: i64, resume: &str) -> String {
+    format!(
+        "It resumes by itself after {} at or below the threshold; to resume at once, once the cause is gone: `{resume}`. Breakers that open later in this storm send no message of their own: an update comes at most every {} while it grows, and one message when it ends (`autoheal-admin history` lists every hold).",
         human(settings.cooldown_ms),
         human(update_ms),
     )
@@ -105,10 +114,9 @@ pub fn account_opened_text(
     resume: &str,
 ) -> String {
     format!(
-        ":rotating_light: *autoheal: {alarmed} instances across this account alarmed within {}* (threshold {threshold}): more than any one group or zone explains — likely a regional event or the monitoring itself. Every automated repair is stopped (repairs already started go on). It resumes by itself after {} at or below the threshold; to resume at once: `{resume}`. An update comes at most every {} while it grows, and one message when it ends (`autoheal-admin history` lists every hold).",
+        ":rotating_light: *autoheal: {alarmed} instances across this account alarmed within {}* (threshold {threshold}): more than any one group or zone explains — likely a regional event or the monitoring itself. Every automated repair is stopped (repairs already started go on). {}",
         human(settings.window_ms),
-        human(settings.cooldown_ms),
-        human(update_ms),
+        way_back(settings, update_ms, resume),
     )
 }
 

@@ -113,8 +113,12 @@ async fn check_one(
             Some(read) => read,
             None => run.ledger.read_breaker(&key).await?,
         };
-        // The size a percent is taken of is read only when it can change the answer.
-        if size.is_none() && breaker::needs_size(settings, alarms.len(), &state) {
+        // The size a percent is taken of is read only when it can change the answer, and
+        // not for an alarm held behind a breaker already open: every alarm of a storm would
+        // read a zone's instances again. Without it the count alone decides, which closes a
+        // breaker no sooner; the tick, which reads it, closes it on time.
+        let open = state.open_since_ms.is_some();
+        if size.is_none() && !open && breaker::needs_size(settings, alarms.len(), &state) {
             size = Some(size_of(run, scope, desired).await?);
         }
         let now = run.now_ms();

@@ -53,6 +53,16 @@ impl Journal {
         self.0.lock().unwrap().clone()
     }
 
+    /// The texts of the reports delivered, in order.
+    pub fn told(&self) -> Vec<String> {
+        let all = self.all().into_iter();
+        all.filter_map(|s| match s {
+            Seen::Told(text) => Some(text),
+            _ => None,
+        })
+        .collect()
+    }
+
     /// Where the first entry `matching` is, if any.
     pub fn position(&self, matching: impl Fn(&Seen) -> bool) -> Option<usize> {
         self.all().iter().position(matching)
@@ -179,4 +189,25 @@ impl Bench {
         let inv = crate::app::Invocation::new(self.deps.now_ms() + 60_000, &arn);
         super::handle(&self.deps, event, &inv).await
     }
+}
+
+/// `events/sns-alarm.json`'s instance and its alarm's state-change time.
+pub const SAMPLE_ID: &str = "i-0123456789abcdef0";
+pub const SAMPLE_ALARM_MS: i64 = 1_795_403_565_123;
+
+/// The sample event `events/<name>`, about `id` instead of `SAMPLE_ID` when given.
+pub fn sample(name: &str, id: Option<&str>) -> serde_json::Value {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_json::from_str(&text.replace(SAMPLE_ID, id.unwrap_or(SAMPLE_ID))).unwrap()
+}
+
+/// The sample alarm (`StatusCheckFailed`, `ALARM`), about `instance_id`.
+pub fn alarm(instance_id: &str) -> serde_json::Value {
+    sample("sns-alarm.json", Some(instance_id))
+}
+
+/// The 1-minute schedule's event.
+pub fn tick() -> serde_json::Value {
+    sample("scheduled-tick.json", None)
 }

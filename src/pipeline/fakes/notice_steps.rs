@@ -2,12 +2,11 @@
 //! before its mutating call, taken once however many ticks come, never when another
 //! invocation took it first, and never in a dry run.
 
-use super::{Bench, Machine, Seen, ACCOUNT, REGION};
+use super::{tick, Bench, Machine, Seen, ACCOUNT, REGION, SAMPLE_ID as ID};
 use crate::model::facts::{Check, Checks};
 use crate::model::notice::{Notice, NoticeKind, NoticeSource, NoticeState};
 use crate::model::outcome::Verdict;
 
-const ID: &str = "i-0123456789abcdef0";
 const H: i64 = 3_600_000;
 /// 2026-12-07 03:00 UTC.
 const START: i64 = 1_796_612_400_000;
@@ -16,11 +15,6 @@ const OK: Checks = Checks {
     system: Check::Ok,
     instance: Check::Ok,
 };
-
-fn tick() -> serde_json::Value {
-    let path = format!("{}/events/scheduled-tick.json", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
 
 fn listed(kind: NoticeKind, deadline_ms: Option<i64>) -> Notice {
     Notice {
@@ -39,15 +33,6 @@ fn listed(kind: NoticeKind, deadline_ms: Option<i64>) -> Notice {
     }
 }
 
-fn told(b: &Bench) -> Vec<String> {
-    let all = b.journal.all().into_iter();
-    all.filter_map(|s| match s {
-        Seen::Told(text) => Some(text),
-        _ => None,
-    })
-    .collect()
-}
-
 fn bench(env: &[(&str, &str)], machine: Machine, kind: NoticeKind) -> Bench {
     let b = Bench::new(env, vec![machine], NOW);
     *b.fleet.events.lock().unwrap() = vec![listed(kind, None)];
@@ -58,7 +43,7 @@ fn bench(env: &[(&str, &str)], machine: Machine, kind: NoticeKind) -> Bench {
 async fn a_stop_start_is_recorded_before_each_call_taken_once_and_verified() {
     let b = bench(&[], Machine::running(ID, OK), NoticeKind::InstanceStop);
     b.invoke(&tick()).await.unwrap();
-    assert_eq!(told(&b).len(), 1, "recorded and told");
+    assert_eq!(b.journal.told().len(), 1, "recorded and told");
     b.invoke(&tick()).await.unwrap();
     assert!(b.journal.mutating_calls().is_empty(), "not due yet");
     // The lead time (1 h) before EC2's start.
@@ -87,7 +72,7 @@ async fn a_stop_start_is_recorded_before_each_call_taken_once_and_verified() {
         .unwrap();
     assert_eq!(r.state, "closed", "{r:#?}");
     assert!(r.acting.is_none());
-    let said = told(&b);
+    let said = b.journal.told();
     assert_eq!(said.len(), 2, "{said:#?}");
     assert!(
         said[1].contains("stopped and started ahead of EC2"),
@@ -125,7 +110,7 @@ async fn a_dry_run_says_what_it_would_do_and_changes_nothing() {
     b.invoke(&tick()).await.unwrap();
     assert!(b.journal.mutating_calls().is_empty());
     assert!(out.iter().any(|o| o.result == Verdict::DryRun), "{out:#?}");
-    let said = told(&b);
+    let said = b.journal.told();
     assert_eq!(said.len(), 2, "{said:#?}");
     assert!(said[1].contains("would stop and start it"), "{}", said[1]);
 }
@@ -143,7 +128,7 @@ async fn an_instance_stopped_meanwhile_closes_the_notice_quietly() {
     assert!(out
         .iter()
         .any(|o| o.result == Verdict::Ignored && o.reason.contains("stopped")));
-    assert_eq!(told(&b).len(), 1);
+    assert_eq!(b.journal.told().len(), 1);
 }
 
 #[tokio::test]
@@ -162,7 +147,7 @@ async fn an_instance_reboot_is_moved_into_its_window() {
     assert_eq!(b.journal.mutating_calls(), vec!["move_event"]);
     let moved = b.fleet.events.lock().unwrap()[0].not_before_ms.unwrap();
     assert_ne!(moved, START);
-    let said = told(&b);
+    let said = b.journal.told();
     assert!(
         said.iter().any(|t| t.contains("moved to start at")),
         "{said:#?}"

@@ -2,28 +2,18 @@
 //! times and ways they are heard, closed quietly, many told in one summary; nothing
 //! changes the world.
 
-use super::{Bench, Machine, Seen, ACCOUNT, REGION};
+use super::{sample, tick, Bench, Machine, Seen, ACCOUNT, REGION, SAMPLE_ID as ID};
 use crate::model::facts::Checks;
 use crate::model::notice::{Notice, NoticeKind, NoticeSource, NoticeState};
 use crate::model::outcome::{Outcome, Verdict};
 
-const ID: &str = "i-0123456789abcdef0";
 /// The retirement sample's start (and end): 2026-12-07 03:00 UTC.
 const START: i64 = 1_796_612_400_000;
 const DAY: i64 = 24 * 3_600_000;
 const NOW: i64 = START - 5 * DAY;
 
-fn sample(name: &str) -> serde_json::Value {
-    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
 fn retirement() -> serde_json::Value {
-    sample("health-retirement-scheduled.json")
-}
-
-fn tick() -> serde_json::Value {
-    sample("scheduled-tick.json")
+    sample("health-retirement-scheduled.json", None)
 }
 
 /// EC2's event of `id`, as the tick reads it.
@@ -42,17 +32,6 @@ fn listed(id: &str, kind: NoticeKind, description: &str) -> Notice {
         state: NoticeState::from_description(description),
         description: description.into(),
     }
-}
-
-fn told(b: &Bench) -> Vec<String> {
-    b.journal
-        .all()
-        .into_iter()
-        .filter_map(|s| match s {
-            Seen::Told(text) => Some(text),
-            _ => None,
-        })
-        .collect()
 }
 
 fn about<'a>(outcomes: &'a [Outcome], id: &str) -> Vec<&'a Outcome> {
@@ -95,7 +74,7 @@ async fn a_health_notice_is_recorded_then_told_once_and_a_repeat_is_a_duplicate(
     let said = j.position(|s| matches!(s, Seen::Told(_))).expect("told");
     assert!(recorded < said, "{:#?}", j.all());
     assert!(j.mutating_calls().is_empty(), "{:#?}", j.all());
-    let texts = told(&b);
+    let texts = b.journal.told();
     assert_eq!(texts.len(), 1);
     assert!(
         texts[0].contains("*Scheduled notice*: EC2 will retire i-0123456789abcdef0"),
@@ -118,7 +97,7 @@ async fn a_health_notice_is_recorded_then_told_once_and_a_repeat_is_a_duplicate(
     let again = b.invoke(&retirement()).await.unwrap().outcomes;
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].result, Verdict::Duplicate, "{again:?}");
-    assert_eq!(told(&b).len(), 1);
+    assert_eq!(b.journal.told().len(), 1);
     let after: Vec<Seen> = b.journal.all()[observed..].to_vec();
     assert!(
         !after.iter().any(|s| matches!(s, Seen::Called { .. })),
@@ -139,7 +118,7 @@ async fn the_tick_records_once_health_then_is_a_duplicate_and_a_completed_event_
     let mine = about(&first, ID);
     assert_eq!(mine.len(), 1, "{first:#?}");
     assert_eq!(mine[0].result, Verdict::InProgress);
-    assert_eq!(told(&b).len(), 1);
+    assert_eq!(b.journal.told().len(), 1);
     let r = b
         .store
         .with(|t| t.notices.values().next().cloned())
@@ -159,7 +138,7 @@ async fn the_tick_records_once_health_then_is_a_duplicate_and_a_completed_event_
     // AWS Health tells of the same event (same start): the same notice.
     let health = b.invoke(&retirement()).await.unwrap().outcomes;
     assert_eq!(health[0].result, Verdict::Duplicate, "{health:?}");
-    assert_eq!(told(&b).len(), 1);
+    assert_eq!(b.journal.told().len(), 1);
 
     // EC2 completes it: the record closes, nobody is told; a week of listings costs nothing.
     *b.fleet.events.lock().unwrap() = vec![listed(
@@ -184,7 +163,7 @@ async fn the_tick_records_once_health_then_is_a_duplicate_and_a_completed_event_
     let later = b.invoke(&tick()).await.unwrap().outcomes;
     assert!(about(&later, ID).is_empty(), "{later:#?}");
     assert_eq!(b.store.calls("close_notice"), 1);
-    assert_eq!(told(&b).len(), 1);
+    assert_eq!(b.journal.told().len(), 1);
     assert!(b.journal.mutating_calls().is_empty());
 }
 
@@ -201,7 +180,7 @@ async fn many_notices_at_once_are_one_summary_each_recorded() {
         .map(|id| listed(id, NoticeKind::SystemReboot, "Scheduled reboot of the host"))
         .collect();
     let outcomes = b.invoke(&tick()).await.unwrap().outcomes;
-    let texts = told(&b);
+    let texts = b.journal.told();
     assert_eq!(texts.len(), 1, "{texts:#?}");
     assert!(
         texts[0].contains("EC2 announced 7 scheduled events at once"),
@@ -238,7 +217,7 @@ async fn the_tag_and_dry_run_are_said_and_off_records_nothing() {
         "{}",
         o.reason
     );
-    assert_eq!(told(&b).len(), 1, "still told once");
+    assert_eq!(b.journal.told().len(), 1, "still told once");
 
     let dry = Bench::new(
         &[("AUTOHEAL_DRY_RUN", "true")],
@@ -274,5 +253,5 @@ async fn the_tag_and_dry_run_are_said_and_off_records_nothing() {
             ..
         }
     )));
-    assert!(told(&quiet).is_empty());
+    assert!(quiet.journal.told().is_empty());
 }

@@ -3,14 +3,11 @@
 //! the cool-down is over the tick closes it with one message and takes the holds up a few
 //! per tick, oldest first, each confirmed with EC2 (those recovered close quietly).
 
-use super::{Bench, Machine, Seen, REGION};
+use super::{alarm, tick, Bench, Machine, Seen, REGION, SAMPLE_ALARM_MS as ALARM_MS};
 use crate::model::facts::{Check, Checks};
 use crate::model::outcome::Verdict;
 use crate::rules::incident::{HoldKind, Status};
 
-/// `events/sns-alarm.json`'s instance and state-change time.
-const SAMPLE: &str = "i-0123456789abcdef0";
-const ALARM_MS: i64 = 1_795_403_565_123;
 const MIN: i64 = 60_000;
 
 const IMPAIRED: Checks = Checks {
@@ -18,30 +15,8 @@ const IMPAIRED: Checks = Checks {
     instance: Check::Ok,
 };
 
-fn alarm(id: &str) -> serde_json::Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/events/sns-alarm.json");
-    let text = std::fs::read_to_string(path).unwrap();
-    serde_json::from_str(&text.replace(SAMPLE, id)).unwrap()
-}
-
-fn tick() -> serde_json::Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/events/scheduled-tick.json");
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 fn id(i: usize) -> String {
     format!("i-{i:017x}")
-}
-
-fn told(b: &Bench) -> Vec<String> {
-    b.journal
-        .all()
-        .into_iter()
-        .filter_map(|s| match s {
-            Seen::Told(text) => Some(text),
-            _ => None,
-        })
-        .collect()
 }
 
 /// Eight standalone instances in zone a, one in zone b, all failing; the zone breaker
@@ -76,7 +51,9 @@ async fn storm_in_zone_a() -> (Bench, Vec<usize>) {
         4,
         "zone a's first three and zone b's: {powered:?}"
     );
-    let storm: Vec<String> = told(&b)
+    let storm: Vec<String> = b
+        .journal
+        .told()
         .into_iter()
         .filter(|t| t.contains("us-east-1a"))
         .collect();
@@ -150,7 +127,7 @@ async fn a_zone_storm_ends_with_one_message_and_its_holds_are_taken_up_at_a_pace
         b.fleet.set_checks(&id(i), Checks::default());
     }
     b.deps.clock.advance(20 * MIN);
-    let before = told(&b).len();
+    let before = b.journal.told().len();
     let mut taken = vec![];
     for _ in 0..3 {
         let r = b.invoke(&tick()).await.unwrap();
@@ -171,7 +148,7 @@ async fn a_zone_storm_ends_with_one_message_and_its_holds_are_taken_up_at_a_pace
         [vec![3, 4], vec![5, 6], vec![7]],
         "oldest first, two per tick"
     );
-    let after: Vec<String> = told(&b)[before..]
+    let after: Vec<String> = b.journal.told()[before..]
         .iter()
         .filter(|t| held.iter().any(|i| t.contains(&id(*i))) || t.contains("storm"))
         .cloned()
@@ -202,11 +179,13 @@ async fn a_shift_away_from_a_zone_holds_its_repairs_until_it_ends_and_cools_down
         .shift("us-east-1a", Some("AWS zonal autoshift away from use1-az6"));
     // The tick finds the shift: the zone's breaker opens, one message.
     b.invoke(&tick()).await.unwrap();
-    let shifted: Vec<String> = told(&b)
+    let shifted: Vec<String> = b
+        .journal
+        .told()
         .into_iter()
         .filter(|t| t.contains("traffic is shifted away from zone us-east-1a"))
         .collect();
-    assert_eq!(shifted.len(), 1, "{:#?}", told(&b));
+    assert_eq!(shifted.len(), 1, "{:#?}", b.journal.told());
     // An alarm there is held; one elsewhere is repaired.
     let held = b.invoke(&alarm(&id(0))).await.unwrap();
     assert_eq!(held.outcomes[0].result, Verdict::Held, "{held:?}");
@@ -238,11 +217,13 @@ async fn a_shift_away_from_a_zone_holds_its_repairs_until_it_ends_and_cools_down
         "repaired once the zone cooled down: {:#?}",
         b.journal.all()
     );
-    let ended: Vec<String> = told(&b)
+    let ended: Vec<String> = b
+        .journal
+        .told()
         .into_iter()
         .filter(|t| t.contains("storm over"))
         .collect();
-    assert_eq!(ended.len(), 1, "{:#?}", told(&b));
+    assert_eq!(ended.len(), 1, "{:#?}", b.journal.told());
 }
 
 #[tokio::test]
@@ -267,11 +248,13 @@ async fn a_zone_still_failing_after_its_cool_down_trips_again_from_the_take_up()
     // Above 3 noted again within the window, the zone's breaker is open again: of the five
     // held, at most the three taken up before it were repaired.
     assert!(repaired.len() <= 3, "{repaired:?}");
-    let reopened = told(&b)
+    let reopened = b
+        .journal
+        .told()
         .iter()
         .filter(|t| t.contains("zone us-east-1a in us-east-1 looks impaired"))
         .count();
-    assert_eq!(reopened, 2, "{:#?}", told(&b));
+    assert_eq!(reopened, 2, "{:#?}", b.journal.told());
     let still: Vec<usize> = held
         .iter()
         .copied()
@@ -296,15 +279,24 @@ async fn a_storm_left_listing_a_closed_breaker_is_ended_by_the_next_tick() {
     });
     b.invoke(&tick()).await.unwrap();
     assert!(b.store.with(|t| t.storm.open.is_empty()));
-    let ended: Vec<String> = told(&b)
+    let ended: Vec<String> = b
+        .journal
+        .told()
         .into_iter()
         .filter(|t| t.contains("storm over"))
         .collect();
-    assert_eq!(ended.len(), 1, "{:#?}", told(&b));
+    assert_eq!(ended.len(), 1, "{:#?}", b.journal.told());
     assert!(ended[0].contains("lasted 30m00s"), "{}", ended[0]);
     // Told once: the next tick has nothing to say.
     b.invoke(&tick()).await.unwrap();
-    assert_eq!(told(&b).iter().filter(|t| t.contains("storm")).count(), 1);
+    assert_eq!(
+        b.journal
+            .told()
+            .iter()
+            .filter(|t| t.contains("storm"))
+            .count(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -340,11 +332,13 @@ async fn alarms_spread_over_zones_trip_the_accounts_breaker() {
             Verdict::Held
         ]
     );
-    let opened: Vec<String> = told(&b)
+    let opened: Vec<String> = b
+        .journal
+        .told()
         .into_iter()
         .filter(|t| t.contains("instances across this account alarmed"))
         .collect();
-    assert_eq!(opened.len(), 1, "{:#?}", told(&b));
+    assert_eq!(opened.len(), 1, "{:#?}", b.journal.told());
     assert!(opened[0].contains(r#""scope":"account""#), "{}", opened[0]);
     let head = b
         .store

@@ -3,16 +3,15 @@
 //! nothing. Each test asserts the outcome and the journal (the order of writes, calls and
 //! reports) or the world after it.
 
-use super::{Bench, Machine, Seen, REGION};
+use super::{
+    alarm, tick, Bench, Machine, Seen, REGION, SAMPLE_ALARM_MS as ALARM_MS, SAMPLE_ID as ID,
+};
 use crate::model::facts::{Check, Checks};
 use crate::model::outcome::{Action, Outcome, Verdict};
 use crate::rules::incident::Status;
 use crate::rules::ladder::Rung;
 
-const ID: &str = "i-0123456789abcdef0";
 const OTHER: &str = "i-0fedcba9876543210";
-/// `events/sns-alarm.json`'s state-change time.
-const ALARM_MS: i64 = 1_795_403_565_123;
 /// Past the standalone instances' grace (120 s) after the alarm.
 const LATER_MS: i64 = ALARM_MS + 200_000;
 
@@ -22,13 +21,6 @@ const IMPAIRED: Checks = Checks {
     system: Check::Ok,
     instance: Check::Impaired,
 };
-
-/// The sample alarm (`StatusCheckFailed`, `ALARM`), about `instance_id`.
-fn alarm(instance_id: &str) -> serde_json::Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/events/sns-alarm.json");
-    let text = std::fs::read_to_string(path).unwrap();
-    serde_json::from_str(&text.replace(ID, instance_id)).unwrap()
-}
 
 fn key(instance_id: &str) -> String {
     crate::model::keys::key(REGION, instance_id)
@@ -229,11 +221,6 @@ fn operator_alarm(id: &str) -> crate::rules::alarms::Managed {
         name: spec.name,
         shape: spec.shape,
     }
-}
-
-fn tick() -> serde_json::Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/events/scheduled-tick.json");
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 fn about_alarms(outcomes: Vec<Outcome>) -> Vec<Outcome> {

@@ -3,27 +3,13 @@
 //! tick alone (`docs/benchmarks.md` has the table). Incidents held behind an open breaker or
 //! held until later cost nothing each; due holds cost a round each.
 
-use super::{Bench, Machine, Seen};
+use super::{alarm, tick, Bench, Machine, Seen, SAMPLE_ALARM_MS as ALARM_MS};
 use crate::model::facts::{Check, Checks};
-
-/// `events/sns-alarm.json`'s instance and state-change time.
-const SAMPLE: &str = "i-0123456789abcdef0";
-const ALARM_MS: i64 = 1_795_403_565_123;
 
 const IMPAIRED: Checks = Checks {
     system: Check::Impaired,
     instance: Check::Ok,
 };
-
-fn event(name: &str, id: Option<&str>) -> serde_json::Value {
-    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(path).unwrap();
-    let text = match id {
-        Some(id) => text.replace(SAMPLE, id),
-        None => text,
-    };
-    serde_json::from_str(&text).unwrap()
-}
 
 /// How the incidents stand when the tick comes.
 #[derive(Debug, Clone, Copy)]
@@ -77,14 +63,14 @@ async fn tick_cost(n: usize, standing: Standing) -> (usize, usize, usize) {
         ALARM_MS + if late { 200_000 } else { 1_000 },
     );
     for id in &ids {
-        b.invoke(&event("sns-alarm.json", Some(id))).await.unwrap();
+        b.invoke(&alarm(id)).await.unwrap();
     }
     b.deps.clock.advance(match standing {
         Standing::Due => 200_000,
         _ => 30_000,
     });
     let (ops, seen) = (b.store.total_calls(), b.journal.all().len());
-    b.invoke(&event("scheduled-tick.json", None)).await.unwrap();
+    b.invoke(&tick()).await.unwrap();
     let journal = b.journal.all();
     let calls = journal[seen..]
         .iter()

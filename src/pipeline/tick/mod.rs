@@ -32,7 +32,14 @@ pub use relaunch::STOP_MARGIN_MS;
 /// `account`: the function's own, which the scan's findings are about.
 pub async fn run(run: &Run<'_>, trigger: Trigger) -> (Vec<Outcome>, Option<Error>) {
     let scheduled = trigger == Trigger::Tick;
-    let open = match run.ledger.open_incidents().await {
+    // The storm is read once, beside the open index: the breakers' upkeep and the scheduled
+    // notices (which begin no step while one is open) look at the same read.
+    let (open, storm) = tokio::join!(run.ledger.open_incidents(), run.ledger.read_storm());
+    let storm = storm
+        .map_err(|e| tracing::warn!(error = %e, "storm not read; repairs held behind breakers wait for their time, no notice's step begins"))
+        .ok();
+    let calm = storm.as_ref().is_some_and(|s| s.open.is_empty());
+    let open = match open {
         Ok(open) => open,
         Err(e) => {
             let o = Outcome::new(
@@ -45,7 +52,7 @@ pub async fn run(run: &Run<'_>, trigger: Trigger) -> (Vec<Outcome>, Option<Error
         }
     };
     let (mut outcomes, backups, resent, watched, noticed) = tokio::join!(
-        advance_open(run, trigger, &open),
+        advance_open(run, trigger, &open, storm),
         async {
             match scheduled {
                 true => backups::backups(run, &open).await,
@@ -66,7 +73,7 @@ pub async fn run(run: &Run<'_>, trigger: Trigger) -> (Vec<Outcome>, Option<Error
         },
         async {
             match scheduled && run.config.notices.on {
-                true => notices::notices(run).await,
+                true => notices::notices(run, calm).await,
                 false => vec![],
             }
         },
@@ -85,14 +92,20 @@ pub async fn run(run: &Run<'_>, trigger: Trigger) -> (Vec<Outcome>, Option<Error
 /// The tick, an AMI or instance state change: move every open incident that is due on —
 /// relaunches in progress and replacements to verify first, then holds due, rungs timed
 /// out, retries, oldest first (`incident::turns`) — one look each, no waiting.
-pub async fn advance_open(run: &Run<'_>, trigger: Trigger, open: &[String]) -> Vec<Outcome> {
+/// `storm`: as the tick read it (None: not read).
+pub async fn advance_open(
+    run: &Run<'_>,
+    trigger: Trigger,
+    open: &[String],
+    storm: Option<crate::rules::storm::Storm>,
+) -> Vec<Outcome> {
     let scheduled = trigger == Trigger::Tick;
     let mut outcomes = vec![];
     // One batched read orders the work: what is due first, nothing for what is not.
     let turns = match run.ledger.read_heads(open).await {
         Ok(heads) => {
             // The storm's breakers, looked at once: what they hold costs nothing more.
-            let upkeep = storm::upkeep(run, &heads, scheduled).await;
+            let upkeep = storm::upkeep(run, storm, &heads, scheduled).await;
             outcomes.extend(upkeep.outcomes);
             let breakers = incident::Breakers {
                 open: upkeep.open.as_ref(),

@@ -38,10 +38,12 @@ impl Listing {
 
 /// The due steps of the notices listed (`known`: their records, read with them) and of
 /// those with a step under way (one `Query` of their list), one after another.
+/// `calm`: no breaker is open (as the tick read the storm).
 pub async fn carry_out(
     run: &Run<'_>,
     mut known: HashMap<String, Recorded>,
     listing: &Listing,
+    calm: bool,
 ) -> Vec<Outcome> {
     let mut outcomes = vec![];
     match run.ledger.acting_notices().await {
@@ -68,7 +70,6 @@ pub async fn carry_out(
     // While any breaker is open (or the storm cannot be read), no new step begins: a storm
     // is no time for maintenance ahead of EC2. Steps under way are followed through (an
     // instance stopped is started again).
-    let storm = run.ledger.read_storm().await.map(|s| s.open);
     let mut waiting = 0;
     for r in records {
         if run.deadline_ms - run.now_ms() < STOP_MARGIN_MS {
@@ -76,7 +77,7 @@ pub async fn carry_out(
         }
         let o = match act::next(&r, run.now_ms()) {
             Next::Wait => None,
-            Next::Begin(..) if storm.as_ref().map_or(true, |open| !open.is_empty()) => {
+            Next::Begin(..) if !calm => {
                 waiting += 1;
                 None
             }

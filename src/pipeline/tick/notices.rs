@@ -12,7 +12,8 @@ use crate::pipeline::notice::{handle_known, Heard};
 use crate::rules::notice::record;
 use std::collections::HashSet;
 
-pub async fn notices(run: &Run<'_>) -> Vec<Outcome> {
+/// `calm`: no breaker is open (as the tick read the storm): only then may a step begin.
+pub async fn notices(run: &Run<'_>, calm: bool) -> Vec<Outcome> {
     let regions = run.config.regions.listed(&run.config.region);
     let read = futures::future::join_all(
         regions
@@ -55,7 +56,7 @@ pub async fn notices(run: &Run<'_>) -> Vec<Outcome> {
         Ok((o, known)) => {
             outcomes.extend(o);
             let listing = notice_steps::Listing { listed, read_ok };
-            outcomes.extend(notice_steps::carry_out(run, known, &listing).await);
+            outcomes.extend(notice_steps::carry_out(run, known, &listing, calm).await);
         }
         Err(e) => outcomes.push(Outcome::new(
             None,

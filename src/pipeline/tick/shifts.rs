@@ -3,7 +3,6 @@
 //! and once it ends the breaker cools down from then, so repairs resume only after Auto
 //! Scaling has moved capacity back.
 
-use crate::app::config::Regions;
 use crate::app::Run;
 use crate::error::Error;
 use crate::model::handover::Handover;
@@ -14,38 +13,31 @@ use crate::rules::storm;
 use std::collections::BTreeSet;
 
 /// Follows the shifts of every region served (with `*`, the function's own); `open`: the
-/// storm's open scopes as read. True when a breaker changed.
-pub async fn follow(run: &Run<'_>, open: &BTreeSet<String>) -> (Vec<Outcome>, bool) {
+/// storm's open scopes as read. An outcome for each breaker changed (none: none changed).
+pub async fn follow(run: &Run<'_>, open: &BTreeSet<String>) -> Vec<Outcome> {
     if run.config.storm.zone.is_none() {
-        return (vec![], false);
+        return vec![];
     }
-    let regions = match &run.config.regions {
-        Regions::Listed(listed) => listed.clone(),
-        Regions::Any => vec![run.config.region.clone()],
-    };
+    let regions = run.config.regions.listed(&run.config.region);
     let followed =
         futures::future::join_all(regions.iter().map(|r| follow_region(run, r, open))).await;
     let mut outcomes = vec![];
-    let mut changed = false;
     for (region, followed) in regions.iter().zip(followed) {
         match followed {
-            Ok((o, c)) => {
-                outcomes.extend(o);
-                changed |= c;
-            }
+            Ok(o) => outcomes.extend(o),
             Err(e) => {
                 tracing::warn!(error = %e, region, "zonal shifts not read; zones held as they were");
             }
         }
     }
-    (outcomes, changed)
+    outcomes
 }
 
 async fn follow_region(
     run: &Run<'_>,
     region: &str,
     open: &BTreeSet<String>,
-) -> Result<(Vec<Outcome>, bool), Error> {
+) -> Result<Vec<Outcome>, Error> {
     let shifts = run.fleet.zonal_shifts(region).await?;
     let mut outcomes = vec![];
     let mut shifted = BTreeSet::new();
@@ -70,8 +62,7 @@ async fn follow_region(
             outcomes.push(o);
         }
     }
-    let changed = !outcomes.is_empty();
-    Ok((outcomes, changed))
+    Ok(outcomes)
 }
 
 /// Sets the zone's breaker's shift (None: ended) when it is not so already; opening it joins

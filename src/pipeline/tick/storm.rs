@@ -21,20 +21,29 @@ pub struct Upkeep {
     pub outcomes: Vec<Outcome>,
 }
 
-/// `heads`: the open incidents' heads, for the count of repairs held. ARC's shifts are
-/// followed, and updates told, by the `scheduled` tick only (not by every AMI or instance
-/// state change).
-pub async fn upkeep(run: &Run<'_>, heads: &HashMap<String, Head>, scheduled: bool) -> Upkeep {
-    let unread = |e: Error| {
-        tracing::warn!(error = %e, "storm not read; repairs held behind breakers wait for their time");
-        Upkeep {
-            open: None,
-            outcomes: vec![],
-        }
+/// `storm`: as the tick read it (None: not read; then repairs held behind breakers wait
+/// for their time). `heads`: the open incidents' heads, for the count of repairs held.
+/// ARC's shifts are followed, and updates told, by the `scheduled` tick only (not by every
+/// AMI or instance state change).
+pub async fn upkeep(
+    run: &Run<'_>,
+    storm: Option<storm::Storm>,
+    heads: &HashMap<String, Head>,
+    scheduled: bool,
+) -> Upkeep {
+    let unread = Upkeep {
+        open: None,
+        outcomes: vec![],
     };
-    let (storm, shifted) = match read(run, scheduled).await {
+    let Some(storm) = storm else {
+        return unread;
+    };
+    let (storm, shifted) = match after_shifts(run, storm, scheduled).await {
         Ok(read) => read,
-        Err(e) => return unread(e),
+        Err(e) => {
+            tracing::warn!(error = %e, "storm not read again; repairs held behind breakers wait for their time");
+            return unread;
+        }
     };
     if storm.open.is_empty() {
         return Upkeep {
@@ -113,16 +122,19 @@ async fn tell_update(run: &Run<'_>, storm: &storm::Storm, counts: &Counts) {
 }
 
 /// The storm, after ARC's shifts have opened and released zones' breakers (the scheduled
-/// tick's), and what following them did.
-async fn read(run: &Run<'_>, scheduled: bool) -> Result<(storm::Storm, Vec<Outcome>), Error> {
-    let storm = run.ledger.read_storm().await?;
+/// tick's; read again only when one changed), and what following them did.
+async fn after_shifts(
+    run: &Run<'_>,
+    storm: storm::Storm,
+    scheduled: bool,
+) -> Result<(storm::Storm, Vec<Outcome>), Error> {
     if !scheduled {
         return Ok((storm, vec![]));
     }
-    let (shifted, changed) = super::shifts::follow(run, &storm.open).await;
-    match changed {
-        true => Ok((run.ledger.read_storm().await?, shifted)),
-        false => Ok((storm, shifted)),
+    let shifted = super::shifts::follow(run, &storm.open).await;
+    match shifted.is_empty() {
+        true => Ok((storm, shifted)),
+        false => Ok((run.ledger.read_storm().await?, shifted)),
     }
 }
 
