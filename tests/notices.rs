@@ -76,11 +76,7 @@ async fn recorded(world: &World) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn a_scheduled_event_is_recorded_and_told_once_however_it_is_heard_and_closes_quietly() {
-    let (world, proxy, slack) = setup(WorldSpec {
-        impaired: false,
-        ..WorldSpec::sized(0, 2)
-    })
-    .await;
+    let (world, proxy, slack) = setup(WorldSpec::healthy(0, 2)).await;
     let (id, other) = (world.standalone[0].clone(), world.standalone[1].clone());
     let deps = world
         .deps(
@@ -202,11 +198,7 @@ async fn a_scheduled_event_is_recorded_and_told_once_however_it_is_heard_and_clo
 
 #[tokio::test]
 async fn notices_off_reads_no_events_and_records_nothing() {
-    let (world, proxy, slack) = setup(WorldSpec {
-        impaired: false,
-        ..WorldSpec::sized(0, 1)
-    })
-    .await;
+    let (world, proxy, slack) = setup(WorldSpec::healthy(0, 1)).await;
     let id = world.standalone[0].clone();
     let deps = world.deps(&proxy, &[("AUTOHEAL_NOTICES", "off")]).await;
     let start = (deps.now_ms() / HOUR_MS + 72) * HOUR_MS;
@@ -253,11 +245,7 @@ async fn schedule(id: &str, code: &str, start: i64, deadline: Option<i64>) {
 
 #[tokio::test]
 async fn a_standalone_instance_is_stopped_and_started_ahead_once_and_verified() {
-    let (world, proxy, slack) = setup(WorldSpec {
-        impaired: false,
-        ..WorldSpec::sized(0, 1)
-    })
-    .await;
+    let (world, proxy, slack) = setup(WorldSpec::healthy(0, 1)).await;
     let id = world.standalone[0].clone();
     let deps = world.deps(&proxy, &[]).await;
     let start = (deps.now_ms() / HOUR_MS + 3) * HOUR_MS;
@@ -305,11 +293,7 @@ async fn a_standalone_instance_is_stopped_and_started_ahead_once_and_verified() 
 
 #[tokio::test]
 async fn an_instance_reboot_is_moved_into_the_window() {
-    let (world, proxy, slack) = setup(WorldSpec {
-        impaired: false,
-        ..WorldSpec::sized(0, 1)
-    })
-    .await;
+    let (world, proxy, slack) = setup(WorldSpec::healthy(0, 1)).await;
     let id = world.standalone[0].clone();
     let now = chrono::Utc::now().timestamp_millis();
     // A window three hours ahead, an hour long: not the event's hour.
@@ -348,11 +332,7 @@ async fn an_instance_reboot_is_moved_into_the_window() {
 
 #[tokio::test]
 async fn a_member_is_marked_unhealthy_once_ahead_of_ec2() {
-    let (world, proxy, _slack) = setup(WorldSpec {
-        impaired: false,
-        ..WorldSpec::sized(2, 0)
-    })
-    .await;
+    let (world, proxy, _slack) = setup(WorldSpec::healthy(2, 0)).await;
     let id = world.members[0].clone();
     let deps = world.deps(&proxy, &[]).await;
     let start = (deps.now_ms() / HOUR_MS + 3) * HOUR_MS;
@@ -375,11 +355,7 @@ async fn a_member_is_marked_unhealthy_once_ahead_of_ec2() {
 
 #[tokio::test]
 async fn a_dry_run_says_what_it_would_do_and_calls_nothing_that_changes_the_world() {
-    let (world, proxy, slack) = setup(WorldSpec {
-        impaired: false,
-        ..WorldSpec::sized(0, 1)
-    })
-    .await;
+    let (world, proxy, slack) = setup(WorldSpec::healthy(0, 1)).await;
     let id = world.standalone[0].clone();
     let deps = world.deps(&proxy, &[("AUTOHEAL_DRY_RUN", "true")]).await;
     let start = (deps.now_ms() / HOUR_MS + 3) * HOUR_MS;
@@ -404,11 +380,7 @@ async fn a_dry_run_says_what_it_would_do_and_calls_nothing_that_changes_the_worl
 
 #[tokio::test]
 async fn a_stop_that_never_completes_goes_to_people_with_ec2s_date_once() {
-    let (world, proxy, slack) = setup(WorldSpec {
-        impaired: false,
-        ..WorldSpec::sized(0, 1)
-    })
-    .await;
+    let (world, proxy, slack) = setup(WorldSpec::healthy(0, 1)).await;
     let id = world.standalone[0].clone();
     let deps = world.deps(&proxy, &[]).await;
     let start = (deps.now_ms() / HOUR_MS + 3) * HOUR_MS;
@@ -457,11 +429,7 @@ async fn a_stop_that_never_completes_goes_to_people_with_ec2s_date_once() {
 #[tokio::test]
 async fn many_notices_at_once_are_one_summary_each_recorded_once() {
     // An Availability Zone's maintenance: seven instances, one date, one tick.
-    let (world, proxy, slack) = setup(WorldSpec {
-        impaired: false,
-        ..WorldSpec::sized(0, 7)
-    })
-    .await;
+    let (world, proxy, slack) = setup(WorldSpec::healthy(0, 7)).await;
     let deps = world.deps(&proxy, &[]).await;
     let start = (deps.now_ms() / HOUR_MS + 48) * HOUR_MS;
     for id in &world.standalone {

@@ -21,13 +21,6 @@ fn dated(name: &str, id: &str, time: &str) -> Vec<u8> {
 
 const YEAR_2100: &str = "2100-01-01T00:00:00.000+0000";
 
-fn healthy(group_size: usize, standalone: usize) -> WorldSpec {
-    WorldSpec {
-        impaired: false,
-        ..WorldSpec::sized(group_size, standalone)
-    }
-}
-
 async fn tick(deps: &autoheal::app::Deps) -> Vec<String> {
     summary(
         &invoke(deps, &event("scheduled-tick.json", &[]))
@@ -38,7 +31,7 @@ async fn tick(deps: &autoheal::app::Deps) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_alarm_dated_in_the_future_does_not_silence_the_real_one() {
-    let (world, proxy, _slack) = setup(healthy(3, 0)).await;
+    let (world, proxy, _slack) = setup(WorldSpec::healthy(3, 0)).await;
     let deps = world.deps(&proxy, &[]).await;
     let member = world.members[0].clone();
 
@@ -240,7 +233,7 @@ async fn an_operators_stop_after_a_rung_ends_the_incident() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn alarms_ec2_does_not_confirm_open_no_breaker() {
-    let (world, proxy, slack) = setup(healthy(10, 0)).await;
+    let (world, proxy, slack) = setup(WorldSpec::healthy(10, 0)).await;
     let deps = world.deps(&proxy, &[]).await;
     // Four forged alarms for healthy members: above the breaker's count and percent, if
     // they counted.

@@ -20,11 +20,7 @@ fn found<'a>(lines: &'a [String], what: &str) -> Vec<&'a String> {
 
 #[tokio::test]
 async fn the_scan_repairs_impaired_instances_nobody_alarmed_on_once_each() {
-    let (world, proxy, slack) = setup(WorldSpec {
-        impaired: false,
-        ..WorldSpec::sized(6, 1)
-    })
-    .await;
+    let (world, proxy, slack) = setup(WorldSpec::healthy(6, 1)).await;
     let m = &world.members;
     // Three members fail; nobody made an alarm for them.
     for id in &m[..3] {
@@ -108,11 +104,7 @@ async fn the_scan_repairs_impaired_instances_nobody_alarmed_on_once_each() {
 
 #[tokio::test]
 async fn the_scan_leaves_alone_what_an_alarm_or_people_already_have() {
-    let (world, proxy, slack) = setup(WorldSpec {
-        impaired: false,
-        ..WorldSpec::sized(0, 1)
-    })
-    .await;
+    let (world, proxy, slack) = setup(WorldSpec::healthy(0, 1)).await;
     let id = world.standalone[0].clone();
     world.checks(&id, Some("impaired"), Some("impaired")).await;
     world.tag_instance(&id, "autoheal:ladder", "reboot").await;

@@ -50,11 +50,7 @@ fn about_storm(text: &str) -> bool {
 
 #[tokio::test]
 async fn a_failing_zone_is_one_story_and_its_repairs_wait_for_it() {
-    let (world, proxy, slack) = setup(WorldSpec {
-        impaired: false,
-        ..WorldSpec::empty()
-    })
-    .await;
+    let (world, proxy, slack) = setup(WorldSpec::healthy(0, 0)).await;
     let mut members = vec![];
     for g in 0..12 {
         let name = unique(&format!("svc{g}"));
@@ -257,11 +253,7 @@ async fn zone_id(world: &World, zone: &str) -> String {
 
 #[tokio::test]
 async fn a_zone_shifted_away_from_is_not_repaired_until_the_shift_ends_and_cools_down() {
-    let (world, proxy, slack) = setup(WorldSpec {
-        impaired: false,
-        ..WorldSpec::empty()
-    })
-    .await;
+    let (world, proxy, slack) = setup(WorldSpec::healthy(0, 0)).await;
     // The emulator puts each group's members in one zone it picks: groups until two zones
     // have members. The first group's zone is shifted away from.
     let mut placed: BTreeMap<String, String> = BTreeMap::new();

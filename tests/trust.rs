@@ -8,17 +8,9 @@ mod common;
 use autoheal::model::outcome::Verdict;
 use common::*;
 
-/// A world whose instances EC2 reports healthy: nothing confirms an alarm yet.
-fn healthy(group_size: usize, standalone: usize) -> WorldSpec {
-    WorldSpec {
-        impaired: false,
-        ..WorldSpec::sized(group_size, standalone)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_alarm_ec2_does_not_confirm_is_held_and_looked_at_again_until_its_window_ends() {
-    let (world, proxy, slack) = setup(healthy(3, 0)).await;
+    let (world, proxy, slack) = setup(WorldSpec::healthy(3, 0)).await;
     let deps = world.deps(&proxy, &[]).await;
     let (first, second) = (world.members[0].clone(), world.members[1].clone());
 
@@ -96,7 +88,7 @@ async fn an_alarm_ec2_does_not_confirm_is_held_and_looked_at_again_until_its_win
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_ok_closes_an_unconfirmed_alarm_and_the_attached_ebs_check_stays_report_only() {
-    let (world, proxy, slack) = setup(healthy(2, 0)).await;
+    let (world, proxy, slack) = setup(WorldSpec::healthy(2, 0)).await;
     let deps = world.deps(&proxy, &[]).await;
     let id = world.members[0].clone();
     invoke(&deps, &alarm_at(&deps, "sns-alarm.json", &id, 0))
@@ -125,7 +117,7 @@ async fn an_ok_closes_an_unconfirmed_alarm_and_the_attached_ebs_check_stays_repo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_alarm_stamped_long_ago_measures_nothing_and_a_redelivery_is_still_a_duplicate() {
-    let (world, proxy, _slack) = setup(healthy(1, 1)).await;
+    let (world, proxy, _slack) = setup(WorldSpec::healthy(1, 1)).await;
     // Grace 120 s for standalone instances: measured from receipt for an implausible time.
     let deps = world.deps(&proxy, &[("AUTOHEAL_GRACE_SECONDS", "")]).await;
     let member = world.members[0].clone();

@@ -510,6 +510,15 @@ impl WorldSpec {
         }
     }
 
+    /// The same, EC2 reporting every instance healthy (moto's default): a test impairs
+    /// what it needs.
+    pub fn healthy(group_size: usize, standalone: usize) -> WorldSpec {
+        WorldSpec {
+            impaired: false,
+            ..WorldSpec::sized(group_size, standalone)
+        }
+    }
+
     /// No group, no instance: the test adds what it needs.
     pub fn empty() -> WorldSpec {
         WorldSpec {
