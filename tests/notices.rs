@@ -4,9 +4,9 @@
 //! same event is a duplicate, of another instance recorded and told once; a completed event
 //! closes its record quietly; nothing is stopped, started or rebooted when hearing it.
 //! Carried out at its time: a standalone instance stopped and started once, its event gone,
-//! verified and told done; an instance reboot moved into the window
-//! (`ModifyInstanceEventStartTime`); a member marked Unhealthy once; a dry run changes
-//! nothing.
+//! verified and told done (a retirement imaged first); an instance reboot moved into the window
+//! (`ModifyInstanceEventStartTime`); members marked Unhealthy one at a time, each replacement followed; a stop that never
+//! completes taken to a copy, once; a dry run changes nothing.
 
 mod common;
 
@@ -277,7 +277,7 @@ async fn a_standalone_instance_is_stopped_and_started_ahead_once_and_verified() 
     let texts = slack.texts();
     assert_eq!(texts.len(), 2, "told when heard, then done: {texts:#?}");
     assert!(
-        texts[1].contains("stopped and started ahead of EC2 (stop asked at"),
+        texts[1].contains("stopped and started ahead of EC2 (begun at"),
         "{}",
         texts[1]
     );
@@ -289,6 +289,49 @@ async fn a_standalone_instance_is_stopped_and_started_ahead_once_and_verified() 
         2
     );
     assert_eq!(slack.texts().len(), 2);
+}
+
+#[tokio::test]
+async fn a_retirement_is_imaged_first_then_stopped_and_started_once_its_image_is_available() {
+    let (world, proxy, slack) = setup(WorldSpec::healthy(0, 1)).await;
+    let id = world.standalone[0].clone();
+    let deps = world.deps(&proxy, &[]).await;
+    let start = (deps.now_ms() / HOUR_MS + 3) * HOUR_MS;
+    schedule(&id, "instance-retirement", start, None).await;
+    world.pending_images(&id, true).await;
+    tick(&deps).await;
+    deps.clock.advance(start - HOUR_MS - deps.now_ms());
+    let mut lines = vec![];
+    for _ in 0..3 {
+        lines.extend(tick(&deps).await);
+        deps.clock.advance(60_000);
+    }
+    assert_eq!(proxy.calls("CreateImage"), 1, "{lines:#?}");
+    assert_eq!(
+        proxy.calls("StopInstances"),
+        0,
+        "not before its image: {lines:#?}"
+    );
+    world.release_images(&id).await;
+    for _ in 0..4 {
+        lines.extend(tick(&deps).await);
+        deps.clock.advance(60_000);
+    }
+    let calls = proxy.all_calls();
+    let at = |action: &str| calls.iter().position(|c| c == action).unwrap();
+    assert!(at("CreateImage") < at("StopInstances"), "{calls:?}");
+    assert_eq!(proxy.calls("CreateImage"), 1);
+    assert_eq!(proxy.calls("StopInstances"), 1, "{lines:#?}");
+    assert_eq!(proxy.calls("StartInstances"), 1, "{lines:#?}");
+    assert!(events_of(&world, &id).await.is_empty(), "the event is gone");
+    let texts = slack.texts();
+    assert_eq!(texts.len(), 2, "told when heard, then done: {texts:#?}");
+    assert!(
+        texts[1].contains("EC2's event is gone, both status checks ok; imaged first as ami-"),
+        "{}",
+        texts[1]
+    );
+    assert_eq!(recorded(&world).await[0].1, "closed");
 }
 
 #[tokio::test]
@@ -331,23 +374,51 @@ async fn an_instance_reboot_is_moved_into_the_window() {
 }
 
 #[tokio::test]
-async fn a_member_is_marked_unhealthy_once_ahead_of_ec2() {
-    let (world, proxy, _slack) = setup(WorldSpec::healthy(2, 0)).await;
-    let id = world.members[0].clone();
+async fn members_are_replaced_ahead_one_at_a_time_each_followed_to_its_replacement() {
+    let (world, proxy, _slack) = setup(WorldSpec::healthy(3, 0)).await;
+    world.replace_unhealthy(Some(0.0)).await;
+    let (a, b) = (world.members[0].clone(), world.members[1].clone());
     let deps = world.deps(&proxy, &[]).await;
     let start = (deps.now_ms() / HOUR_MS + 3) * HOUR_MS;
-    schedule(&id, "system-reboot", start, None).await;
+    schedule(&a, "system-reboot", start, None).await;
+    schedule(&b, "system-reboot", start, None).await;
     tick(&deps).await;
     deps.clock.advance(start - HOUR_MS - deps.now_ms());
-    let marked = tick(&deps).await;
-    deps.clock.advance(60_000);
-    tick(&deps).await;
-    assert_eq!(proxy.calls("SetInstanceHealth"), 1, "{marked:#?}");
+    let first = tick(&deps).await;
     assert_eq!(
-        found(&marked, "mark_unhealthy done:").len(),
+        proxy.calls("SetInstanceHealth"),
         1,
-        "{marked:#?}"
+        "one at a time: {first:#?}"
     );
+    assert_eq!(found(&first, "mark_unhealthy done:").len(), 1, "{first:#?}");
+    assert_eq!(found(&first, "waits").len(), 1, "{first:#?}");
+    // Never two under repair at once: the second is marked only once the first's
+    // replacement is verified (the incident closed, the group whole again).
+    let mut lines = first.clone();
+    for _ in 0..4 {
+        deps.clock.advance(60_000);
+        lines.extend(tick(&deps).await);
+        let mut repairing = 0;
+        for id in [&a, &b] {
+            let head = world.head(id).await;
+            repairing += head.is_some_and(|h| h["status"] == "repairing") as usize;
+        }
+        assert!(repairing <= 1, "two members under repair: {lines:#?}");
+    }
+    assert_eq!(proxy.calls("SetInstanceHealth"), 2, "{lines:#?}");
+    assert_eq!(found(&lines, "verify done:").len(), 2, "{lines:#?}");
+    for id in [&a, &b] {
+        let head = world.head(id).await.unwrap();
+        assert_eq!(
+            (head["action"].as_str(), head["result"].as_str()),
+            ("verify", "done"),
+            "{head:?}"
+        );
+    }
+    assert!(recorded(&world)
+        .await
+        .iter()
+        .all(|(_, state)| state == "closed"));
     for call in ["StopInstances", "StartInstances", "RebootInstances"] {
         assert_eq!(proxy.calls(call), 0, "{call}");
     }
@@ -379,13 +450,13 @@ async fn a_dry_run_says_what_it_would_do_and_calls_nothing_that_changes_the_worl
 }
 
 #[tokio::test]
-async fn a_stop_that_never_completes_goes_to_people_with_ec2s_date_once() {
+async fn a_stop_that_never_completes_is_taken_to_a_copy_once() {
     let (world, proxy, slack) = setup(WorldSpec::healthy(0, 1)).await;
     let id = world.standalone[0].clone();
     let deps = world.deps(&proxy, &[]).await;
     let start = (deps.now_ms() / HOUR_MS + 3) * HOUR_MS;
     schedule(&id, "instance-stop", start, None).await;
-    control("stuck-stop", json!({"instance_id": id, "stuck": true})).await;
+    world.stuck_stop(&id, true).await;
     tick(&deps).await;
     deps.clock.advance(start - HOUR_MS - deps.now_ms());
     let stopping = tick(&deps).await;
@@ -397,33 +468,54 @@ async fn a_stop_that_never_completes_goes_to_people_with_ec2s_date_once() {
     deps.clock.advance(5 * 60_000);
     tick(&deps).await;
     assert_eq!(slack.texts().len(), 1, "still waiting: nothing said");
-    // Past the ladder's stop/start timeout (10 min).
-    deps.clock.advance(6 * 60_000);
-    let late = tick(&deps).await;
-    let failed = found(&late, "stop_start failed:");
-    assert_eq!(failed.len(), 1, "{late:#?}");
-    assert!(
-        failed[0].contains("the stop did not complete within 10 min"),
-        "{}",
-        failed[0]
+    assert_eq!(proxy.calls("CreateImage"), 0);
+    // Past the ladder's stop/start timeout (10 min): imaged and relaunched as a copy.
+    let mut lines = vec![];
+    for _ in 0..4 {
+        deps.clock.advance(6 * 60_000);
+        lines.extend(tick(&deps).await);
+    }
+    assert_eq!(proxy.calls("CreateImage"), 1, "{lines:#?}");
+    assert_eq!(proxy.calls("RunInstances"), 1, "{lines:#?}");
+    assert_eq!(
+        proxy.calls("StartInstances"),
+        0,
+        "the stuck one is not started"
     );
+    let done = found(&lines, "verify done:");
+    assert_eq!(done.len(), 1, "{lines:#?}");
+    let head = world.head(&id).await.unwrap();
+    let copy = head["replacement_id"].clone();
+    let running = world
+        .ec2
+        .describe_instances()
+        .instance_ids(&copy)
+        .send()
+        .await
+        .unwrap();
+    let state = running.reservations()[0].instances()[0].state().unwrap();
+    assert_eq!(state.name().unwrap().as_str(), "running");
     let texts = slack.texts();
-    assert_eq!(texts.len(), 2, "{texts:#?}");
     assert!(
-        texts[1].contains(&format!("EC2's date {}", &iso(start)[..10])),
-        "{}",
-        texts[1]
+        texts
+            .iter()
+            .skip(1)
+            .all(|t| t.contains("EC2 scheduled event instance-stop")),
+        "the copy's reports name the notice: {texts:#?}"
     );
-    assert!(
-        texts[1].ends_with("Runbook: `docs/RUNBOOK.md#scheduled-notice` (Scheduled notice)"),
-        "{}",
-        texts[1]
+    assert!(texts.iter().any(|t| t.contains(&copy)), "{texts:#?}");
+    assert_eq!(recorded(&world).await[0].1, "closed");
+    let told = texts.len();
+    for _ in 0..2 {
+        deps.clock.advance(60_000);
+        tick(&deps).await;
+    }
+    assert_eq!(slack.texts().len(), told, "nothing more");
+    assert_eq!(
+        proxy.calls("CreateImage") + proxy.calls("RunInstances"),
+        2,
+        "once"
     );
-    deps.clock.advance(60_000);
-    tick(&deps).await;
-    assert_eq!(slack.texts().len(), 2, "told once");
-    assert_eq!(proxy.calls("StopInstances"), 1);
-    assert_eq!(proxy.calls("StartInstances"), 0);
 }
 
 #[tokio::test]

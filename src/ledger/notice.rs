@@ -152,6 +152,8 @@ mod tests {
                 phase: "stopping".into(),
                 since_ms: 1_796_608_800_000,
                 begun_ms: 1_796_608_800_000,
+                image_name: Some("autoheal-notice-i-1".into()),
+                image_id: Some("ami-1".into()),
             }),
             act_version: 1,
             acted: vec![],

@@ -94,7 +94,8 @@ pub struct Reads {
 }
 
 pub fn reads(head: &Head, step: &Step, facts: &Facts) -> Reads {
-    let fresh = !head.progress.under_way() && !finished(head, step);
+    let resumed = head.progress.under_way() || head.relaunch_by_notice();
+    let fresh = !resumed && !finished(head, step);
     let first = fresh && head.rungs.is_empty();
     Reads {
         ladder: fresh && *step == Step::Relaunch && facts.instance.is_some(),
@@ -139,7 +140,7 @@ pub fn climb(
 
 pub fn plan(seen: Seen) -> Plan {
     let head = seen.head;
-    if head.progress.under_way() {
+    if head.progress.under_way() || head.relaunch_by_notice() {
         return repair(Repair::Relaunch, false);
     }
     let state = seen
@@ -803,6 +804,39 @@ mod tests {
                 scopes: true
             }
         );
+        // A notice's copy, before its first phase: resumed as a relaunch, with no reads
+        // and whatever EC2's checks say (nothing failed: EC2 announced the event).
+        let notice = Case {
+            rungs: vec![(Rung::Relaunch, T0)],
+            checks: OK,
+            ..c.clone()
+        };
+        let mut by_notice = head(&notice);
+        by_notice.transitions = vec!["notice:us-east-1/i-1#instance-stop#x".into()];
+        assert!(by_notice.relaunch_by_notice());
+        assert!(!head(&notice).relaunch_by_notice(), "an alarm's");
+        let none = Reads {
+            ladder: false,
+            breaker: false,
+            scopes: false,
+        };
+        assert_eq!(reads(&by_notice, &Step::Relaunch, &f), none);
+        let (facts, ladders) = (facts(&notice), Ladders::default());
+        let planned = plan(Seen {
+            head: &by_notice,
+            facts: &facts,
+            step: Step::Relaunch,
+            metric: Metric::StatusCheckFailed,
+            climb: None,
+            breaker: None,
+            grace: Grace::default(),
+            lineage_window_ms: 0,
+            ladders: &ladders,
+            now_ms: T0,
+        });
+        assert_eq!(planned, repair(Repair::Relaunch, false));
+        by_notice.progress.enter(Phase::Failed, T0);
+        assert!(!by_notice.relaunch_by_notice(), "ended");
         for phase in [Phase::Imaging, Phase::Failed] {
             let relaunch = Case {
                 phase: Some(phase),

@@ -31,7 +31,11 @@ async fn watch_copy_of(run: &Run<'_>, head: &Head, copy: &str, settings: &Alarms
         &head.instance_id,
         copy,
         source_alarm.as_ref(),
-        &head.alarm.alarm_name,
+        // A notice's incident has no alarm of its own.
+        match head.by_notice() {
+            true => "",
+            false => &head.alarm.alarm_name,
+        },
         settings.topic_arn.as_deref(),
         &managed,
     );

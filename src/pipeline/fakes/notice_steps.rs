@@ -4,8 +4,12 @@
 
 use super::{tick, Bench, Machine, Seen, ACCOUNT, REGION, SAMPLE_ID as ID};
 use crate::model::facts::{Check, Checks};
+use crate::model::keys::key;
 use crate::model::notice::{Notice, NoticeKind, NoticeSource, NoticeState};
 use crate::model::outcome::Verdict;
+use crate::model::scope::ScopeKey;
+use crate::rules::incident::{claim_notice, ByNotice, Move, Status};
+use crate::rules::ladder::Rung;
 
 const H: i64 = 3_600_000;
 /// 2026-12-07 03:00 UTC.
@@ -155,7 +159,7 @@ async fn an_instance_reboot_is_moved_into_its_window() {
 }
 
 #[tokio::test]
-async fn a_member_is_marked_unhealthy_once_ahead() {
+async fn a_member_is_marked_unhealthy_once_ahead_as_an_incident_that_follows_its_replacement() {
     let m = Machine::running(ID, OK).in_group("web");
     let b = bench(&[], m, NoticeKind::SystemReboot);
     b.invoke(&tick()).await.unwrap();
@@ -168,6 +172,61 @@ async fn a_member_is_marked_unhealthy_once_ahead() {
         .with(|t| t.notices.values().next().cloned())
         .unwrap();
     assert_eq!(r.state, "closed");
+    let head = b
+        .store
+        .head(&key(REGION, ID))
+        .expect("an incident of its own");
+    assert!(
+        head.is_verifying(),
+        "its replacement is followed: {head:#?}"
+    );
+    assert!(
+        r.acted.iter().any(|a| a.contains(&head.incident_id)),
+        "{r:#?}"
+    );
+    assert!(b.store.with(|t| t.open.contains(&key(REGION, ID))));
+    // Its place in the group's guard scope is taken, like any repair's.
+    let held = b.store.with(|t| {
+        t.scopes
+            .values()
+            .any(|s| s.members.iter().any(|(_, i)| *i == head.incident_id))
+    });
+    assert!(held, "the mark holds a guard place");
+    let said = b.journal.told();
+    assert!(
+        said.iter()
+            .any(|t| t.contains("marked Unhealthy")
+                && t.contains("EC2 scheduled event system-reboot")),
+        "{said:#?}"
+    );
+}
+
+/// Another instance's repair in the group's scope, as the ledger holds it.
+fn repair_under_way(t: &mut super::store::Tables) {
+    let other = "i-other";
+    let by = ByNotice {
+        instance_id: other,
+        region: REGION,
+        account: None,
+        key: "k",
+        event: "e",
+        copy: false,
+    };
+    let Move::Take(head) = claim_notice(None, &by, NOW, 0) else {
+        unreachable!()
+    };
+    let member = (key(REGION, other), head.incident_id.clone());
+    t.heads.insert(key(REGION, other), head);
+    for scope in [ScopeKey::group("web").in_region(REGION), ScopeKey::Account] {
+        t.scopes.insert(
+            scope.to_string(),
+            super::store::Scope {
+                members: vec![member.clone()],
+                newest_ms: None,
+                version: 1,
+            },
+        );
+    }
 }
 
 #[tokio::test]
@@ -176,32 +235,133 @@ async fn a_member_waits_while_a_repair_is_under_way_in_its_guard_scope() {
     let b = bench(&[], m, NoticeKind::SystemReboot);
     b.invoke(&tick()).await.unwrap();
     b.deps.clock.advance(H);
-    let scope = crate::model::scope::ScopeKey::group("web")
-        .in_region(REGION)
-        .to_string();
-    b.store.before("read_scope", 1, move |t| {
-        let other = ("instance#us-east-1/i-other".into(), "incident-1".into());
-        t.scopes.insert(
-            scope,
-            super::store::Scope {
-                members: vec![other],
-                newest_ms: None,
-                version: 1,
-            },
-        );
-    });
+    b.store.with(repair_under_way);
     let out = b.invoke(&tick()).await.unwrap().outcomes;
     assert!(b.journal.mutating_calls().is_empty(), "{out:#?}");
     assert!(
         out.iter()
-            .any(|o| o.result == Verdict::Held && o.reason.contains("guard scope")),
+            .any(|o| o.result == Verdict::Held && o.reason.contains("waits for its repair guards")),
         "{out:#?}"
     );
+    let head = b.store.head(&key(REGION, ID)).unwrap();
+    assert_eq!(head.status, Status::Closed, "held: counts in no scope");
+    let r = b
+        .store
+        .with(|t| t.notices.values().next().cloned())
+        .unwrap();
+    assert_eq!((r.state.as_str(), &r.acting), ("scheduled", &None));
     // The repair ends: the next tick marks it, once.
-    b.store.before("read_scope", 2, |t| t.scopes.clear());
+    b.store.with(|t| {
+        t.heads.remove(&key(REGION, "i-other"));
+    });
+    b.deps.clock.advance(60_000);
     b.invoke(&tick()).await.unwrap();
     b.invoke(&tick()).await.unwrap();
     assert_eq!(b.journal.mutating_calls(), vec!["mark_unhealthy"]);
+}
+
+#[tokio::test]
+async fn an_open_incident_stands_for_the_notice() {
+    let b = bench(&[], Machine::running(ID, OK), NoticeKind::InstanceStop);
+    b.invoke(&tick()).await.unwrap();
+    b.deps.clock.advance(H);
+    // A stop that never completes: after the ladder's stop/start timeout, a copy.
+    b.invoke(&tick()).await.unwrap();
+    b.fleet.change(ID, |m| m.state = "stopping".into());
+    // Meanwhile an alarm opened an incident for the instance.
+    b.store.with(|t| {
+        let by = ByNotice {
+            instance_id: ID,
+            region: REGION,
+            account: None,
+            key: "alarm",
+            event: "e",
+            copy: false,
+        };
+        let Move::Take(head) = claim_notice(None, &by, NOW, 0) else {
+            unreachable!()
+        };
+        t.heads.insert(key(REGION, ID), head);
+    });
+    b.deps.clock.advance(11 * 60_000);
+    let out = b.invoke(&tick()).await.unwrap().outcomes;
+    assert_eq!(b.journal.mutating_calls(), vec!["power"], "{out:#?}");
+    let r = b
+        .store
+        .with(|t| t.notices.values().next().cloned())
+        .unwrap();
+    assert_eq!(r.state, "closed", "{r:#?}");
+    assert!(
+        r.acted
+            .iter()
+            .any(|a| a.contains("autoheal images it and launches a copy instead")),
+        "{r:#?}"
+    );
+    assert!(
+        r.closed_why
+            .as_deref()
+            .unwrap()
+            .contains("its repair stands for the notice"),
+        "{r:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_stop_that_never_completes_is_taken_to_a_copy_recorded_first() {
+    let b = bench(&[], Machine::running(ID, OK), NoticeKind::InstanceStop);
+    b.invoke(&tick()).await.unwrap();
+    b.deps.clock.advance(H);
+    b.invoke(&tick()).await.unwrap();
+    b.fleet.change(ID, |m| m.state = "stopping".into());
+    for _ in 0..3 {
+        b.deps.clock.advance(5 * 60_000);
+        b.invoke(&tick()).await.unwrap();
+    }
+    // The fakes do not play images: the copy's first call is enough here (the emulator
+    // plays the whole copy).
+    let calls = b.journal.mutating_calls();
+    assert_eq!(calls[..2], ["power", "create_image"], "{calls:?}");
+    let head = b
+        .store
+        .head(&key(REGION, ID))
+        .expect("an incident of its own");
+    assert!(head.rungs.iter().any(|(r, _)| *r == Rung::Relaunch));
+    let journal = b.journal.all();
+    let image = b
+        .journal
+        .position(|s| {
+            matches!(
+                s,
+                Seen::Called {
+                    call: "create_image",
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    let head_written = journal[..image].iter().any(|s| {
+        matches!(
+            s,
+            Seen::Wrote {
+                op: "write",
+                stuck: true,
+                ..
+            }
+        )
+    });
+    assert!(head_written, "the incident recorded before its image");
+    let r = b
+        .store
+        .with(|t| t.notices.values().next().cloned())
+        .unwrap();
+    assert_eq!(r.state, "closed", "{r:#?}");
+    assert!(
+        r.closed_why.as_deref().unwrap().contains(&format!(
+            "imaged and relaunched as a copy ahead of EC2 as incident {}",
+            head.incident_id
+        )),
+        "{r:#?}"
+    );
 }
 
 #[tokio::test]

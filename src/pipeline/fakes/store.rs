@@ -95,9 +95,9 @@ impl MemStore {
             .push((op, nth, Box::new(change)));
     }
 
-    /// A look at the tables.
-    pub fn with<T>(&self, look: impl FnOnce(&Tables) -> T) -> T {
-        look(&self.tables.lock().unwrap())
+    /// A look at the tables, or a change between two runs as another invocation would.
+    pub fn with<T>(&self, look: impl FnOnce(&mut Tables) -> T) -> T {
+        look(&mut self.tables.lock().unwrap())
     }
 
     /// How many times `op` (a `Store` method's name) was called.
@@ -161,7 +161,7 @@ impl MemStore {
         look: impl FnOnce(&Tables) -> T,
     ) -> Result<T, Error> {
         self.enter(op).await?;
-        Ok(self.with(look))
+        Ok(self.with(|t| look(t)))
     }
 }
 

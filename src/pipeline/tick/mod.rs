@@ -5,6 +5,8 @@
 
 pub mod alarms;
 pub mod backups;
+pub mod notice_image;
+pub mod notice_incident;
 pub mod notice_member;
 pub mod notice_steps;
 pub mod notices;

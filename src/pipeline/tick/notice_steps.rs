@@ -14,7 +14,9 @@ use crate::model::outcome::{Action, Outcome, Verdict};
 use crate::notify::message::{summary_for_people, summary_payload};
 use crate::pipeline::tick::STOP_MARGIN_MS;
 use crate::rules::ladder::{Power, Rung};
-use crate::rules::notice::act::{self, Next, Progress, Seen, RESCHEDULING, STARTING, STOPPING};
+use crate::rules::notice::act::{
+    self, Next, Progress, Seen, IMAGING, RESCHEDULING, STARTING, STOPPING,
+};
 use crate::rules::notice::plan::Step;
 use crate::rules::notice::record::{Acting, Recorded};
 use crate::rules::policy::{policy_for, Mode};
@@ -142,9 +144,12 @@ async fn begin(run: &Run<'_>, r: &Recorded, i: usize, step: Step) -> Outcome {
         }
     };
     let state = facts.instance.as_ref().map(|i| i.state.as_str());
+    // A copy is made of an instance whose stop never completed, too.
+    let copy = matches!(step, Step::Relaunch { .. });
     let gone = match state {
         None => Some("EC2 no longer knows the instance".to_string()),
         Some("running" | "pending") => None,
+        Some("stopping") if copy => None,
         Some(s) => Some(format!("the instance is {s}")),
     };
     if let Some(why) = gone {
@@ -187,17 +192,18 @@ async fn begin(run: &Run<'_>, r: &Recorded, i: usize, step: Step) -> Outcome {
         Step::Reschedule { event_id, to_ms } => reschedule(run, r, i, &event_id, to_ms).await,
         Step::StopStart {
             image_first: false, ..
-        } => stop(run, r, i).await,
+        } => stop(run, r, act::begun(r, i, STOPPING, run.now_ms())).await,
         Step::StopStart {
             image_first: true, ..
-        } => {
-            let what = "a retirement: autoheal images it before a stop, which this version does not do yet; image it, then stop and start it by hand before EC2's date";
-            told(run, r, i, Verdict::Held, said(what), true).await
-        }
+        } => super::notice_image::begin(run, r, i).await,
         Step::ReplaceMember { .. } => super::notice_member::replace(run, r, i, &facts).await,
-        _ => {
-            let what = "it cannot be stopped: this version does not relaunch a copy ahead of EC2; image it and launch a copy by hand before EC2's date";
-            told(run, r, i, Verdict::Held, said(what), true).await
+        Step::Relaunch { .. } => {
+            let copy = super::notice_incident::Repair::Copy;
+            super::notice_incident::open(run, r, i, &facts, copy).await
+        }
+        // Said when the notice was heard: never due.
+        Step::Warn { .. } | Step::Report { .. } | Step::Nothing { .. } => {
+            outcome(r, Action::None, Verdict::Ignored, said("nothing to do now"))
         }
     }
 }
@@ -295,10 +301,10 @@ async fn reschedule(run: &Run<'_>, r: &Recorded, i: usize, event_id: &str, to_ms
     .await
 }
 
-/// A stop, recorded as begun first; started and verified by the next ticks.
-async fn stop(run: &Run<'_>, r: &Recorded, i: usize) -> Outcome {
-    let begun = act::begun(r, i, STOPPING, run.now_ms());
-    if let Err(e) = write(run, r, &begun).await {
+/// A stop, recorded first (`next`: the record with the stop begun); started and verified
+/// by the next ticks.
+async fn stop(run: &Run<'_>, r: &Recorded, next: Recorded) -> Outcome {
+    if let Err(e) = write(run, r, &next).await {
         return outcome(
             r,
             Action::None,
@@ -313,7 +319,7 @@ async fn stop(run: &Run<'_>, r: &Recorded, i: usize) -> Outcome {
             Verdict::InProgress,
             format!("{}: stopped ahead of EC2 (a new host when started); started and verified by the next ticks", act::named(r)),
         ),
-        Err(e) => failed(run, &begun, format!("the stop was refused ({e})")).await,
+        Err(e) => failed(run, &next, format!("the stop was refused ({e})")).await,
     }
 }
 
@@ -357,18 +363,48 @@ async fn follow(run: &Run<'_>, r: &Recorded, a: Acting, listing: &Listing) -> Op
             return None;
         }
     };
+    let image = match a.phase == IMAGING {
+        true => match super::notice_image::look(run, r, &a).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(notice = %r.key, "its image not read: {e}");
+                return None;
+            }
+        },
+        false => None,
+    };
     let checks_ok = checks.is_ok_and(|c| c.system == Check::Ok && c.instance == Check::Ok);
     let seen = Seen {
         state: instance.as_ref().map(|i| i.state.as_str()),
         checks_ok,
         event_listed: listing.event_listed(r),
+        image: image.as_ref().map(|(_, state)| state.as_str()),
     };
     match act::progress(&a, &seen, timeout, run.now_ms()) {
         Progress::Wait => None,
+        Progress::Stop => {
+            let id = image.map(|(id, _)| id);
+            let name = a.image_name.as_deref().unwrap_or_default();
+            let imaged = act::imaged(r, name, id.as_deref());
+            Some(stop(run, r, act::moved(&imaged, STOPPING, run.now_ms())).await)
+        }
         Progress::TimedOut(why) => Some(failed(run, r, why).await),
+        Progress::Stuck(why) => Some(instead_copy(run, r, &why).await),
         Progress::Start => Some(start(run, r).await),
         Progress::Verified => Some(verified(run, r, &a).await),
     }
+}
+
+/// A stop that never completed: a copy planned instead, recorded, and begun at once (the
+/// instance observed and its policy read again, like every step).
+async fn instead_copy(run: &Run<'_>, r: &Recorded, why: &str) -> Outcome {
+    let (i, next) = act::instead_copy(r, why, run.now_ms());
+    if let Err(e) = write(run, r, &next).await {
+        let why = format!("scheduled notice {}: {e}", r.key);
+        return outcome(r, Action::None, Verdict::Duplicate, why);
+    }
+    let step = next.plan[i].clone();
+    Box::pin(begin(run, &next, i, step)).await
 }
 
 /// Stopped: the start, recorded first.
@@ -410,8 +446,12 @@ async fn start(run: &Run<'_>, r: &Recorded) -> Outcome {
 /// Verified: the notice closed, people told once, with the times.
 async fn verified(run: &Run<'_>, r: &Recorded, a: &Acting) -> Outcome {
     let now = run.now_ms();
+    let image = match &a.image_id {
+        Some(id) => format!("; imaged first as {id}, kept (deregister it when no longer needed)"),
+        None => String::new(),
+    };
     let text = format!(
-        "{}: stopped and started ahead of EC2 (stop asked at {}, start at {}, verified at {}): EC2's event is gone, both status checks ok",
+        "{}: stopped and started ahead of EC2 (begun at {}, started at {}, verified at {}): EC2's event is gone, both status checks ok{image}",
         act::named(r),
         act::date(a.begun_ms),
         act::date(a.since_ms),

@@ -5,7 +5,11 @@ use super::{incident_id, AlarmContext, Head, HoldKind, Move, Status};
 use crate::intake::{Heard, Recovery, Signal};
 use crate::model::outcome::{Action, Outcome, Verdict};
 use crate::model::progress::Progress;
+use crate::rules::ladder::Rung;
 use chrono::DateTime;
+
+/// The one transition of an incident a scheduled notice opened: this, then the notice's key.
+pub const NOTICE_TRANSITION: &str = "notice:";
 
 pub fn claim_alarm(
     current: Option<&Head>,
@@ -156,6 +160,81 @@ pub fn claim_scan(
         }
         _ => claim_alarm(current, signal, now_ms, lease_until_ms),
     }
+}
+
+/// A scheduled notice's repair ahead of EC2, as the incident it opens.
+pub struct ByNotice<'a> {
+    pub instance_id: &'a str,
+    pub region: &'a str,
+    pub account: Option<&'a str>,
+    /// The notice's key (`rules::notice::record::key`): the incident's one transition.
+    pub key: &'a str,
+    /// What EC2 will do and when (`instance-retirement at 2026-12-07 03:00 UTC`), for the
+    /// reports' alarm line.
+    pub event: &'a str,
+    /// A copy (image and relaunch) rather than a member's mark: begun as the relaunch rung,
+    /// so every later trigger resumes it as a relaunch (`Head::relaunch_by_notice`).
+    pub copy: bool,
+}
+
+/// The incident a scheduled notice opens for its repair ahead of EC2, when autoheal has no
+/// open incident for the instance (one that is open stands for the notice: it is not raced
+/// for). No alarm: EC2's listed event is the cause, and the notice's step began only after
+/// the tick read it.
+pub fn claim_notice(
+    current: Option<&Head>,
+    by: &ByNotice,
+    now_ms: i64,
+    lease_until_ms: i64,
+) -> Move {
+    if let Some(h) = current.filter(|h| h.status != Status::Closed) {
+        let mut o = Outcome::new(
+            Some(by.instance_id.to_string()),
+            Action::None,
+            Verdict::Duplicate,
+            format!(
+                "incident {} is {} for it: its repair stands for the notice",
+                h.incident_id,
+                h.status.as_str()
+            ),
+        );
+        o.incident = Some(h.incident_id.clone());
+        return Move::Skip(o);
+    }
+    let opened = DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
+    Move::Take(Head {
+        instance_id: by.instance_id.to_string(),
+        incident_id: incident_id(by.instance_id, opened),
+        status: Status::Repairing,
+        opened_ms: now_ms,
+        alarm_ms: now_ms,
+        closed_ms: None,
+        transitions: vec![format!("{NOTICE_TRANSITION}{}", by.key)],
+        lease_until_ms,
+        version: current.map_or(1, |h| h.version + 1),
+        attempts: 1,
+        action: None,
+        result: None,
+        reason: None,
+        group: None,
+        alarm: AlarmContext {
+            alarm_name: format!("EC2 scheduled event {}", by.event),
+            metric: crate::intake::Metric::StatusCheckFailed.name().to_string(),
+            reason: format!("EC2's scheduled event, notice {}", by.key),
+            account: by.account.map(str::to_string),
+            region: Some(by.region.to_string()),
+        },
+        progress: Progress::default(),
+        hold_until_ms: None,
+        rungs: match by.copy {
+            true => vec![(Rung::Relaunch, now_ms)],
+            false => vec![],
+        },
+        hold_kind: None,
+        hold_scope: None,
+        member_steps: vec![],
+        ec2_heard: current.map(|h| h.ec2_heard.clone()).unwrap_or_default(),
+    })
 }
 
 /// A trigger without an alarm (the tick, an AMI or instance state change) takes a repair

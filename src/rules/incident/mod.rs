@@ -215,6 +215,32 @@ impl Head {
         }
     }
 
+    /// Opened by a scheduled notice's repair ahead of EC2 (`claim_notice`), not an alarm.
+    pub fn by_notice(&self) -> bool {
+        self.transitions
+            .first()
+            .is_some_and(|t| t.starts_with(NOTICE_TRANSITION))
+    }
+
+    /// Since when its reports count: "the alarm", or the notice's repair.
+    pub fn opened_by(&self) -> &'static str {
+        match self.by_notice() {
+            true => "the notice's repair began",
+            false => "the alarm",
+        }
+    }
+
+    /// A copy a scheduled notice opened (`claim_notice`), not finished: resumed as a
+    /// relaunch under way, before its first phase too (no alarm, nothing for EC2 to confirm).
+    pub fn relaunch_by_notice(&self) -> bool {
+        self.by_notice()
+            && self
+                .rungs
+                .iter()
+                .any(|(r, _)| *r == crate::rules::ladder::Rung::Relaunch)
+            && !self.progress.is_finished()
+    }
+
     /// Waiting for the world with nobody holding it: a trigger may pick it up.
     pub fn is_waiting(&self, now_ms: i64) -> bool {
         self.status == Status::Repairing

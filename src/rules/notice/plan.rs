@@ -35,8 +35,8 @@ pub enum Step {
         at_ms: i64,
         image_first: bool,
     },
-    /// Image without reboot and launch a copy at `at_ms`: it cannot be stopped. (A
-    /// stop-protected source's relaunch ends after its image, held for people.)
+    /// Image without reboot and launch a copy at `at_ms`: planned in place of a stop that
+    /// never completed (`act::instead_copy`).
     Relaunch {
         at_ms: i64,
     },
@@ -287,15 +287,14 @@ fn standalone(
             ),
         }];
     }
+    // A copy would need the source stopped too, when it takes over: people decide.
     if instance.disable_api_stop == Some(true) {
-        let mut steps = vec![Step::Report {
+        return vec![Step::Report {
             why: format!(
-                "{}: stop protection is on, so it cannot be stopped and started; lift it to let autoheal do that, or move its work before then",
+                "{}: stop protection is on, so autoheal neither stops and starts it nor takes a copy's place with it; lift it to let autoheal act, or move its work before then",
                 heard(n)
             ),
         }];
-        steps.extend(at(when, now_ms, |at_ms| Step::Relaunch { at_ms }));
-        return steps;
     }
     let image_first = n.kind == NoticeKind::InstanceRetirement;
     at(when, now_ms, |at_ms| Step::StopStart { at_ms, image_first })
@@ -500,7 +499,6 @@ mod tests {
     enum Want {
         Replace(i64),
         StopStart(i64, bool),
-        Relaunch(i64),
         Reschedule(i64),
         Warn(&'static str),
         Report(&'static str),
@@ -516,7 +514,6 @@ mod tests {
                 (Step::StopStart { at_ms, image_first }, Want::StopStart(t, i)) => {
                     at_ms == t && image_first == i
                 }
-                (Step::Relaunch { at_ms }, Want::Relaunch(t)) => at_ms == t,
                 (Step::Reschedule { event_id, to_ms }, Want::Reschedule(t)) => {
                     to_ms == t && event_id == "instance-event-0d59937288b749b32"
                 }
@@ -694,9 +691,9 @@ mod tests {
                 vec![Want::Report("EC2 will retire i-1 from 2026-11-29 10:00 UTC: its root device is instance store")],
             ),
             (
-                "stop protection: people, and the image-and-relaunch",
+                "stop protection: people, early, with the date",
                 case(InstanceRetirement).instance(|i| i.disable_api_stop = Some(true)),
-                vec![Want::Report("stop protection is on"), Want::Relaunch(WINDOW)],
+                vec![Want::Report("EC2 will retire i-1 from 2026-11-29 10:00 UTC: stop protection is on")],
             ),
             (
                 "a risky kernel: urgent report, never a stop",

@@ -85,6 +85,12 @@ pub struct Acting {
     pub since_ms: i64,
     /// When the step was begun (its first phase).
     pub begun_ms: i64,
+    /// A retirement's image taken before its stop: the name recorded before the call (what
+    /// finds it after a crash), then its id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
 }
 
 /// The notice's key in `region`: `<region>/<instance>#<code>#<start>` — EC2's start time

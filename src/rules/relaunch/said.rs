@@ -57,8 +57,9 @@ pub struct Notes {
 pub fn recovered(head: &Head, notes: &Notes, now: i64) -> String {
     let copy = head.progress.replacement_id.as_deref().unwrap_or("?");
     let mut reason = format!(
-        "recovered: copy {copy} runs with both status checks ok, {} after the alarm ({})",
+        "recovered: copy {copy} runs with both status checks ok, {} after {} ({})",
         human(now - head.opened_ms),
+        head.opened_by(),
         head.progress.timings(now)
     );
     if head.progress.from_backup {
@@ -125,9 +126,10 @@ pub fn step(head: &Head, notes: &Notes, now_ms: i64) -> Option<String> {
         _ => return None,
     };
     Some(format!(
-        "step {}: {detail} ({} since the alarm)",
+        "step {}: {detail} ({} since {})",
         phase.as_str(),
-        human(now_ms - head.opened_ms)
+        human(now_ms - head.opened_ms),
+        head.opened_by()
     ))
 }
 
