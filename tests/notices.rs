@@ -512,6 +512,11 @@ async fn a_risky_kernel_is_warned_of_once_and_never_stopped_or_rebooted() {
     let mine = found(&heard, "scheduled notice recorded");
     assert_eq!(mine.len(), 1, "{heard:#?}");
     assert!(mine[0].contains(&warning), "{}", mine[0]);
+    assert!(
+        mine[0].ends_with("for people: autoheal takes no step of its own"),
+        "{}",
+        mine[0]
+    );
     let texts = slack.texts();
     assert_eq!(texts.len(), 1, "{texts:#?}");
     assert!(
@@ -520,6 +525,12 @@ async fn a_risky_kernel_is_warned_of_once_and_never_stopped_or_rebooted() {
         texts[0]
     );
     assert!(!texts[0].contains("\n2. "), "{}", texts[0]);
+    assert!(
+        texts[0].contains("autoheal takes no step of its own for this notice")
+            && !texts[0].contains("carries out each acting step"),
+        "{}",
+        texts[0]
+    );
 
     // Past the time an EBS-backed instance would be stopped and started, and past EC2's
     // start: nothing done, nobody told again.
@@ -553,6 +564,11 @@ async fn an_instance_store_root_facing_retirement_goes_to_people_once_and_is_nev
     let mine = found(&heard, "scheduled notice recorded");
     assert_eq!(mine.len(), 1, "{heard:#?}");
     assert!(mine[0].contains(&report), "{}", mine[0]);
+    assert!(
+        mine[0].ends_with("for people: autoheal takes no step of its own"),
+        "{}",
+        mine[0]
+    );
     let texts = slack.texts();
     assert_eq!(texts.len(), 1, "{texts:#?}");
     assert!(
@@ -561,6 +577,12 @@ async fn an_instance_store_root_facing_retirement_goes_to_people_once_and_is_nev
         texts[0]
     );
     assert!(!texts[0].contains("\n2. "), "{}", texts[0]);
+    assert!(
+        texts[0].contains("autoheal takes no step of its own for this notice")
+            && !texts[0].contains("carries out each acting step"),
+        "{}",
+        texts[0]
+    );
     // Its stop protection is not read: it cannot be stopped anyway.
     assert_eq!(proxy.calls("DescribeInstanceAttribute"), 0);
 
