@@ -542,3 +542,149 @@ async fn many_notices_at_once_are_one_summary_each_recorded_once() {
     assert_eq!(slack.texts().len(), 1);
     assert_eq!(proxy.calls("StopInstances"), 0);
 }
+
+/// The EC2 and Auto Scaling calls the function made that change something: any of theirs
+/// but a `Describe*`.
+fn changes(proxy: &Proxy) -> Vec<String> {
+    let ec2_or_asg = |action: &String| {
+        proxy
+            .bodies(action)
+            .iter()
+            .any(|b| b.contains("Version=2016-11-15") || b.contains("Version=2011-01-01"))
+    };
+    proxy
+        .all_calls()
+        .into_iter()
+        .filter(|a| !a.starts_with("Describe") && ec2_or_asg(a))
+        .collect()
+}
+
+/// EC2's date as the plan says it: "2026-11-29 03:00 UTC".
+fn said_date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap()
+        .format("%Y-%m-%d %H:%M UTC")
+        .to_string()
+}
+
+/// Ticks a minute apart from the lead time before `start` (when an EBS-backed instance
+/// would be stopped and started), then past `start`: what they said.
+async fn ticks_past(deps: &autoheal::app::Deps, start: i64) -> Vec<String> {
+    deps.clock.advance(start - HOUR_MS - deps.now_ms());
+    let mut lines = vec![];
+    for _ in 0..4 {
+        lines.extend(tick(deps).await);
+        deps.clock.advance(60_000);
+    }
+    deps.clock.advance(start + 10 * 60_000 - deps.now_ms());
+    for _ in 0..2 {
+        lines.extend(tick(deps).await);
+        deps.clock.advance(60_000);
+    }
+    lines
+}
+
+#[tokio::test]
+async fn a_risky_kernel_is_warned_of_once_and_never_stopped_or_rebooted() {
+    let (world, proxy, slack) = setup(WorldSpec::healthy(0, 1)).await;
+    let id = world.standalone[0].clone();
+    // PV-GRUB: an instance booting it may never come back from a reboot.
+    world
+        .instance_facts(&id, json!({"kernel_id": "aki-44992845"}))
+        .await;
+    let deps = world.deps(&proxy, &[]).await;
+    let start = (deps.now_ms() / HOUR_MS + 3) * HOUR_MS;
+    schedule(&id, "system-reboot", start, None).await;
+    let warning = format!(
+        "warn: EC2 will reboot the host of {id} from {}: kernel aki-44992845 may not come back from a reboot; autoheal never reboots or stops it",
+        said_date(start)
+    );
+
+    let heard = tick(&deps).await;
+    let mine = found(&heard, "scheduled notice recorded");
+    assert_eq!(mine.len(), 1, "{heard:#?}");
+    assert!(mine[0].contains(&warning), "{}", mine[0]);
+    assert!(
+        mine[0].ends_with("for people: autoheal takes no step of its own"),
+        "{}",
+        mine[0]
+    );
+    let texts = slack.texts();
+    assert_eq!(texts.len(), 1, "{texts:#?}");
+    assert!(
+        texts[0].contains(&format!("\n1. {warning}")),
+        "the warning is the whole plan: {}",
+        texts[0]
+    );
+    assert!(!texts[0].contains("\n2. "), "{}", texts[0]);
+    assert!(
+        texts[0].contains("autoheal takes no step of its own for this notice")
+            && !texts[0].contains("carries out each acting step"),
+        "{}",
+        texts[0]
+    );
+
+    // Past the time an EBS-backed instance would be stopped and started, and past EC2's
+    // start: nothing done, nobody told again.
+    let lines = ticks_past(&deps, start).await;
+    assert!(found(&lines, &id).is_empty(), "{lines:#?}");
+    assert_eq!(changes(&proxy), Vec::<String>::new(), "{lines:#?}");
+    assert_eq!(world.state(&id).await, "running");
+    assert_eq!(events_of(&world, &id).await.len(), 1, "the event stands");
+    assert_eq!(slack.texts().len(), 1, "{:#?}", slack.texts());
+    let records = recorded(&world).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].1, "scheduled");
+}
+
+#[tokio::test]
+async fn an_instance_store_root_facing_retirement_goes_to_people_once_and_is_never_stopped() {
+    let (world, proxy, slack) = setup(WorldSpec::healthy(0, 1)).await;
+    let id = world.standalone[0].clone();
+    world
+        .instance_facts(&id, json!({"root_device_type": "instance-store"}))
+        .await;
+    let deps = world.deps(&proxy, &[]).await;
+    let start = (deps.now_ms() / HOUR_MS + 3) * HOUR_MS;
+    schedule(&id, "instance-retirement", start, None).await;
+    let report = format!(
+        "tell people: EC2 will retire {id} from {}: its root device is instance store, so it can be neither stopped and started nor imaged",
+        said_date(start)
+    );
+
+    let heard = tick(&deps).await;
+    let mine = found(&heard, "scheduled notice recorded");
+    assert_eq!(mine.len(), 1, "{heard:#?}");
+    assert!(mine[0].contains(&report), "{}", mine[0]);
+    assert!(
+        mine[0].ends_with("for people: autoheal takes no step of its own"),
+        "{}",
+        mine[0]
+    );
+    let texts = slack.texts();
+    assert_eq!(texts.len(), 1, "{texts:#?}");
+    assert!(
+        texts[0].contains(&format!("\n1. {report}")),
+        "the report is the whole plan: {}",
+        texts[0]
+    );
+    assert!(!texts[0].contains("\n2. "), "{}", texts[0]);
+    assert!(
+        texts[0].contains("autoheal takes no step of its own for this notice")
+            && !texts[0].contains("carries out each acting step"),
+        "{}",
+        texts[0]
+    );
+    // Its stop protection is not read: it cannot be stopped anyway.
+    assert_eq!(proxy.calls("DescribeInstanceAttribute"), 0);
+
+    let lines = ticks_past(&deps, start).await;
+    assert!(found(&lines, &id).is_empty(), "{lines:#?}");
+    assert_eq!(changes(&proxy), Vec::<String>::new(), "{lines:#?}");
+    assert_eq!(world.state(&id).await, "running");
+    assert_eq!(events_of(&world, &id).await.len(), 1, "the event stands");
+    assert_eq!(slack.texts().len(), 1, "{:#?}", slack.texts());
+    let records = recorded(&world).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].1, "scheduled");
+}

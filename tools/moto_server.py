@@ -4,7 +4,8 @@ lets tests impair status checks, hold stops in `stopping` and images in `pending
 instance auto-recovery settings, stop protection, the launch settings and image volumes
 a relaunched copy is checked against as EC2 plays them (see
 tools/moto_world.py and docs/emulator.md), scheduled events (DescribeInstanceStatus'
-`Events`, ModifyInstanceEventStartTime: tools/moto_events.py), ARC's zonal shifts
+`Events`, ModifyInstanceEventStartTime: tools/moto_events.py), an instance's kernel, root
+device type and virtualization type as a test sets them (tools/moto_facts.py), ARC's zonal shifts
 (tools/moto_zonal.py), and what a CloudFormation
 deploy of autoheal's stack needs that moto lacks (TestEventPattern, resource types its CloudFormation skips: see
 tools/moto_deploy.py).
@@ -29,6 +30,7 @@ from moto.ec2.models.amis import AmiBackend  # noqa: E402
 import cbor_shim  # noqa: E402
 import moto_deploy  # noqa: E402
 import moto_events  # noqa: E402
+import moto_facts  # noqa: E402
 import moto_world  # noqa: E402
 import moto_zonal  # noqa: E402
 
@@ -59,6 +61,7 @@ def create_image(self, instance_id, name, description, tag_specifications):
 AmiBackend.create_image = create_image
 moto_world.install()  # after the snapshot-tags patch, which it wraps
 moto_events.install()  # after moto_world: it joins its control API
+moto_facts.install()  # the same
 moto_zonal.install()
 moto_deploy.install()
 

@@ -786,6 +786,15 @@ impl World {
         .await;
     }
 
+    /// What EC2 reports the instance is from now on (`DescribeInstances`), as `facts` gives
+    /// of `kernel_id` (`"aki-.."` or null), `root_device_type` (`ebs`, `instance-store`) and
+    /// `virtualization_type` (`hvm`, `paravirtual`). Through the emulator's control API.
+    pub async fn instance_facts(&self, instance_id: &str, facts: serde_json::Value) {
+        let mut body = facts;
+        body["instance_id"] = instance_id.into();
+        control("instance-facts", body).await;
+    }
+
     /// An operator's status-check alarm for `instance_id`, named as `alarms sync` names it,
     /// with settings no default has (a 5-minute period, a second topic), so that a copy of
     /// it is told from a fresh one.

@@ -161,6 +161,13 @@ impl Recorded {
     pub fn plans_nothing(&self) -> bool {
         self.steps.iter().all(|s| s.starts_with(NOTHING))
     }
+
+    /// Whether its plan only tells people (`Warn`, `Report`: a risky kernel, an
+    /// instance-store root, …): the tick has no step of it to carry out. (A record written
+    /// before plans were kept as data has none: not judged so.)
+    pub fn only_tells(&self) -> bool {
+        !self.plan.is_empty() && !self.plans_nothing() && !self.plan.iter().any(Step::acts)
+    }
 }
 
 /// How a `Nothing` step is said.
@@ -214,9 +221,13 @@ pub fn window_said(
 
 /// The outcome's reason for a notice first heard and recorded.
 pub fn reason(r: &Recorded) -> String {
-    let plan = match r.plans_nothing() {
-        true => format!("autoheal will do nothing ({})", plain_steps(r)),
-        false => format!(
+    let plan = match (r.plans_nothing(), r.only_tells()) {
+        (true, _) => format!("autoheal will do nothing ({})", plain_steps(r)),
+        (false, true) => format!(
+            "planned ({}); for people: autoheal takes no step of its own",
+            plain_steps(r)
+        ),
+        (false, false) => format!(
             "planned ({}); carried out by the tick at its time",
             plain_steps(r)
         ),
@@ -271,7 +282,9 @@ pub fn message(r: &Recorded, name: Option<&str>) -> String {
     for (i, step) in r.steps.iter().enumerate() {
         out += &format!("\n{}. {step}", i + 1);
     }
-    if !nothing {
+    if r.only_tells() {
+        out += "\nautoheal takes no step of its own for this notice: do by hand before EC2's date what it hands to people.";
+    } else if !nothing {
         out += "\nautoheal carries out each acting step at its time (the `autoheal` tag and dry run read again then) and says when it is done; what it hands to people, do by hand before EC2's date.";
     }
     out
@@ -519,6 +532,23 @@ mod tests {
         assert!(reason(&nothing)
             .ends_with("; autoheal will do nothing (nothing: the instance is stopped)"));
         assert!(!message(&nothing, None).contains("carries out each acting step"));
+        // Only told (a risky kernel): no step said to be carried out by the tick.
+        let warned = recorded(
+            vec![Step::Warn {
+                finding: "kernel aki-44992845 may not come back from a reboot".into(),
+            }],
+            false,
+        );
+        assert!(warned.only_tells() && !warned.plans_nothing());
+        assert!(reason(&warned).ends_with(
+            "; planned (warn: kernel aki-44992845 may not come back from a reboot); for people: autoheal takes no step of its own"
+        ));
+        let m = message(&warned, None);
+        assert!(m.ends_with("\n1. warn: kernel aki-44992845 may not come back from a reboot\nautoheal takes no step of its own for this notice: do by hand before EC2's date what it hands to people."), "{m}");
+        assert!(!acting.only_tells() && !nothing.only_tells());
+        let mut unkept = warned.clone();
+        unkept.plan.clear();
+        assert!(!unkept.only_tells(), "no plan kept: not judged");
         assert_eq!(
             expires_at(&acting),
             (START + 2 * H) / 1000 + KEPT_AFTER_END_SECONDS
