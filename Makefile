@@ -17,7 +17,7 @@ $(VENV)/.installed: tools/requirements.txt
 ## All tests: unit tables, then integration tests against a fresh moto server; the
 ## template through cfn-lint with the serverless rules (warnings fail too).
 test: $(VENV)/.installed
-	$(PY) -m unittest tools/test_moto_world.py tools/test_moto_events.py tools/test_moto_facts.py tools/test_moto_zonal.py tools/test_slack_check.py tools/test_event_pattern.py tools/test_latency_proxy.py tools/test_live.py tools/test_invoke_event.py
+	$(PY) -m unittest tools/test_moto_world.py tools/test_moto_events.py tools/test_moto_windows.py tools/test_moto_facts.py tools/test_moto_zonal.py tools/test_slack_check.py tools/test_event_pattern.py tools/test_latency_proxy.py tools/test_live.py tools/test_invoke_event.py
 	tools/with-moto.sh cargo test --workspace --all-targets --no-fail-fast
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 

@@ -335,6 +335,87 @@ async fn a_retirement_is_imaged_first_then_stopped_and_started_once_its_image_is
 }
 
 #[tokio::test]
+async fn an_ec2_instance_event_window_is_the_window_when_no_tag_names_one() {
+    use aws_sdk_ec2::types::{
+        InstanceEventWindowAssociationRequest, InstanceEventWindowTimeRangeRequest, WeekDay,
+    };
+    let (world, proxy, slack) = setup(WorldSpec::healthy(0, 1)).await;
+    let id = world.standalone[0].clone();
+    let deps = world.deps(&proxy, &[]).await;
+    // EC2's window open from this hour for four hours (its least); the event six hours away, so
+    // without the window autoheal would act an hour before it.
+    let now = chrono::DateTime::from_timestamp_millis(deps.now_ms()).unwrap();
+    let day = |d: chrono::DateTime<chrono::Utc>| {
+        use chrono::Datelike;
+        let days = [
+            "monday",
+            "tuesday",
+            "wednesday",
+            "thursday",
+            "friday",
+            "saturday",
+            "sunday",
+        ];
+        WeekDay::from(days[d.weekday().num_days_from_monday() as usize])
+    };
+    let (from, to) = (now, now + chrono::Duration::hours(4));
+    let hour = |d: chrono::DateTime<chrono::Utc>| chrono::Timelike::hour(&d) as i32;
+    let made = world
+        .ec2
+        .create_instance_event_window()
+        .name("db-nights")
+        .time_ranges(
+            InstanceEventWindowTimeRangeRequest::builder()
+                .start_week_day(day(from))
+                .start_hour(hour(from))
+                .end_week_day(day(to))
+                .end_hour(hour(to))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let window_id = made
+        .instance_event_window()
+        .unwrap()
+        .instance_event_window_id()
+        .unwrap()
+        .to_string();
+    world
+        .ec2
+        .associate_instance_event_window()
+        .instance_event_window_id(&window_id)
+        .association_target(
+            InstanceEventWindowAssociationRequest::builder()
+                .instance_ids(&id)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let start = (deps.now_ms() / HOUR_MS + 6) * HOUR_MS;
+    schedule(&id, "instance-stop", start, None).await;
+    tick(&deps).await;
+    let texts = slack.texts();
+    assert!(
+        texts[0].contains(&format!(
+            "(EC2's instance event window db-nights ({window_id}))"
+        )),
+        "{}",
+        texts[0]
+    );
+    // Inside EC2's window now: stopped at once, not an hour before the event.
+    deps.clock.advance(60_000);
+    tick(&deps).await;
+    assert_eq!(proxy.calls("StopInstances"), 1);
+    assert_eq!(
+        proxy.calls("DescribeInstanceEventWindows"),
+        1,
+        "read once, when heard"
+    );
+}
+
+#[tokio::test]
 async fn an_instance_reboot_is_moved_into_the_window() {
     let (world, proxy, slack) = setup(WorldSpec::healthy(0, 1)).await;
     let id = world.standalone[0].clone();

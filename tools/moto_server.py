@@ -5,7 +5,8 @@ instance auto-recovery settings, stop protection, the launch settings and image 
 a relaunched copy is checked against as EC2 plays them (see
 tools/moto_world.py and docs/emulator.md), scheduled events (DescribeInstanceStatus'
 `Events`, ModifyInstanceEventStartTime: tools/moto_events.py), an instance's kernel, root
-device type and virtualization type as a test sets them (tools/moto_facts.py), ARC's zonal shifts
+device type and virtualization type as a test sets them (tools/moto_facts.py), EC2's instance
+event windows (CreateInstanceEventWindow and the rest: tools/moto_windows.py), ARC's zonal shifts
 (tools/moto_zonal.py), and what a CloudFormation
 deploy of autoheal's stack needs that moto lacks (TestEventPattern, resource types its CloudFormation skips: see
 tools/moto_deploy.py).
@@ -31,6 +32,7 @@ import cbor_shim  # noqa: E402
 import moto_deploy  # noqa: E402
 import moto_events  # noqa: E402
 import moto_facts  # noqa: E402
+import moto_windows  # noqa: E402
 import moto_world  # noqa: E402
 import moto_zonal  # noqa: E402
 
@@ -62,6 +64,7 @@ AmiBackend.create_image = create_image
 moto_world.install()  # after the snapshot-tags patch, which it wraps
 moto_events.install()  # after moto_world: it joins its control API
 moto_facts.install()  # the same
+moto_windows.install()  # the same
 moto_zonal.install()
 moto_deploy.install()
 

@@ -6,7 +6,7 @@
 use super::{alarms, autoscaling, backup, ec2, image, launch, notices, takeover, Clouds};
 use crate::error::Error;
 use crate::model::facts::{Checks, Facts, InstanceFacts};
-use crate::model::notice::Notice;
+use crate::model::notice::{EventWindow, Notice};
 use crate::rules::alarms::{AlarmSpec, Managed, Members};
 use crate::rules::backup::{Backup, Selector, Tagged};
 use crate::rules::ladder::Power;
@@ -91,6 +91,9 @@ pub trait Fleet: Send + Sync {
         group: &str,
         key: &str,
     ) -> Result<Option<String>, Error>;
+
+    /// EC2's instance event windows of the region, with their associations.
+    async fn event_windows(&self, region: &str) -> Result<Vec<EventWindow>, Error>;
 
     /// `SetInstanceHealth Unhealthy`, the grace period skipped.
     async fn mark_unhealthy(&self, region: &str, instance_id: &str) -> Result<(), Error>;
@@ -252,6 +255,9 @@ impl Fleet for Clouds {
         key: &str,
     ) -> Result<Option<String>, Error> {
         notices::group_tag(&self.get(region).autoscaling, group, key).await
+    }
+    async fn event_windows(&self, region: &str) -> Result<Vec<EventWindow>, Error> {
+        notices::event_windows(&self.get(region).ec2).await
     }
     async fn mark_unhealthy(&self, region: &str, instance_id: &str) -> Result<(), Error> {
         autoscaling::mark_unhealthy(&self.get(region).autoscaling, instance_id).await

@@ -1,9 +1,9 @@
 //! EC2's scheduled events as the tick reads them (`DescribeInstanceStatus` with the
-//! `event.code` filter, paginated), and the one tag of a group a notice's plan needs (its
-//! maintenance window).
+//! `event.code` filter, paginated), and what a notice's plan needs of its window: the one
+//! tag of a group, and EC2's instance event windows.
 
 use crate::error::Error;
-use crate::model::notice::{Notice, NoticeKind};
+use crate::model::notice::{EventWindow, Notice, NoticeKind};
 
 /// Every scheduled event of the region's instances (running or not: `IncludeAllInstances`),
 /// one notice each; events of a code this version does not know are left out.
@@ -93,4 +93,59 @@ pub async fn group_tag(
         .iter()
         .find(|t| t.resource_id() == Some(group) && t.key() == Some(key))
         .and_then(|t| t.value().map(str::to_string)))
+}
+
+/// EC2's instance event windows of the region (`DescribeInstanceEventWindows`, paginated;
+/// an account has few), each with what it is associated with: which applies to an instance
+/// is a pure rule (`window::event_window_for`).
+pub async fn event_windows(ec2: &aws_sdk_ec2::Client) -> Result<Vec<EventWindow>, Error> {
+    let day = |d: Option<&aws_sdk_ec2::types::WeekDay>| {
+        let name = d.map_or("", |d| d.as_str());
+        [
+            "monday",
+            "tuesday",
+            "wednesday",
+            "thursday",
+            "friday",
+            "saturday",
+            "sunday",
+        ]
+        .iter()
+        .position(|n| *n == name)
+        .map(|i| i as u8)
+    };
+    let mut pages = ec2
+        .describe_instance_event_windows()
+        .into_paginator()
+        .send();
+    let mut out = vec![];
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::from_sdk("ec2:DescribeInstanceEventWindows", e))?;
+        for w in page.instance_event_windows() {
+            let ranges = w.time_ranges().iter().filter_map(|r| {
+                let hour = |h: Option<i32>| h.map(i64::from);
+                Some((
+                    day(r.start_week_day())?,
+                    hour(r.start_hour())?,
+                    day(r.end_week_day())?,
+                    hour(r.end_hour())?,
+                ))
+            });
+            let target = w.association_target();
+            out.push(EventWindow {
+                id: w.instance_event_window_id().unwrap_or_default().to_string(),
+                name: w.name().map(str::to_string),
+                ranges: ranges.collect(),
+                cron: w.cron_expression().map(str::to_string),
+                instance_ids: target.map_or(vec![], |t| t.instance_ids().to_vec()),
+                tags: target.map_or(vec![], |t| {
+                    let pair = |t: &aws_sdk_ec2::types::Tag| {
+                        Some((t.key()?.to_string(), t.value()?.to_string()))
+                    };
+                    t.tags().iter().filter_map(pair).collect()
+                }),
+            });
+        }
+    }
+    Ok(out)
 }

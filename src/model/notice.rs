@@ -200,6 +200,22 @@ impl Notice {
     }
 }
 
+/// One of EC2's instance event windows (`DescribeInstanceEventWindows`): when the owner lets
+/// EC2 schedule its events, and what it is associated with.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EventWindow {
+    pub id: String,
+    pub name: Option<String>,
+    /// Weekly ranges, UTC: (start day, start hour, end day, end hour), days 0 = Monday.
+    pub ranges: Vec<(u8, i64, u8, i64)>,
+    /// A cron expression instead of ranges.
+    pub cron: Option<String>,
+    /// The instances it is associated with by id.
+    pub instance_ids: Vec<String>,
+    /// The tags (key, value) that associate an instance carrying one of them.
+    pub tags: Vec<(String, String)>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -243,13 +243,27 @@ async fn planned(
     n: &Notice,
 ) -> Result<(Recorded, Option<String>), Error> {
     let mut facts = run.fleet.observe(region, &n.instance_id).await?;
-    let group_window = match &facts.group {
-        Some(g) => {
-            run.fleet
-                .group_tag(region, &g.name, window::WINDOW_TAG)
-                .await?
-        }
-        None => None,
+    let tagged = facts
+        .instance
+        .as_ref()
+        .is_some_and(|i| i.tags.contains_key(window::WINDOW_TAG));
+    // What the instance's own tag does not say: its group's tag and EC2's event windows,
+    // read at once.
+    let (group_window, ec2_windows) = match tagged {
+        true => (None, vec![]),
+        false => tokio::try_join!(
+            async {
+                match &facts.group {
+                    Some(g) => {
+                        run.fleet
+                            .group_tag(region, &g.name, window::WINDOW_TAG)
+                            .await
+                    }
+                    None => Ok(None),
+                }
+            },
+            run.fleet.event_windows(region),
+        )?,
     };
     // A standalone EBS-backed instance's plan depends on its stop protection.
     if let (Some(i), None) = (facts.instance.as_mut(), &facts.group) {
@@ -264,7 +278,8 @@ async fn planned(
         .as_ref()
         .map(|w| BTreeMap::from([(window::WINDOW_TAG.to_string(), w.clone())]));
     let default = run.config.notices.default_window.as_deref();
-    let windows = window::windows_for(tags, group_tags.as_ref(), default);
+    let ec2 = window::event_window_for(&ec2_windows, &n.instance_id, tags);
+    let windows = window::windows_for(tags, group_tags.as_ref(), ec2, default);
     let policy = policy_for(
         run.config.dry_run,
         tags,
@@ -281,7 +296,7 @@ async fn planned(
     });
     let window = match &windows {
         Err(e) => Some(e.to_string()),
-        Ok(_) => record::window_said(tags, group_window.as_deref(), default),
+        Ok(_) => record::window_said(window::chosen(tags, group_tags.as_ref(), ec2, default)),
     };
     let name = facts
         .instance

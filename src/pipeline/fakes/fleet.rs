@@ -11,7 +11,7 @@ use super::{Failures, Journal, Seen};
 use crate::aws::fleet::{Fleet, Found};
 use crate::error::Error;
 use crate::model::facts::{Checks, Facts, GroupFacts, InstanceFacts};
-use crate::model::notice::Notice;
+use crate::model::notice::{EventWindow, Notice};
 use crate::rules::alarms::{AlarmSpec, Managed, Members};
 use crate::rules::backup::{Backup, Selector, Tagged};
 use crate::rules::ladder::Power;
@@ -85,6 +85,8 @@ pub struct FakeFleet {
     pub events: Mutex<Vec<Notice>>,
     /// Groups' tags: (group, key) -> value.
     pub group_tags: Mutex<HashMap<(String, String), String>>,
+    /// EC2's instance event windows.
+    pub event_windows: Mutex<Vec<EventWindow>>,
 }
 
 /// The answer to a call the fake does not play.
@@ -112,6 +114,7 @@ impl FakeFleet {
             shifts: Mutex::default(),
             events: Mutex::default(),
             group_tags: Mutex::default(),
+            event_windows: Mutex::default(),
         }
     }
 
@@ -357,6 +360,10 @@ impl Fleet for FakeFleet {
         self.call("group_tag", group, false)?;
         let tags = self.group_tags.lock().unwrap();
         Ok(tags.get(&(group.to_string(), key.to_string())).cloned())
+    }
+    async fn event_windows(&self, region: &str) -> Result<Vec<EventWindow>, Error> {
+        self.call("event_windows", region, false)?;
+        Ok(self.event_windows.lock().unwrap().clone())
     }
     async fn mark_unhealthy(&self, _: &str, instance_id: &str) -> Result<(), Error> {
         self.call("mark_unhealthy", instance_id, true)?;

@@ -387,3 +387,33 @@ async fn no_step_begins_while_a_storm_is_on() {
         "{out:#?}"
     );
 }
+
+#[tokio::test]
+async fn an_ec2_event_window_is_the_window_when_no_tag_names_one() {
+    let mut m = Machine::running(ID, OK);
+    m.tags.insert("team".into(), "db".into());
+    let b = bench(&[], m, NoticeKind::InstanceStop);
+    // Sunday 22:00 to Monday 02:00 UTC: open now (Monday 01:00), before the lead time.
+    *b.fleet.event_windows.lock().unwrap() = vec![crate::model::notice::EventWindow {
+        id: "iew-1".into(),
+        name: Some("db-nights".into()),
+        ranges: vec![(6, 22, 0, 2)],
+        tags: vec![("team".into(), "db".into())],
+        ..Default::default()
+    }];
+    b.invoke(&tick()).await.unwrap();
+    let r = b
+        .store
+        .with(|t| t.notices.values().next().cloned())
+        .unwrap();
+    assert_eq!(
+        r.window.as_deref(),
+        Some("Sun 22:00 - Mon 02:00 UTC (EC2's instance event window db-nights (iew-1))")
+    );
+    b.invoke(&tick()).await.unwrap();
+    assert_eq!(
+        b.journal.mutating_calls(),
+        vec!["power"],
+        "inside the window"
+    );
+}

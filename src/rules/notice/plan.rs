@@ -814,6 +814,7 @@ mod tests {
                 &[(WINDOW_TAG.to_string(), "Sundays at 3".to_string())].into(),
                 None,
                 None,
+                None,
             )
         });
         check(

@@ -4,7 +4,6 @@
 //! argument.
 
 use super::plan::{NoticePlan, Step};
-use super::window::WINDOW_TAG;
 use super::{Notice, NoticeSource, NoticeState};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -200,22 +199,13 @@ pub fn said(step: &Step) -> String {
     }
 }
 
-/// The window that applies, said with where it comes from: the instance's tag, else its
-/// group's, else the stack's default; None: no window anywhere.
-pub fn window_said(
-    instance_tags: &BTreeMap<String, String>,
-    group_window: Option<&str>,
-    default: Option<&str>,
-) -> Option<String> {
-    let (text, from) = match (instance_tags.get(WINDOW_TAG), group_window, default) {
-        (Some(t), _, _) => (t.as_str(), "on the instance"),
-        (None, Some(t), _) => (t, "on its Auto Scaling group"),
-        (None, None, Some(t)) => (t, "the stack's default, AUTOHEAL_MAINTENANCE_WINDOW"),
-        _ => return None,
-    };
-    Some(match from.starts_with("on ") {
-        true => format!("{text} (tag {WINDOW_TAG} {from})"),
-        false => format!("{text} ({from})"),
+/// The window that applies (`window::chosen`), said with where it comes from; None: no
+/// window anywhere.
+pub fn window_said(chosen: Option<(String, String)>) -> Option<String> {
+    let (text, from) = chosen?;
+    Some(match from.as_str() {
+        "the stack's default" => format!("{text} ({from}, AUTOHEAL_MAINTENANCE_WINDOW)"),
+        _ => format!("{text} ({from})"),
     })
 }
 
@@ -364,6 +354,7 @@ fn date(ms: i64) -> String {
 mod tests {
     use super::*;
     use crate::model::notice::NoticeKind;
+    use crate::rules::notice::window::{chosen, WINDOW_TAG};
 
     const H: i64 = 3_600_000;
     /// Monday 2026-12-07 03:00 UTC.
@@ -561,19 +552,21 @@ mod tests {
             BTreeMap::from([(WINDOW_TAG.to_string(), "Daily 01:00-02:00 UTC".to_string())]);
         let none = BTreeMap::new();
         let d = Some("Sun 03:00-05:00 UTC");
+        let group = BTreeMap::from([(WINDOW_TAG.to_string(), "Sat 01:00-02:00 UTC".to_string())]);
+        let said = |tags, group, d| window_said(chosen(tags, group, None, d));
         assert_eq!(
-            window_said(&tagged, Some("Sat 01:00-02:00 UTC"), d).unwrap(),
+            said(&tagged, Some(&group), d).unwrap(),
             "Daily 01:00-02:00 UTC (tag autoheal:maintenance-window on the instance)"
         );
         assert_eq!(
-            window_said(&none, Some("Sat 01:00-02:00 UTC"), d).unwrap(),
-            "Sat 01:00-02:00 UTC (tag autoheal:maintenance-window on its Auto Scaling group)"
+            said(&none, Some(&group), d).unwrap(),
+            "Sat 01:00-02:00 UTC (tag autoheal:maintenance-window on the Auto Scaling group)"
         );
         assert_eq!(
-            window_said(&none, None, d).unwrap(),
+            said(&none, None, d).unwrap(),
             "Sun 03:00-05:00 UTC (the stack's default, AUTOHEAL_MAINTENANCE_WINDOW)"
         );
-        assert_eq!(window_said(&none, None, None), None);
+        assert_eq!(said(&none, None, None), None);
     }
 
     #[test]

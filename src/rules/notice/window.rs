@@ -4,6 +4,7 @@
 //! separated by `,`. Read from the instance's tag, else its group's, else the stack's
 //! default; text that is not a window is an error for people, never a silent skip.
 
+use crate::model::notice::EventWindow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -177,26 +178,117 @@ impl Windows {
 }
 
 /// The windows that apply, and where they come from: the instance's tag, else its group's,
-/// else the stack's default (`None`: no window anywhere).
+/// else EC2's instance event window associated with the instance (`ec2`, from
+/// `event_window_for`), else the stack's default (`None`: no window anywhere).
 pub fn windows_for(
     instance_tags: &BTreeMap<String, String>,
     group_tags: Option<&BTreeMap<String, String>>,
+    ec2: Option<&EventWindow>,
     default: Option<&str>,
 ) -> Result<Option<(Windows, String)>, WindowError> {
+    let Some((text, source)) = chosen(instance_tags, group_tags, ec2, default) else {
+        return Ok(None);
+    };
+    let windows = match ec2.filter(|_| source.starts_with(EC2_SOURCE)) {
+        Some(w) => from_ec2(w),
+        None => parse(&text),
+    };
+    match windows {
+        Ok(w) => Ok(Some((w, source))),
+        Err(why) => Err(WindowError { source, text, why }),
+    }
+}
+
+/// The window's text and where it comes from, in `windows_for`'s order, for the record.
+pub fn chosen(
+    instance_tags: &BTreeMap<String, String>,
+    group_tags: Option<&BTreeMap<String, String>>,
+    ec2: Option<&EventWindow>,
+    default: Option<&str>,
+) -> Option<(String, String)> {
     let tagged = |tags: Option<&BTreeMap<String, String>>, on: &str| {
         tags.and_then(|t| t.get(WINDOW_TAG))
             .map(|v| (v.clone(), format!("tag {WINDOW_TAG} on the {on}")))
     };
-    let chosen = tagged(Some(instance_tags), "instance")
+    tagged(Some(instance_tags), "instance")
         .or_else(|| tagged(group_tags, "Auto Scaling group"))
-        .or_else(|| default.map(|d| (d.to_string(), "the stack's default".to_string())));
-    let Some((text, source)) = chosen else {
-        return Ok(None);
-    };
-    match parse(&text) {
-        Ok(w) => Ok(Some((w, source))),
-        Err(why) => Err(WindowError { source, text, why }),
+        .or_else(|| {
+            ec2.map(|w| {
+                let name = w.name.as_deref().map_or(String::new(), |n| format!(" {n}"));
+                (said_ec2(w), format!("{EC2_SOURCE}{name} ({})", w.id))
+            })
+        })
+        .or_else(|| default.map(|d| (d.to_string(), "the stack's default".to_string())))
+}
+
+/// How an EC2 window's source is said.
+const EC2_SOURCE: &str = "EC2's instance event window";
+
+/// The EC2 instance event window associated with the instance: by its id first, else by
+/// one of its tags (EC2 lets an instance have one).
+pub fn event_window_for<'a>(
+    windows: &'a [EventWindow],
+    instance_id: &str,
+    tags: &BTreeMap<String, String>,
+) -> Option<&'a EventWindow> {
+    windows
+        .iter()
+        .find(|w| w.instance_ids.iter().any(|i| i == instance_id))
+        .or_else(|| {
+            windows.iter().find(|w| {
+                w.tags
+                    .iter()
+                    .any(|(k, v)| tags.get(k).is_some_and(|t| t == v))
+            })
+        })
+}
+
+/// An EC2 window's weekly ranges as windows of at most a day each (a range may run over
+/// several days); a cron expression is not read.
+fn from_ec2(w: &EventWindow) -> Result<Windows, String> {
+    if let Some(cron) = &w.cron {
+        return Err(format!(
+            "EC2's window is the cron expression {cron:?}, which autoheal does not read; tag the instance with {WINDOW_TAG}"
+        ));
     }
+    const WEEK_MIN: i64 = 7 * 1_440;
+    let mut out = vec![];
+    for &(from_day, from_hour, to_day, to_hour) in &w.ranges {
+        let start = i64::from(from_day) * 1_440 + from_hour * 60;
+        let mut left = (i64::from(to_day) * 1_440 + to_hour * 60 - start).rem_euclid(WEEK_MIN);
+        let mut at = start;
+        while left > 0 {
+            let in_day = at.rem_euclid(1_440);
+            let len_min = left.min(1_440 - in_day);
+            out.push(Window {
+                day: Some(at.div_euclid(1_440).rem_euclid(7) as u8),
+                start_min: in_day,
+                len_min,
+            });
+            (at, left) = (at + len_min, left - len_min);
+        }
+    }
+    match out.is_empty() {
+        true => Err("EC2's window has no time range".into()),
+        false => Ok(Windows(out)),
+    }
+}
+
+/// "Mon 02:00 - Wed 08:00 UTC, …", or the cron expression.
+fn said_ec2(w: &EventWindow) -> String {
+    if let Some(cron) = &w.cron {
+        return format!("cron {cron}");
+    }
+    let day = |d: u8| {
+        let name = DAYS[usize::from(d % 7)];
+        format!("{}{}", name[..1].to_ascii_uppercase(), &name[1..3])
+    };
+    let ranges: Vec<String> = w
+        .ranges
+        .iter()
+        .map(|&(fd, fh, td, th)| format!("{} {fh:02}:00 - {} {th:02}:00", day(fd), day(td)))
+        .collect();
+    format!("{} UTC", ranges.join(", "))
 }
 
 #[cfg(test)]
@@ -336,25 +428,31 @@ mod tests {
         );
         let none = tags(None);
         let source = |r: Result<Option<(Windows, String)>, WindowError>| r.unwrap().map(|(_, s)| s);
+        let ec2 = EventWindow {
+            id: "iew-0123456789abcdef0".into(),
+            name: Some("nightly".into()),
+            ranges: vec![(0, 2, 0, 6)],
+            ..Default::default()
+        };
+        let default = Some("Daily 00:00-01:00 UTC");
         assert_eq!(
-            source(windows_for(
-                &inst,
-                Some(&group),
-                Some("Daily 00:00-01:00 UTC")
-            ))
-            .unwrap(),
+            source(windows_for(&inst, Some(&group), Some(&ec2), default)).unwrap(),
             "tag autoheal:maintenance-window on the instance"
         );
         assert_eq!(
-            source(windows_for(&none, Some(&group), None)).unwrap(),
+            source(windows_for(&none, Some(&group), Some(&ec2), None)).unwrap(),
             "tag autoheal:maintenance-window on the Auto Scaling group"
         );
         assert_eq!(
-            source(windows_for(&none, None, Some("Daily 00:00-01:00 UTC"))).unwrap(),
+            source(windows_for(&none, None, Some(&ec2), default)).unwrap(),
+            "EC2's instance event window nightly (iew-0123456789abcdef0)"
+        );
+        assert_eq!(
+            source(windows_for(&none, None, None, default)).unwrap(),
             "the stack's default"
         );
-        assert_eq!(source(windows_for(&none, None, None)), None);
-        let e = windows_for(&tags(Some("Sundays at 3")), Some(&group), None).unwrap_err();
+        assert_eq!(source(windows_for(&none, None, None, None)), None);
+        let e = windows_for(&tags(Some("Sundays at 3")), Some(&group), None, None).unwrap_err();
         assert_eq!(e.source, "tag autoheal:maintenance-window on the instance");
         let said = e.to_string();
         assert!(said.starts_with("maintenance window \"Sundays at 3\" (tag autoheal:maintenance-window on the instance) is not understood: "), "{said}");
@@ -362,5 +460,87 @@ mod tests {
             said.ends_with("write e.g. \"Sun 03:00-05:00 UTC\", several separated by \",\""),
             "{said}"
         );
+    }
+
+    #[test]
+    fn an_ec2_event_window_is_read_as_weekly_windows_of_a_day_at_most() {
+        let w = |ranges: Vec<(u8, i64, u8, i64)>| EventWindow {
+            id: "iew-1".into(),
+            ranges,
+            ..Default::default()
+        };
+        // Monday 22:00 to Wednesday 02:00: three pieces, one opening Monday night.
+        let long = from_ec2(&w(vec![(0, 22, 2, 2)])).unwrap();
+        assert_eq!(
+            long.0,
+            vec![
+                Window {
+                    day: Some(0),
+                    start_min: 1_320,
+                    len_min: 120
+                },
+                Window {
+                    day: Some(1),
+                    start_min: 0,
+                    len_min: 1_440
+                },
+                Window {
+                    day: Some(2),
+                    start_min: 0,
+                    len_min: 120
+                },
+            ]
+        );
+        // Tuesday noon is inside it; the next opening after Wednesday 02:00 is next Monday's.
+        assert!(long.open_at(at(2, 12, 0)).is_some());
+        assert_eq!(
+            long.next_opening(at(3, 3, 0)).unwrap().start_ms,
+            at(8, 22, 0)
+        );
+        // Saturday 20:00 to Monday 04:00 wraps the week.
+        let wrap = from_ec2(&w(vec![(5, 20, 0, 4)])).unwrap();
+        assert_eq!(wrap.0.len(), 3);
+        assert!(wrap.open_at(at(0, 12, 0)).is_some(), "Sunday noon");
+        let cron = EventWindow {
+            cron: Some("* 21-23 * * 2,3".into()),
+            ..w(vec![])
+        };
+        let e = windows_for(&BTreeMap::new(), None, Some(&cron), None).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("cron expression \"* 21-23 * * 2,3\", which autoheal does not read"),
+            "{e}"
+        );
+        assert!(from_ec2(&w(vec![])).is_err());
+        assert_eq!(
+            said_ec2(&w(vec![(0, 22, 2, 2), (6, 3, 6, 7)])),
+            "Mon 22:00 - Wed 02:00, Sun 03:00 - Sun 07:00 UTC"
+        );
+    }
+
+    #[test]
+    fn the_ec2_window_of_an_instance_is_the_one_naming_it_else_one_of_its_tags() {
+        let by_tag = EventWindow {
+            id: "iew-tag".into(),
+            tags: vec![("team".into(), "db".into())],
+            ..Default::default()
+        };
+        let by_id = EventWindow {
+            id: "iew-id".into(),
+            instance_ids: vec!["i-1".into()],
+            ..Default::default()
+        };
+        let windows = [by_tag.clone(), by_id];
+        let tags: BTreeMap<String, String> = [("team".to_string(), "db".to_string())].into();
+        assert_eq!(
+            event_window_for(&windows, "i-1", &tags).unwrap().id,
+            "iew-id"
+        );
+        assert_eq!(
+            event_window_for(&windows, "i-2", &tags).unwrap().id,
+            "iew-tag"
+        );
+        let other: BTreeMap<String, String> = [("team".to_string(), "web".to_string())].into();
+        assert_eq!(event_window_for(&windows, "i-2", &other), None);
     }
 }
