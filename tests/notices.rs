@@ -6,7 +6,8 @@
 //! Carried out at its time: a standalone instance stopped and started once, its event gone,
 //! verified and told done (a retirement imaged first); an instance reboot moved into the window
 //! (`ModifyInstanceEventStartTime`); members marked Unhealthy one at a time, each replacement followed; a stop that never
-//! completes taken to a copy, once; a dry run changes nothing.
+//! completes taken to a copy, once; a dry run changes nothing; `notify`, `off` and another
+//! controller's instance told once and never touched.
 
 mod common;
 
@@ -528,6 +529,70 @@ async fn a_dry_run_says_what_it_would_do_and_calls_nothing_that_changes_the_worl
     assert_eq!(texts.len(), 2, "{texts:#?}");
     assert!(texts[1].contains("would stop and start it"), "{}", texts[1]);
     assert_eq!(events_of(&world, &id).await.len(), 1, "the event stands");
+}
+
+#[tokio::test]
+async fn notify_off_and_another_controllers_instance_are_told_once_and_never_touched() {
+    let (world, proxy, slack) = setup(WorldSpec::healthy(0, 3)).await;
+    let tags = [
+        ("autoheal", "notify"),
+        ("autoheal", "off"),
+        ("karpenter.sh/nodepool", "default"),
+    ];
+    let deps = world.deps(&proxy, &[]).await;
+    let start = (deps.now_ms() / HOUR_MS + 3) * HOUR_MS;
+    for (id, (k, v)) in world.standalone.iter().zip(tags) {
+        let tag = aws_sdk_ec2::types::Tag::builder().key(k).value(v).build();
+        world
+            .ec2
+            .create_tags()
+            .resources(id)
+            .tags(tag)
+            .send()
+            .await
+            .unwrap();
+        schedule(id, "instance-stop", start, None).await;
+    }
+    tick(&deps).await;
+    let texts = slack.texts();
+    assert_eq!(texts.len(), 3, "one message each: {texts:#?}");
+    let about = |id: &str| {
+        texts
+            .iter()
+            .filter(|t| t.contains(id))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let (notify, off, karpenter) = (
+        about(&world.standalone[0]),
+        about(&world.standalone[1]),
+        about(&world.standalone[2]),
+    );
+    assert!(
+        notify[0].contains("tag autoheal=notify on the instance: autoheal would stop and start it"),
+        "{}",
+        notify[0]
+    );
+    assert!(off[0].contains("autoheal leaves it alone"), "{}", off[0]);
+    assert!(
+        karpenter[0].contains("managed by Karpenter"),
+        "{}",
+        karpenter[0]
+    );
+    // Past the time autoheal would have acted, and past EC2's start: nothing more.
+    for _ in 0..3 {
+        deps.clock.advance(HOUR_MS);
+        tick(&deps).await;
+    }
+    assert_eq!(slack.texts().len(), 3, "{:#?}", slack.texts());
+    for call in [
+        "StopInstances",
+        "StartInstances",
+        "CreateImage",
+        "RebootInstances",
+    ] {
+        assert_eq!(proxy.calls(call), 0, "{call}");
+    }
 }
 
 #[tokio::test]
