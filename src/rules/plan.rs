@@ -99,7 +99,7 @@ pub fn reads(head: &Head, step: &Step, facts: &Facts) -> Reads {
     let first = fresh && head.rungs.is_empty();
     Reads {
         ladder: fresh && *step == Step::Relaunch && facts.instance.is_some(),
-        breaker: first,
+        breaker: first && !head.by_notice(),
         scopes: first && matches!(step, Step::MarkUnhealthy { .. } | Step::Relaunch),
     }
 }
@@ -209,6 +209,11 @@ fn gate(seen: &Seen, step: &Step, finished: bool, state: &str) -> Result<bool, P
     let (metric, checks) = (seen.metric, seen.facts.checks);
     let repairs = matches!(step, Step::MarkUnhealthy { .. } | Step::Relaunch);
     if !finished && head.rungs.is_empty() {
+        // A notice's repair (retried after a failure): EC2's listed event is its cause, and
+        // nothing failed for a breaker, a grace period or a confirmation to weigh.
+        if head.by_notice() {
+            return Ok(repairs);
+        }
         if let (Some(why), true) = (seen.breaker.clone(), repairs) {
             let kind = HoldKind::Breaker;
             return Err(Plan::Hold {
@@ -837,6 +842,34 @@ mod tests {
         assert_eq!(planned, repair(Repair::Relaunch, false));
         by_notice.progress.enter(Phase::Failed, T0);
         assert!(!by_notice.relaunch_by_notice(), "ended");
+        // A notice's mark retried: no breaker read, no grace, no confirmation; the guards.
+        let member = Case {
+            checks: OK,
+            grace_min: 10,
+            ..base(mark())
+        };
+        let mut marked = head(&member);
+        marked.transitions = vec!["notice:us-east-1/i-1#system-reboot#x".into()];
+        let member_facts = super::tests::facts(&member);
+        let reads_of = reads(&marked, &mark(), &member_facts);
+        assert!(!reads_of.breaker && reads_of.scopes, "{reads_of:?}");
+        let planned = plan(Seen {
+            head: &marked,
+            facts: &member_facts,
+            step: mark(),
+            metric: Metric::StatusCheckFailed,
+            climb: None,
+            breaker: None,
+            grace: Grace {
+                group_member_ms: 10 * MIN,
+                standalone_ms: 10 * MIN,
+            },
+            lineage_window_ms: 0,
+            ladders: &ladders,
+            now_ms: T0,
+        });
+        let group = "web".to_string();
+        assert_eq!(planned, repair(Repair::Mark { group }, true));
         for phase in [Phase::Imaging, Phase::Failed] {
             let relaunch = Case {
                 phase: Some(phase),

@@ -245,6 +245,10 @@ async fn a_member_waits_while_a_repair_is_under_way_in_its_guard_scope() {
     );
     let head = b.store.head(&key(REGION, ID)).unwrap();
     assert_eq!(head.status, Status::Closed, "held: counts in no scope");
+    assert!(
+        !b.store.with(|t| t.open.contains(&key(REGION, ID))),
+        "nor listed"
+    );
     let r = b
         .store
         .with(|t| t.notices.values().next().cloned())
@@ -258,6 +262,34 @@ async fn a_member_waits_while_a_repair_is_under_way_in_its_guard_scope() {
     b.invoke(&tick()).await.unwrap();
     b.invoke(&tick()).await.unwrap();
     assert_eq!(b.journal.mutating_calls(), vec!["mark_unhealthy"]);
+}
+
+#[tokio::test]
+async fn a_members_mark_refused_for_now_is_retried_by_the_next_tick_without_an_alarm() {
+    let m = Machine::running(ID, OK).in_group("web");
+    let b = bench(&[], m, NoticeKind::SystemReboot);
+    b.invoke(&tick()).await.unwrap();
+    b.deps.clock.advance(H);
+    b.fleet.fail_once("mark_unhealthy", true);
+    b.invoke(&tick()).await.unwrap();
+    let head = b.store.head(&key(REGION, ID)).unwrap();
+    assert!(!head.is_verifying(), "not marked: {head:#?}");
+    assert!(
+        b.store.with(|t| t.open.contains(&key(REGION, ID))),
+        "listed for the tick"
+    );
+    // EC2 reports the instance well: a notice's repair needs no confirmation.
+    b.deps.clock.advance(60_000);
+    b.invoke(&tick()).await.unwrap();
+    assert_eq!(
+        b.journal.mutating_calls(),
+        vec!["mark_unhealthy", "mark_unhealthy"]
+    );
+    let head = b.store.head(&key(REGION, ID)).unwrap();
+    assert!(
+        head.is_verifying(),
+        "marked, its replacement followed: {head:#?}"
+    );
 }
 
 #[tokio::test]

@@ -43,6 +43,15 @@ pub(super) async fn open(
         Ok(head) => head,
         Err(o) => return o,
     };
+    // Listed for the tick before its guard places are taken: an invocation that ends past
+    // here leaves a repair the tick resumes, never a place nobody gives back.
+    if let Err(e) = run
+        .ledger
+        .set_open(&head.key(), true, run.now_ms() / 1000)
+        .await
+    {
+        return wait(run, &begun, head, format!("not listed for the tick ({e})")).await;
+    }
     let desired = OnceCell::new();
     let held = match guard::admit_everywhere(run, facts, &head, &desired).await {
         Ok(None) => None,
@@ -125,8 +134,8 @@ async fn claim(run: &Run<'_>, r: &Recorded, repair: &Repair<'_>) -> Result<Head,
     }
 }
 
-/// Held by a repair guard: the incident closed unrepaired (it counts in no scope), the step
-/// due again for a later tick.
+/// Held by a repair guard (or not listed for the tick): the incident closed unrepaired (it
+/// counts in no scope) and unlisted, the step due again for a later tick.
 async fn wait(run: &Run<'_>, r: &Recorded, head: Head, why: String) -> Outcome {
     let now = run.now_ms();
     let said = format!(
@@ -142,6 +151,9 @@ async fn wait(run: &Run<'_>, r: &Recorded, head: Head, why: String) -> Outcome {
     let closed = incident::close_without_ok(&head, &o, now);
     if let Err(e) = run.ledger.write(&closed, now / 1000).await {
         tracing::warn!(incident = %head.incident_id, "the held incident not closed: {e}");
+    }
+    if let Err(e) = run.ledger.set_open(&head.key(), false, now / 1000).await {
+        tracing::warn!(incident = %head.incident_id, "the held incident not unlisted: {e}");
     }
     undo(run, r, outcome(r, Action::None, Verdict::Held, said)).await
 }
