@@ -409,6 +409,7 @@ fn build(p: Parts) -> Intake {
         changed_at,
         alarm_name: alarm_name.to_string(),
         alarm_arn: p.arn.map(str::to_string),
+        by_notice: false,
         region,
         account: arn_account.or_else(|| p.account.map(str::to_string)),
         reason: p.reason.unwrap_or("").to_string(),

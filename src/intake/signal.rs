@@ -111,6 +111,9 @@ pub struct Signal {
     pub changed_at: DateTime<Utc>,
     pub alarm_name: String,
     pub alarm_arn: Option<String>,
+    /// Opened by a scheduled notice's repair ahead of EC2, not by an alarm
+    /// (`Head::by_notice`): reports name the notice as the cause, with no alarm to link.
+    pub by_notice: bool,
     /// From the alarm ARN, never from the display field `Region`.
     pub region: Option<String>,
     pub account: Option<String>,

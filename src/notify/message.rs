@@ -265,17 +265,23 @@ fn fallback_words(r: &Report) -> String {
         .and_then(|i| i.name())
         .map(|n| format!(" ({})", fit(n, 300)))
         .unwrap_or_default();
+    let at = s.changed_at.format("%Y-%m-%d %H:%M:%S UTC");
+    let cause = match s.by_notice {
+        true => format!("Cause: {} (repair began {at})", fit(&s.alarm_name, 600)),
+        false => format!(
+            "Alarm {} ({} {} at {at})",
+            fit(&s.alarm_name, 600),
+            s.metric.name(),
+            state_word(s)
+        ),
+    };
     let text = format!(
-        "{} autoheal: {}{} {} — {}. Alarm {} ({} {} at {}) in {}.",
+        "{} autoheal: {}{} {} — {}. {cause} in {}.",
         emoji(o),
         fit(&s.instance_id, 100),
         name,
         title(o),
         fit(&o.reason, 1500),
-        fit(&s.alarm_name, 600),
-        s.metric.name(),
-        state_word(s),
-        s.changed_at.format("%Y-%m-%d %H:%M:%S UTC"),
         fit(r.region, 100),
     );
     cut(&text, FALLBACK_TEXT_MAX)
@@ -318,17 +324,23 @@ pub fn slack_payload(r: &Report) -> Value {
             "Account / region",
             format!("{} / {}", or_dash(s.account.as_deref()), escape(r.region)),
         ),
-        field(
-            "Alarm",
-            format!(
-                "{} ({} → {})",
-                escape(&s.alarm_name),
-                s.metric.name(),
-                state_word(s)
+        match s.by_notice {
+            true => field("Cause", escape(&s.alarm_name)),
+            false => field(
+                "Alarm",
+                format!(
+                    "{} ({} → {})",
+                    escape(&s.alarm_name),
+                    s.metric.name(),
+                    state_word(s)
+                ),
             ),
-        ),
+        },
         field(
-            "State changed",
+            match s.by_notice {
+                true => "Repair began",
+                false => "State changed",
+            },
             s.changed_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
         ),
         field(
@@ -341,7 +353,11 @@ pub fn slack_payload(r: &Report) -> Value {
     // Our own markup: the URLs percent-encode every data part (no `|`, `>` or space
     // survives) and are at most LINK_URL_MAX long, so this section is never cut.
     let links = console_links(r.region, &s.instance_id, &s.alarm_name, group.as_deref());
-    let mut link_text = format!("<{}|Instance> · <{}|Alarm>", links.instance, links.alarm);
+    // A notice's repair has no alarm: its instance's page lists EC2's scheduled events.
+    let mut link_text = match s.by_notice {
+        true => format!("<{}|Instance and its scheduled events>", links.instance),
+        false => format!("<{}|Instance> · <{}|Alarm>", links.instance, links.alarm),
+    };
     if let Some(g) = links.group_activity {
         link_text.push_str(&format!(" · <{g}|Group activity>"));
     }
@@ -456,6 +472,43 @@ mod tests {
                 tags: Default::default(),
             }),
             ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_notices_repair_names_the_notice_as_its_cause_and_links_no_alarm() {
+        let s = Signal {
+            alarm_name: "EC2 scheduled event instance-stop at 2026-12-07 03:00 UTC".into(),
+            by_notice: true,
+            reason: String::new(),
+            ..alarm()
+        };
+        let o = Outcome::new(
+            Some(s.instance_id.clone()),
+            Action::CreateImage,
+            Verdict::InProgress,
+            "step imaging: imaging without reboot as ami-1",
+        );
+        let msg = slack_payload(&Report {
+            signal: &s,
+            facts: Some(&facts()),
+            outcome: &o,
+            region: "us-east-1",
+            runbook: None,
+        });
+        let text = msg["text"].as_str().unwrap();
+        assert!(
+            text.contains(". Cause: EC2 scheduled event instance-stop at 2026-12-07 03:00 UTC (repair began 2026-11-23 03:12:45 UTC) in us-east-1."),
+            "{text}"
+        );
+        let all = msg.to_string();
+        assert!(
+            all.contains("*Cause*\\nEC2 scheduled event instance-stop at 2026-12-07 03:00 UTC"),
+            "{all}"
+        );
+        assert!(all.contains("|Instance and its scheduled events>"), "{all}");
+        for absent in ["alarmsV2", "StatusCheckFailed", "ALARM", "*Alarm*"] {
+            assert!(!all.contains(absent), "{absent:?} in {all}");
         }
     }
 

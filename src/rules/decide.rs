@@ -425,6 +425,7 @@ mod tests {
             changed_at: chrono::DateTime::from_timestamp(1_795_403_565, 0).unwrap(),
             alarm_name: "a".into(),
             alarm_arn: None,
+            by_notice: false,
             region: None,
             account: None,
             reason: String::new(),

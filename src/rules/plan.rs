@@ -396,6 +396,7 @@ mod tests {
             changed_at: chrono::DateTime::from_timestamp_millis(T0).unwrap(),
             alarm_name: "a".into(),
             alarm_arn: None,
+            by_notice: false,
             region: None,
             account: None,
             reason: String::new(),

@@ -60,6 +60,7 @@ fn signal(f: &Impaired, region: &str, account: Option<&str>, now_ms: i64) -> Sig
         changed_at: at,
         alarm_name: SCAN_ALARM.to_string(),
         alarm_arn: None,
+        by_notice: false,
         region: Some(region.to_string()),
         account: account.map(str::to_string),
         reason: format!(
