@@ -295,6 +295,39 @@ fn state_word(s: &Signal) -> &'static str {
     }
 }
 
+/// What opened the incident, as two fields (label, value; the time's label): the alarm and
+/// its transition, or a scheduled notice (no alarm).
+fn cause_fields(s: &Signal) -> (&'static str, String, &'static str) {
+    match s.by_notice {
+        true => ("Cause", escape(&s.alarm_name), "Repair began"),
+        false => (
+            "Alarm",
+            format!(
+                "{} ({} → {})",
+                escape(&s.alarm_name),
+                s.metric.name(),
+                state_word(s)
+            ),
+            "State changed",
+        ),
+    }
+}
+
+/// Our own markup: the URLs percent-encode every data part (no `|`, `>` or space survives)
+/// and are at most LINK_URL_MAX long, so this section is never cut. A notice's repair has no
+/// alarm: its instance's page lists EC2's scheduled events.
+fn link_section(region: &str, s: &Signal, group: Option<&str>) -> String {
+    let links = console_links(region, &s.instance_id, &s.alarm_name, group);
+    let mut text = match s.by_notice {
+        true => format!("<{}|Instance and its scheduled events>", links.instance),
+        false => format!("<{}|Instance> · <{}|Alarm>", links.instance, links.alarm),
+    };
+    if let Some(g) = links.group_activity {
+        text.push_str(&format!(" · <{g}|Group activity>"));
+    }
+    text
+}
+
 pub fn slack_payload(r: &Report) -> Value {
     let o = r.outcome;
     let s = r.signal;
@@ -308,6 +341,7 @@ pub fn slack_payload(r: &Report) -> Value {
     // `value` is already escaped; the label is ours.
     let field = |label: &str, value: String| json!({"type": "mrkdwn", "text": cut(&format!("*{label}*\n{value}"), FIELD_TEXT_MAX)});
     let or_dash = |v: Option<&str>| v.map_or_else(dash, escape);
+    let cause = cause_fields(s);
     let fields = vec![
         field("Instance", format!("`{}`", escape(&s.instance_id))),
         field("Name", or_dash(instance.and_then(|i| i.name()))),
@@ -324,23 +358,9 @@ pub fn slack_payload(r: &Report) -> Value {
             "Account / region",
             format!("{} / {}", or_dash(s.account.as_deref()), escape(r.region)),
         ),
-        match s.by_notice {
-            true => field("Cause", escape(&s.alarm_name)),
-            false => field(
-                "Alarm",
-                format!(
-                    "{} ({} → {})",
-                    escape(&s.alarm_name),
-                    s.metric.name(),
-                    state_word(s)
-                ),
-            ),
-        },
+        field(cause.0, cause.1),
         field(
-            match s.by_notice {
-                true => "Repair began",
-                false => "State changed",
-            },
+            cause.2,
             s.changed_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
         ),
         field(
@@ -350,17 +370,7 @@ pub fn slack_payload(r: &Report) -> Value {
         field("Incident", or_dash(o.incident.as_deref())),
         field("Status", going(o).to_string()),
     ];
-    // Our own markup: the URLs percent-encode every data part (no `|`, `>` or space
-    // survives) and are at most LINK_URL_MAX long, so this section is never cut.
-    let links = console_links(r.region, &s.instance_id, &s.alarm_name, group.as_deref());
-    // A notice's repair has no alarm: its instance's page lists EC2's scheduled events.
-    let mut link_text = match s.by_notice {
-        true => format!("<{}|Instance and its scheduled events>", links.instance),
-        false => format!("<{}|Instance> · <{}|Alarm>", links.instance, links.alarm),
-    };
-    if let Some(g) = links.group_activity {
-        link_text.push_str(&format!(" · <{g}|Group activity>"));
-    }
+    let link_text = link_section(r.region, s, group.as_deref());
     let alarm_reason = if s.reason.is_empty() {
         "—".to_string()
     } else {

@@ -293,6 +293,31 @@ async fn a_members_mark_refused_for_now_is_retried_by_the_next_tick_without_an_a
 }
 
 #[tokio::test]
+async fn a_member_held_by_its_guards_until_ec2s_date_goes_to_people_once() {
+    let m = Machine::running(ID, OK).in_group("web");
+    let b = bench(&[], m, NoticeKind::SystemReboot);
+    b.invoke(&tick()).await.unwrap();
+    b.store.with(repair_under_way);
+    for _ in 0..4 {
+        b.deps.clock.advance(H / 2);
+        b.invoke(&tick()).await.unwrap();
+    }
+    assert!(b.journal.mutating_calls().is_empty());
+    let said = b.journal.told();
+    assert_eq!(said.len(), 2, "heard, then handed over once: {said:#?}");
+    assert!(
+        said[1].contains("failed: its repair guards held it until EC2's date"),
+        "{}",
+        said[1]
+    );
+    let r = b
+        .store
+        .with(|t| t.notices.values().next().cloned())
+        .unwrap();
+    assert_eq!((r.done, r.acting.is_none()), (r.plan.len(), true), "{r:#?}");
+}
+
+#[tokio::test]
 async fn an_open_incident_stands_for_the_notice() {
     let b = bench(&[], Machine::running(ID, OK), NoticeKind::InstanceStop);
     b.invoke(&tick()).await.unwrap();

@@ -6,7 +6,7 @@
 //! carried on by it once admitted; held by a guard, the incident is closed unrepaired and
 //! the step waits for a later tick.
 
-use super::notice_steps::{outcome, write};
+use super::notice_steps::{failed, outcome, write};
 use crate::app::Run;
 use crate::model::facts::Facts;
 use crate::model::keys::key;
@@ -135,13 +135,18 @@ async fn claim(run: &Run<'_>, r: &Recorded, repair: &Repair<'_>) -> Result<Head,
 }
 
 /// Held by a repair guard (or not listed for the tick): the incident closed unrepaired (it
-/// counts in no scope) and unlisted, the step due again for a later tick.
+/// counts in no scope) and unlisted, the step due again for a later tick — or, once EC2's
+/// date has come, behind and handed to people.
 async fn wait(run: &Run<'_>, r: &Recorded, head: Head, why: String) -> Outcome {
     let now = run.now_ms();
-    let said = format!(
-        "{}: waits for its repair guards ({why}); a later tick tries again",
-        act::named(r)
-    );
+    let late = r.not_before_ms.is_some_and(|start| now >= start);
+    let said = match late {
+        true => format!("its repair guards held it until EC2's date ({why})"),
+        false => format!(
+            "{}: waits for its repair guards ({why}); a later tick tries again",
+            act::named(r)
+        ),
+    };
     let o = Outcome::new(
         Some(r.instance_id.clone()),
         Action::None,
@@ -155,7 +160,11 @@ async fn wait(run: &Run<'_>, r: &Recorded, head: Head, why: String) -> Outcome {
     if let Err(e) = run.ledger.set_open(&head.key(), false, now / 1000).await {
         tracing::warn!(incident = %head.incident_id, "the held incident not unlisted: {e}");
     }
-    undo(run, r, outcome(r, Action::None, Verdict::Held, said)).await
+    match late {
+        // EC2's date came first: not done ahead; people told once, the step behind.
+        true => failed(run, r, said).await,
+        false => undo(run, r, outcome(r, Action::None, Verdict::Held, said)).await,
+    }
 }
 
 /// The step begun in `r` not begun after all: due again for a later tick.

@@ -1,9 +1,10 @@
 //! The recorded notices' plans carried out by the tick, at their time
 //! (`rules::notice::act`): each due step begun only after its record says so (a write
 //! conditional on the record's version, so two invocations never take it twice), then the
-//! one mutating call; a stop/start followed on later ticks (started once stopped, verified
-//! once EC2's event is gone and both checks are ok, to people with EC2's date when not
-//! within the ladder's stop/start timeout). The instance is observed again and the
+//! one mutating call; a stop/start followed on later ticks (a retirement stopped once its
+//! image is available, started once stopped, verified once EC2's event is gone and both
+//! checks are ok, taken to a copy when its stop never completes, to people with EC2's date
+//! when otherwise out of time). The instance is observed again and the
 //! `autoheal` tag and dry run read again before anything is done: an instance gone or
 //! stopped closes the notice quietly; a dry run or `notify` says what it would do.
 

@@ -1,7 +1,8 @@
 //! A recorded notice's plan carried out, pure: which step is due at a time, how a
-//! stop/start under way moves on from what is observed (stopped: start it; started, EC2's
-//! event gone and both checks ok: verified; neither within the ladder's stop/start
-//! timeout: to people, with EC2's date), and what is said of each. The shell
+//! stop/start under way moves on from what is observed (a retirement's image available:
+//! stop it; stopped: start it; started, EC2's event gone and both checks ok: verified; a
+//! stop still not done within the ladder's stop/start timeout: a copy instead; anything
+//! else out of time: to people, with EC2's date), and what is said of each. The shell
 //! (`pipeline::tick::notice_steps`) reads the world, writes the record first (conditional
 //! on its version), then makes the one mutating call.
 
