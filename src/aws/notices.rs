@@ -101,18 +101,10 @@ pub async fn group_tag(
 pub async fn event_windows(ec2: &aws_sdk_ec2::Client) -> Result<Vec<EventWindow>, Error> {
     let day = |d: Option<&aws_sdk_ec2::types::WeekDay>| {
         let name = d.map_or("", |d| d.as_str());
-        [
-            "monday",
-            "tuesday",
-            "wednesday",
-            "thursday",
-            "friday",
-            "saturday",
-            "sunday",
-        ]
-        .iter()
-        .position(|n| *n == name)
-        .map(|i| i as u8)
+        crate::rules::notice::window::DAYS
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| i as u8)
     };
     let mut pages = ec2
         .describe_instance_event_windows()

@@ -13,7 +13,8 @@ pub const WINDOW_TAG: &str = "autoheal:maintenance-window";
 
 const MINUTE_MS: i64 = 60_000;
 const DAY_MS: i64 = 1_440 * MINUTE_MS;
-const DAYS: [&str; 7] = [
+/// The days of the week, Monday first, as EC2's event windows also name them.
+pub const DAYS: [&str; 7] = [
     "monday",
     "tuesday",
     "wednesday",
