@@ -348,15 +348,7 @@ async fn an_ec2_instance_event_window_is_the_window_when_no_tag_names_one() {
     let now = chrono::DateTime::from_timestamp_millis(deps.now_ms()).unwrap();
     let day = |d: chrono::DateTime<chrono::Utc>| {
         use chrono::Datelike;
-        let days = [
-            "monday",
-            "tuesday",
-            "wednesday",
-            "thursday",
-            "friday",
-            "saturday",
-            "sunday",
-        ];
+        let days = autoheal::rules::notice::window::DAYS;
         WeekDay::from(days[d.weekday().num_days_from_monday() as usize])
     };
     let (from, to) = (now, now + chrono::Duration::hours(4));
@@ -683,6 +675,11 @@ async fn many_notices_at_once_are_one_summary_each_recorded_once() {
         texts[0]
     );
     assert!(texts[0].contains("autoheal-admin upcoming"), "{}", texts[0]);
+    assert_eq!(
+        proxy.calls("DescribeInstanceEventWindows"),
+        1,
+        "EC2's event windows read once for the seven"
+    );
     // The next tick: nothing new, nothing told, nothing done (two days ahead).
     tick(&deps).await;
     assert_eq!(slack.texts().len(), 1);
@@ -730,26 +727,28 @@ async fn ticks_past(deps: &autoheal::app::Deps, start: i64) -> Vec<String> {
     lines
 }
 
-#[tokio::test]
-async fn a_risky_kernel_is_warned_of_once_and_never_stopped_or_rebooted() {
+/// A standalone instance with `facts` (as `/_autoheal/instance-facts` sets them) facing
+/// EC2's `code` from three hours ahead, whose plan is `step(id, EC2's date)` alone, for
+/// people: told once, with no step of autoheal's own; then nothing done and nobody told
+/// again past the time an EBS-backed instance would be stopped and started and past EC2's
+/// start. The proxy, for what the test checks beyond.
+async fn only_told(
+    facts: serde_json::Value,
+    code: &str,
+    step: impl Fn(&str, &str) -> String,
+) -> Proxy {
     let (world, proxy, slack) = setup(WorldSpec::healthy(0, 1)).await;
     let id = world.standalone[0].clone();
-    // PV-GRUB: an instance booting it may never come back from a reboot.
-    world
-        .instance_facts(&id, json!({"kernel_id": "aki-44992845"}))
-        .await;
+    world.instance_facts(&id, facts).await;
     let deps = world.deps(&proxy, &[]).await;
     let start = (deps.now_ms() / HOUR_MS + 3) * HOUR_MS;
-    schedule(&id, "system-reboot", start, None).await;
-    let warning = format!(
-        "warn: EC2 will reboot the host of {id} from {}: kernel aki-44992845 may not come back from a reboot; autoheal never reboots or stops it",
-        said_date(start)
-    );
+    schedule(&id, code, start, None).await;
+    let said = step(&id, &said_date(start));
 
     let heard = tick(&deps).await;
     let mine = found(&heard, "scheduled notice recorded");
     assert_eq!(mine.len(), 1, "{heard:#?}");
-    assert!(mine[0].contains(&warning), "{}", mine[0]);
+    assert!(mine[0].contains(&said), "{}", mine[0]);
     assert!(
         mine[0].ends_with("for people: autoheal takes no step of its own"),
         "{}",
@@ -758,8 +757,8 @@ async fn a_risky_kernel_is_warned_of_once_and_never_stopped_or_rebooted() {
     let texts = slack.texts();
     assert_eq!(texts.len(), 1, "{texts:#?}");
     assert!(
-        texts[0].contains(&format!("\n1. {warning}")),
-        "the warning is the whole plan: {}",
+        texts[0].contains(&format!("\n1. {said}")),
+        "the step is the whole plan: {}",
         texts[0]
     );
     assert!(!texts[0].contains("\n2. "), "{}", texts[0]);
@@ -770,8 +769,6 @@ async fn a_risky_kernel_is_warned_of_once_and_never_stopped_or_rebooted() {
         texts[0]
     );
 
-    // Past the time an EBS-backed instance would be stopped and started, and past EC2's
-    // start: nothing done, nobody told again.
     let lines = ticks_past(&deps, start).await;
     assert!(found(&lines, &id).is_empty(), "{lines:#?}");
     assert_eq!(changes(&proxy), Vec::<String>::new(), "{lines:#?}");
@@ -781,56 +778,28 @@ async fn a_risky_kernel_is_warned_of_once_and_never_stopped_or_rebooted() {
     let records = recorded(&world).await;
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0].1, "scheduled");
+    proxy
+}
+
+#[tokio::test]
+async fn a_risky_kernel_is_warned_of_once_and_never_stopped_or_rebooted() {
+    // PV-GRUB: an instance booting it may never come back from a reboot.
+    only_told(
+        json!({"kernel_id": "aki-44992845"}),
+        "system-reboot",
+        |id, date| format!("warn: EC2 will reboot the host of {id} from {date}: kernel aki-44992845 may not come back from a reboot; autoheal never reboots or stops it"),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn an_instance_store_root_facing_retirement_goes_to_people_once_and_is_never_stopped() {
-    let (world, proxy, slack) = setup(WorldSpec::healthy(0, 1)).await;
-    let id = world.standalone[0].clone();
-    world
-        .instance_facts(&id, json!({"root_device_type": "instance-store"}))
-        .await;
-    let deps = world.deps(&proxy, &[]).await;
-    let start = (deps.now_ms() / HOUR_MS + 3) * HOUR_MS;
-    schedule(&id, "instance-retirement", start, None).await;
-    let report = format!(
-        "tell people: EC2 will retire {id} from {}: its root device is instance store, so it can be neither stopped and started nor imaged",
-        said_date(start)
-    );
-
-    let heard = tick(&deps).await;
-    let mine = found(&heard, "scheduled notice recorded");
-    assert_eq!(mine.len(), 1, "{heard:#?}");
-    assert!(mine[0].contains(&report), "{}", mine[0]);
-    assert!(
-        mine[0].ends_with("for people: autoheal takes no step of its own"),
-        "{}",
-        mine[0]
-    );
-    let texts = slack.texts();
-    assert_eq!(texts.len(), 1, "{texts:#?}");
-    assert!(
-        texts[0].contains(&format!("\n1. {report}")),
-        "the report is the whole plan: {}",
-        texts[0]
-    );
-    assert!(!texts[0].contains("\n2. "), "{}", texts[0]);
-    assert!(
-        texts[0].contains("autoheal takes no step of its own for this notice")
-            && !texts[0].contains("carries out each acting step"),
-        "{}",
-        texts[0]
-    );
+    let proxy = only_told(
+        json!({"root_device_type": "instance-store"}),
+        "instance-retirement",
+        |id, date| format!("tell people: EC2 will retire {id} from {date}: its root device is instance store, so it can be neither stopped and started nor imaged"),
+    )
+    .await;
     // Its stop protection is not read: it cannot be stopped anyway.
     assert_eq!(proxy.calls("DescribeInstanceAttribute"), 0);
-
-    let lines = ticks_past(&deps, start).await;
-    assert!(found(&lines, &id).is_empty(), "{lines:#?}");
-    assert_eq!(changes(&proxy), Vec::<String>::new(), "{lines:#?}");
-    assert_eq!(world.state(&id).await, "running");
-    assert_eq!(events_of(&world, &id).await.len(), 1, "the event stands");
-    assert_eq!(slack.texts().len(), 1, "{:#?}", slack.texts());
-    let records = recorded(&world).await;
-    assert_eq!(records.len(), 1, "{records:?}");
-    assert_eq!(records[0].1, "scheduled");
 }

@@ -224,18 +224,12 @@ def scheduled_event(body):
             "events": [_describe(e) for e in standing]}
 
 
-def _reset(original):
-    def reset(body=None):
-        answer = original(body)
-        instance_id = (body or {}).get("instance_id")
-        with _lock:
-            if instance_id is None:
-                _events.clear()
-            else:
-                _events.pop(instance_id, None)
-        return answer
-
-    return reset
+def _forget(instance_id):
+    with _lock:
+        if instance_id is None:
+            _events.clear()
+        else:
+            _events.pop(instance_id, None)
 
 
 def install():
@@ -250,6 +244,4 @@ def install():
     Instance.start = _start(Instance.start)
     InstanceResponse.modify_instance_event_start_time = _modify_instance_event_start_time
     moto_world.ENDPOINTS["scheduled-event"] = scheduled_event
-    # moto_world's _forget_all (moto's reset) calls the module's `reset` by name.
-    moto_world.reset = _reset(moto_world.reset)
-    moto_world.ENDPOINTS["reset"] = moto_world.reset
+    moto_world.on_reset(_forget)

@@ -441,21 +441,15 @@ def _describe_instance_event_windows(self):
 # --- reset -----------------------------------------------------------------------------------
 
 
-def _reset(original):
-    def reset(body=None):
-        answer = original(body)
-        instance_id = (body or {}).get("instance_id")
-        with _lock:
-            if instance_id is None:
-                _windows.clear()
-            else:
-                for windows in _windows.values():
-                    for window in windows.values():
-                        if instance_id in window["instance_ids"]:
-                            window["instance_ids"].remove(instance_id)
-        return answer
-
-    return reset
+def _forget(instance_id):
+    with _lock:
+        if instance_id is None:
+            _windows.clear()
+            return
+        for windows in _windows.values():
+            for window in windows.values():
+                if instance_id in window["instance_ids"]:
+                    window["instance_ids"].remove(instance_id)
 
 
 def install():
@@ -471,6 +465,4 @@ def install():
     EC2Response.disassociate_instance_event_window = _disassociate_instance_event_window
     EC2Response.describe_instance_event_windows = _describe_instance_event_windows
     EC2Response.delete_instance_event_window = _delete_instance_event_window
-    # moto_world's _forget_all (moto's reset) calls the module's `reset` by name.
-    moto_world.reset = _reset(moto_world.reset)
-    moto_world.ENDPOINTS["reset"] = moto_world.reset
+    moto_world.on_reset(_forget)

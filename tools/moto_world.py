@@ -1006,16 +1006,36 @@ def asg_replacements(body):
             "setting": _describe_replace()}
 
 
+# What the wrapper's other modules keep, forgotten with this module's (`on_reset`).
+_forgetters = []
+
+
+def on_reset(forget):
+    """Joins the reset (`/_autoheal/reset` and moto's own): `forget(None)` forgets all the
+    caller keeps, `forget(instance_id)` that instance's."""
+    _forgetters.append(forget)
+
+
 def reset(body=None):
-    """Forgets every override, or with `instance_id` only that instance's. Objects already
-    mid-way (a stopping instance, a pending image, a Terminating member) are left as they
-    are; finish-stop and release-image still work on them, a Terminating member is still
-    replaced at its time. A full reset also turns Auto Scaling replacement off and forgets
-    what it replaced."""
-    global _replace_all
+    """Forgets every override, or with `instance_id` only that instance's, here and in the
+    modules that joined (`on_reset`). Objects already mid-way (a stopping instance, a pending
+    image, a Terminating member) are left as they are; finish-stop and release-image still
+    work on them, a Terminating member is still replaced at its time. A full reset also
+    turns Auto Scaling replacement off and forgets what it replaced."""
     instance_id = (body or {}).get("instance_id")
     if instance_id is not None and (not isinstance(instance_id, str) or not instance_id):
         raise HttpError(400, "`instance_id` must be a string")
+    _forget(instance_id)
+    for forget in _forgetters:
+        forget(instance_id)
+    if instance_id is None:
+        return {"reset": True}
+    return {"reset": True, "instance_id": instance_id}
+
+
+def _forget(instance_id):
+    """This module's overrides: all (None), or one instance's."""
+    global _replace_all
     with _lock:
         if instance_id is None:
             _status.clear()
@@ -1028,14 +1048,13 @@ def reset(body=None):
                     del _marks[iid]
             _replaced.clear()
             _failed.clear()
-            return {"reset": True}
+            return
         _status.pop(instance_id, None)
         _stuck.pop(instance_id, None)
         _pending.pop(instance_id, None)
         if _marks.get(instance_id, {}).get("phase") == "marked":
             del _marks[instance_id]
         _replaced[:] = [r for r in _replaced if r["instance_id"] != instance_id]
-    return {"reset": True, "instance_id": instance_id}
 
 
 def _forget_all():

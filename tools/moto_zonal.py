@@ -112,15 +112,10 @@ def wrap(app):
     return middleware
 
 
-def _reset(original):
-    def reset(body=None):
-        answer = original(body)
-        if not (body or {}).get("instance_id"):
-            with _lock:
-                _shifts.clear()
-        return answer
-
-    return reset
+def _forget(instance_id):
+    if instance_id is None:
+        with _lock:
+            _shifts.clear()
 
 
 def install():
@@ -130,5 +125,4 @@ def install():
         return
     _installed = True
     moto_world.ENDPOINTS["zonal-shift"] = zonal_shift
-    moto_world.reset = _reset(moto_world.reset)
-    moto_world.ENDPOINTS["reset"] = moto_world.reset
+    moto_world.on_reset(_forget)

@@ -11,7 +11,7 @@ use crate::app::Run;
 use crate::error::Error;
 use crate::intake::notice::{heard, OFF};
 use crate::model::handover::Handover;
-use crate::model::notice::Notice;
+use crate::model::notice::{EventWindow, Notice};
 use crate::model::outcome::{Action, Outcome, Verdict};
 use crate::notify::message::summary_for_people;
 use crate::rules::notice::record::{self, Recorded, SCHEDULED, TOLD_ONE_BY_ONE};
@@ -19,6 +19,7 @@ use crate::rules::notice::{plan, window};
 use crate::rules::policy::policy_for;
 use futures::stream::{self, StreamExt};
 use std::collections::{BTreeMap, HashMap};
+use tokio::sync::OnceCell;
 
 /// At most this many new notices are observed and recorded per invocation; the others are
 /// left for the next tick.
@@ -194,11 +195,18 @@ async fn record_new(run: &Run<'_>, mut new: Vec<(String, Notice)>) -> Vec<Outcom
             format!("scheduled notices: {left} more new ones left for the next tick (at most {NEW_PER_INVOCATION} an invocation)"),
         ));
     }
+    let windows: Ec2Windows = new
+        .iter()
+        .map(|(r, _)| (r.clone(), OnceCell::new()))
+        .collect();
+    let windows = &windows;
     let planned: Vec<_> = stream::iter(new)
         .map(|(region, n)| async move {
             let planned = match run.deadline_ms - run.now_ms() < STOP_MARGIN_MS {
                 true => Err("left for the next tick: this one's time ran out".to_string()),
-                false => planned(run, &region, &n).await.map_err(|e| e.to_string()),
+                false => planned(run, &region, &n, windows)
+                    .await
+                    .map_err(|e| e.to_string()),
             };
             (n, planned)
         })
@@ -236,11 +244,16 @@ async fn record_new(run: &Run<'_>, mut new: Vec<(String, Notice)>) -> Vec<Outcom
     outcomes
 }
 
+/// EC2's instance event windows of each region, read at most once an invocation: the
+/// notices of one region heard together share one read.
+type Ec2Windows = HashMap<String, OnceCell<Vec<EventWindow>>>;
+
 /// The notice's record: the instance observed, its window, the plan.
 async fn planned(
     run: &Run<'_>,
     region: &str,
     n: &Notice,
+    windows: &Ec2Windows,
 ) -> Result<(Recorded, Option<String>), Error> {
     let mut facts = run.fleet.observe(region, &n.instance_id).await?;
     let tagged = facts
@@ -250,7 +263,7 @@ async fn planned(
     // What the instance's own tag does not say: its group's tag and EC2's event windows,
     // read at once.
     let (group_window, ec2_windows) = match tagged {
-        true => (None, vec![]),
+        true => (None, &[][..]),
         false => tokio::try_join!(
             async {
                 match &facts.group {
@@ -262,7 +275,15 @@ async fn planned(
                     None => Ok(None),
                 }
             },
-            run.fleet.event_windows(region),
+            async {
+                match windows.get(region) {
+                    Some(once) => once
+                        .get_or_try_init(|| run.fleet.event_windows(region))
+                        .await
+                        .map(Vec::as_slice),
+                    None => Ok(&[][..]),
+                }
+            },
         )?,
     };
     // A standalone EBS-backed instance's plan depends on its stop protection.
@@ -278,7 +299,7 @@ async fn planned(
         .as_ref()
         .map(|w| BTreeMap::from([(window::WINDOW_TAG.to_string(), w.clone())]));
     let default = run.config.notices.default_window.as_deref();
-    let ec2 = window::event_window_for(&ec2_windows, &n.instance_id, tags);
+    let ec2 = window::event_window_for(ec2_windows, &n.instance_id, tags);
     let windows = window::windows_for(tags, group_tags.as_ref(), ec2, default);
     let policy = policy_for(
         run.config.dry_run,
@@ -296,7 +317,7 @@ async fn planned(
     });
     let window = match &windows {
         Err(e) => Some(e.to_string()),
-        Ok(_) => record::window_said(window::chosen(tags, group_tags.as_ref(), ec2, default)),
+        Ok(_) => window::chosen(tags, group_tags.as_ref(), ec2, default).map(|c| c.said()),
     };
     let name = facts
         .instance

@@ -180,6 +180,13 @@ impl Bench {
         }
     }
 
+    /// The first notice recorded (the only one, in the tests that ask).
+    pub fn notice(&self) -> crate::rules::notice::record::Recorded {
+        self.store
+            .with(|t| t.notices.values().next().cloned())
+            .expect("a notice recorded")
+    }
+
     /// One invocation of the function on `event`, a minute before its deadline.
     pub async fn invoke(
         &self,

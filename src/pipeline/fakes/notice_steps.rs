@@ -8,7 +8,7 @@ use crate::model::keys::key;
 use crate::model::notice::{Notice, NoticeKind, NoticeSource, NoticeState};
 use crate::model::outcome::Verdict;
 use crate::model::scope::ScopeKey;
-use crate::rules::incident::{claim_notice, ByNotice, Move, Status};
+use crate::rules::incident::{claim_notice, ByNotice, Head, Move, Status};
 use crate::rules::ladder::Rung;
 
 const H: i64 = 3_600_000;
@@ -70,10 +70,7 @@ async fn a_stop_start_is_recorded_before_each_call_taken_once_and_verified() {
             assert_eq!(wrote(i), Some(("write_notice", true)), "recorded first");
         }
     }
-    let r = b
-        .store
-        .with(|t| t.notices.values().next().cloned())
-        .unwrap();
+    let r = b.notice();
     assert_eq!(r.state, "closed", "{r:#?}");
     assert!(r.acting.is_none());
     let said = b.journal.told();
@@ -167,10 +164,7 @@ async fn a_member_is_marked_unhealthy_once_ahead_as_an_incident_that_follows_its
     b.invoke(&tick()).await.unwrap();
     b.invoke(&tick()).await.unwrap();
     assert_eq!(b.journal.mutating_calls(), vec!["mark_unhealthy"]);
-    let r = b
-        .store
-        .with(|t| t.notices.values().next().cloned())
-        .unwrap();
+    let r = b.notice();
     assert_eq!(r.state, "closed");
     let head = b
         .store
@@ -201,11 +195,10 @@ async fn a_member_is_marked_unhealthy_once_ahead_as_an_incident_that_follows_its
     );
 }
 
-/// Another instance's repair in the group's scope, as the ledger holds it.
-fn repair_under_way(t: &mut super::store::Tables) {
-    let other = "i-other";
+/// An open incident of `instance_id`, as the ledger holds one under repair.
+fn open_incident(t: &mut super::store::Tables, instance_id: &str) -> Head {
     let by = ByNotice {
-        instance_id: other,
+        instance_id,
         region: REGION,
         account: None,
         key: "k",
@@ -213,10 +206,17 @@ fn repair_under_way(t: &mut super::store::Tables) {
         copy: false,
     };
     let Move::Take(head) = claim_notice(None, &by, NOW, 0) else {
-        unreachable!()
+        unreachable!("no head yet")
     };
-    let member = (key(REGION, other), head.incident_id.clone());
-    t.heads.insert(key(REGION, other), head);
+    t.heads.insert(key(REGION, instance_id), head.clone());
+    head
+}
+
+/// Another instance's repair in the group's scope, as the ledger holds it.
+fn repair_under_way(t: &mut super::store::Tables) {
+    let other = "i-other";
+    let head = open_incident(t, other);
+    let member = (key(REGION, other), head.incident_id);
     for scope in [ScopeKey::group("web").in_region(REGION), ScopeKey::Account] {
         t.scopes.insert(
             scope.to_string(),
@@ -249,10 +249,7 @@ async fn a_member_waits_while_a_repair_is_under_way_in_its_guard_scope() {
         !b.store.with(|t| t.open.contains(&key(REGION, ID))),
         "nor listed"
     );
-    let r = b
-        .store
-        .with(|t| t.notices.values().next().cloned())
-        .unwrap();
+    let r = b.notice();
     assert_eq!((r.state.as_str(), &r.acting), ("scheduled", &None));
     // The repair ends: the next tick marks it, once.
     b.store.with(|t| {
@@ -310,10 +307,7 @@ async fn a_member_held_by_its_guards_until_ec2s_date_goes_to_people_once() {
         "{}",
         said[1]
     );
-    let r = b
-        .store
-        .with(|t| t.notices.values().next().cloned())
-        .unwrap();
+    let r = b.notice();
     assert_eq!((r.done, r.acting.is_none()), (r.plan.len(), true), "{r:#?}");
 }
 
@@ -326,27 +320,11 @@ async fn an_open_incident_stands_for_the_notice() {
     b.invoke(&tick()).await.unwrap();
     b.fleet.change(ID, |m| m.state = "stopping".into());
     // Meanwhile an alarm opened an incident for the instance.
-    b.store.with(|t| {
-        let by = ByNotice {
-            instance_id: ID,
-            region: REGION,
-            account: None,
-            key: "alarm",
-            event: "e",
-            copy: false,
-        };
-        let Move::Take(head) = claim_notice(None, &by, NOW, 0) else {
-            unreachable!()
-        };
-        t.heads.insert(key(REGION, ID), head);
-    });
+    b.store.with(|t| open_incident(t, ID));
     b.deps.clock.advance(11 * 60_000);
     let out = b.invoke(&tick()).await.unwrap().outcomes;
     assert_eq!(b.journal.mutating_calls(), vec!["power"], "{out:#?}");
-    let r = b
-        .store
-        .with(|t| t.notices.values().next().cloned())
-        .unwrap();
+    let r = b.notice();
     assert_eq!(r.state, "closed", "{r:#?}");
     assert!(
         r.acted
@@ -407,10 +385,7 @@ async fn a_stop_that_never_completes_is_taken_to_a_copy_recorded_first() {
         )
     });
     assert!(head_written, "the incident recorded before its image");
-    let r = b
-        .store
-        .with(|t| t.notices.values().next().cloned())
-        .unwrap();
+    let r = b.notice();
     assert_eq!(r.state, "closed", "{r:#?}");
     assert!(
         r.closed_why.as_deref().unwrap().contains(&format!(
@@ -459,10 +434,7 @@ async fn an_ec2_event_window_is_the_window_when_no_tag_names_one() {
         ..Default::default()
     }];
     b.invoke(&tick()).await.unwrap();
-    let r = b
-        .store
-        .with(|t| t.notices.values().next().cloned())
-        .unwrap();
+    let r = b.notice();
     assert_eq!(
         r.window.as_deref(),
         Some("Sun 22:00 - Mon 02:00 UTC (EC2's instance event window db-nights (iew-1))")

@@ -119,10 +119,7 @@ async fn the_tick_records_once_health_then_is_a_duplicate_and_a_completed_event_
     assert_eq!(mine.len(), 1, "{first:#?}");
     assert_eq!(mine[0].result, Verdict::InProgress);
     assert_eq!(b.journal.told().len(), 1);
-    let r = b
-        .store
-        .with(|t| t.notices.values().next().cloned())
-        .unwrap();
+    let r = b.notice();
     assert_eq!(
         r.event_id.as_deref(),
         Some("instance-event-i-0123456789abcdef0")
@@ -155,11 +152,7 @@ async fn the_tick_records_once_health_then_is_a_duplicate_and_a_completed_event_
         "{}",
         closed[0].reason
     );
-    assert_eq!(
-        b.store
-            .with(|t| t.notices.values().next().unwrap().state.clone()),
-        "closed"
-    );
+    assert_eq!(b.notice().state, "closed");
     let later = b.invoke(&tick()).await.unwrap().outcomes;
     assert!(about(&later, ID).is_empty(), "{later:#?}");
     assert_eq!(b.store.calls("close_notice"), 1);

@@ -14,13 +14,9 @@ use crate::rules::relaunch::spec;
 /// Begins step `i` of `r` with its image: named and recorded first, then `CreateImage`.
 pub(super) async fn begin(run: &Run<'_>, r: &Recorded, i: usize) -> Outcome {
     let now = run.now_ms();
-    let label = format!(
-        "notice-{}-{}",
-        r.instance_id,
-        chrono::DateTime::from_timestamp_millis(now)
-            .unwrap_or_default()
-            .format("%Y%m%dT%H%M%SZ")
-    );
+    // Named and tagged like an incident's image, as the notice's: `notice-<instance>-<time>`.
+    let at = chrono::DateTime::from_timestamp_millis(now).unwrap_or_default();
+    let label = crate::rules::incident::incident_id(&format!("notice-{}", r.instance_id), at);
     let name = spec::image_name(&label, &crate::app::secret::token());
     let begun = act::imaged(&act::begun(r, i, IMAGING, now), &name, None);
     if let Err(e) = write(run, r, &begun).await {

@@ -22,8 +22,12 @@ use tokio::sync::OnceCell;
 pub(super) enum Repair<'a> {
     /// Image it and launch a copy with its environment (it cannot be stopped and started).
     Copy,
-    /// Mark the member Unhealthy for its group to replace it.
-    Mark { group: &'a str },
+    /// Mark the member Unhealthy for its group to replace it; `desired`: the group's desired
+    /// capacity as read just before (the repair guards' group size).
+    Mark {
+        group: &'a str,
+        desired: Option<i32>,
+    },
 }
 
 /// Opens the incident for step `i` of `r` and carries its repair as far as it goes now.
@@ -52,7 +56,10 @@ pub(super) async fn open(
     {
         return wait(run, &begun, head, format!("not listed for the tick ({e})")).await;
     }
-    let desired = OnceCell::new();
+    let desired = match &repair {
+        Repair::Mark { desired, .. } => OnceCell::new_with(Some(*desired)),
+        Repair::Copy => OnceCell::new(),
+    };
     let held = match guard::admit_everywhere(run, facts, &head, &desired).await {
         Ok(None) => None,
         Ok(Some((why, _))) => Some(why),
@@ -74,10 +81,12 @@ pub(super) async fn open(
     if let Err(e) = write(run, &begun, &next).await {
         tracing::warn!(notice = %r.key, "the incident's opening not recorded: {e}");
     }
-    let s = head.opening_signal();
     let result = match repair {
         Repair::Copy => Box::pin(relaunch::run(run, head, false)).await,
-        Repair::Mark { group } => mark::mark(run, head, &s, facts, group).await,
+        Repair::Mark { group, .. } => {
+            let s = head.opening_signal();
+            mark::mark(run, head, &s, facts, group).await
+        }
     };
     let mut o = result.unwrap_or_else(|e| {
         let why = format!("{}: its repair failed ({e})", act::named(r));

@@ -9,6 +9,7 @@ use crate::model::facts::Facts;
 use crate::model::outcome::{Action, Outcome, Verdict};
 use crate::rules::notice::act;
 use crate::rules::notice::record::Recorded;
+use crate::rules::replacement::Group;
 
 /// A member marked Unhealthy ahead of EC2 (its group replaces it), one member of its group
 /// at a time: while another member is not healthy and in service, it waits for a later tick.
@@ -27,15 +28,8 @@ pub(super) async fn replace(run: &Run<'_>, r: &Recorded, i: usize, facts: &Facts
         )
         .await;
     };
-    match busy(run, r, &g.name).await {
-        Ok(None) => {}
-        Ok(Some(why)) => {
-            let why = format!(
-                "{}: {why}; this one waits for a later tick (one at a time)",
-                act::named(r)
-            );
-            return outcome(r, Action::MarkUnhealthy, Verdict::Held, why);
-        }
+    let group = match run.fleet.group(&r.region, &g.name).await {
+        Ok(group) => group,
         Err(e) => {
             let why = format!(
                 "{}: its group not read ({e}); the next tick tries again",
@@ -43,32 +37,32 @@ pub(super) async fn replace(run: &Run<'_>, r: &Recorded, i: usize, facts: &Facts
             );
             return outcome(r, Action::MarkUnhealthy, Verdict::InProgress, why);
         }
+    };
+    if let Some(why) = busy(r, group.as_ref(), &g.name) {
+        let why = format!(
+            "{}: {why}; this one waits for a later tick (one at a time)",
+            act::named(r)
+        );
+        return outcome(r, Action::MarkUnhealthy, Verdict::Held, why);
     }
-    let repair = super::notice_incident::Repair::Mark { group: &g.name };
+    // The group's size, read here, is the one the repair guards need.
+    let repair = super::notice_incident::Repair::Mark {
+        group: &g.name,
+        desired: group.map(|g| g.desired),
+    };
     super::notice_incident::open(run, r, i, facts, repair).await
 }
 
 /// Why the member must wait, if it must: another member of its group not `Healthy` and
 /// `InService` (being replaced, maybe for a notice). The repair guards' scopes are the
 /// incident's admission (`notice_incident`).
-async fn busy(
-    run: &Run<'_>,
-    r: &Recorded,
-    group: &str,
-) -> Result<Option<String>, crate::error::Error> {
-    let members = run
-        .fleet
-        .group(&r.region, group)
-        .await?
-        .unwrap_or_default()
-        .members;
+fn busy(r: &Recorded, group: Option<&Group>, name: &str) -> Option<String> {
+    let members = group.map_or(&[][..], |g| &g.members[..]);
     let other = members.iter().find(|m| {
         m.instance_id != r.instance_id && (m.health != "Healthy" || m.lifecycle != "InService")
-    });
-    Ok(other.map(|m| {
-        format!(
-            "member {} of group {group} is {} and {}",
-            m.instance_id, m.health, m.lifecycle
-        )
-    }))
+    })?;
+    Some(format!(
+        "member {} of group {name} is {} and {}",
+        other.instance_id, other.health, other.lifecycle
+    ))
 }

@@ -84,24 +84,43 @@ pub fn claim_alarm(
     }
 }
 
-/// A new incident opened by `signal` at autoheal's reading of its time (`at`); EC2's
-/// recovery attempts of the last day carry over from the head it replaces.
+/// A new incident opened by `signal` at autoheal's reading of its time (`at`).
 fn opened(current: Option<&Head>, signal: &Signal, at: i64, lease_until_ms: i64) -> Head {
-    let (key, t) = (
-        signal.transition_key(),
-        signal.changed_at.timestamp_millis(),
-    );
+    let opening = Opening {
+        instance_id: &signal.instance_id,
+        at_ms: at,
+        alarm_ms: signal.changed_at.timestamp_millis(),
+        transition: signal.transition_key(),
+        alarm: AlarmContext::of(signal),
+    };
+    fresh(current, opening, lease_until_ms)
+}
+
+/// What a new incident is opened with.
+struct Opening<'a> {
+    instance_id: &'a str,
+    /// When it opened, as autoheal measures windows from it.
+    at_ms: i64,
+    alarm_ms: i64,
+    /// Its first transition.
+    transition: String,
+    alarm: AlarmContext,
+}
+
+/// A new incident, claimed until `lease_until_ms`, nothing done yet; EC2's recovery
+/// attempts of the last day carry over from the head it replaces.
+fn fresh(current: Option<&Head>, o: Opening, lease_until_ms: i64) -> Head {
     Head {
-        instance_id: signal.instance_id.clone(),
+        instance_id: o.instance_id.to_string(),
         incident_id: incident_id(
-            &signal.instance_id,
-            DateTime::from_timestamp_millis(at).unwrap_or_default(),
+            o.instance_id,
+            DateTime::from_timestamp_millis(o.at_ms).unwrap_or_default(),
         ),
         status: Status::Repairing,
-        opened_ms: at,
-        alarm_ms: t,
+        opened_ms: o.at_ms,
+        alarm_ms: o.alarm_ms,
         closed_ms: None,
-        transitions: vec![key],
+        transitions: vec![o.transition],
         lease_until_ms,
         version: current.map_or(1, |h| h.version + 1),
         attempts: 1,
@@ -109,7 +128,7 @@ fn opened(current: Option<&Head>, signal: &Signal, at: i64, lease_until_ms: i64)
         result: None,
         reason: None,
         group: None,
-        alarm: AlarmContext::of(signal),
+        alarm: o.alarm,
         progress: Progress::default(),
         hold_until_ms: None,
         rungs: vec![],
@@ -119,6 +138,13 @@ fn opened(current: Option<&Head>, signal: &Signal, at: i64, lease_until_ms: i64)
         // EC2's recovery attempts of the last day count across incidents.
         ec2_heard: current.map(|h| h.ec2_heard.clone()).unwrap_or_default(),
     }
+}
+
+/// An outcome for `instance_id` about the incident `head` is, taken by nobody.
+fn skip(instance_id: &str, head: &Head, verdict: Verdict, reason: String) -> Move {
+    let mut o = Outcome::new(Some(instance_id.to_string()), Action::None, verdict, reason);
+    o.incident = Some(head.incident_id.clone());
+    Move::Skip(o)
 }
 
 /// The incident taken up again by a new delivery: the transition kept, the lease taken.
@@ -144,20 +170,16 @@ pub fn claim_scan(
     lease_until_ms: i64,
 ) -> Move {
     match current {
-        Some(h) if h.status != Status::Closed => {
-            let mut o = Outcome::new(
-                Some(signal.instance_id.clone()),
-                Action::None,
-                Verdict::Ignored,
-                format!(
-                    "found by the scan, but autoheal knows it: incident {} is {}",
-                    h.incident_id,
-                    h.status.as_str()
-                ),
-            );
-            o.incident = Some(h.incident_id.clone());
-            Move::Skip(o)
-        }
+        Some(h) if h.status != Status::Closed => skip(
+            &signal.instance_id,
+            h,
+            Verdict::Ignored,
+            format!(
+                "found by the scan, but autoheal knows it: incident {} is {}",
+                h.incident_id,
+                h.status.as_str()
+            ),
+        ),
         _ => claim_alarm(current, signal, now_ms, lease_until_ms),
     }
 }
@@ -188,35 +210,18 @@ pub fn claim_notice(
     lease_until_ms: i64,
 ) -> Move {
     if let Some(h) = current.filter(|h| h.status != Status::Closed) {
-        let mut o = Outcome::new(
-            Some(by.instance_id.to_string()),
-            Action::None,
-            Verdict::Duplicate,
-            format!(
-                "incident {} is {} for it: its repair stands for the notice",
-                h.incident_id,
-                h.status.as_str()
-            ),
+        let why = format!(
+            "incident {} is {} for it: its repair stands for the notice",
+            h.incident_id,
+            h.status.as_str()
         );
-        o.incident = Some(h.incident_id.clone());
-        return Move::Skip(o);
+        return skip(by.instance_id, h, Verdict::Duplicate, why);
     }
-    let opened = DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
-    Move::Take(Head {
-        instance_id: by.instance_id.to_string(),
-        incident_id: incident_id(by.instance_id, opened),
-        status: Status::Repairing,
-        opened_ms: now_ms,
+    let opening = Opening {
+        instance_id: by.instance_id,
+        at_ms: now_ms,
         alarm_ms: now_ms,
-        closed_ms: None,
-        transitions: vec![format!("{NOTICE_TRANSITION}{}", by.key)],
-        lease_until_ms,
-        version: current.map_or(1, |h| h.version + 1),
-        attempts: 1,
-        action: None,
-        result: None,
-        reason: None,
-        group: None,
+        transition: format!("{NOTICE_TRANSITION}{}", by.key),
         alarm: AlarmContext {
             alarm_name: format!("EC2 scheduled event {}", by.event),
             metric: crate::intake::Metric::StatusCheckFailed.name().to_string(),
@@ -224,17 +229,12 @@ pub fn claim_notice(
             account: by.account.map(str::to_string),
             region: Some(by.region.to_string()),
         },
-        progress: Progress::default(),
-        hold_until_ms: None,
-        rungs: match by.copy {
-            true => vec![(Rung::Relaunch, now_ms)],
-            false => vec![],
-        },
-        hold_kind: None,
-        hold_scope: None,
-        member_steps: vec![],
-        ec2_heard: current.map(|h| h.ec2_heard.clone()).unwrap_or_default(),
-    })
+    };
+    let mut head = fresh(current, opening, lease_until_ms);
+    if by.copy {
+        head.rungs.push((Rung::Relaunch, now_ms));
+    }
+    Move::Take(head)
 }
 
 /// A trigger without an alarm (the tick, an AMI or instance state change) takes a repair

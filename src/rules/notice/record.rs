@@ -199,16 +199,6 @@ pub fn said(step: &Step) -> String {
     }
 }
 
-/// The window that applies (`window::chosen`), said with where it comes from; None: no
-/// window anywhere.
-pub fn window_said(chosen: Option<(String, String)>) -> Option<String> {
-    let (text, from) = chosen?;
-    Some(match from.as_str() {
-        "the stack's default" => format!("{text} ({from}, AUTOHEAL_MAINTENANCE_WINDOW)"),
-        _ => format!("{text} ({from})"),
-    })
-}
-
 /// The outcome's reason for a notice first heard and recorded.
 pub fn reason(r: &Recorded) -> String {
     let plan = match (r.plans_nothing(), r.only_tells()) {
@@ -354,7 +344,6 @@ fn date(ms: i64) -> String {
 mod tests {
     use super::*;
     use crate::model::notice::NoticeKind;
-    use crate::rules::notice::window::{chosen, WINDOW_TAG};
 
     const H: i64 = 3_600_000;
     /// Monday 2026-12-07 03:00 UTC.
@@ -544,29 +533,6 @@ mod tests {
             expires_at(&acting),
             (START + 2 * H) / 1000 + KEPT_AFTER_END_SECONDS
         );
-    }
-
-    #[test]
-    fn windows_are_said_with_where_they_come_from() {
-        let tagged =
-            BTreeMap::from([(WINDOW_TAG.to_string(), "Daily 01:00-02:00 UTC".to_string())]);
-        let none = BTreeMap::new();
-        let d = Some("Sun 03:00-05:00 UTC");
-        let group = BTreeMap::from([(WINDOW_TAG.to_string(), "Sat 01:00-02:00 UTC".to_string())]);
-        let said = |tags, group, d| window_said(chosen(tags, group, None, d));
-        assert_eq!(
-            said(&tagged, Some(&group), d).unwrap(),
-            "Daily 01:00-02:00 UTC (tag autoheal:maintenance-window on the instance)"
-        );
-        assert_eq!(
-            said(&none, Some(&group), d).unwrap(),
-            "Sat 01:00-02:00 UTC (tag autoheal:maintenance-window on the Auto Scaling group)"
-        );
-        assert_eq!(
-            said(&none, None, d).unwrap(),
-            "Sun 03:00-05:00 UTC (the stack's default, AUTOHEAL_MAINTENANCE_WINDOW)"
-        );
-        assert_eq!(said(&none, None, None), None);
     }
 
     #[test]

@@ -187,43 +187,86 @@ pub fn windows_for(
     ec2: Option<&EventWindow>,
     default: Option<&str>,
 ) -> Result<Option<(Windows, String)>, WindowError> {
-    let Some((text, source)) = chosen(instance_tags, group_tags, ec2, default) else {
+    let Some(c) = chosen(instance_tags, group_tags, ec2, default) else {
         return Ok(None);
     };
-    let windows = match ec2.filter(|_| source.starts_with(EC2_SOURCE)) {
-        Some(w) => from_ec2(w),
-        None => parse(&text),
+    let windows = match c.from {
+        From::Ec2(w) => from_ec2(w),
+        From::Tag | From::Default => parse(&c.text),
     };
     match windows {
-        Ok(w) => Ok(Some((w, source))),
-        Err(why) => Err(WindowError { source, text, why }),
+        Ok(w) => Ok(Some((w, c.source))),
+        Err(why) => Err(WindowError {
+            source: c.source,
+            text: c.text,
+            why,
+        }),
     }
 }
 
-/// The window's text and where it comes from, in `windows_for`'s order, for the record.
-pub fn chosen(
+/// The window that applies, as written, and where it comes from.
+pub struct Chosen<'a> {
+    /// The text (an EC2 window's ranges as autoheal says them).
+    pub text: String,
+    /// Where it comes from, for people.
+    pub source: String,
+    from: From<'a>,
+}
+
+enum From<'a> {
+    Tag,
+    Ec2(&'a EventWindow),
+    Default,
+}
+
+impl Chosen<'_> {
+    /// The window said with where it comes from, as the notice's record keeps it.
+    pub fn said(&self) -> String {
+        match self.from {
+            From::Default => format!(
+                "{} ({}, AUTOHEAL_MAINTENANCE_WINDOW)",
+                self.text, self.source
+            ),
+            From::Tag | From::Ec2(_) => format!("{} ({})", self.text, self.source),
+        }
+    }
+}
+
+/// The window in `windows_for`'s order: the instance's tag, its group's, EC2's instance
+/// event window, the stack's default.
+pub fn chosen<'a>(
     instance_tags: &BTreeMap<String, String>,
     group_tags: Option<&BTreeMap<String, String>>,
-    ec2: Option<&EventWindow>,
+    ec2: Option<&'a EventWindow>,
     default: Option<&str>,
-) -> Option<(String, String)> {
+) -> Option<Chosen<'a>> {
     let tagged = |tags: Option<&BTreeMap<String, String>>, on: &str| {
-        tags.and_then(|t| t.get(WINDOW_TAG))
-            .map(|v| (v.clone(), format!("tag {WINDOW_TAG} on the {on}")))
+        tags.and_then(|t| t.get(WINDOW_TAG)).map(|v| Chosen {
+            text: v.clone(),
+            source: format!("tag {WINDOW_TAG} on the {on}"),
+            from: From::Tag,
+        })
     };
     tagged(Some(instance_tags), "instance")
         .or_else(|| tagged(group_tags, "Auto Scaling group"))
         .or_else(|| {
             ec2.map(|w| {
                 let name = w.name.as_deref().map_or(String::new(), |n| format!(" {n}"));
-                (said_ec2(w), format!("{EC2_SOURCE}{name} ({})", w.id))
+                Chosen {
+                    text: said_ec2(w),
+                    source: format!("EC2's instance event window{name} ({})", w.id),
+                    from: From::Ec2(w),
+                }
             })
         })
-        .or_else(|| default.map(|d| (d.to_string(), "the stack's default".to_string())))
+        .or_else(|| {
+            default.map(|d| Chosen {
+                text: d.to_string(),
+                source: "the stack's default".to_string(),
+                from: From::Default,
+            })
+        })
 }
-
-/// How an EC2 window's source is said.
-const EC2_SOURCE: &str = "EC2's instance event window";
 
 /// The EC2 instance event window associated with the instance: by its id first, else by
 /// one of its tags (EC2 lets an instance have one).
@@ -543,5 +586,28 @@ mod tests {
         );
         let other: BTreeMap<String, String> = [("team".to_string(), "web".to_string())].into();
         assert_eq!(event_window_for(&windows, "i-2", &other), None);
+    }
+
+    #[test]
+    fn windows_are_said_with_where_they_come_from() {
+        let tagged =
+            BTreeMap::from([(WINDOW_TAG.to_string(), "Daily 01:00-02:00 UTC".to_string())]);
+        let none = BTreeMap::new();
+        let d = Some("Sun 03:00-05:00 UTC");
+        let group = BTreeMap::from([(WINDOW_TAG.to_string(), "Sat 01:00-02:00 UTC".to_string())]);
+        let said = |tags, group, d| chosen(tags, group, None, d).map(|c| c.said());
+        assert_eq!(
+            said(&tagged, Some(&group), d).unwrap(),
+            "Daily 01:00-02:00 UTC (tag autoheal:maintenance-window on the instance)"
+        );
+        assert_eq!(
+            said(&none, Some(&group), d).unwrap(),
+            "Sat 01:00-02:00 UTC (tag autoheal:maintenance-window on the Auto Scaling group)"
+        );
+        assert_eq!(
+            said(&none, None, d).unwrap(),
+            "Sun 03:00-05:00 UTC (the stack's default, AUTOHEAL_MAINTENANCE_WINDOW)"
+        );
+        assert_eq!(said(&none, None, None), None);
     }
 }
